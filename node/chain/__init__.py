@@ -1,0 +1,1 @@
+"""chain layer of the poc node."""

@@ -1,0 +1,1 @@
+"""click commands only; no business logic lives here."""

@@ -1,0 +1,57 @@
+"""Entry point of the `poc` command. Each command group lives in its own module and is
+registered here, so that helpers of the CLI stay independent of each other."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from node import __version__
+from node.errors import PocError
+
+
+@click.group()
+@click.version_option(__version__, prog_name="poc")
+def cli() -> None:
+    """poc: optimistic Proof of Compute."""
+
+
+def _register() -> None:
+    # Imported lazily so that `poc --help` does not import torch or web3 when not needed.
+    import importlib
+
+    for module, name in _COMMANDS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a module not written yet must not break the rest
+            if exc.name == module:
+                continue
+            raise
+        cli.add_command(getattr(mod, name))
+
+
+# (module, click object) pairs; add a line per command group.
+_COMMANDS: list[tuple[str, str]] = [
+    ("node.cli.compute_cmds", "compile_cmd"),
+    ("node.cli.compute_cmds", "run_cmd"),
+]
+
+
+def main() -> None:
+    _register()
+    try:
+        cli(standalone_mode=False)
+    except PocError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

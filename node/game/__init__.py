@@ -1,0 +1,1 @@
+"""game layer of the poc node."""

@@ -1,0 +1,1 @@
+"""program layer of the poc node."""

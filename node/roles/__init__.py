@@ -1,0 +1,1 @@
+"""roles layer of the poc node."""
