@@ -1,0 +1,47 @@
+# Two commands do all the set-up: `make demo` and `make test` (each bootstraps on first use).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+ENV := source tools/env.sh &&
+APE := $(ENV) ape
+PYTEST_OPTS ?= -q -p no:cacheprovider
+ANVIL_NET := ethereum:local:foundry
+
+.PHONY: setup test lint typecheck unit anvil-suite compile demo bench fuzz clean
+
+setup:
+	@bash tools/bootstrap.sh
+
+compile: setup
+	@$(APE) compile
+
+lint: setup
+	@$(ENV) ruff check node tests scripts tools
+	@$(ENV) ruff format --check node tests scripts tools || (echo "run: source tools/env.sh && ruff format node tests scripts tools"; exit 1)
+
+typecheck: setup
+	@$(ENV) mypy
+
+# Unit tests on ape's embedded chain (eth-tester); integration tests need real anvil / IPFS.
+unit: compile
+	@$(APE) test tests $(PYTEST_OPTS) -m "not integration and not slow"
+
+# The contract scenario suite again on a real anvil (started and stopped by ape-foundry),
+# then the integration suite (its fixtures start and stop anvil and the IPFS node).
+anvil-suite: compile
+	@$(APE) test tests/contracts tests/toolchain $(PYTEST_OPTS) -m "not slow" --network $(ANVIL_NET)
+	@$(APE) test tests $(PYTEST_OPTS) -m "integration and not slow"
+
+test: lint typecheck unit anvil-suite
+	@echo "make test: all suites passed"
+
+fuzz: compile
+	@$(ENV) POC_FUZZ=1 ape test tests $(PYTEST_OPTS) -m "slow"
+
+bench: compile
+	@$(ENV) python -m node.bench.all
+
+demo: compile
+	@$(ENV) python -m node.demo
+
+clean:
+	rm -rf .build .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

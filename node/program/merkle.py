@@ -1,0 +1,110 @@
+"""Merkle trees of protocol.md section 3: tensor roots, state roots, program roots, proofs.
+
+Trees are stored level by level (level 0 = leaf nodes, level depth = root), each level one
+bytes object of concatenated digests without its padding; missing nodes on the right are the
+all-padding subtree hash of that level. Levels are hashed whole (hashing.hash_blocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from node.program.constants import DType
+from node.program.hashing import DIGEST, hash_blocks, sha256
+from node.program.packing import zero_leaf
+
+ZERO32 = bytes(32)
+
+
+def depth_for(n: int) -> int:
+    """ceil(log2 n), 0 for n = 1."""
+    if n < 1:
+        raise ValueError("a tree has at least one leaf")
+    return (n - 1).bit_length()
+
+
+def _zero_ladder(zero_node: bytes, depth: int) -> list[bytes]:
+    zeros = [zero_node]
+    for _ in range(depth):
+        zeros.append(sha256(zeros[-1] + zeros[-1]))
+    return zeros
+
+
+@dataclass(frozen=True)
+class MerkleTree:
+    levels: tuple[bytes, ...]
+    zeros: tuple[bytes, ...]
+
+    @classmethod
+    def from_leaf_nodes(cls, nodes: bytes, n: int, zero_node: bytes) -> MerkleTree:
+        depth = depth_for(n)
+        zeros = _zero_ladder(zero_node, depth)
+        levels = [nodes]
+        cur = nodes
+        for lvl in range(depth):
+            if (len(cur) // DIGEST) % 2:
+                cur = cur + zeros[lvl]
+            cur = hash_blocks(cur, 2 * DIGEST)
+            levels.append(cur)
+        return cls(tuple(levels), tuple(zeros))
+
+    @property
+    def depth(self) -> int:
+        return len(self.levels) - 1
+
+    @property
+    def root(self) -> bytes:
+        return self.levels[-1][:DIGEST]
+
+    def node(self, level: int, index: int) -> bytes:
+        if not 0 <= level <= self.depth or not 0 <= index < (1 << (self.depth - level)):
+            raise IndexError(f"no node ({level}, {index}) in a tree of depth {self.depth}")
+        lv = self.levels[level]
+        if index * DIGEST < len(lv):
+            return lv[index * DIGEST : (index + 1) * DIGEST]
+        return self.zeros[level]
+
+    def nodes(self, level: int, start: int, count: int) -> list[bytes]:
+        return [self.node(level, start + i) for i in range(count)]
+
+    def proof(self, index: int) -> list[bytes]:
+        """Sibling path from the leaf level up."""
+        return [self.node(lvl, (index >> lvl) ^ 1) for lvl in range(self.depth)]
+
+
+def tensor_tree(packed: bytes, dtype: DType) -> MerkleTree:
+    size = dtype.leaf_bytes
+    n = len(packed) // size
+    if n == 0 or len(packed) % size:
+        raise ValueError(f"{len(packed)} bytes is not a positive number of {dtype.label} leaves")
+    leaves = hash_blocks(packed, size)
+    return MerkleTree.from_leaf_nodes(leaves, n, sha256(zero_leaf(dtype)))
+
+
+def tensor_root(packed: bytes, dtype: DType) -> bytes:
+    return tensor_tree(packed, dtype).root
+
+
+def slot_tree(slot_roots: Sequence[bytes]) -> MerkleTree:
+    """State tree: slot values are the nodes themselves; unset and padding slots are zero."""
+    return MerkleTree.from_leaf_nodes(b"".join(slot_roots), len(slot_roots), ZERO32)
+
+
+def program_tree(encodings: Sequence[bytes]) -> MerkleTree:
+    leaves = b"".join(sha256(e) for e in encodings)
+    return MerkleTree.from_leaf_nodes(leaves, len(encodings), ZERO32)
+
+
+def root_from_proof(node: bytes, index: int, siblings: Sequence[bytes]) -> bytes:
+    cur = node
+    for lvl, sib in enumerate(siblings):
+        cur = sha256(sib + cur) if (index >> lvl) & 1 else sha256(cur + sib)
+    return cur
+
+
+def verify_leaf(leaf_bytes: bytes, index: int, siblings: Sequence[bytes], root: bytes) -> bool:
+    return root_from_proof(sha256(leaf_bytes), index, siblings) == root
+
+
+def verify_node(node: bytes, index: int, siblings: Sequence[bytes], root: bytes) -> bool:
+    return root_from_proof(node, index, siblings) == root

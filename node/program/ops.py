@@ -1,0 +1,113 @@
+"""Ops and their canonical 64-byte encoding (protocol.md section 4)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import asdict, dataclass, fields
+
+from node.program.constants import NO_SLOT, OP_BYTES, DType, Flag, Opcode
+from node.program.errors import BadEncoding, ReservedBytesSet, UnknownOpcode
+from node.program.tensors import TensorSpec
+
+# opcode flags out a b M K N mult shift zp lo hi B H W C KH KW S P padv (43 bytes), 21 reserved.
+_LAYOUT = struct.Struct(">BBHHHIIIIBbbbIHHHBBBBb21x")
+assert _LAYOUT.size == OP_BYTES
+
+
+@dataclass(frozen=True)
+class Op:
+    opcode: Opcode
+    out: int
+    a: int
+    b: int = NO_SLOT
+    flags: int = 0
+    M: int = 0
+    K: int = 0
+    N: int = 0
+    mult: int = 0
+    shift: int = 0
+    zp: int = 0
+    lo: int = 0
+    hi: int = 0
+    B: int = 0
+    H: int = 0
+    W: int = 0
+    C: int = 0
+    KH: int = 0
+    KW: int = 0
+    S: int = 0
+    P: int = 0
+    padv: int = 0
+
+    def has(self, flag: Flag) -> bool:
+        return bool(self.flags & flag)
+
+    @property
+    def name(self) -> str:
+        return self.opcode.name.lower()
+
+    @property
+    def out_spec(self) -> TensorSpec:
+        """The output tensor is fully determined by the op."""
+        if self.opcode in (Opcode.MATMUL, Opcode.ADD):
+            dt = DType.INT32
+        elif self.opcode == Opcode.RELU and self.has(Flag.RELU_INT32):
+            dt = DType.INT32
+        else:
+            dt = DType.INT8
+        return TensorSpec(dt, self.M, self.N)
+
+    def encode(self) -> bytes:
+        try:
+            return _LAYOUT.pack(
+                int(self.opcode), self.flags, self.out, self.a, self.b, self.M, self.K, self.N,
+                self.mult, self.shift, self.zp, self.lo, self.hi, self.B, self.H, self.W,
+                self.C, self.KH, self.KW, self.S, self.P, self.padv,
+            )
+        except struct.error as exc:
+            raise BadEncoding(f"op field out of its encoded range: {exc} in {self}") from exc
+
+    @classmethod
+    def decode(cls, data: bytes) -> Op:
+        if len(data) != OP_BYTES:
+            raise BadEncoding(f"op encoding is {len(data)} bytes, expected {OP_BYTES}")
+        if any(data[43:]):
+            raise ReservedBytesSet(f"reserved bytes 43..63 of an op must be zero: {data.hex()}")
+        vals = _LAYOUT.unpack(data)
+        try:
+            opcode = Opcode(vals[0])
+        except ValueError:
+            raise UnknownOpcode(f"unknown opcode {vals[0]}") from None
+        names = [f.name for f in fields(cls)]
+        # struct order differs from dataclass order only in the first fields.
+        order = ["opcode", "flags", "out", "a", "b", "M", "K", "N", "mult", "shift", "zp",
+                 "lo", "hi", "B", "H", "W", "C", "KH", "KW", "S", "P", "padv"]
+        kw = dict(zip(order, vals, strict=True))
+        kw["opcode"] = opcode
+        assert set(kw) == set(names)
+        return cls(**kw)
+
+    def to_json(self) -> dict[str, object]:
+        d = {k: v for k, v in asdict(self).items() if k in ("out", "a") or v != 0}
+        d["opcode"] = self.name
+        if self.b == NO_SLOT:
+            d.pop("b", None)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> Op:
+        kw = dict(d)
+        name = str(kw.pop("opcode"))
+        try:
+            opcode = Opcode[name.upper()]
+        except KeyError:
+            raise UnknownOpcode(f"unknown op {name!r}") from None
+        kw.setdefault("b", NO_SLOT)
+        return cls(opcode=opcode, **{k: int(v) for k, v in kw.items()})  # type: ignore[call-overload]
+
+
+def im2col_out_hw(op: Op) -> tuple[int, int]:
+    """OH, OW of an im2col op (floor division, protocol.md section 4)."""
+    oh = (op.H + 2 * op.P - op.KH) // op.S + 1
+    ow = (op.W + 2 * op.P - op.KW) // op.S + 1
+    return oh, ow
