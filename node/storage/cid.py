@@ -78,7 +78,9 @@ def _parent(children: list[Block]) -> Block:
     encoded = b"".join(
         _field_bytes(
             2,
-            _field_bytes(1, bytes(child.cid)) + _field_bytes(2, b"") + _field_varint(3, child.dag_size),
+            _field_bytes(1, bytes(child.cid))
+            + _field_bytes(2, b"")
+            + _field_varint(3, child.dag_size),
         )
         for child in children
     )
