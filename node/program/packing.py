@@ -3,24 +3,26 @@ elements a leaf. numpy only; a tensor's packed bytes are its leaves back to back
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 from node.program.constants import LEAF_ELEMS, DType
 from node.program.errors import BadEncoding
 
-_BE = {DType.INT8: np.dtype(">i1"), DType.INT32: np.dtype(">i4")}
-_NATIVE = {DType.INT8: np.dtype(np.int8), DType.INT32: np.dtype(np.int32)}
+_BE: dict[DType, np.dtype[Any]] = {DType.INT8: np.dtype(">i1"), DType.INT32: np.dtype(">i4")}
+_NATIVE: dict[DType, np.dtype[Any]] = {DType.INT8: np.dtype(np.int8), DType.INT32: np.dtype(np.int32)}
 
 
-def numpy_dtype(dtype: DType) -> np.dtype:
+def numpy_dtype(dtype: DType) -> np.dtype[Any]:
     return _NATIVE[dtype]
 
 
 def pack(values: npt.ArrayLike, dtype: DType) -> bytes:
     """Flat row-major elements -> packed bytes. Values must fit the dtype."""
     arr = np.asarray(values)
-    info = np.iinfo(_NATIVE[dtype])
+    info = np.iinfo(_NATIVE[dtype].type)  # type: ignore[type-var]
     if arr.size and (arr.min() < info.min or arr.max() > info.max):
         raise BadEncoding(f"values out of {dtype.label} range")
     if arr.size % LEAF_ELEMS:
