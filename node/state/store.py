@@ -1,0 +1,327 @@
+"""SQLite store of everything a daemon must remember across restarts.
+
+Why SQLite with WAL: one file, atomic multi-row transactions (the events of a scanned block
+range and the checkpoint that says they were handled commit together), readers never block
+the writer, and a crash at any point leaves the last committed state. Every write is an
+upsert keyed by chain identifiers, so replaying the same events or moves is harmless."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from node.errors import PocError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name TEXT PRIMARY KEY,
+    block INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id INTEGER PRIMARY KEY,
+    status INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS games (
+    game_id INTEGER PRIMARY KEY,
+    job_id INTEGER,
+    claim_id INTEGER,
+    status INTEGER NOT NULL,
+    phase INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    data TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS games_by_status ON games(status);
+CREATE TABLE IF NOT EXISTS moves (
+    game_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    tx_hash TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (game_id, seq)
+);
+CREATE TABLE IF NOT EXISTS pending_txs (
+    key TEXT PRIMARY KEY,
+    tx_hash TEXT,
+    sender TEXT NOT NULL,
+    nonce INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    raw_tx TEXT,
+    status TEXT NOT NULL,
+    block INTEGER,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_by_status ON pending_txs(status);
+"""
+
+TX_PENDING = "pending"
+TX_MINED = "mined"
+TX_FAILED = "failed"
+TX_DROPPED = "dropped"
+
+
+class StateError(PocError):
+    """The state database is unusable (wrong schema version, corrupt file)."""
+
+    exit_code = 8
+
+
+@dataclass(frozen=True)
+class PendingTx:
+    """A transaction the node intends to have mined. `key` names the intent (for example
+    `submit:job:7`) so that a restarted daemon sees it already sent it."""
+
+    key: str
+    sender: str
+    nonce: int
+    description: str
+    tx_hash: str | None = None
+    raw_tx: str | None = None
+    status: str = TX_PENDING
+    block: int | None = None
+
+
+class StateStore:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection guarded by a lock: the daemon is one process; the lock lets a
+        # watcher thread read safely. isolation_level=None: we issue BEGIN/COMMIT ourselves.
+        self._conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"{self.path} has schema version {version}, newer than this node "
+                f"({SCHEMA_VERSION}); upgrade poc"
+            )
+        # One script in one transaction: tables are created only with IF NOT EXISTS, so
+        # opening an existing database changes nothing.
+        with self._lock:
+            self._conn.executescript(
+                f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside commits together or not at all; nesting joins the outer one."""
+        with self._lock:
+            outermost = self._depth == 0
+            if outermost:
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if outermost:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outermost:
+                self._conn.execute("COMMIT")
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        with self.transaction():
+            self._conn.execute(sql, params)
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
+
+    # checkpoints -----------------------------------------------------------------------
+
+    def checkpoint(self, name: str) -> int | None:
+        """The last block fully handled by scanner `name`, or None before its first scan."""
+        rows = self._rows("SELECT block FROM checkpoints WHERE name = ?", (name,))
+        return int(rows[0]["block"]) if rows else None
+
+    def set_checkpoint(self, name: str, block: int) -> None:
+        self._write(
+            "INSERT INTO checkpoints(name, block, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET block = excluded.block, updated_at = excluded.updated_at",
+            (name, block, time.time()),
+        )
+
+    # jobs ------------------------------------------------------------------------------
+
+    def upsert_job(self, job_id: int, status: int, data: dict[str, Any]) -> None:
+        self._write(
+            "INSERT INTO jobs(job_id, status, data, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(job_id) DO UPDATE SET status = excluded.status, data = excluded.data, "
+            "updated_at = excluded.updated_at",
+            (job_id, status, _dump(data), time.time()),
+        )
+
+    def job(self, job_id: int) -> tuple[int, dict[str, Any]] | None:
+        rows = self._rows("SELECT status, data FROM jobs WHERE job_id = ?", (job_id,))
+        return (int(rows[0]["status"]), json.loads(rows[0]["data"])) if rows else None
+
+    def jobs(self, status: int | None = None) -> dict[int, dict[str, Any]]:
+        if status is None:
+            rows = self._rows("SELECT job_id, data FROM jobs ORDER BY job_id")
+        else:
+            rows = self._rows(
+                "SELECT job_id, data FROM jobs WHERE status = ? ORDER BY job_id", (status,)
+            )
+        return {int(r["job_id"]): json.loads(r["data"]) for r in rows}
+
+    # games and moves -------------------------------------------------------------------
+
+    def upsert_game(
+        self,
+        game_id: int,
+        *,
+        status: int,
+        phase: int,
+        role: str,
+        data: dict[str, Any],
+        job_id: int | None = None,
+        claim_id: int | None = None,
+    ) -> None:
+        self._write(
+            "INSERT INTO games(game_id, job_id, claim_id, status, phase, role, data, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(game_id) DO UPDATE SET "
+            "job_id = COALESCE(excluded.job_id, games.job_id), "
+            "claim_id = COALESCE(excluded.claim_id, games.claim_id), status = excluded.status, "
+            "phase = excluded.phase, role = excluded.role, data = excluded.data, "
+            "updated_at = excluded.updated_at",
+            (game_id, job_id, claim_id, status, phase, role, _dump(data), time.time()),
+        )
+
+    def game(self, game_id: int) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM games WHERE game_id = ?", (game_id,))
+        return _game_row(rows[0]) if rows else None
+
+    def games(self, status: int | None = None) -> list[dict[str, Any]]:
+        if status is None:
+            rows = self._rows("SELECT * FROM games ORDER BY game_id")
+        else:
+            rows = self._rows("SELECT * FROM games WHERE status = ? ORDER BY game_id", (status,))
+        return [_game_row(r) for r in rows]
+
+    def record_move(
+        self, game_id: int, seq: int, kind: str, data: dict[str, Any], tx_hash: str | None = None
+    ) -> None:
+        """Move `seq` of a game; recording it again (after a restart) updates it in place.
+        A later tx_hash never erases a known one."""
+        self._write(
+            "INSERT INTO moves(game_id, seq, kind, data, tx_hash, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(game_id, seq) DO UPDATE SET "
+            "kind = excluded.kind, data = excluded.data, "
+            "tx_hash = COALESCE(excluded.tx_hash, moves.tx_hash), updated_at = excluded.updated_at",
+            (game_id, seq, kind, _dump(data), tx_hash, time.time()),
+        )
+
+    def moves(self, game_id: int) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM moves WHERE game_id = ? ORDER BY seq", (game_id,))
+        return [
+            {
+                "seq": int(r["seq"]),
+                "kind": r["kind"],
+                "data": json.loads(r["data"]),
+                "tx_hash": r["tx_hash"],
+            }
+            for r in rows
+        ]
+
+    # pending transactions --------------------------------------------------------------
+
+    def put_tx(self, tx: PendingTx) -> None:
+        """Record an intent or its progress (hash once sent, status once mined)."""
+        self._write(
+            "INSERT INTO pending_txs(key, tx_hash, sender, nonce, description, raw_tx, status, "
+            "block, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "tx_hash = COALESCE(excluded.tx_hash, pending_txs.tx_hash), sender = excluded.sender, "
+            "nonce = excluded.nonce, description = excluded.description, "
+            "raw_tx = COALESCE(excluded.raw_tx, pending_txs.raw_tx), status = excluded.status, "
+            "block = COALESCE(excluded.block, pending_txs.block), updated_at = excluded.updated_at",
+            (
+                tx.key,
+                tx.tx_hash,
+                tx.sender,
+                tx.nonce,
+                tx.description,
+                tx.raw_tx,
+                tx.status,
+                tx.block,
+                time.time(),
+            ),
+        )
+
+    def tx(self, key: str) -> PendingTx | None:
+        rows = self._rows("SELECT * FROM pending_txs WHERE key = ?", (key,))
+        return _tx_row(rows[0]) if rows else None
+
+    def txs(self, status: str | None = TX_PENDING, sender: str | None = None) -> list[PendingTx]:
+        sql = "SELECT * FROM pending_txs WHERE 1 = 1"
+        params: list[Any] = []
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        if sender is not None:
+            sql += " AND lower(sender) = lower(?)"
+            params.append(sender)
+        return [_tx_row(r) for r in self._rows(sql + " ORDER BY nonce, key", tuple(params))]
+
+
+def _dump(data: dict[str, Any]) -> str:
+    # sort_keys: identical content gives identical text, so re-upserts are byte-stable.
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _game_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "game_id": int(row["game_id"]),
+        "job_id": row["job_id"],
+        "claim_id": row["claim_id"],
+        "status": int(row["status"]),
+        "phase": int(row["phase"]),
+        "role": row["role"],
+        "data": json.loads(row["data"]),
+    }
+
+
+def _tx_row(row: sqlite3.Row) -> PendingTx:
+    return PendingTx(
+        key=row["key"],
+        sender=row["sender"],
+        nonce=int(row["nonce"]),
+        description=row["description"],
+        tx_hash=row["tx_hash"],
+        raw_tx=row["raw_tx"],
+        status=row["status"],
+        block=row["block"],
+    )

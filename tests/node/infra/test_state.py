@@ -1,0 +1,114 @@
+"""The SQLite state store: idempotent upserts, atomic transactions, survival of restarts."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from node.state import PendingTx, StateError, StateStore
+from node.state.store import TX_MINED
+
+
+def test_database_uses_wal(tmp_path: Path) -> None:
+    StateStore(tmp_path / "state.db").close()
+    mode = sqlite3.connect(tmp_path / "state.db").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_checkpoint_is_none_until_set_and_then_persists(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as store:
+        assert store.checkpoint("market") is None
+        store.set_checkpoint("market", 10)
+        store.set_checkpoint("market", 12)
+    with StateStore(tmp_path / "s.db") as store:
+        assert store.checkpoint("market") == 12
+
+
+def test_upserting_the_same_job_twice_keeps_one_row(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as store:
+        store.upsert_job(7, 1, {"reward": 5})
+        store.upsert_job(7, 2, {"reward": 5, "claim": 3})
+        assert store.job(7) == (2, {"reward": 5, "claim": 3})
+        assert list(store.jobs()) == [7]
+        assert store.jobs(status=1) == {}
+
+
+def test_games_and_moves_replay_idempotently(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as store:
+        for _ in range(2):
+            store.upsert_game(3, status=1, phase=2, role="challenger", data={"lo": 0}, job_id=1)
+            store.record_move(3, 0, "revealStates", {"roots": ["0x01"]}, tx_hash="0xaa")
+            store.record_move(3, 0, "revealStates", {"roots": ["0x01"]})
+        game = store.game(3)
+        assert game is not None and game["job_id"] == 1 and game["phase"] == 2
+        assert store.moves(3) == [
+            {"seq": 0, "kind": "revealStates", "data": {"roots": ["0x01"]}, "tx_hash": "0xaa"}
+        ]
+        assert [g["game_id"] for g in store.games(status=1)] == [3]
+
+
+def test_pending_tx_progresses_without_losing_its_hash(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as store:
+        intent = PendingTx(key="submit:job:1", sender="0xAb", nonce=4, description="submit")
+        store.put_tx(intent)
+        store.put_tx(PendingTx(**{**intent.__dict__, "tx_hash": "0xbeef"}))
+        store.put_tx(PendingTx(**{**intent.__dict__, "status": TX_MINED, "block": 9}))
+        tx = store.tx("submit:job:1")
+        assert tx is not None and (tx.tx_hash, tx.status, tx.block) == ("0xbeef", TX_MINED, 9)
+        assert store.txs(sender="0xab") == []
+        assert store.txs(status=TX_MINED, sender="0xab") == [tx]
+
+
+def test_failed_transaction_block_commits_nothing(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as store:
+        with pytest.raises(RuntimeError), store.transaction():
+            store.upsert_job(1, 1, {})
+            store.set_checkpoint("market", 100)
+            raise RuntimeError("handler crashed mid-batch")
+        assert store.job(1) is None and store.checkpoint("market") is None
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "s.db").execute("PRAGMA user_version=99")
+    with pytest.raises(StateError, match="newer"):
+        StateStore(tmp_path / "s.db")
+
+
+def _write_forever(path: str) -> None:
+    store = StateStore(Path(path))
+    block = 0
+    while True:
+        block += 1
+        with store.transaction():
+            store.upsert_job(block, 1, {"block": block})
+            store.set_checkpoint("market", block)
+
+
+def test_a_killed_writer_leaves_a_consistent_database(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    StateStore(path).close()
+    writer = multiprocessing.get_context("spawn").Process(target=_write_forever, args=(str(path),))
+    writer.start()
+    try:
+        import time
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with StateStore(path) as probe:
+                if (probe.checkpoint("market") or 0) > 20:
+                    break
+            time.sleep(0.05)
+    finally:
+        assert writer.pid is not None
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.join()
+    with StateStore(path) as store:
+        last = store.checkpoint("market")
+        assert last is not None and last > 20
+        # The checkpoint and the jobs it covers were committed together.
+        assert max(store.jobs()) == last
