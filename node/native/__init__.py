@@ -28,7 +28,18 @@ def load() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(str(LIB_PATH))
     except OSError:
         return None
-    lib.poc_hash_blocks.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+    lib.poc_hash_blocks.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
     lib.poc_hash_blocks.restype = ctypes.c_int
+    lib.poc_sha256_impl.argtypes = [ctypes.c_int]
+    lib.poc_sha256_impl.restype = ctypes.c_int
     _lib = lib
     return _lib
+
+
+def set_impl(force: int) -> bool:
+    """Select the compression function: -1 auto, 0 portable C, 1 SHA-NI when available.
+    Returns True when SHA-NI is in use. Only tests and benchmarks call this."""
+    lib = load()
+    if lib is None:
+        raise RuntimeError("native merkle library not built (python -m node.native.build)")
+    return bool(lib.poc_sha256_impl(force))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from node import native
 
@@ -20,13 +22,39 @@ def hash_blocks_hashlib(data: bytes, block_size: int) -> bytes:
     return b"".join(h(data[i * block_size : (i + 1) * block_size]).digest() for i in range(n))
 
 
-def hash_blocks_native(data: bytes, block_size: int) -> bytes:
+# Below this many blocks one thread is faster than the cost of starting others.
+PARALLEL_MIN_BLOCKS = 1 << 15
+_pool: ThreadPoolExecutor | None = None
+
+
+def hash_threads() -> int:
+    """Threads for large levels: POC_HASH_THREADS, else the CPU count (at most 8)."""
+    env = os.environ.get("POC_HASH_THREADS")
+    return max(1, int(env)) if env else min(8, os.cpu_count() or 1)
+
+
+def hash_blocks_native(data: bytes, block_size: int, threads: int | None = None) -> bytes:
+    """ctypes releases the GIL during the call, so large inputs are split across threads."""
+    global _pool
     lib = native.load()
     if lib is None:
         raise RuntimeError("native merkle library not built (python -m node.native.build)")
     n = _count(data, block_size)
     out = ctypes.create_string_buffer(n * DIGEST)
-    lib.poc_hash_blocks(data, block_size, n, out)
+    t = hash_threads() if threads is None else threads
+    if t <= 1 or n < PARALLEL_MIN_BLOCKS:
+        lib.poc_hash_blocks(data, block_size, n, out)
+        return out.raw
+    src = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
+    dst = ctypes.addressof(out)
+    per = -(-n // t)
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="poc-hash")
+    futs = [_pool.submit(lib.poc_hash_blocks, ctypes.c_void_p(src + i * block_size), block_size,
+                         min(per, n - i), ctypes.c_void_p(dst + i * DIGEST))
+            for i in range(0, n, per)]
+    for f in futs:
+        f.result()
     return out.raw
 
 
