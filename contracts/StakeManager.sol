@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IStakeManager} from "./interfaces/IStakeManager.sol";
+import {ReentrancyGuard} from "./lib/ReentrancyGuard.sol";
+import {
+    ZeroAmount, InsufficientStake, LockExists, NoLock, SlashTooLarge, NothingToWithdraw, StillUnbonding,
+    TransferFailed, NotDeployer, AlreadySet, Unauthorized
+} from "./lib/Errors.sol";
+
+/// @title StakeManager: provider stake, per-claim locks, slashing, unbonding
+/// @notice Invariant: balance == totalFree + totalLocked + totalUnbonding.
+contract StakeManager is IStakeManager, ReentrancyGuard {
+    struct Lock {
+        address provider;
+        uint96 _pad;
+        uint256 amount;
+    }
+
+    struct Unbond {
+        uint256 amount;
+        uint256 unlockAt;
+    }
+
+    /// @notice Outlasts any claim a stake can answer for: MAX_EXECUTE + MAX_WINDOW + 2*MAX_CLOCK + 1 day.
+    uint256 public constant UNBONDING_DELAY = 36 days;
+
+    address public immutable deployer;
+    address public market;
+
+    mapping(address => uint256) public freeStake;
+    mapping(address => Unbond) public unbonding;
+    mapping(uint256 => Lock) public lockOf;
+    uint256 public totalFree;
+    uint256 public totalLocked;
+    uint256 public totalUnbonding;
+
+    constructor() {
+        deployer = msg.sender;
+    }
+
+    modifier onlyMarket() {
+        if (msg.sender != market) revert Unauthorized(msg.sender);
+        _;
+    }
+
+    /// @notice One-time wiring to the JobMarket, by the deployer.
+    function setMarket(address market_) external {
+        if (msg.sender != deployer) revert NotDeployer(msg.sender);
+        if (market != address(0)) revert AlreadySet();
+        market = market_;
+    }
+
+    function deposit() external payable {
+        if (msg.value == 0) revert ZeroAmount();
+        freeStake[msg.sender] += msg.value;
+        totalFree += msg.value;
+        emit Deposited(msg.sender, msg.value);
+    }
+
+    function requestUnbond(uint256 amount) external {
+        if (amount == 0) revert ZeroAmount();
+        uint256 free = freeStake[msg.sender];
+        if (free < amount) revert InsufficientStake(msg.sender, free, amount);
+        freeStake[msg.sender] = free - amount;
+        totalFree -= amount;
+        Unbond storage u = unbonding[msg.sender];
+        u.amount += amount;
+        u.unlockAt = block.timestamp + UNBONDING_DELAY;
+        totalUnbonding += amount;
+        emit UnbondRequested(msg.sender, u.amount, u.unlockAt);
+    }
+
+    function withdraw() external nonReentrant {
+        Unbond memory u = unbonding[msg.sender];
+        if (u.amount == 0) revert NothingToWithdraw(msg.sender);
+        if (block.timestamp < u.unlockAt) revert StillUnbonding(msg.sender, u.unlockAt, block.timestamp);
+        delete unbonding[msg.sender];
+        totalUnbonding -= u.amount;
+        emit Withdrawn(msg.sender, u.amount);
+        (bool ok,) = msg.sender.call{value: u.amount}("");
+        if (!ok) revert TransferFailed(msg.sender, u.amount);
+    }
+
+    function lock(address provider, uint256 claimId, uint256 amount) external onlyMarket {
+        if (lockOf[claimId].provider != address(0)) revert LockExists(claimId);
+        uint256 free = freeStake[provider];
+        if (free < amount) revert InsufficientStake(provider, free, amount);
+        freeStake[provider] = free - amount;
+        totalFree -= amount;
+        totalLocked += amount;
+        lockOf[claimId] = Lock(provider, 0, amount);
+        emit Locked(provider, claimId, amount);
+    }
+
+    function unlock(uint256 claimId) external onlyMarket {
+        Lock memory l = lockOf[claimId];
+        if (l.provider == address(0)) revert NoLock(claimId);
+        delete lockOf[claimId];
+        totalLocked -= l.amount;
+        freeStake[l.provider] += l.amount;
+        totalFree += l.amount;
+        emit Unlocked(l.provider, claimId, l.amount);
+    }
+
+    function slash(uint256 claimId, uint256 amount) external onlyMarket {
+        Lock memory l = lockOf[claimId];
+        if (l.provider == address(0)) revert NoLock(claimId);
+        if (amount > l.amount) revert SlashTooLarge(claimId, amount, l.amount);
+        delete lockOf[claimId];
+        totalLocked -= l.amount;
+        uint256 rest = l.amount - amount;
+        if (rest != 0) {
+            freeStake[l.provider] += rest;
+            totalFree += rest;
+            emit Unlocked(l.provider, claimId, rest);
+        }
+        emit Slashed(l.provider, claimId, amount);
+        if (amount != 0) {
+            (bool ok,) = market.call{value: amount}("");
+            if (!ok) revert TransferFailed(market, amount);
+        }
+    }
+}

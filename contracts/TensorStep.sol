@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IStepVerifier} from "./interfaces/IStepVerifier.sol";
+import {StepData} from "./lib/Types.sol";
+import {Merkle} from "./lib/Merkle.sol";
+import {Op, OpCodec} from "./lib/OpCodec.sol";
+import {Leaf} from "./lib/Leaf.sol";
+import {
+    BadProof, ProofLength, OperandLength, NotElementwise, NotReduction, BadMultiplier, IndexOutOfRange
+} from "./lib/Errors.sol";
+
+/// @title TensorStep: one-step semantics of matmul (one chunk), add, requant, relu, lut, im2col
+/// @notice Stateless. The pure `computeLeaf` / `computeChunk` are the semantics alone (checked
+/// against tests/vectors); `leafStep` / `chunkStep` add the operand Merkle proofs.
+contract TensorStep is IStepVerifier {
+    using OpCodec for Op;
+
+    uint8 internal constant OPERAND_A = 1;
+    uint8 internal constant OPERAND_B = 2;
+
+    /// @inheritdoc IStepVerifier
+    function leafStep(StepData calldata d, uint256 leafIndex) external view returns (bytes32) {
+        Op memory op = OpCodec.decode(d.op);
+        op.validateShape();
+        if (leafIndex >= op.outLeaves()) {
+            return sha256(new bytes(op.outLeafBytes()));
+        }
+        if (op.opcode == OpCodec.MATMUL) revert NotElementwise(op.opcode, leafIndex);
+        _checkLeafOperands(d, op, leafIndex);
+        return sha256(_compute(op, leafIndex, d.aLeaf, d.bLeaf));
+    }
+
+    function _checkLeafOperands(StepData calldata d, Op memory op, uint256 leafIndex) private view {
+        Operands memory r = _operands(op, leafIndex);
+        if (r.useA) {
+            _checkLeaf(OPERAND_A, d, _aLeafBytes(op), r.aIdx, r.aLeaves);
+        } else if (d.aLeaf.length != 0) {
+            revert OperandLength(OPERAND_A, d.aLeaf.length, 0);
+        }
+        if (r.useB) {
+            if (op.opcode == OpCodec.LUT) {
+                _checkTable(d.bLeaf, d.bProof, d.bRoot);
+            } else {
+                _checkLeaf(OPERAND_B, d, 128, r.bIdx, r.bLeaves);
+            }
+        }
+    }
+
+    /// @inheritdoc IStepVerifier
+    function chunkStep(StepData calldata d, uint256 leafIndex, uint256 elem, uint256 chunk, int256 prev)
+        external
+        view
+        returns (int256)
+    {
+        Op memory op = OpCodec.decode(d.op);
+        op.validateShape();
+        if (op.opcode != OpCodec.MATMUL) revert NotReduction(op.opcode);
+        if (elem >= 32) revert IndexOutOfRange(elem, 32);
+        if (chunk >= op.K / 32) revert IndexOutOfRange(chunk, op.K / 32);
+        if (leafIndex >= op.outLeaves()) revert IndexOutOfRange(leafIndex, op.outLeaves());
+        _checkChunkOperands(d, op, leafIndex * 32 + elem, chunk);
+        return prev + Leaf.dot8(d.aLeaf, d.bLeaf);
+    }
+
+    // ------------------------------------------------------------------ pure semantics (§4, §5)
+
+    /// @notice Output leaf `leafIndex` of an elementwise op from its operand leaves (no proofs).
+    /// `aLeaf` is empty for an im2col padded position; `bLeaf` is the b leaf, the lut table, or empty.
+    function computeLeaf(bytes calldata op, uint256 leafIndex, bytes calldata aLeaf, bytes calldata bLeaf)
+        external
+        pure
+        returns (bytes memory)
+    {
+        Op memory o = OpCodec.decode(op);
+        o.validateShape();
+        if (leafIndex >= o.outLeaves()) return new bytes(o.outLeafBytes());
+        if (o.opcode == OpCodec.MATMUL) revert NotElementwise(o.opcode, leafIndex);
+        return _compute(o, leafIndex, aLeaf, bLeaf);
+    }
+
+    /// @notice `prev + dot(aLeaf, wLeaf)` over 32 int8 pairs.
+    function computeChunk(bytes calldata aLeaf, bytes calldata wLeaf, int256 prev) external pure returns (int256) {
+        if (aLeaf.length != 32) revert OperandLength(OPERAND_A, aLeaf.length, 32);
+        if (wLeaf.length != 32) revert OperandLength(OPERAND_B, wLeaf.length, 32);
+        return prev + Leaf.dot8(aLeaf, wLeaf);
+    }
+
+    /// @notice The operand leaves an elementwise output leaf reads (§5): (useA, aIndex, useB, bIndex).
+    function leafOperands(bytes calldata op, uint256 leafIndex)
+        external
+        pure
+        returns (bool useA, uint256 aIndex, bool useB, uint256 bIndex)
+    {
+        Op memory o = OpCodec.decode(op);
+        o.validateShape();
+        Operands memory r = _operands(o, leafIndex);
+        (useA, aIndex, useB, bIndex) = (r.useA, r.aIdx, r.useB, r.bIdx);
+    }
+
+    /// @notice The A and W leaves read by chunk `chunk` of element `elem` of output leaf `leafIndex`.
+    function chunkOperands(bytes calldata op, uint256 leafIndex, uint256 elem, uint256 chunk)
+        public
+        pure
+        returns (uint256 aIndex, uint256 wIndex)
+    {
+        Op memory o = OpCodec.decode(op);
+        uint256 f = 32 * leafIndex + elem;
+        uint256 m = f / o.N;
+        uint256 n = f % o.N;
+        uint256 kLeaves = uint256(o.K) / 32;
+        aIndex = m * kLeaves + chunk;
+        wIndex = n * kLeaves + chunk;
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _aLeafBytes(Op memory op) private pure returns (uint256) {
+        uint8 c = op.opcode;
+        if (c == OpCodec.ADD || c == OpCodec.REQUANT || (c == OpCodec.RELU && op.flags & 1 != 0)) return 128;
+        return 32;
+    }
+
+    struct Operands {
+        bool useA;
+        uint256 aIdx;
+        uint256 aLeaves;
+        bool useB;
+        uint256 bIdx;
+        uint256 bLeaves;
+    }
+
+    function _operands(Op memory op, uint256 j) private pure returns (Operands memory r) {
+        uint256 nLeaves = op.outLeaves();
+        if (j >= nLeaves) return r;
+        uint8 c = op.opcode;
+        if (c == OpCodec.IM2COL) {
+            (r.useA, r.aIdx) = _im2colSource(op, j);
+            r.aLeaves = uint256(op.B) * op.H * op.W * op.C / 32;
+            return r;
+        }
+        uint256 rowLeaves = uint256(op.N) / 32;
+        r.useA = true;
+        r.aIdx = j;
+        r.aLeaves = nLeaves;
+        if (c == OpCodec.ADD) {
+            r.useB = true;
+            bool bcast = op.flags & 2 != 0;
+            r.bIdx = bcast ? j % rowLeaves : j;
+            r.bLeaves = bcast ? rowLeaves : nLeaves;
+        } else if (c == OpCodec.REQUANT && op.flags & 4 != 0) {
+            r.useB = true;
+            r.bIdx = j % rowLeaves;
+            r.bLeaves = rowLeaves;
+        } else if (c == OpCodec.LUT) {
+            r.useB = true;
+            r.bLeaves = 8;
+        }
+    }
+
+    /// @dev im2col: the input leaf copied to output leaf j, or (false, 0) for a padded position.
+    function _im2colSource(Op memory op, uint256 j) private pure returns (bool, uint256) {
+        (uint256 oh, uint256 ow) = op.outHW();
+        uint256 r = 32 * j / op.N; // output row = (b*OH + oy)*OW + ox
+        uint256 col = 32 * j % op.N; // = (ky*KW + kx)*C + c0
+        // iy = oy*S - P + ky, ix = ox*S - P + kx, kept non-negative by adding P
+        uint256 iyP = ((r / ow) % oh) * op.S + (col / op.C) / op.KW;
+        uint256 ixP = (r % ow) * op.S + (col / op.C) % op.KW;
+        if (iyP < op.P || ixP < op.P || iyP - op.P >= op.H || ixP - op.P >= op.W) return (false, 0);
+        uint256 pix = ((r / ow / oh) * op.H + (iyP - op.P)) * op.W + (ixP - op.P);
+        return (true, (pix * op.C + col % op.C) / 32);
+    }
+
+    function _checkChunkOperands(StepData calldata d, Op memory op, uint256 f, uint256 chunk) private view {
+        uint256 kLeaves = uint256(op.K) / 32;
+        _checkLeaf(OPERAND_A, d, 32, (f / op.N) * kLeaves + chunk, uint256(op.M) * kLeaves);
+        _checkLeaf(OPERAND_B, d, 32, (f % op.N) * kLeaves + chunk, uint256(op.N) * kLeaves);
+    }
+
+    function _checkLeaf(uint8 which, StepData calldata d, uint256 leafBytes, uint256 index, uint256 nLeaves)
+        private
+        view
+    {
+        bytes calldata leaf = which == OPERAND_A ? d.aLeaf : d.bLeaf;
+        bytes32[] calldata proof = which == OPERAND_A ? d.aProof : d.bProof;
+        bytes32 root = which == OPERAND_A ? d.aRoot : d.bRoot;
+        if (leaf.length != leafBytes) revert OperandLength(which, leaf.length, leafBytes);
+        uint256 depth = Merkle.ceilLog2(nLeaves);
+        if (proof.length != depth) revert ProofLength(which, proof.length, depth);
+        bytes32 got = Merkle.rootFrom(sha256(leaf), index, proof);
+        if (got != root) revert BadProof(which, got, root);
+    }
+
+    function _checkTable(bytes calldata table, bytes32[] calldata proof, bytes32 root) private view {
+        if (table.length != 256) revert OperandLength(OPERAND_B, table.length, 256);
+        if (proof.length != 0) revert ProofLength(OPERAND_B, proof.length, 0);
+        bytes32[] memory level = new bytes32[](8);
+        for (uint256 i; i < 8; ++i) {
+            level[i] = sha256(table[32 * i:32 * i + 32]);
+        }
+        bytes32 got = Merkle.rootOfLevel(level);
+        if (got != root) revert BadProof(OPERAND_B, got, root);
+    }
+
+    function _compute(Op memory op, uint256 j, bytes calldata aLeaf, bytes calldata bLeaf)
+        private
+        pure
+        returns (bytes memory)
+    {
+        uint8 c = op.opcode;
+        if (c == OpCodec.IM2COL) return _im2col(op, j, aLeaf);
+        if (c == OpCodec.ADD) return _add(aLeaf, bLeaf);
+        if (c == OpCodec.REQUANT) return _requant(op, aLeaf, bLeaf);
+        if (c == OpCodec.RELU) return op.flags & 1 != 0 ? _relu32(aLeaf) : _relu8(aLeaf);
+        return _lut(aLeaf, bLeaf);
+    }
+
+    function _im2col(Op memory op, uint256 j, bytes calldata aLeaf) private pure returns (bytes memory out) {
+        (bool inside,) = _im2colSource(op, j);
+        if (!inside) {
+            if (aLeaf.length != 0) revert OperandLength(OPERAND_A, aLeaf.length, 0);
+            out = new bytes(32);
+            for (uint256 t; t < 32; ++t) Leaf.setI8(out, t, op.padv);
+            return out;
+        }
+        _len(OPERAND_A, aLeaf, 32);
+        return aLeaf;
+    }
+
+    function _add(bytes calldata aLeaf, bytes calldata bLeaf) private pure returns (bytes memory out) {
+        _len(OPERAND_A, aLeaf, 128);
+        _len(OPERAND_B, bLeaf, 128);
+        out = new bytes(128);
+        for (uint256 t; t < 32; ++t) {
+            Leaf.setI32(out, t, Leaf.i32At(aLeaf, t) + Leaf.i32At(bLeaf, t)); // setI32 wraps mod 2^32
+        }
+    }
+
+    function _requant(Op memory op, bytes calldata aLeaf, bytes calldata bLeaf) private pure returns (bytes memory out) {
+        _len(OPERAND_A, aLeaf, 128);
+        bool perChannel = op.flags & 4 != 0;
+        if (perChannel) _len(OPERAND_B, bLeaf, 128);
+        out = new bytes(32);
+        for (uint256 t; t < 32; ++t) {
+            int256 m = perChannel ? Leaf.i32At(bLeaf, t) : int256(uint256(op.mult));
+            if (m <= 0) revert BadMultiplier(m);
+            Leaf.setI8(out, t, _rq(Leaf.i32At(aLeaf, t) * m, op));
+        }
+    }
+
+    /// @dev clamp(((x*mult + 2^(shift-1)) >> shift) + zp, lo, hi), >> arithmetic (floor).
+    function _rq(int256 prod, Op memory op) private pure returns (int8) {
+        int256 y = ((prod + (int256(1) << (op.shift - 1))) >> op.shift) + op.zp;
+        if (y < op.lo) return op.lo;
+        if (y > op.hi) return op.hi;
+        return int8(y);
+    }
+
+    function _relu32(bytes calldata aLeaf) private pure returns (bytes memory out) {
+        _len(OPERAND_A, aLeaf, 128);
+        out = new bytes(128);
+        for (uint256 t; t < 32; ++t) {
+            int256 x = Leaf.i32At(aLeaf, t);
+            Leaf.setI32(out, t, x > 0 ? x : int256(0));
+        }
+    }
+
+    function _relu8(bytes calldata aLeaf) private pure returns (bytes memory out) {
+        _len(OPERAND_A, aLeaf, 32);
+        out = new bytes(32);
+        for (uint256 t; t < 32; ++t) {
+            int256 x = Leaf.i8At(aLeaf, t);
+            Leaf.setI8(out, t, int8(x > 0 ? x : int256(0)));
+        }
+    }
+
+    function _lut(bytes calldata aLeaf, bytes calldata table) private pure returns (bytes memory out) {
+        _len(OPERAND_A, aLeaf, 32);
+        _len(OPERAND_B, table, 256);
+        out = new bytes(32);
+        for (uint256 t; t < 32; ++t) {
+            out[t] = table[uint256(Leaf.i8At(aLeaf, t) + 128)];
+        }
+    }
+
+    function _len(uint8 which, bytes calldata leaf, uint256 want) private pure {
+        if (leaf.length != want) revert OperandLength(which, leaf.length, want);
+    }
+}

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IndexOutOfRange} from "./Errors.sol";
+
+/// @title Merkle: fixed-depth SHA-256 trees of docs/protocol.md §3
+/// @notice Siblings are listed from the leaf level up; bit l of the index says right (1) or left (0).
+library Merkle {
+    /// @notice sha256(a || b) through the precompile at 0x02, in scratch space.
+    function hashPair(bytes32 a, bytes32 b) internal view returns (bytes32 h) {
+        assembly ("memory-safe") {
+            mstore(0x00, a)
+            mstore(0x20, b)
+            if iszero(staticcall(gas(), 0x02, 0x00, 0x40, 0x00, 0x20)) { revert(0, 0) }
+            h := mload(0x00)
+        }
+    }
+
+    /// @notice The root reached from `leaf` at `index` through `siblings` (depth = siblings.length).
+    function rootFrom(bytes32 leaf, uint256 index, bytes32[] calldata siblings)
+        internal
+        view
+        returns (bytes32 node)
+    {
+        uint256 depth = siblings.length;
+        if (depth < 256 && index >> depth != 0) revert IndexOutOfRange(index, uint256(1) << depth);
+        node = leaf;
+        for (uint256 l; l < depth; ++l) {
+            node = ((index >> l) & 1) == 1 ? hashPair(siblings[l], node) : hashPair(node, siblings[l]);
+        }
+    }
+
+    /// @notice Root of a power-of-two list of nodes (consumed: the array is overwritten).
+    function rootOfLevel(bytes32[] memory nodes) internal view returns (bytes32) {
+        uint256 n = nodes.length;
+        while (n > 1) {
+            for (uint256 i; i < n / 2; ++i) {
+                nodes[i] = hashPair(nodes[2 * i], nodes[2 * i + 1]);
+            }
+            n /= 2;
+        }
+        return nodes[0];
+    }
+
+    /// @notice Root of a power-of-two calldata list of nodes, without copying more than half.
+    function rootOfCalldata(bytes32[] calldata nodes) internal view returns (bytes32) {
+        uint256 n = nodes.length;
+        if (n == 1) return nodes[0];
+        bytes32[] memory level = new bytes32[](n / 2);
+        for (uint256 i; i < n / 2; ++i) {
+            level[i] = hashPair(nodes[2 * i], nodes[2 * i + 1]);
+        }
+        return rootOfLevel(level);
+    }
+
+    /// @notice ceil(log2(n)), 0 for n <= 1.
+    function ceilLog2(uint256 n) internal pure returns (uint256 d) {
+        while ((uint256(1) << d) < n) ++d;
+    }
+}

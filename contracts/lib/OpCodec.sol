@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {BadOpLength, BadOpField} from "./Errors.sol";
+
+/// @notice A decoded op (docs/protocol.md §4).
+struct Op {
+    uint8 opcode;
+    uint8 flags;
+    uint16 out;
+    uint16 a;
+    uint16 b;
+    uint32 M;
+    uint32 K;
+    uint32 N;
+    uint32 mult;
+    uint8 shift;
+    int8 zp;
+    int8 lo;
+    int8 hi;
+    uint32 B;
+    uint16 H;
+    uint16 W;
+    uint16 C;
+    uint8 KH;
+    uint8 KW;
+    uint8 S;
+    uint8 P;
+    int8 padv;
+}
+
+/// @title OpCodec: the 64-byte op encoding, its validation and the shapes it implies
+library OpCodec {
+    uint8 internal constant MATMUL = 1;
+    uint8 internal constant ADD = 2;
+    uint8 internal constant REQUANT = 3;
+    uint8 internal constant RELU = 4;
+    uint8 internal constant LUT = 5;
+    uint8 internal constant IM2COL = 6;
+    uint16 internal constant NONE = 0xFFFF;
+    uint256 internal constant MAX_K = 131071;
+
+    // field ids in BadOpField
+    uint8 internal constant F_OPCODE = 0;
+    uint8 internal constant F_OUT = 2;
+    uint8 internal constant F_A = 4;
+    uint8 internal constant F_B = 6;
+    uint8 internal constant F_M = 8;
+    uint8 internal constant F_K = 12;
+    uint8 internal constant F_N = 16;
+    uint8 internal constant F_MULT = 20;
+    uint8 internal constant F_SHIFT = 24;
+    uint8 internal constant F_CLAMP = 26;
+    uint8 internal constant F_IM2COL = 28;
+    uint8 internal constant F_RESERVED = 43;
+
+    function _field(uint256 w, uint256 offset, uint256 size) private pure returns (uint256) {
+        return (w >> (256 - 8 * (offset + size))) & ((uint256(1) << (8 * size)) - 1);
+    }
+
+    function decode(bytes calldata enc) internal pure returns (Op memory op) {
+        if (enc.length != 64) revert BadOpLength(enc.length);
+        uint256 w0;
+        uint256 w1;
+        assembly {
+            w0 := calldataload(enc.offset)
+            w1 := calldataload(add(enc.offset, 32))
+        }
+        op = _decodeWords(w0, w1);
+    }
+
+    function decodeMem(bytes memory enc) internal pure returns (Op memory op) {
+        if (enc.length != 64) revert BadOpLength(enc.length);
+        uint256 w0;
+        uint256 w1;
+        assembly {
+            w0 := mload(add(enc, 32))
+            w1 := mload(add(enc, 64))
+        }
+        op = _decodeWords(w0, w1);
+    }
+
+    function _decodeWords(uint256 w0, uint256 w1) private pure returns (Op memory op) {
+        op.opcode = uint8(_field(w0, 0, 1));
+        op.flags = uint8(_field(w0, 1, 1));
+        op.out = uint16(_field(w0, 2, 2));
+        op.a = uint16(_field(w0, 4, 2));
+        op.b = uint16(_field(w0, 6, 2));
+        op.M = uint32(_field(w0, 8, 4));
+        op.K = uint32(_field(w0, 12, 4));
+        op.N = uint32(_field(w0, 16, 4));
+        op.mult = uint32(_field(w0, 20, 4));
+        op.shift = uint8(_field(w0, 24, 1));
+        op.zp = int8(uint8(_field(w0, 25, 1)));
+        op.lo = int8(uint8(_field(w0, 26, 1)));
+        op.hi = int8(uint8(_field(w0, 27, 1)));
+        op.B = uint32(_field(w0, 28, 4));
+        op.H = uint16(_field(w1, 0, 2));
+        op.W = uint16(_field(w1, 2, 2));
+        op.C = uint16(_field(w1, 4, 2));
+        op.KH = uint8(_field(w1, 6, 1));
+        op.KW = uint8(_field(w1, 7, 1));
+        op.S = uint8(_field(w1, 8, 1));
+        op.P = uint8(_field(w1, 9, 1));
+        op.padv = int8(uint8(_field(w1, 10, 1)));
+        // bytes 43..63 = w1 bytes 11..31 are reserved
+        if (w1 & ((uint256(1) << (21 * 8)) - 1) != 0) revert BadOpField(F_RESERVED, w1 & ((uint256(1) << 168) - 1));
+    }
+
+    /// @notice Whether the op reads a second operand `b`.
+    function hasB(Op memory op) internal pure returns (bool) {
+        return op.opcode == MATMUL || op.opcode == ADD || op.opcode == LUT
+            || (op.opcode == REQUANT && op.flags & 4 != 0);
+    }
+
+    /// @notice §4 validation that needs no operand shapes. `out` must be `nInputs + index`.
+    function validate(Op memory op, uint256 nInputs, uint256 index) internal pure {
+        uint8 c = op.opcode;
+        if (c < MATMUL || c > IM2COL) revert BadOpField(F_OPCODE, c);
+        if (op.out != nInputs + index) revert BadOpField(F_OUT, op.out);
+        if (op.a >= op.out) revert BadOpField(F_A, op.a);
+        if (hasB(op)) {
+            if (op.b >= op.out) revert BadOpField(F_B, op.b);
+        } else if (op.b != NONE) {
+            revert BadOpField(F_B, op.b);
+        }
+        validateShape(op);
+    }
+
+    /// @notice Dimension checks (also used by the step verifier, which must never divide by 0).
+    function validateShape(Op memory op) internal pure {
+        uint8 c = op.opcode;
+        if (c < MATMUL || c > IM2COL) revert BadOpField(F_OPCODE, c);
+        if (op.M == 0) revert BadOpField(F_M, op.M);
+        if (op.N == 0 || op.N % 32 != 0) revert BadOpField(F_N, op.N);
+        if (c == MATMUL) {
+            if (op.K == 0 || op.K % 32 != 0 || op.K > MAX_K) revert BadOpField(F_K, op.K);
+        } else if (op.K != 0) {
+            revert BadOpField(F_K, op.K);
+        }
+        if (c == REQUANT) {
+            if (op.shift < 1 || op.shift > 62) revert BadOpField(F_SHIFT, op.shift);
+            if (op.lo > op.hi) revert BadOpField(F_CLAMP, uint256(uint8(op.lo)));
+            if (op.flags & 4 == 0 && (op.mult == 0 || op.mult >= 2 ** 31)) revert BadOpField(F_MULT, op.mult);
+        }
+        if (c == IM2COL) {
+            if (op.C == 0 || op.C % 32 != 0 || op.S == 0 || op.KH == 0 || op.KW == 0 || op.B == 0) {
+                revert BadOpField(F_IM2COL, 0);
+            }
+            if (uint256(op.H) + 2 * uint256(op.P) < op.KH || uint256(op.W) + 2 * uint256(op.P) < op.KW) {
+                revert BadOpField(F_IM2COL, 1);
+            }
+            (uint256 oh, uint256 ow) = outHW(op);
+            if (uint256(op.M) != uint256(op.B) * oh * ow) revert BadOpField(F_M, op.M);
+            if (uint256(op.N) != uint256(op.KH) * op.KW * op.C) revert BadOpField(F_N, op.N);
+        }
+    }
+
+    function outHW(Op memory op) internal pure returns (uint256 oh, uint256 ow) {
+        oh = (uint256(op.H) + 2 * uint256(op.P) - op.KH) / op.S + 1;
+        ow = (uint256(op.W) + 2 * uint256(op.P) - op.KW) / op.S + 1;
+    }
+
+    /// @notice Leaves of the output tensor (`M*N/32`).
+    function outLeaves(Op memory op) internal pure returns (uint256) {
+        return uint256(op.M) * op.N / 32;
+    }
+
+    /// @notice Bytes of one output leaf: 128 for int32 outputs, 32 for int8.
+    function outLeafBytes(Op memory op) internal pure returns (uint256) {
+        uint8 c = op.opcode;
+        if (c == MATMUL || c == ADD || (c == RELU && op.flags & 1 != 0)) return 128;
+        return 32;
+    }
+}

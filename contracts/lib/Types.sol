@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @notice Operands of a one step (docs/protocol.md §6.4). `op`, `aRoot`, `bRoot` must be the ones
+/// opened at the execution level; leaves and proofs are checked against `aRoot` / `bRoot`.
+struct StepData {
+    bytes op;
+    bytes32 aRoot;
+    bytes32 bRoot;
+    bytes aLeaf;
+    bytes32[] aProof;
+    bytes bLeaf;
+    bytes32[] bProof;
+}
+
+/// @notice The provider's opening of op `a` at the end of the execution level (§6.3).
+struct OpOpening {
+    bytes op;
+    bytes32[] opProof;
+    bytes32 aRoot;
+    bytes32[] aProof;
+    bytes32 bRoot;
+    bytes32[] bProof;
+    bytes32 outRoot;
+    bytes32[] outProof;
+}
+
+/// @notice A job's parameters, fixed when it is posted (§6.2).
+struct JobParams {
+    bytes32 programRoot;
+    bytes32 s0;
+    uint32 nInputs;
+    uint32 nOps;
+    uint32 outputSlot;
+    uint128 requiredStake;
+    uint128 challengerBond;
+    uint64 claimBy;
+    uint32 executeWithin;
+    uint32 challengeWindow;
+    uint32 clock;
+}
