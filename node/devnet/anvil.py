@@ -18,6 +18,15 @@ DEFAULT_CHAIN_ID = 31337
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
 
+def dev_private_key(index: int) -> str:
+    """Private key of anvil's funded development account `index` (never use on a real chain)."""
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    account = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return "0x" + bytes(account.key).hex()
+
+
 def rpc_chain_id(url: str, timeout: float = 2.0) -> int | None:
     """eth_chainId of the node at `url`, or None when it does not answer."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})

@@ -1,0 +1,85 @@
+"""Contract ABIs (and deployment bytecode) shipped inside the package under node/abi/.
+
+The node must run without the Solidity toolchain, so compiled artifacts are copied into the
+package by `export_from_build()` after `ape compile` and committed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from node.chain.errors import AbiNotFound
+
+ABI_DIR = Path(__file__).resolve().parents[1] / "abi"
+# The contracts of the protocol (docs/protocol.md §6); test and probe contracts stay out.
+PROTOCOL_CONTRACTS = ("StakeManager", "TensorStep", "JobMarket", "DisputeGame")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str  # deployment bytecode, 0x-prefixed; "0x" for interfaces
+
+
+def load_artifact(name: str, abi_dir: Path = ABI_DIR) -> Artifact:
+    path = abi_dir / f"{name}.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AbiNotFound(
+            f"no ABI for {name} in {abi_dir}; compile the contracts and run `poc devnet export-abi`"
+        ) from None
+    return Artifact(name=name, abi=data["abi"], bytecode=data.get("bytecode", "0x"))
+
+
+def load_abi(name: str, abi_dir: Path = ABI_DIR) -> list[dict[str, Any]]:
+    return load_artifact(name, abi_dir).abi
+
+
+def available(abi_dir: Path = ABI_DIR) -> list[str]:
+    return sorted(p.stem for p in abi_dir.glob("*.json"))
+
+
+def all_abis(abi_dir: Path = ABI_DIR) -> list[list[dict[str, Any]]]:
+    """Every shipped ABI, for decoding errors raised by any contract a call reaches."""
+    return [load_abi(name, abi_dir) for name in available(abi_dir)]
+
+
+def build_artifacts(build_dir: Path) -> dict[str, Artifact]:
+    """The contract types ape compiled into `<build_dir>/__local__.json`."""
+    manifest_path = build_dir / "__local__.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise AbiNotFound(f"{manifest_path} not found; run `ape compile` first") from None
+    artifacts = {}
+    for name, ctype in manifest.get("contractTypes", {}).items():
+        bytecode = (ctype.get("deploymentBytecode") or {}).get("bytecode") or "0x"
+        artifacts[name] = Artifact(name=name, abi=ctype.get("abi", []), bytecode=bytecode)
+    return artifacts
+
+
+def export_from_build(
+    build_dir: Path = Path(".build"),
+    abi_dir: Path = ABI_DIR,
+    names: Iterable[str] = PROTOCOL_CONTRACTS,
+) -> list[str]:
+    """Copy the named contracts' ABI and bytecode from ape's build folder into the package.
+    Returns the names written; names not compiled (yet) are skipped."""
+    artifacts = build_artifacts(build_dir)
+    abi_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names:
+        artifact = artifacts.get(name)
+        if artifact is None:
+            continue
+        text = json.dumps(
+            {"contractName": name, "abi": artifact.abi, "bytecode": artifact.bytecode}, indent=1
+        )
+        (abi_dir / f"{name}.json").write_text(text + "\n")
+        written.append(name)
+    return written

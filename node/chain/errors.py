@@ -1,0 +1,70 @@
+"""Errors of the chain layer, one class per thing an operator must act on differently."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.errors import PocError
+
+
+class ChainError(PocError):
+    """Something about the chain connection or a transaction went wrong."""
+
+    exit_code = 7
+
+
+class RpcUnreachable(ChainError):
+    """The JSON-RPC endpoint does not answer (after retries)."""
+
+
+class ChainIdMismatch(ChainError):
+    """The endpoint serves another chain than the configured one."""
+
+
+class AbiNotFound(ChainError):
+    """No shipped ABI for this contract name (run `poc devnet export-abi` after compiling)."""
+
+
+class TransactionReverted(ChainError):
+    """A transaction would revert (dry run) or did revert (mined with status 0).
+
+    `error_name` and `error_args` are decoded from the revert data with the contracts' ABIs:
+    a custom error's name and arguments, `Error` with the reason string, or `Panic` with the
+    code. `tx_hash` is set when the transaction was mined."""
+
+    exit_code = 9
+
+    def __init__(
+        self,
+        action: str,
+        error_name: str,
+        error_args: dict[str, Any],
+        data: bytes,
+        tx_hash: str | None = None,
+    ) -> None:
+        self.action = action
+        self.error_name = error_name
+        self.error_args = error_args
+        self.data = data
+        self.tx_hash = tx_hash
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in error_args.items())
+        where = f" in mined tx {tx_hash}" if tx_hash else " (dry run)"
+        super().__init__(f"{action} reverted{where}: {error_name}({shown})")
+
+
+class TransactionFailed(TransactionReverted):
+    """A mined transaction has status 0."""
+
+
+class TransactionTimeout(ChainError):
+    """No receipt for a sent transaction within the wait limit; it may still be mined."""
+
+    def __init__(self, tx_hash: str, waited: float) -> None:
+        self.tx_hash = tx_hash
+        super().__init__(f"no receipt for {tx_hash} after {waited:.0f} s (it may still be mined)")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return repr(value) if isinstance(value, str) else str(value)

@@ -1,0 +1,77 @@
+"""Decode revert data into the custom error's name and arguments, using the contracts' ABIs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import function_signature_to_4byte_selector
+
+_ERROR_STRING = {
+    "type": "error",
+    "name": "Error",
+    "inputs": [{"name": "reason", "type": "string"}],
+}
+_PANIC = {"type": "error", "name": "Panic", "inputs": [{"name": "code", "type": "uint256"}]}
+
+
+@dataclass(frozen=True)
+class DecodedRevert:
+    name: str
+    args: dict[str, Any]
+    data: bytes
+
+
+def _abi_type(param: Mapping[str, Any]) -> str:
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param.get("components", []))
+        return f"({inner}){kind[len('tuple') :]}"
+    return kind
+
+
+class RevertDecoder:
+    """Knows every custom error of a set of ABIs (plus Error(string) and Panic(uint256))."""
+
+    def __init__(self, abis: Iterable[Sequence[Mapping[str, Any]]] = ()) -> None:
+        self._errors: dict[bytes, Mapping[str, Any]] = {}
+        self.add([_ERROR_STRING, _PANIC])
+        for abi in abis:
+            self.add(abi)
+
+    def add(self, abi: Sequence[Mapping[str, Any]]) -> None:
+        for entry in abi:
+            if entry.get("type") != "error":
+                continue
+            types = ",".join(_abi_type(p) for p in entry.get("inputs", []))
+            selector = function_signature_to_4byte_selector(f"{entry['name']}({types})")
+            self._errors[selector] = entry
+
+    def decode(self, data: bytes | str | None) -> DecodedRevert:
+        raw = _as_bytes(data)
+        if len(raw) < 4:
+            return DecodedRevert("<no revert data>", {}, raw)
+        entry = self._errors.get(raw[:4])
+        if entry is None:
+            return DecodedRevert(f"<unknown error 0x{raw[:4].hex()}>", {}, raw)
+        inputs = entry.get("inputs", [])
+        try:
+            values = abi_decode([_abi_type(p) for p in inputs], raw[4:])
+        except Exception:  # malformed payload for a known selector: keep the name
+            return DecodedRevert(str(entry["name"]), {}, raw)
+        names = [p.get("name") or f"arg{i}" for i, p in enumerate(inputs)]
+        return DecodedRevert(str(entry["name"]), dict(zip(names, values, strict=True)), raw)
+
+
+def _as_bytes(data: bytes | str | None) -> bytes:
+    if data is None:
+        return b""
+    if isinstance(data, bytes):
+        return data
+    text = data[2:] if data.startswith("0x") else data
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return b""

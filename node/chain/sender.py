@@ -1,0 +1,352 @@
+"""The transaction sender: the only way the node changes chain state.
+
+Every send is: (1) resume check — an intent `key` already sent by an earlier run is awaited,
+not sent again; (2) dry run with eth_call, a revert decoded into the custom error's name and
+arguments and raised before any gas is spent; (3) gas estimate with a margin; (4) a nonce from
+a local counter that never goes below the chain's pending count; (5) the signed transaction is
+recorded (when a state store is given) before it is broadcast, so a crash in between cannot
+lose it; (6) broadcast and receipt polling, both retried on connection faults."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress, HexStr
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.types import BlockIdentifier, TxParams, TxReceipt
+
+from node.chain.errors import TransactionFailed, TransactionReverted, TransactionTimeout
+from node.chain.revert import RevertDecoder
+from node.chain.rpc import DEFAULT_RETRY, RetryPolicy, with_retries
+from node.state.store import TX_FAILED, TX_MINED, TX_PENDING, PendingTx, StateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TxRequest:
+    """What to send. `key` names the intent for resumption (e.g. "move:game:3:seq:5");
+    without a key every call sends a new transaction."""
+
+    to: str
+    data: bytes
+    value: int = 0
+    description: str = ""
+    key: str | None = None
+    gas: int | None = None
+
+    @classmethod
+    def call(
+        cls, fn: ContractFunction, value: int = 0, key: str | None = None, gas: int | None = None
+    ) -> TxRequest:
+        """A request for a bound contract call, e.g. `market.functions.claim(7)`."""
+        data = HexBytes(fn._encode_transaction_data())
+        return cls(
+            to=str(fn.address),
+            data=bytes(data),
+            value=value,
+            description=f"{fn.fn_name}",
+            key=key,
+            gas=gas,
+        )
+
+
+@dataclass(frozen=True)
+class SentTx:
+    request: TxRequest
+    tx_hash: str
+    nonce: int
+
+
+class TxSender:
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        decoder: RevertDecoder | None = None,
+        state: StateStore | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        gas_margin: float = 1.25,
+        receipt_timeout: float = 120.0,
+        poll_interval: float = 0.1,
+    ) -> None:
+        self.w3 = w3
+        self.account = account
+        self.address: ChecksumAddress = account.address
+        self.decoder = decoder or RevertDecoder()
+        self.state = state
+        self.retry = retry
+        self.gas_margin = gas_margin
+        self.receipt_timeout = receipt_timeout
+        self.poll_interval = poll_interval
+        self._next_nonce: int | None = None
+        self._nonce_lock = threading.Lock()
+        self._chain_id: int | None = None
+
+    # reads ------------------------------------------------------------------------------
+
+    def _rpc(self, what: str, fn: Any) -> Any:
+        endpoint = str(getattr(self.w3.provider, "endpoint_uri", ""))
+        return with_retries(what, fn, self.retry, endpoint)
+
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self._rpc("eth_chainId", lambda: self.w3.eth.chain_id))
+        return self._chain_id
+
+    def _call_params(self, request: TxRequest) -> TxParams:
+        return {
+            "from": self.address,
+            "to": Web3.to_checksum_address(request.to),
+            "data": HexBytes(request.data),
+            "value": Web3.to_wei(request.value, "wei"),
+        }
+
+    def _reverted(
+        self, request: TxRequest, exc: ContractLogicError, tx_hash: str | None = None
+    ) -> TransactionReverted:
+        decoded = self.decoder.decode(_revert_data(exc))
+        if decoded.name == "<no revert data>" and exc.message:
+            # A revert without data (e.g. out of gas, or a bare revert()): keep the node's words.
+            return TransactionReverted(
+                request.description or "transaction", exc.message, {}, decoded.data, tx_hash
+            )
+        kind = TransactionFailed if tx_hash else TransactionReverted
+        return kind(
+            request.description or "transaction", decoded.name, decoded.args, decoded.data, tx_hash
+        )
+
+    def dry_run(self, request: TxRequest, block: BlockIdentifier = "latest") -> None:
+        """eth_call the request; TransactionReverted with the decoded error if it would revert."""
+        try:
+            self._rpc("eth_call", lambda: self.w3.eth.call(self._call_params(request), block))
+        except ContractLogicError as exc:
+            raise self._reverted(request, exc) from None
+
+    # nonces and fees ----------------------------------------------------------------------
+
+    def _take_nonce(self) -> int:
+        with self._nonce_lock:
+            chain_next = int(
+                self._rpc(
+                    "eth_getTransactionCount",
+                    lambda: self.w3.eth.get_transaction_count(self.address, "pending"),
+                )
+            )
+            nonce = max(chain_next, self._next_nonce or 0)
+            self._next_nonce = nonce + 1
+            return nonce
+
+    def _resync_nonce(self) -> None:
+        with self._nonce_lock:
+            self._next_nonce = None
+
+    def _fees(self) -> dict[str, int]:
+        block = self._rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block("latest"))
+        base_fee = block.get("baseFeePerGas")
+        if base_fee is None:  # a pre-London chain: legacy pricing
+            return {"gasPrice": int(self._rpc("eth_gasPrice", lambda: self.w3.eth.gas_price))}
+        priority = int(self._rpc("eth_maxPriorityFeePerGas", lambda: self.w3.eth.max_priority_fee))
+        # Twice the base fee survives six full blocks of base-fee growth before the tx stalls.
+        return {"maxFeePerGas": 2 * int(base_fee) + priority, "maxPriorityFeePerGas": priority}
+
+    # sending --------------------------------------------------------------------------
+
+    def submit(self, request: TxRequest) -> SentTx:
+        """Dry-run, sign and broadcast; returns without waiting for the receipt."""
+        resumed = self._resume(request)
+        if resumed is not None:
+            return resumed
+        self.dry_run(request)
+        params = self._call_params(request)
+        if request.gas is not None:
+            gas = request.gas
+        else:
+            try:
+                estimate = self._rpc("eth_estimateGas", lambda: self.w3.eth.estimate_gas(params))
+            except ContractLogicError as exc:  # state moved between dry run and estimate
+                raise self._reverted(request, exc) from None
+            gas = int(estimate * self.gas_margin)
+        fees = self._fees()
+        for _attempt in range(3):
+            nonce = self._take_nonce()
+            tx: dict[str, Any] = {
+                **params,
+                **fees,
+                "gas": gas,
+                "nonce": nonce,
+                "chainId": self.chain_id(),
+            }
+            signed = self.account.sign_transaction(tx)
+            tx_hash = "0x" + bytes(signed.hash).hex()
+            self._record(request, nonce, tx_hash, "0x" + bytes(signed.raw_transaction).hex())
+            try:
+                self._broadcast(bytes(signed.raw_transaction), tx_hash)
+            except _NonceTaken:
+                # Another sender with this key used the nonce: take a fresh one and re-sign.
+                log.warning("nonce %d already used by %s; resyncing", nonce, self.address)
+                self._resync_nonce()
+                continue
+            log.info("sent %s as %s (nonce %d)", request.description, tx_hash, nonce)
+            return SentTx(request, tx_hash, nonce)
+        raise TransactionReverted(
+            request.description or "transaction",
+            "nonce conflict",
+            {"sender": self.address},
+            b"",
+        )
+
+    def _broadcast(self, raw: bytes, tx_hash: str) -> None:
+        try:
+            self._rpc("eth_sendRawTransaction", lambda: self.w3.eth.send_raw_transaction(raw))
+        except Web3RPCError as exc:
+            message = str(exc).lower()
+            if "already known" in message or "already imported" in message:
+                return  # a retry after a lost answer: the node has it
+            if "nonce too low" in message or "nonce is too low" in message:
+                if self._known(tx_hash):
+                    return  # our own transaction, mined already
+                raise _NonceTaken() from exc
+            raise
+
+    def _known(self, tx_hash: str) -> bool:
+        try:
+            self._rpc(
+                "eth_getTransactionByHash", lambda: self.w3.eth.get_transaction(HexStr(tx_hash))
+            )
+        except TransactionNotFound:
+            return False
+        return True
+
+    def _record(
+        self, request: TxRequest, nonce: int, tx_hash: str, raw: str, status: str = TX_PENDING
+    ) -> None:
+        if self.state is None or request.key is None:
+            return
+        self.state.put_tx(
+            PendingTx(
+                key=request.key,
+                sender=self.address,
+                nonce=nonce,
+                description=request.description,
+                tx_hash=tx_hash,
+                raw_tx=raw,
+                status=status,
+            )
+        )
+
+    def _resume(self, request: TxRequest) -> SentTx | None:
+        """An intent recorded by an earlier run: return it instead of sending again, and
+        re-broadcast it if the node has forgotten it (e.g. anvil was restarted with state)."""
+        if self.state is None or request.key is None:
+            return None
+        known = self.state.tx(request.key)
+        if known is None or known.tx_hash is None:
+            return None
+        if known.status == TX_PENDING and known.raw_tx and not self._known(known.tx_hash):
+            if self._receipt_or_none(known.tx_hash) is None:
+                try:
+                    self._broadcast(bytes(HexBytes(known.raw_tx)), known.tx_hash)
+                except _NonceTaken:
+                    return None  # its nonce went to another tx: the intent must be sent anew
+        log.info(
+            "resuming %s: %s already sent as %s", request.key, request.description, known.tx_hash
+        )
+        return SentTx(request, known.tx_hash, known.nonce)
+
+    def _receipt_or_none(self, tx_hash: str) -> TxReceipt | None:
+        try:
+            receipt: TxReceipt = self._rpc(
+                "eth_getTransactionReceipt",
+                lambda: self.w3.eth.get_transaction_receipt(HexStr(tx_hash)),
+            )
+        except TransactionNotFound:
+            return None
+        return receipt
+
+    def wait(self, sent: SentTx, timeout: float | None = None) -> TxReceipt:
+        """The receipt of a sent transaction; TransactionFailed (decoded) if it reverted."""
+        limit = self.receipt_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while True:
+            receipt = self._receipt_or_none(sent.tx_hash)
+            if receipt is not None:
+                break
+            if time.monotonic() > deadline:
+                raise TransactionTimeout(sent.tx_hash, limit)
+            time.sleep(self.poll_interval)
+        ok = receipt["status"] == 1
+        if self.state is not None and sent.request.key is not None:
+            known = self.state.tx(sent.request.key)
+            if known is not None:
+                self.state.put_tx(
+                    PendingTx(
+                        key=known.key,
+                        sender=known.sender,
+                        nonce=known.nonce,
+                        description=known.description,
+                        tx_hash=known.tx_hash,
+                        status=TX_MINED if ok else TX_FAILED,
+                        block=int(receipt["blockNumber"]),
+                    )
+                )
+        if not ok:
+            raise self._failure(sent, receipt)
+        return receipt
+
+    def _failure(self, sent: SentTx, receipt: TxReceipt) -> TransactionReverted:
+        """Replay a failed transaction to recover its revert reason: first on the state before
+        its block (exact when it was alone in the block, as with automine), then on the state
+        after it (catches a transaction undone by an earlier one in the same block, such as a
+        competitor's move). Without a reverting replay the reason is reported unavailable."""
+        block = int(receipt["blockNumber"])
+        for at in (block - 1, block):
+            try:
+                self.w3.eth.call(self._call_params(sent.request), at)
+            except ContractLogicError as exc:
+                return self._reverted(sent.request, exc, tx_hash=sent.tx_hash)
+            except Exception:  # replay unavailable (pruned state): try the next, then give up
+                continue
+        return TransactionFailed(
+            sent.request.description or "transaction",
+            "<reason unavailable>",
+            {"gasUsed": int(receipt["gasUsed"])},
+            b"",
+            sent.tx_hash,
+        )
+
+    def send(self, request: TxRequest, timeout: float | None = None) -> TxReceipt:
+        """submit() then wait()."""
+        return self.wait(self.submit(request), timeout)
+
+    def transact(
+        self,
+        fn: ContractFunction,
+        value: int = 0,
+        key: str | None = None,
+        timeout: float | None = None,
+    ) -> TxReceipt:
+        """Send a bound contract call, e.g. `sender.transact(market.functions.claim(7))`."""
+        return self.send(TxRequest.call(fn, value=value, key=key), timeout)
+
+
+class _NonceTaken(Exception):
+    pass
+
+
+def _revert_data(exc: ContractLogicError) -> str | bytes | None:
+    data: Any = exc.data
+    if isinstance(data, Mapping):  # some nodes nest it: {"data": "0x..."}
+        data = data.get("data")
+    if isinstance(data, (str, bytes)):
+        return data
+    return None
