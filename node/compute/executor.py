@@ -1,0 +1,176 @@
+"""Executor: runs an integer tensor program with torch, bit-exactly, on CUDA or CPU.
+
+Exact by arithmetic: on CUDA matmul is int8 x int8 -> int32 (torch._int_mm); on CPU it is fp32
+GEMM over K-chunks whose integer partial sums stay <= 2^24 (exactly representable). All other
+ops are integer ops (int64 where a product or sum could leave int32). So every device, batch
+size and thread count gives the same bits, and the same roots."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from node.compute import determinism, kernels
+from node.compute.commit import packed, root_of, state_tree
+from node.compute.config import ComputeConfig
+from node.compute.device import resolve
+from node.program.constants import Opcode
+from node.program.merkle import tensor_tree
+from node.program.ops import Op
+from node.program.program import Program
+
+
+class Commit(Enum):
+    NONE = "none"  # plain execution (benchmark baseline)
+    OUTPUT = "output"  # output tensor root only
+    STATE = "state"  # every slot root, S_N, and the output's path in S_N (the claim)
+
+
+@dataclass
+class ExecutionResult:
+    output: npt.NDArray[Any]  # int8 or int32 [M, N] of the output slot
+    output_root: bytes | None = None
+    state_root: bytes | None = None
+    slot_roots: list[bytes] | None = None
+    output_proof: list[bytes] | None = None
+    slots: dict[int, torch.Tensor] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class Executor:
+    """Holds a program's constants on the device; runs it on data inputs."""
+
+    def __init__(self, program: Program, constants: Mapping[int, npt.NDArray[Any]],
+                 config: ComputeConfig | None = None) -> None:
+        self.config = config or ComputeConfig()
+        determinism.configure(self.config.threads)
+        self.program = program
+        self.table = program.table  # validates
+        self.device = resolve(self.config.device)
+        self.constants = {s: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+                          for s, a in constants.items()}
+        self._const_roots: dict[int, bytes] = {}
+        self._wf: dict[int, torch.Tensor] = {}
+        self._im2col: dict[int, torch.Tensor] = {}
+        self._last_use = self._last_uses()
+
+    # ---- one op ----
+
+    def apply(self, i: int, a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        """Output of op i from its operand tensors (on self.device)."""
+        op = self.program.ops[i]
+        code = op.opcode
+        if code == Opcode.MATMUL:
+            assert b is not None
+            if self.device.type == "cuda":
+                return kernels.matmul_cuda(a, b, op)
+            return kernels.matmul_cpu(a, self._float_weights(op, b), op, self.config.fp32_exact_k)
+        if code == Opcode.ADD:
+            assert b is not None
+            return kernels.add(a, b, op)
+        if code == Opcode.REQUANT:
+            return kernels.requant(a, b, op)
+        if code == Opcode.RELU:
+            return kernels.relu(a, op)
+        if code == Opcode.LUT:
+            assert b is not None
+            return kernels.lut(a, b, op)
+        if code == Opcode.IM2COL:
+            idx = self._im2col.get(i)
+            if idx is None:
+                idx = self._im2col[i] = kernels.im2col_index(op, self.device)
+            return kernels.im2col(a, idx, op)
+        raise AssertionError(code)
+
+    def _float_weights(self, op: Op, w: torch.Tensor) -> torch.Tensor:
+        # Constant weights are converted once, as a float model keeps float weights.
+        if op.b in self.constants:
+            wf = self._wf.get(op.b)
+            if wf is None:
+                wf = self._wf[op.b] = w.reshape(op.N, op.K).to(torch.float32)
+            return wf
+        return w.reshape(op.N, op.K).to(torch.float32)
+
+    # ---- whole program ----
+
+    def input_tensors(self, inputs: Sequence[npt.NDArray[Any]] | Mapping[int, npt.NDArray[Any]]
+                      ) -> dict[int, torch.Tensor]:
+        """Device tensors of every input slot: constants from self, the rest from `inputs`."""
+        given = dict(enumerate(inputs)) if isinstance(inputs, Sequence) else dict(inputs)
+        out: dict[int, torch.Tensor] = {}
+        for s in range(self.program.n_inputs):
+            if s in self.constants:
+                out[s] = self.constants[s]
+            else:
+                out[s] = torch.from_numpy(np.ascontiguousarray(given[s])).to(self.device)
+        return out
+
+    def run(self, inputs: Sequence[npt.NDArray[Any]] | Mapping[int, npt.NDArray[Any]],
+            commit: Commit = Commit.STATE, keep: bool = False) -> ExecutionResult:
+        prog = self.program
+        t0 = time.perf_counter()
+        slots: dict[int, torch.Tensor] = self.input_tensors(inputs)
+        roots: dict[int, Future[bytes]] = {}
+        pool = ThreadPoolExecutor(max_workers=1) if commit == Commit.STATE else None
+        try:
+            if pool is not None:
+                for s, t in slots.items():
+                    roots[s] = self._root_future(pool, s, t)
+            for i, op in enumerate(prog.ops):
+                out = self.apply(i, slots[op.a], slots.get(op.b))
+                slots[op.out] = out
+                if pool is not None:
+                    # hashed on another thread while torch runs the next op
+                    roots[op.out] = pool.submit(root_of, out if out.device.type == "cpu" else out.cpu())
+                if not keep:
+                    for s in (op.a, op.b):
+                        if self._last_use.get(s) == i and s not in self.constants and s != prog.output_slot:
+                            del slots[s]
+            out_t = slots[prog.output_slot]
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            t1 = time.perf_counter()
+            res = ExecutionResult(output=out_t.cpu().numpy())
+            res.seconds["execute"] = t1 - t0
+            if commit == Commit.OUTPUT:
+                res.output_root = tensor_tree(packed(out_t), self.table[prog.output_slot].dtype).root
+            elif commit == Commit.STATE:
+                slot_roots = [roots[s].result() for s in range(prog.n_slots)]
+                tree = state_tree(slot_roots)
+                res.slot_roots = slot_roots
+                res.state_root = tree.root
+                res.output_root = slot_roots[prog.output_slot]
+                res.output_proof = tree.proof(prog.output_slot)
+            res.seconds["total"] = time.perf_counter() - t0
+            if keep:
+                res.slots = slots
+            return res
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+    def _root_future(self, pool: ThreadPoolExecutor, slot: int, t: torch.Tensor) -> Future[bytes]:
+        if slot in self._const_roots:
+            f: Future[bytes] = Future()
+            f.set_result(self._const_roots[slot])
+            return f
+        fut = pool.submit(root_of, t)
+        if slot in self.constants:
+            fut.add_done_callback(lambda done: self._const_roots.__setitem__(slot, done.result()))
+        return fut
+
+    def _last_uses(self) -> dict[int, int]:
+        last: dict[int, int] = {}
+        for i, op in enumerate(self.program.ops):
+            last[op.a] = i
+            if op.opcode in (Opcode.MATMUL, Opcode.ADD, Opcode.LUT) or op.b in range(self.program.n_slots):
+                last[op.b] = i
+        return last

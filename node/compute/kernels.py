@@ -1,0 +1,85 @@
+"""Torch implementations of the ops, exact by arithmetic on CPU and CUDA.
+
+Each kernel takes its operands as 2-D tensors of the slot's dtype and returns [M, N] of the
+op's output dtype. Semantics: node.program.reference (tests compare the two)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from node.program.constants import Flag, Opcode
+from node.program.ops import Op
+from node.program.reference import im2col_indices
+
+_INT_MM_MIN_ROWS = 17  # torch._int_mm needs more than 16 rows
+
+
+def matmul_cpu(a: torch.Tensor, wf: torch.Tensor, op: Op, chunk_k: int) -> torch.Tensor:
+    """A int8 [M,K] times W [N,K] (given as fp32) -> int32. fp32 GEMM is exact on each K-chunk
+    of at most `chunk_k` (partial sums <= chunk_k * 2^14 <= 2^24); chunks add in int32, which
+    cannot overflow because K <= MAX_K."""
+    A = a.reshape(op.M, op.K)
+    if op.K <= chunk_k:
+        return torch.matmul(A.to(torch.float32), wf.t()).to(torch.int32)
+    out = torch.zeros(op.M, op.N, dtype=torch.int32, device=a.device)
+    for k0 in range(0, op.K, chunk_k):
+        k1 = min(op.K, k0 + chunk_k)
+        out += torch.matmul(A[:, k0:k1].to(torch.float32), wf[:, k0:k1].t()).to(torch.int32)
+    return out
+
+
+def matmul_cuda(a: torch.Tensor, w: torch.Tensor, op: Op) -> torch.Tensor:
+    """int8 x int8 -> int32 on the GPU's integer units (torch._int_mm, cuBLASLt). Rows are
+    independent, so zero rows padded to reach _int_mm's minimum do not change the result."""
+    A = a.reshape(op.M, op.K)
+    W = w.reshape(op.N, op.K)
+    m = op.M
+    if m < _INT_MM_MIN_ROWS:
+        A = torch.cat([A, A.new_zeros(32 - m, op.K)])
+    out = torch._int_mm(A, W.t())  # W.t() is column-major [K, N], the layout cuBLASLt wants
+    return out[:m]
+
+
+def add(a: torch.Tensor, b: torch.Tensor, op: Op) -> torch.Tensor:
+    x = a.reshape(op.M, op.N).to(torch.int64)
+    y = b.reshape(-1, op.N).to(torch.int64)
+    s = x + y
+    return (((s + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)).to(torch.int32)  # wraps mod 2^32
+
+
+def requant(a: torch.Tensor, b: torch.Tensor | None, op: Op) -> torch.Tensor:
+    x = a.reshape(op.M, op.N).to(torch.int64)
+    if op.has(Flag.REQUANT_PER_CHANNEL):
+        assert b is not None
+        y = x * b.reshape(1, op.N).to(torch.int64)
+    else:
+        y = x * op.mult
+    # |x * mult| < 2^62: exact in int64; >> on signed int64 is a floor (arithmetic) shift.
+    y = torch.bitwise_right_shift(y + (1 << (op.shift - 1)), op.shift)
+    return (y + op.zp).clamp_(op.lo, op.hi).to(torch.int8)
+
+
+def relu(a: torch.Tensor, op: Op) -> torch.Tensor:
+    return a.reshape(op.M, op.N).clamp_min(0)
+
+
+def lut(a: torch.Tensor, table: torch.Tensor, op: Op) -> torch.Tensor:
+    idx = a.reshape(-1).to(torch.int64) + 128
+    return table.reshape(256)[idx].reshape(op.M, op.N)
+
+
+def im2col_index(op: Op, device: torch.device) -> torch.Tensor:
+    idx = im2col_indices(op)
+    idx = np.where(idx < 0, op.B * op.H * op.W, idx)  # the row after the last is the pad row
+    return torch.from_numpy(idx.reshape(-1)).to(device)
+
+
+def im2col(a: torch.Tensor, index: torch.Tensor, op: Op) -> torch.Tensor:
+    x = a.reshape(-1, op.C)
+    xpad = torch.cat([x, x.new_full((1, op.C), op.padv)])
+    return xpad.index_select(0, index).reshape(op.M, op.N)
+
+
+def is_elementwise(op: Op) -> bool:
+    return op.opcode != Opcode.MATMUL

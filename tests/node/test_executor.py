@@ -1,0 +1,49 @@
+"""The torch executor equals the reference semantics on every op, exactly, including the
+extremes where a float GEMM would round."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.compute.commit import packed
+from node.compute.config import ComputeConfig
+from node.compute.executor import Commit, Executor
+from node.program.constants import Opcode
+from node.program.merkle import tensor_tree
+from node.program.ops import Op
+from node.program.program import InputSlot, Program
+from node.program.reference import run_op
+from node.program.samples import random_op
+from node.program.tensors import TensorSpec
+from node.program.constants import DType
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), opcode=st.sampled_from(list(Opcode)),
+       chunk=st.sampled_from([32, 1024]))
+def test_every_op_equals_the_reference(seed: int, opcode: Opcode, chunk: int) -> None:
+    s = random_op(np.random.default_rng(seed), opcode)
+    ex = Executor(s.program, {}, ComputeConfig(device="cpu", fp32_exact_k=chunk))
+    res = ex.run(list(s.values), commit=Commit.STATE)
+    expected = run_op(s.op, s.values[0], s.values[1] if len(s.values) > 1 else None)
+    assert res.output.dtype == (np.int32 if s.op.out_spec.dtype == DType.INT32 else np.int8)
+    assert (res.output.astype(np.int64) == expected).all()
+    assert res.output_root == tensor_tree(packed(__import__("torch").from_numpy(res.output)),
+                                          s.op.out_spec.dtype).root
+
+
+@pytest.mark.parametrize("k", [1024, 2048, 4096 + 32])
+def test_matmul_is_exact_at_the_extremes(k: int) -> None:
+    # (-128) * (-128) summed K times: 2^14 * K, beyond fp32's 2^24 for K > 1024 in one GEMM.
+    m, n = 3, 32
+    a = np.full((m, k), -128, dtype=np.int8)
+    w = np.full((n, k), -128, dtype=np.int8)
+    w[1] = 127
+    a[2, ::2] = 127
+    prog = Program((InputSlot("a", TensorSpec(DType.INT8, m, k)), InputSlot("w", TensorSpec(DType.INT8, n, k))),
+                   (Op(Opcode.MATMUL, out=2, a=0, b=1, M=m, K=k, N=n),), 2)
+    out = Executor(prog, {1: w}, ComputeConfig(device="cpu")).run([a], commit=Commit.NONE).output
+    assert (out.astype(np.int64) == a.astype(np.int64) @ w.astype(np.int64).T).all()
