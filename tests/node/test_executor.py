@@ -11,14 +11,13 @@ from hypothesis import strategies as st
 from node.compute.commit import packed
 from node.compute.config import ComputeConfig
 from node.compute.executor import Commit, Executor
-from node.program.constants import Opcode
+from node.program.constants import DType, Opcode
 from node.program.merkle import tensor_tree
 from node.program.ops import Op
 from node.program.program import InputSlot, Program
 from node.program.reference import run_op
 from node.program.samples import random_op
 from node.program.tensors import TensorSpec
-from node.program.constants import DType
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,0 +1,115 @@
+"""Incremental construction of a program and its constants (numpy only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from node.program.constants import NO_SLOT, DType, Flag, Opcode
+from node.program.ops import Op, im2col_out_hw
+from node.program.program import InputSlot, Program
+from node.program.tensors import TensorSpec
+from node.program.validation import validate_op
+
+_NP = {DType.INT8: np.int8, DType.INT32: np.int32}
+
+
+class ProgramBuilder:
+    """Inputs must all be declared before the first op (slots are inputs first, then ops)."""
+
+    def __init__(self) -> None:
+        self.inputs: list[InputSlot] = []
+        self.constants: dict[int, npt.NDArray[Any]] = {}
+        self.ops: list[Op] = []
+        self.table: list[TensorSpec] = []
+        self._pending: list[Op] = []  # operands still placeholders, see _ref
+
+    # Constants are collected first, ops refer to them by name, and slots are assigned in
+    # finish(), because the protocol wants every input slot before the first op slot.
+
+    def data_input(self, name: str, rows: int, cols: int) -> str:
+        self._add_input(name, TensorSpec(DType.INT8, rows, cols), None)
+        return name
+
+    def constant(self, name: str, values: npt.ArrayLike, dtype: DType) -> str:
+        arr = np.ascontiguousarray(np.asarray(values), dtype=_NP[dtype])
+        if arr.ndim == 1:
+            arr = arr.reshape(1, -1)
+        self._add_input(name, TensorSpec(dtype, arr.shape[0], arr.shape[1]), arr)
+        return name
+
+    def _add_input(self, name: str, spec: TensorSpec, arr: npt.NDArray[Any] | None) -> None:
+        if any(s.name == name for s in self.inputs):
+            raise ValueError(f"input {name!r} declared twice")
+        self.inputs.append(InputSlot(name, spec))
+        if arr is not None:
+            self.constants[len(self.inputs) - 1] = arr
+
+    # ---- ops; operands are input names or op handles ("%<index>") ----
+
+
+    def _emit(self, op: Op) -> str:
+        self._pending.append(op)
+        return f"%{len(self._pending) - 1}"
+
+    def matmul(self, a: str, w: str, m: int, k: int, n: int) -> str:
+        return self._emit(Op(Opcode.MATMUL, out=0, a=self._ref(a), b=self._ref(w), M=m, K=k, N=n))
+
+    def add(self, a: str, b: str, m: int, n: int, broadcast: bool) -> str:
+        return self._emit(Op(Opcode.ADD, out=0, a=self._ref(a), b=self._ref(b), M=m, N=n,
+                             flags=Flag.ADD_BROADCAST if broadcast else 0))
+
+    def requant(self, a: str, m: int, n: int, shift: int, *, mult: int = 0, mults: str | None = None,
+                zp: int = 0, lo: int = -128, hi: int = 127) -> str:
+        per = mults is not None
+        return self._emit(Op(Opcode.REQUANT, out=0, a=self._ref(a),
+                             b=self._ref(mults) if per else NO_SLOT,  # type: ignore[arg-type]
+                             M=m, N=n, flags=Flag.REQUANT_PER_CHANNEL if per else 0,
+                             mult=0 if per else mult, shift=shift, zp=zp, lo=lo, hi=hi))
+
+    def relu(self, a: str, m: int, n: int, int32: bool = False) -> str:
+        return self._emit(Op(Opcode.RELU, out=0, a=self._ref(a), M=m, N=n,
+                             flags=Flag.RELU_INT32 if int32 else 0))
+
+    def lut(self, a: str, table: str, m: int, n: int) -> str:
+        return self._emit(Op(Opcode.LUT, out=0, a=self._ref(a), b=self._ref(table), M=m, N=n))
+
+    def im2col(self, a: str, b: int, h: int, w: int, c: int, kh: int, kw: int, s: int, p: int,
+               padv: int = 0) -> str:
+        probe = Op(Opcode.IM2COL, out=0, a=0, B=b, H=h, W=w, C=c, KH=kh, KW=kw, S=s, P=p)
+        oh, ow = im2col_out_hw(probe)
+        return self._emit(Op(Opcode.IM2COL, out=0, a=self._ref(a), M=b * oh * ow, N=kh * kw * c,
+                             B=b, H=h, W=w, C=c, KH=kh, KW=kw, S=s, P=p, padv=padv))
+
+    # Operands are stored as placeholders: -1 - k for op k, 1_000_000 + i for input i, and
+    # resolved once the number of inputs is final.
+    def _ref(self, ref: str) -> int:
+        if ref.startswith("%"):
+            return -1 - int(ref[1:])
+        for i, s in enumerate(self.inputs):
+            if s.name == ref:
+                return 1_000_000 + i
+        raise KeyError(f"unknown operand {ref!r}")
+
+    def finish(self, output: str) -> tuple[Program, dict[int, npt.NDArray[Any]]]:
+        n_in = len(self.inputs)
+
+        def resolve(x: int) -> int:
+            if x == NO_SLOT:
+                return x
+            return n_in + (-1 - x) if x < 0 else x - 1_000_000
+
+        ops: list[Op] = []
+        table = [s.spec for s in self.inputs]
+        for i, op in enumerate(self._pending):
+            kw = {f: getattr(op, f) for f in op.__dataclass_fields__}
+            kw.update(out=n_in + i, a=resolve(op.a), b=resolve(op.b))
+            real = Op(**kw)
+            table.append(validate_op(real, i, n_in, table))
+            ops.append(real)
+        out_slot = resolve(self._ref(output))
+        prog = Program(tuple(self.inputs), tuple(ops), out_slot)
+        prog.validate()
+        return prog, dict(self.constants)
