@@ -1,0 +1,1 @@
+"""Reserved: the responder of the dispute game, being written by the roles engineer (helper-4)."""
