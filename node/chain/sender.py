@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TxRequest:
     """What to send. `key` names the intent for resumption (e.g. "move:game:3:seq:5");
-    without a key every call sends a new transaction."""
+    without a key every call sends a new transaction. `to=None` creates a contract from the
+    init code in `data`."""
 
-    to: str
+    to: str | None
     data: bytes
     value: int = 0
     description: str = ""
@@ -104,12 +105,14 @@ class TxSender:
         return self._chain_id
 
     def _call_params(self, request: TxRequest) -> TxParams:
-        return {
+        params: TxParams = {
             "from": self.address,
-            "to": Web3.to_checksum_address(request.to),
             "data": HexBytes(request.data),
             "value": Web3.to_wei(request.value, "wei"),
         }
+        if request.to is not None:
+            params["to"] = Web3.to_checksum_address(request.to)
+        return params
 
     def _reverted(
         self, request: TxRequest, exc: ContractLogicError, tx_hash: str | None = None
@@ -337,6 +340,26 @@ class TxSender:
     ) -> TxReceipt:
         """Send a bound contract call, e.g. `sender.transact(market.functions.claim(7))`."""
         return self.send(TxRequest.call(fn, value=value, key=key), timeout)
+
+
+    def deploy(
+        self,
+        abi: list[dict[str, Any]],
+        bytecode: str,
+        args: list[Any],
+        name: str = "contract",
+        key: str | None = None,
+        timeout: float | None = None,
+    ) -> str:
+        """Create a contract (dry-run first, like every send); returns its address."""
+        factory = self.w3.eth.contract(abi=abi, bytecode=HexBytes(bytecode))
+        init_code = HexBytes(factory.constructor(*args).data_in_transaction)
+        request = TxRequest(to=None, data=bytes(init_code), description=f"deploy {name}", key=key)
+        receipt = self.send(request, timeout)
+        address = receipt["contractAddress"]
+        if address is None:
+            raise TransactionFailed(f"deploy {name}", "<no contract address>", {}, b"")
+        return str(address)
 
 
 class _NonceTaken(Exception):

@@ -117,10 +117,13 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
 
 
-def stop_pid(pid: int, timeout: float = 10.0) -> bool:
+def stop_pid(pid: int, timeout: float = 10.0, expect: str | None = None) -> bool:
     """Stop a service recorded by pid in an earlier run (its own process-group leader).
-    Returns whether it was running."""
+    With `expect`, only a process whose command line contains it is stopped: a recorded pid
+    may have been reused by an unrelated process since. Returns whether it was running."""
     if not pid_alive(pid):
+        return False
+    if expect is not None and expect not in command_line(pid):
         return False
     signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -146,6 +149,15 @@ def pid_alive(pid: int) -> bool:
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def command_line(pid: int) -> str:
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return ""
 
 
 def stop_all() -> None:

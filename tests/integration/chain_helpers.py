@@ -61,3 +61,43 @@ def deploy(w3: Web3, account: LocalAccount, artifact: dict[str, Any]) -> Contrac
     address = receipt["contractAddress"]
     assert address is not None
     return w3.eth.contract(address=address, abi=artifact["abi"])
+
+
+def compile_protocol(abi_dir: Path) -> list[str]:
+    """Compile contracts/ (not contracts/test/) with solc-js, as ape-config.yaml does, and
+    write the artifacts in the shipped node/abi format to `abi_dir`. Returns the names."""
+    sources = {
+        str(p.relative_to(ROOT)): {"content": p.read_text()}
+        for p in sorted((ROOT / "contracts").rglob("*.sol"))
+        if "test" not in p.relative_to(ROOT).parts
+    }
+    request = {
+        "language": "Solidity",
+        "sources": sources,
+        "settings": {
+            "evmVersion": "cancun",
+            "optimizer": {"enabled": True, "runs": 200},
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+        },
+    }
+    result = subprocess.run(
+        ["node", str(ROOT / "tools" / "solc.js"), "--standard-json", "--base-path", str(ROOT)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        cwd=ROOT,
+    )
+    output = json.loads(result.stdout)
+    errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
+    assert not errors, errors
+    abi_dir.mkdir(parents=True, exist_ok=True)
+    names = []
+    for contracts in output["contracts"].values():
+        for name, compiled in contracts.items():
+            bytecode = "0x" + compiled["evm"]["bytecode"]["object"]
+            artifact = {"contractName": name, "abi": compiled["abi"], "bytecode": bytecode}
+            (abi_dir / f"{name}.json").write_text(json.dumps(artifact))
+            names.append(name)
+    return names

@@ -1,0 +1,89 @@
+"""Deployment of the protocol contracts (docs/protocol.md §6A) from the shipped artifacts.
+
+Constructor arguments are matched to earlier deployments by parameter name (`stakes_`,
+`market_`, `verifier_`, `log2Arity`, ...), so the plan follows the contracts' ABIs instead of
+hard-coding their signatures; an unknown parameter name is a clear error, not a guess."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from node.chain.abi import ABI_DIR, load_artifact
+from node.chain.sender import TxSender
+from node.devnet.errors import DevnetError
+
+log = logging.getLogger(__name__)
+
+LOG2_ARITY = 4  # protocol.md §6.1: k = 16
+UNBONDING_DELAY = 36 * 24 * 3600  # protocol.md §6.1, for a StakeManager that takes it
+# Deployment order: each contract's constructor needs only contracts before it.
+ORDER = ("StakeManager", "TensorStep", "JobMarket", "DisputeGame")
+_SETTINGS_KEY = {
+    "StakeManager": "stake_manager",
+    "TensorStep": "tensor_step",
+    "JobMarket": "job_market",
+    "DisputeGame": "dispute_game",
+}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    addresses: dict[str, str]  # settings key (job_market, ...) -> address
+    block: int  # first block of the deployment: scanners start here
+
+
+def _constructor_inputs(abi: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for entry in abi:
+        if entry.get("type") == "constructor":
+            return list(entry.get("inputs", []))
+    return []
+
+
+def _argument(contract: str, param: dict[str, Any], deployed: dict[str, str]) -> Any:
+    name = str(param.get("name", "")).lower().strip("_")
+    rules: list[tuple[tuple[str, ...], str | int]] = [
+        (("arity",), LOG2_ARITY),
+        (("unbond", "delay"), UNBONDING_DELAY),
+        (("stake",), "StakeManager"),
+        (("verifier", "step"), "TensorStep"),
+        (("market",), "JobMarket"),
+        (("game",), "DisputeGame"),
+    ]
+    for words, value in rules:
+        if any(word in name for word in words):
+            if isinstance(value, int):
+                return value
+            if value not in deployed:
+                raise DevnetError(
+                    f"{contract}({param.get('name')}) needs {value}, not deployed yet"
+                )
+            return deployed[value]
+    raise DevnetError(
+        f"do not know what to pass for {contract} constructor parameter {param.get('name')!r}"
+    )
+
+
+def deploy_protocol(sender: TxSender, abi_dir: Path = ABI_DIR) -> Deployment:
+    """Deploy and wire StakeManager, TensorStep, JobMarket and DisputeGame."""
+    w3 = sender.w3
+    start = int(w3.eth.block_number) + 1
+    deployed: dict[str, str] = {}
+    abis: dict[str, list[dict[str, Any]]] = {}
+    for name in ORDER:
+        artifact = load_artifact(name, abi_dir)
+        if artifact.bytecode in ("", "0x"):
+            raise DevnetError(f"{name} has no bytecode in {abi_dir}; re-export after compiling")
+        args = [_argument(name, p, deployed) for p in _constructor_inputs(artifact.abi)]
+        deployed[name] = sender.deploy(artifact.abi, artifact.bytecode, args, name=name)
+        abis[name] = artifact.abi
+        log.info("deployed %s at %s", name, deployed[name])
+    # One-time wiring by the deployer (protocol.md §6A), where the contracts have it.
+    wiring = [("JobMarket", "setGame", "DisputeGame"), ("StakeManager", "setMarket", "JobMarket")]
+    for owner, function, target in wiring:
+        if any(e.get("name") == function for e in abis[owner]):
+            contract = w3.eth.contract(address=deployed[owner], abi=abis[owner])  # type: ignore[call-overload]
+            sender.transact(contract.functions[function](deployed[target]))
+    return Deployment({_SETTINGS_KEY[n]: a for n, a in deployed.items()}, start)
