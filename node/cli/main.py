@@ -35,6 +35,7 @@ def _register() -> None:
 _COMMANDS: list[tuple[str, str]] = [
     ("node.cli.compute_cmds", "compile_cmd"),
     ("node.cli.compute_cmds", "run_cmd"),
+    ("node.cli.devnet_cmds", "devnet"),
 ]
 
 
