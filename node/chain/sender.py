@@ -341,7 +341,6 @@ class TxSender:
         """Send a bound contract call, e.g. `sender.transact(market.functions.claim(7))`."""
         return self.send(TxRequest.call(fn, value=value, key=key), timeout)
 
-
     def deploy(
         self,
         abi: list[dict[str, Any]],

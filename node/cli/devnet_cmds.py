@@ -43,7 +43,10 @@ def up_cmd(
     for name, address in state.contracts.items():
         click.echo(f"{name:<14}{address}")
     if deploy and not state.contracts:
-        click.echo("contracts not deployed: no shipped ABIs (run `poc devnet export-abi`)")
+        click.echo(
+            "contracts not deployed: no shipped ABIs (run `ape compile && poc devnet export-abi`"
+            " or `poc devnet export-abi --solcjs`)"
+        )
     keys = impl.devnet_dir(data_dir) / "keys"
     click.echo(f"config  {state.config_path}")
     click.echo(f"keys    {keys}/{{{','.join(impl.DEV_ROLES)}}}.json (select with POC_KEYSTORE)")
@@ -81,11 +84,21 @@ def status_cmd(data_dir: Path) -> None:
 @click.option(
     "--build-dir", type=click.Path(path_type=Path, file_okay=False), default=Path(".build")
 )
-def export_abi_cmd(build_dir: Path) -> None:
+@click.option(
+    "--solcjs",
+    is_flag=True,
+    help="Compile contracts/ with tools/solc.js instead of reading ape's build.",
+)
+def export_abi_cmd(build_dir: Path, solcjs: bool) -> None:
     """Copy the protocol contracts' ABIs and bytecode from ape's build into node/abi/."""
     from node.chain.abi import ABI_DIR, PROTOCOL_CONTRACTS, export_from_build
 
-    written = export_from_build(build_dir)
+    if solcjs:
+        from node.devnet.solcjs import compile_protocol
+
+        written = compile_protocol(ABI_DIR)
+    else:
+        written = export_from_build(build_dir)
     click.echo(f"exported {', '.join(written) or 'nothing'} to {ABI_DIR}")
     missing = sorted(set(PROTOCOL_CONTRACTS) - set(written))
     if missing:

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chain_helpers import compile_protocol
 from click.testing import CliRunner
 from eth_account import Account
 from web3 import Web3
@@ -22,6 +21,7 @@ from node.devnet.anvil import AnvilNode, dev_private_key
 from node.devnet.deploy import deploy_protocol
 from node.devnet.errors import DevnetError
 from node.devnet.process import pid_alive
+from node.devnet.solcjs import compile_protocol
 
 pytestmark = pytest.mark.integration
 
