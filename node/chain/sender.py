@@ -255,6 +255,8 @@ class TxSender:
         known = self.state.tx(request.key)
         if known is None or known.tx_hash is None:
             return None
+        if known.status == TX_FAILED:
+            return None  # a reverted attempt: the intent may be tried again (dry run first)
         if known.status == TX_PENDING and known.raw_tx and not self._known(known.tx_hash):
             if self._receipt_or_none(known.tx_hash) is None:
                 try:

@@ -145,3 +145,21 @@ def test_sender_on_a_dead_endpoint_fails_with_rpc_unreachable(account: LocalAcco
     sender = TxSender(dead, account, retry=RetryPolicy(attempts=2, base_delay=0.05))
     with pytest.raises(RpcUnreachable):
         sender.send(TxRequest(to=account.address, data=b""))
+
+
+def test_an_intent_whose_tx_failed_can_be_sent_again(
+    w3: Web3, account: LocalAccount, emitter: Contract, tmp_path: Path, manual_mining: None
+) -> None:
+    state = StateStore(tmp_path / "state.db")
+    sender = TxSender(w3, account, RevertDecoder([emitter.abi]), state=state)
+    blocker = sender.submit(TxRequest.call(emitter.functions.once(), gas=100_000))
+    request = TxRequest.call(emitter.functions.once(), key="once", gas=100_000)
+    doomed = sender.submit(request)
+    rpc(w3, "evm_mine")
+    sender.wait(blocker)
+    with pytest.raises(TransactionFailed):
+        sender.wait(doomed)
+    # The next attempt is a fresh send, and its dry run now reports why it cannot succeed.
+    with pytest.raises(TransactionReverted) as info:
+        sender.submit(request)
+    assert info.value.error_name == "AlreadyDone" and info.value.tx_hash is None
