@@ -36,6 +36,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("node.cli.compute_cmds", "compile_cmd"),
     ("node.cli.compute_cmds", "run_cmd"),
     ("node.cli.devnet_cmds", "devnet"),
+    ("node.cli.account_cmds", "account"),
 ]
 
 
