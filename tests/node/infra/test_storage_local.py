@@ -77,3 +77,14 @@ def test_any_bytes_round_trip(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as root:
         store = LocalStore(Path(root))
         assert store.get(store.put(data)) == data
+
+
+def test_json_documents_have_stable_cids_and_locators(tmp_path: Path) -> None:
+    from node.storage.documents import get_json, locator_cid, put_json, to_locator
+
+    store = LocalStore(tmp_path)
+    cid = put_json(store, {"b": 1, "a": [1, 2]})
+    assert cid == put_json(store, {"a": [1, 2], "b": 1})
+    assert get_json(store, locator_cid(to_locator(cid))) == {"a": [1, 2], "b": 1}
+    with pytest.raises(InvalidCid):
+        locator_cid("ipfs://nonsense")
