@@ -38,36 +38,36 @@ contract DisputeGame is IDisputeGame {
         ChallengerWon
     }
 
+    /// @dev Packed so that a move writes two slots (0 and 1) plus what the position changes.
     struct Game {
-        // slot 0
+        // slot 0: the provider's side and the clock reference
         address provider;
-        uint64 claimId;
+        uint48 providerClock; // budget left
+        uint48 lastMoveAt;
+        // slot 1: the challenger's side and the position kind
+        address challenger;
+        uint48 challengerClock;
         Phase phase;
         Status status;
         uint8 height; // tensor level: height of the current node above the leaves
         bool chunkStep; // the one step is a matmul chunk
-        // slot 1
-        address challenger;
-        uint48 providerClock; // budget left
-        uint48 challengerClock;
-        // slot 2
-        uint48 lastMoveAt;
+        uint8 elem; // reduction level: element of the leaf
+        // slot 2: the interval
         uint64 lo; // execution level: op interval; reduction level: chunk interval
         uint64 hi;
         uint64 index; // tensor level: index of the current node at its height
-        // slots 3..7
+        uint64 claimId;
+        // slots 3..6
         bytes32 low; // agreed: S_lo, or P_lo (int256 as bytes32)
         bytes32 high; // disputed: S_hi, the current output-tree node, or P_hi
         bytes32 revealHash; // keccak256 of the last revealed array
-        bytes32 opCommit; // keccak256(abi.encode(op, aRoot, bRoot)) of the opened op
-        bytes32 programRoot;
-        // slot 8
+        bytes32 commitment; // the program root until openOp, then keccak256(abi.encode(op, S_lo))
+        // slot 7: the opened op
         uint32 nInputs;
         uint32 nOps;
         uint64 outLeaves;
         uint32 opIndex;
         uint32 kChunks;
-        uint8 elem;
         uint8 opcode;
     }
 
@@ -98,9 +98,7 @@ contract DisputeGame is IDisputeGame {
     );
     event StatesRevealed(uint256 indexed gameId, uint256 lo, uint256 hi, bytes32[] roots);
     event StatePicked(uint256 indexed gameId, uint256 seg, uint256 lo, uint256 hi, bytes32 lowRoot, bytes32 highRoot);
-    event OpOpened(
-        uint256 indexed gameId, uint256 opIndex, bytes op, bytes32 aRoot, bytes32 bRoot, bytes32 outRoot, uint256 height
-    );
+    event OpOpened(uint256 indexed gameId, uint256 opIndex, bytes op, bytes32 outRoot, uint256 height);
     event NodesRevealed(uint256 indexed gameId, uint256 height, uint256 index, bytes32[] nodes);
     event NodePicked(uint256 indexed gameId, uint256 child, uint256 height, uint256 index, bytes32 node);
     event LeafRevealed(uint256 indexed gameId, uint256 leafIndex, bytes leaf);
@@ -148,7 +146,7 @@ contract DisputeGame is IDisputeGame {
         g.hi = nOps;
         g.low = s0;
         g.high = sN;
-        g.programRoot = programRoot;
+        g.commitment = programRoot;
         g.nInputs = nInputs;
         g.nOps = nOps;
         emit GameCreated(gameId, claimId, provider, challenger, nOps, s0, sN, clock);
@@ -181,25 +179,19 @@ contract DisputeGame is IDisputeGame {
         emit StatePicked(gameId, seg, lo, hi, g.low, g.high);
     }
 
-    /// @notice Provider: opens op `lo` (the interval has width 1), binding S_lo, S_hi, the program
-    /// root and the op's operand and output roots (§6.3 item 2).
+    /// @notice Provider: opens op `lo` (the interval has width 1): the op is leaf `lo` of the program
+    /// root, and one sibling path shows slot `out` empty in S_lo and equal to `outRoot` in S_hi (§6.3).
     function openOp(uint256 gameId, OpOpening calldata o) external {
         Game storage g = _move(gameId, Phase.OpOpen, true);
         uint256 a = g.lo;
-        _checkProof(PROOF_PROGRAM, sha256(o.op), a, o.opProof, Merkle.ceilLog2(g.nOps), g.programRoot);
+        _checkProof(PROOF_PROGRAM, sha256(o.op), a, o.opProof, Merkle.ceilLog2(g.nOps), g.commitment);
         Op memory op = OpCodec.decode(o.op);
         op.validate(g.nInputs, a);
         uint256 slotDepth = Merkle.ceilLog2(uint256(g.nInputs) + g.nOps);
         bytes32 sLo = g.low;
-        _checkProof(PROOF_SLOT_A, o.aRoot, op.a, o.aProof, slotDepth, sLo);
-        if (op.hasB()) {
-            _checkProof(PROOF_SLOT_B, o.bRoot, op.b, o.bProof, slotDepth, sLo);
-        } else if (o.bRoot != bytes32(0) || o.bProof.length != 0) {
-            revert BadProof(PROOF_SLOT_B, o.bRoot, bytes32(0));
-        }
         _checkProof(PROOF_OUT_EMPTY, bytes32(0), op.out, o.outProof, slotDepth, sLo);
         _checkProof(PROOF_OUT_SET, o.outRoot, op.out, o.outProof, slotDepth, g.high);
-        g.opCommit = keccak256(abi.encode(o.op, o.aRoot, o.bRoot));
+        g.commitment = keccak256(abi.encode(o.op, sLo));
         g.opIndex = uint32(a);
         g.opcode = op.opcode;
         uint256 leaves = op.outLeaves();
@@ -207,9 +199,8 @@ contract DisputeGame is IDisputeGame {
         g.kChunks = uint32(op.K / 32);
         uint256 height = Merkle.ceilLog2(leaves);
         g.height = uint8(height);
-        g.index = 0;
         g.high = o.outRoot;
-        emit OpOpened(gameId, a, o.op, o.aRoot, o.bRoot, o.outRoot, height);
+        emit OpOpened(gameId, a, o.op, o.outRoot, height);
         if (height == 0) _atLeaf(g);
         else g.phase = Phase.TensorReveal;
     }
@@ -303,17 +294,29 @@ contract DisputeGame is IDisputeGame {
     /// @notice Challenger: the operands of the disputed leaf or chunk; the verifier decides.
     function step(uint256 gameId, StepData calldata d) external {
         Game storage g = _move(gameId, Phase.Step, false);
-        bytes32 commit = keccak256(abi.encode(d.op, d.aRoot, d.bRoot));
-        if (commit != g.opCommit) revert OpCommitMismatch(gameId, commit, g.opCommit);
+        _checkOperandRoots(gameId, g, d);
         bytes32 expected;
         if (g.chunkStep) {
-            int256 next = verifier.chunkStep(d, g.index, g.elem, g.lo, int256(uint256(g.low)));
-            expected = bytes32(uint256(next));
+            expected = bytes32(uint256(verifier.chunkStep(d, g.index, g.elem, g.lo, int256(uint256(g.low)))));
         } else {
             expected = verifier.leafStep(d, g.index);
         }
         emit StepChecked(gameId, expected, g.high);
         _resolve(gameId, g, expected == g.high, false);
+    }
+
+    /// @dev The op and S_lo are the opened ones; aRoot / bRoot are its operand slots in S_lo.
+    function _checkOperandRoots(uint256 gameId, Game storage g, StepData calldata d) private view {
+        bytes32 commit = keccak256(abi.encode(d.op, d.sLo));
+        if (commit != g.commitment) revert OpCommitMismatch(gameId, commit, g.commitment);
+        Op memory op = OpCodec.decode(d.op);
+        uint256 slotDepth = Merkle.ceilLog2(uint256(g.nInputs) + g.nOps);
+        _checkProof(PROOF_SLOT_A, d.aRoot, op.a, d.aSlotProof, slotDepth, d.sLo);
+        if (op.hasB()) {
+            _checkProof(PROOF_SLOT_B, d.bRoot, op.b, d.bSlotProof, slotDepth, d.sLo);
+        } else if (d.bRoot != bytes32(0) || d.bSlotProof.length != 0) {
+            revert BadProof(PROOF_SLOT_B, d.bRoot, bytes32(0));
+        }
     }
 
     /// @notice Anyone: ends the game for the waiting side once the mover's clock has run out.

@@ -42,6 +42,7 @@ library OpCodec {
 
     // field ids in BadOpField
     uint8 internal constant F_OPCODE = 0;
+    uint8 internal constant F_FLAGS = 1;
     uint8 internal constant F_OUT = 2;
     uint8 internal constant F_A = 4;
     uint8 internal constant F_B = 6;
@@ -131,6 +132,9 @@ library OpCodec {
     function validateShape(Op memory op) internal pure {
         uint8 c = op.opcode;
         if (c < MATMUL || c > IM2COL) revert BadOpField(F_OPCODE, c);
+        // allowed flag bits: add 2 (broadcast), requant 4 (per-channel), relu 1 (int32)
+        uint256 allowed = c == ADD ? 2 : c == REQUANT ? 4 : c == RELU ? 1 : 0;
+        if (op.flags & ~allowed != 0) revert BadOpField(F_FLAGS, op.flags);
         if (op.M == 0) revert BadOpField(F_M, op.M);
         if (op.N == 0 || op.N % 32 != 0) revert BadOpField(F_N, op.N);
         if (c == MATMUL) {

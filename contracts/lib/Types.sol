@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-/// @notice Operands of a one step (docs/protocol.md §6.4). `op`, `aRoot`, `bRoot` must be the ones
-/// opened at the execution level; leaves and proofs are checked against `aRoot` / `bRoot`.
+/// @notice Operands of a one step (docs/protocol.md §6.4). `op` and `sLo` must be the ones bound at
+/// the opening; `aRoot` / `bRoot` are proven as slots `op.a` / `op.b` of `sLo` by the game
+/// (`aSlotProof`, `bSlotProof`); leaves are proven against `aRoot` / `bRoot` by the verifier.
 struct StepData {
     bytes op;
     bytes32 aRoot;
@@ -11,16 +12,15 @@ struct StepData {
     bytes32[] aProof;
     bytes bLeaf;
     bytes32[] bProof;
+    bytes32 sLo;
+    bytes32[] aSlotProof;
+    bytes32[] bSlotProof;
 }
 
 /// @notice The provider's opening of op `a` at the end of the execution level (§6.3).
 struct OpOpening {
     bytes op;
     bytes32[] opProof;
-    bytes32 aRoot;
-    bytes32[] aProof;
-    bytes32 bRoot;
-    bytes32[] bProof;
     bytes32 outRoot;
     bytes32[] outProof;
 }

@@ -1,0 +1,157 @@
+"""Fixtures of the contract suite: the deployed system and a job helper.
+
+Runs on ape's embedded chain (default) and on anvil (`--network ethereum:local:foundry`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from contracts_trace import Trace, sample_program
+
+LOG2_ARITY = 4
+ARITY = 1 << LOG2_ARITY
+ETHER = 10**18
+REWARD = ETHER // 10
+STAKE = ETHER // 2
+BOND = ETHER // 50
+CLOCK = 3600
+WINDOW = 600
+EXECUTE = 900
+
+FUZZ = os.environ.get("POC_FUZZ") == "1"
+
+
+@dataclass
+class System:
+    stake: object
+    step: object
+    market: object
+    game: object
+    deployer: object
+
+
+def deploy_system(project, deployer, log2_arity: int = LOG2_ARITY) -> System:  # noqa: ANN001
+    stake = deployer.deploy(project.StakeManager)
+    step = deployer.deploy(project.TensorStep)
+    market = deployer.deploy(project.JobMarket, stake.address)
+    game = deployer.deploy(project.DisputeGame, market.address, step.address, log2_arity)
+    market.setGame(game.address, sender=deployer)
+    stake.setMarket(market.address, sender=deployer)
+    return System(stake, step, market, game, deployer)
+
+
+@pytest.fixture(scope="session")
+def deployer(accounts):  # noqa: ANN001
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def poster(accounts):  # noqa: ANN001
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def provider(accounts):  # noqa: ANN001
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def challenger(accounts):  # noqa: ANN001
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def anyone(accounts):  # noqa: ANN001
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def system(project, deployer) -> System:  # noqa: ANN001
+    return deploy_system(project, deployer)
+
+
+@pytest.fixture(scope="session")
+def stake(system):  # noqa: ANN001
+    return system.stake
+
+
+@pytest.fixture(scope="session")
+def market(system):  # noqa: ANN001
+    return system.market
+
+
+@pytest.fixture(scope="session")
+def game(system):  # noqa: ANN001
+    return system.game
+
+
+@pytest.fixture(scope="session")
+def step(system):  # noqa: ANN001
+    return system.step
+
+
+@pytest.fixture(scope="session")
+def honest_trace() -> Trace:
+    prog, vals = sample_program(np.random.default_rng(1))
+    return Trace(prog, vals)
+
+
+def job_params(trace: Trace, chain, **over) -> tuple:  # noqa: ANN001
+    p = trace.program
+    d = {
+        "programRoot": p.root,
+        "s0": trace.states[0],
+        "nInputs": p.n_inputs,
+        "nOps": len(p.ops),
+        "outputSlot": p.output_slot,
+        "requiredStake": STAKE,
+        "challengerBond": BOND,
+        "claimBy": chain.pending_timestamp + 10 * 86400,
+        "executeWithin": EXECUTE,
+        "challengeWindow": WINDOW,
+        "clock": CLOCK,
+    }
+    d.update(over)
+    return tuple(d.values())
+
+
+def post_job(market, poster, trace: Trace, chain, reward: int = REWARD, **over) -> int:  # noqa: ANN001
+    market.post(job_params(trace, chain, **over), "ipfs://spec", value=reward, sender=poster)
+    return int(market.jobCount())
+
+
+def submit(market, provider, job_id: int, trace: Trace) -> None:  # noqa: ANN001
+    p = trace.program
+    market.submitResult(
+        job_id,
+        trace.states[-1],
+        trace.slot_root(p.output_slot),
+        trace.output_proof(p.output_slot),
+        "ipfs://out",
+        sender=provider,
+    )
+
+
+def claimed_submitted(sys_: System, poster, provider, trace: Trace, chain, **over) -> int:  # noqa: ANN001
+    """Posts a job for `trace`'s program (S_0 from the honest inputs), stakes, claims and submits
+    `trace`'s result. Returns the job id."""
+    job_id = post_job(sys_.market, poster, trace, chain, **over)
+    if sys_.stake.freeStake(provider) < STAKE:
+        sys_.stake.deposit(value=STAKE, sender=provider)
+    sys_.market.claim(job_id, sender=provider)
+    submit(sys_.market, provider, job_id, trace)
+    return job_id
+
+
+def open_game(sys_: System, job_id: int, challenger) -> int:  # noqa: ANN001
+    sys_.market.challenge(job_id, value=BOND, sender=challenger)
+    return int(sys_.game.gameCount())
+
+
+def balances_ok(sys_: System) -> None:
+    m, s = sys_.market, sys_.stake
+    assert m.balance == m.totalEscrow() + m.totalBonds() + m.totalCredits()
+    assert s.balance == s.totalFree() + s.totalLocked() + s.totalUnbonding()
