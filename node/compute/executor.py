@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -118,54 +117,51 @@ class Executor:
         prog = self.program
         t0 = time.perf_counter()
         slots: dict[int, torch.Tensor] = self.input_tensors(inputs)
-        roots: dict[int, Future[bytes]] = {}
-        pool = ThreadPoolExecutor(max_workers=1) if commit == Commit.STATE else None
-        try:
-            if pool is not None:
-                for s, t in slots.items():
-                    roots[s] = self._root_future(pool, s, t)
-            for i, op in enumerate(prog.ops):
-                out = self.apply(i, slots[op.a], slots.get(op.b))
-                slots[op.out] = out
-                if pool is not None:
-                    # hashed on another thread while torch runs the next op
-                    roots[op.out] = pool.submit(root_of, out if out.device.type == "cpu" else out.cpu())
-                if not keep:
-                    for s in (op.a, op.b):
-                        if self._last_use.get(s) == i and s not in self.constants and s != prog.output_slot:
-                            del slots[s]
-            out_t = slots[prog.output_slot]
-            if self.device.type == "cuda":
-                torch.cuda.synchronize()
-            t1 = time.perf_counter()
-            res = ExecutionResult(output=out_t.cpu().numpy())
-            res.seconds["execute"] = t1 - t0
-            if commit == Commit.OUTPUT:
-                res.output_root = tensor_tree(packed(out_t), self.table[prog.output_slot].dtype).root
-            elif commit == Commit.STATE:
-                slot_roots = [roots[s].result() for s in range(prog.n_slots)]
-                tree = state_tree(slot_roots)
-                res.slot_roots = slot_roots
-                res.state_root = tree.root
-                res.output_root = slot_roots[prog.output_slot]
-                res.output_proof = tree.proof(prog.output_slot)
-            res.seconds["total"] = time.perf_counter() - t0
-            if keep:
-                res.slots = slots
-            return res
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
+        state = commit == Commit.STATE
+        # Each slot is hashed as soon as it exists (the hashing itself is multi-threaded in C),
+        # so that its tensor can be freed right after its last use.
+        roots: dict[int, bytes] = {s: self._input_root(s, t) for s, t in slots.items()} if state else {}
+        hash_s = time.perf_counter() - t0 if state else 0.0
+        for i, op in enumerate(prog.ops):
+            out = self.apply(i, slots[op.a], slots.get(op.b))
+            slots[op.out] = out
+            if state:
+                th = time.perf_counter()
+                roots[op.out] = root_of(out)
+                hash_s += time.perf_counter() - th
+            if not keep:
+                for s in (op.a, op.b):
+                    if self._last_use.get(s) == i and s not in self.constants and s != prog.output_slot:
+                        del slots[s]
+        out_t = slots[prog.output_slot]
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        res = ExecutionResult(output=out_t.cpu().numpy())
+        if commit == Commit.OUTPUT:
+            th = time.perf_counter()
+            res.output_root = tensor_tree(packed(out_t), self.table[prog.output_slot].dtype).root
+            hash_s = time.perf_counter() - th
+        elif state:
+            slot_roots = [roots[s] for s in range(prog.n_slots)]
+            tree = state_tree(slot_roots)
+            res.slot_roots = slot_roots
+            res.state_root = tree.root
+            res.output_root = slot_roots[prog.output_slot]
+            res.output_proof = tree.proof(prog.output_slot)
+        res.seconds["total"] = time.perf_counter() - t0
+        res.seconds["commit"] = hash_s
+        if keep:
+            res.slots = slots
+        return res
 
-    def _root_future(self, pool: ThreadPoolExecutor, slot: int, t: torch.Tensor) -> Future[bytes]:
+    def _input_root(self, slot: int, t: torch.Tensor) -> bytes:
+        # Constants are hashed once per executor; the data input every run.
         if slot in self._const_roots:
-            f: Future[bytes] = Future()
-            f.set_result(self._const_roots[slot])
-            return f
-        fut = pool.submit(root_of, t)
+            return self._const_roots[slot]
+        r = root_of(t)
         if slot in self.constants:
-            fut.add_done_callback(lambda done: self._const_roots.__setitem__(slot, done.result()))
-        return fut
+            self._const_roots[slot] = r
+        return r
 
     def _last_uses(self) -> dict[int, int]:
         last: dict[int, int] = {}

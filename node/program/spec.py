@@ -34,12 +34,17 @@ class InputAdapter:
     """How a float input becomes the int8 data slot: symmetric/affine quantization, then layout.
 
     layout "rows": x is [B, F]; columns padded with the zero point to the slot's cols.
-    layout "nchw": x is [B, C, H, W]; becomes NHWC rows [B*H*W, Cpad]."""
+    layout "nchw": x is [B, C, H, W]; becomes NHWC rows [B*H*W, Cpad].
+    layout "patches": x is [B, C, H, W]; becomes the first convolution's patch rows
+    [B*OH*OW, KH*KW*C padded] (column (ky*KW + kx)*C + c), `kernel` = (KH, KW, stride, pad).
+    Used when the image has few channels: padding C to 32 would multiply the first layer's
+    work, padding KH*KW*C to 32 barely does."""
 
     scale: float
     zero_point: int = 0
     layout: str = "rows"
     feature_shape: tuple[int, ...] = ()
+    kernel: tuple[int, ...] = ()
 
     def quantize(self, x: npt.ArrayLike, slot: TensorSpec, batch: int) -> npt.NDArray[np.int8]:
         xf = np.asarray(x, dtype=np.float64)
@@ -52,6 +57,9 @@ class InputAdapter:
             q = q.transpose(0, 2, 3, 1)  # NHWC
             c = q.shape[-1]
             q = q.reshape(-1, c)
+        elif self.layout == "patches":
+            kh, kw, st, pd = self.kernel
+            q = _patches(q.transpose(0, 2, 3, 1), kh, kw, st, pd, self.zero_point)
         else:
             q = q.reshape(xf.shape[0], -1)
         per_item = slot.rows // batch
@@ -63,12 +71,23 @@ class InputAdapter:
 
     def to_json(self) -> dict[str, Any]:
         return {"scale": self.scale, "zero_point": self.zero_point, "layout": self.layout,
-                "feature_shape": list(self.feature_shape)}
+                "feature_shape": list(self.feature_shape), "kernel": list(self.kernel)}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> InputAdapter:
         return cls(float(d["scale"]), int(d["zero_point"]), str(d["layout"]),
-                   tuple(int(v) for v in d["feature_shape"]))
+                   tuple(int(v) for v in d["feature_shape"]), tuple(int(v) for v in d.get("kernel", ())))
+
+
+def _patches(x: npt.NDArray[np.int8], kh: int, kw: int, s: int, p: int, pad_value: int
+             ) -> npt.NDArray[np.int8]:
+    """NHWC [B, H, W, C] -> [B*OH*OW, KH*KW*C], zero-padded by `p` with `pad_value`."""
+    b, h, w, c = x.shape
+    xp = np.full((b, h + 2 * p, w + 2 * p, c), pad_value, dtype=np.int8)
+    xp[:, p:p + h, p:p + w] = x
+    oh, ow = (h + 2 * p - kh) // s + 1, (w + 2 * p - kw) // s + 1
+    cols = [xp[:, ky:ky + s * (oh - 1) + 1:s, kx:kx + s * (ow - 1) + 1:s] for ky in range(kh) for kx in range(kw)]
+    return np.stack(cols, axis=3).reshape(b * oh * ow, kh * kw * c)
 
 
 @dataclass(frozen=True)

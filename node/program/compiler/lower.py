@@ -158,7 +158,19 @@ class _Lowering:
         x = self.acts[0]
         B = self.cfg.batch
         sx = activation_scale(self.absmax(x))
-        if x.dim() == 4:
+        first = self.steps[0] if self.steps else None
+        if x.dim() == 4 and first is not None and self._patch_input(first, int(x.shape[1])):
+            # The first convolution's im2col runs in the input adapter (see InputAdapter).
+            assert isinstance(first.module, nn.Conv2d)
+            _, c, h, w = x.shape
+            kh, kw = first.module.kernel_size
+            st, pd = int(first.module.stride[0]), int(first.module.padding[0])  # type: ignore[index, arg-type]
+            oh, ow = (h + 2 * pd - kh) // st + 1, (w + 2 * pd - kw) // st + 1
+            kp = pad_to(kh * kw * c)
+            self.b.data_input("x", B * oh * ow, kp)
+            act = _Act("x", DType.INT8, np.full(kp, sx), "patches", B * oh * ow, kp, c, (h, w))
+            adapter = InputAdapter(sx, 0, "patches", (c, h, w), (kh, kw, st, pd))
+        elif x.dim() == 4:
             _, c, h, w = x.shape
             cp = pad_to(c)
             self.b.data_input("x", B * h * w, cp)
@@ -187,6 +199,14 @@ class _Lowering:
                         "calibration_rows": int(x.shape[0])})
 
     # ---- steps ----
+
+    @staticmethod
+    def _patch_input(step: Step, channels: int) -> bool:
+        m = step.module
+        if step.kind != "conv" or not isinstance(m, nn.Conv2d) or isinstance(m.padding, str):
+            return False
+        kh, kw = m.kernel_size
+        return pad_to(kh * kw * channels) < kh * kw * pad_to(channels)
 
     def lower_step(self, i: int, act: _Act) -> tuple[_Act, int]:
         step = self.steps[i]
@@ -240,7 +260,7 @@ class _Lowering:
         B = self.cfg.batch
         if step.kind == "conv":
             assert isinstance(mod, nn.Conv2d)
-            if act.layout != "nhwc":
+            if act.layout not in ("nhwc", "patches"):
                 raise UnsupportedLayer("Conv2d needs an image input [B, C, H, W]")
             if mod.groups != 1 or tuple(mod.dilation) != (1, 1) or isinstance(mod.padding, str):
                 raise UnsupportedLayer("Conv2d with groups, dilation or string padding")
@@ -250,14 +270,19 @@ class _Lowering:
             if sh != sw or ph != pw or mod.padding_mode != "zeros":
                 raise UnsupportedLayer("Conv2d needs equal strides and zero padding on both axes")
             h, wd = act.hw
-            cin_pad = act.cols
-            # [out, cin, kh, kw] -> [out, kh, kw, cin_pad] -> [n_pad, kh*kw*cin_pad]
-            wk = np.zeros((n_pad, kh, kw, cin_pad))
-            wk[:n_out, :, :, : w.shape[1]] = w.transpose(0, 2, 3, 1)
-            wmat = wk.reshape(n_pad, -1)
-            col = self._op(lambda: self.b.im2col(act.ref, B, h, wd, cin_pad, kh, kw, sh, ph, 0))
             oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * ph - kw) // sh + 1
-            a_ref, m, kdim, hw = col, B * oh * ow, kh * kw * cin_pad, (oh, ow)
+            if act.layout == "patches":  # the input already holds this conv's patch rows
+                wmat = np.zeros((n_pad, act.cols))
+                wmat[:n_out, : kh * kw * w.shape[1]] = w.transpose(0, 2, 3, 1).reshape(n_out, -1)
+                a_ref, m, kdim, hw = act.ref, act.rows, act.cols, (oh, ow)
+            else:
+                cin_pad = act.cols
+                # [out, cin, kh, kw] -> [out, kh, kw, cin_pad] -> [n_pad, kh*kw*cin_pad]
+                wk = np.zeros((n_pad, kh, kw, cin_pad))
+                wk[:n_out, :, :, : w.shape[1]] = w.transpose(0, 2, 3, 1)
+                wmat = wk.reshape(n_pad, -1)
+                col = self._op(lambda: self.b.im2col(act.ref, B, h, wd, cin_pad, kh, kw, sh, ph, 0))
+                a_ref, m, kdim, hw = col, B * oh * ow, kh * kw * cin_pad, (oh, ow)
         else:
             if act.layout == "nhwc":  # Linear after Flatten: torch flattens NCHW, we hold NHWC
                 h, wd = act.hw
