@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 
 from node.devnet.ports import free_port
-from node.devnet.process import ManagedProcess
+from node.devnet.process import ManagedProcess, start_with_retries
 from node.devnet.tools import anvil_executable
 
 LOOPBACK = "127.0.0.1"
@@ -70,6 +70,21 @@ class AnvilNode:
         Without `block_time` it mines one block per transaction (instant receipts)."""
         if work_dir is None:
             work_dir = Path(tempfile.mkdtemp(prefix="poc-anvil-"))
+        folder = work_dir
+        return start_with_retries(
+            lambda: cls._start_once(folder, chain_id, block_time, accounts, start_timeout, detached)
+        )
+
+    @classmethod
+    def _start_once(
+        cls,
+        work_dir: Path,
+        chain_id: int,
+        block_time: float | None,
+        accounts: int,
+        start_timeout: float,
+        detached: bool,
+    ) -> AnvilNode:
         port = free_port()
         argv = [
             str(anvil_executable()),

@@ -14,4 +14,9 @@ class ToolNotFound(DevnetError):
 
 
 class ServiceStartFailed(DevnetError):
-    """A service process exited or did not answer before its start timeout."""
+    """A service process exited or did not answer before its start timeout. `exited` tells
+    the two apart: an early exit (a port taken meanwhile, say) is worth one more try."""
+
+    def __init__(self, message: str, exited: bool = False) -> None:
+        super().__init__(message)
+        self.exited = exited

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from node.devnet.errors import ToolNotFound
 from node.devnet.ports import free_port
-from node.devnet.process import ManagedProcess
+from node.devnet.process import ManagedProcess, start_with_retries
 from node.devnet.tools import jsipfs_executable
 
 LOOPBACK = "127.0.0.1"
@@ -101,6 +101,25 @@ class IpfsNode:
             work_dir = Path(tempfile.mkdtemp(prefix="poc-ipfs-"))
             owns_dir = work_dir
         work_dir.mkdir(parents=True, exist_ok=True)
+        folder = work_dir
+        try:
+            return start_with_retries(
+                lambda: cls._start_once(node_bin, folder, owns_dir, start_timeout, detached)
+            )
+        except BaseException:
+            if owns_dir is not None:
+                shutil.rmtree(owns_dir, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _start_once(
+        cls,
+        node_bin: str,
+        work_dir: Path,
+        owns_dir: Path | None,
+        start_timeout: float,
+        detached: bool,
+    ) -> IpfsNode:
         repo = Path(tempfile.mkdtemp(prefix="repo-", dir=work_dir))
         # js-ipfs initialises the repo itself when the folder does not exist yet.
         repo.rmdir()

@@ -13,9 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from node.devnet.errors import ServiceStartFailed
 
+T = TypeVar("T")
 _PR_SET_PDEATHSIG = 1
 _live: set[ManagedProcess] = set()
 _live_lock = threading.Lock()
@@ -81,7 +83,8 @@ class ManagedProcess:
             if not self.running():
                 raise ServiceStartFailed(
                     f"{self.name} exited with code {self._popen.returncode} while starting; "
-                    f"log {self.log_path}:\n{self.log_tail()}"
+                    f"log {self.log_path}:\n{self.log_tail()}",
+                    exited=True,
                 )
             if ready():
                 return
@@ -107,6 +110,18 @@ class ManagedProcess:
         finally:
             with _live_lock:
                 _live.discard(self)
+
+
+def start_with_retries(start: Callable[[], T], attempts: int = 3) -> T:
+    """Run a service start, again when the process exited early: ports come from
+    free_port(), and another program may take one between the pick and the bind."""
+    for attempt in range(attempts):
+        try:
+            return start()
+        except ServiceStartFailed as exc:
+            if not exc.exited or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:
