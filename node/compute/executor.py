@@ -60,6 +60,8 @@ class Executor:
         self._wf: dict[int, torch.Tensor] = {}
         self._im2col: dict[int, torch.Tensor] = {}
         self._last_use = self._last_uses()
+        self._cpu_int8 = (self.device.type == "cpu" and self.config.cpu_int8_gemm == "auto"
+                          and kernels.cpu_int8_gemm_is_exact())
 
     # ---- one op ----
 
@@ -71,6 +73,8 @@ class Executor:
             assert b is not None
             if self.device.type == "cuda":
                 return kernels.matmul_cuda(a, b, op)
+            if self._cpu_int8 and op.K >= self.config.cpu_int8_min_k:
+                return kernels.matmul_cpu_int8(a, b, op)
             return kernels.matmul_cpu(a, self._float_weights(op, b), op, self.config.fp32_exact_k)
         if code == Opcode.ADD:
             assert b is not None

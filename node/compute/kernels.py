@@ -29,6 +29,49 @@ def matmul_cpu(a: torch.Tensor, wf: torch.Tensor, op: Op, chunk_k: int) -> torch
     return out
 
 
+def matmul_cpu_int8(a: torch.Tensor, w: torch.Tensor, op: Op) -> torch.Tensor:
+    """int8 x int8 -> int32 through oneDNN (torch._int_mm on CPU). Only used where
+    cpu_int8_gemm_is_exact() holds: with VNNI the products accumulate in int32 without
+    saturation (vpdpbusd); older x86 kernels go through vpmaddubsw, which saturates int16."""
+    return torch._int_mm(a.reshape(op.M, op.K), w.reshape(op.N, op.K).t())
+
+
+_CPU_INT8_EXACT: bool | None = None
+
+
+def cpu_int8_gemm_is_exact() -> bool:
+    """True when this CPU advertises VNNI (or AMX) and oneDNN's int8 GEMM passes a probe at
+    the values where a saturating kernel would fail (all +-127/-128, long K)."""
+    global _CPU_INT8_EXACT
+    if _CPU_INT8_EXACT is None:
+        _CPU_INT8_EXACT = _cpu_has_vnni() and _probe_int8_gemm()
+    return _CPU_INT8_EXACT
+
+
+def _cpu_has_vnni() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((ln for ln in f if ln.startswith("flags")), "").split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def _probe_int8_gemm() -> bool:
+    try:
+        k = 8192
+        vals = torch.tensor([127, -128, 127, 127, -128, -128, 127, -128], dtype=torch.int8)
+        a = torch.stack([vals.repeat(k // 8), vals.roll(1).repeat(k // 8), torch.full((k,), 127, dtype=torch.int8),
+                         torch.full((k,), -128, dtype=torch.int8)] * 5)
+        w = torch.stack([vals.repeat(k // 8), torch.full((k,), 127, dtype=torch.int8),
+                         torch.full((k,), -128, dtype=torch.int8), vals.roll(3).repeat(k // 8)] * 8)
+        got = torch._int_mm(a, w.t()).to(torch.int64)
+        want = a.to(torch.int64) @ w.to(torch.int64).t()
+        return bool(torch.equal(got, want))
+    except RuntimeError:
+        return False
+
+
 def matmul_cuda(a: torch.Tensor, w: torch.Tensor, op: Op) -> torch.Tensor:
     """int8 x int8 -> int32 on the GPU's integer units (torch._int_mm, cuBLASLt). Rows are
     independent, so zero rows padded to reach _int_mm's minimum do not change the result."""

@@ -19,13 +19,18 @@ from node.program.reference import run_op
 from node.program.samples import random_op
 from node.program.tensors import TensorSpec
 
+# The CPU has two exact matmul paths: fp32 GEMM on K-chunks, and oneDNN int8 GEMM (where exact).
+PATHS = [ComputeConfig(device="cpu", cpu_int8_gemm="off"),
+         ComputeConfig(device="cpu", cpu_int8_gemm="off", fp32_exact_k=32),
+         ComputeConfig(device="cpu", cpu_int8_gemm="auto", cpu_int8_min_k=32)]
+
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), opcode=st.sampled_from(list(Opcode)),
-       chunk=st.sampled_from([32, 1024]))
-def test_every_op_equals_the_reference(seed: int, opcode: Opcode, chunk: int) -> None:
+       path=st.sampled_from(range(len(PATHS))))
+def test_every_op_equals_the_reference(seed: int, opcode: Opcode, path: int) -> None:
     s = random_op(np.random.default_rng(seed), opcode)
-    ex = Executor(s.program, {}, ComputeConfig(device="cpu", fp32_exact_k=chunk))
+    ex = Executor(s.program, {}, PATHS[path])
     res = ex.run(list(s.values), commit=Commit.STATE)
     expected = run_op(s.op, s.values[0], s.values[1] if len(s.values) > 1 else None)
     assert res.output.dtype == (np.int32 if s.op.out_spec.dtype == DType.INT32 else np.int8)
@@ -34,8 +39,9 @@ def test_every_op_equals_the_reference(seed: int, opcode: Opcode, chunk: int) ->
                                           s.op.out_spec.dtype).root
 
 
+@pytest.mark.parametrize("path", range(len(PATHS)))
 @pytest.mark.parametrize("k", [1024, 2048, 4096 + 32])
-def test_matmul_is_exact_at_the_extremes(k: int) -> None:
+def test_matmul_is_exact_at_the_extremes(k: int, path: int) -> None:
     # (-128) * (-128) summed K times: 2^14 * K, beyond fp32's 2^24 for K > 1024 in one GEMM.
     m, n = 3, 32
     a = np.full((m, k), -128, dtype=np.int8)
@@ -44,5 +50,11 @@ def test_matmul_is_exact_at_the_extremes(k: int) -> None:
     a[2, ::2] = 127
     prog = Program((InputSlot("a", TensorSpec(DType.INT8, m, k)), InputSlot("w", TensorSpec(DType.INT8, n, k))),
                    (Op(Opcode.MATMUL, out=2, a=0, b=1, M=m, K=k, N=n),), 2)
-    out = Executor(prog, {1: w}, ComputeConfig(device="cpu")).run([a], commit=Commit.NONE).output
+    out = Executor(prog, {1: w}, PATHS[path]).run([a], commit=Commit.NONE).output
     assert (out.astype(np.int64) == a.astype(np.int64) @ w.astype(np.int64).T).all()
+
+
+def test_matmul_paths_give_identical_roots() -> None:
+    s = random_op(np.random.default_rng(5), Opcode.MATMUL)
+    roots = {Executor(s.program, {}, cfg).run(list(s.values)).state_root for cfg in PATHS}
+    assert len(roots) == 1
