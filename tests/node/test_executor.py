@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,8 +36,7 @@ def test_every_op_equals_the_reference(seed: int, opcode: Opcode, path: int) -> 
     expected = run_op(s.op, s.values[0], s.values[1] if len(s.values) > 1 else None)
     assert res.output.dtype == (np.int32 if s.op.out_spec.dtype == DType.INT32 else np.int8)
     assert (res.output.astype(np.int64) == expected).all()
-    assert res.output_root == tensor_tree(packed(__import__("torch").from_numpy(res.output)),
-                                          s.op.out_spec.dtype).root
+    assert res.output_root == tensor_tree(packed(torch.from_numpy(res.output)), s.op.out_spec.dtype).root
 
 
 @pytest.mark.parametrize("path", range(len(PATHS)))
@@ -58,3 +58,13 @@ def test_matmul_paths_give_identical_roots() -> None:
     s = random_op(np.random.default_rng(5), Opcode.MATMUL)
     roots = {Executor(s.program, {}, cfg).run(list(s.values)).state_root for cfg in PATHS}
     assert len(roots) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("opcode", list(Opcode))
+def test_cuda_gives_the_cpu_roots(opcode: Opcode) -> None:
+    for seed in range(5):
+        s = random_op(np.random.default_rng(seed), opcode, max_rows=40)
+        cpu = Executor(s.program, {}, ComputeConfig(device="cpu")).run(list(s.values))
+        gpu = Executor(s.program, {}, ComputeConfig(device="cuda")).run(list(s.values))
+        assert (cpu.output == gpu.output).all() and cpu.state_root == gpu.state_root

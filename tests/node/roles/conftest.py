@@ -1,0 +1,100 @@
+"""Fixtures of the roles suite on ape's embedded chain: the protocol deployed with ape, the
+in-process web3 handed to the roles, a shared local content store, and a driver that ticks
+roles and moves chain time deterministically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from node.chain.abi import build_artifacts
+from node.roles.client import JobClient, JobTerms
+from node.roles.context import RoleContext
+from node.roles.examples import tiny_mlp
+from node.storage.local import LocalStore
+
+ETHER = 10**18
+TERMS = JobTerms(reward=ETHER // 10, required_stake=ETHER // 2, challenger_bond=ETHER // 50,
+                 execute_within=900, challenge_window=600, clock=600)
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class Deployed:
+    addresses: dict[str, str | None]
+    abis: dict[str, list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def deployed(project: Any, accounts: Any) -> Deployed:
+    deployer = accounts[0]
+    stake = deployer.deploy(project.StakeManager)
+    step = deployer.deploy(project.TensorStep)
+    market = deployer.deploy(project.JobMarket, stake.address)
+    game = deployer.deploy(project.DisputeGame, market.address, step.address, 4)
+    market.setGame(game.address, sender=deployer)
+    stake.setMarket(market.address, sender=deployer)
+    built = build_artifacts(ROOT / ".build")
+    abis = {n: built[n].abi for n in ("JobMarket", "StakeManager", "DisputeGame", "TensorStep")}
+    return Deployed({"job_market": market.address, "stake_manager": stake.address,
+                     "dispute_game": game.address, "tensor_step": step.address}, abis)
+
+
+@pytest.fixture
+def w3(chain: Any) -> Any:
+    return chain.provider.web3
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "store")
+
+
+@pytest.fixture
+def make_ctx(w3: Any, accounts: Any, store: LocalStore, deployed: Deployed, tmp_path: Path
+             ) -> Iterator[Callable[[int, str], RoleContext]]:
+    made: list[RoleContext] = []
+
+    def make(index: int, name: str) -> RoleContext:
+        acct = Account.from_key(accounts[index].private_key)
+        ctx = RoleContext.build(w3, acct, store, tmp_path / name, deployed.addresses,
+                                deployed.abis)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.close()
+
+
+@pytest.fixture
+def adversary_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POC_TEST_ONLY_ADVERSARY", "1")
+
+
+def advance(chain: Any, seconds: int) -> None:
+    chain.pending_timestamp += seconds
+    chain.mine()
+
+
+def drive(chain: Any, roles: list[Any], until: Callable[[], bool], rounds: int = 40,
+          seconds_per_round: int = 0) -> int:
+    """Tick every role once per round until `until()`; returns the rounds used."""
+    for n in range(1, rounds + 1):
+        for role in roles:
+            role.tick()
+        if until():
+            return n
+        if seconds_per_round:
+            advance(chain, seconds_per_round)
+    raise AssertionError(f"not done after {rounds} rounds")
+
+
+def post_tiny(ctx: RoleContext, seed: int = 0, terms: JobTerms = TERMS) -> int:
+    spec, data = tiny_mlp(seed=seed)
+    return JobClient(ctx).post(spec, data, terms)

@@ -1,0 +1,141 @@
+"""Provider and watchtower daemons driven tick by tick on the embedded chain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import ETHER, TERMS, advance, drive, post_tiny
+
+from node.game.adversary import ProviderCheat
+from node.game.responder import MoveRecord
+from node.roles.client import JobClient
+from node.roles.examples import tiny_mlp
+from node.roles.protocol import ClaimState, JobState
+from node.roles.provider import Provider
+from node.roles.watchtower import Watchtower
+from node.trace.provider import provider_for_spec
+
+
+def _staked_provider(make_ctx: Any, cheat: ProviderCheat | None = None,
+                     observers: list[Any] | None = None) -> Provider:
+    provider = Provider(make_ctx(2, "provider"), cheat=cheat, observers=observers)
+    provider.stake(ETHER)
+    return provider
+
+
+def test_honest_job_finalizes_and_pays(chain: Any, make_ctx: Any) -> None:
+    poster = make_ctx(1, "poster")
+    client = JobClient(poster)
+    job_id = post_tiny(poster)
+    provider = _staked_provider(make_ctx)
+    tower = Watchtower(make_ctx(3, "tower"))
+    balance = chain.provider.web3.eth.get_balance(provider.ctx.address)
+
+    provider.tick()
+    tower.tick()
+    assert provider.ctx.state.job(job_id)[1]["stage"] == 2  # submitted
+    assert tower.status()["claims"][1]["stage"] == "correct"
+    assert client.status(job_id)["claim"]["state"] == "submitted"
+
+    advance(chain, TERMS.challenge_window + 1)
+    drive(chain, [provider, tower], lambda: provider.ctx.protocol.job(job_id).state
+          == JobState.FINALIZED)
+    provider.tick()  # withdraws the reward
+    assert provider.ctx.protocol.credits(provider.ctx.address) == 0
+    assert chain.provider.web3.eth.get_balance(provider.ctx.address) > balance + TERMS.reward // 2
+    assert provider.ctx.protocol.free_stake(provider.ctx.address) == ETHER
+
+    result = client.result(job_id)
+    spec, data = tiny_mlp()
+    expected = provider_for_spec(spec, data).values(spec.program.output_slot)
+    assert np.array_equal(result.output, expected)
+
+
+@pytest.mark.parametrize("mode", ["op", "leaf", "element", "sum", "silent"])
+def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode: str,
+                                                 adversary_allowed: None) -> None:
+    moves: list[MoveRecord] = []
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    provider = _staked_provider(make_ctx, ProviderCheat(mode), [moves.append])
+    tower = Watchtower(make_ctx(3, "tower"), observers=[moves.append])
+    p = provider.ctx.protocol
+    provider.tick()
+    claim_id = p.job(job_id).current_claim
+    tower_before = chain.provider.web3.eth.get_balance(tower.ctx.address)
+
+    # a silent provider is only beaten by its clock: let time run in big steps
+    drive(chain, [provider, tower], lambda: p.claim(claim_id).state == ClaimState.REJECTED,
+          seconds_per_round=TERMS.clock // 2 if mode == "silent" else 1)
+    assert p.job(job_id).state == JobState.OPEN  # back on the market with its escrow
+    assert p.free_stake(provider.ctx.address) == ETHER - TERMS.required_stake
+    tower.tick()  # settles: withdraws bond and bounty
+    gained = chain.provider.web3.eth.get_balance(tower.ctx.address) - tower_before
+    assert gained > TERMS.required_stake // 2 - ETHER // 100  # the bounty, less gas
+    levels = {m.level for m in moves}
+    if mode == "silent":
+        assert [m.move for m in moves if m.side == "challenger"][-1] == "timeout"
+    else:
+        assert moves[-1].move == "step"
+        assert "reduction" in levels if mode in ("element", "sum") else "reduction" not in levels
+
+
+def test_false_challenger_loses_its_bond(chain: Any, make_ctx: Any,
+                                         adversary_allowed: None) -> None:
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    provider = _staked_provider(make_ctx)
+    liar = Watchtower(make_ctx(3, "liar"), cheat="false-challenge")
+    p = provider.ctx.protocol
+    provider.tick()
+    liar.tick()
+    claim_id = p.job(job_id).current_claim
+    (game_id,) = p.games_of_claim(claim_id)
+    drive(chain, [provider, liar], lambda: not p.game_view(game_id).active, seconds_per_round=1)
+    assert p.game_view(game_id).status.name == "PROVIDER_WON"
+    advance(chain, TERMS.challenge_window)
+    drive(chain, [provider, liar], lambda: p.job(job_id).state == JobState.FINALIZED)
+    # the provider earned the reward and the bond
+    assert provider.ctx.state.job(job_id)[1]["stage"] == 3
+
+
+def test_wrong_pointing_challenger_loses_against_a_liar_but_an_honest_one_wins(
+        chain: Any, make_ctx: Any, adversary_allowed: None) -> None:
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    provider = _staked_provider(make_ctx, ProviderCheat("op"))
+    wrong = Watchtower(make_ctx(3, "wrong"), cheat="wrong-pick")
+    honest = Watchtower(make_ctx(4, "honest"))
+    p = provider.ctx.protocol
+    provider.tick()
+    claim_id = p.job(job_id).current_claim
+    drive(chain, [provider, wrong, honest], lambda: p.claim(claim_id).state
+          == ClaimState.REJECTED, seconds_per_round=1)
+    games = {p.game_view(g).challenger: p.game_view(g) for g in p.games_of_claim(claim_id)}
+    assert len(games) == 2
+    assert games[honest.ctx.address].status.name == "CHALLENGER_WON"
+    # the wrong pointer's game: lost, or still running on a rejected claim (bond comes back)
+    drive(chain, [provider, wrong, honest], lambda: all(
+        not p.game_view(g).active for g in p.games_of_claim(claim_id)), seconds_per_round=300)
+
+
+def test_two_honest_challengers_on_one_claim(chain: Any, make_ctx: Any,
+                                             adversary_allowed: None) -> None:
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    provider = _staked_provider(make_ctx, ProviderCheat("element"))
+    a = Watchtower(make_ctx(3, "a"))
+    b = Watchtower(make_ctx(4, "b"))
+    p = provider.ctx.protocol
+    provider.tick()
+    claim_id = p.job(job_id).current_claim
+    drive(chain, [provider, a, b], lambda: all(
+        not p.game_view(g).active for g in p.games_of_claim(claim_id))
+        and len(p.games_of_claim(claim_id)) == 2, seconds_per_round=60)
+    assert p.claim(claim_id).state == ClaimState.REJECTED
+    for tower in (a, b):
+        tower.tick()
+        assert p.credits(tower.ctx.address) == 0
+        assert tower.status()["claims"][claim_id]["stage"] == "done"
