@@ -21,6 +21,11 @@ contract ReentrantReceiver {
     uint256 public reentries;
     uint256 public reentrySucceeded;
     uint256 public received;
+    bool public rejecting;
+
+    function setRejecting(bool r) external {
+        rejecting = r;
+    }
 
     function postAndCancel(address market, JobParams calldata p) external payable {
         uint256 id = IMarketLike(market).post{value: msg.value}(p, "reentrant");
@@ -38,6 +43,7 @@ contract ReentrantReceiver {
     }
 
     receive() external payable {
+        require(!rejecting);
         received += msg.value;
         if (target != address(0) && reentries == 0) {
             reentries += 1;

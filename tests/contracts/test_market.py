@@ -1,0 +1,413 @@
+"""Scenario suite of JobMarket and StakeManager: every function, every custom error, pull
+payments, the reentrancy guard. Runs on the embedded chain and on anvil."""
+
+from __future__ import annotations
+
+import ape
+import pytest
+from conftest import (
+    BOND,
+    CLOCK,
+    EXECUTE,
+    REWARD,
+    STAKE,
+    WINDOW,
+    balances_ok,
+    claimed_submitted,
+    job_params,
+    open_game,
+    post_job,
+    submit,
+)
+
+JOB_OPEN, JOB_CLAIMED, JOB_FINALIZED, JOB_CANCELLED = 1, 2, 3, 4
+CLAIM_ACTIVE, CLAIM_SUBMITTED, CLAIM_ACCEPTED, CLAIM_REJECTED, CLAIM_EXPIRED = 1, 2, 3, 4, 5
+BURN = "0x000000000000000000000000000000000000dEaD"
+
+
+def advance(chain, seconds: int) -> None:  # noqa: ANN001
+    chain.pending_timestamp = chain.pending_timestamp + seconds
+    chain.mine()
+
+
+# ------------------------------------------------------------------ happy path
+
+
+def test_post_claim_submit_finalize_pays_provider_by_pull(
+    system, poster, provider, anyone, chain, honest_trace
+):  # noqa: ANN001
+    m, s = system.market, system.stake
+    job = post_job(m, poster, honest_trace, chain)
+    assert m.getJob(job).state == JOB_OPEN and m.totalEscrow() == REWARD
+    s.deposit(value=STAKE, sender=provider)
+    tx = m.claim(job, sender=provider)
+    claim_id = int(m.claimCount())
+    assert m.getJob(job).state == JOB_CLAIMED and s.freeStake(provider) == 0
+    assert s.lockOf(claim_id).amount == STAKE
+    assert tx.events.filter(m.JobClaimed)[0].claimId == claim_id
+    submit(m, provider, job, honest_trace)
+    c = m.getClaim(claim_id)
+    assert c.state == CLAIM_SUBMITTED and bytes(c.sN) == honest_trace.states[-1]
+    assert m.windowEnd(job) == c.submittedAt + WINDOW
+    with ape.reverts(m.WindowOpen):
+        m.finalize(job, sender=anyone)
+    advance(chain, WINDOW + 1)
+    m.finalize(job, sender=anyone)
+    assert m.getJob(job).state == JOB_FINALIZED and m.getClaim(claim_id).state == CLAIM_ACCEPTED
+    assert m.credits(provider) == REWARD and s.freeStake(provider) == STAKE
+    balances_ok(system)
+    before = provider.balance
+    tx = m.withdraw(sender=provider)
+    assert provider.balance == before + REWARD - tx.total_fees_paid
+    assert m.credits(provider) == 0
+    with ape.reverts(m.NothingToWithdraw, account=provider.address):
+        m.withdraw(sender=provider)
+    balances_ok(system)
+
+
+def test_cancel_refunds_poster_only_while_open(
+    system, poster, provider, anyone, chain, honest_trace
+):  # noqa: ANN001
+    m = system.market
+    job = post_job(m, poster, honest_trace, chain)
+    with ape.reverts(m.NotPoster, jobId=job, caller=anyone.address, poster=poster.address):
+        m.cancel(job, sender=anyone)
+    m.cancel(job, sender=poster)
+    assert m.getJob(job).state == JOB_CANCELLED and m.credits(poster) == REWARD
+    with ape.reverts(m.WrongJobState, jobId=job, have=JOB_CANCELLED, want=JOB_OPEN):
+        m.cancel(job, sender=poster)
+    with ape.reverts(m.WrongJobState, jobId=job, have=JOB_CANCELLED, want=JOB_OPEN):
+        m.claim(job, sender=provider)
+    m.withdraw(sender=poster)
+    balances_ok(system)
+
+
+def test_missed_deadline_reopens_and_compensates_poster(
+    system, poster, provider, anyone, chain, honest_trace
+):  # noqa: ANN001
+    m, s = system.market, system.stake
+    job = post_job(m, poster, honest_trace, chain)
+    s.deposit(value=STAKE, sender=provider)
+    m.claim(job, sender=provider)
+    claim_id = int(m.claimCount())
+    with ape.reverts(m.ExecutionDeadlineNotPassed):
+        m.expire(job, sender=anyone)
+    advance(chain, EXECUTE + 1)
+    with ape.reverts(m.ExecutionDeadlinePassed):
+        submit(m, provider, job, honest_trace)
+    m.expire(job, sender=anyone)
+    slashed = STAKE * 1000 // 10_000
+    assert m.getClaim(claim_id).state == CLAIM_EXPIRED and m.getJob(job).state == JOB_OPEN
+    assert m.credits(poster) == slashed and s.freeStake(provider) == STAKE - slashed
+    with ape.reverts(m.WrongJobState, jobId=job, have=JOB_OPEN, want=JOB_CLAIMED):
+        m.expire(job, sender=anyone)
+    balances_ok(system)
+    # the job can be claimed again, by another provider
+    s.deposit(value=STAKE, sender=anyone)
+    m.claim(job, sender=anyone)
+    assert m.getClaim(int(m.claimCount())).provider == anyone.address
+    balances_ok(system)
+
+
+def test_challenge_lost_by_provider_rejects_claim_and_splits_slash(
+    system,
+    poster,
+    provider,
+    challenger,
+    anyone,
+    chain,
+    honest_trace,  # noqa: ANN001
+):
+    from contracts_trace import CHALLENGER_WON, Challenger, Provider, Trace, play
+
+    m = system.market
+    liar = Trace(honest_trace.program, honest_trace.values, corrupt=(3, 7, 1))
+    job = claimed_submitted(system, poster, provider, liar, chain)
+    claim_id = int(m.claimCount())
+    gid = open_game(system, job, challenger)
+    assert m.totalBonds() == BOND and list(m.gamesOfClaim(claim_id)) == [gid]
+    burn_before = chain.provider.get_balance(BURN)
+    r = play(
+        system.game,
+        gid,
+        Provider(liar, 16),
+        Challenger(honest_trace, 16),
+        (provider, challenger, anyone),
+        chain,
+    )
+    assert r.status == CHALLENGER_WON and not r.reverts
+    assert m.getClaim(claim_id).state == CLAIM_REJECTED and m.getJob(job).state == JOB_OPEN
+    assert m.credits(challenger) == BOND + STAKE // 2
+    assert chain.provider.get_balance(BURN) - burn_before == STAKE - STAKE // 2
+    assert m.totalBonds() == 0 and system.stake.totalLocked() == 0
+    balances_ok(system)
+    m.cancel(job, sender=poster)
+    m.withdraw(sender=challenger)
+    m.withdraw(sender=poster)
+    balances_ok(system)
+
+
+def test_challenge_lost_by_challenger_pays_bond_to_provider(
+    system,
+    poster,
+    provider,
+    challenger,
+    anyone,
+    chain,
+    honest_trace,  # noqa: ANN001
+):
+    from contracts_trace import PROVIDER_WON, Challenger, Provider, play
+
+    m = system.market
+    job = claimed_submitted(system, poster, provider, honest_trace, chain)
+    claim_id = int(m.claimCount())
+    gid = open_game(system, job, challenger)
+    with ape.reverts(m.WrongBond, jobId=job, sent=1, required=BOND):
+        m.challenge(job, value=1, sender=anyone)
+    r = play(
+        system.game,
+        gid,
+        Provider(honest_trace, 16),
+        Challenger(honest_trace, 16),
+        (provider, challenger, anyone),
+        chain,
+    )
+    assert r.status == PROVIDER_WON and not r.reverts
+    assert m.credits(provider) == BOND and m.getClaim(claim_id).activeGames == 0
+    advance(chain, WINDOW + 1)
+    with ape.reverts(m.WindowClosed):
+        m.challenge(job, value=BOND, sender=anyone)
+    m.finalize(job, sender=anyone)
+    assert m.credits(provider) == BOND + REWARD
+    balances_ok(system)
+
+
+def test_finalize_waits_for_every_game(
+    system, poster, provider, challenger, anyone, chain, honest_trace
+):  # noqa: ANN001
+    m = system.market
+    job = claimed_submitted(system, poster, provider, honest_trace, chain)
+    claim_id = int(m.claimCount())
+    g1 = open_game(system, job, challenger)
+    g2 = open_game(system, job, anyone)
+    assert list(m.gamesOfClaim(claim_id)) == [g1, g2] and m.getClaim(claim_id).activeGames == 2
+    advance(chain, WINDOW + 1)
+    with ape.reverts(m.GamesPending, claimId=claim_id, activeGames=2):
+        m.finalize(job, sender=anyone)
+    # the provider never moves in game 1 -> loses by timeout: the claim is rejected
+    advance(chain, CLOCK + 1)
+    system.game.timeout(g1, sender=anyone)
+    assert m.getClaim(claim_id).state == CLAIM_REJECTED
+    # game 2 of the rejected claim: its bond goes back, whoever wins
+    system.game.timeout(g2, sender=anyone)
+    assert m.credits(anyone) == BOND
+    balances_ok(system)
+
+
+# ------------------------------------------------------------------ errors of post / claim / submit
+
+
+@pytest.mark.parametrize(
+    "field,value,param",
+    [
+        ("challengeWindow", 59, 1),
+        ("challengeWindow", 14 * 86400 + 1, 1),
+        ("clock", 10, 2),
+        ("executeWithin", 7 * 86400 + 1, 3),
+        ("outputSlot", 99, 5),
+        ("challengerBond", 0, 6),
+        ("nOps", 0, 8),
+    ],
+)
+def test_post_rejects_out_of_range_params(system, poster, chain, honest_trace, field, value, param):  # noqa: ANN001
+    with ape.reverts(system.market.ParamOutOfRange, param=param, value=value):
+        system.market.post(
+            job_params(honest_trace, chain, **{field: value}), "x", value=REWARD, sender=poster
+        )
+
+
+def test_post_rejects_zero_reward_and_past_claim_by(system, poster, chain, honest_trace):  # noqa: ANN001
+    m = system.market
+    with ape.reverts(m.ZeroAmount):
+        m.post(job_params(honest_trace, chain), "x", value=0, sender=poster)
+    with ape.reverts(m.ParamOutOfRange):
+        m.post(job_params(honest_trace, chain, claimBy=1), "x", value=REWARD, sender=poster)
+    with ape.reverts(m.ParamOutOfRange):
+        m.post(job_params(honest_trace, chain, nInputs=70000), "x", value=REWARD, sender=poster)
+
+
+def test_claim_errors(system, poster, provider, anyone, chain, honest_trace):  # noqa: ANN001
+    m, s = system.market, system.stake
+    with ape.reverts(m.JobNotFound, jobId=999):
+        m.claim(999, sender=provider)
+    job = post_job(m, poster, honest_trace, chain, claimBy=chain.pending_timestamp + 100)
+    with ape.reverts(s.InsufficientStake, provider=anyone.address, free=0, needed=STAKE):
+        m.claim(job, sender=anyone)
+    advance(chain, 200)
+    s.deposit(value=STAKE, sender=provider)
+    with ape.reverts(m.ClaimDeadlinePassed, jobId=job):
+        m.claim(job, sender=provider)
+
+
+def test_submit_errors(system, poster, provider, anyone, chain, honest_trace):  # noqa: ANN001
+    m, s = system.market, system.stake
+    job = post_job(m, poster, honest_trace, chain)
+    p = honest_trace.program
+    args = (
+        honest_trace.states[-1],
+        honest_trace.slot_root(p.output_slot),
+        honest_trace.output_proof(p.output_slot),
+        "o",
+    )
+    with ape.reverts(m.WrongJobState, jobId=job, have=JOB_OPEN, want=JOB_CLAIMED):
+        m.submitResult(job, *args, sender=provider)
+    s.deposit(value=STAKE, sender=provider)
+    m.claim(job, sender=provider)
+    claim_id = int(m.claimCount())
+    with ape.reverts(
+        m.NotProvider, claimId=claim_id, caller=anyone.address, provider=provider.address
+    ):
+        m.submitResult(job, *args, sender=anyone)
+    with ape.reverts(m.BadOutputProof):
+        m.submitResult(job, args[0], bytes(32), args[2], "o", sender=provider)
+    with ape.reverts(m.BadOutputProof):
+        m.submitResult(job, args[0], args[1], args[2][:-1], "o", sender=provider)
+    with ape.reverts(m.WrongClaimState, claimId=claim_id, have=CLAIM_ACTIVE, want=CLAIM_SUBMITTED):
+        m.challenge(job, value=BOND, sender=anyone)
+    with ape.reverts(m.WrongClaimState, claimId=claim_id, have=CLAIM_ACTIVE, want=CLAIM_SUBMITTED):
+        m.finalize(job, sender=anyone)
+    m.submitResult(job, *args, sender=provider)
+    with ape.reverts(m.WrongClaimState, claimId=claim_id, have=CLAIM_SUBMITTED, want=CLAIM_ACTIVE):
+        m.submitResult(job, *args, sender=provider)
+    with ape.reverts(m.WrongClaimState, claimId=claim_id, have=CLAIM_SUBMITTED, want=CLAIM_ACTIVE):
+        m.expire(job, sender=anyone)
+
+
+def test_wiring_is_one_time_and_guarded(system, deployer, anyone):  # noqa: ANN001
+    m, s, g = system.market, system.stake, system.game
+    with ape.reverts(m.NotDeployer, caller=anyone.address):
+        m.setGame(anyone.address, sender=anyone)
+    with ape.reverts(m.AlreadySet):
+        m.setGame(anyone.address, sender=deployer)
+    with ape.reverts(s.NotDeployer, caller=anyone.address):
+        s.setMarket(anyone.address, sender=anyone)
+    with ape.reverts(s.AlreadySet):
+        s.setMarket(anyone.address, sender=deployer)
+    with ape.reverts(m.Unauthorized, caller=anyone.address):
+        m.onGameResolved(1, 1, True, sender=anyone)
+    with ape.reverts(m.Unauthorized, caller=anyone.address):
+        anyone.transfer(m.address, 1)
+    with ape.reverts(g.Unauthorized, caller=anyone.address):
+        g.create(
+            1,
+            anyone.address,
+            anyone.address,
+            bytes(32),
+            bytes(32),
+            bytes(32),
+            1,
+            1,
+            60,
+            sender=anyone,
+        )
+    for fn, args in [(s.lock, (anyone.address, 1, 1)), (s.unlock, (1,)), (s.slash, (1, 1))]:
+        with ape.reverts(s.Unauthorized, caller=anyone.address):
+            fn(*args, sender=anyone)
+
+
+def test_game_rejects_bad_arity(project, deployer, system):  # noqa: ANN001
+    from ape.exceptions import ContractLogicError
+
+    for bad in (0, 9):
+        with pytest.raises(ContractLogicError) as info:
+            deployer.deploy(project.DisputeGame, system.market.address, system.step.address, bad)
+        assert type(info.value).__name__ == "BadArity" and info.value.inputs["log2Arity"] == bad
+
+
+# ------------------------------------------------------------------ StakeManager
+
+
+def test_stake_deposit_unbond_withdraw(system, provider, chain):  # noqa: ANN001
+    s = system.stake
+    with ape.reverts(s.ZeroAmount):
+        s.deposit(value=0, sender=provider)
+    s.deposit(value=STAKE, sender=provider)
+    with ape.reverts(s.ZeroAmount):
+        s.requestUnbond(0, sender=provider)
+    with ape.reverts(s.InsufficientStake, provider=provider.address, free=STAKE, needed=STAKE + 1):
+        s.requestUnbond(STAKE + 1, sender=provider)
+    with ape.reverts(s.NothingToWithdraw, account=provider.address):
+        s.withdraw(sender=provider)
+    s.requestUnbond(STAKE // 2, sender=provider)
+    amount, unlock_at = s.unbonding(provider)
+    assert amount == STAKE // 2 and unlock_at >= chain.pending_timestamp + s.UNBONDING_DELAY() - 5
+    with ape.reverts(s.StillUnbonding):
+        s.withdraw(sender=provider)
+    # the delay outlasts any claim a stake can answer for
+    assert s.UNBONDING_DELAY() >= 7 * 86400 + 14 * 86400 + 2 * 7 * 86400
+    advance(chain, s.UNBONDING_DELAY() + 1)
+    before = provider.balance
+    tx = s.withdraw(sender=provider)
+    assert provider.balance == before + STAKE // 2 - tx.total_fees_paid
+    assert s.freeStake(provider) == STAKE - STAKE // 2
+    balances_ok(system)
+
+
+def test_stake_lock_errors_through_a_direct_market(project, deployer, accounts):  # noqa: ANN001
+    s = deployer.deploy(project.StakeManager)
+    mk = accounts[5]
+    s.setMarket(mk.address, sender=deployer)
+    p = accounts[6]
+    s.deposit(value=10, sender=p)
+    s.lock(p.address, 1, 4, sender=mk)
+    with ape.reverts(s.LockExists, claimId=1):
+        s.lock(p.address, 1, 1, sender=mk)
+    with ape.reverts(s.InsufficientStake, provider=p.address, free=6, needed=7):
+        s.lock(p.address, 2, 7, sender=mk)
+    with ape.reverts(s.NoLock, claimId=2):
+        s.unlock(2, sender=mk)
+    with ape.reverts(s.NoLock, claimId=2):
+        s.slash(2, 1, sender=mk)
+    with ape.reverts(s.SlashTooLarge, claimId=1, amount=5, locked=4):
+        s.slash(1, 5, sender=mk)
+    s.slash(1, 3, sender=mk)  # 3 to the "market" account, 1 back to free
+    assert s.freeStake(p) == 7 and s.totalLocked() == 0
+    s.lock(p.address, 3, 7, sender=mk)
+    s.unlock(3, sender=mk)
+    assert s.freeStake(p) == 7
+    assert s.balance == s.totalFree() + s.totalLocked() + s.totalUnbonding()
+
+
+# ------------------------------------------------------------------ pull payments and reentrancy
+
+
+def test_reentrant_receiver_cannot_withdraw_twice(project, system, deployer, chain, honest_trace):  # noqa: ANN001
+    m = system.market
+    r = deployer.deploy(project.ReentrantReceiver)
+    r.postAndCancel(m.address, job_params(honest_trace, chain), value=REWARD, sender=deployer)
+    assert m.credits(r) == REWARD
+    r.attack(m.address, sender=deployer)
+    assert r.reentries() == 1 and r.reentrySucceeded() == 0
+    assert r.received() == REWARD and m.credits(r) == 0
+    balances_ok(system)
+
+
+def test_reentrant_receiver_cannot_drain_stake(project, system, deployer, chain):  # noqa: ANN001
+    s = system.stake
+    r = deployer.deploy(project.ReentrantReceiver)
+    r.stake(s.address, STAKE, value=STAKE, sender=deployer)
+    advance(chain, s.UNBONDING_DELAY() + 1)
+    r.attack(s.address, sender=deployer)
+    assert r.reentries() == 1 and r.reentrySucceeded() == 0 and r.received() == STAKE
+    balances_ok(system)
+
+
+def test_failed_transfer_keeps_credit(project, system, deployer, chain, honest_trace):  # noqa: ANN001
+    m = system.market
+    r = deployer.deploy(project.ReentrantReceiver)
+    r.postAndCancel(m.address, job_params(honest_trace, chain), value=REWARD, sender=deployer)
+    r.setRejecting(True, sender=deployer)
+    with ape.reverts(m.TransferFailed, to=r.address, amount=REWARD):
+        r.attack(m.address, sender=deployer)
+    assert m.credits(r) == REWARD
+    balances_ok(system)
