@@ -65,6 +65,40 @@ class RevertDecoder:
         return DecodedRevert(str(entry["name"]), dict(zip(names, values, strict=True)), raw)
 
 
+_TESTER_PREFIX = "execution reverted: "
+
+
+def revert_of_exception(exc: BaseException, decoder: RevertDecoder) -> DecodedRevert | None:
+    """The decoded revert carried by an exception from eth_call/estimateGas, or None when the
+    exception is not a revert. Handles web3's ContractLogicError (real nodes: the revert data
+    is attached) and eth-tester's TransactionFailed (ape's embedded chain: the data is printed
+    into the message, as a bytes literal for custom errors or as the reason string)."""
+    from web3.exceptions import ContractLogicError
+
+    if isinstance(exc, ContractLogicError):
+        data: Any = exc.data
+        if isinstance(data, Mapping):  # some nodes nest it: {"data": "0x..."}
+            data = data.get("data")
+        decoded = decoder.decode(data if isinstance(data, (str, bytes)) else None)
+        if decoded.name == "<no revert data>" and exc.message:
+            return DecodedRevert(str(exc.message), {}, b"")
+        return decoded
+    if type(exc).__name__ == "TransactionFailed" and type(exc).__module__.startswith("eth_tester"):
+        message = str(exc.args[0]) if exc.args else ""
+        reason = message[len(_TESTER_PREFIX) :] if message.startswith(_TESTER_PREFIX) else message
+        if reason.startswith(("b'", 'b"')):
+            import ast
+
+            try:
+                raw = ast.literal_eval(reason)
+            except (ValueError, SyntaxError):
+                raw = None
+            if isinstance(raw, bytes):
+                return decoder.decode(raw)
+        return DecodedRevert("Error", {"reason": reason}, b"")
+    return None
+
+
 def _as_bytes(data: bytes | str | None) -> bytes:
     if data is None:
         return b""

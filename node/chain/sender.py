@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +20,11 @@ from eth_typing import ChecksumAddress, HexStr
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import BlockIdentifier, TxParams, TxReceipt
 
 from node.chain.errors import TransactionFailed, TransactionReverted, TransactionTimeout
-from node.chain.revert import RevertDecoder
+from node.chain.revert import RevertDecoder, revert_of_exception
 from node.chain.rpc import DEFAULT_RETRY, RetryPolicy, with_retries
 from node.state.store import TX_FAILED, TX_MINED, TX_PENDING, PendingTx, StateStore
 
@@ -115,14 +114,12 @@ class TxSender:
         return params
 
     def _reverted(
-        self, request: TxRequest, exc: ContractLogicError, tx_hash: str | None = None
-    ) -> TransactionReverted:
-        decoded = self.decoder.decode(_revert_data(exc))
-        if decoded.name == "<no revert data>" and exc.message:
-            # A revert without data (e.g. out of gas, or a bare revert()): keep the node's words.
-            return TransactionReverted(
-                request.description or "transaction", exc.message, {}, decoded.data, tx_hash
-            )
+        self, request: TxRequest, exc: BaseException, tx_hash: str | None = None
+    ) -> TransactionReverted | None:
+        """The named error for an exception that is a revert, None for anything else."""
+        decoded = revert_of_exception(exc, self.decoder)
+        if decoded is None:
+            return None
         kind = TransactionFailed if tx_hash else TransactionReverted
         return kind(
             request.description or "transaction", decoded.name, decoded.args, decoded.data, tx_hash
@@ -132,8 +129,11 @@ class TxSender:
         """eth_call the request; TransactionReverted with the decoded error if it would revert."""
         try:
             self._rpc("eth_call", lambda: self.w3.eth.call(self._call_params(request), block))
-        except ContractLogicError as exc:
-            raise self._reverted(request, exc) from None
+        except Exception as exc:
+            reverted = self._reverted(request, exc)
+            if reverted is None:
+                raise
+            raise reverted from None
 
     # nonces and fees ----------------------------------------------------------------------
 
@@ -176,8 +176,11 @@ class TxSender:
         else:
             try:
                 estimate = self._rpc("eth_estimateGas", lambda: self.w3.eth.estimate_gas(params))
-            except ContractLogicError as exc:  # state moved between dry run and estimate
-                raise self._reverted(request, exc) from None
+            except Exception as exc:  # a revert here: state moved between dry run and estimate
+                reverted = self._reverted(request, exc)
+                if reverted is None:
+                    raise
+                raise reverted from None
             gas = int(estimate * self.gas_margin)
         fees = self._fees()
         for _attempt in range(3):
@@ -317,10 +320,10 @@ class TxSender:
         for at in (block - 1, block):
             try:
                 self.w3.eth.call(self._call_params(sent.request), at)
-            except ContractLogicError as exc:
-                return self._reverted(sent.request, exc, tx_hash=sent.tx_hash)
-            except Exception:  # replay unavailable (pruned state): try the next, then give up
-                continue
+            except Exception as exc:  # a revert, or replay unavailable (pruned state)
+                reverted = self._reverted(sent.request, exc, tx_hash=sent.tx_hash)
+                if reverted is not None:
+                    return reverted
         return TransactionFailed(
             sent.request.description or "transaction",
             "<reason unavailable>",
@@ -365,12 +368,3 @@ class TxSender:
 
 class _NonceTaken(Exception):
     pass
-
-
-def _revert_data(exc: ContractLogicError) -> str | bytes | None:
-    data: Any = exc.data
-    if isinstance(data, Mapping):  # some nodes nest it: {"data": "0x..."}
-        data = data.get("data")
-    if isinstance(data, (str, bytes)):
-        return data
-    return None

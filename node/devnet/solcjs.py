@@ -85,3 +85,18 @@ def compile_protocol(
             (abi_dir / f"{name}.json").write_text(json.dumps(artifact, indent=1) + "\n")
             written.append(name)
     return sorted(written)
+
+
+def compile_file(source: Path, name: str, root: Path | None = None) -> dict[str, Any]:
+    """ABI and bytecode of contract `name` in one self-contained Solidity file."""
+    root = root or repo_root()
+    request = {
+        "language": "Solidity",
+        "sources": {source.name: {"content": source.read_text()}},
+        "settings": {
+            "evmVersion": "cancun",
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+        },
+    }
+    compiled = compile_standard_json(request, root)["contracts"][source.name][name]
+    return {"abi": compiled["abi"], "bytecode": "0x" + compiled["evm"]["bytecode"]["object"]}
