@@ -72,21 +72,37 @@ def _write_dev_keystores(folder: Path) -> dict[str, str]:
     return paths
 
 
+def _artifacts_dir(abi_dir: Path | None, scratch: Path, build_dir: Path) -> Path | None:
+    """Where to deploy from: the given folder, else the shipped node/abi, else the artifacts
+    of a development checkout's `ape compile` (.build), exported to a scratch folder."""
+    from node.chain.abi import (
+        ABI_DIR,
+        PROTOCOL_CONTRACTS,
+        AbiNotFound,
+        available,
+        export_from_build,
+    )
+
+    if abi_dir is not None:
+        return abi_dir
+    if set(PROTOCOL_CONTRACTS) <= set(available(ABI_DIR)):
+        return ABI_DIR
+    try:
+        written = export_from_build(build_dir, scratch)
+    except AbiNotFound:
+        return None
+    return scratch if set(PROTOCOL_CONTRACTS) <= set(written) else None
+
+
 def _deploy(
-    rpc_url: str, chain_id: int, keystore_path: Path, abi_dir: Path | None
+    rpc_url: str, chain_id: int, keystore_path: Path, folder: Path
 ) -> tuple[dict[str, str], int]:
     from node.chain import keystore
-    from node.chain.abi import ABI_DIR, PROTOCOL_CONTRACTS, available
     from node.chain.bindings import protocol_decoder
     from node.chain.rpc import connect
     from node.chain.sender import TxSender
     from node.devnet.deploy import deploy_protocol
 
-    folder = abi_dir or ABI_DIR
-    missing = [n for n in PROTOCOL_CONTRACTS if n not in available(folder)]
-    if missing:
-        log.warning("not deploying: no shipped artifacts for %s in %s", ", ".join(missing), folder)
-        return {}, 0
     w3 = connect(rpc_url, expected_chain_id=chain_id)
     sender = TxSender(w3, keystore.load(keystore_path, DEV_PASSWORD), protocol_decoder(folder))
     deployment = deploy_protocol(sender, folder)
@@ -101,6 +117,7 @@ def up(
     abi_dir: Path | None = None,
     block_time: float | None = None,
     detached: bool = True,
+    build_dir: Path = Path(".build"),
 ) -> DevnetState:
     """Start the devnet (refusing if one recorded here still runs) and write its config.
     `detached=False` ties the services to this process (tests: no leak even on SIGKILL)."""
@@ -121,9 +138,13 @@ def up(
         contracts: dict[str, str] = {}
         start_block = 0
         if deploy:
-            contracts, start_block = _deploy(
-                anvil.rpc_url, chain_id, Path(keys["deployer"]), abi_dir
-            )
+            artifacts = _artifacts_dir(abi_dir, folder / "abi", build_dir)
+            if artifacts is None:
+                log.warning("not deploying: no protocol artifacts in node/abi nor %s", build_dir)
+            else:
+                contracts, start_block = _deploy(
+                    anvil.rpc_url, chain_id, Path(keys["deployer"]), artifacts
+                )
         config_path = default_config_path(data_dir)
         config: dict[str, Any] = {
             "rpc_url": anvil.rpc_url,
