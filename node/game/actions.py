@@ -1,0 +1,151 @@
+"""The moves of the dispute game, as data: what the solver decides and the responder sends.
+One class per contract call of DisputeGame (protocol.md §6A), plus Wait."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RevealStates:
+    roots: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class PickState:
+    roots: tuple[bytes, ...]
+    seg: int
+
+
+@dataclass(frozen=True)
+class OpOpening:
+    op: bytes
+    op_proof: tuple[bytes, ...]
+    a_root: bytes
+    a_proof: tuple[bytes, ...]
+    b_root: bytes
+    b_proof: tuple[bytes, ...]
+    out_root: bytes
+    out_proof: tuple[bytes, ...]
+
+    def as_struct(self) -> dict[str, object]:
+        """Fields by their Solidity names; the responder keeps those the ABI's struct has
+        (the operand roots moved from the opening to the step in a contract revision)."""
+        return {"op": self.op, "opProof": list(self.op_proof), "aRoot": self.a_root,
+                "aProof": list(self.a_proof), "bRoot": self.b_root, "bProof": list(self.b_proof),
+                "outRoot": self.out_root, "outProof": list(self.out_proof)}
+
+
+@dataclass(frozen=True)
+class OpenOp:
+    opening: OpOpening
+
+
+@dataclass(frozen=True)
+class RevealNodes:
+    nodes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class PickNode:
+    nodes: tuple[bytes, ...]
+    child: int
+
+
+@dataclass(frozen=True)
+class RevealLeaf:
+    leaf: bytes
+
+
+@dataclass(frozen=True)
+class PickElement:
+    leaf: bytes
+    elem: int
+
+
+@dataclass(frozen=True)
+class RevealSums:
+    sums: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PickSum:
+    sums: tuple[int, ...]
+    seg: int
+
+
+@dataclass(frozen=True)
+class StepData:
+    op: bytes
+    a_root: bytes
+    b_root: bytes
+    a_leaf: bytes
+    a_proof: tuple[bytes, ...]
+    b_leaf: bytes
+    b_proof: tuple[bytes, ...]
+    s_lo: bytes  # the agreed state before the op, bound at the opening
+    a_slot_proof: tuple[bytes, ...]  # a_root as slot op.a of s_lo
+    b_slot_proof: tuple[bytes, ...]
+
+    def as_struct(self) -> dict[str, object]:
+        return {"op": self.op, "aRoot": self.a_root, "bRoot": self.b_root, "aLeaf": self.a_leaf,
+                "aProof": list(self.a_proof), "bLeaf": self.b_leaf, "bProof": list(self.b_proof),
+                "sLo": self.s_lo, "aSlotProof": list(self.a_slot_proof),
+                "bSlotProof": list(self.b_slot_proof)}
+
+
+@dataclass(frozen=True)
+class Step:
+    data: StepData
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """End the game for us: the other side's clock ran out."""
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to send now (the other side moves, or the game is over)."""
+
+    reason: str
+    until: int | None = None  # a timestamp after which something may change
+
+
+Action = (RevealStates | PickState | OpenOp | RevealNodes | PickNode | RevealLeaf | PickElement
+          | RevealSums | PickSum | Step | Timeout | Wait)
+
+# the DisputeGame function each move calls
+FUNCTION = {
+    RevealStates: "revealStates", PickState: "pickState", OpenOp: "openOp",
+    RevealNodes: "revealNodes", PickNode: "pickNode", RevealLeaf: "revealLeaf",
+    PickElement: "pickElement", RevealSums: "revealSums", PickSum: "pickSum", Step: "step",
+    Timeout: "timeout",
+}
+
+
+def call_args(action: Action) -> list[object]:
+    """The arguments after the game id (structs as dicts keyed by Solidity field names)."""
+    if isinstance(action, (RevealStates,)):
+        return [list(action.roots)]
+    if isinstance(action, PickState):
+        return [list(action.roots), action.seg]
+    if isinstance(action, OpenOp):
+        return [action.opening.as_struct()]
+    if isinstance(action, RevealNodes):
+        return [list(action.nodes)]
+    if isinstance(action, PickNode):
+        return [list(action.nodes), action.child]
+    if isinstance(action, RevealLeaf):
+        return [action.leaf]
+    if isinstance(action, PickElement):
+        return [action.leaf, action.elem]
+    if isinstance(action, RevealSums):
+        return [list(action.sums)]
+    if isinstance(action, PickSum):
+        return [list(action.sums), action.seg]
+    if isinstance(action, Step):
+        return [action.data.as_struct()]
+    if isinstance(action, Timeout):
+        return []
+    raise TypeError(f"{action!r} is not a contract call")

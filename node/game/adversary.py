@@ -1,0 +1,170 @@
+"""TEST-ONLY adversarial behaviours, for the tests and the demo that show cheaters losing.
+
+A provider can lie in a chosen place (an elementwise op's output, a padding leaf, a matmul
+element, a partial sum) and then play consistently with its lie, or stop answering; a
+challenger can challenge correct results or point at parts it agrees with. None of this runs
+unless the environment sets POC_TEST_ONLY_ADVERSARY=1: a real operator never gets it by
+accident, and `require_test_mode` refuses with a clear error otherwise."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy.typing as npt
+import torch
+
+from node.compute.config import ComputeConfig
+from node.errors import PocError
+from node.game.solver import Strategy
+from node.program.constants import LEAF_ELEMS, Opcode
+from node.program.hashing import sha256
+from node.program.merkle import MerkleTree
+from node.program.packing import zero_leaf
+from node.program.program import Program
+from node.trace.provider import TraceProvider
+
+TEST_SWITCH = "POC_TEST_ONLY_ADVERSARY"
+PROVIDER_CHEATS = ("op", "leaf", "element", "sum", "silent")
+CHALLENGER_CHEATS = ("false-challenge", "wrong-pick")
+
+
+class AdversaryRefused(PocError):
+    """A test-only adversarial mode was asked for without the explicit test-only switch."""
+
+    exit_code = 2
+
+
+def require_test_mode(what: str) -> None:
+    if os.environ.get(TEST_SWITCH) != "1":
+        raise AdversaryRefused(f"{what} is a test-only adversarial mode; refused unless "
+                               f"{TEST_SWITCH}=1 is set (never on a real deployment)")
+
+
+@dataclass(frozen=True)
+class ProviderCheat:
+    """mode: op | leaf | element | sum | silent (lies like `op`, then never answers).
+    `op_index` None picks the first op that fits the mode; `element` is the flat element corrupted; `chunk` (sum mode) is the first chunk
+    whose partial sum is wrong."""
+
+    mode: str
+    op_index: int | None = None
+    element: int = 0
+    delta: int = 1
+    chunk: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> ProviderCheat:
+        """`mode[:op_index[:element]]`, e.g. `sum`, `op:3`, `element:0:5`."""
+        parts = text.split(":")
+        if parts[0] not in PROVIDER_CHEATS:
+            raise AdversaryRefused(f"unknown provider cheat {parts[0]!r} ({', '.join(PROVIDER_CHEATS)})")
+        op = int(parts[1]) if len(parts) > 1 and parts[1] else None
+        elem = int(parts[2]) if len(parts) > 2 else 0
+        return cls(parts[0], op, elem)
+
+    @property
+    def strategy(self) -> Strategy:
+        return Strategy.SILENT if self.mode == "silent" else Strategy.HONEST
+
+
+def challenger_strategy(mode: str | None) -> tuple[Strategy, bool]:
+    """(pick strategy, challenge correct results too) of a challenger cheat mode."""
+    if mode is None:
+        return Strategy.HONEST, False
+    require_test_mode(f"challenger mode {mode!r}")
+    if mode == "false-challenge":
+        return Strategy.HONEST, True
+    if mode == "wrong-pick":
+        return Strategy.WRONG_PICK, True
+    raise AdversaryRefused(f"unknown challenger cheat {mode!r} ({', '.join(CHALLENGER_CHEATS)})")
+
+
+def _wrap(value: int, dtype: torch.dtype) -> int:
+    bits = 8 if dtype == torch.int8 else 32
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+class CorruptedTrace(TraceProvider):
+    """A trace that lies at one place and stays consistent with its lie everywhere after
+    (later ops computed on the corrupted tensor, roots and proofs of the corrupted data)."""
+
+    def __init__(self, program: Program, inputs: Mapping[int, npt.NDArray[Any]],
+                 cheat: ProviderCheat, config: ComputeConfig | None = None) -> None:
+        require_test_mode(f"provider cheat {cheat.mode!r}")
+        super().__init__(program, inputs, config)
+        self.cheat = cheat
+        self.target = self._pick_op(cheat)
+        self._target_slot = self.n_inputs + self.target
+        honest_apply = self.executor.apply
+
+        def apply(i: int, a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+            out = honest_apply(i, a, b)
+            if i == self.target and cheat.mode in ("op", "element", "sum", "silent"):
+                out = out.clone()
+                flat = out.reshape(-1)
+                flat[cheat.element] = _wrap(int(flat[cheat.element]) + cheat.delta, out.dtype)
+            return out
+
+        setattr(self.executor, "apply", apply)  # noqa: B010 (an instance-level override)
+        self._bad_leaf = b"\x01" * program.spec(self._target_slot).dtype.leaf_bytes
+
+    def _pick_op(self, cheat: ProviderCheat) -> int:
+        ops = self.program.ops
+        def fits(i: int) -> bool:
+            op = ops[i]
+            spec = self.program.spec(self.n_inputs + i)
+            if cheat.mode in ("op", "silent"):
+                return op.opcode != Opcode.MATMUL
+            if cheat.mode == "leaf":
+                return spec.n_leaves & (spec.n_leaves - 1) != 0  # has padding leaves
+            return op.opcode == Opcode.MATMUL and (cheat.mode != "sum" or op.K > LEAF_ELEMS)
+
+        if cheat.op_index is not None:
+            if not fits(cheat.op_index):
+                raise AdversaryRefused(f"op {cheat.op_index} does not fit cheat {cheat.mode!r}")
+            return cheat.op_index
+        for i in range(len(ops)):
+            if fits(i):
+                return i
+        raise AdversaryRefused(f"no op of this program fits cheat {cheat.mode!r}")
+
+    # leaf mode: a non-zero padding leaf right after the real ones
+
+    def tree(self, slot: int) -> MerkleTree:
+        honest = super().tree(slot)
+        if self.cheat.mode != "leaf" or slot != self._target_slot:
+            return honest
+        spec = self.program.spec(slot)
+        nodes = honest.levels[0][: spec.n_leaves * 32] + sha256(self._bad_leaf)
+        bad = MerkleTree.from_leaf_nodes(nodes, spec.n_leaves + 1, sha256(zero_leaf(spec.dtype)))
+        self._roots[slot] = bad.root
+        return bad
+
+    def root(self, slot: int) -> bytes:
+        if self.cheat.mode == "leaf" and slot == self._target_slot:
+            return self.tree(slot).root
+        return super().root(slot)
+
+    def leaf(self, slot: int, j: int) -> bytes:
+        if self.cheat.mode == "leaf" and slot == self._target_slot \
+                and j == self.program.spec(slot).n_leaves:
+            return self._bad_leaf
+        return super().leaf(slot, j)
+
+    # element and sum modes: partial sums consistent with the lie at the end
+
+    def partial_sums(self, op_index: int, leaf_index: int, elem: int) -> list[int]:
+        sums = super().partial_sums(op_index, leaf_index, elem)
+        if op_index != self.target or leaf_index * LEAF_ELEMS + elem != self.cheat.element:
+            return sums
+        lied = int(self.tensor(self._target_slot).reshape(-1)[self.cheat.element])
+        delta = lied - sums[-1]
+        if self.cheat.mode == "sum":
+            first = max(1, min(self.cheat.chunk, len(sums) - 1))
+            return sums[:first] + [s + delta for s in sums[first:]]
+        return sums[:-1] + [lied]
+

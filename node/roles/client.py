@@ -1,0 +1,120 @@
+"""The job client (poster): post a job with escrow, follow it, fetch and check its result,
+cancel it. The result is trusted only when it hashes to the output root of an accepted claim."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from node.program.merkle import tensor_root
+from node.program.packing import unpack
+from node.program.spec import JobSpec
+from node.roles.context import RoleContext
+from node.roles.errors import JobNotReady, OutputMismatch
+from node.roles.package import JobPackage
+from node.roles.protocol import ClaimState, JobParams, JobState
+
+
+@dataclass(frozen=True)
+class JobTerms:
+    """What the poster offers and demands; durations in seconds, amounts in wei."""
+
+    reward: int
+    required_stake: int
+    challenger_bond: int
+    claim_within: int = 24 * 3600
+    execute_within: int = 3600
+    challenge_window: int = 600
+    clock: int = 600
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job_id: int
+    output: npt.NDArray[Any]  # the quantized output slot, [rows, cols]
+    values: npt.NDArray[np.float64] | None  # dequantized by the spec's output adapter
+    output_root: bytes
+
+
+class JobClient:
+    def __init__(self, ctx: RoleContext) -> None:
+        self.ctx = ctx
+
+    def post(self, spec: JobSpec, data: npt.NDArray[np.int8], terms: JobTerms) -> int:
+        """Upload the package, escrow the reward, return the job id."""
+        package = JobPackage(spec, np.ascontiguousarray(data, dtype=np.int8))
+        with tempfile.TemporaryDirectory() as tmp:
+            locator = package.upload(self.ctx.store, Path(tmp) / "spec")
+        c = package.commitments()
+        p = self.ctx.protocol
+        params = JobParams(c.program_root, c.s0, c.n_inputs, c.n_ops, c.output_slot,
+                           terms.required_stake, terms.challenger_bond,
+                           p.now() + terms.claim_within, terms.execute_within,
+                           terms.challenge_window, terms.clock)
+        receipt = self.ctx.send(p.market.functions.post(params.as_tuple(), locator),
+                                value=terms.reward)
+        posted = p.market.events.JobPosted().process_receipt(receipt)
+        return int(posted[0]["args"]["jobId"])
+
+    def status(self, job_id: int) -> dict[str, Any]:
+        p = self.ctx.protocol
+        job = p.job(job_id)
+        out: dict[str, Any] = {"job_id": job_id, "state": job.state.name.lower(),
+                               "reward": job.reward, "poster": job.poster,
+                               "params": {k: ("0x" + v.hex()) if isinstance(v, bytes) else v
+                                          for k, v in asdict(job.params).items()}}
+        if job.current_claim:
+            claim = p.claim(job.current_claim)
+            games = p.games_of_claim(claim.claim_id)
+            out["claim"] = {"claim_id": claim.claim_id, "provider": claim.provider,
+                            "state": claim.state.name.lower(),
+                            "output_root": "0x" + claim.output_root.hex(),
+                            "window_end": claim.submitted_at + job.params.challenge_window
+                            if claim.submitted_at else None,
+                            "games": {g: p.game_view(g).status.name.lower() for g in games}}
+        out["now"] = p.now()
+        return out
+
+    def accepted_claim(self, job_id: int) -> int:
+        p = self.ctx.protocol
+        job = p.job(job_id)
+        if job.state != JobState.FINALIZED:
+            raise JobNotReady(f"job {job_id} is {job.state.name.lower()}, not finalized: no "
+                              "accepted result yet")
+        claim = p.claim(job.current_claim)
+        assert claim.state == ClaimState.ACCEPTED
+        return claim.claim_id
+
+    def result(self, job_id: int, spec: JobSpec | None = None) -> JobResult:
+        """Download the accepted output, check it against the on-chain root, dequantize."""
+        p = self.ctx.protocol
+        claim = p.claim(self.accepted_claim(job_id))
+        locator = p.output_locator(claim.claim_id)
+        if locator is None:
+            raise JobNotReady(f"no ResultSubmitted event for claim {claim.claim_id}")
+        if spec is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                spec = JobPackage.download(self.ctx.store, p.spec_locator(job_id),
+                                           Path(tmp) / "pkg").spec
+        out_spec = spec.program.spec(spec.program.output_slot)
+        raw = self.ctx.store.get(locator)
+        if len(raw) != out_spec.nbytes or tensor_root(raw, out_spec.dtype) != claim.output_root:
+            raise OutputMismatch(f"output {locator} does not hash to the accepted output root "
+                                 f"0x{claim.output_root.hex()}")
+        q = unpack(raw, out_spec.dtype).reshape(out_spec.rows, out_spec.cols)
+        values = spec.output_adapter.dequantize(q) if spec.output_adapter else None
+        return JobResult(job_id, q, values, claim.output_root)
+
+    def cancel(self, job_id: int) -> None:
+        self.ctx.send(self.ctx.protocol.market.functions.cancel(job_id))
+
+    def withdraw(self) -> int:
+        amount = self.ctx.protocol.credits(self.ctx.address)
+        if amount:
+            self.ctx.send(self.ctx.protocol.market.functions.withdraw())
+        return amount

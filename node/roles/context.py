@@ -1,0 +1,63 @@
+"""What every role runs on: a web3 connection, an unlocked account, the content store, a data
+folder (SQLite state, downloaded packages) and the deployed protocol. Built from Settings by
+`from_settings`, or handed in directly (tests, the demo: an in-process chain)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from node.chain.sender import TxRequest, TxSender
+from node.config.settings import Settings
+from node.roles.protocol import Protocol, load_abis
+from node.state.store import StateStore
+from node.storage.base import ContentStore
+
+
+@dataclass
+class RoleContext:
+    w3: Web3
+    account: LocalAccount
+    store: ContentStore
+    data_dir: Path
+    protocol: Protocol
+    state: StateStore = field(init=False)
+    sender: TxSender = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.state = StateStore(self.data_dir / "state.db")
+        self.sender = TxSender(self.w3, self.account, self.protocol.decoder, self.state)
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def send(self, fn: Any, value: int = 0, key: str | None = None) -> Any:
+        """One contract call through the sender (dry run, intent key, receipt)."""
+        return self.sender.send(TxRequest.call(fn, value=value, key=key))
+
+    def close(self) -> None:
+        self.state.close()
+
+    @classmethod
+    def build(cls, w3: Web3, account: LocalAccount, store: ContentStore, data_dir: Path,
+              addresses: dict[str, str | None], abis: dict[str, list[dict[str, Any]]] | None = None,
+              start_block: int = 0) -> RoleContext:
+        return cls(w3, account, store, Path(data_dir), Protocol(w3, addresses, abis, start_block))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, role_dir: str) -> RoleContext:
+        """Services from the settings; the role's state lives in `<data_dir>/<role_dir>`."""
+        from node.config import wiring
+
+        w3 = wiring.web3(settings)
+        account = wiring.account(settings)
+        store = wiring.content_store(settings)
+        addresses = settings.contracts.model_dump()
+        protocol = Protocol(w3, addresses, load_abis(), settings.start_block)
+        return cls(w3, account, store, settings.data_dir / role_dir, protocol)

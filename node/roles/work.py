@@ -1,0 +1,77 @@
+"""One job's computation as a role holds it: the verified package, the claim it computes
+(S_N, output root and its proof, the packed output) and, once a game needs it, the lazy trace.
+
+The claim comes from the executor (plain execution plus commitments, the fast honest path);
+the trace provider is built only when a dispute asks for intermediate values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from node.compute.config import ComputeConfig
+from node.game.adversary import CorruptedTrace, ProviderCheat
+from node.program.packing import pack
+from node.roles.package import JobPackage
+from node.roles.protocol import JobParams
+from node.storage.base import ContentStore
+from node.trace.provider import TraceProvider
+
+
+@dataclass(frozen=True)
+class ResultClaim:
+    s_n: bytes
+    output_root: bytes
+    output_proof: tuple[bytes, ...]
+    output: bytes  # the output tensor, packed (protocol.md §2): what the poster downloads
+
+
+class JobWork:
+    def __init__(self, package: JobPackage, compute: ComputeConfig | None = None,
+                 cheat: ProviderCheat | None = None) -> None:
+        self.package = package
+        self.compute = compute or ComputeConfig()
+        self.cheat = cheat
+        self._trace: TraceProvider | None = None
+
+    @classmethod
+    def fetch(cls, store: ContentStore, locator: str, params: JobParams, workdir: Path,
+              compute: ComputeConfig | None = None, cheat: ProviderCheat | None = None,
+              timeout: float | None = None) -> JobWork:
+        """Download (or reuse the copy in `workdir`) and check against the on-chain roots."""
+        if (workdir / "package.json").exists():
+            package = JobPackage.load(workdir)
+        else:
+            package = JobPackage.download(store, locator, workdir, timeout=timeout)
+        package.check_against(params)
+        return cls(package, compute, cheat)
+
+    @property
+    def trace(self) -> TraceProvider:
+        if self._trace is None:
+            spec = self.package.spec
+            inputs = dict(enumerate(spec.input_values(self.package.data)))
+            if self.cheat is not None:
+                self._trace = CorruptedTrace(spec.program, inputs, self.cheat, self.compute)
+            else:
+                self._trace = TraceProvider(spec.program, inputs, self.compute)
+        return self._trace
+
+    def claim(self) -> ResultClaim:
+        prog = self.package.spec.program
+        out_slot = prog.output_slot
+        dtype = prog.spec(out_slot).dtype
+        if self.cheat is not None:
+            t = self.trace  # the liar's claim comes from its corrupted trace
+            n = len(prog.ops)
+            values = t.values(out_slot).reshape(-1)
+            return ResultClaim(t.state_root(n), t.root(out_slot),
+                               tuple(t.state_proof(n, out_slot)), pack(values, dtype))
+        from node.compute.executor import Commit, Executor
+
+        spec = self.package.spec
+        ex = Executor(prog, spec.constants, self.compute)
+        res = ex.run(spec.input_values(self.package.data), Commit.STATE)
+        assert res.state_root and res.output_root and res.output_proof is not None
+        return ResultClaim(res.state_root, res.output_root, tuple(res.output_proof),
+                           pack(res.output.reshape(-1), dtype))
