@@ -17,6 +17,7 @@ from eth_typing import ChecksumAddress
 from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import Web3RPCError
 from web3.types import FilterParams, LogReceipt
 
 from node.chain.rpc import DEFAULT_RETRY, RetryPolicy, with_retries
@@ -43,6 +44,14 @@ class ChainEvent:
     @property
     def position(self) -> tuple[int, int]:
         return (self.block_number, self.log_index)
+
+
+_TOO_LARGE_HINTS = ("range", "too many", "limit", "exceed", "10000 results", "query returned more")
+
+
+def _range_too_large(exc: Exception) -> bool:
+    message = str(exc).lower()
+    return any(hint in message for hint in _TOO_LARGE_HINTS)
 
 
 class EventScanner:
@@ -99,10 +108,22 @@ class EventScanner:
 
     def fetch(self, first: int, last: int) -> list[ChainEvent]:
         """Decoded events of the scanned contracts in [first, last], in chain order."""
-        params: FilterParams = {"fromBlock": first, "toBlock": last, "address": self._addresses}
-        logs: list[LogReceipt] = self._rpc("eth_getLogs", lambda: self.w3.eth.get_logs(params))
+        logs = self._logs(first, last)
         events = [e for e in (self._decode(log) for log in logs) if e is not None]
         return sorted(events, key=lambda e: e.position)
+
+    def _logs(self, first: int, last: int) -> list[LogReceipt]:
+        """eth_getLogs over [first, last]; a range the node refuses as too large (public RPCs
+        cap blocks or results per query) is split in halves, recursively."""
+        params: FilterParams = {"fromBlock": first, "toBlock": last, "address": self._addresses}
+        try:
+            logs: list[LogReceipt] = self._rpc("eth_getLogs", lambda: self.w3.eth.get_logs(params))
+            return logs
+        except Web3RPCError as exc:
+            if first >= last or not _range_too_large(exc):
+                raise
+        middle = (first + last) // 2
+        return self._logs(first, middle) + self._logs(middle + 1, last)
 
     def _decode(self, log: LogReceipt) -> ChainEvent | None:
         if not log["topics"]:

@@ -112,3 +112,31 @@ def test_a_failing_handler_leaves_the_range_for_the_next_scan(
     assert store.jobs() == {}  # the partial batch was rolled back with the checkpoint
     assert scanner.scan(lambda e: store.upsert_job(e.args["id"], 1, {})) == 2
     assert sorted(store.jobs()) == [10, 11]
+
+
+def test_a_range_the_node_refuses_is_split(
+    w3: Web3,
+    account: LocalAccount,
+    emitter: Contract,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from web3.exceptions import Web3RPCError
+
+    scanner = _scanner(w3, emitter, StateStore(tmp_path / "s.db"))
+    _ping(w3, account, emitter, 10, 11, 12, 13)
+    real_get_logs = w3.eth.get_logs
+    widths: list[int] = []
+
+    def capped(params: Any) -> Any:
+        width = params["toBlock"] - params["fromBlock"] + 1
+        widths.append(width)
+        if width > 2:
+            raise Web3RPCError("query exceeds max block range 2")
+        return real_get_logs(params)
+
+    monkeypatch.setattr(w3.eth, "get_logs", capped)
+    seen: list[ChainEvent] = []
+    assert scanner.scan(seen.append) == 4
+    assert [e.args["id"] for e in seen] == [10, 11, 12, 13]
+    assert max(widths) > 2 and min(widths) <= 2  # refused once, then served in halves
