@@ -85,22 +85,33 @@ def matmul_cuda(a: torch.Tensor, w: torch.Tensor, op: Op) -> torch.Tensor:
 
 
 def add(a: torch.Tensor, b: torch.Tensor, op: Op) -> torch.Tensor:
-    x = a.reshape(op.M, op.N).to(torch.int64)
-    y = b.reshape(-1, op.N).to(torch.int64)
-    s = x + y
-    return (((s + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)).to(torch.int32)  # wraps mod 2^32
+    x = a.reshape(op.M, op.N)
+    y = b.reshape(-1, op.N)
+    # When max|x| + max|y| < 2^31 no element can overflow, so an int32 add is exact; otherwise
+    # add in int64 and wrap explicitly (the protocol's add wraps modulo 2^32).
+    if _absmax(x) + _absmax(y) < (1 << 31):
+        return torch.add(x, y)
+    s = x.to(torch.int64) + y.to(torch.int64)
+    return (((s + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)).to(torch.int32)
+
+
+def _absmax(t: torch.Tensor) -> int:
+    lo, hi = torch.aminmax(t)
+    return max(-int(lo), int(hi))
 
 
 def requant(a: torch.Tensor, b: torch.Tensor | None, op: Op) -> torch.Tensor:
-    x = a.reshape(op.M, op.N).to(torch.int64)
+    y = a.reshape(op.M, op.N).to(torch.int64)
     if op.has(Flag.REQUANT_PER_CHANNEL):
         assert b is not None
-        y = x * b.reshape(1, op.N).to(torch.int64)
+        y.mul_(b.reshape(1, op.N).to(torch.int64))
     else:
-        y = x * op.mult
+        y.mul_(op.mult)
     # |x * mult| < 2^62: exact in int64; >> on signed int64 is a floor (arithmetic) shift.
-    y = torch.bitwise_right_shift(y + (1 << (op.shift - 1)), op.shift)
-    return (y + op.zp).clamp_(op.lo, op.hi).to(torch.int8)
+    y.add_(1 << (op.shift - 1)).bitwise_right_shift_(op.shift)
+    if op.zp:
+        y.add_(op.zp)
+    return y.clamp_(op.lo, op.hi).to(torch.int8)
 
 
 def relu(a: torch.Tensor, op: Op) -> torch.Tensor:

@@ -68,3 +68,16 @@ def test_cuda_gives_the_cpu_roots(opcode: Opcode) -> None:
         cpu = Executor(s.program, {}, ComputeConfig(device="cpu")).run(list(s.values))
         gpu = Executor(s.program, {}, ComputeConfig(device="cuda")).run(list(s.values))
         assert (cpu.output == gpu.output).all() and cpu.state_root == gpu.state_root
+
+
+@pytest.mark.parametrize("scale", [1000, 2**30, 2**31 - 1])
+def test_add_is_exact_on_both_sides_of_the_overflow_bound(scale: int) -> None:
+    rng = np.random.default_rng(scale)
+    m, n = 4, 64
+    a = rng.integers(-scale, scale, (m, n), endpoint=True).astype(np.int32)
+    b = rng.integers(-scale, scale, (1, n), endpoint=True).astype(np.int32)
+    a[0, 0], b[0, 0] = (scale, scale) if scale > 2**30 else (a[0, 0], b[0, 0])
+    prog = Program((InputSlot("a", TensorSpec(DType.INT32, m, n)), InputSlot("b", TensorSpec(DType.INT32, 1, n))),
+                   (Op(Opcode.ADD, out=2, a=0, b=1, M=m, N=n, flags=2),), 2)
+    out = Executor(prog, {}, ComputeConfig(device="cpu")).run([a, b], commit=Commit.NONE).output
+    assert (out.astype(np.int64) == run_op(prog.ops[0], a, b)).all()
