@@ -1,0 +1,32 @@
+"""Records how many examples the contract property campaigns ran (POC_FUZZ=1 only) in
+docs/fuzz-contracts.md, one marked section per campaign."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "fuzz-contracts.md"
+HEADER = """# Contract fuzz campaigns
+
+Written by `make fuzz` (`POC_FUZZ=1 ape test tests -m slow` and the property tests of
+`tests/contracts/` with raised example counts). Each section is rewritten by its own campaign.
+"""
+
+
+def record(name: str, counts: dict[str, int]) -> None:
+    if os.environ.get("POC_FUZZ") != "1" or not counts:
+        return
+    text = DOC.read_text() if DOC.exists() else HEADER
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(counts.items()))
+    body = f"{begin}\n## {name} ({when})\n\n| what | count |\n|---|---|\n{rows}\n{end}"
+    if begin in text and end in text:
+        pre, rest = text.split(begin, 1)
+        _, post = rest.split(end, 1)
+        text = pre + body + post
+    else:
+        text = text.rstrip("\n") + "\n\n" + body + "\n"
+    DOC.write_text(text)
