@@ -36,6 +36,9 @@ _COMMANDS: list[tuple[str, str]] = [
     ("node.cli.compute_cmds", "compile_cmd"),
     ("node.cli.compute_cmds", "run_cmd"),
     ("node.cli.devnet_cmds", "devnet"),
+    ("node.cli.job_cmds", "job"),
+    ("node.cli.provider_cmds", "provider"),
+    ("node.cli.watch_cmds", "watch"),
     ("node.cli.account_cmds", "account"),
 ]
 

@@ -71,8 +71,17 @@ class Provider:
     def unstake(self, amount: int) -> None:
         self.ctx.send(self.ctx.protocol.stake.functions.requestUnbond(amount))
 
-    def withdraw_stake(self) -> None:
-        self.ctx.send(self.ctx.protocol.stake.functions.withdraw())
+    def withdraw_all(self) -> dict[str, int]:
+        """Credits from the market, and unbonded stake whose delay has passed."""
+        p, me = self.ctx.protocol, self.ctx.address
+        done = {"credits": p.credits(me), "stake": 0}
+        if done["credits"]:
+            self.ctx.send(p.market.functions.withdraw())
+        amount, unlock_at = p.unbonding(me)
+        if amount and p.now() >= unlock_at:
+            self.ctx.send(p.stake.functions.withdraw())
+            done["stake"] = amount
+        return done
 
     def status(self) -> dict[str, Any]:
         p, me = self.ctx.protocol, self.ctx.address

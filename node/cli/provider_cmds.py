@@ -1,0 +1,142 @@
+"""`poc provider register|stake|unstake|withdraw|status|run` (click only; node.roles.provider)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from node.cli.role_options import (
+    config_option,
+    emit,
+    json_option,
+    log_option,
+    settings,
+    setup_logging,
+    timestamp,
+)
+
+
+def _provider(config_file: Path | None, **policy: Any) -> Any:
+    from node.roles.context import RoleContext
+    from node.roles.provider import Provider, ProviderPolicy
+
+    cheat = None
+    test_cheat = policy.pop("test_cheat", None)
+    if test_cheat:
+        from node.game.adversary import ProviderCheat, require_test_mode
+
+        require_test_mode(f"--test-cheat {test_cheat}")
+        cheat = ProviderCheat.parse(test_cheat)
+    ctx = RoleContext.from_settings(settings(config_file), "provider")
+    return Provider(ctx, ProviderPolicy(**policy), cheat=cheat)
+
+
+@click.group("provider")
+def provider() -> None:
+    """Stake, then run the provider daemon: claim jobs, execute, submit, defend, get paid."""
+
+
+def _stake_lines(st: dict[str, Any]) -> list[str]:
+    from node.roles.amounts import format_eth
+
+    return [f"provider {st['address']}", f"  free stake {format_eth(st['free_stake'])}",
+            f"  unbonding  {format_eth(st['unbonding'])} (from {timestamp(st['unlock_at'])})",
+            f"  credits    {format_eth(st['credits'])}"]
+
+
+@provider.command("register")
+@click.option("--stake", "amount", default=None, help="also deposit this stake (e.g. 1.5)")
+@config_option
+@json_option
+def register_cmd(amount: str | None, config_file: Path | None, as_json: bool) -> None:
+    """Check the configured key, chain and contracts, and optionally deposit a first stake."""
+    from node.roles.amounts import parse_amount
+
+    p = _provider(config_file)
+    if amount:
+        p.stake(parse_amount(amount))
+    st = p.status()
+    st["balance"] = int(p.ctx.w3.eth.get_balance(p.ctx.address))
+    st.pop("jobs")
+    emit(st, as_json, _stake_lines(st) + [f"  balance    {st['balance']} wei"])
+
+
+@provider.command("stake")
+@click.argument("amount")
+@config_option
+@json_option
+def stake_cmd(amount: str, config_file: Path | None, as_json: bool) -> None:
+    """Deposit AMOUNT (e.g. 1.5 or 1.5eth) as free stake."""
+    from node.roles.amounts import parse_amount
+
+    p = _provider(config_file)
+    p.stake(parse_amount(amount))
+    st = p.status()
+    st.pop("jobs")
+    emit(st, as_json, _stake_lines(st))
+
+
+@provider.command("unstake")
+@click.argument("amount")
+@config_option
+@json_option
+def unstake_cmd(amount: str, config_file: Path | None, as_json: bool) -> None:
+    """Start unbonding AMOUNT of free stake (withdrawable after the unbonding delay)."""
+    from node.roles.amounts import parse_amount
+
+    p = _provider(config_file)
+    p.unstake(parse_amount(amount))
+    st = p.status()
+    st.pop("jobs")
+    emit(st, as_json, _stake_lines(st))
+
+
+@provider.command("withdraw")
+@config_option
+@json_option
+def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
+    """Withdraw earned credits, and unbonded stake once its delay has passed."""
+    p = _provider(config_file)
+    done = p.withdraw_all()
+    st = p.status()
+    st.pop("jobs")
+    emit({**st, "withdrawn": done}, as_json, [f"withdrew {done}"] + _stake_lines(st))
+
+
+@provider.command("status")
+@config_option
+@json_option
+def status_cmd(config_file: Path | None, as_json: bool) -> None:
+    """Stake, credits and the jobs this provider has seen."""
+    st = _provider(config_file).status()
+    lines = _stake_lines(st) + [f"  job {j}: {d['stage']} {d.get('reason', '')}"
+                                for j, d in st["jobs"].items()]
+    emit(st, as_json, lines)
+
+
+@provider.command("run")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="seconds per tick")
+@click.option("--once", is_flag=True, help="one tick, then exit")
+@click.option("--min-reward", default="0", show_default=True, help="refuse jobs paying less")
+@click.option("--max-ops", type=int, default=4096, show_default=True)
+@click.option("--max-stake", default=None, help="refuse jobs locking more stake than this")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--test-cheat", default=None, hidden=True,
+              help="TEST ONLY (needs POC_TEST_ONLY_ADVERSARY=1): op|leaf|element|sum|silent")
+@config_option
+@log_option
+def run_cmd(interval: float, once: bool, min_reward: str, max_ops: int, max_stake: str | None,
+            device: str, test_cheat: str | None, config_file: Path | None,
+            log_format: str) -> None:
+    """Run the provider daemon (stop with Ctrl-C or SIGTERM; a restart resumes)."""
+    from node.roles.amounts import parse_amount
+    from node.roles.daemon import run_forever
+
+    setup_logging(log_format)
+    p = _provider(config_file, min_reward=parse_amount(min_reward), max_ops=max_ops,
+                  max_stake=parse_amount(max_stake) if max_stake else None, device=device,
+                  test_cheat=test_cheat)
+    run_forever(p.tick, interval, once)

@@ -1,0 +1,74 @@
+"""Options shared by the role command groups (job, provider, watch): config file, JSON output,
+log format. Building services from settings happens in node.roles.context."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(f: F) -> F:
+    return click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+                        default=None, help="Config file (default: POC_CONFIG or .poc/config.json).")(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
+
+
+def log_option(f: F) -> F:
+    return click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+                        show_default=True, help="Log records as text or one JSON object a line.")(f)
+
+
+class JsonLogFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
+                               "logger": record.name, "msg": record.getMessage()}
+        move = getattr(record, "move", None)
+        if move is not None:
+            out["move"] = move
+        return json.dumps(out, default=str)
+
+
+def setup_logging(fmt: str, level: int = logging.INFO) -> None:
+    handler: logging.Handler
+    if fmt == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(show_path=False, log_time_format="%H:%M:%S")
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    for noisy in ("web3", "urllib3", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def settings(config_file: Path | None, **overrides: Any) -> Any:
+    from node.config.settings import load_settings
+
+    return load_settings(config_file, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def emit(obj: Any, as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(obj, indent=1, default=str))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+def timestamp(ts: int | None) -> str:
+    if not ts:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))

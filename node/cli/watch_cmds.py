@@ -1,0 +1,78 @@
+"""`poc watch run|status|withdraw`: the watchtower (click only; node.roles.watchtower)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from node.cli.role_options import (
+    config_option,
+    emit,
+    json_option,
+    log_option,
+    settings,
+    setup_logging,
+)
+
+
+def _tower(config_file: Path | None, cheat: str | None = None, **policy: Any) -> Any:
+    from node.roles.context import RoleContext
+    from node.roles.watchtower import WatchPolicy, Watchtower
+
+    ctx = RoleContext.from_settings(settings(config_file), "watch")
+    return Watchtower(ctx, WatchPolicy(**policy), cheat=cheat)
+
+
+@click.group("watch")
+def watch() -> None:
+    """Re-execute submitted results, challenge wrong ones, win the games, collect bounties."""
+
+
+@watch.command("run")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="seconds per tick")
+@click.option("--once", is_flag=True, help="one tick, then exit")
+@click.option("--sample", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
+              help="probability of re-executing a result")
+@click.option("--min-value", default="0", show_default=True,
+              help="re-execute only jobs whose reward + stake is at least this")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--test-cheat", default=None, hidden=True,
+              help="TEST ONLY (needs POC_TEST_ONLY_ADVERSARY=1): false-challenge|wrong-pick")
+@config_option
+@log_option
+def run_cmd(interval: float, once: bool, sample: float, min_value: str, device: str,
+            test_cheat: str | None, config_file: Path | None, log_format: str) -> None:
+    """Run the watchtower daemon (stop with Ctrl-C or SIGTERM; a restart resumes)."""
+    from node.roles.amounts import parse_amount
+    from node.roles.daemon import run_forever
+
+    setup_logging(log_format)
+    tower = _tower(config_file, test_cheat, sample_probability=sample,
+                   min_value=parse_amount(min_value), device=device)
+    run_forever(tower.tick, interval, once)
+
+
+@watch.command("status")
+@config_option
+@json_option
+def status_cmd(config_file: Path | None, as_json: bool) -> None:
+    """Credits and the claims this watchtower has checked."""
+    st = _tower(config_file).status()
+    lines = [f"watchtower {st['address']}, credits {st['credits']} wei"]
+    lines += [f"  claim {c}: {d['stage']} {d.get('reason', '')}" for c, d in st["claims"].items()]
+    emit(st, as_json, lines)
+
+
+@watch.command("withdraw")
+@config_option
+@json_option
+def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
+    """Withdraw bonds and bounties credited to this watchtower."""
+    tower = _tower(config_file)
+    amount = tower.ctx.protocol.credits(tower.ctx.address)
+    if amount:
+        tower.ctx.send(tower.ctx.protocol.market.functions.withdraw())
+    emit({"withdrawn": amount}, as_json, [f"withdrew {amount} wei"])
