@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -26,7 +26,7 @@ from web3.types import BlockIdentifier, TxParams, TxReceipt
 from node.chain.errors import TransactionFailed, TransactionReverted, TransactionTimeout
 from node.chain.revert import RevertDecoder, revert_of_exception
 from node.chain.rpc import DEFAULT_RETRY, RetryPolicy, with_retries
-from node.state.store import TX_FAILED, TX_MINED, TX_PENDING, PendingTx, StateStore
+from node.state.store import TX_DROPPED, TX_FAILED, TX_MINED, TX_PENDING, PendingTx, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -293,23 +293,59 @@ class TxSender:
                 raise TransactionTimeout(sent.tx_hash, limit)
             time.sleep(self.poll_interval)
         ok = receipt["status"] == 1
-        if self.state is not None and sent.request.key is not None:
-            known = self.state.tx(sent.request.key)
-            if known is not None:
-                self.state.put_tx(
-                    PendingTx(
-                        key=known.key,
-                        sender=known.sender,
-                        nonce=known.nonce,
-                        description=known.description,
-                        tx_hash=known.tx_hash,
-                        status=TX_MINED if ok else TX_FAILED,
-                        block=int(receipt["blockNumber"]),
-                    )
-                )
+        if sent.request.key is not None:
+            self._settle(sent.request.key, sent.tx_hash, receipt)
         if not ok:
             raise self._failure(sent, receipt)
         return receipt
+
+    def _settle(self, key: str, tx_hash: str, receipt: TxReceipt) -> None:
+        """Record the outcome of the intent `key`, if its record is still about `tx_hash`."""
+        if self.state is None:
+            return
+        known = self.state.tx(key)
+        if known is None or known.tx_hash != tx_hash:
+            return
+        status = TX_MINED if receipt["status"] == 1 else TX_FAILED
+        self.state.put_tx(replace(known, status=status, block=int(receipt["blockNumber"])))
+
+    def recover_pending(self) -> list[SentTx]:
+        """At start-up, settle the intents an earlier run left pending: mined ones are marked
+        mined or failed, ones the node has forgotten are re-broadcast from the stored raw
+        transaction (or marked dropped when their nonce went to another transaction).
+        Returns the ones still in flight, to be awaited with wait()."""
+        if self.state is None:
+            return []
+        in_flight = []
+        for known in self.state.txs(status=TX_PENDING, sender=self.address):
+            if known.tx_hash is None:
+                continue
+            receipt = self._receipt_or_none(known.tx_hash)
+            if receipt is not None:
+                self._settle(known.key, known.tx_hash, receipt)
+                continue
+            if not self._known(known.tx_hash):
+                if not known.raw_tx:
+                    self.state.put_tx(replace(known, status=TX_DROPPED))
+                    continue
+                try:
+                    self._broadcast(bytes(HexBytes(known.raw_tx)), known.tx_hash)
+                except _NonceTaken:
+                    self.state.put_tx(replace(known, status=TX_DROPPED))
+                    continue
+            tx = self._rpc(
+                "eth_getTransactionByHash",
+                lambda h=known.tx_hash: self.w3.eth.get_transaction(HexStr(h)),
+            )
+            request = TxRequest(
+                to=tx.get("to"),
+                data=bytes(tx["input"]),
+                value=int(tx["value"]),
+                description=known.description,
+                key=known.key,
+            )
+            in_flight.append(SentTx(request, known.tx_hash, known.nonce))
+        return in_flight
 
     def _failure(self, sent: SentTx, receipt: TxReceipt) -> TransactionReverted:
         """Replay a failed transaction to recover its revert reason: first on the state before

@@ -163,3 +163,37 @@ def test_an_intent_whose_tx_failed_can_be_sent_again(
     with pytest.raises(TransactionReverted) as info:
         sender.submit(request)
     assert info.value.error_name == "AlreadyDone" and info.value.tx_hash is None
+
+
+def test_recovery_rebroadcasts_what_the_node_forgot_and_settles_it(
+    w3: Web3, account: LocalAccount, emitter: Contract, tmp_path: Path, manual_mining: None
+) -> None:
+    state = StateStore(tmp_path / "state.db")
+    sent = TxSender(w3, account, state=state).submit(
+        TxRequest.call(emitter.functions.ping(30, b"\x00" * 32, ""), key="ping:30")
+    )
+    rpc(w3, "anvil_dropTransaction", sent.tx_hash)  # the node lost it (restart, eviction)
+    restarted = TxSender(w3, account, state=StateStore(tmp_path / "state.db"))
+    [pending] = restarted.recover_pending()
+    assert pending.tx_hash == sent.tx_hash and pending.request.key == "ping:30"
+    rpc(w3, "evm_mine")
+    restarted.wait(pending)
+    assert emitter.functions.count().call() == 1
+    assert restarted.recover_pending() == []
+    recorded = state.tx("ping:30")
+    assert recorded is not None and recorded.status == "mined"
+
+
+def test_recovery_marks_an_intent_dropped_when_its_nonce_was_reused(
+    w3: Web3, account: LocalAccount, emitter: Contract, tmp_path: Path, manual_mining: None
+) -> None:
+    state = StateStore(tmp_path / "state.db")
+    sent = TxSender(w3, account, state=state).submit(
+        TxRequest.call(emitter.functions.ping(31, b"\x00" * 32, ""), key="ping:31")
+    )
+    rpc(w3, "anvil_dropTransaction", sent.tx_hash)
+    TxSender(w3, account).submit(TxRequest.call(emitter.functions.once()))  # takes the nonce
+    rpc(w3, "evm_mine")
+    assert TxSender(w3, account, state=state).recover_pending() == []
+    recorded = state.tx("ping:31")
+    assert recorded is not None and recorded.status == "dropped"
