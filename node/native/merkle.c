@@ -257,3 +257,29 @@ int poc_hash_blocks(const uint8_t *in, size_t block_size, size_t n, uint8_t *out
 int poc_hash_level(const uint8_t *in, size_t n, uint8_t *out) {
     return poc_hash_blocks(in, 64, n, out);
 }
+
+/* A whole tree in one call: leaves (n blocks of block_size bytes) hashed into level 0, then
+ * each level into the next, an odd level padded with zeros[level] (the all-padding subtree
+ * hash of that level). `out` receives the levels back to back, level 0 first, unpadded:
+ * n0 = n, n_{l+1} = ceil(n_l / 2), down to one node. Returns the number of levels written. */
+int poc_tree(const uint8_t *in, size_t block_size, size_t n, const uint8_t *zeros, uint8_t *out) {
+    poc_hash_blocks(in, block_size, n, out);
+    uint8_t *cur = out;
+    size_t count = n;
+    int level = 0;
+    uint8_t pair[64];
+    while (count > 1) {
+        uint8_t *next = cur + 32 * count;
+        size_t full = count / 2;
+        poc_hash_blocks(cur, 64, full, next);
+        if (count & 1) {
+            memcpy(pair, cur + 32 * (count - 1), 32);
+            memcpy(pair + 32, zeros + 32 * level, 32);
+            poc_hash_blocks(pair, 64, 1, next + 32 * full);
+        }
+        cur = next;
+        count = (count + 1) / 2;
+        level++;
+    }
+    return level + 1;
+}

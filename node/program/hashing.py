@@ -73,3 +73,24 @@ def _count(data: bytes, block_size: int) -> int:
     if block_size <= 0 or len(data) % block_size:
         raise ValueError(f"{len(data)} bytes is not a whole number of {block_size}-byte blocks")
     return len(data) // block_size
+
+
+def tree_levels_native(data: bytes, block_size: int, zeros: list[bytes]) -> list[bytes] | None:
+    """All levels of a Merkle tree in one native call (small trees: Python per-level overhead
+    would dominate), or None when the native library is absent or the tree is large enough for
+    threaded levels."""
+    lib = native.load()
+    n = _count(data, block_size)
+    if lib is None or n >= PARALLEL_MIN_BLOCKS:
+        return None
+    sizes = [n]
+    while sizes[-1] > 1:
+        sizes.append((sizes[-1] + 1) // 2)
+    out = ctypes.create_string_buffer(DIGEST * sum(sizes))
+    lib.poc_tree(data, block_size, n, b"".join(zeros), out)
+    raw = out.raw
+    levels, off = [], 0
+    for k in sizes:
+        levels.append(raw[off:off + DIGEST * k])
+        off += DIGEST * k
+    return levels

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from node.program.constants import DType
-from node.program.hashing import DIGEST, hash_blocks, sha256
+from node.program.hashing import DIGEST, hash_blocks, sha256, tree_levels_native
 from node.program.packing import zero_leaf
 
 ZERO32 = bytes(32)
@@ -34,6 +34,16 @@ def _zero_ladder(zero_node: bytes, depth: int) -> list[bytes]:
 class MerkleTree:
     levels: tuple[bytes, ...]
     zeros: tuple[bytes, ...]
+
+    @classmethod
+    def from_blocks(cls, data: bytes, block_size: int, zero_node: bytes) -> MerkleTree:
+        """Tree whose leaf nodes are the hashes of `data`'s blocks."""
+        n = len(data) // block_size
+        zeros = _zero_ladder(zero_node, depth_for(n))
+        levels = tree_levels_native(data, block_size, zeros)
+        if levels is not None:
+            return cls(tuple(levels), tuple(zeros))
+        return cls.from_leaf_nodes(hash_blocks(data, block_size), n, zero_node)
 
     @classmethod
     def from_leaf_nodes(cls, nodes: bytes, n: int, zero_node: bytes) -> MerkleTree:
@@ -77,8 +87,7 @@ def tensor_tree(packed: bytes, dtype: DType) -> MerkleTree:
     n = len(packed) // size
     if n == 0 or len(packed) % size:
         raise ValueError(f"{len(packed)} bytes is not a positive number of {dtype.label} leaves")
-    leaves = hash_blocks(packed, size)
-    return MerkleTree.from_leaf_nodes(leaves, n, sha256(zero_leaf(dtype)))
+    return MerkleTree.from_blocks(packed, size, sha256(zero_leaf(dtype)))
 
 
 def tensor_root(packed: bytes, dtype: DType) -> bytes:

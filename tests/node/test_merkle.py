@@ -54,7 +54,21 @@ def test_tensor_root_is_the_same_with_and_without_native(monkeypatch: pytest.Mon
     import node.program.merkle as m
 
     monkeypatch.setattr(m, "hash_blocks", hashing.hash_blocks_hashlib)
+    monkeypatch.setattr(m, "tree_levels_native", lambda *a: None)
     assert tensor_tree(data, DType.INT8).root == with_native
+
+
+@needs_native
+def test_one_call_native_tree_equals_the_level_by_level_tree() -> None:
+    from node.program.merkle import MerkleTree
+
+    rng = np.random.default_rng(9)
+    zero = hashing.sha256(bytes(32))
+    for n in [1, 2, 3, 5, 7, 8, 9, 31, 33, 100]:
+        data = rng.bytes(32 * n)
+        one_call = MerkleTree.from_blocks(data, 32, zero)
+        by_level = MerkleTree.from_leaf_nodes(hashing.hash_blocks_hashlib(data, 32), n, zero)
+        assert one_call.levels == by_level.levels
 
 
 def test_tensor_root_matches_a_naive_definition() -> None:
