@@ -1,0 +1,144 @@
+"""Benchmark of a full dispute on a local anvil: a 784-256-256-10 MLP job (784 and 10 padded
+to 800 and 32 columns) whose provider lies in one partial sum of the first matmul, so the game
+runs every level (execution, opening, tensor, reduction, one step). Records every move with its
+gas and rewrites the `dispute` section of docs/benchmarks.md.
+
+    python -m node.bench.dispute [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from node.bench.report import machine, write_section
+from node.game.responder import MoveRecord
+from node.roles.client import JobClient, JobTerms
+from node.roles.protocol import ClaimState
+
+ETHER = 10**18
+
+
+def run(work: Path) -> dict[str, object]:
+    os.environ["POC_TEST_ONLY_ADVERSARY"] = "1"  # the lying provider is the test-only adversary
+    from node.chain.rpc import connect
+    from node.devnet.anvil import AnvilNode
+    from node.game.adversary import ProviderCheat
+    from node.roles.context import RoleContext
+    from node.roles.jobs_input import mnist_shaped_mlp
+    from node.roles.localnet import deploy_local, dev_account
+    from node.roles.protocol import load_abis
+    from node.roles.provider import Provider
+    from node.roles.watchtower import Watchtower
+    from node.storage.local import LocalStore
+
+    anvil = AnvilNode.start(work / "anvil")
+    try:
+        w3 = connect(anvil.rpc_url)
+        local = deploy_local(w3, dev_account(0))
+        abis = load_abis(local.abi_dir)
+        store = LocalStore(work / "store")
+
+        def ctx(i: int, name: str) -> RoleContext:
+            return RoleContext.build(w3, dev_account(i), store, work / name,
+                                     dict(local.deployment.addresses), abis,
+                                     local.deployment.block)
+
+        moves: list[MoveRecord] = []
+        spec, data = mnist_shaped_mlp()
+        terms = JobTerms(ETHER // 10, ETHER // 2, ETHER // 50, execute_within=3600,
+                         challenge_window=600, clock=3600)
+        t0 = time.perf_counter()
+        job_id = JobClient(ctx(1, "poster")).post(spec, data, terms)
+        # lie in element 1000 of the first matmul's output, partial sums wrong from chunk 13
+        cheat = ProviderCheat("sum", op_index=0, element=1000, delta=7, chunk=13)
+        provider = Provider(ctx(2, "provider"), cheat=cheat, observers=[moves.append])
+        provider.stake(ETHER)
+        tower = Watchtower(ctx(3, "tower"), observers=[moves.append])
+        provider.tick()
+        t_submitted = time.perf_counter()
+        p = provider.ctx.protocol
+        claim_id = p.job(job_id).current_claim
+        ticks = 0
+        while p.claim(claim_id).state != ClaimState.REJECTED:
+            tower.tick()
+            provider.tick()
+            ticks += 1
+            if ticks > 100:
+                raise RuntimeError("the dispute did not end in 100 ticks")
+        t_end = time.perf_counter()
+        challenge_gas = _challenge_gas(w3, p, claim_id)
+        return {"moves": moves, "wall_total": t_end - t0, "wall_dispute": t_end - t_submitted,
+                "challenge_gas": challenge_gas, "ops": len(spec.program.ops)}
+    finally:
+        anvil.stop()
+
+
+def _challenge_gas(w3: object, p: object, claim_id: int) -> int:
+    logs = p.market.events.Challenged.get_logs(  # type: ignore[attr-defined]
+        argument_filters={"claimId": claim_id}, from_block=0)
+    receipt = w3.eth.get_transaction_receipt(logs[0]["transactionHash"])  # type: ignore[attr-defined]
+    return int(receipt["gasUsed"])
+
+
+def report(res: dict[str, object]) -> str:
+    moves: list[MoveRecord] = res["moves"]  # type: ignore[assignment]
+    prov = [m for m in moves if m.side == "provider"]
+    chal = [m for m in moves if m.side == "challenger"]
+    total = sum(m.gas_used for m in moves)
+    lines = [
+        "## Full dispute on anvil (roles, solver, responder)",
+        "",
+        f"Machine: {machine()}. Command: `python -m node.bench.dispute`; "
+        f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "Job: MLP 784-256-256-10 (padded to 800-256-256-32), 4 rows, "
+        f"{res['ops']} ops, k = 16. The provider lies in one element of the first matmul "
+        "(K = 800, 25 chunks) with partial sums wrong from chunk 13; the watchtower "
+        "recomputes, challenges and wins at the one step.",
+        "",
+        "| # | side | move | level | interval / node | gas |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i, m in enumerate(moves, 1):
+        if m.level == "tensor":
+            where = f"node h{m.height} i{m.index}"
+        elif m.phase in (6, 7):  # LeafReveal, ElementPick
+            where = f"leaf {m.index}"
+        elif m.level == "reduction":
+            where = f"chunks [{m.lo}, {m.hi}] of leaf {m.index} elem {m.elem}"
+        else:
+            where = f"ops [{m.lo}, {m.hi}]" if m.level != "step" else f"chunk {m.lo}"
+        lines.append(f"| {i} | {m.side} | `{m.move}` | {m.level} | {where} | {m.gas_used:,} |")
+    lines += [
+        "",
+        f"- moves: {len(moves)} ({len(prov)} provider, {len(chal)} challenger), plus the "
+        f"`challenge` that opened the game ({res['challenge_gas']:,} gas)",
+        f"- gas: total {total:,}; provider {sum(m.gas_used for m in prov):,} "
+        f"(max {max(m.gas_used for m in prov):,} per move); challenger "
+        f"{sum(m.gas_used for m in chal):,} (one step {chal[-1].gas_used:,})",
+        f"- wall time: {res['wall_dispute']:.1f} s from the submitted claim to the rejected "
+        f"claim (re-execution, challenge, every move); {res['wall_total']:.1f} s including "
+        "post, claim, execution and submission",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="poc-bench-dispute-") as tmp:
+        res = run(Path(tmp))
+    body = report(res)
+    print(body)
+    if not args.no_write:
+        print(f"wrote {write_section('dispute', body)}")
+
+
+if __name__ == "__main__":
+    main()
