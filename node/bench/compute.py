@@ -63,6 +63,7 @@ class ModelFigures:
     name: str
     float_s: float
     none_s: float
+    none_fp32_s: float  # the fp32-chunk CPU path (what a CPU without VNNI runs)
     output_s: float
     state_s: float
     exactness_median: float  # ratio of medians, for comparison with the ratio of minima
@@ -101,6 +102,7 @@ def cnn_case() -> tuple[str, nn.Module, torch.Tensor]:
 def bench_model(name: str, model: nn.Module, x: torch.Tensor, device: str, reps: int) -> ModelFigures:
     spec: JobSpec = compile_model(model, x, CompileConfig(batch=BATCH))
     ex = Executor(spec.program, spec.constants, ComputeConfig(device=device))
+    ex_fp32 = Executor(spec.program, spec.constants, ComputeConfig(device=device, cpu_int8_gemm="off"))
     inputs = spec.input_values(spec.quantize_input(x.numpy()))
     xd = x.to(ex.device)
     model = model.to(ex.device)
@@ -116,6 +118,7 @@ def bench_model(name: str, model: nn.Module, x: torch.Tensor, device: str, reps:
     committed = sum(t.numel() * t.element_size() for s, t in res.slots.items()
                     if s not in spec.constants)
     rr = round_robin({"float": float_run, "none": lambda: ex.run(inputs, Commit.NONE),
+                      "none_fp32": lambda: ex_fp32.run(inputs, Commit.NONE),
                       "output": lambda: ex.run(inputs, Commit.OUTPUT),
                       "state": lambda: ex.run(inputs, Commit.STATE)}, reps)
     # Dispute-time latencies, cold (a fresh provider: execution and hashing included).
@@ -131,7 +134,8 @@ def bench_model(name: str, model: nn.Module, x: torch.Tensor, device: str, reps:
         depth = tp.tree(slot).depth
         tp.children(slot, depth, 0, min(4, depth))
 
-    return ModelFigures(name, rr["float"][0], rr["none"][0], rr["output"][0], rr["state"][0],
+    return ModelFigures(name, rr["float"][0], rr["none"][0], rr["none_fp32"][0], rr["output"][0],
+                        rr["state"][0],
                         rr["none"][1] / rr["float"][1], rr["output"][1] / rr["none"][1],
                         committed / 1e6,
                         timed(s_mid, max(3, reps // 4)), timed(reveal, max(3, reps // 4)),
@@ -143,13 +147,17 @@ def commitment_throughput(mb: int = 64) -> dict[str, float]:
     out: dict[str, float] = {}
     for dtype in (DType.INT8, DType.INT32):
         s = timed(lambda d=dtype: tensor_tree(data, d), 3)  # type: ignore[misc]
-        out[f"{hashing.backend()} {dtype.label} tree"] = len(data) / s / 1e6
+        out[f"{hashing.backend()} {dtype.label} tree, {hashing.hash_threads()} threads"] = len(data) / s / 1e6
+    saved = os.environ.get("POC_HASH_THREADS")
     os.environ["POC_HASH_THREADS"] = "1"
     try:
         s = timed(lambda: tensor_tree(data, DType.INT8), 3)
         out[f"{hashing.backend()} int8 tree, 1 thread"] = len(data) / s / 1e6
     finally:
-        del os.environ["POC_HASH_THREADS"]
+        if saved is None:
+            del os.environ["POC_HASH_THREADS"]
+        else:
+            os.environ["POC_HASH_THREADS"] = saved
     small = data[: 4 << 20]
     s = timed(lambda: hashing.hash_blocks_hashlib(small, 32), 2)
     out["hashlib per-leaf loop, int8 leaves only"] = len(small) / s / 1e6
@@ -181,21 +189,23 @@ def hash_choice(n: int = 200_000) -> dict[str, float]:
 
 
 def render(models: list[ModelFigures], thr: dict[str, float], hc: dict[str, float],
-           device: str, reps: int) -> str:
+           device: str, reps: int, threads: int | None = None) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "## Compute layer (executor, commitments, trace)",
         "",
         f"Machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"device `{device}`.  ",
-        f"Command: `python -m node.bench.compute --reps {reps}`; date {when}. Batch {BATCH}. "
-        "Times are minima over interleaved repetitions (the machine is shared with other "
-        "work); ratios of medians in brackets.",
+        f"Command: `python -m node.bench.compute --reps {reps}"
+        f"{f' --threads {torch.get_num_threads()}' if threads else ''}`; date {when}. Batch {BATCH}. "
+        "Times are minima over interleaved repetitions: the machine is shared with other work "
+        "(load average ~2 on 2 cores while measuring), which inflates medians erratically; "
+        "ratios of medians in brackets for reference.",
         "",
         "| model | ops | float32 torch | int, no commit | int + output root | int + S_N (claim) "
-        "| (a) output / none | (a') S_N / none | (b) int / float | bytes hashed for S_N "
-        "| S_mid cold | reveal cold |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| (a) output / none | (a') S_N / none | (b) int / float | (b) with fp32-chunk GEMM "
+        "| bytes hashed for S_N | S_mid cold | reveal cold |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in models:
         lines.append(
@@ -203,14 +213,15 @@ def render(models: list[ModelFigures], thr: dict[str, float], hc: dict[str, floa
             f"| {m.output_s * 1e3:.2f} ms | {m.state_s * 1e3:.2f} ms "
             f"| {m.overhead_output:.3f}x ({m.overhead_output_median:.3f}x) "
             f"| {m.overhead_state:.2f}x | {m.exactness:.2f}x ({m.exactness_median:.2f}x) "
+            f"| {m.none_fp32_s / m.float_s:.2f}x "
             f"| {m.committed_mb:.2f} MB "
             f"| {m.s_mid_s * 1e3:.1f} ms | {m.reveal_s * 1e3:.1f} ms |")
     lines += [
         "",
         "(a) is the honest-path overhead as the brief defines it (execution plus the output "
         "tensor's root, over execution alone). (a') is the full claim of protocol.md section 3: "
-        "S_N needs the root of every slot, so every intermediate tensor is hashed (on a second "
-        "thread, overlapped with execution). S_mid and reveal are dispute-time latencies from a "
+        "S_N needs the root of every slot, so every intermediate tensor is hashed (each right after "
+        "its op; levels split across threads). S_mid and reveal are dispute-time latencies from a "
         "fresh trace provider (execute up to the op, hash, answer); reveal = the 16 nodes four "
         "levels below the root of the middle op's output.",
         "",
@@ -230,6 +241,9 @@ def render(models: list[ModelFigures], thr: dict[str, float], hc: dict[str, floa
     lines += [f"| {k} | {v:,.0f} |" for k, v in hc.items()]
     lines += [
         "",
+        "CPU matmul path: oneDNN int8 GEMM where exact (this CPU has VNNI; probed at start), "
+        "fp32 GEMM on K-chunks <= 1024 otherwise; see docs/compute.md.",
+        "",
         "On-chain, per proof node (64-byte input): keccak256 opcode 30 + 6 x 2 words = 42 gas; "
         "sha256 precompile 60 + 12 x 2 words = 84 gas plus the STATICCALL (100 warm) and its "
         "memory handling, about 200 gas. A 20-level proof costs about 4k gas more with SHA-256, "
@@ -245,10 +259,15 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (default: torch's); 1 is steadier on a shared machine")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["POC_HASH_THREADS"] = str(args.threads)
     models = [bench_model(*case(), device=args.device, reps=args.reps) for case in (mlp_case, cnn_case)]
     device = str(resolve(args.device))
-    body = render(models, commitment_throughput(), hash_choice(), device, args.reps)
+    body = render(models, commitment_throughput(), hash_choice(), device, args.reps, args.threads)
     print(body)
     if not args.no_write:
         print(f"\nwrote {write_section('compute', body)}")
