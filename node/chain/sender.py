@@ -65,6 +65,8 @@ class SentTx:
     request: TxRequest
     tx_hash: str
     nonce: int
+    tx: dict[str, Any] | None = None  # the unsigned transaction, to re-price it
+    earlier: tuple[str, ...] = ()  # hashes of replaced versions: one of them may be mined
 
 
 class TxSender:
@@ -78,7 +80,12 @@ class TxSender:
         gas_margin: float = 1.25,
         receipt_timeout: float = 120.0,
         poll_interval: float = 0.1,
+        bump_after: float | None = None,
+        bump_factor: float = 1.125,
     ) -> None:
+        """`bump_after`: seconds without a receipt after which wait() re-sends the same nonce
+        with fees raised by `bump_factor` (nodes accept a replacement from +10 %); None never
+        re-prices, which suits a local chain."""
         self.w3 = w3
         self.account = account
         self.address: ChecksumAddress = account.address
@@ -88,6 +95,8 @@ class TxSender:
         self.gas_margin = gas_margin
         self.receipt_timeout = receipt_timeout
         self.poll_interval = poll_interval
+        self.bump_after = bump_after
+        self.bump_factor = bump_factor
         self._next_nonce: int | None = None
         self._nonce_lock = threading.Lock()
         self._chain_id: int | None = None
@@ -203,7 +212,7 @@ class TxSender:
                 self._resync_nonce()
                 continue
             log.info("sent %s as %s (nonce %d)", request.description, tx_hash, nonce)
-            return SentTx(request, tx_hash, nonce)
+            return SentTx(request, tx_hash, nonce, tx=tx)
         raise TransactionReverted(
             request.description or "transaction",
             "nonce conflict",
@@ -282,32 +291,77 @@ class TxSender:
         return receipt
 
     def wait(self, sent: SentTx, timeout: float | None = None) -> TxReceipt:
-        """The receipt of a sent transaction; TransactionFailed (decoded) if it reverted."""
+        """The receipt of a sent transaction; TransactionFailed (decoded) if it reverted.
+        With `bump_after` set, a transaction without receipt is re-priced meanwhile."""
         limit = self.receipt_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
+        last_push = time.monotonic()
         while True:
-            receipt = self._receipt_or_none(sent.tx_hash)
-            if receipt is not None:
+            found = self._first_receipt((sent.tx_hash, *sent.earlier))
+            if found is not None:
                 break
             if time.monotonic() > deadline:
                 raise TransactionTimeout(sent.tx_hash, limit)
+            if (
+                self.bump_after is not None
+                and sent.tx is not None
+                and time.monotonic() - last_push > self.bump_after
+            ):
+                sent = self._bump(sent)
+                last_push = time.monotonic()
             time.sleep(self.poll_interval)
-        ok = receipt["status"] == 1
+        mined_hash, receipt = found
+        mined = replace(sent, tx_hash=mined_hash)
         if sent.request.key is not None:
-            self._settle(sent.request.key, sent.tx_hash, receipt)
-        if not ok:
-            raise self._failure(sent, receipt)
+            self._settle(sent.request.key, (sent.tx_hash, *sent.earlier), mined_hash, receipt)
+        if receipt["status"] != 1:
+            raise self._failure(mined, receipt)
         return receipt
 
-    def _settle(self, key: str, tx_hash: str, receipt: TxReceipt) -> None:
-        """Record the outcome of the intent `key`, if its record is still about `tx_hash`."""
+    def _first_receipt(self, hashes: tuple[str, ...]) -> tuple[str, TxReceipt] | None:
+        for tx_hash in hashes:
+            receipt = self._receipt_or_none(tx_hash)
+            if receipt is not None:
+                return tx_hash, receipt
+        return None
+
+    def _bump(self, sent: SentTx) -> SentTx:
+        """Re-sign the same nonce with higher fees and broadcast it; the old versions stay
+        in `earlier` because any one of them may still be mined."""
+        assert sent.tx is not None
+        tx = dict(sent.tx)
+        current = self._fees()
+        for field in ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
+            if field in tx:
+                raised = int(tx[field] * self.bump_factor) + 1
+                tx[field] = max(raised, int(current.get(field, 0)))
+        signed = self.account.sign_transaction(tx)
+        tx_hash = "0x" + bytes(signed.hash).hex()
+        try:
+            self._broadcast(bytes(signed.raw_transaction), tx_hash)
+        except _NonceTaken:
+            return sent  # a version already mined (or the nonce went elsewhere): keep polling
+        except Web3RPCError as exc:
+            log.warning("re-priced %s refused (%s); will raise again", sent.tx_hash, exc)
+            return replace(sent, tx=tx)  # next bump starts from the higher fees
+        self._record(sent.request, sent.nonce, tx_hash, "0x" + bytes(signed.raw_transaction).hex())
+        log.info("re-priced %s as %s (nonce %d)", sent.tx_hash, tx_hash, sent.nonce)
+        return replace(sent, tx_hash=tx_hash, tx=tx, earlier=(sent.tx_hash, *sent.earlier))
+
+    def _settle(
+        self, key: str, hashes: tuple[str, ...], mined_hash: str, receipt: TxReceipt
+    ) -> None:
+        """Record the outcome of intent `key`, if its record is still about one of `hashes`
+        (a later attempt under the same key must not be overwritten)."""
         if self.state is None:
             return
         known = self.state.tx(key)
-        if known is None or known.tx_hash != tx_hash:
+        if known is None or known.tx_hash not in hashes:
             return
         status = TX_MINED if receipt["status"] == 1 else TX_FAILED
-        self.state.put_tx(replace(known, status=status, block=int(receipt["blockNumber"])))
+        self.state.put_tx(
+            replace(known, tx_hash=mined_hash, status=status, block=int(receipt["blockNumber"]))
+        )
 
     def recover_pending(self) -> list[SentTx]:
         """At start-up, settle the intents an earlier run left pending: mined ones are marked
@@ -322,7 +376,7 @@ class TxSender:
                 continue
             receipt = self._receipt_or_none(known.tx_hash)
             if receipt is not None:
-                self._settle(known.key, known.tx_hash, receipt)
+                self._settle(known.key, (known.tx_hash,), known.tx_hash, receipt)
                 continue
             if not self._known(known.tx_hash):
                 if not known.raw_tx:

@@ -197,3 +197,27 @@ def test_recovery_marks_an_intent_dropped_when_its_nonce_was_reused(
     assert TxSender(w3, account, state=state).recover_pending() == []
     recorded = state.tx("ping:31")
     assert recorded is not None and recorded.status == "dropped"
+
+
+def test_a_transaction_without_receipt_is_repriced_and_the_mined_version_recorded(
+    w3: Web3, account: LocalAccount, emitter: Contract, tmp_path: Path, manual_mining: None
+) -> None:
+    import threading
+
+    state = StateStore(tmp_path / "state.db")
+    sender = TxSender(w3, account, state=state, bump_after=0.3)
+    sent = sender.submit(TxRequest.call(emitter.functions.ping(40, b"\x00" * 32, ""), key="p40"))
+    miner = threading.Timer(1.5, lambda: rpc(w3, "evm_mine"))
+    miner.start()
+    try:
+        receipt = sender.wait(sent, timeout=20)
+    finally:
+        miner.cancel()
+    mined_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+    assert mined_hash != sent.tx_hash  # a re-priced version was mined
+    mined_tx = w3.eth.get_transaction(receipt["transactionHash"])
+    assert mined_tx["maxFeePerGas"] > sent.tx["maxFeePerGas"]  # type: ignore[index]
+    assert mined_tx["nonce"] == sent.nonce
+    recorded = state.tx("p40")
+    assert recorded is not None and (recorded.tx_hash, recorded.status) == (mined_hash, "mined")
+    assert emitter.functions.count().call() == 1
