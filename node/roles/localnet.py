@@ -16,6 +16,7 @@ from node.chain.abi import ABI_DIR, PROTOCOL_CONTRACTS, available, export_from_b
 from node.chain.bindings import protocol_decoder
 from node.chain.sender import TxSender
 from node.devnet.deploy import Deployment, deploy_protocol
+from node.roles.protocol import REPO_BUILD
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class LocalProtocol:
     abi_dir: Path
 
 
-def artifact_dir(build_dir: Path = Path(".build")) -> Path:
+def artifact_dir(build_dir: Path = REPO_BUILD) -> Path:
     """node/abi when it ships every protocol contract, else a fresh export of .build."""
     if all(n in available(ABI_DIR) for n in PROTOCOL_CONTRACTS):
         return ABI_DIR
@@ -33,7 +34,7 @@ def artifact_dir(build_dir: Path = Path(".build")) -> Path:
     return out
 
 
-def deploy_local(w3: Web3, deployer: LocalAccount, build_dir: Path = Path(".build")
+def deploy_local(w3: Web3, deployer: LocalAccount, build_dir: Path = REPO_BUILD
                  ) -> LocalProtocol:
     abi_dir = artifact_dir(build_dir)
     sender = TxSender(w3, deployer, protocol_decoder(abi_dir))

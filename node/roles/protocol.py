@@ -86,10 +86,14 @@ class Claim:
     output_root: bytes
 
 
-def load_abis(abi_dir: Path | None = None, build_dir: Path = Path(".build")
+# `ape compile` output of a development checkout (this package's repository)
+REPO_BUILD = Path(__file__).resolve().parents[2] / ".build"
+
+
+def load_abis(abi_dir: Path | None = None, build_dir: Path = REPO_BUILD
               ) -> dict[str, list[dict[str, Any]]]:
     """The ABIs of the protocol contracts: the ones shipped in the package (node/abi), else
-    the ones `ape compile` wrote into `.build` (a development checkout)."""
+    the ones `ape compile` wrote into the checkout's `.build` (a development checkout)."""
     names = list(CONTRACTS.values()) + ["TensorStep"]
     try:
         return {n: load_abi(n, abi_dir or ABI_DIR) for n in names}

@@ -1,0 +1,199 @@
+"""The roles on a real anvil and a real IPFS node: `poc provider run` and `poc watch run` as
+subprocess daemons, SIGKILLed mid-game and restarted; bad inputs that must cost nothing."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from roles_helpers import advance, daemon, poc, role_config, wait_for
+
+from node.chain.rpc import connect
+from node.game.view import GameStatus, Phase
+from node.roles.client import JobClient, JobTerms
+from node.roles.context import RoleContext
+from node.roles.examples import tiny_mlp
+from node.roles.localnet import deploy_local, dev_account
+from node.roles.package import JobPackage
+from node.roles.protocol import ClaimState, JobState, load_abis
+from node.roles.provider import Provider, ProviderPolicy
+from node.storage.ipfs import IpfsStore
+
+pytestmark = pytest.mark.integration
+ETHER = 10**18
+TERMS = JobTerms(ETHER // 10, ETHER // 2, ETHER // 50, execute_within=600,
+                 challenge_window=120, clock=300)
+
+
+@dataclass
+class Net:
+    w3: Any
+    rpc_url: str
+    ipfs_api: str
+    contracts: dict[str, str]
+    start_block: int
+    abis: dict[str, Any]
+
+    def ctx(self, index: int, folder: Path) -> RoleContext:
+        return RoleContext.build(self.w3, dev_account(index), IpfsStore(self.ipfs_api, 5.0),
+                                 folder, dict(self.contracts), self.abis, self.start_block)
+
+    def config(self, folder: Path, index: int, **over: Any) -> Path:
+        rpc_url = over.pop("rpc_url", self.rpc_url)
+        return role_config(folder, index, rpc_url, self.ipfs_api, self.contracts,
+                           self.start_block, **over)
+
+
+@pytest.fixture(scope="session")
+def net_session(anvil_node: Any, ipfs_node: Any) -> Net:
+    w3 = connect(anvil_node.rpc_url)
+    local = deploy_local(w3, dev_account(0))
+    return Net(w3, anvil_node.rpc_url, ipfs_node.api_addr, dict(local.deployment.addresses),
+               local.deployment.block, load_abis(local.abi_dir))
+
+
+@pytest.fixture
+def net(net_session: Net, anvil_snapshot: Any) -> Iterator[Net]:
+    yield net_session
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+
+
+def test_provider_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) -> None:
+    client = JobClient(net.ctx(1, tmp_path / "poster"))
+    job_id = client.post(*tiny_mlp(), TERMS)
+    prov_cfg = net.config(tmp_path / "provider", 2)
+    liar_cfg = net.config(tmp_path / "liar", 3)
+    assert poc(["provider", "stake", "1"], prov_cfg).returncode == 0
+    p = client.ctx.protocol
+    provider = daemon(["provider", "run"], prov_cfg, tmp_path / "provider.log")
+    liar = daemon(["watch", "run", "--test-cheat", "false-challenge"], liar_cfg,
+                  tmp_path / "liar.log", adversary=True)
+    procs = [provider, liar]
+    try:
+        wait_for(lambda: p.job(job_id).current_claim != 0 and
+                 p.games_of_claim(p.job(job_id).current_claim) != [], 90, "a challenge", procs)
+        claim_id = p.job(job_id).current_claim
+        (game_id,) = p.games_of_claim(claim_id)
+        wait_for(lambda: p.game_view(game_id).phase >= Phase.OP_OPEN, 60, "the opening", procs)
+        _kill(provider)
+        provider = daemon(["provider", "run"], prov_cfg, tmp_path / "provider.log")
+        procs = [provider, liar]
+        wait_for(lambda: not p.game_view(game_id).active, 90, "the game's end", procs)
+        assert p.game_view(game_id).status == GameStatus.PROVIDER_WON
+        advance(net.w3, TERMS.challenge_window + 1)
+        wait_for(lambda: p.job(job_id).state == JobState.FINALIZED, 60, "finalization", procs)
+        wait_for(lambda: p.credits(dev_account(2).address) == 0, 30, "the withdrawal", procs)
+    finally:
+        for proc in procs:
+            _stop(proc)
+    assert p.free_stake(dev_account(2).address) == ETHER
+    res = client.result(job_id)
+    assert res.output.shape == (3, 32)
+
+
+def test_watchtower_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) -> None:
+    client = JobClient(net.ctx(1, tmp_path / "poster"))
+    job_id = client.post(*tiny_mlp(seed=2), TERMS)
+    prov_cfg = net.config(tmp_path / "provider", 2)
+    tower_cfg = net.config(tmp_path / "tower", 3)
+    assert poc(["provider", "stake", "1"], prov_cfg).returncode == 0
+    p = client.ctx.protocol
+    provider = daemon(["provider", "run", "--test-cheat", "element"], prov_cfg,
+                      tmp_path / "provider.log", adversary=True)
+    tower = daemon(["watch", "run"], tower_cfg, tmp_path / "tower.log")
+    procs = [provider, tower]
+    try:
+        wait_for(lambda: p.job(job_id).current_claim != 0 and
+                 p.games_of_claim(p.job(job_id).current_claim) != [], 90, "a challenge", procs)
+        claim_id = p.job(job_id).current_claim
+        (game_id,) = p.games_of_claim(claim_id)
+        wait_for(lambda: p.game_view(game_id).phase >= Phase.TENSOR_REVEAL, 60, "tensor level",
+                 procs)
+        _kill(tower)
+        tower = daemon(["watch", "run"], tower_cfg, tmp_path / "tower.log")
+        procs = [provider, tower]
+        wait_for(lambda: p.claim(claim_id).state == ClaimState.REJECTED, 90, "the rejection",
+                 procs)
+        assert p.game_view(game_id).status == GameStatus.CHALLENGER_WON
+        wait_for(lambda: p.credits(dev_account(3).address) == 0, 30, "the bounty withdrawal",
+                 procs)
+    finally:
+        for proc in procs:
+            _stop(proc)
+    status = poc(["watch", "status", "--json"], tower_cfg)
+    assert status.returncode == 0 and '"done"' in status.stdout
+
+
+def _post_raw(net: Net, tmp_path: Path, locator: str, seed_for_roots: int = 0) -> int:
+    """Post a job whose on-chain roots come from tiny_mlp(seed_for_roots) but whose locator
+    is whatever the test says."""
+    ctx = net.ctx(1, tmp_path / "raw-poster")
+    c = JobPackage(*tiny_mlp(seed=seed_for_roots)).commitments()
+    p = ctx.protocol
+    params = (c.program_root, c.s0, c.n_inputs, c.n_ops, c.output_slot, TERMS.required_stake,
+              TERMS.challenger_bond, p.now() + 3600, TERMS.execute_within,
+              TERMS.challenge_window, TERMS.clock)
+    receipt = ctx.send(p.market.functions.post(params, locator), value=TERMS.reward)
+    return int(p.market.events.JobPosted().process_receipt(receipt)[0]["args"]["jobId"])
+
+
+def test_bad_jobs_are_refused_and_cost_nothing(net: Net, tmp_path: Path) -> None:
+    store = IpfsStore(net.ipfs_api, 5.0)
+    garbage = _post_raw(net, tmp_path, store.put(b"{not a job package"))
+    # a real package, but of other data than the roots posted on chain
+    other = JobPackage(*tiny_mlp(seed=5)).upload(store, tmp_path / "pkg")
+    mismatched = _post_raw(net, tmp_path, other, seed_for_roots=0)
+    missing = _post_raw(net, tmp_path, "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
+    not_a_cid = _post_raw(net, tmp_path, "ipfs://definitely not a cid")
+    ctx = net.ctx(2, tmp_path / "provider")
+    provider = Provider(ctx, ProviderPolicy(fetch_timeout=2.0))
+    provider.stake(ETHER)
+    provider.tick()
+    jobs = provider.status()["jobs"]
+    for job_id, words in ((garbage, "not"), (mismatched, "S_0"), (missing, "bafkrei"),
+                          (not_a_cid, "cid")):
+        assert jobs[job_id]["stage"] == "refused", jobs[job_id]
+        assert words.lower() in jobs[job_id]["reason"].lower(), jobs[job_id]["reason"]
+        assert ctx.protocol.job(job_id).state == JobState.OPEN  # never claimed
+    assert ctx.protocol.free_stake(ctx.address) == ETHER  # nothing locked, nothing lost
+
+
+def test_insufficient_stake_waits_without_claiming(net: Net, tmp_path: Path) -> None:
+    client = JobClient(net.ctx(1, tmp_path / "poster"))
+    job_id = client.post(*tiny_mlp(), TERMS)
+    provider = Provider(net.ctx(4, tmp_path / "poor"))
+    provider.tick()
+    rec = provider.status()["jobs"][job_id]
+    assert rec["stage"] == "new" and "free stake" in rec["note"]
+    assert client.ctx.protocol.job(job_id).state == JobState.OPEN
+
+
+def test_cli_errors_are_clear(net: Net, tmp_path: Path) -> None:
+    cfg = net.config(tmp_path / "p", 2)
+    (tmp_path / "p" / "password").write_text("wrong\n")
+    bad_pw = poc(["provider", "status"], cfg)
+    assert bad_pw.returncode == 4 and "wrong password" in bad_pw.stderr
+    cfg2 = net.config(tmp_path / "q", 2, rpc_url="http://127.0.0.1:9")
+    no_rpc = poc(["provider", "run", "--once"], cfg2)
+    assert no_rpc.returncode == 7 and "unreachable" in no_rpc.stderr
+    cheat = poc(["provider", "run", "--once", "--test-cheat", "op"], cfg)
+    assert cheat.returncode == 2 and "test-only" in cheat.stderr
