@@ -139,3 +139,71 @@ def test_two_honest_challengers_on_one_claim(chain: Any, make_ctx: Any,
         tower.tick()
         assert p.credits(tower.ctx.address) == 0
         assert tower.status()["claims"][claim_id]["stage"] == "done"
+
+
+def test_roles_restarted_mid_game_resume_and_finish(chain: Any, make_ctx: Any,
+                                                    adversary_allowed: None) -> None:
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    provider = _staked_provider(make_ctx, ProviderCheat("sum"))
+    tower = Watchtower(make_ctx(3, "tower"))
+    p = provider.ctx.protocol
+    provider.tick()
+    tower.tick()
+    tower.tick()
+    claim_id = p.job(job_id).current_claim
+    (game_id,) = p.games_of_claim(claim_id)
+    provider.tick()
+    assert p.game_view(game_id).phase > 1
+    # "crash": new role objects on the same data folders, nothing kept in memory
+    tower_ctx, prov_ctx = tower.ctx, provider.ctx
+    tower = Watchtower(type(tower_ctx).build(tower_ctx.w3, tower_ctx.account, tower_ctx.store,
+                                             tower_ctx.data_dir, dict(_addresses(p)), p.abis))
+    provider = Provider(type(prov_ctx).build(prov_ctx.w3, prov_ctx.account, prov_ctx.store,
+                                             prov_ctx.data_dir, dict(_addresses(p)), p.abis),
+                        cheat=ProviderCheat("sum"))
+    drive(chain, [provider, tower], lambda: p.claim(claim_id).state == ClaimState.REJECTED)
+    assert tower.status()["claims"][claim_id]["stage"] in ("playing", "done")
+
+
+def _addresses(p: Any) -> dict[str, str]:
+    return {"job_market": p.market.address, "stake_manager": p.stake.address,
+            "dispute_game": p.game.address}
+
+
+def test_a_move_sent_twice_is_sent_once(chain: Any, make_ctx: Any,
+                                        adversary_allowed: None) -> None:
+    from node.game.solver import solve
+    from node.game.view import Side
+
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    provider = _staked_provider(make_ctx, ProviderCheat("op"))
+    tower = Watchtower(make_ctx(3, "tower"))
+    p = provider.ctx.protocol
+    provider.tick()
+    tower.tick()
+    (game_id,) = p.games_of_claim(p.job(job_id).current_claim)
+    view = p.game_view(game_id)
+    trace = provider._work[job_id].trace
+    w3 = chain.provider.web3
+    first = provider.responder.execute(view, Side.PROVIDER, solve(view, Side.PROVIDER, trace))
+    nonce = w3.eth.get_transaction_count(provider.ctx.address)
+    # the same intent again (a restart that re-read a stale view): resumed, not re-sent
+    again = provider.responder.execute(view, Side.PROVIDER, solve(view, Side.PROVIDER, trace))
+    assert w3.eth.get_transaction_count(provider.ctx.address) == nonce
+    assert again[0].tx_hash == first[0].tx_hash
+    assert [m["tx_hash"] for m in provider.ctx.state.moves(game_id)] == [first[0].tx_hash]
+
+
+def test_job_client_cancel_refunds(chain: Any, make_ctx: Any) -> None:
+    poster = make_ctx(1, "poster")
+    client = JobClient(poster)
+    job_id = post_tiny(poster)
+    client.cancel(job_id)
+    assert client.status(job_id)["state"] == "cancelled"
+    assert client.withdraw() == TERMS.reward
+    from node.roles.errors import JobNotReady
+
+    with pytest.raises(JobNotReady):
+        client.result(job_id)

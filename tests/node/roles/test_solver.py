@@ -1,0 +1,107 @@
+"""The solver as a pure function: against a Python referee of the game (no chain), the honest
+side wins whatever the other does, and clocks turn into Timeout / Wait."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from referee import play_out, start
+
+from node.game.actions import PickState, RevealStates, Timeout, Wait
+from node.game.adversary import CorruptedTrace, ProviderCheat
+from node.game.solver import Strategy, solve
+from node.game.view import GameStatus, Phase, Side
+from node.roles.examples import random_mlp, tiny_mlp
+from node.trace.provider import TraceProvider, provider_for_spec
+
+
+def _traces(cheat: ProviderCheat | None, seed: int = 0, widths: tuple[int, ...] = (64, 32, 32),
+            rows: int = 3) -> tuple[TraceProvider, TraceProvider]:
+    spec, data = random_mlp(widths, rows, seed) if widths != (64, 32, 32) else tiny_mlp(rows, seed)
+    honest = provider_for_spec(spec, data)
+    if cheat is None:
+        return honest, honest
+    inputs = dict(enumerate(spec.input_values(data)))
+    return CorruptedTrace(spec.program, inputs, cheat), honest
+
+
+def _final_state(t: TraceProvider) -> bytes:
+    return t.state_root(len(t.program.ops))
+
+
+@pytest.fixture
+def adversary_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POC_TEST_ONLY_ADVERSARY", "1")
+
+
+@pytest.mark.parametrize("cheat", [
+    ProviderCheat("op"), ProviderCheat("op", op_index=5, element=40),
+    ProviderCheat("leaf"), ProviderCheat("element", element=70),
+    ProviderCheat("sum", chunk=1), ProviderCheat("element", op_index=3, element=3),
+])
+def test_honest_challenger_beats_every_lie(cheat: ProviderCheat, adversary_allowed: None) -> None:
+    liar, honest = _traces(cheat)
+    end, moves = play_out(liar, honest, _final_state(liar))
+    assert end.status == GameStatus.CHALLENGER_WON
+    assert end.op_index == liar.target
+
+
+def test_lie_deep_in_a_wide_program_is_found(adversary_allowed: None) -> None:
+    # 6 layers = 18 ops: two execution rounds with k = 16
+    liar, honest = _traces(ProviderCheat("sum", op_index=9, element=33, chunk=3), seed=3,
+                           widths=(128, 64, 64, 64, 64, 64, 32), rows=2)
+    end, moves = play_out(liar, honest, _final_state(liar))
+    assert end.status == GameStatus.CHALLENGER_WON and end.op_index == 9 and end.chunk_step
+
+
+@pytest.mark.parametrize("strategy", [Strategy.HONEST, Strategy.WRONG_PICK])
+def test_honest_provider_beats_any_challenger(strategy: Strategy) -> None:
+    honest, _ = _traces(None, seed=1)
+    end, _ = play_out(honest, honest, _final_state(honest), challenger_strategy=strategy)
+    assert end.status == GameStatus.PROVIDER_WON
+
+
+def test_wrong_pointing_challenger_loses_even_against_a_liar(adversary_allowed: None) -> None:
+    liar, honest = _traces(ProviderCheat("op", op_index=5))
+    end, _ = play_out(liar, honest, _final_state(liar), challenger_strategy=Strategy.WRONG_PICK)
+    assert end.status == GameStatus.PROVIDER_WON
+
+
+def test_clocks_give_timeout_to_the_waiting_side_only() -> None:
+    t, _ = _traces(None)
+    v = start(t.state_root(0), bytes(32), t.program.n_inputs, len(t.program.ops))
+    assert v.mover == Side.PROVIDER
+    assert isinstance(solve(v, Side.PROVIDER, t)[0], RevealStates)
+    (wait,) = solve(v, Side.CHALLENGER, t)
+    assert isinstance(wait, Wait) and wait.until == v.deadline + 1
+    late = replace(v, now=v.deadline + 1)
+    assert isinstance(solve(late, Side.CHALLENGER, t)[0], Timeout)
+    assert isinstance(solve(late, Side.PROVIDER, t)[0], Wait)  # too late to move
+    assert isinstance(solve(v, Side.PROVIDER, t, Strategy.SILENT)[0], Wait)
+    over = replace(v, status=GameStatus.PROVIDER_WON)
+    assert all(isinstance(a, Wait) for s in Side for a in solve(over, s, t))
+
+
+def test_solver_is_pure(adversary_allowed: None) -> None:
+    liar, honest = _traces(ProviderCheat("op"))
+    v = start(liar.state_root(0), _final_state(liar), liar.program.n_inputs,
+              len(liar.program.ops))
+    (reveal,) = solve(v, Side.PROVIDER, liar)
+    assert solve(v, Side.PROVIDER, liar) == [reveal]
+    picked = replace(v, phase=Phase.EXEC_PICK, revealed_roots=reveal.roots)  # type: ignore[union-attr]
+    (pick,) = solve(picked, Side.CHALLENGER, honest)
+    assert isinstance(pick, PickState) and pick.seg == liar.target  # first wrong S_{i+1}
+    assert solve(picked, Side.CHALLENGER, honest) == [pick]
+
+
+def test_adversaries_need_the_test_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from node.game.adversary import AdversaryRefused, challenger_strategy
+
+    monkeypatch.delenv("POC_TEST_ONLY_ADVERSARY", raising=False)
+    spec, data = tiny_mlp()
+    with pytest.raises(AdversaryRefused, match="test-only"):
+        CorruptedTrace(spec.program, dict(enumerate(spec.input_values(data))),
+                       ProviderCheat("op"))
+    with pytest.raises(AdversaryRefused):
+        challenger_strategy("false-challenge")
