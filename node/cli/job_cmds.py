@@ -14,6 +14,17 @@ from node.cli.role_options import config_option, emit, json_option, settings, ti
 EXAMPLES = ("tiny-mlp", "mlp-784", "digits-mlp")
 
 
+def _progress(what: str, quiet: bool) -> Any:
+    """A Rich spinner on stderr for a long step (nothing with --json)."""
+    from contextlib import nullcontext
+
+    if quiet:
+        return nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(what)
+
+
 def _client(config_file: Path | None) -> Any:
     from node.roles.client import JobClient
     from node.roles.context import RoleContext
@@ -54,10 +65,13 @@ def post_cmd(spec_dir: Path | None, example: str | None, input_path: Path | None
 
     if (spec_dir is None) == (example is None):
         raise click.UsageError("give exactly one of SPEC_DIR or --example")
-    spec, data = load_job(spec_dir, example, input_path)
     terms = JobTerms(parse_amount(reward), parse_amount(required_stake), parse_amount(bond),
                      claim_within, execute_within, window, clock)
-    job_id = _client(config_file).post(spec, data, terms)
+    with _progress("loading the job", as_json):
+        spec, data = load_job(spec_dir, example, input_path)
+    client = _client(config_file)
+    with _progress("uploading the package and escrowing the reward", as_json):
+        job_id = client.post(spec, data, terms)
     emit({"job_id": job_id, "program_root": "0x" + spec.program.root.hex()}, as_json,
          [f"posted job {job_id} (program root 0x{spec.program.root.hex()})"])
 
@@ -112,7 +126,9 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
     """Download the accepted output, check it against the on-chain output root, save it."""
     import numpy as np
 
-    res = _client(config_file).result(job_id)
+    client = _client(config_file)
+    with _progress("downloading and checking the output", as_json):
+        res = client.result(job_id)
     values = res.output if raw or res.values is None else res.values
     np.save(out, values)
     emit({"job_id": job_id, "out": str(out), "shape": list(values.shape),

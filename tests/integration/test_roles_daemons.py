@@ -197,3 +197,31 @@ def test_cli_errors_are_clear(net: Net, tmp_path: Path) -> None:
     assert no_rpc.returncode == 7 and "unreachable" in no_rpc.stderr
     cheat = poc(["provider", "run", "--once", "--test-cheat", "op"], cfg)
     assert cheat.returncode == 2 and "test-only" in cheat.stderr
+
+
+def test_job_cli_post_status_result(net: Net, tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    poster_cfg = net.config(tmp_path / "poster", 1)
+    posted = poc(["job", "post", "--example", "tiny-mlp", "--window", "60", "--json"], poster_cfg)
+    assert posted.returncode == 0, posted.stderr
+    job_id = json.loads(posted.stdout)["job_id"]
+    early = poc(["job", "result", str(job_id), "--out", str(tmp_path / "o.npy")], poster_cfg)
+    assert early.returncode == 14 and "not finalized" in early.stderr
+    provider = Provider(net.ctx(2, tmp_path / "provider"))
+    provider.stake(ETHER)
+    provider.tick()
+    advance(net.w3, 61)
+    provider.tick()
+    st = poc(["job", "status", str(job_id), "--json"], poster_cfg)
+    assert json.loads(st.stdout)["state"] == "finalized"
+    out = tmp_path / "out.npy"
+    res = poc(["job", "result", str(job_id), "--out", str(out), "--json"], poster_cfg)
+    assert res.returncode == 0 and json.loads(res.stdout)["verified"] is True
+    spec, data = tiny_mlp()
+    from node.trace.provider import provider_for_spec
+
+    expected = provider_for_spec(spec, data).values(spec.program.output_slot)
+    assert np.allclose(np.load(out), expected.astype(np.float64))
