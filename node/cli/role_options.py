@@ -49,6 +49,7 @@ def setup_logging(fmt: str, level: int = logging.INFO) -> None:
         from rich.logging import RichHandler
 
         handler = RichHandler(show_path=False, log_time_format="%H:%M:%S")
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for noisy in ("web3", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
