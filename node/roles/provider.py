@@ -102,6 +102,9 @@ class Provider:
             except (ChainError, StorageError) as exc:
                 # transient or external: keep the job, try again next tick
                 log.warning("job %d: %s", job_id, exc)
+            except PocError as exc:
+                # one broken job must not stop the daemon from serving the others
+                log.error("job %d: %s", job_id, exc)
         self._withdraw()
 
     def _on_event(self, event: ChainEvent) -> None:
@@ -130,6 +133,13 @@ class Provider:
         pol, p, me = self.policy, self.ctx.protocol, self.ctx.address
         if job.state in (JobState.FINALIZED, JobState.CANCELLED):
             return self._finish(job.job_id, rec, REFUSED, f"job is {job.state.name.lower()}")
+        if job.state == JobState.CLAIMED and p.claim(job.current_claim).provider == me:
+            # our claim was mined but the run that sent it stopped before recording it
+            rec.update(stage=CLAIMED, claim_id=job.current_claim)
+            return self._save(job.job_id, rec)
+        if job.state == JobState.CLAIMED:
+            self._expire_stale(job)
+            job = p.job(job.job_id)
         if job.state != JobState.OPEN:
             return  # claimed by someone else; it may reopen if their claim is rejected
         now = p.now()
@@ -168,6 +178,17 @@ class Provider:
         rec.pop("note", None)
         self._save(job.job_id, rec)
         log.info("job %d: claimed (claim %d)", job.job_id, claim_id)
+
+    def _expire_stale(self, job: Job) -> None:
+        """Another provider claimed the job and let its execution deadline pass: `expire`
+        (open to anyone) reopens it, so that we may claim it."""
+        p = self.ctx.protocol
+        other = p.claim(job.current_claim)
+        if other.state == ClaimState.ACTIVE and \
+                p.now() > other.claimed_at + job.params.execute_within:
+            self.ctx.send(p.market.functions.expire(job.job_id),
+                          key=f"expire:{job.job_id}:{other.claim_id}")
+            log.info("job %d: expired claim %d of %s", job.job_id, other.claim_id, other.provider)
 
     def _fetch(self, job: Job, rec: dict[str, Any]) -> JobWork:
         work = self._work.get(job.job_id)

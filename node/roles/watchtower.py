@@ -71,6 +71,8 @@ class Watchtower:
                 self._advance(claim_id, rec)
             except (ChainError, StorageError) as exc:
                 log.warning("claim %d: %s", claim_id, exc)
+            except PocError as exc:
+                log.error("claim %d: %s", claim_id, exc)
         if self.ctx.protocol.credits(self.ctx.address) > 0:
             self.ctx.send(self.ctx.protocol.market.functions.withdraw())
 

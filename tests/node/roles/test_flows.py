@@ -207,3 +207,33 @@ def test_job_client_cancel_refunds(chain: Any, make_ctx: Any) -> None:
 
     with pytest.raises(JobNotReady):
         client.result(job_id)
+
+
+def test_stale_claim_is_expired_and_the_job_taken_over(chain: Any, make_ctx: Any) -> None:
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    lazy = Provider(make_ctx(4, "lazy"))
+    lazy.stake(ETHER)
+    p = lazy.ctx.protocol
+    lazy.ctx.send(p.market.functions.claim(job_id))  # claims, then never executes
+    worker = _staked_provider(make_ctx)
+    worker.tick()
+    assert worker.ctx.state.job(job_id)[1]["stage"] == 0  # waits: the claim is still live
+    advance(chain, TERMS.execute_within + 1)
+    worker.tick()
+    assert p.claim(1).state == ClaimState.EXPIRED
+    assert p.job(job_id).current_claim == 2 and p.claim(2).provider == worker.ctx.address
+    assert p.credits(poster.address) == TERMS.required_stake // 10  # compensation
+
+
+def test_a_claim_recorded_by_no_one_is_adopted_after_a_crash(chain: Any, make_ctx: Any) -> None:
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    provider = _staked_provider(make_ctx)
+    p = provider.ctx.protocol
+    provider.scanner.scan(provider._on_event)
+    # the claim was mined, then the daemon died before saving its decision
+    provider.ctx.send(p.market.functions.claim(job_id), key=f"claim:{job_id}")
+    provider.tick()
+    assert provider.ctx.state.job(job_id)[1]["stage"] == 2  # adopted and submitted
+    assert p.claim(p.job(job_id).current_claim).state == ClaimState.SUBMITTED
