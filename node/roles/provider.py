@@ -126,6 +126,9 @@ class Provider:
                 self._submit(job, rec)
             elif claim.state == ClaimState.EXPIRED:
                 self._finish(job_id, rec, LOST, "execution deadline missed")
+            else:  # submitted by a run that stopped before recording it
+                rec["stage"] = SUBMITTED
+                self._save(job_id, rec)
         if rec["stage"] == SUBMITTED:
             self._defend(job, rec)
 

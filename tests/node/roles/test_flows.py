@@ -237,3 +237,19 @@ def test_a_claim_recorded_by_no_one_is_adopted_after_a_crash(chain: Any, make_ct
     provider.tick()
     assert provider.ctx.state.job(job_id)[1]["stage"] == 2  # adopted and submitted
     assert p.claim(p.job(job_id).current_claim).state == ClaimState.SUBMITTED
+
+
+def test_a_submission_recorded_by_no_one_is_adopted_after_a_crash(chain: Any,
+                                                                  make_ctx: Any) -> None:
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    provider = _staked_provider(make_ctx)
+    p = provider.ctx.protocol
+    provider.tick()
+    rec = provider.ctx.state.job(job_id)[1]
+    provider.ctx.state.upsert_job(job_id, 1, {**rec, "stage": 1})  # as if the save was lost
+    provider.tick()
+    assert provider.ctx.state.job(job_id)[1]["stage"] == 2
+    advance(chain, TERMS.challenge_window + 1)
+    provider.tick()
+    assert p.job(job_id).state == JobState.FINALIZED
