@@ -1,0 +1,267 @@
+"""`make demo`: the main job end to end on embedded defaults (ape's in-process eth-tester chain
+and a local content store), then a cheating provider caught by the watchtower.
+
+    python -m node.demo [--workdir DIR] [--cheat MODE]
+
+Nothing is started outside this process, so nothing is left running when it ends."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+ETHER = 10**18
+BURN = "0x000000000000000000000000000000000000dEaD"
+console = Console(highlight=False, width=120)
+
+
+@dataclass
+class Party:
+    name: str
+    address: str
+    balance0: int
+
+
+def _eth(wei: int) -> str:
+    return f"{wei / ETHER:+.4f}" if wei else "0"
+
+
+def _drive(
+    chain: Any, roles: Sequence[Any], until: Callable[[], bool], step_s: int, rounds: int = 200
+) -> None:
+    """Tick every daemon once per round, letting chain time run `step_s` between rounds."""
+    for _ in range(rounds):
+        for r in roles:
+            r.tick()
+        if until():
+            return
+        if step_s:
+            chain.pending_timestamp += step_s
+            chain.mine()
+    raise RuntimeError("the demo did not reach its next stage; see the logs above")
+
+
+def _move_printer(table_rows: list[list[str]]) -> Callable[[Any], None]:
+    def observe(m: Any) -> None:
+        if m.level == "execution":
+            where = f"ops [{m.lo}, {m.hi}]"
+        elif m.level in ("tensor", "opening"):
+            where = f"height {m.height} node {m.index}"
+        elif m.level == "reduction":
+            where = f"elem {m.elem} chunks [{m.lo}, {m.hi}]"
+        else:
+            where = f"leaf {m.index}" + (f" elem {m.elem}" if m.elem >= 0 else "")
+        row = [
+            str(len(table_rows) + 1),
+            m.side,
+            m.move,
+            m.level,
+            where,
+            f"{m.gas_used:,}",
+            f"{m.provider_clock}s / {m.challenger_clock}s",
+        ]
+        table_rows.append(row)
+        console.print("  " + "  ".join(f"{c:<{w}}" for c, w in zip(row, _WIDTHS, strict=True)))
+
+    return observe
+
+
+_HEAD = ["#", "side", "move", "level", "position", "gas", "clocks p/c"]
+_WIDTHS = [3, 10, 13, 10, 26, 9, 16]
+
+
+def run(workdir: Path, cheat_mode: str) -> None:
+    t0 = time.monotonic()
+    os.environ["POC_TEST_ONLY_ADVERSARY"] = "1"  # the second act's cheating provider (demo only)
+
+    import ape
+    from eth_account import Account
+
+    from node.game.adversary import ProviderCheat
+    from node.program.compiler.examples import accuracy, build_example, model_input
+    from node.roles.client import JobClient, JobTerms
+    from node.roles.context import RoleContext
+    from node.roles.localnet import deploy_local
+    from node.roles.protocol import ClaimState, JobState, load_abis
+    from node.roles.provider import Provider
+    from node.roles.watchtower import Watchtower
+    from node.storage.local import LocalStore
+
+    console.rule("[bold]poc demo: optimistic Proof of Compute on embedded defaults")
+    console.print("1. compile: train a digits classifier (scikit-learn digits), quantize to int8")
+    spec, model, digits = build_example("digits-mlp")
+    import torch
+
+    with torch.no_grad():
+        float_logits = model(torch.as_tensor(digits.x_test, dtype=torch.float32)).numpy()
+    labels = np.asarray(digits.y_test)
+    float_acc = accuracy(float_logits, labels)
+    data = spec.quantize_input(model_input("digits-mlp", torch.as_tensor(digits.x_test)).numpy())
+    console.print(
+        f"   program: {len(spec.program.ops)} ops over {spec.program.n_inputs} inputs, "
+        f"batch {spec.batch}; float accuracy {float_acc:.2%}"
+    )
+
+    with ape.networks.ethereum.local.use_provider("test") as provider:
+        w3 = provider.web3
+        chain = ape.chain
+        keys = [a.private_key for a in ape.accounts.test_accounts]
+        accts = [Account.from_key(k) for k in keys[:6]]
+        proto = deploy_local(w3, accts[0])
+        abis = load_abis(proto.abi_dir)
+        store = LocalStore(workdir / "store")
+        console.print(
+            f"2. deploy on ape's embedded chain: JobMarket {proto.deployment.addresses['job_market']}"
+        )
+
+        def ctx(i: int, name: str) -> RoleContext:
+            return RoleContext.build(
+                w3,
+                accts[i],
+                store,
+                workdir / name,
+                dict(proto.deployment.addresses),
+                abis,
+                proto.deployment.block,
+            )
+
+        terms = JobTerms(
+            reward=ETHER // 10,
+            required_stake=ETHER // 2,
+            challenger_bond=ETHER // 50,
+            execute_within=3600,
+            challenge_window=600,
+            clock=600,
+        )
+        poster = JobClient(ctx(1, "poster"))
+        honest = Provider(ctx(2, "provider"))
+        moves: list[list[str]] = []
+        printer = _move_printer(moves)
+        tower = Watchtower(ctx(3, "watchtower"), observers=[printer])
+        cheater = Provider(ctx(4, "mallory"), cheat=ProviderCheat(cheat_mode), observers=[printer])
+        parties = [
+            Party("job poster", poster.ctx.address, 0),
+            Party("provider (honest)", honest.ctx.address, 0),
+            Party("watchtower", tower.ctx.address, 0),
+            Party("provider (cheat)", cheater.ctx.address, 0),
+        ]
+        for p in parties:
+            p.balance0 = w3.eth.get_balance(p.address)
+        burn0 = w3.eth.get_balance(BURN)
+        honest.stake(ETHER)
+        protocol = honest.ctx.protocol
+
+        # ---- act 1: an honest job -----------------------------------------------------------
+        console.rule("act 1: an honest job")
+        job1 = poster.post(spec, data, terms)
+        console.print(
+            f"3. job {job1} posted: reward {terms.reward / ETHER} ETH escrowed, "
+            f"stake {terms.required_stake / ETHER} ETH required, window {terms.challenge_window}s"
+        )
+        t = time.monotonic()
+        honest.tick()
+        claim1 = protocol.job(job1).current_claim
+        console.print(
+            f"4. provider claimed, executed and submitted in {time.monotonic() - t:.2f}s: "
+            f"S_N {protocol.claim(claim1).s_n.hex()[:16]}..."
+        )
+        tower.tick()
+        console.print(
+            f"5. watchtower re-executed claim {claim1}: {tower.status()['claims'][claim1]['stage']}"
+        )
+        chain.pending_timestamp += terms.challenge_window + 1
+        chain.mine()
+        _drive(chain, [honest, tower], lambda: protocol.job(job1).state == JobState.FINALIZED, 0)
+        honest.tick()
+        console.print(f"6. window closed, job {job1} finalized; provider withdrew its reward")
+        result = poster.result(job1, spec)
+        assert result.values is not None
+        int_acc = accuracy(result.values, labels)
+        console.print(
+            f"7. result downloaded and checked against the on-chain output root "
+            f"{result.output_root.hex()[:16]}...: accuracy {int_acc:.2%} "
+            f"(float {float_acc:.2%}, {len(labels)} test digits)"
+        )
+
+        # ---- act 2: a cheating provider -----------------------------------------------------
+        console.rule(f"act 2: a provider that cheats ({cheat_mode})")
+        cheater.stake(ETHER)
+        job2 = poster.post(spec, data, terms)
+        cheater.tick()
+        claim2 = protocol.job(job2).current_claim
+        console.print(
+            f"8. job {job2}: the cheating provider submitted claim {claim2} with a corrupted value"
+        )
+        console.print(
+            "9. the watchtower re-executes, disagrees, challenges; the game move by move:"
+        )
+        console.print("  " + "  ".join(f"{c:<{w}}" for c, w in zip(_HEAD, _WIDTHS, strict=True)))
+        t = time.monotonic()
+        _drive(
+            chain,
+            [cheater, tower],
+            lambda: protocol.claim(claim2).state == ClaimState.REJECTED,
+            step_s=1,
+        )
+        tower.tick()  # withdraws bond and bounty
+        provider_moves = sum(1 for m in moves if m[1] == "provider")
+        gas = sum(int(m[5].replace(",", "")) for m in moves)
+        console.print(
+            f"10. provider slashed after {len(moves)} moves ({provider_moves} by the provider), "
+            f"{gas:,} gas in all, {time.monotonic() - t:.1f}s; job {job2} is open again"
+        )
+        # the honest provider picks the reopened job up
+        _drive(chain, [honest, tower], lambda: protocol.job(job2).current_claim != claim2, 0)
+        chain.pending_timestamp += terms.challenge_window + 1
+        chain.mine()
+        _drive(chain, [honest, tower], lambda: protocol.job(job2).state == JobState.FINALIZED, 0)
+        honest.tick()
+        cheater.tick()
+        console.print(f"11. the honest provider re-ran job {job2}; it finalized")
+
+        # ---- closing table ---------------------------------------------------------------------
+        table = Table(title="who was paid what (ETH; wallet includes gas, stake stays the owner's)")
+        for col in ("party", "wallet", "stake", "net"):
+            table.add_column(col, justify="right" if col != "party" else "left")
+        for p in parties:
+            wallet = w3.eth.get_balance(p.address) - p.balance0
+            stake = protocol.free_stake(p.address) + protocol.credits(p.address)
+            table.add_row(p.name, _eth(wallet), f"{stake / ETHER:.4f}", _eth(wallet + stake))
+        burned = w3.eth.get_balance(BURN) - burn0
+        table.add_row("burned (0x..dEaD)", "-", "-", _eth(burned))
+        console.print(table)
+        for c in (poster.ctx, honest.ctx, tower.ctx, cheater.ctx):
+            c.close()
+    console.print(f"demo finished in {time.monotonic() - t0:.1f}s; no process was started")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--workdir", type=Path, default=None, help="keep state here (default: a temp dir)"
+    )
+    ap.add_argument("--cheat", default="sum", help="provider cheat: op | leaf | element | sum")
+    args = ap.parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="poc-demo-"))
+    try:
+        run(workdir, args.cheat)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
