@@ -37,21 +37,6 @@ def _eth(wei: int) -> str:
     return f"{wei / ETHER:+.4f}" if wei else "0"
 
 
-def _drive(
-    chain: Any, roles: Sequence[Any], until: Callable[[], bool], step_s: int, rounds: int = 200
-) -> None:
-    """Tick every daemon once per round, letting chain time run `step_s` between rounds."""
-    for _ in range(rounds):
-        for r in roles:
-            r.tick()
-        if until():
-            return
-        if step_s:
-            chain.pending_timestamp += step_s
-            chain.mine()
-    raise RuntimeError("the demo did not reach its next stage; see the logs above")
-
-
 def _move_printer(table_rows: list[list[str]]) -> Callable[[Any], None]:
     def observe(m: Any) -> None:
         if m.level == "execution":
@@ -85,18 +70,13 @@ def run(workdir: Path, cheat_mode: str) -> None:
     t0 = time.monotonic()
     os.environ["POC_TEST_ONLY_ADVERSARY"] = "1"  # the second act's cheating provider (demo only)
 
-    import ape
-    from eth_account import Account
-
+    from node.embedded import embedded_net
     from node.game.adversary import ProviderCheat
     from node.program.compiler.examples import accuracy, build_example, model_input
     from node.roles.client import JobClient, JobTerms
-    from node.roles.context import RoleContext
-    from node.roles.localnet import deploy_local
-    from node.roles.protocol import ClaimState, JobState, load_abis
+    from node.roles.protocol import ClaimState, JobState
     from node.roles.provider import Provider
     from node.roles.watchtower import Watchtower
-    from node.storage.local import LocalStore
 
     console.rule("[bold]poc demo: optimistic Proof of Compute on embedded defaults")
     console.print("1. compile: train a digits classifier (scikit-learn digits), quantize to int8")
@@ -113,28 +93,10 @@ def run(workdir: Path, cheat_mode: str) -> None:
         f"batch {spec.batch}; float accuracy {float_acc:.2%}"
     )
 
-    with ape.networks.ethereum.local.use_provider("test") as provider:
-        w3 = provider.web3
-        chain = ape.chain
-        keys = [a.private_key for a in ape.accounts.test_accounts]
-        accts = [Account.from_key(k) for k in keys[:6]]
-        proto = deploy_local(w3, accts[0])
-        abis = load_abis(proto.abi_dir)
-        store = LocalStore(workdir / "store")
-        console.print(
-            f"2. deploy on ape's embedded chain: JobMarket {proto.deployment.addresses['job_market']}"
-        )
-
-        def ctx(i: int, name: str) -> RoleContext:
-            return RoleContext.build(
-                w3,
-                accts[i],
-                store,
-                workdir / name,
-                dict(proto.deployment.addresses),
-                abis,
-                proto.deployment.block,
-            )
+    with embedded_net(workdir) as net:
+        w3 = net.w3
+        console.print(f"2. deploy on ape's embedded chain: JobMarket {net.addresses['job_market']}")
+        ctx = net.ctx
 
         terms = JobTerms(
             reward=ETHER // 10,
@@ -180,9 +142,8 @@ def run(workdir: Path, cheat_mode: str) -> None:
         console.print(
             f"5. watchtower re-executed claim {claim1}: {tower.status()['claims'][claim1]['stage']}"
         )
-        chain.pending_timestamp += terms.challenge_window + 1
-        chain.mine()
-        _drive(chain, [honest, tower], lambda: protocol.job(job1).state == JobState.FINALIZED, 0)
+        net.advance(terms.challenge_window + 1)
+        net.drive([honest, tower], lambda: protocol.job(job1).state == JobState.FINALIZED)
         honest.tick()
         console.print(f"6. window closed, job {job1} finalized; provider withdrew its reward")
         result = poster.result(job1, spec)
@@ -208,8 +169,7 @@ def run(workdir: Path, cheat_mode: str) -> None:
         )
         console.print("  " + "  ".join(f"{c:<{w}}" for c, w in zip(_HEAD, _WIDTHS, strict=True)))
         t = time.monotonic()
-        _drive(
-            chain,
+        net.drive(
             [cheater, tower],
             lambda: protocol.claim(claim2).state == ClaimState.REJECTED,
             step_s=1,
@@ -222,10 +182,9 @@ def run(workdir: Path, cheat_mode: str) -> None:
             f"{gas:,} gas in all, {time.monotonic() - t:.1f}s; job {job2} is open again"
         )
         # the honest provider picks the reopened job up
-        _drive(chain, [honest, tower], lambda: protocol.job(job2).current_claim != claim2, 0)
-        chain.pending_timestamp += terms.challenge_window + 1
-        chain.mine()
-        _drive(chain, [honest, tower], lambda: protocol.job(job2).state == JobState.FINALIZED, 0)
+        net.drive([honest, tower], lambda: protocol.job(job2).current_claim != claim2)
+        net.advance(terms.challenge_window + 1)
+        net.drive([honest, tower], lambda: protocol.job(job2).state == JobState.FINALIZED)
         honest.tick()
         cheater.tick()
         console.print(f"11. the honest provider re-ran job {job2}; it finalized")
@@ -241,8 +200,6 @@ def run(workdir: Path, cheat_mode: str) -> None:
         burned = w3.eth.get_balance(BURN) - burn0
         table.add_row("burned (0x..dEaD)", "-", "-", _eth(burned))
         console.print(table)
-        for c in (poster.ctx, honest.ctx, tower.ctx, cheater.ctx):
-            c.close()
     console.print(f"demo finished in {time.monotonic() - t0:.1f}s; no process was started")
 
 
