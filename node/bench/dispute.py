@@ -44,14 +44,26 @@ def run(work: Path) -> dict[str, object]:
         store = LocalStore(work / "store")
 
         def ctx(i: int, name: str) -> RoleContext:
-            return RoleContext.build(w3, dev_account(i), store, work / name,
-                                     dict(local.deployment.addresses), abis,
-                                     local.deployment.block)
+            return RoleContext.build(
+                w3,
+                dev_account(i),
+                store,
+                work / name,
+                dict(local.deployment.addresses),
+                abis,
+                local.deployment.block,
+            )
 
         moves: list[MoveRecord] = []
         spec, data = mnist_shaped_mlp()
-        terms = JobTerms(ETHER // 10, ETHER // 2, ETHER // 50, execute_within=3600,
-                         challenge_window=600, clock=3600)
+        terms = JobTerms(
+            ETHER // 10,
+            ETHER // 2,
+            ETHER // 50,
+            execute_within=3600,
+            challenge_window=600,
+            clock=3600,
+        )
         t0 = time.perf_counter()
         job_id = JobClient(ctx(1, "poster")).post(spec, data, terms)
         # lie in element 1000 of the first matmul's output, partial sums wrong from chunk 13
@@ -72,15 +84,21 @@ def run(work: Path) -> dict[str, object]:
                 raise RuntimeError("the dispute did not end in 100 ticks")
         t_end = time.perf_counter()
         challenge_gas = _challenge_gas(w3, p, claim_id)
-        return {"moves": moves, "wall_total": t_end - t0, "wall_dispute": t_end - t_submitted,
-                "challenge_gas": challenge_gas, "ops": len(spec.program.ops)}
+        return {
+            "moves": moves,
+            "wall_total": t_end - t0,
+            "wall_dispute": t_end - t_submitted,
+            "challenge_gas": challenge_gas,
+            "ops": len(spec.program.ops),
+        }
     finally:
         anvil.stop()
 
 
 def _challenge_gas(w3: object, p: object, claim_id: int) -> int:
     logs = p.market.events.Challenged.get_logs(  # type: ignore[attr-defined]
-        argument_filters={"claimId": claim_id}, from_block=0)
+        argument_filters={"claimId": claim_id}, from_block=0
+    )
     receipt = w3.eth.get_transaction_receipt(logs[0]["transactionHash"])  # type: ignore[attr-defined]
     return int(receipt["gasUsed"])
 

@@ -38,26 +38,53 @@ def job() -> None:
 
 
 @job.command("post")
-@click.argument("spec_dir", required=False,
-                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "spec_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
 @click.option("--example", type=click.Choice(EXAMPLES), help="a built-in job instead of SPEC_DIR")
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help=".npy/.safetensors input: floats for the input adapter, or the int8 data slot")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=".npy/.safetensors input: floats for the input adapter, or the int8 data slot",
+)
 @click.option("--reward", default="0.1", show_default=True, help="escrowed reward (0.1 = 0.1 ETH)")
-@click.option("--stake", "required_stake", default="0.5", show_default=True,
-              help="stake the provider must lock")
+@click.option(
+    "--stake",
+    "required_stake",
+    default="0.5",
+    show_default=True,
+    help="stake the provider must lock",
+)
 @click.option("--bond", default="0.02", show_default=True, help="bond a challenger must post")
 @click.option("--claim-within", type=int, default=86400, show_default=True, help="seconds")
 @click.option("--execute-within", type=int, default=3600, show_default=True, help="seconds")
-@click.option("--window", type=int, default=600, show_default=True,
-              help="challenge window, seconds")
-@click.option("--clock", type=int, default=600, show_default=True,
-              help="chess clock per side and game, seconds")
+@click.option(
+    "--window", type=int, default=600, show_default=True, help="challenge window, seconds"
+)
+@click.option(
+    "--clock",
+    type=int,
+    default=600,
+    show_default=True,
+    help="chess clock per side and game, seconds",
+)
 @config_option
 @json_option
-def post_cmd(spec_dir: Path | None, example: str | None, input_path: Path | None, reward: str,
-             required_stake: str, bond: str, claim_within: int, execute_within: int, window: int,
-             clock: int, config_file: Path | None, as_json: bool) -> None:
+def post_cmd(
+    spec_dir: Path | None,
+    example: str | None,
+    input_path: Path | None,
+    reward: str,
+    required_stake: str,
+    bond: str,
+    claim_within: int,
+    execute_within: int,
+    window: int,
+    clock: int,
+    config_file: Path | None,
+    as_json: bool,
+) -> None:
     """Upload a job (a `poc compile` spec dir and an input, or --example) and escrow its reward."""
     from node.roles.amounts import parse_amount
     from node.roles.client import JobTerms
@@ -65,23 +92,35 @@ def post_cmd(spec_dir: Path | None, example: str | None, input_path: Path | None
 
     if (spec_dir is None) == (example is None):
         raise click.UsageError("give exactly one of SPEC_DIR or --example")
-    terms = JobTerms(parse_amount(reward), parse_amount(required_stake), parse_amount(bond),
-                     claim_within, execute_within, window, clock)
+    terms = JobTerms(
+        parse_amount(reward),
+        parse_amount(required_stake),
+        parse_amount(bond),
+        claim_within,
+        execute_within,
+        window,
+        clock,
+    )
     with _progress("loading the job", as_json):
         spec, data = load_job(spec_dir, example, input_path)
     client = _client(config_file)
     with _progress("uploading the package and escrowing the reward", as_json):
         job_id = client.post(spec, data, terms)
-    emit({"job_id": job_id, "program_root": "0x" + spec.program.root.hex()}, as_json,
-         [f"posted job {job_id} (program root 0x{spec.program.root.hex()})"])
+    emit(
+        {"job_id": job_id, "program_root": "0x" + spec.program.root.hex()},
+        as_json,
+        [f"posted job {job_id} (program root 0x{spec.program.root.hex()})"],
+    )
 
 
 def _status_lines(st: dict[str, Any]) -> list[str]:
     lines = [f"job {st['job_id']}: {st['state']}, reward {st['reward']} wei"]
     claim = st.get("claim")
     if claim:
-        lines.append(f"  claim {claim['claim_id']} by {claim['provider']}: {claim['state']}, "
-                     f"window ends {timestamp(claim['window_end'])}")
+        lines.append(
+            f"  claim {claim['claim_id']} by {claim['provider']}: {claim['state']}, "
+            f"window ends {timestamp(claim['window_end'])}"
+        )
         for g, s in claim["games"].items():
             lines.append(f"  game {g}: {s}")
     return lines
@@ -93,8 +132,9 @@ def _status_lines(st: dict[str, Any]) -> list[str]:
 @click.option("--interval", type=float, default=2.0, show_default=True)
 @config_option
 @json_option
-def status_cmd(job_id: int, watch: bool, interval: float, config_file: Path | None,
-               as_json: bool) -> None:
+def status_cmd(
+    job_id: int, watch: bool, interval: float, config_file: Path | None, as_json: bool
+) -> None:
     """State of a job, its current claim and games."""
     client = _client(config_file)
     st = client.status(job_id)
@@ -117,8 +157,12 @@ def status_cmd(job_id: int, watch: bool, interval: float, config_file: Path | No
 
 @job.command("result")
 @click.argument("job_id", type=int)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help=".npy file for the (dequantized when the spec says how) output")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help=".npy file for the (dequantized when the spec says how) output",
+)
 @click.option("--raw", is_flag=True, help="write the quantized integers instead")
 @config_option
 @json_option
@@ -131,10 +175,20 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
         res = client.result(job_id)
     values = res.output if raw or res.values is None else res.values
     np.save(out, values)
-    emit({"job_id": job_id, "out": str(out), "shape": list(values.shape),
-          "output_root": "0x" + res.output_root.hex(), "verified": True}, as_json,
-         [f"output of job {job_id} verified against 0x{res.output_root.hex()}",
-          f"wrote {out} {list(values.shape)}"])
+    emit(
+        {
+            "job_id": job_id,
+            "out": str(out),
+            "shape": list(values.shape),
+            "output_root": "0x" + res.output_root.hex(),
+            "verified": True,
+        },
+        as_json,
+        [
+            f"output of job {job_id} verified against 0x{res.output_root.hex()}",
+            f"wrote {out} {list(values.shape)}",
+        ],
+    )
 
 
 @job.command("cancel")

@@ -41,9 +41,12 @@ def provider() -> None:
 def _stake_lines(st: dict[str, Any]) -> list[str]:
     from node.roles.amounts import format_eth
 
-    return [f"provider {st['address']}", f"  free stake {format_eth(st['free_stake'])}",
-            f"  unbonding  {format_eth(st['unbonding'])} (from {timestamp(st['unlock_at'])})",
-            f"  credits    {format_eth(st['credits'])}"]
+    return [
+        f"provider {st['address']}",
+        f"  free stake {format_eth(st['free_stake'])}",
+        f"  unbonding  {format_eth(st['unbonding'])} (from {timestamp(st['unlock_at'])})",
+        f"  credits    {format_eth(st['credits'])}",
+    ]
 
 
 @provider.command("register")
@@ -111,8 +114,9 @@ def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
 def status_cmd(config_file: Path | None, as_json: bool) -> None:
     """Stake, credits and the jobs this provider has seen."""
     st = _provider(config_file).status()
-    lines = _stake_lines(st) + [f"  job {j}: {d['stage']} {d.get('reason', '')}"
-                                for j, d in st["jobs"].items()]
+    lines = _stake_lines(st) + [
+        f"  job {j}: {d['stage']} {d.get('reason', '')}" for j, d in st["jobs"].items()
+    ]
     emit(st, as_json, lines)
 
 
@@ -122,21 +126,39 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
 @click.option("--min-reward", default="0", show_default=True, help="refuse jobs paying less")
 @click.option("--max-ops", type=int, default=4096, show_default=True)
 @click.option("--max-stake", default=None, help="refuse jobs locking more stake than this")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
-@click.option("--test-cheat", default=None, hidden=True,
-              help="TEST ONLY (needs POC_TEST_ONLY_ADVERSARY=1): op|leaf|element|sum|silent")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option(
+    "--test-cheat",
+    default=None,
+    hidden=True,
+    help="TEST ONLY (needs POC_TEST_ONLY_ADVERSARY=1): op|leaf|element|sum|silent",
+)
 @config_option
 @log_option
-def run_cmd(interval: float, once: bool, min_reward: str, max_ops: int, max_stake: str | None,
-            device: str, test_cheat: str | None, config_file: Path | None,
-            log_format: str) -> None:
+def run_cmd(
+    interval: float,
+    once: bool,
+    min_reward: str,
+    max_ops: int,
+    max_stake: str | None,
+    device: str,
+    test_cheat: str | None,
+    config_file: Path | None,
+    log_format: str,
+) -> None:
     """Run the provider daemon (stop with Ctrl-C or SIGTERM; a restart resumes)."""
     from node.roles.amounts import parse_amount
     from node.roles.daemon import run_forever
 
     setup_logging(log_format)
-    p = _provider(config_file, min_reward=parse_amount(min_reward), max_ops=max_ops,
-                  max_stake=parse_amount(max_stake) if max_stake else None, device=device,
-                  test_cheat=test_cheat)
+    p = _provider(
+        config_file,
+        min_reward=parse_amount(min_reward),
+        max_ops=max_ops,
+        max_stake=parse_amount(max_stake) if max_stake else None,
+        device=device,
+        test_cheat=test_cheat,
+    )
     run_forever(p.tick, interval, once)

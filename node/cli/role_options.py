@@ -17,8 +17,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def config_option(f: F) -> F:
-    return click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-                        default=None, help="Config file (default: POC_CONFIG or .poc/config.json).")(f)
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Config file (default: POC_CONFIG or .poc/config.json).",
+    )(f)
 
 
 def json_option(f: F) -> F:
@@ -26,14 +31,23 @@ def json_option(f: F) -> F:
 
 
 def log_option(f: F) -> F:
-    return click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-                        show_default=True, help="Log records as text or one JSON object a line.")(f)
+    return click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Log records as text or one JSON object a line.",
+    )(f)
 
 
 class JsonLogFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-                               "logger": record.name, "msg": record.getMessage()}
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         move = getattr(record, "move", None)
         if move is not None:
             out["move"] = move

@@ -33,25 +33,52 @@ def watch() -> None:
 @watch.command("run")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="seconds per tick")
 @click.option("--once", is_flag=True, help="one tick, then exit")
-@click.option("--sample", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
-              help="probability of re-executing a result")
-@click.option("--min-value", default="0", show_default=True,
-              help="re-execute only jobs whose reward + stake is at least this")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
-@click.option("--test-cheat", default=None, hidden=True,
-              help="TEST ONLY (needs POC_TEST_ONLY_ADVERSARY=1): false-challenge|wrong-pick")
+@click.option(
+    "--sample",
+    type=click.FloatRange(0.0, 1.0),
+    default=1.0,
+    show_default=True,
+    help="probability of re-executing a result",
+)
+@click.option(
+    "--min-value",
+    default="0",
+    show_default=True,
+    help="re-execute only jobs whose reward + stake is at least this",
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option(
+    "--test-cheat",
+    default=None,
+    hidden=True,
+    help="TEST ONLY (needs POC_TEST_ONLY_ADVERSARY=1): false-challenge|wrong-pick",
+)
 @config_option
 @log_option
-def run_cmd(interval: float, once: bool, sample: float, min_value: str, device: str,
-            test_cheat: str | None, config_file: Path | None, log_format: str) -> None:
+def run_cmd(
+    interval: float,
+    once: bool,
+    sample: float,
+    min_value: str,
+    device: str,
+    test_cheat: str | None,
+    config_file: Path | None,
+    log_format: str,
+) -> None:
     """Run the watchtower daemon (stop with Ctrl-C or SIGTERM; a restart resumes)."""
     from node.roles.amounts import parse_amount
     from node.roles.daemon import run_forever
 
     setup_logging(log_format)
-    tower = _tower(config_file, test_cheat, sample_probability=sample,
-                   min_value=parse_amount(min_value), device=device)
+    tower = _tower(
+        config_file,
+        test_cheat,
+        sample_probability=sample,
+        min_value=parse_amount(min_value),
+        device=device,
+    )
     run_forever(tower.tick, interval, once)
 
 

@@ -31,9 +31,16 @@ class OpOpening:
     def as_struct(self) -> dict[str, object]:
         """Fields by their Solidity names; the responder keeps those the ABI's struct has
         (the operand roots moved from the opening to the step in a contract revision)."""
-        return {"op": self.op, "opProof": list(self.op_proof), "aRoot": self.a_root,
-                "aProof": list(self.a_proof), "bRoot": self.b_root, "bProof": list(self.b_proof),
-                "outRoot": self.out_root, "outProof": list(self.out_proof)}
+        return {
+            "op": self.op,
+            "opProof": list(self.op_proof),
+            "aRoot": self.a_root,
+            "aProof": list(self.a_proof),
+            "bRoot": self.b_root,
+            "bProof": list(self.b_proof),
+            "outRoot": self.out_root,
+            "outProof": list(self.out_proof),
+        }
 
 
 @dataclass(frozen=True)
@@ -88,10 +95,18 @@ class StepData:
     b_slot_proof: tuple[bytes, ...]
 
     def as_struct(self) -> dict[str, object]:
-        return {"op": self.op, "aRoot": self.a_root, "bRoot": self.b_root, "aLeaf": self.a_leaf,
-                "aProof": list(self.a_proof), "bLeaf": self.b_leaf, "bProof": list(self.b_proof),
-                "sLo": self.s_lo, "aSlotProof": list(self.a_slot_proof),
-                "bSlotProof": list(self.b_slot_proof)}
+        return {
+            "op": self.op,
+            "aRoot": self.a_root,
+            "bRoot": self.b_root,
+            "aLeaf": self.a_leaf,
+            "aProof": list(self.a_proof),
+            "bLeaf": self.b_leaf,
+            "bProof": list(self.b_proof),
+            "sLo": self.s_lo,
+            "aSlotProof": list(self.a_slot_proof),
+            "bSlotProof": list(self.b_slot_proof),
+        }
 
 
 @dataclass(frozen=True)
@@ -112,14 +127,33 @@ class Wait:
     until: int | None = None  # a timestamp after which something may change
 
 
-Action = (RevealStates | PickState | OpenOp | RevealNodes | PickNode | RevealLeaf | PickElement
-          | RevealSums | PickSum | Step | Timeout | Wait)
+Action = (
+    RevealStates
+    | PickState
+    | OpenOp
+    | RevealNodes
+    | PickNode
+    | RevealLeaf
+    | PickElement
+    | RevealSums
+    | PickSum
+    | Step
+    | Timeout
+    | Wait
+)
 
 # the DisputeGame function each move calls
 FUNCTION = {
-    RevealStates: "revealStates", PickState: "pickState", OpenOp: "openOp",
-    RevealNodes: "revealNodes", PickNode: "pickNode", RevealLeaf: "revealLeaf",
-    PickElement: "pickElement", RevealSums: "revealSums", PickSum: "pickSum", Step: "step",
+    RevealStates: "revealStates",
+    PickState: "pickState",
+    OpenOp: "openOp",
+    RevealNodes: "revealNodes",
+    PickNode: "pickNode",
+    RevealLeaf: "revealLeaf",
+    PickElement: "pickElement",
+    RevealSums: "revealSums",
+    PickSum: "pickSum",
+    Step: "step",
     Timeout: "timeout",
 }
 

@@ -39,8 +39,10 @@ class AdversaryRefused(PocError):
 
 def require_test_mode(what: str) -> None:
     if os.environ.get(TEST_SWITCH) != "1":
-        raise AdversaryRefused(f"{what} is a test-only adversarial mode; refused unless "
-                               f"{TEST_SWITCH}=1 is set (never on a real deployment)")
+        raise AdversaryRefused(
+            f"{what} is a test-only adversarial mode; refused unless "
+            f"{TEST_SWITCH}=1 is set (never on a real deployment)"
+        )
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ class ProviderCheat:
         """`mode[:op_index[:element]]`, e.g. `sum`, `op:3`, `element:0:5`."""
         parts = text.split(":")
         if parts[0] not in PROVIDER_CHEATS:
-            raise AdversaryRefused(f"unknown provider cheat {parts[0]!r} ({', '.join(PROVIDER_CHEATS)})")
+            raise AdversaryRefused(
+                f"unknown provider cheat {parts[0]!r} ({', '.join(PROVIDER_CHEATS)})"
+            )
         op = int(parts[1]) if len(parts) > 1 and parts[1] else None
         elem = int(parts[2]) if len(parts) > 2 else 0
         return cls(parts[0], op, elem)
@@ -92,8 +96,13 @@ class CorruptedTrace(TraceProvider):
     """A trace that lies at one place and stays consistent with its lie everywhere after
     (later ops computed on the corrupted tensor, roots and proofs of the corrupted data)."""
 
-    def __init__(self, program: Program, inputs: Mapping[int, npt.NDArray[Any]],
-                 cheat: ProviderCheat, config: ComputeConfig | None = None) -> None:
+    def __init__(
+        self,
+        program: Program,
+        inputs: Mapping[int, npt.NDArray[Any]],
+        cheat: ProviderCheat,
+        config: ComputeConfig | None = None,
+    ) -> None:
         require_test_mode(f"provider cheat {cheat.mode!r}")
         super().__init__(program, inputs, config)
         self.cheat = cheat
@@ -114,6 +123,7 @@ class CorruptedTrace(TraceProvider):
 
     def _pick_op(self, cheat: ProviderCheat) -> int:
         ops = self.program.ops
+
         def fits(i: int) -> bool:
             op = ops[i]
             spec = self.program.spec(self.n_inputs + i)
@@ -150,8 +160,11 @@ class CorruptedTrace(TraceProvider):
         return super().root(slot)
 
     def leaf(self, slot: int, j: int) -> bytes:
-        if self.cheat.mode == "leaf" and slot == self._target_slot \
-                and j == self.program.spec(slot).n_leaves:
+        if (
+            self.cheat.mode == "leaf"
+            and slot == self._target_slot
+            and j == self.program.spec(slot).n_leaves
+        ):
             return self._bad_leaf
         return super().leaf(slot, j)
 
@@ -167,4 +180,3 @@ class CorruptedTrace(TraceProvider):
             first = max(1, min(self.cheat.chunk, len(sums) - 1))
             return sums[:first] + [s + delta for s in sums[first:]]
         return sums[:-1] + [lied]
-

@@ -54,8 +54,13 @@ MoveObserver = Callable[[MoveRecord], None]
 
 
 class Responder:
-    def __init__(self, sender: TxSender, game: Contract, state: StateStore | None = None,
-                 observers: list[MoveObserver] | None = None) -> None:
+    def __init__(
+        self,
+        sender: TxSender,
+        game: Contract,
+        state: StateStore | None = None,
+        observers: list[MoveObserver] | None = None,
+    ) -> None:
         self.sender = sender
         self.game = game
         self.state = state
@@ -81,22 +86,45 @@ class Responder:
             receipt = self.sender.send(TxRequest.call(fn, key=key))
         except TransactionReverted as exc:
             if exc.error_name in STALE:
-                log.info("game %d: %s not sent (%s); re-reading next tick", view.game_id,
-                         fn_name, exc.error_name)
+                log.info(
+                    "game %d: %s not sent (%s); re-reading next tick",
+                    view.game_id,
+                    fn_name,
+                    exc.error_name,
+                )
                 return None
             raise
         record = MoveRecord(
-            game_id=view.game_id, side=side.name.lower(), move=fn_name,
+            game_id=view.game_id,
+            side=side.name.lower(),
+            move=fn_name,
             level="timeout" if isinstance(action, Timeout) else view.phase.level,
-            phase=int(view.phase), lo=view.lo, hi=view.hi, height=view.height, index=view.index,
-            elem=view.elem, gas_used=int(receipt["gasUsed"]),
+            phase=int(view.phase),
+            lo=view.lo,
+            hi=view.hi,
+            height=view.height,
+            index=view.index,
+            elem=view.elem,
+            gas_used=int(receipt["gasUsed"]),
             tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-            provider_clock=view.provider_clock, challenger_clock=view.challenger_clock,
-            timestamp=time.time())
+            provider_clock=view.provider_clock,
+            challenger_clock=view.challenger_clock,
+            timestamp=time.time(),
+        )
         self._remember(key, record)
-        log.info("game %d: %s %s at %s [%d, %d] h%d i%d, gas %d", view.game_id, record.side,
-                 fn_name, record.level, view.lo, view.hi, view.height, view.index,
-                 record.gas_used, extra={"move": asdict(record)})
+        log.info(
+            "game %d: %s %s at %s [%d, %d] h%d i%d, gas %d",
+            view.game_id,
+            record.side,
+            fn_name,
+            record.level,
+            view.lo,
+            view.hi,
+            view.height,
+            view.index,
+            record.gas_used,
+            extra={"move": asdict(record)},
+        )
         for observe in self.observers:
             observe(record)
         return record

@@ -53,8 +53,9 @@ class GameTrace(Protocol):
 
     def partial_sums(self, op_index: int, leaf_index: int, elem: int) -> list[int]: ...
 
-    def step_witness(self, op_index: int, leaf_index: int, elem: int | None = None,
-                     chunk: int | None = None) -> object: ...
+    def step_witness(
+        self, op_index: int, leaf_index: int, elem: int | None = None, chunk: int | None = None
+    ) -> object: ...
 
 
 class Strategy(Enum):
@@ -64,8 +65,9 @@ class Strategy(Enum):
     WRONG_PICK = "wrong-pick"  # challenger: points at a part it agrees with
 
 
-def solve(view: GameView, side: Side, trace: GameTrace,
-          strategy: Strategy = Strategy.HONEST) -> list[Action]:
+def solve(
+    view: GameView, side: Side, trace: GameTrace, strategy: Strategy = Strategy.HONEST
+) -> list[Action]:
     """The next action(s) of `side` in the game seen in `view`."""
     if not view.active:
         return [Wait(f"game over ({view.status.name.lower()})")]
@@ -83,6 +85,7 @@ def solve(view: GameView, side: Side, trace: GameTrace,
 
 
 # ---- provider: reveal from the trace ----
+
 
 def _provider_move(v: GameView, t: GameTrace) -> Action:
     if v.phase == Phase.EXEC_REVEAL:
@@ -108,14 +111,24 @@ def _opening(a: int, t: GameTrace) -> OpOpening:
     b_root, b_proof = bytes(32), tuple[bytes, ...]()
     if op.b != NO_SLOT:
         b_root, b_proof = t.root(op.b), tuple(t.state_proof(a, op.b))
-    return OpOpening(enc, tuple(op_proof), t.root(op.a), tuple(t.state_proof(a, op.a)), b_root,
-                     b_proof, t.root(op.out), tuple(t.state_proof(a + 1, op.out)))
+    return OpOpening(
+        enc,
+        tuple(op_proof),
+        t.root(op.a),
+        tuple(t.state_proof(a, op.a)),
+        b_root,
+        b_proof,
+        t.root(op.out),
+        tuple(t.state_proof(a + 1, op.out)),
+    )
 
 
 # ---- challenger: point at the first disagreement ----
 
-def _first_mismatch(mine: Sequence[object], theirs: Sequence[object], otherwise: int,
-                    strategy: Strategy) -> int:
+
+def _first_mismatch(
+    mine: Sequence[object], theirs: Sequence[object], otherwise: int, strategy: Strategy
+) -> int:
     diff = [i for i, (x, y) in enumerate(zip(mine, theirs, strict=True)) if x != y]
     if strategy is Strategy.WRONG_PICK:
         # Deliberately point at a part whose value we agree with (a losing challenger).
@@ -129,8 +142,9 @@ def _challenger_move(v: GameView, t: GameTrace, strategy: Strategy) -> Action:
         pts = points(v.lo, v.hi, v.arity)
         mine = [t.state_root(p) for p in pts[1:-1]]
         # All interior roots agree: the disputed high end is the one we reject (last segment).
-        seg = _first_mismatch(mine + [b"mine"], list(v.revealed_roots) + [b"theirs"],
-                              len(pts) - 2, strategy)
+        seg = _first_mismatch(
+            mine + [b"mine"], list(v.revealed_roots) + [b"theirs"], len(pts) - 2, strategy
+        )
         return PickState(v.revealed_roots, seg)
     if v.phase == Phase.TENSOR_PICK:
         m = min(v.log2_arity, v.height)
@@ -167,12 +181,16 @@ def _step_data(v: GameView, t: GameTrace) -> StepData:
     b_proof: tuple[bytes, ...] = ()
     # A matmul padding leaf must be zero and takes no operands.
     if v.chunk_step or v.opcode != Opcode.MATMUL:
-        w = (t.step_witness(v.op_index, v.index, v.elem, v.lo) if v.chunk_step
-             else t.step_witness(v.op_index, v.index))
+        w = (
+            t.step_witness(v.op_index, v.index, v.elem, v.lo)
+            if v.chunk_step
+            else t.step_witness(v.op_index, v.index)
+        )
         a, b = getattr(w, "a", None), getattr(w, "b", None)
         if a is not None:
             a_leaf, a_proof = a.leaf, tuple(a.siblings)
         if b is not None:
             b_leaf, b_proof = b.leaf, tuple(b.siblings)
-    return StepData(v.opened.op, a_root, b_root, a_leaf, a_proof, b_leaf, b_proof, s_lo,
-                    a_slot, b_slot)
+    return StepData(
+        v.opened.op, a_root, b_root, a_leaf, a_proof, b_leaf, b_proof, s_lo, a_slot, b_slot
+    )

@@ -33,13 +33,25 @@ class Phase(IntEnum):
         return _LEVELS[self]
 
 
-_PROVIDER_PHASES = {Phase.EXEC_REVEAL, Phase.OP_OPEN, Phase.TENSOR_REVEAL, Phase.LEAF_REVEAL,
-                    Phase.SUM_REVEAL}
+_PROVIDER_PHASES = {
+    Phase.EXEC_REVEAL,
+    Phase.OP_OPEN,
+    Phase.TENSOR_REVEAL,
+    Phase.LEAF_REVEAL,
+    Phase.SUM_REVEAL,
+}
 _LEVELS = {
-    Phase.NONE: "none", Phase.EXEC_REVEAL: "execution", Phase.EXEC_PICK: "execution",
-    Phase.OP_OPEN: "opening", Phase.TENSOR_REVEAL: "tensor", Phase.TENSOR_PICK: "tensor",
-    Phase.LEAF_REVEAL: "reduction", Phase.ELEMENT_PICK: "reduction", Phase.SUM_REVEAL: "reduction",
-    Phase.SUM_PICK: "reduction", Phase.STEP: "step",
+    Phase.NONE: "none",
+    Phase.EXEC_REVEAL: "execution",
+    Phase.EXEC_PICK: "execution",
+    Phase.OP_OPEN: "opening",
+    Phase.TENSOR_REVEAL: "tensor",
+    Phase.TENSOR_PICK: "tensor",
+    Phase.LEAF_REVEAL: "reduction",
+    Phase.ELEMENT_PICK: "reduction",
+    Phase.SUM_REVEAL: "reduction",
+    Phase.SUM_PICK: "reduction",
+    Phase.STEP: "step",
 }
 
 

@@ -52,31 +52,51 @@ class JobClient:
             locator = package.upload(self.ctx.store, Path(tmp) / "spec")
         c = package.commitments()
         p = self.ctx.protocol
-        params = JobParams(c.program_root, c.s0, c.n_inputs, c.n_ops, c.output_slot,
-                           terms.required_stake, terms.challenger_bond,
-                           p.now() + terms.claim_within, terms.execute_within,
-                           terms.challenge_window, terms.clock)
-        receipt = self.ctx.send(p.market.functions.post(params.as_tuple(), locator),
-                                value=terms.reward)
+        params = JobParams(
+            c.program_root,
+            c.s0,
+            c.n_inputs,
+            c.n_ops,
+            c.output_slot,
+            terms.required_stake,
+            terms.challenger_bond,
+            p.now() + terms.claim_within,
+            terms.execute_within,
+            terms.challenge_window,
+            terms.clock,
+        )
+        receipt = self.ctx.send(
+            p.market.functions.post(params.as_tuple(), locator), value=terms.reward
+        )
         posted = p.market.events.JobPosted().process_receipt(receipt)
         return int(posted[0]["args"]["jobId"])
 
     def status(self, job_id: int) -> dict[str, Any]:
         p = self.ctx.protocol
         job = p.job(job_id)
-        out: dict[str, Any] = {"job_id": job_id, "state": job.state.name.lower(),
-                               "reward": job.reward, "poster": job.poster,
-                               "params": {k: ("0x" + v.hex()) if isinstance(v, bytes) else v
-                                          for k, v in asdict(job.params).items()}}
+        out: dict[str, Any] = {
+            "job_id": job_id,
+            "state": job.state.name.lower(),
+            "reward": job.reward,
+            "poster": job.poster,
+            "params": {
+                k: ("0x" + v.hex()) if isinstance(v, bytes) else v
+                for k, v in asdict(job.params).items()
+            },
+        }
         if job.current_claim:
             claim = p.claim(job.current_claim)
             games = p.games_of_claim(claim.claim_id)
-            out["claim"] = {"claim_id": claim.claim_id, "provider": claim.provider,
-                            "state": claim.state.name.lower(),
-                            "output_root": "0x" + claim.output_root.hex(),
-                            "window_end": claim.submitted_at + job.params.challenge_window
-                            if claim.submitted_at else None,
-                            "games": {g: p.game_view(g).status.name.lower() for g in games}}
+            out["claim"] = {
+                "claim_id": claim.claim_id,
+                "provider": claim.provider,
+                "state": claim.state.name.lower(),
+                "output_root": "0x" + claim.output_root.hex(),
+                "window_end": claim.submitted_at + job.params.challenge_window
+                if claim.submitted_at
+                else None,
+                "games": {g: p.game_view(g).status.name.lower() for g in games},
+            }
         out["now"] = p.now()
         return out
 
@@ -84,8 +104,9 @@ class JobClient:
         p = self.ctx.protocol
         job = p.job(job_id)
         if job.state != JobState.FINALIZED:
-            raise JobNotReady(f"job {job_id} is {job.state.name.lower()}, not finalized: no "
-                              "accepted result yet")
+            raise JobNotReady(
+                f"job {job_id} is {job.state.name.lower()}, not finalized: no accepted result yet"
+            )
         claim = p.claim(job.current_claim)
         assert claim.state == ClaimState.ACCEPTED
         return claim.claim_id
@@ -99,13 +120,16 @@ class JobClient:
             raise JobNotReady(f"no ResultSubmitted event for claim {claim.claim_id}")
         if spec is None:
             with tempfile.TemporaryDirectory() as tmp:
-                spec = JobPackage.download(self.ctx.store, p.spec_locator(job_id),
-                                           Path(tmp) / "pkg").spec
+                spec = JobPackage.download(
+                    self.ctx.store, p.spec_locator(job_id), Path(tmp) / "pkg"
+                ).spec
         out_spec = spec.program.spec(spec.program.output_slot)
         raw = self.ctx.store.get(locator)
         if len(raw) != out_spec.nbytes or tensor_root(raw, out_spec.dtype) != claim.output_root:
-            raise OutputMismatch(f"output {locator} does not hash to the accepted output root "
-                                 f"0x{claim.output_root.hex()}")
+            raise OutputMismatch(
+                f"output {locator} does not hash to the accepted output root "
+                f"0x{claim.output_root.hex()}"
+            )
         q = unpack(raw, out_spec.dtype).reshape(out_spec.rows, out_spec.cols)
         values = spec.output_adapter.dequantize(q) if spec.output_adapter else None
         return JobResult(job_id, q, values, claim.output_root)

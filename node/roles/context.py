@@ -45,9 +45,16 @@ class RoleContext:
         self.state.close()
 
     @classmethod
-    def build(cls, w3: Web3, account: LocalAccount, store: ContentStore, data_dir: Path,
-              addresses: dict[str, str | None], abis: dict[str, list[dict[str, Any]]] | None = None,
-              start_block: int = 0) -> RoleContext:
+    def build(
+        cls,
+        w3: Web3,
+        account: LocalAccount,
+        store: ContentStore,
+        data_dir: Path,
+        addresses: dict[str, str | None],
+        abis: dict[str, list[dict[str, Any]]] | None = None,
+        start_block: int = 0,
+    ) -> RoleContext:
         return cls(w3, account, store, Path(data_dir), Protocol(w3, addresses, abis, start_block))
 
     @classmethod

@@ -16,8 +16,9 @@ from node.storage.errors import StorageError
 log = logging.getLogger(__name__)
 
 
-def run_forever(tick: Callable[[], None], interval: float = 2.0, once: bool = False,
-                max_backoff: float = 60.0) -> None:
+def run_forever(
+    tick: Callable[[], None], interval: float = 2.0, once: bool = False, max_backoff: float = 60.0
+) -> None:
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:

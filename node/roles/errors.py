@@ -43,4 +43,3 @@ class InsufficientStake(RoleError):
     """The provider's free stake does not cover the job's required stake."""
 
     exit_code = 15
-

@@ -14,8 +14,9 @@ from node.program.constants import DType
 from node.program.spec import JobSpec, OutputAdapter
 
 
-def random_mlp(widths: Sequence[int], rows: int, seed: int = 0
-               ) -> tuple[JobSpec, npt.NDArray[np.int8]]:
+def random_mlp(
+    widths: Sequence[int], rows: int, seed: int = 0
+) -> tuple[JobSpec, npt.NDArray[np.int8]]:
     """An int8 MLP `widths[0] -> ... -> widths[-1]` (each a multiple of 32) on `rows` random
     input rows: matmul, bias add, requant (ReLU as the clamp's low bound except after the last
     layer). Returns the spec and its data input."""
@@ -36,9 +37,14 @@ def random_mlp(widths: Sequence[int], rows: int, seed: int = 0
         last = i == len(names) - 1
         h = b.requant(acc, rows, n, shift, mult=1, lo=-128 if last else 0)
     program, constants = b.finish(h)
-    spec = JobSpec(program, constants, batch=rows, data_slot=0,
-                   output_adapter=OutputAdapter(tuple([1.0] * widths[-1]), widths[-1]),
-                   meta={"example": f"random-mlp-{'-'.join(map(str, widths))}"})
+    spec = JobSpec(
+        program,
+        constants,
+        batch=rows,
+        data_slot=0,
+        output_adapter=OutputAdapter(tuple([1.0] * widths[-1]), widths[-1]),
+        meta={"example": f"random-mlp-{'-'.join(map(str, widths))}"},
+    )
     data = rng.integers(-128, 128, (rows, widths[0])).astype(np.int8)
     return spec, data
 

@@ -14,17 +14,35 @@ from node.state.store import StateStore
 log = logging.getLogger(__name__)
 
 
-def play(protocol: Protocol, responder: Responder, state: StateStore, game_id: int, side: Side,
-         trace: GameTrace | None, strategy: Strategy = Strategy.HONEST,
-         job_id: int | None = None) -> GameStatus:
+def play(
+    protocol: Protocol,
+    responder: Responder,
+    state: StateStore,
+    game_id: int,
+    side: Side,
+    trace: GameTrace | None,
+    strategy: Strategy = Strategy.HONEST,
+    job_id: int | None = None,
+) -> GameStatus:
     """One move (if it is ours, or a timeout we can claim) in game `game_id`; returns the
     game's status as read before the move."""
     view = protocol.game_view(game_id)
-    state.upsert_game(game_id, status=int(view.status), phase=int(view.phase),
-                      role=side.name.lower(), job_id=job_id, claim_id=view.claim_id,
-                      data={"provider": view.provider, "challenger": view.challenger,
-                            "lo": view.lo, "hi": view.hi, "height": view.height,
-                            "index": view.index})
+    state.upsert_game(
+        game_id,
+        status=int(view.status),
+        phase=int(view.phase),
+        role=side.name.lower(),
+        job_id=job_id,
+        claim_id=view.claim_id,
+        data={
+            "provider": view.provider,
+            "challenger": view.challenger,
+            "lo": view.lo,
+            "hi": view.hi,
+            "height": view.height,
+            "index": view.index,
+        },
+    )
     if not view.active:
         return view.status
     if trace is None and view.mover == side:

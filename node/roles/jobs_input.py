@@ -12,8 +12,9 @@ from node.program.spec import JobSpec
 from node.roles.errors import JobPackageError
 
 
-def load_job(spec_dir: Path | None, example: str | None, input_path: Path | None
-             ) -> tuple[JobSpec, npt.NDArray[np.int8]]:
+def load_job(
+    spec_dir: Path | None, example: str | None, input_path: Path | None
+) -> tuple[JobSpec, npt.NDArray[np.int8]]:
     if example is not None:
         return _example(example)
     assert spec_dir is not None

@@ -34,8 +34,7 @@ def artifact_dir(build_dir: Path = REPO_BUILD) -> Path:
     return out
 
 
-def deploy_local(w3: Web3, deployer: LocalAccount, build_dir: Path = REPO_BUILD
-                 ) -> LocalProtocol:
+def deploy_local(w3: Web3, deployer: LocalAccount, build_dir: Path = REPO_BUILD) -> LocalProtocol:
     abi_dir = artifact_dir(build_dir)
     sender = TxSender(w3, deployer, protocol_decoder(abi_dir))
     return LocalProtocol(deploy_protocol(sender, abi_dir), abi_dir)

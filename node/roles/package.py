@@ -49,8 +49,10 @@ class JobPackage:
 
     def commitments(self) -> Commitments:
         prog = self.spec.program
-        roots = [tensor_root(pack(v.reshape(-1), prog.spec(i).dtype), prog.spec(i).dtype)
-                 for i, v in enumerate(self.spec.input_values(self.data))]
+        roots = [
+            tensor_root(pack(v.reshape(-1), prog.spec(i).dtype), prog.spec(i).dtype)
+            for i, v in enumerate(self.spec.input_values(self.data))
+        ]
         s0 = slot_tree(roots + [ZERO32] * len(prog.ops)).root
         return Commitments(prog.root, s0, prog.n_inputs, len(prog.ops), prog.output_slot)
 
@@ -59,18 +61,22 @@ class JobPackage:
         c = self.commitments()
         wrong = []
         if c.program_root != params.program_root:
-            wrong.append(f"program root 0x{c.program_root.hex()} != on-chain "
-                         f"0x{params.program_root.hex()}")
+            wrong.append(
+                f"program root 0x{c.program_root.hex()} != on-chain 0x{params.program_root.hex()}"
+            )
         if c.s0 != params.s0:
             wrong.append(f"S_0 0x{c.s0.hex()} != on-chain 0x{params.s0.hex()}")
-        for name, mine, theirs in (("nInputs", c.n_inputs, params.n_inputs),
-                                   ("nOps", c.n_ops, params.n_ops),
-                                   ("outputSlot", c.output_slot, params.output_slot)):
+        for name, mine, theirs in (
+            ("nInputs", c.n_inputs, params.n_inputs),
+            ("nOps", c.n_ops, params.n_ops),
+            ("outputSlot", c.output_slot, params.output_slot),
+        ):
             if mine != theirs:
                 wrong.append(f"{name} {mine} != on-chain {theirs}")
         if wrong:
-            raise RootMismatch("job data does not match its on-chain commitments: "
-                               + "; ".join(wrong))
+            raise RootMismatch(
+                "job data does not match its on-chain commitments: " + "; ".join(wrong)
+            )
 
     # ---- content store ----
 
@@ -78,7 +84,8 @@ class JobPackage:
         """Store the three items and the index; returns the index CID (the spec locator)."""
         d = self.spec.save(workdir)
         index = {
-            "format": FORMAT, "version": VERSION,
+            "format": FORMAT,
+            "version": VERSION,
             "manifest": store.put((d / MANIFEST).read_bytes()),
             "tensors": store.put((d / TENSORS).read_bytes()),
             "input": store.put(self.data.astype(np.int8).tobytes()),
@@ -87,8 +94,9 @@ class JobPackage:
         return store.put(json.dumps(index, sort_keys=True).encode())
 
     @classmethod
-    def download(cls, store: ContentStore, cid: str, workdir: Path,
-                 timeout: float | None = None) -> JobPackage:
+    def download(
+        cls, store: ContentStore, cid: str, workdir: Path, timeout: float | None = None
+    ) -> JobPackage:
         """Fetch and parse a package; JobPackageError when it is not a valid one, storage
         errors (ContentUnavailable, ...) when its items cannot be had."""
         index = _index(store.get(cid, timeout=timeout), cid)
@@ -117,10 +125,15 @@ class JobPackage:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise JobPackageError(f"job package in {directory} is malformed: {exc!r}") from None
         want = spec.data_spec
-        if (rows, cols) != (want.rows, want.cols) or want.dtype != DType.INT8 \
-                or len(raw) != rows * cols:
-            raise JobPackageError(f"data input is [{rows}, {cols}] ({len(raw)} bytes), the "
-                                  f"program wants int8 [{want.rows}, {want.cols}]")
+        if (
+            (rows, cols) != (want.rows, want.cols)
+            or want.dtype != DType.INT8
+            or len(raw) != rows * cols
+        ):
+            raise JobPackageError(
+                f"data input is [{rows}, {cols}] ({len(raw)} bytes), the "
+                f"program wants int8 [{want.rows}, {want.cols}]"
+            )
         return cls(spec, np.frombuffer(raw, dtype=np.int8).reshape(rows, cols).copy())
 
 
@@ -129,8 +142,11 @@ def _index(raw: bytes, cid: str) -> dict[str, Any]:
         index = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
         raise JobPackageError(f"{cid} is not a poc job package (not JSON)") from None
-    if not isinstance(index, dict) or index.get("format") != FORMAT \
-            or index.get("version") != VERSION:
+    if (
+        not isinstance(index, dict)
+        or index.get("format") != FORMAT
+        or index.get("version") != VERSION
+    ):
         raise JobPackageError(f"{cid} is not a {FORMAT} v{VERSION} package")
     for key in ("manifest", "tensors", "input", "input_shape"):
         if key not in index:

@@ -20,8 +20,11 @@ from node.game.view import GameStatus, GameView, OpenedOp, Phase
 from node.program.hashing import sha256
 from node.roles.errors import NotConfigured
 
-CONTRACTS = {"job_market": "JobMarket", "stake_manager": "StakeManager",
-             "dispute_game": "DisputeGame"}
+CONTRACTS = {
+    "job_market": "JobMarket",
+    "stake_manager": "StakeManager",
+    "dispute_game": "DisputeGame",
+}
 
 
 class JobState(IntEnum):
@@ -57,9 +60,19 @@ class JobParams:
 
     def as_tuple(self) -> tuple[object, ...]:
         """Field order of JobParams in Types.sol."""
-        return (self.program_root, self.s0, self.n_inputs, self.n_ops, self.output_slot,
-                self.required_stake, self.challenger_bond, self.claim_by, self.execute_within,
-                self.challenge_window, self.clock)
+        return (
+            self.program_root,
+            self.s0,
+            self.n_inputs,
+            self.n_ops,
+            self.output_slot,
+            self.required_stake,
+            self.challenger_bond,
+            self.claim_by,
+            self.execute_within,
+            self.challenge_window,
+            self.clock,
+        )
 
 
 @dataclass(frozen=True)
@@ -90,8 +103,9 @@ class Claim:
 REPO_BUILD = Path(__file__).resolve().parents[2] / ".build"
 
 
-def load_abis(abi_dir: Path | None = None, build_dir: Path = REPO_BUILD
-              ) -> dict[str, list[dict[str, Any]]]:
+def load_abis(
+    abi_dir: Path | None = None, build_dir: Path = REPO_BUILD
+) -> dict[str, list[dict[str, Any]]]:
     """The ABIs of the protocol contracts: the ones shipped in the package (node/abi), else
     the ones `ape compile` wrote into the checkout's `.build` (a development checkout)."""
     names = list(CONTRACTS.values()) + ["TensorStep"]
@@ -103,8 +117,10 @@ def load_abis(abi_dir: Path | None = None, build_dir: Path = REPO_BUILD
     try:
         built = build_artifacts(build_dir)
     except AbiNotFound:
-        raise AbiNotFound(f"no protocol ABIs in {ABI_DIR} nor in {build_dir}: run `ape compile` "
-                          "and `poc devnet export-abi`") from None
+        raise AbiNotFound(
+            f"no protocol ABIs in {ABI_DIR} nor in {build_dir}: run `ape compile` "
+            "and `poc devnet export-abi`"
+        ) from None
     missing = [n for n in names if n not in built]
     if missing:
         raise AbiNotFound(f"{build_dir} lacks {', '.join(missing)}; run `ape compile`")
@@ -128,19 +144,27 @@ def _struct(components: list[dict[str, Any]], value: Any) -> dict[str, Any]:
 
 
 class Protocol:
-    def __init__(self, w3: Web3, addresses: Mapping[str, str | None],
-                 abis: Mapping[str, list[dict[str, Any]]] | None = None,
-                 start_block: int = 0) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        addresses: Mapping[str, str | None],
+        abis: Mapping[str, list[dict[str, Any]]] | None = None,
+        start_block: int = 0,
+    ) -> None:
         abis = abis or load_abis()
         missing = [k for k in CONTRACTS if not addresses.get(k)]
         if missing:
-            raise NotConfigured(f"contract addresses missing: {', '.join(missing)} "
-                                "(set them in the config, e.g. POC_CONTRACTS__JOB_MARKET)")
+            raise NotConfigured(
+                f"contract addresses missing: {', '.join(missing)} "
+                "(set them in the config, e.g. POC_CONTRACTS__JOB_MARKET)"
+            )
         self.w3 = w3
         self.abis = dict(abis)
         self.start_block = start_block
-        bind = {k: w3.eth.contract(address=Web3.to_checksum_address(str(addresses[k])),
-                                   abi=abis[name]) for k, name in CONTRACTS.items()}
+        bind = {
+            k: w3.eth.contract(address=Web3.to_checksum_address(str(addresses[k])), abi=abis[name])
+            for k, name in CONTRACTS.items()
+        }
         self.market: Contract = bind["job_market"]
         self.stake: Contract = bind["stake_manager"]
         self.game: Contract = bind["dispute_game"]
@@ -173,18 +197,42 @@ class Protocol:
     def job(self, job_id: int) -> Job:
         d = self._read(self.market, "getJob", job_id)
         p = d["params"]
-        params = JobParams(bytes(p["programRoot"]), bytes(p["s0"]), int(p["nInputs"]),
-                           int(p["nOps"]), int(p["outputSlot"]), int(p["requiredStake"]),
-                           int(p["challengerBond"]), int(p["claimBy"]), int(p["executeWithin"]),
-                           int(p["challengeWindow"]), int(p["clock"]))
-        return Job(job_id, params, str(d["poster"]), JobState(int(d["state"])),
-                   int(d["currentClaim"]), int(d["reward"]))
+        params = JobParams(
+            bytes(p["programRoot"]),
+            bytes(p["s0"]),
+            int(p["nInputs"]),
+            int(p["nOps"]),
+            int(p["outputSlot"]),
+            int(p["requiredStake"]),
+            int(p["challengerBond"]),
+            int(p["claimBy"]),
+            int(p["executeWithin"]),
+            int(p["challengeWindow"]),
+            int(p["clock"]),
+        )
+        return Job(
+            job_id,
+            params,
+            str(d["poster"]),
+            JobState(int(d["state"])),
+            int(d["currentClaim"]),
+            int(d["reward"]),
+        )
 
     def claim(self, claim_id: int) -> Claim:
         d = self._read(self.market, "getClaim", claim_id)
-        return Claim(claim_id, int(d["jobId"]), str(d["provider"]), ClaimState(int(d["state"])),
-                     int(d["activeGames"]), int(d["claimedAt"]), int(d["submittedAt"]),
-                     int(d["lock"]), bytes(d["sN"]), bytes(d["outputRoot"]))
+        return Claim(
+            claim_id,
+            int(d["jobId"]),
+            str(d["provider"]),
+            ClaimState(int(d["state"])),
+            int(d["activeGames"]),
+            int(d["claimedAt"]),
+            int(d["submittedAt"]),
+            int(d["lock"]),
+            bytes(d["sN"]),
+            bytes(d["outputRoot"]),
+        )
 
     def games_of_claim(self, claim_id: int) -> list[int]:
         return [int(g) for g in self.market.functions.gamesOfClaim(claim_id).call()]
@@ -201,15 +249,18 @@ class Protocol:
 
     def spec_locator(self, job_id: int) -> str:
         logs = self.market.events.JobPosted.get_logs(
-            argument_filters={"jobId": job_id}, from_block=self.start_block)
+            argument_filters={"jobId": job_id}, from_block=self.start_block
+        )
         if not logs:
-            raise NotConfigured(f"no JobPosted event for job {job_id} since block "
-                                f"{self.start_block}")
+            raise NotConfigured(
+                f"no JobPosted event for job {job_id} since block {self.start_block}"
+            )
         return str(logs[-1]["args"]["specLocator"])
 
     def output_locator(self, claim_id: int) -> str | None:
         logs = self.market.events.ResultSubmitted.get_logs(
-            argument_filters={"claimId": claim_id}, from_block=self.start_block)
+            argument_filters={"claimId": claim_id}, from_block=self.start_block
+        )
         return str(logs[-1]["args"]["outputLocator"]) if logs else None
 
     # ---- game ----
@@ -223,25 +274,44 @@ class Protocol:
         start = self._game_block.get(game_id)
         if start is None:
             created = self.game.events.GameCreated.get_logs(
-                argument_filters={"gameId": game_id}, from_block=self.start_block)
+                argument_filters={"gameId": game_id}, from_block=self.start_block
+            )
             start = int(created[0]["blockNumber"]) if created else self.start_block
             self._game_block[game_id] = start
-        return list(self.game.events[name].get_logs(argument_filters={"gameId": game_id},
-                                                     from_block=start))
+        return list(
+            self.game.events[name].get_logs(argument_filters={"gameId": game_id}, from_block=start)
+        )
 
     def game_view(self, game_id: int) -> GameView:
         g = self._read(self.game, "getGame", game_id)
         phase = Phase(int(g["phase"]))
         view = GameView(
-            game_id=game_id, claim_id=int(g["claimId"]), status=GameStatus(int(g["status"])),
-            phase=phase, provider=str(g["provider"]), challenger=str(g["challenger"]),
-            lo=int(g["lo"]), hi=int(g["hi"]), height=int(g["height"]), index=int(g["index"]),
-            elem=int(g["elem"]), chunk_step=bool(g["chunkStep"]), low=bytes(g["low"]),
-            high=bytes(g["high"]), n_inputs=int(g["nInputs"]), n_ops=int(g["nOps"]),
-            op_index=int(g["opIndex"]), opcode=int(g["opcode"]), out_leaves=int(g["outLeaves"]),
-            k_chunks=int(g["kChunks"]), provider_clock=int(g["providerClock"]),
-            challenger_clock=int(g["challengerClock"]), last_move_at=int(g["lastMoveAt"]),
-            now=self.now(), log2_arity=self.log2_arity())
+            game_id=game_id,
+            claim_id=int(g["claimId"]),
+            status=GameStatus(int(g["status"])),
+            phase=phase,
+            provider=str(g["provider"]),
+            challenger=str(g["challenger"]),
+            lo=int(g["lo"]),
+            hi=int(g["hi"]),
+            height=int(g["height"]),
+            index=int(g["index"]),
+            elem=int(g["elem"]),
+            chunk_step=bool(g["chunkStep"]),
+            low=bytes(g["low"]),
+            high=bytes(g["high"]),
+            n_inputs=int(g["nInputs"]),
+            n_ops=int(g["nOps"]),
+            op_index=int(g["opIndex"]),
+            opcode=int(g["opcode"]),
+            out_leaves=int(g["outLeaves"]),
+            k_chunks=int(g["kChunks"]),
+            provider_clock=int(g["providerClock"]),
+            challenger_clock=int(g["challengerClock"]),
+            last_move_at=int(g["lastMoveAt"]),
+            now=self.now(),
+            log2_arity=self.log2_arity(),
+        )
         if view.status != GameStatus.ACTIVE:
             return view
         extra: dict[str, Any] = {}
@@ -249,14 +319,18 @@ class Protocol:
         if phase in (Phase.EXEC_PICK, Phase.TENSOR_PICK):
             event = "StatesRevealed" if phase == Phase.EXEC_PICK else "NodesRevealed"
             field = "roots" if phase == Phase.EXEC_PICK else "nodes"
-            arrays = [tuple(bytes(r) for r in e["args"][field])
-                      for e in self._game_events(event, game_id)]
+            arrays = [
+                tuple(bytes(r) for r in e["args"][field]) for e in self._game_events(event, game_id)
+            ]
             extra["revealed_roots"] = _matching(arrays, reveal_hash, lambda a: b"".join(a))
         elif phase == Phase.SUM_PICK:
-            sums = [tuple(int(s) for s in e["args"]["sums"])
-                    for e in self._game_events("SumsRevealed", game_id)]
+            sums = [
+                tuple(int(s) for s in e["args"]["sums"])
+                for e in self._game_events("SumsRevealed", game_id)
+            ]
             extra["revealed_sums"] = _matching(
-                sums, reveal_hash, lambda a: b"".join(x.to_bytes(32, "big", signed=True) for x in a))
+                sums, reveal_hash, lambda a: b"".join(x.to_bytes(32, "big", signed=True) for x in a)
+            )
         elif phase == Phase.ELEMENT_PICK:
             leaves = [bytes(e["args"]["leaf"]) for e in self._game_events("LeafRevealed", game_id)]
             extra["revealed_leaf"] = next(x for x in reversed(leaves) if sha256(x) == view.high)

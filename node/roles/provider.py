@@ -32,8 +32,14 @@ log = logging.getLogger(__name__)
 
 # local stages of a job (the jobs table's status column)
 NEW, CLAIMED, SUBMITTED, DONE, REFUSED, LOST = 0, 1, 2, 3, 4, 5
-STAGE_NAMES = {NEW: "new", CLAIMED: "claimed", SUBMITTED: "submitted", DONE: "done",
-               REFUSED: "refused", LOST: "lost"}
+STAGE_NAMES = {
+    NEW: "new",
+    CLAIMED: "claimed",
+    SUBMITTED: "submitted",
+    DONE: "done",
+    REFUSED: "refused",
+    LOST: "lost",
+}
 TERMINAL = {DONE, REFUSED, LOST}
 
 
@@ -48,9 +54,13 @@ class ProviderPolicy:
 
 
 class Provider:
-    def __init__(self, ctx: RoleContext, policy: ProviderPolicy | None = None,
-                 cheat: ProviderCheat | None = None,
-                 observers: list[MoveObserver] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: RoleContext,
+        policy: ProviderPolicy | None = None,
+        cheat: ProviderCheat | None = None,
+        observers: list[MoveObserver] | None = None,
+    ) -> None:
         if cheat is not None:
             require_test_mode(f"provider cheat {cheat.mode!r}")
         self.ctx = ctx
@@ -59,8 +69,13 @@ class Provider:
         self.strategy = cheat.strategy if cheat else Strategy.HONEST
         self.compute = ComputeConfig(device=self.policy.device)
         self.responder = Responder(ctx.sender, ctx.protocol.game, ctx.state, observers)
-        self.scanner = EventScanner(ctx.w3, {"market": ctx.protocol.market}, ctx.state,
-                                    name="provider-jobs", start_block=ctx.protocol.start_block)
+        self.scanner = EventScanner(
+            ctx.w3,
+            {"market": ctx.protocol.market},
+            ctx.state,
+            name="provider-jobs",
+            start_block=ctx.protocol.start_block,
+        )
         self._work: dict[int, JobWork] = {}
 
     # ---- staking (operator commands) ----
@@ -86,9 +101,17 @@ class Provider:
     def status(self) -> dict[str, Any]:
         p, me = self.ctx.protocol, self.ctx.address
         amount, unlock_at = p.unbonding(me)
-        jobs = {j: {**d, "stage": STAGE_NAMES[d["stage"]]} for j, d in self.ctx.state.jobs().items()}
-        return {"address": me, "free_stake": p.free_stake(me), "unbonding": amount,
-                "unlock_at": unlock_at, "credits": p.credits(me), "jobs": jobs}
+        jobs = {
+            j: {**d, "stage": STAGE_NAMES[d["stage"]]} for j, d in self.ctx.state.jobs().items()
+        }
+        return {
+            "address": me,
+            "free_stake": p.free_stake(me),
+            "unbonding": amount,
+            "unlock_at": unlock_at,
+            "credits": p.credits(me),
+            "jobs": jobs,
+        }
 
     # ---- the loop ----
 
@@ -163,13 +186,20 @@ class Provider:
             if isinstance(exc, StorageError) and not _is_permanent(exc):
                 raise
             return self._finish(job.job_id, rec, REFUSED, str(exc))
-        size = work.package.data.nbytes + sum(a.nbytes for a in work.package.spec.constants.values())
+        size = work.package.data.nbytes + sum(
+            a.nbytes for a in work.package.spec.constants.values()
+        )
         if size > pol.max_input_bytes:
-            return self._finish(job.job_id, rec, REFUSED, f"{size} bytes > limit {pol.max_input_bytes}")
+            return self._finish(
+                job.job_id, rec, REFUSED, f"{size} bytes > limit {pol.max_input_bytes}"
+            )
         free = p.free_stake(me)
         if free < job.params.required_stake:
-            rec["note"] = str(InsufficientStake(
-                f"free stake {free} < required {job.params.required_stake}; `poc provider stake`"))
+            rec["note"] = str(
+                InsufficientStake(
+                    f"free stake {free} < required {job.params.required_stake}; `poc provider stake`"
+                )
+            )
             self._save(job.job_id, rec)
             log.warning("job %d: %s", job.job_id, rec["note"])
             return
@@ -187,18 +217,27 @@ class Provider:
         (open to anyone) reopens it, so that we may claim it."""
         p = self.ctx.protocol
         other = p.claim(job.current_claim)
-        if other.state == ClaimState.ACTIVE and \
-                p.now() > other.claimed_at + job.params.execute_within:
-            self.ctx.send(p.market.functions.expire(job.job_id),
-                          key=f"expire:{job.job_id}:{other.claim_id}")
+        if (
+            other.state == ClaimState.ACTIVE
+            and p.now() > other.claimed_at + job.params.execute_within
+        ):
+            self.ctx.send(
+                p.market.functions.expire(job.job_id), key=f"expire:{job.job_id}:{other.claim_id}"
+            )
             log.info("job %d: expired claim %d of %s", job.job_id, other.claim_id, other.provider)
 
     def _fetch(self, job: Job, rec: dict[str, Any]) -> JobWork:
         work = self._work.get(job.job_id)
         if work is None:
-            work = JobWork.fetch(self.ctx.store, rec["locator"], job.params,
-                                 self.ctx.data_dir / "jobs" / str(job.job_id), self.compute,
-                                 self.cheat, timeout=self.policy.fetch_timeout)
+            work = JobWork.fetch(
+                self.ctx.store,
+                rec["locator"],
+                job.params,
+                self.ctx.data_dir / "jobs" / str(job.job_id),
+                self.compute,
+                self.cheat,
+                timeout=self.policy.fetch_timeout,
+            )
             self._work[job.job_id] = work
         return work
 
@@ -209,13 +248,20 @@ class Provider:
         work = self._fetch(job, rec)
         result = work.claim()
         locator = self.ctx.store.put(result.output)
-        self.ctx.send(p.market.functions.submitResult(job.job_id, result.s_n, result.output_root,
-                                                      list(result.output_proof), locator),
-                      key=f"submit:{job.job_id}:{rec['claim_id']}")
+        self.ctx.send(
+            p.market.functions.submitResult(
+                job.job_id, result.s_n, result.output_root, list(result.output_proof), locator
+            ),
+            key=f"submit:{job.job_id}:{rec['claim_id']}",
+        )
         rec.update(stage=SUBMITTED, s_n="0x" + result.s_n.hex(), output=locator)
         self._save(job.job_id, rec)
-        log.info("job %d: result submitted (S_N 0x%s…, output %s)", job.job_id,
-                 result.s_n.hex()[:12], locator)
+        log.info(
+            "job %d: result submitted (S_N 0x%s…, output %s)",
+            job.job_id,
+            result.s_n.hex()[:12],
+            locator,
+        )
 
     def _defend(self, job: Job, rec: dict[str, Any]) -> None:
         p = self.ctx.protocol
@@ -227,13 +273,23 @@ class Provider:
         active = 0
         for game_id in p.games_of_claim(claim.claim_id):
             trace = self._fetch(job, rec).trace
-            status = play(p, self.responder, self.ctx.state, game_id, Side.PROVIDER, trace,
-                          self.strategy, job.job_id)
+            status = play(
+                p,
+                self.responder,
+                self.ctx.state,
+                game_id,
+                Side.PROVIDER,
+                trace,
+                self.strategy,
+                job.job_id,
+            )
             active += status == GameStatus.ACTIVE
         if active == 0 and p.now() >= claim.submitted_at + job.params.challenge_window:
             # dry run first: a game opened or resolved since we read is caught there
-            self.ctx.send(p.market.functions.finalize(job.job_id),
-                          key=f"finalize:{job.job_id}:{claim.claim_id}")
+            self.ctx.send(
+                p.market.functions.finalize(job.job_id),
+                key=f"finalize:{job.job_id}:{claim.claim_id}",
+            )
             self._finish(job.job_id, rec, DONE, "finalized")
 
     def _finish(self, job_id: int, rec: dict[str, Any], stage: int, why: str) -> None:

@@ -31,8 +31,14 @@ log = logging.getLogger(__name__)
 
 # local stages of a watched claim (keyed by claim id in the jobs table)
 NEW, CORRECT, WRONG, PLAYING, DONE, SKIPPED = 0, 1, 2, 3, 4, 5
-STAGE_NAMES = {NEW: "new", CORRECT: "correct", WRONG: "wrong", PLAYING: "playing",
-               DONE: "done", SKIPPED: "skipped"}
+STAGE_NAMES = {
+    NEW: "new",
+    CORRECT: "correct",
+    WRONG: "wrong",
+    PLAYING: "playing",
+    DONE: "done",
+    SKIPPED: "skipped",
+}
 TERMINAL = {CORRECT, DONE, SKIPPED}
 
 
@@ -45,22 +51,36 @@ class WatchPolicy:
 
 
 class Watchtower:
-    def __init__(self, ctx: RoleContext, policy: WatchPolicy | None = None,
-                 cheat: str | None = None, observers: list[MoveObserver] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: RoleContext,
+        policy: WatchPolicy | None = None,
+        cheat: str | None = None,
+        observers: list[MoveObserver] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.policy = policy or WatchPolicy()
         self.strategy, self.challenge_correct = challenger_strategy(cheat)
         self.compute = ComputeConfig(device=self.policy.device)
         self.responder = Responder(ctx.sender, ctx.protocol.game, ctx.state, observers)
-        self.scanner = EventScanner(ctx.w3, {"market": ctx.protocol.market}, ctx.state,
-                                    name="watch-results", start_block=ctx.protocol.start_block)
+        self.scanner = EventScanner(
+            ctx.w3,
+            {"market": ctx.protocol.market},
+            ctx.state,
+            name="watch-results",
+            start_block=ctx.protocol.start_block,
+        )
         self._work: dict[int, JobWork] = {}
 
     def status(self) -> dict[str, Any]:
-        claims = {c: {**d, "stage": STAGE_NAMES[d["stage"]]}
-                  for c, d in self.ctx.state.jobs().items()}
-        return {"address": self.ctx.address, "credits": self.ctx.protocol.credits(self.ctx.address),
-                "claims": claims}
+        claims = {
+            c: {**d, "stage": STAGE_NAMES[d["stage"]]} for c, d in self.ctx.state.jobs().items()
+        }
+        return {
+            "address": self.ctx.address,
+            "credits": self.ctx.protocol.credits(self.ctx.address),
+            "claims": claims,
+        }
 
     def tick(self) -> None:
         self.scanner.scan(self._on_event)
@@ -81,9 +101,15 @@ class Watchtower:
             return
         claim_id = int(event.args["claimId"])
         if self.ctx.state.job(claim_id) is None:
-            self._save(claim_id, {"stage": NEW, "job_id": int(event.args["jobId"]),
-                                  "s_n": "0x" + bytes(event.args["sN"]).hex(),
-                                  "window_end": int(event.args["windowEnd"])})
+            self._save(
+                claim_id,
+                {
+                    "stage": NEW,
+                    "job_id": int(event.args["jobId"]),
+                    "s_n": "0x" + bytes(event.args["sN"]).hex(),
+                    "window_end": int(event.args["windowEnd"]),
+                },
+            )
 
     def _save(self, claim_id: int, rec: dict[str, Any]) -> None:
         self.ctx.state.upsert_job(claim_id, int(rec["stage"]), rec)
@@ -131,34 +157,48 @@ class Watchtower:
             return self._finish(claim_id, rec, CORRECT, "recomputed: S_N matches")
         rec.update(stage=WRONG, my_s_n="0x" + mine.hex())
         self._save(claim_id, rec)
-        log.warning("claim %d (job %d): S_N 0x%s… differs from ours 0x%s…", claim_id,
-                    job.job_id, claim.s_n.hex()[:12], mine.hex()[:12])
+        log.warning(
+            "claim %d (job %d): S_N 0x%s… differs from ours 0x%s…",
+            claim_id,
+            job.job_id,
+            claim.s_n.hex()[:12],
+            mine.hex()[:12],
+        )
 
     def _fetch(self, claim_id: int, job: Job) -> JobWork:
         work = self._work.get(claim_id)
         if work is None:
             locator = self.ctx.protocol.spec_locator(job.job_id)
-            work = JobWork.fetch(self.ctx.store, locator, job.params,
-                                 self.ctx.data_dir / "jobs" / str(job.job_id), self.compute,
-                                 timeout=self.policy.fetch_timeout)
+            work = JobWork.fetch(
+                self.ctx.store,
+                locator,
+                job.params,
+                self.ctx.data_dir / "jobs" / str(job.job_id),
+                self.compute,
+                timeout=self.policy.fetch_timeout,
+            )
             self._work[claim_id] = work
         return work
 
     def _my_games(self, claim_id: int) -> list[int]:
         p, me = self.ctx.protocol, self.ctx.address.lower()
-        return [g for g in p.games_of_claim(claim_id)
-                if p.game_view(g).challenger.lower() == me]
+        return [g for g in p.games_of_claim(claim_id) if p.game_view(g).challenger.lower() == me]
 
     def _challenge(self, claim_id: int, job: Job, rec: dict[str, Any]) -> None:
         p = self.ctx.protocol
         if not self._my_games(claim_id):
             claim = p.claim(claim_id)
             if claim.state != ClaimState.SUBMITTED:
-                return self._finish(claim_id, rec, DONE, f"claim already {claim.state.name.lower()}")
+                return self._finish(
+                    claim_id, rec, DONE, f"claim already {claim.state.name.lower()}"
+                )
             if p.now() >= rec["window_end"]:
                 return self._finish(claim_id, rec, SKIPPED, "window closed before challenging")
-            self.ctx.send(p.market.functions.challenge(job.job_id),
-                          value=job.params.challenger_bond, key=f"challenge:{claim_id}")
+            self.ctx.send(
+                p.market.functions.challenge(job.job_id),
+                value=job.params.challenger_bond,
+                key=f"challenge:{claim_id}",
+            )
         rec.update(stage=PLAYING, games=self._my_games(claim_id))
         self._save(claim_id, rec)
         log.info("claim %d: challenged (games %s)", claim_id, rec["games"])
@@ -168,8 +208,16 @@ class Watchtower:
         results = {}
         for game_id in rec["games"]:
             trace = self._fetch(claim_id, job).trace
-            status = play(p, self.responder, self.ctx.state, game_id, Side.CHALLENGER, trace,
-                          self.strategy, job.job_id)
+            status = play(
+                p,
+                self.responder,
+                self.ctx.state,
+                game_id,
+                Side.CHALLENGER,
+                trace,
+                self.strategy,
+                job.job_id,
+            )
             if status == GameStatus.ACTIVE:
                 status = p.game_view(game_id).status
             results[game_id] = status

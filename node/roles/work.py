@@ -27,17 +27,28 @@ class ResultClaim:
 
 
 class JobWork:
-    def __init__(self, package: JobPackage, compute: ComputeConfig | None = None,
-                 cheat: ProviderCheat | None = None) -> None:
+    def __init__(
+        self,
+        package: JobPackage,
+        compute: ComputeConfig | None = None,
+        cheat: ProviderCheat | None = None,
+    ) -> None:
         self.package = package
         self.compute = compute or ComputeConfig()
         self.cheat = cheat
         self._trace: TraceProvider | None = None
 
     @classmethod
-    def fetch(cls, store: ContentStore, locator: str, params: JobParams, workdir: Path,
-              compute: ComputeConfig | None = None, cheat: ProviderCheat | None = None,
-              timeout: float | None = None) -> JobWork:
+    def fetch(
+        cls,
+        store: ContentStore,
+        locator: str,
+        params: JobParams,
+        workdir: Path,
+        compute: ComputeConfig | None = None,
+        cheat: ProviderCheat | None = None,
+        timeout: float | None = None,
+    ) -> JobWork:
         """Download (or reuse the copy in `workdir`) and check against the on-chain roots."""
         if (workdir / "package.json").exists():
             package = JobPackage.load(workdir)
@@ -65,13 +76,21 @@ class JobWork:
             t = self.trace  # the liar's claim comes from its corrupted trace
             n = len(prog.ops)
             values = t.values(out_slot).reshape(-1)
-            return ResultClaim(t.state_root(n), t.root(out_slot),
-                               tuple(t.state_proof(n, out_slot)), pack(values, dtype))
+            return ResultClaim(
+                t.state_root(n),
+                t.root(out_slot),
+                tuple(t.state_proof(n, out_slot)),
+                pack(values, dtype),
+            )
         from node.compute.executor import Commit, Executor
 
         spec = self.package.spec
         ex = Executor(prog, spec.constants, self.compute)
         res = ex.run(spec.input_values(self.package.data), Commit.STATE)
         assert res.state_root and res.output_root and res.output_proof is not None
-        return ResultClaim(res.state_root, res.output_root, tuple(res.output_proof),
-                           pack(res.output.reshape(-1), dtype))
+        return ResultClaim(
+            res.state_root,
+            res.output_root,
+            tuple(res.output_proof),
+            pack(res.output.reshape(-1), dtype),
+        )

@@ -31,18 +31,33 @@ def advance(w3: Web3, seconds: int) -> None:
     rpc(w3, "evm_mine")
 
 
-def role_config(folder: Path, index: int, rpc_url: str, ipfs_api: str,
-                contracts: dict[str, str], start_block: int, **over: Any) -> Path:
+def role_config(
+    folder: Path,
+    index: int,
+    rpc_url: str,
+    ipfs_api: str,
+    contracts: dict[str, str],
+    start_block: int,
+    **over: Any,
+) -> Path:
     """A data dir with a light keystore for dev account `index` and a config file."""
     folder.mkdir(parents=True, exist_ok=True)
     key = folder / "key.json"
     if not key.exists():
         keystore.import_key(key, dev_private_key(index), PASSWORD, light=True)
     (folder / "password").write_text(PASSWORD + "\n")
-    config = {"rpc_url": rpc_url, "contracts": contracts, "start_block": start_block,
-              "keystore": str(key), "password_file": str(folder / "password"),
-              "storage_backend": "ipfs", "ipfs_api": ipfs_api, "storage_timeout": 5.0,
-              "data_dir": str(folder / "data"), **over}
+    config = {
+        "rpc_url": rpc_url,
+        "contracts": contracts,
+        "start_block": start_block,
+        "keystore": str(key),
+        "password_file": str(folder / "password"),
+        "storage_backend": "ipfs",
+        "ipfs_api": ipfs_api,
+        "storage_timeout": 5.0,
+        "data_dir": str(folder / "data"),
+        **over,
+    }
     path = folder / "config.json"
     path.write_text(json.dumps(config))
     return path
@@ -56,19 +71,31 @@ def env(adversary: bool = False) -> dict[str, str]:
     return e
 
 
-def poc(args: list[str], config: Path | None = None, adversary: bool = False,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def poc(
+    args: list[str], config: Path | None = None, adversary: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     extra = ["--config", str(config)] if config else []
-    return subprocess.run(POC + args + extra, cwd=ROOT, env=env(adversary), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        POC + args + extra,
+        cwd=ROOT,
+        env=env(adversary),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def daemon(args: list[str], config: Path, log: Path, adversary: bool = False
-           ) -> subprocess.Popen[bytes]:
+def daemon(
+    args: list[str], config: Path, log: Path, adversary: bool = False
+) -> subprocess.Popen[bytes]:
     out = log.open("ab")
-    return subprocess.Popen(POC + args + ["--config", str(config), "--interval", "0.3",
-                                          "--log-format", "json"],
-                            cwd=ROOT, env=env(adversary), stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        POC + args + ["--config", str(config), "--interval", "0.3", "--log-format", "json"],
+        cwd=ROOT,
+        env=env(adversary),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, what: str, procs: list[Any] = ()) -> None:

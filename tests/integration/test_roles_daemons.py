@@ -26,8 +26,9 @@ from node.storage.ipfs import IpfsStore
 
 pytestmark = pytest.mark.integration
 ETHER = 10**18
-TERMS = JobTerms(ETHER // 10, ETHER // 2, ETHER // 50, execute_within=600,
-                 challenge_window=120, clock=300)
+TERMS = JobTerms(
+    ETHER // 10, ETHER // 2, ETHER // 50, execute_within=600, challenge_window=120, clock=300
+)
 
 
 @dataclass
@@ -40,21 +41,35 @@ class Net:
     abis: dict[str, Any]
 
     def ctx(self, index: int, folder: Path) -> RoleContext:
-        return RoleContext.build(self.w3, dev_account(index), IpfsStore(self.ipfs_api, 5.0),
-                                 folder, dict(self.contracts), self.abis, self.start_block)
+        return RoleContext.build(
+            self.w3,
+            dev_account(index),
+            IpfsStore(self.ipfs_api, 5.0),
+            folder,
+            dict(self.contracts),
+            self.abis,
+            self.start_block,
+        )
 
     def config(self, folder: Path, index: int, **over: Any) -> Path:
         rpc_url = over.pop("rpc_url", self.rpc_url)
-        return role_config(folder, index, rpc_url, self.ipfs_api, self.contracts,
-                           self.start_block, **over)
+        return role_config(
+            folder, index, rpc_url, self.ipfs_api, self.contracts, self.start_block, **over
+        )
 
 
 @pytest.fixture(scope="session")
 def net_session(anvil_node: Any, ipfs_node: Any) -> Net:
     w3 = connect(anvil_node.rpc_url)
     local = deploy_local(w3, dev_account(0))
-    return Net(w3, anvil_node.rpc_url, ipfs_node.api_addr, dict(local.deployment.addresses),
-               local.deployment.block, load_abis(local.abi_dir))
+    return Net(
+        w3,
+        anvil_node.rpc_url,
+        ipfs_node.api_addr,
+        dict(local.deployment.addresses),
+        local.deployment.block,
+        load_abis(local.abi_dir),
+    )
 
 
 @pytest.fixture
@@ -85,12 +100,23 @@ def test_provider_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) ->
     assert poc(["provider", "stake", "1"], prov_cfg).returncode == 0
     p = client.ctx.protocol
     provider = daemon(["provider", "run"], prov_cfg, tmp_path / "provider.log")
-    liar = daemon(["watch", "run", "--test-cheat", "false-challenge"], liar_cfg,
-                  tmp_path / "liar.log", adversary=True)
+    liar = daemon(
+        ["watch", "run", "--test-cheat", "false-challenge"],
+        liar_cfg,
+        tmp_path / "liar.log",
+        adversary=True,
+    )
     procs = [provider, liar]
     try:
-        wait_for(lambda: p.job(job_id).current_claim != 0 and
-                 p.games_of_claim(p.job(job_id).current_claim) != [], 90, "a challenge", procs)
+        wait_for(
+            lambda: (
+                p.job(job_id).current_claim != 0
+                and p.games_of_claim(p.job(job_id).current_claim) != []
+            ),
+            90,
+            "a challenge",
+            procs,
+        )
         claim_id = p.job(job_id).current_claim
         (game_id,) = p.games_of_claim(claim_id)
         wait_for(lambda: p.game_view(game_id).phase >= Phase.OP_OPEN, 60, "the opening", procs)
@@ -117,25 +143,35 @@ def test_watchtower_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) 
     tower_cfg = net.config(tmp_path / "tower", 3)
     assert poc(["provider", "stake", "1"], prov_cfg).returncode == 0
     p = client.ctx.protocol
-    provider = daemon(["provider", "run", "--test-cheat", "element"], prov_cfg,
-                      tmp_path / "provider.log", adversary=True)
+    provider = daemon(
+        ["provider", "run", "--test-cheat", "element"],
+        prov_cfg,
+        tmp_path / "provider.log",
+        adversary=True,
+    )
     tower = daemon(["watch", "run"], tower_cfg, tmp_path / "tower.log")
     procs = [provider, tower]
     try:
-        wait_for(lambda: p.job(job_id).current_claim != 0 and
-                 p.games_of_claim(p.job(job_id).current_claim) != [], 90, "a challenge", procs)
+        wait_for(
+            lambda: (
+                p.job(job_id).current_claim != 0
+                and p.games_of_claim(p.job(job_id).current_claim) != []
+            ),
+            90,
+            "a challenge",
+            procs,
+        )
         claim_id = p.job(job_id).current_claim
         (game_id,) = p.games_of_claim(claim_id)
-        wait_for(lambda: p.game_view(game_id).phase >= Phase.TENSOR_REVEAL, 60, "tensor level",
-                 procs)
+        wait_for(
+            lambda: p.game_view(game_id).phase >= Phase.TENSOR_REVEAL, 60, "tensor level", procs
+        )
         _kill(tower)
         tower = daemon(["watch", "run"], tower_cfg, tmp_path / "tower.log")
         procs = [provider, tower]
-        wait_for(lambda: p.claim(claim_id).state == ClaimState.REJECTED, 90, "the rejection",
-                 procs)
+        wait_for(lambda: p.claim(claim_id).state == ClaimState.REJECTED, 90, "the rejection", procs)
         assert p.game_view(game_id).status == GameStatus.CHALLENGER_WON
-        wait_for(lambda: p.credits(dev_account(3).address) == 0, 30, "the bounty withdrawal",
-                 procs)
+        wait_for(lambda: p.credits(dev_account(3).address) == 0, 30, "the bounty withdrawal", procs)
     finally:
         for proc in procs:
             _stop(proc)
@@ -149,9 +185,19 @@ def _post_raw(net: Net, tmp_path: Path, locator: str, seed_for_roots: int = 0) -
     ctx = net.ctx(1, tmp_path / "raw-poster")
     c = JobPackage(*tiny_mlp(seed=seed_for_roots)).commitments()
     p = ctx.protocol
-    params = (c.program_root, c.s0, c.n_inputs, c.n_ops, c.output_slot, TERMS.required_stake,
-              TERMS.challenger_bond, p.now() + 3600, TERMS.execute_within,
-              TERMS.challenge_window, TERMS.clock)
+    params = (
+        c.program_root,
+        c.s0,
+        c.n_inputs,
+        c.n_ops,
+        c.output_slot,
+        TERMS.required_stake,
+        TERMS.challenger_bond,
+        p.now() + 3600,
+        TERMS.execute_within,
+        TERMS.challenge_window,
+        TERMS.clock,
+    )
     receipt = ctx.send(p.market.functions.post(params, locator), value=TERMS.reward)
     return int(p.market.events.JobPosted().process_receipt(receipt)[0]["args"]["jobId"])
 
@@ -162,15 +208,21 @@ def test_bad_jobs_are_refused_and_cost_nothing(net: Net, tmp_path: Path) -> None
     # a real package, but of other data than the roots posted on chain
     other = JobPackage(*tiny_mlp(seed=5)).upload(store, tmp_path / "pkg")
     mismatched = _post_raw(net, tmp_path, other, seed_for_roots=0)
-    missing = _post_raw(net, tmp_path, "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
+    missing = _post_raw(
+        net, tmp_path, "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+    )
     not_a_cid = _post_raw(net, tmp_path, "ipfs://definitely not a cid")
     ctx = net.ctx(2, tmp_path / "provider")
     provider = Provider(ctx, ProviderPolicy(fetch_timeout=2.0))
     provider.stake(ETHER)
     provider.tick()
     jobs = provider.status()["jobs"]
-    for job_id, words in ((garbage, "not"), (mismatched, "S_0"), (missing, "bafkrei"),
-                          (not_a_cid, "cid")):
+    for job_id, words in (
+        (garbage, "not"),
+        (mismatched, "S_0"),
+        (missing, "bafkrei"),
+        (not_a_cid, "cid"),
+    ):
         assert jobs[job_id]["stage"] == "refused", jobs[job_id]
         assert words.lower() in jobs[job_id]["reason"].lower(), jobs[job_id]["reason"]
         assert ctx.protocol.job(job_id).state == JobState.OPEN  # never claimed

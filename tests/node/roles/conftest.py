@@ -13,14 +13,9 @@ import pytest
 from eth_account import Account
 
 from node.chain.abi import build_artifacts
-from node.roles.client import JobClient, JobTerms
 from node.roles.context import RoleContext
-from node.roles.examples import tiny_mlp
 from node.storage.local import LocalStore
 
-ETHER = 10**18
-TERMS = JobTerms(reward=ETHER // 10, required_stake=ETHER // 2, challenger_bond=ETHER // 50,
-                 execute_within=900, challenge_window=600, clock=600)
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -41,8 +36,15 @@ def deployed(project: Any, accounts: Any) -> Deployed:
     stake.setMarket(market.address, sender=deployer)
     built = build_artifacts(ROOT / ".build")
     abis = {n: built[n].abi for n in ("JobMarket", "StakeManager", "DisputeGame", "TensorStep")}
-    return Deployed({"job_market": market.address, "stake_manager": stake.address,
-                     "dispute_game": game.address, "tensor_step": step.address}, abis)
+    return Deployed(
+        {
+            "job_market": market.address,
+            "stake_manager": stake.address,
+            "dispute_game": game.address,
+            "tensor_step": step.address,
+        },
+        abis,
+    )
 
 
 @pytest.fixture
@@ -56,14 +58,14 @@ def store(tmp_path: Path) -> LocalStore:
 
 
 @pytest.fixture
-def make_ctx(w3: Any, accounts: Any, store: LocalStore, deployed: Deployed, tmp_path: Path
-             ) -> Iterator[Callable[[int, str], RoleContext]]:
+def make_ctx(
+    w3: Any, accounts: Any, store: LocalStore, deployed: Deployed, tmp_path: Path
+) -> Iterator[Callable[[int, str], RoleContext]]:
     made: list[RoleContext] = []
 
     def make(index: int, name: str) -> RoleContext:
         acct = Account.from_key(accounts[index].private_key)
-        ctx = RoleContext.build(w3, acct, store, tmp_path / name, deployed.addresses,
-                                deployed.abis)
+        ctx = RoleContext.build(w3, acct, store, tmp_path / name, deployed.addresses, deployed.abis)
         made.append(ctx)
         return ctx
 
@@ -75,26 +77,3 @@ def make_ctx(w3: Any, accounts: Any, store: LocalStore, deployed: Deployed, tmp_
 @pytest.fixture
 def adversary_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POC_TEST_ONLY_ADVERSARY", "1")
-
-
-def advance(chain: Any, seconds: int) -> None:
-    chain.pending_timestamp += seconds
-    chain.mine()
-
-
-def drive(chain: Any, roles: list[Any], until: Callable[[], bool], rounds: int = 40,
-          seconds_per_round: int = 0) -> int:
-    """Tick every role once per round until `until()`; returns the rounds used."""
-    for n in range(1, rounds + 1):
-        for role in roles:
-            role.tick()
-        if until():
-            return n
-        if seconds_per_round:
-            advance(chain, seconds_per_round)
-    raise AssertionError(f"not done after {rounds} rounds")
-
-
-def post_tiny(ctx: RoleContext, seed: int = 0, terms: JobTerms = TERMS) -> int:
-    spec, data = tiny_mlp(seed=seed)
-    return JobClient(ctx).post(spec, data, terms)

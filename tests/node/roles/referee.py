@@ -38,12 +38,33 @@ W = 32
 
 
 def start(s0: bytes, s_n: bytes, n_inputs: int, n_ops: int) -> GameView:
-    return GameView(game_id=1, claim_id=1, status=GameStatus.ACTIVE,
-                    phase=Phase.OP_OPEN if n_ops == 1 else Phase.EXEC_REVEAL, provider="P",
-                    challenger="C", lo=0, hi=n_ops, height=0, index=0, elem=0, chunk_step=False,
-                    low=s0, high=s_n, n_inputs=n_inputs, n_ops=n_ops, op_index=0, opcode=0,
-                    out_leaves=0, k_chunks=0, provider_clock=600, challenger_clock=600,
-                    last_move_at=0, now=0, log2_arity=4)
+    return GameView(
+        game_id=1,
+        claim_id=1,
+        status=GameStatus.ACTIVE,
+        phase=Phase.OP_OPEN if n_ops == 1 else Phase.EXEC_REVEAL,
+        provider="P",
+        challenger="C",
+        lo=0,
+        hi=n_ops,
+        height=0,
+        index=0,
+        elem=0,
+        chunk_step=False,
+        low=s0,
+        high=s_n,
+        n_inputs=n_inputs,
+        n_ops=n_ops,
+        op_index=0,
+        opcode=0,
+        out_leaves=0,
+        k_chunks=0,
+        provider_clock=600,
+        challenger_clock=600,
+        last_move_at=0,
+        now=0,
+        log2_arity=4,
+    )
 
 
 def _word(v: int) -> bytes:
@@ -66,8 +87,14 @@ def apply(v: GameView, a: Action, program_root: bytes) -> GameView:
         lo, hi = pts[a.seg], pts[a.seg + 1]
         low = a.roots[a.seg - 1] if a.seg else v.low
         high = a.roots[a.seg] if a.seg < len(a.roots) else v.high
-        return replace(v, lo=lo, hi=hi, low=low, high=high,
-                       phase=Phase.OP_OPEN if hi - lo == 1 else Phase.EXEC_REVEAL)
+        return replace(
+            v,
+            lo=lo,
+            hi=hi,
+            low=low,
+            high=high,
+            phase=Phase.OP_OPEN if hi - lo == 1 else Phase.EXEC_REVEAL,
+        )
     if isinstance(a, OpenOp):
         o = a.opening
         slot_depth = depth_for(v.n_inputs + v.n_ops)
@@ -77,9 +104,17 @@ def apply(v: GameView, a: Action, program_root: bytes) -> GameView:
         assert root_from_proof(bytes(32), op.out, o.out_proof) == v.low
         assert root_from_proof(o.out_root, op.out, o.out_proof) == v.high
         leaves = op.out_spec.n_leaves
-        nv = replace(v, op_index=v.lo, opcode=int(op.opcode), out_leaves=leaves,
-                     k_chunks=op.K // LEAF_ELEMS, height=depth_for(leaves), index=0,
-                     high=o.out_root, opened=OpenedOp(o.op, o.out_root))
+        nv = replace(
+            v,
+            op_index=v.lo,
+            opcode=int(op.opcode),
+            out_leaves=leaves,
+            k_chunks=op.K // LEAF_ELEMS,
+            height=depth_for(leaves),
+            index=0,
+            high=o.out_root,
+            opened=OpenedOp(o.op, o.out_root),
+        )
         return _at_leaf(nv) if nv.height == 0 else replace(nv, phase=Phase.TENSOR_REVEAL)
     if isinstance(a, RevealNodes):
         m = min(v.log2_arity, v.height)
@@ -98,9 +133,16 @@ def apply(v: GameView, a: Action, program_root: bytes) -> GameView:
         return replace(v, phase=Phase.ELEMENT_PICK, revealed_leaf=a.leaf)
     if isinstance(a, PickElement):
         value = int(unpack(a.leaf, DType.INT32)[a.elem])
-        return replace(v, elem=a.elem, chunk_step=True, lo=0, hi=v.k_chunks, low=_word(0),
-                       high=_word(value),
-                       phase=Phase.STEP if v.k_chunks == 1 else Phase.SUM_REVEAL)
+        return replace(
+            v,
+            elem=a.elem,
+            chunk_step=True,
+            lo=0,
+            hi=v.k_chunks,
+            low=_word(0),
+            high=_word(value),
+            phase=Phase.STEP if v.k_chunks == 1 else Phase.SUM_REVEAL,
+        )
     if isinstance(a, RevealSums):
         assert v.phase == Phase.SUM_REVEAL and len(a.sums) == len(points(v.lo, v.hi, k)) - 2
         return replace(v, phase=Phase.SUM_PICK, revealed_sums=a.sums)
@@ -109,8 +151,14 @@ def apply(v: GameView, a: Action, program_root: bytes) -> GameView:
         lo, hi = pts[a.seg], pts[a.seg + 1]
         low = _word(a.sums[a.seg - 1]) if a.seg else v.low
         high = _word(a.sums[a.seg]) if a.seg < len(a.sums) else v.high
-        return replace(v, lo=lo, hi=hi, low=low, high=high,
-                       phase=Phase.STEP if hi - lo == 1 else Phase.SUM_REVEAL)
+        return replace(
+            v,
+            lo=lo,
+            hi=hi,
+            low=low,
+            high=high,
+            phase=Phase.STEP if hi - lo == 1 else Phase.SUM_REVEAL,
+        )
     if isinstance(a, Step):
         return _step(v, a)
     raise AssertionError(f"unexpected {a!r}")
@@ -148,9 +196,13 @@ def _step(v: GameView, a: Step) -> GameView:
     return replace(v, status=GameStatus.PROVIDER_WON if won else GameStatus.CHALLENGER_WON)
 
 
-def play_out(provider: GameTrace, challenger: GameTrace, s_n: bytes,
-             challenger_strategy: Strategy = Strategy.HONEST, max_moves: int = 200
-             ) -> tuple[GameView, list[Action]]:
+def play_out(
+    provider: GameTrace,
+    challenger: GameTrace,
+    s_n: bytes,
+    challenger_strategy: Strategy = Strategy.HONEST,
+    max_moves: int = 200,
+) -> tuple[GameView, list[Action]]:
     prog = provider.program
     root = prog.root
     v = start(provider.state_root(0), s_n, prog.n_inputs, len(prog.ops))

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ETHER, TERMS, advance, drive, post_tiny
+from roles_support import ETHER, TERMS, advance, drive, post_tiny
 
 from node.game.adversary import ProviderCheat
 from node.game.responder import MoveRecord
@@ -18,8 +18,9 @@ from node.roles.watchtower import Watchtower
 from node.trace.provider import provider_for_spec
 
 
-def _staked_provider(make_ctx: Any, cheat: ProviderCheat | None = None,
-                     observers: list[Any] | None = None) -> Provider:
+def _staked_provider(
+    make_ctx: Any, cheat: ProviderCheat | None = None, observers: list[Any] | None = None
+) -> Provider:
     provider = Provider(make_ctx(2, "provider"), cheat=cheat, observers=observers)
     provider.stake(ETHER)
     return provider
@@ -40,8 +41,11 @@ def test_honest_job_finalizes_and_pays(chain: Any, make_ctx: Any) -> None:
     assert client.status(job_id)["claim"]["state"] == "submitted"
 
     advance(chain, TERMS.challenge_window + 1)
-    drive(chain, [provider, tower], lambda: provider.ctx.protocol.job(job_id).state
-          == JobState.FINALIZED)
+    drive(
+        chain,
+        [provider, tower],
+        lambda: provider.ctx.protocol.job(job_id).state == JobState.FINALIZED,
+    )
     provider.tick()  # withdraws the reward
     assert provider.ctx.protocol.credits(provider.ctx.address) == 0
     assert chain.provider.web3.eth.get_balance(provider.ctx.address) > balance + TERMS.reward // 2
@@ -54,8 +58,9 @@ def test_honest_job_finalizes_and_pays(chain: Any, make_ctx: Any) -> None:
 
 
 @pytest.mark.parametrize("mode", ["op", "leaf", "element", "sum", "silent"])
-def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode: str,
-                                                 adversary_allowed: None) -> None:
+def test_cheating_provider_is_caught_and_slashed(
+    chain: Any, make_ctx: Any, mode: str, adversary_allowed: None
+) -> None:
     moves: list[MoveRecord] = []
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
@@ -67,8 +72,12 @@ def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode
     tower_before = chain.provider.web3.eth.get_balance(tower.ctx.address)
 
     # a silent provider is only beaten by its clock: let time run in big steps
-    drive(chain, [provider, tower], lambda: p.claim(claim_id).state == ClaimState.REJECTED,
-          seconds_per_round=TERMS.clock // 2 if mode == "silent" else 1)
+    drive(
+        chain,
+        [provider, tower],
+        lambda: p.claim(claim_id).state == ClaimState.REJECTED,
+        seconds_per_round=TERMS.clock // 2 if mode == "silent" else 1,
+    )
     assert p.job(job_id).state == JobState.OPEN  # back on the market with its escrow
     assert p.free_stake(provider.ctx.address) == ETHER - TERMS.required_stake
     tower.tick()  # settles: withdraws bond and bounty
@@ -82,8 +91,9 @@ def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode
         assert "reduction" in levels if mode in ("element", "sum") else "reduction" not in levels
 
 
-def test_false_challenger_loses_its_bond(chain: Any, make_ctx: Any,
-                                         adversary_allowed: None) -> None:
+def test_false_challenger_loses_its_bond(
+    chain: Any, make_ctx: Any, adversary_allowed: None
+) -> None:
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx)
@@ -102,7 +112,8 @@ def test_false_challenger_loses_its_bond(chain: Any, make_ctx: Any,
 
 
 def test_wrong_pointing_challenger_loses_against_a_liar_but_an_honest_one_wins(
-        chain: Any, make_ctx: Any, adversary_allowed: None) -> None:
+    chain: Any, make_ctx: Any, adversary_allowed: None
+) -> None:
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx, ProviderCheat("op"))
@@ -111,18 +122,27 @@ def test_wrong_pointing_challenger_loses_against_a_liar_but_an_honest_one_wins(
     p = provider.ctx.protocol
     provider.tick()
     claim_id = p.job(job_id).current_claim
-    drive(chain, [provider, wrong, honest], lambda: p.claim(claim_id).state
-          == ClaimState.REJECTED, seconds_per_round=1)
+    drive(
+        chain,
+        [provider, wrong, honest],
+        lambda: p.claim(claim_id).state == ClaimState.REJECTED,
+        seconds_per_round=1,
+    )
     games = {p.game_view(g).challenger: p.game_view(g) for g in p.games_of_claim(claim_id)}
     assert len(games) == 2
     assert games[honest.ctx.address].status.name == "CHALLENGER_WON"
     # the wrong pointer's game: lost, or still running on a rejected claim (bond comes back)
-    drive(chain, [provider, wrong, honest], lambda: all(
-        not p.game_view(g).active for g in p.games_of_claim(claim_id)), seconds_per_round=300)
+    drive(
+        chain,
+        [provider, wrong, honest],
+        lambda: all(not p.game_view(g).active for g in p.games_of_claim(claim_id)),
+        seconds_per_round=300,
+    )
 
 
-def test_two_honest_challengers_on_one_claim(chain: Any, make_ctx: Any,
-                                             adversary_allowed: None) -> None:
+def test_two_honest_challengers_on_one_claim(
+    chain: Any, make_ctx: Any, adversary_allowed: None
+) -> None:
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx, ProviderCheat("element"))
@@ -131,9 +151,15 @@ def test_two_honest_challengers_on_one_claim(chain: Any, make_ctx: Any,
     p = provider.ctx.protocol
     provider.tick()
     claim_id = p.job(job_id).current_claim
-    drive(chain, [provider, a, b], lambda: all(
-        not p.game_view(g).active for g in p.games_of_claim(claim_id))
-        and len(p.games_of_claim(claim_id)) == 2, seconds_per_round=60)
+    drive(
+        chain,
+        [provider, a, b],
+        lambda: (
+            all(not p.game_view(g).active for g in p.games_of_claim(claim_id))
+            and len(p.games_of_claim(claim_id)) == 2
+        ),
+        seconds_per_round=60,
+    )
     assert p.claim(claim_id).state == ClaimState.REJECTED
     for tower in (a, b):
         tower.tick()
@@ -141,8 +167,9 @@ def test_two_honest_challengers_on_one_claim(chain: Any, make_ctx: Any,
         assert tower.status()["claims"][claim_id]["stage"] == "done"
 
 
-def test_roles_restarted_mid_game_resume_and_finish(chain: Any, make_ctx: Any,
-                                                    adversary_allowed: None) -> None:
+def test_roles_restarted_mid_game_resume_and_finish(
+    chain: Any, make_ctx: Any, adversary_allowed: None
+) -> None:
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx, ProviderCheat("sum"))
@@ -157,22 +184,40 @@ def test_roles_restarted_mid_game_resume_and_finish(chain: Any, make_ctx: Any,
     assert p.game_view(game_id).phase > 1
     # "crash": new role objects on the same data folders, nothing kept in memory
     tower_ctx, prov_ctx = tower.ctx, provider.ctx
-    tower = Watchtower(type(tower_ctx).build(tower_ctx.w3, tower_ctx.account, tower_ctx.store,
-                                             tower_ctx.data_dir, dict(_addresses(p)), p.abis))
-    provider = Provider(type(prov_ctx).build(prov_ctx.w3, prov_ctx.account, prov_ctx.store,
-                                             prov_ctx.data_dir, dict(_addresses(p)), p.abis),
-                        cheat=ProviderCheat("sum"))
+    tower = Watchtower(
+        type(tower_ctx).build(
+            tower_ctx.w3,
+            tower_ctx.account,
+            tower_ctx.store,
+            tower_ctx.data_dir,
+            dict(_addresses(p)),
+            p.abis,
+        )
+    )
+    provider = Provider(
+        type(prov_ctx).build(
+            prov_ctx.w3,
+            prov_ctx.account,
+            prov_ctx.store,
+            prov_ctx.data_dir,
+            dict(_addresses(p)),
+            p.abis,
+        ),
+        cheat=ProviderCheat("sum"),
+    )
     drive(chain, [provider, tower], lambda: p.claim(claim_id).state == ClaimState.REJECTED)
     assert tower.status()["claims"][claim_id]["stage"] in ("playing", "done")
 
 
 def _addresses(p: Any) -> dict[str, str]:
-    return {"job_market": p.market.address, "stake_manager": p.stake.address,
-            "dispute_game": p.game.address}
+    return {
+        "job_market": p.market.address,
+        "stake_manager": p.stake.address,
+        "dispute_game": p.game.address,
+    }
 
 
-def test_a_move_sent_twice_is_sent_once(chain: Any, make_ctx: Any,
-                                        adversary_allowed: None) -> None:
+def test_a_move_sent_twice_is_sent_once(chain: Any, make_ctx: Any, adversary_allowed: None) -> None:
     from node.game.solver import solve
     from node.game.view import Side
 
@@ -239,8 +284,9 @@ def test_a_claim_recorded_by_no_one_is_adopted_after_a_crash(chain: Any, make_ct
     assert p.claim(p.job(job_id).current_claim).state == ClaimState.SUBMITTED
 
 
-def test_a_submission_recorded_by_no_one_is_adopted_after_a_crash(chain: Any,
-                                                                  make_ctx: Any) -> None:
+def test_a_submission_recorded_by_no_one_is_adopted_after_a_crash(
+    chain: Any, make_ctx: Any
+) -> None:
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx)

@@ -16,8 +16,12 @@ from node.roles.examples import random_mlp, tiny_mlp
 from node.trace.provider import TraceProvider, provider_for_spec
 
 
-def _traces(cheat: ProviderCheat | None, seed: int = 0, widths: tuple[int, ...] = (64, 32, 32),
-            rows: int = 3) -> tuple[TraceProvider, TraceProvider]:
+def _traces(
+    cheat: ProviderCheat | None,
+    seed: int = 0,
+    widths: tuple[int, ...] = (64, 32, 32),
+    rows: int = 3,
+) -> tuple[TraceProvider, TraceProvider]:
     spec, data = random_mlp(widths, rows, seed) if widths != (64, 32, 32) else tiny_mlp(rows, seed)
     honest = provider_for_spec(spec, data)
     if cheat is None:
@@ -35,11 +39,17 @@ def adversary_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POC_TEST_ONLY_ADVERSARY", "1")
 
 
-@pytest.mark.parametrize("cheat", [
-    ProviderCheat("op"), ProviderCheat("op", op_index=5, element=40),
-    ProviderCheat("leaf"), ProviderCheat("element", element=70),
-    ProviderCheat("sum", chunk=1), ProviderCheat("element", op_index=3, element=3),
-])
+@pytest.mark.parametrize(
+    "cheat",
+    [
+        ProviderCheat("op"),
+        ProviderCheat("op", op_index=5, element=40),
+        ProviderCheat("leaf"),
+        ProviderCheat("element", element=70),
+        ProviderCheat("sum", chunk=1),
+        ProviderCheat("element", op_index=3, element=3),
+    ],
+)
 def test_honest_challenger_beats_every_lie(cheat: ProviderCheat, adversary_allowed: None) -> None:
     liar, honest = _traces(cheat)
     end, moves = play_out(liar, honest, _final_state(liar))
@@ -49,8 +59,12 @@ def test_honest_challenger_beats_every_lie(cheat: ProviderCheat, adversary_allow
 
 def test_lie_deep_in_a_wide_program_is_found(adversary_allowed: None) -> None:
     # 6 layers = 18 ops: two execution rounds with k = 16
-    liar, honest = _traces(ProviderCheat("sum", op_index=9, element=33, chunk=3), seed=3,
-                           widths=(128, 64, 64, 64, 64, 64, 32), rows=2)
+    liar, honest = _traces(
+        ProviderCheat("sum", op_index=9, element=33, chunk=3),
+        seed=3,
+        widths=(128, 64, 64, 64, 64, 64, 32),
+        rows=2,
+    )
     end, moves = play_out(liar, honest, _final_state(liar))
     assert end.status == GameStatus.CHALLENGER_WON and end.op_index == 9 and end.chunk_step
 
@@ -85,8 +99,7 @@ def test_clocks_give_timeout_to_the_waiting_side_only() -> None:
 
 def test_solver_is_pure(adversary_allowed: None) -> None:
     liar, honest = _traces(ProviderCheat("op"))
-    v = start(liar.state_root(0), _final_state(liar), liar.program.n_inputs,
-              len(liar.program.ops))
+    v = start(liar.state_root(0), _final_state(liar), liar.program.n_inputs, len(liar.program.ops))
     (reveal,) = solve(v, Side.PROVIDER, liar)
     assert solve(v, Side.PROVIDER, liar) == [reveal]
     picked = replace(v, phase=Phase.EXEC_PICK, revealed_roots=reveal.roots)  # type: ignore[union-attr]
@@ -101,7 +114,6 @@ def test_adversaries_need_the_test_switch(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("POC_TEST_ONLY_ADVERSARY", raising=False)
     spec, data = tiny_mlp()
     with pytest.raises(AdversaryRefused, match="test-only"):
-        CorruptedTrace(spec.program, dict(enumerate(spec.input_values(data))),
-                       ProviderCheat("op"))
+        CorruptedTrace(spec.program, dict(enumerate(spec.input_values(data))), ProviderCheat("op"))
     with pytest.raises(AdversaryRefused):
         challenger_strategy("false-challenge")
