@@ -1,0 +1,47 @@
+"""`make bench`: every benchmark in turn, each rewriting its own section of docs/benchmarks.md
+(machine, command and date inside each section). A failing benchmark is reported and the
+others still run; the exit status says whether all of them passed.
+
+    python -m node.bench.all [--only compute,gas,dispute,plots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHES: dict[str, list[str]] = {
+    "compute": [sys.executable, "-m", "node.bench.compute"],
+    "gas": ["ape", "run", "gas_report"],
+    "dispute": [sys.executable, "-m", "node.bench.dispute"],
+    "plots": [sys.executable, "-m", "node.bench.plots"],
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset")
+    args = ap.parse_args()
+    names = [n for n in args.only.split(",") if n]
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        sys.exit(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHES)}")
+    failed = []
+    for name in names:
+        t = time.monotonic()
+        print(f"== bench {name}: {' '.join(BENCHES[name])}", flush=True)
+        rc = subprocess.run(BENCHES[name], cwd=ROOT).returncode
+        print(f"== bench {name}: exit {rc} after {time.monotonic() - t:.0f} s", flush=True)
+        if rc:
+            failed.append(name)
+    if failed:
+        sys.exit(f"benchmarks failed: {', '.join(failed)}")
+    print("docs/benchmarks.md rewritten")
+
+
+if __name__ == "__main__":
+    main()
