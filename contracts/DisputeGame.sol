@@ -58,7 +58,7 @@ contract DisputeGame is IDisputeGame {
         uint64 index; // tensor level: index of the current node at its height
         uint64 claimId;
         // slots 3..6
-        bytes32 low; // agreed: S_lo, or P_lo (int256 as bytes32)
+        bytes32 low; // agreed: S_lo, or P_lo (int256 as bytes32; P_lo = 0 whenever lo = 0)
         bytes32 high; // disputed: S_hi, the current output-tree node, or P_hi
         bytes32 revealHash; // keccak256 of the last revealed array
         bytes32 commitment; // the program root until openOp, then keccak256(abi.encode(op, S_lo))
@@ -146,6 +146,7 @@ contract DisputeGame is IDisputeGame {
         g.hi = nOps;
         g.low = s0;
         g.high = sN;
+        g.revealHash = bytes32(uint256(1)); // pre-warmed: the first reveal rewrites a non-zero slot
         g.commitment = programRoot;
         g.nInputs = nInputs;
         g.nOps = nOps;
@@ -258,7 +259,7 @@ contract DisputeGame is IDisputeGame {
         g.chunkStep = true;
         g.lo = 0;
         g.hi = g.kChunks;
-        g.low = bytes32(0);
+        // P_lo is 0 while lo = 0: `low` keeps its stale non-zero value (a cheaper rewrite later)
         g.high = bytes32(uint256(value));
         g.phase = g.kChunks == 1 ? Phase.Step : Phase.SumReveal;
         emit ElementPicked(gameId, elem, value);
@@ -286,7 +287,7 @@ contract DisputeGame is IDisputeGame {
         g.lo = uint64(lo);
         g.hi = uint64(hi);
         g.phase = hi - lo == 1 ? Phase.Step : Phase.SumReveal;
-        emit SumPicked(gameId, seg, lo, hi, int256(uint256(g.low)), int256(uint256(g.high)));
+        emit SumPicked(gameId, seg, lo, hi, _lowSum(g), int256(uint256(g.high)));
     }
 
     // ------------------------------------------------------------------ one step
@@ -297,7 +298,7 @@ contract DisputeGame is IDisputeGame {
         _checkOperandRoots(gameId, g, d);
         bytes32 expected;
         if (g.chunkStep) {
-            expected = bytes32(uint256(verifier.chunkStep(d, g.index, g.elem, g.lo, int256(uint256(g.low)))));
+            expected = bytes32(uint256(verifier.chunkStep(d, g.index, g.elem, g.lo, _lowSum(g))));
         } else {
             expected = verifier.leafStep(d, g.index);
         }
@@ -410,6 +411,11 @@ contract DisputeGame is IDisputeGame {
     function _atLeaf(Game storage g) private {
         if (g.opcode == OpCodec.MATMUL && g.index < g.outLeaves) g.phase = Phase.LeafReveal;
         else g.phase = Phase.Step;
+    }
+
+    /// @dev The agreed partial sum P_lo: 0 at lo = 0, else the stored value.
+    function _lowSum(Game storage g) private view returns (int256) {
+        return g.lo == 0 ? int256(0) : int256(uint256(g.low));
     }
 
     function _segments(uint256 w) private view returns (uint256) {

@@ -130,7 +130,9 @@ class Trace:
         return self.state_trees[-1].proof(slot)
 
 
-def program_of(inputs: list[tuple[DType, int, int]], ops: list[Op], output_slot: int | None = None) -> Program:
+def program_of(
+    inputs: list[tuple[DType, int, int]], ops: list[Op], output_slot: int | None = None
+) -> Program:
     prog = Program(
         tuple(InputSlot(f"in{i}", TensorSpec(dt, r, c)) for i, (dt, r, c) in enumerate(inputs)),
         tuple(ops),
@@ -140,7 +142,9 @@ def program_of(inputs: list[tuple[DType, int, int]], ops: list[Op], output_slot:
     return prog
 
 
-def sample_program(rng: np.random.Generator, m: int = 2, k: int = 64, n: int = 32) -> tuple[Program, list[np.ndarray]]:
+def sample_program(
+    rng: np.random.Generator, m: int = 2, k: int = 64, n: int = 32
+) -> tuple[Program, list[np.ndarray]]:
     """Six ops covering every opcode: matmul, add (broadcast), requant, relu, lut, im2col."""
     inputs = [
         (DType.INT8, m, k),  # 0 X
@@ -153,10 +157,36 @@ def sample_program(rng: np.random.Generator, m: int = 2, k: int = 64, n: int = 3
     ops = [
         Op(Opcode.MATMUL, out=ni, a=0, b=1, M=m, K=k, N=n),
         Op(Opcode.ADD, out=ni + 1, a=ni, b=2, M=m, N=n, flags=Flag.ADD_BROADCAST),
-        Op(Opcode.REQUANT, out=ni + 2, a=ni + 1, M=m, N=n, mult=1 << 20, shift=24, zp=3, lo=-128, hi=127),
+        Op(
+            Opcode.REQUANT,
+            out=ni + 2,
+            a=ni + 1,
+            M=m,
+            N=n,
+            mult=1 << 20,
+            shift=24,
+            zp=3,
+            lo=-128,
+            hi=127,
+        ),
         Op(Opcode.RELU, out=ni + 3, a=ni + 2, M=m, N=n),
         Op(Opcode.LUT, out=ni + 4, a=ni + 3, b=3, M=m, N=n),
-        Op(Opcode.IM2COL, out=ni + 5, a=4, M=16, N=2 * 2 * 32, B=1, H=3, W=3, C=32, KH=2, KW=2, S=1, P=1, padv=-7),
+        Op(
+            Opcode.IM2COL,
+            out=ni + 5,
+            a=4,
+            M=16,
+            N=2 * 2 * 32,
+            B=1,
+            H=3,
+            W=3,
+            C=32,
+            KH=2,
+            KW=2,
+            S=1,
+            P=1,
+            padv=-7,
+        ),
     ]
     prog = program_of(inputs, ops, output_slot=ni + 4)
     vals = [
@@ -380,9 +410,12 @@ class GameResult:
     challenger_moves: int
     gas: dict[str, list[int]]
     reverts: list[str]
+    sequence: list[tuple[str, int]] = field(default_factory=list)
 
 
-def play(game, gid, provider: Provider, challenger: Challenger, accounts_pc, chain, max_moves: int = 200) -> GameResult:  # noqa: ANN001
+def play(
+    game, gid, provider: Provider, challenger: Challenger, accounts_pc, chain, max_moves: int = 200
+) -> GameResult:  # noqa: ANN001
     """Drives game `gid` to its end. A player that refuses, or whose move reverts (a liar that
     cannot back its reveal), loses by `timeout`, called by a third party."""
     from ape.exceptions import ContractLogicError
@@ -391,10 +424,11 @@ def play(game, gid, provider: Provider, challenger: Challenger, accounts_pc, cha
     carry: dict = {}
     gas: dict[str, list[int]] = {}
     reverts: list[str] = []
+    sequence: list[tuple[str, int]] = []
     for _ in range(max_moves):
         g = game_view(game, gid)
         if g["status"] != ACTIVE:
-            return GameResult(g["status"], provider.moves, challenger.moves, gas, reverts)
+            return GameResult(g["status"], provider.moves, challenger.moves, gas, reverts, sequence)
         g.update(carry)
         provider_turn = g["phase"] in PROVIDER_PHASES
         try:
@@ -403,12 +437,17 @@ def play(game, gid, provider: Provider, challenger: Challenger, accounts_pc, cha
             else:
                 receipt = challenger.act(g, game, chal_acct)
             gas.setdefault(PHASE_NAMES[g["phase"]], []).append(int(receipt.gas_used))
+            sequence.append((PHASE_NAMES[g["phase"]], int(receipt.gas_used)))
             carry = {k: g[k] for k in ("revealed",) if k in g}
             if g["phase"] == LEAF_REVEAL:
-                carry["leaf"] = provider.trace.leaf(provider.trace.program.n_inputs + g["opIndex"], g["index"])
+                carry["leaf"] = provider.trace.leaf(
+                    provider.trace.program.n_inputs + g["opIndex"], g["index"]
+                )
         except (Refuse, ContractLogicError) as exc:
             if isinstance(exc, ContractLogicError):
-                reverts.append(f"{PHASE_NAMES[g['phase']]}: {exc!r} {getattr(exc, 'revert_message', '')}")
+                reverts.append(
+                    f"{PHASE_NAMES[g['phase']]}: {exc!r} {getattr(exc, 'revert_message', '')}"
+                )
             deadline = int(game.deadline(gid))
             chain.pending_timestamp = max(chain.pending_timestamp, deadline + 1)
             game.timeout(gid, sender=anyone)

@@ -20,7 +20,7 @@ def record(name: str, counts: dict[str, int]) -> None:
         return
     text = DOC.read_text() if DOC.exists() else HEADER
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(counts.items()))
     body = f"{begin}\n## {name} ({when})\n\n| what | count |\n|---|---|\n{rows}\n{end}"
     if begin in text and end in text:

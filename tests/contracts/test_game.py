@@ -21,7 +21,6 @@ from contracts_trace import (
     game_view,
     points,
     program_of,
-    sample_program,
     step_data,
 )
 from hypothesis import HealthCheck, given, settings
@@ -34,7 +33,9 @@ PLAYERS = None  # set per test: (provider, challenger, anyone)
 GAMES_PER_PROPERTY = 500 if FUZZ else 6
 
 
-def long_program(rng: np.random.Generator, m: int = 40, k: int = 32 * 40, n: int = 32, chain_len: int = 40):
+def long_program(
+    rng: np.random.Generator, m: int = 40, k: int = 32 * 40, n: int = 32, chain_len: int = 40
+):
     """A matmul with K/32 = 40 chunks and 40 output leaves, then a chain of int32 relus and adds:
     every level has more than one round at k = 16."""
     inputs = [(DType.INT8, m, k), (DType.INT8, n, k), (DType.INT32, 1, n)]
@@ -43,11 +44,17 @@ def long_program(rng: np.random.Generator, m: int = 40, k: int = 32 * 40, n: int
     for i in range(chain_len):
         slot = ni + len(ops)
         if i % 2:
-            ops.append(Op(Opcode.ADD, out=slot, a=slot - 1, b=2, M=m, N=n, flags=Flag.ADD_BROADCAST))
+            ops.append(
+                Op(Opcode.ADD, out=slot, a=slot - 1, b=2, M=m, N=n, flags=Flag.ADD_BROADCAST)
+            )
         else:
             ops.append(Op(Opcode.RELU, out=slot, a=slot - 1, M=m, N=n, flags=Flag.RELU_INT32))
     prog = program_of(inputs, ops)
-    vals = [rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (n, k)), rng.integers(-1000, 1000, (1, n))]
+    vals = [
+        rng.integers(-128, 128, (m, k)),
+        rng.integers(-128, 128, (n, k)),
+        rng.integers(-1000, 1000, (1, n)),
+    ]
     return prog, vals
 
 
@@ -85,7 +92,9 @@ def test_points_are_evenly_spaced(game):  # noqa: ANN001
     assert game.arity() == ARITY
 
 
-def test_long_program_liar_loses_on_partial_sum(system, provider, challenger, anyone, chain, long_trace):  # noqa: ANN001
+def test_long_program_liar_loses_on_partial_sum(
+    system, provider, challenger, anyone, chain, long_trace
+):  # noqa: ANN001
     t = long_trace
     liar = Trace(t.program, t.values, corrupt=(0, 32 * 37 + 9, 11))
     r = run(system, chain, (provider, challenger, anyone), liar, t, prov_kw={"sum_lie_chunk": 23})
@@ -97,7 +106,9 @@ def test_long_program_liar_loses_on_partial_sum(system, provider, challenger, an
     balances_ok(system)
 
 
-def test_long_program_liar_loses_on_a_late_elementwise_op(system, provider, challenger, anyone, chain, long_trace):  # noqa: ANN001
+def test_long_program_liar_loses_on_a_late_elementwise_op(
+    system, provider, challenger, anyone, chain, long_trace
+):  # noqa: ANN001
     t = long_trace
     liar = Trace(t.program, t.values, corrupt=(29, 32 * 21 + 2, -5))
     r = run(system, chain, (provider, challenger, anyone), liar, t)
@@ -105,7 +116,14 @@ def test_long_program_liar_loses_on_a_late_elementwise_op(system, provider, chal
 
 
 def test_honest_provider_wins_long_program(system, provider, challenger, anyone, chain, long_trace):  # noqa: ANN001
-    r = run(system, chain, (provider, challenger, anyone), long_trace, long_trace, chal_kw={"rng": random.Random(3)})
+    r = run(
+        system,
+        chain,
+        (provider, challenger, anyone),
+        long_trace,
+        long_trace,
+        chal_kw={"rng": random.Random(3)},
+    )
     assert r.status == PROVIDER_WON and not r.reverts
 
 
@@ -123,7 +141,9 @@ def test_padding_leaf_must_be_zero(system, provider, challenger, anyone, chain):
     from node.program.merkle import MerkleTree
     from node.program.packing import zero_leaf
 
-    prog = program_of([(DType.INT32, 3, 32)], [Op(Opcode.RELU, out=1, a=0, M=3, N=32, flags=Flag.RELU_INT32)])
+    prog = program_of(
+        [(DType.INT32, 3, 32)], [Op(Opcode.RELU, out=1, a=0, M=3, N=32, flags=Flag.RELU_INT32)]
+    )
     vals = [np.arange(-48, 48).reshape(3, 32)]
     honest = Trace(prog, vals)
     liar = Trace(prog, vals)
@@ -131,7 +151,9 @@ def test_padding_leaf_must_be_zero(system, provider, challenger, anyone, chain):
     data = liar.packed[1] + b"\x01" * 128
     from node.program.hashing import hash_blocks, sha256
 
-    liar.trees[1] = MerkleTree.from_leaf_nodes(hash_blocks(data, 128), 4, sha256(zero_leaf(DType.INT32)))
+    liar.trees[1] = MerkleTree.from_leaf_nodes(
+        hash_blocks(data, 128), 4, sha256(zero_leaf(DType.INT32))
+    )
     liar.packed[1] = data
     from node.program.merkle import slot_tree
 
@@ -187,7 +209,9 @@ def test_move_errors(system, provider, challenger, anyone, chain, honest_trace, 
     st = t.state_trees[0]
     out_proof = st.proof(op.out)
     with ape.reverts(g.BadProof, which=3):
-        g.openOp(gid, (enc, [bytes(32)] * len(proof), t.slot_root(op.out), out_proof), sender=provider)
+        g.openOp(
+            gid, (enc, [bytes(32)] * len(proof), t.slot_root(op.out), out_proof), sender=provider
+        )
     with ape.reverts(g.ProofLength, which=3, have=len(proof) + 1, want=len(proof)):
         g.openOp(gid, (enc, proof + [bytes(32)], t.slot_root(op.out), out_proof), sender=provider)
     with ape.reverts(g.BadProof, which=7):
@@ -284,7 +308,9 @@ def test_op_without_b_rejects_a_b_root(system, provider, challenger, anyone, cha
         v.update(carry)
         if v["phase"] == 10:
             break
-        (p if v["phase"] in (1, 3, 4, 6, 8) else c).act(v, g, provider if v["phase"] in (1, 3, 4, 6, 8) else challenger)
+        (p if v["phase"] in (1, 3, 4, 6, 8) else c).act(
+            v, g, provider if v["phase"] in (1, 3, 4, 6, 8) else challenger
+        )
         carry = {k: v[k] for k in ("revealed",) if k in v}
         moves += 1
         assert moves < 30
@@ -310,10 +336,23 @@ PROP = settings(
 
 
 @PROP
-@given(seed=st.integers(0, 2**32 - 1), refuse=st.one_of(st.none(), st.integers(0, 12)), long=st.booleans())
-def test_honest_provider_beats_random_challenger(system, provider, challenger, anyone, chain, honest_trace, long_trace, seed, refuse, long):  # noqa: ANN001
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    refuse=st.one_of(st.none(), st.integers(0, 12)),
+    long=st.booleans(),
+)
+def test_honest_provider_beats_random_challenger(
+    system, provider, challenger, anyone, chain, honest_trace, long_trace, seed, refuse, long
+):  # noqa: ANN001
     t = long_trace if long else honest_trace
-    r = run(system, chain, (provider, challenger, anyone), t, t, chal_kw={"rng": random.Random(seed), "refuse_at": refuse})
+    r = run(
+        system,
+        chain,
+        (provider, challenger, anyone),
+        t,
+        t,
+        chal_kw={"rng": random.Random(seed), "refuse_at": refuse},
+    )
     assert r.status == PROVIDER_WON, r
     assert not r.reverts, r.reverts
     _count("games")
@@ -325,7 +364,9 @@ def test_honest_provider_beats_random_challenger(system, provider, challenger, a
     kind=st.sampled_from(["leaf", "sum", "garbage", "refuse"]),
     long=st.booleans(),
 )
-def test_honest_challenger_beats_lying_provider(system, provider, challenger, anyone, chain, honest_trace, long_trace, data, kind, long):  # noqa: ANN001
+def test_honest_challenger_beats_lying_provider(
+    system, provider, challenger, anyone, chain, honest_trace, long_trace, data, kind, long
+):  # noqa: ANN001
     t = long_trace if long else honest_trace
     prog = t.program
     prov_kw: dict = {}

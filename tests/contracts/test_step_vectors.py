@@ -75,7 +75,9 @@ def test_merkle_vectors(probe):  # noqa: ANN001
     for t in d["tensors"]:
         for p in t["proofs"]:
             sib = [_hex(s) for s in p["siblings"]]
-            assert bytes(probe.leafRoot(_hex(p["leaf_hex"]), p["leaf_index"], sib)) == _hex(t["root"])
+            assert bytes(probe.leafRoot(_hex(p["leaf_hex"]), p["leaf_index"], sib)) == _hex(
+                t["root"]
+            )
     for st in d["states"]:
         for p in st["proofs"]:
             slots = st["slots"]
@@ -85,7 +87,11 @@ def test_merkle_vectors(probe):  # noqa: ANN001
     for pr in d["programs"]:
         for p in pr["proofs"]:
             ops = pr["ops"]
-            leaf = hashlib.sha256(_hex(ops[p["index"]])).digest() if p["index"] < len(ops) else bytes(32)
+            leaf = (
+                hashlib.sha256(_hex(ops[p["index"]])).digest()
+                if p["index"] < len(ops)
+                else bytes(32)
+            )
             sib = [_hex(s) for s in p["siblings"]]
             assert bytes(probe.rootFrom(leaf, p["index"], sib)) == _hex(pr["root"])
 
@@ -123,7 +129,18 @@ def test_requant_rounds_half_up_and_clamps(step):  # noqa: ANN001
 
 
 def test_requant_per_channel_reads_b_and_rejects_nonpositive_multiplier(step):  # noqa: ANN001
-    op = Op(Opcode.REQUANT, out=2, a=0, b=1, M=1, N=32, flags=Flag.REQUANT_PER_CHANNEL, shift=1, lo=-128, hi=127)
+    op = Op(
+        Opcode.REQUANT,
+        out=2,
+        a=0,
+        b=1,
+        M=1,
+        N=32,
+        flags=Flag.REQUANT_PER_CHANNEL,
+        shift=1,
+        lo=-128,
+        hi=127,
+    )
     xs = list(range(-16, 16))
     ms = list(range(1, 33))
     want = [max(-128, min(127, (x * m + 1) >> 1)) for x, m in zip(xs, ms, strict=True)]
@@ -150,7 +167,9 @@ def test_lut_indexes_by_x_plus_128(step):  # noqa: ANN001
 
 def test_im2col_padded_leaf_is_padv_and_inside_copies(step):  # noqa: ANN001
     # 1x2x2 image, C=32, 2x2 kernel, stride 1, pad 1 -> OH=OW=3, M=9, N=128
-    op = Op(Opcode.IM2COL, out=1, a=0, M=9, N=128, B=1, H=2, W=2, C=32, KH=2, KW=2, S=1, P=1, padv=-3)
+    op = Op(
+        Opcode.IM2COL, out=1, a=0, M=9, N=128, B=1, H=2, W=2, C=32, KH=2, KW=2, S=1, P=1, padv=-3
+    )
     enc = op.encode()
     # output leaf 0: row 0 (oy=0, ox=0), ky=kx=0 -> iy=ix=-1: padded
     assert bytes(step.computeLeaf(enc, 0, b"", b"")) == i8([-3] * 32)
@@ -250,4 +269,7 @@ def test_leaf_and_chunk_step_check_operand_proofs(step, honest_trace):  # noqa: 
     # im2col (op 5), every output leaf incl. padded positions and the padding leaf
     for j in range(t.program.ops[5].M * t.program.ops[5].N // 32):
         di = step_data(t, {"opIndex": 5, "index": j, "chunkStep": False, "elem": 0, "lo": 0})
-        assert bytes(step.leafStep(di, j)) == hashlib.sha256(t.leaf(t.program.n_inputs + 5, j)).digest()
+        assert (
+            bytes(step.leafStep(di, j))
+            == hashlib.sha256(t.leaf(t.program.n_inputs + 5, j)).digest()
+        )
