@@ -127,6 +127,13 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
 @click.option("--max-ops", type=int, default=4096, show_default=True)
 @click.option("--max-stake", default=None, help="refuse jobs locking more stake than this")
 @click.option(
+    "--max-input-mb",
+    type=float,
+    default=1024.0,
+    show_default=True,
+    help="refuse jobs whose data and weights exceed this",
+)
+@click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
 @click.option(
@@ -143,6 +150,7 @@ def run_cmd(
     min_reward: str,
     max_ops: int,
     max_stake: str | None,
+    max_input_mb: float,
     device: str,
     test_cheat: str | None,
     config_file: Path | None,
@@ -158,6 +166,7 @@ def run_cmd(
         min_reward=parse_amount(min_reward),
         max_ops=max_ops,
         max_stake=parse_amount(max_stake) if max_stake else None,
+        max_input_bytes=int(max_input_mb * 2**20),
         device=device,
         test_cheat=test_cheat,
     )

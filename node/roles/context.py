@@ -25,6 +25,7 @@ class RoleContext:
     store: ContentStore
     data_dir: Path
     protocol: Protocol
+    confirmations: int = 0  # event scans stay this many blocks behind the head
     state: StateStore = field(init=False)
     sender: TxSender = field(init=False)
 
@@ -67,4 +68,6 @@ class RoleContext:
         store = wiring.content_store(settings)
         addresses = settings.contracts.model_dump()
         protocol = Protocol(w3, addresses, load_abis(), settings.start_block)
-        return cls(w3, account, store, settings.data_dir / role_dir, protocol)
+        return cls(
+            w3, account, store, settings.data_dir / role_dir, protocol, settings.confirmations
+        )

@@ -237,6 +237,9 @@ class Protocol:
     def games_of_claim(self, claim_id: int) -> list[int]:
         return [int(g) for g in self.market.functions.gamesOfClaim(claim_id).call()]
 
+    def challenger_of(self, game_id: int) -> str:
+        return str(self.market.functions.challengerOfGame(game_id).call())
+
     def credits(self, account: str) -> int:
         return int(self.market.functions.credits(account).call())
 

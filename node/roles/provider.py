@@ -75,6 +75,7 @@ class Provider:
             ctx.state,
             name="provider-jobs",
             start_block=ctx.protocol.start_block,
+            confirmations=ctx.confirmations,
         )
         self._work: dict[int, JobWork] = {}
 

@@ -69,6 +69,7 @@ class Watchtower:
             ctx.state,
             name="watch-results",
             start_block=ctx.protocol.start_block,
+            confirmations=ctx.confirmations,
         )
         self._work: dict[int, JobWork] = {}
 
@@ -182,7 +183,7 @@ class Watchtower:
 
     def _my_games(self, claim_id: int) -> list[int]:
         p, me = self.ctx.protocol, self.ctx.address.lower()
-        return [g for g in p.games_of_claim(claim_id) if p.game_view(g).challenger.lower() == me]
+        return [g for g in p.games_of_claim(claim_id) if p.challenger_of(g).lower() == me]
 
     def _challenge(self, claim_id: int, job: Job, rec: dict[str, Any]) -> None:
         p = self.ctx.protocol
