@@ -81,6 +81,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     uint8 internal constant P_BOND = 6;
     uint8 internal constant P_CLAIM_BY = 7;
     uint8 internal constant P_NOPS = 8;
+    uint8 internal constant P_STAKE = 9;
 
     IStakeManager public immutable stakes;
     address public immutable deployer;
@@ -386,6 +387,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         _range(P_SLOTS, uint256(p.nInputs) + p.nOps, 2, MAX_SLOTS);
         _range(P_OUTPUT_SLOT, p.outputSlot, 0, uint256(p.nInputs) + p.nOps - 1);
         _range(P_BOND, p.challengerBond, 1, type(uint128).max);
+        _range(P_STAKE, p.requiredStake, 1, type(uint128).max);
         _range(P_CLAIM_BY, p.claimBy, block.timestamp, type(uint64).max);
     }
 

@@ -273,12 +273,23 @@ def render(funcs, steps, disputes, meta, quick: bool) -> str:  # noqa: ANN001
         for kk, v in disputes.items()
         if v["provider_moves"] <= 12 and v["max_move_excl_step"] < 100_000
     ]
+
+    def max_reveal(kk: int) -> int:
+        return max(
+            max(disputes[kk]["gas"].get(n, [0]))
+            for n in ("revealNodes", "revealStates", "revealSums")
+        )
+
+    d16 = disputes[16]
     lines += [
         "",
-        f"Cheapest whole dispute: k = {best}. Within the targets (<= 12 provider moves, every move < 100k): "
-        f"k in {sorted(ok)}. The protocol constant is k = 16: fewer rounds than small k (each round costs a "
-        "21k-base transaction per side and a clock period), while larger k grows calldata and events per move "
-        "for little saving in rounds.",
+        f"Cheapest whole dispute: k = {best} ({disputes[best]['total']:,} gas). Within the targets "
+        f"(<= 12 provider moves, every move < 100k): k in {sorted(ok)}. The protocol keeps k = 16 "
+        f"({d16['total']:,} gas, {d16['provider_moves']} provider moves): its largest reveal costs "
+        f"{max_reveal(16):,} gas, while at k = 32 the largest reveal is {max_reveal(32):,}, "
+        "within a few percent of the 100k-per-move target with no room left for larger programs "
+        "(deeper state and output trees add calldata and hashing to every move); k <= 8 pays a "
+        "21k-base transaction per side for every extra round.",
         END,
     ]
     return "\n".join(lines)

@@ -217,6 +217,7 @@ def test_finalize_waits_for_every_game(
         ("outputSlot", 99, 5),
         ("challengerBond", 0, 6),
         ("nOps", 0, 8),
+        ("requiredStake", 0, 9),
     ],
 )
 def test_post_rejects_out_of_range_params(system, poster, chain, honest_trace, field, value, param):  # noqa: ANN001
