@@ -6,6 +6,7 @@ Property tests use hypothesis with a bounded number of examples; POC_FUZZ=1 rais
 
 from __future__ import annotations
 
+import os
 import random
 
 import ape
@@ -30,7 +31,7 @@ from node.program.constants import DType, Flag, Opcode
 from node.program.ops import Op
 
 PLAYERS = None  # set per test: (provider, challenger, anyone)
-GAMES_PER_PROPERTY = 500 if FUZZ else 6
+GAMES_PER_PROPERTY = 6  # per property in CI; the slow campaign below runs POC_FUZZ_GAMES each
 
 
 def long_program(
@@ -327,21 +328,25 @@ def test_op_without_b_rejects_a_b_root(system, provider, challenger, anyone, cha
 # ------------------------------------------------------------------ properties
 
 
-PROP = settings(
-    max_examples=GAMES_PER_PROPERTY,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=not FUZZ,
-)
+def _settings(n: int) -> settings:
+    return settings(
+        max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), derandomize=not FUZZ
+    )
 
 
-@PROP
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    refuse=st.one_of(st.none(), st.integers(0, 12)),
-    long=st.booleans(),
-)
-def test_honest_provider_beats_random_challenger(
+HONEST_ARGS = {
+    "seed": st.integers(0, 2**32 - 1),
+    "refuse": st.one_of(st.none(), st.integers(0, 12)),
+    "long": st.booleans(),
+}
+LIAR_ARGS = {
+    "data": st.data(),
+    "kind": st.sampled_from(["leaf", "sum", "garbage", "refuse"]),
+    "long": st.booleans(),
+}
+
+
+def _honest_provider_vs_random_challenger(
     system, provider, challenger, anyone, chain, honest_trace, long_trace, seed, refuse, long
 ):  # noqa: ANN001
     t = long_trace if long else honest_trace
@@ -355,16 +360,10 @@ def test_honest_provider_beats_random_challenger(
     )
     assert r.status == PROVIDER_WON, r
     assert not r.reverts, r.reverts
-    _count("games")
+    _count("games: honest provider vs random challenger")
 
 
-@PROP
-@given(
-    data=st.data(),
-    kind=st.sampled_from(["leaf", "sum", "garbage", "refuse"]),
-    long=st.booleans(),
-)
-def test_honest_challenger_beats_lying_provider(
+def _honest_challenger_vs_lying_provider(
     system, provider, challenger, anyone, chain, honest_trace, long_trace, data, kind, long
 ):  # noqa: ANN001
     t = long_trace if long else honest_trace
@@ -385,7 +384,23 @@ def test_honest_challenger_beats_lying_provider(
         prov_kw[key] = data.draw(st.integers(0, 10))
     r = run(system, chain, (provider, challenger, anyone), liar, t, prov_kw=prov_kw)
     assert r.status == CHALLENGER_WON, (kind, r)
-    _count("games")
+    _count(f"games: honest challenger vs lying provider ({kind})")
+
+
+# CI: a few games per property. make fuzz (POC_FUZZ=1, -m slow): 500 + 500 games.
+test_honest_provider_beats_random_challenger = _settings(GAMES_PER_PROPERTY)(
+    given(**HONEST_ARGS)(_honest_provider_vs_random_challenger)
+)
+test_honest_challenger_beats_lying_provider = _settings(GAMES_PER_PROPERTY)(
+    given(**LIAR_ARGS)(_honest_challenger_vs_lying_provider)
+)
+FUZZ_GAMES = int(os.environ.get("POC_FUZZ_GAMES", "500")) if FUZZ else 10
+test_fuzz_honest_provider_campaign = pytest.mark.slow(
+    _settings(FUZZ_GAMES)(given(**HONEST_ARGS)(_honest_provider_vs_random_challenger))
+)
+test_fuzz_lying_provider_campaign = pytest.mark.slow(
+    _settings(FUZZ_GAMES)(given(**LIAR_ARGS)(_honest_challenger_vs_lying_provider))
+)
 
 
 COUNTS: dict[str, int] = {}
