@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from node.program.constants import LEAF_ELEMS, DType, Flag, Opcode
-from node.program.errors import BadEncoding, ProgramError
+from node.program.errors import BadEncoding, FieldOutOfRange, ProgramError
 from node.program.ops import Op, im2col_out_hw
 from node.program.packing import pack, unpack, zero_leaf
 
@@ -96,6 +96,8 @@ def step_elementwise(op: Op, leaf_index: int, n_leaves: int, a_leaf: bytes | Non
         mult: I64 | int = op.mult
         if op.has(Flag.REQUANT_PER_CHANNEL):
             mult = _leaf(_need(b_leaf), DType.INT32)
+            if (mult <= 0).any():  # the verifier reverts (BadMultiplier): no valid step exists
+                raise FieldOutOfRange(f"per-channel requant multiplier {int(mult.min())} is not positive")
         return pack(requant_values(x, mult, op), DType.INT8)
     if code == Opcode.RELU:
         dt = DType.INT32 if op.has(Flag.RELU_INT32) else DType.INT8
