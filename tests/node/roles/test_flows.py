@@ -299,3 +299,23 @@ def test_a_submission_recorded_by_no_one_is_adopted_after_a_crash(
     advance(chain, TERMS.challenge_window + 1)
     provider.tick()
     assert p.job(job_id).state == JobState.FINALIZED
+
+
+def test_a_challenger_that_stalls_loses_by_timeout(chain: Any, make_ctx: Any) -> None:
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    provider = _staked_provider(make_ctx)
+    p = provider.ctx.protocol
+    provider.tick()
+    griefer = make_ctx(3, "griefer")
+    griefer.send(p.market.functions.challenge(job_id), value=TERMS.challenger_bond)
+    (game_id,) = p.games_of_claim(p.job(job_id).current_claim)
+    provider.tick()  # answers the first reveal, then the challenger never moves
+    assert p.game_view(game_id).phase == 2
+    advance(chain, TERMS.clock + 1)
+    provider.tick()  # claims the timeout
+    assert p.game_view(game_id).status.name == "PROVIDER_WON"
+    advance(chain, TERMS.challenge_window)
+    drive(chain, [provider], lambda: p.job(job_id).state == JobState.FINALIZED)
+    moves = provider.ctx.state.moves(game_id)
+    assert [m["kind"] for m in moves] == ["revealStates", "timeout"]
