@@ -54,8 +54,12 @@ def test_int_accuracy_is_within_one_point_of_float(example, capsys) -> None:  # 
 def test_rows_of_a_batch_equal_single_row_runs(example) -> None:  # type: ignore[no-untyped-def]
     name, spec, model, data = example
     x = model_input(name, data.x_test[:5]).numpy()
-    one, _, _ = build_example(name, batch=1)
-    five, _, _ = build_example(name, batch=5)
+    calib = model_input(name, data.x_train)
+    compiled = nn.Sequential(*list(model.children())[1:]) if name == "digits-mlp" else model
+    one = compile_model(compiled, calib, CompileConfig(batch=1))
+    five = compile_model(compiled, calib, CompileConfig(batch=5))
+    assert one.constants.keys() == five.constants.keys()
+    assert all((one.constants[k] == five.constants[k]).all() for k in one.constants)
     batched = _run(five, x).output
     for i in range(5):
         assert (_run(one, x[i:i + 1]).output[0] == batched[i]).all()
