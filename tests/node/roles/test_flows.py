@@ -319,3 +319,27 @@ def test_a_challenger_that_stalls_loses_by_timeout(chain: Any, make_ctx: Any) ->
     drive(chain, [provider], lambda: p.job(job_id).state == JobState.FINALIZED)
     moves = provider.ctx.state.moves(game_id)
     assert [m["kind"] for m in moves] == ["revealStates", "timeout"]
+
+
+def test_unstake_waits_for_the_unbonding_delay(chain: Any, make_ctx: Any) -> None:
+    provider = _staked_provider(make_ctx)
+    p, me = provider.ctx.protocol, provider.ctx.address
+    provider.unstake(ETHER // 4)
+    assert p.free_stake(me) == ETHER * 3 // 4
+    assert provider.withdraw_all() == {"credits": 0, "stake": 0}  # delay not over
+    advance(chain, 36 * 86400 + 1)
+    before = chain.provider.web3.eth.get_balance(me)
+    assert provider.withdraw_all()["stake"] == ETHER // 4
+    assert chain.provider.web3.eth.get_balance(me) > before + ETHER // 5
+
+
+def test_amounts_parse_with_units() -> None:
+    from node.roles.amounts import BadAmount, parse_amount
+
+    assert parse_amount("0.5") == ETHER // 2
+    assert parse_amount("1.5eth") == 3 * ETHER // 2
+    assert parse_amount("3gwei") == 3 * 10**9
+    assert parse_amount("1000 wei") == 1000
+    for bad in ("-1", "0.5wei", "ten"):
+        with pytest.raises(BadAmount):
+            parse_amount(bad)
