@@ -4,7 +4,7 @@ and the chain time. Plain data, built by node.roles.protocol from chain reads.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 
 
@@ -107,7 +107,6 @@ class GameView:
     revealed_sums: tuple[int, ...] = ()
     revealed_leaf: bytes = b""
     opened: OpenedOp | None = None
-    extra: dict[str, int] = field(default_factory=dict)
 
     @property
     def arity(self) -> int:

@@ -5,7 +5,7 @@ and the game view the solver needs (position from getGame, revealed arrays from 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -340,7 +340,7 @@ class Protocol:
         if phase == Phase.STEP:
             opened = self._game_events("OpOpened", game_id)[-1]["args"]
             extra["opened"] = OpenedOp(bytes(opened["op"]), bytes(opened["outRoot"]))
-        return GameView(**{**view.__dict__, **extra})
+        return replace(view, **extra)
 
 
 def _matching(arrays: list[Any], reveal_hash: bytes, packed: Any) -> Any:
