@@ -8,10 +8,12 @@ from dataclasses import replace
 import pytest
 from referee import play_out, start
 
-from node.game.actions import PickState, RevealStates, Timeout, Wait
+from node.game.actions import OpenOp, PickState, RevealStates, Timeout, Wait
 from node.game.adversary import CorruptedTrace, ProviderCheat
 from node.game.solver import Strategy, solve
 from node.game.view import GameStatus, Phase, Side
+from node.program.constants import Opcode
+from node.program.samples import random_op
 from node.roles.examples import random_mlp, tiny_mlp
 from node.trace.provider import TraceProvider, provider_for_spec
 
@@ -117,3 +119,28 @@ def test_adversaries_need_the_test_switch(monkeypatch: pytest.MonkeyPatch) -> No
         CorruptedTrace(spec.program, dict(enumerate(spec.input_values(data))), ProviderCheat("op"))
     with pytest.raises(AdversaryRefused):
         challenger_strategy("false-challenge")
+
+
+@pytest.mark.parametrize("opcode", list(Opcode))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_single_op_programs_of_every_opcode(
+    opcode: Opcode, seed: int, adversary_allowed: None
+) -> None:
+    """nOps = 1 starts at the opening; each op's own step decides."""
+    import numpy as np
+
+    sample = random_op(np.random.default_rng(seed), opcode)
+    inputs = dict(enumerate(sample.values))
+    honest = TraceProvider(sample.program, inputs)
+    spec = sample.program.spec(sample.program.n_inputs)
+    mode = "element" if opcode == Opcode.MATMUL else "op"
+    liar = CorruptedTrace(
+        sample.program, inputs, ProviderCheat(mode, element=spec.numel - 1, delta=3)
+    )
+    if _final_state(liar) == _final_state(honest):
+        pytest.skip("the corruption clamped back to the honest value")
+    end, moves = play_out(liar, honest, _final_state(liar))
+    assert end.status == GameStatus.CHALLENGER_WON
+    assert isinstance(moves[0], OpenOp)
+    end, _ = play_out(honest, honest, _final_state(honest))
+    assert end.status == GameStatus.PROVIDER_WON
