@@ -101,14 +101,25 @@ def _absmax(t: torch.Tensor) -> int:
 
 
 def requant(a: torch.Tensor, b: torch.Tensor | None, op: Op) -> torch.Tensor:
-    y = a.reshape(op.M, op.N).to(torch.int64)
-    if op.has(Flag.REQUANT_PER_CHANNEL):
+    x = a.reshape(op.M, op.N)
+    per = op.has(Flag.REQUANT_PER_CHANNEL)
+    if per:
         assert b is not None
-        y.mul_(b.reshape(1, op.N).to(torch.int64))
+        mult = b.reshape(1, op.N)
+        mmax = max(-int(mult.min()), int(mult.max()))
     else:
-        y.mul_(op.mult)
-    # |x * mult| < 2^62: exact in int64; >> on signed int64 is a floor (arithmetic) shift.
-    y.add_(1 << (op.shift - 1)).bitwise_right_shift_(op.shift)
+        mmax = op.mult
+    if _absmax(x) * mmax + (1 << (op.shift - 1)) < (1 << 53):
+        # Every intermediate is an integer below 2^53: float64 holds it exactly, multiplying
+        # by 2^-shift is exact, and floor gives the floor shift. Faster than int64 on CPUs.
+        y = x.to(torch.float64)
+        y.mul_(mult.to(torch.float64) if per else float(op.mult))
+        y.add_(float(1 << (op.shift - 1))).mul_(2.0 ** -op.shift).floor_()
+    else:
+        # |x * mult| < 2^62: exact in int64; >> on signed int64 is a floor (arithmetic) shift.
+        y = x.to(torch.int64)
+        y.mul_(mult.to(torch.int64) if per else op.mult)
+        y.add_(1 << (op.shift - 1)).bitwise_right_shift_(op.shift)
     if op.zp:
         y.add_(op.zp)
     return y.clamp_(op.lo, op.hi).to(torch.int8)

@@ -81,3 +81,26 @@ def test_add_is_exact_on_both_sides_of_the_overflow_bound(scale: int) -> None:
                    (Op(Opcode.ADD, out=2, a=0, b=1, M=m, N=n, flags=2),), 2)
     out = Executor(prog, {}, ComputeConfig(device="cpu")).run([a, b], commit=Commit.NONE).output
     assert (out.astype(np.int64) == run_op(prog.ops[0], a, b)).all()
+
+
+@pytest.mark.parametrize("xmag,mmag", [(2**20, 2**30), (2**22, 2**31 - 1), (2**31 - 1, 2**21), (2**31 - 1, 2**31 - 1)])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_requant_is_exact_on_both_sides_of_the_float64_bound(xmag: int, mmag: int, per_channel: bool) -> None:
+    # the kernel takes a float64 path while every intermediate is below 2^53, int64 beyond
+    rng = np.random.default_rng(xmag % 1000 + mmag % 1000)
+    m, n = 8, 64
+    for shift in (1, 20, 31, 52, 53, 62):
+        x = rng.integers(-xmag, xmag, (m, n), endpoint=True).astype(np.int32)
+        x[0, :4] = [xmag, -xmag, 1 << (shift - 1) if shift <= 31 else 1, -(1 << (shift - 1)) if shift <= 31 else -1]
+        mults = rng.integers(1, mmag, (1, n), endpoint=True).astype(np.int32)
+        mults[0, :2] = mmag
+        specs = [InputSlot("x", TensorSpec(DType.INT32, m, n))]
+        if per_channel:
+            specs.append(InputSlot("m", TensorSpec(DType.INT32, 1, n)))
+        op = Op(Opcode.REQUANT, out=len(specs), a=0, b=1 if per_channel else 0xFFFF, M=m, N=n,
+                flags=4 if per_channel else 0, mult=0 if per_channel else int(mults[0, 0]),
+                shift=shift, zp=3, lo=-100, hi=120)
+        prog = Program(tuple(specs), (op,), len(specs))
+        vals = [x, mults] if per_channel else [x]
+        out = Executor(prog, {}, ComputeConfig(device="cpu")).run(vals, commit=Commit.NONE).output
+        assert (out.astype(np.int64) == run_op(op, x, mults if per_channel else None)).all(), shift
