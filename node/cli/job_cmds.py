@@ -122,7 +122,8 @@ def _status_lines(st: dict[str, Any]) -> list[str]:
             f"window ends {timestamp(claim['window_end'])}"
         )
         for g, s in claim["games"].items():
-            lines.append(f"  game {g}: {s}")
+            where = f", {s['level']}, {s['to_move']} to move" if s["to_move"] else ""
+            lines.append(f"  game {g}: {s['status']}{where}")
     return lines
 
 

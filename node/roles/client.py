@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from node.game.view import GameView
 from node.program.merkle import tensor_root
 from node.program.packing import unpack
 from node.program.spec import JobSpec
@@ -95,7 +96,7 @@ class JobClient:
                 "window_end": claim.submitted_at + job.params.challenge_window
                 if claim.submitted_at
                 else None,
-                "games": {g: p.game_view(g).status.name.lower() for g in games},
+                "games": {g: _game_summary(p.game_view(g)) for g in games},
             }
         out["now"] = p.now()
         return out
@@ -142,3 +143,16 @@ class JobClient:
         if amount:
             self.ctx.send(self.ctx.protocol.market.functions.withdraw())
         return amount
+
+
+def _game_summary(v: GameView) -> dict[str, Any]:
+    return {
+        "status": v.status.name.lower(),
+        "level": v.phase.level if v.active else "resolved",
+        "to_move": v.mover.name.lower() if v.active else None,
+        "interval": [v.lo, v.hi],
+        "node": [v.height, v.index],
+        "provider_clock": v.provider_clock,
+        "challenger_clock": v.challenger_clock,
+        "deadline": v.deadline if v.active else None,
+    }

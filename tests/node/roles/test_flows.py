@@ -105,6 +105,8 @@ def test_false_challenger_loses_its_bond(
     (game_id,) = p.games_of_claim(claim_id)
     drive(chain, [provider, liar], lambda: not p.game_view(game_id).active, seconds_per_round=1)
     assert p.game_view(game_id).status.name == "PROVIDER_WON"
+    shown = JobClient(poster).status(job_id)["claim"]["games"][game_id]
+    assert shown["status"] == "provider_won" and shown["to_move"] is None
     advance(chain, TERMS.challenge_window)
     drive(chain, [provider, liar], lambda: p.job(job_id).state == JobState.FINALIZED)
     # the provider earned the reward and the bond
