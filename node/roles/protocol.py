@@ -20,6 +20,7 @@ from node.game.view import GameStatus, GameView, OpenedOp, Phase
 from node.program.hashing import sha256
 from node.roles.errors import NotConfigured
 
+LOG_WINDOW = 5000  # blocks per eth_getLogs call
 CONTRACTS = {
     "job_market": "JobMarket",
     "stake_manager": "StakeManager",
@@ -170,7 +171,6 @@ class Protocol:
         self.game: Contract = bind["dispute_game"]
         self.decoder = RevertDecoder(abis.values())
         self._log2_arity: int | None = None
-        self._game_block: dict[int, int] = {}
 
     def _outputs(self, contract: Contract, fn: str) -> list[dict[str, Any]]:
         for entry in contract.abi:
@@ -250,10 +250,22 @@ class Protocol:
         amount, unlock_at = self.stake.functions.unbonding(account).call()
         return int(amount), int(unlock_at)
 
+    def latest_logs(self, event: Any, filters: dict[str, int]) -> list[Any]:
+        """The logs of `event` matching `filters` in the newest window of blocks that has any,
+        searching back from the head to start_block. Bounded windows, because public RPC
+        endpoints refuse eth_getLogs over long ranges; newest first, because the game needs
+        the latest reveal."""
+        hi = self.block_number()
+        while hi >= self.start_block:
+            lo = max(self.start_block, hi - LOG_WINDOW + 1)
+            logs = list(event.get_logs(argument_filters=filters, from_block=lo, to_block=hi))
+            if logs:
+                return logs
+            hi = lo - 1
+        return []
+
     def spec_locator(self, job_id: int) -> str:
-        logs = self.market.events.JobPosted.get_logs(
-            argument_filters={"jobId": job_id}, from_block=self.start_block
-        )
+        logs = self.latest_logs(self.market.events.JobPosted, {"jobId": job_id})
         if not logs:
             raise NotConfigured(
                 f"no JobPosted event for job {job_id} since block {self.start_block}"
@@ -261,9 +273,7 @@ class Protocol:
         return str(logs[-1]["args"]["specLocator"])
 
     def output_locator(self, claim_id: int) -> str | None:
-        logs = self.market.events.ResultSubmitted.get_logs(
-            argument_filters={"claimId": claim_id}, from_block=self.start_block
-        )
+        logs = self.latest_logs(self.market.events.ResultSubmitted, {"claimId": claim_id})
         return str(logs[-1]["args"]["outputLocator"]) if logs else None
 
     # ---- game ----
@@ -274,16 +284,7 @@ class Protocol:
         return self._log2_arity
 
     def _game_events(self, name: str, game_id: int) -> list[Any]:
-        start = self._game_block.get(game_id)
-        if start is None:
-            created = self.game.events.GameCreated.get_logs(
-                argument_filters={"gameId": game_id}, from_block=self.start_block
-            )
-            start = int(created[0]["blockNumber"]) if created else self.start_block
-            self._game_block[game_id] = start
-        return list(
-            self.game.events[name].get_logs(argument_filters={"gameId": game_id}, from_block=start)
-        )
+        return self.latest_logs(self.game.events[name], {"gameId": game_id})
 
     def game_view(self, game_id: int) -> GameView:
         g = self._read(self.game, "getGame", game_id)

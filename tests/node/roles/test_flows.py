@@ -345,3 +345,22 @@ def test_amounts_parse_with_units() -> None:
     for bad in ("-1", "0.5wei", "ten"):
         with pytest.raises(BadAmount):
             parse_amount(bad)
+
+
+def test_log_lookups_work_in_small_windows(
+    chain: Any, make_ctx: Any, adversary_allowed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Public endpoints bound eth_getLogs ranges: reveals are found window by window."""
+    import node.roles.protocol as protocol
+
+    monkeypatch.setattr(protocol, "LOG_WINDOW", 2)
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    provider = _staked_provider(make_ctx, ProviderCheat("sum"))
+    tower = Watchtower(make_ctx(3, "tower"))
+    p = provider.ctx.protocol
+    provider.tick()
+    for _ in range(5):
+        advance(chain, 1)  # empty blocks between the job and the game
+    claim_id = p.job(job_id).current_claim
+    drive(chain, [provider, tower], lambda: p.claim(claim_id).state == ClaimState.REJECTED)
