@@ -58,16 +58,19 @@ def _cpu_has_vnni() -> bool:
 
 
 def _probe_int8_gemm() -> bool:
+    # Shapes that reach different oneDNN kernels (gemv, small and large M, short and long K),
+    # filled with the values that make a saturating int16 kernel fail.
+    vals = torch.tensor([127, -128, 127, 127, -128, -128, 127, -128], dtype=torch.int8)
     try:
-        k = 8192
-        vals = torch.tensor([127, -128, 127, 127, -128, -128, 127, -128], dtype=torch.int8)
-        a = torch.stack([vals.repeat(k // 8), vals.roll(1).repeat(k // 8), torch.full((k,), 127, dtype=torch.int8),
-                         torch.full((k,), -128, dtype=torch.int8)] * 5)
-        w = torch.stack([vals.repeat(k // 8), torch.full((k,), 127, dtype=torch.int8),
-                         torch.full((k,), -128, dtype=torch.int8), vals.roll(3).repeat(k // 8)] * 8)
-        got = torch._int_mm(a, w.t()).to(torch.int64)
-        want = a.to(torch.int64) @ w.to(torch.int64).t()
-        return bool(torch.equal(got, want))
+        for m, k, n in ((1, 32, 32), (5, 96, 32), (20, 8192, 32), (64, 1024, 96), (300, 256, 64)):
+            rows = [vals.roll(r).repeat(k // 8) for r in range(8)] + [
+                torch.full((k,), 127, dtype=torch.int8), torch.full((k,), -128, dtype=torch.int8)]
+            a = torch.stack([rows[i % len(rows)] for i in range(m)])
+            w = torch.stack([rows[(3 * i + 1) % len(rows)] for i in range(n)])
+            got = torch._int_mm(a, w.t()).to(torch.int64)
+            if not torch.equal(got, a.to(torch.int64) @ w.to(torch.int64).t()):
+                return False
+        return True
     except RuntimeError:
         return False
 
