@@ -40,7 +40,7 @@ STAGE_NAMES = {
     REFUSED: "refused",
     LOST: "lost",
 }
-TERMINAL = {DONE, REFUSED, LOST}
+LIVE = (NEW, CLAIMED, SUBMITTED)  # stages still acted on; the others are final
 
 
 @dataclass(frozen=True)
@@ -118,9 +118,8 @@ class Provider:
 
     def tick(self) -> None:
         self.scanner.scan(self._on_event)
-        for job_id, rec in self.ctx.state.jobs().items():
-            if rec["stage"] in TERMINAL:
-                continue
+        live = {j: r for st in LIVE for j, r in self.ctx.state.jobs(st).items()}
+        for job_id, rec in sorted(live.items()):
             try:
                 self._advance(job_id, rec)
             except (ChainError, StorageError) as exc:

@@ -39,7 +39,7 @@ STAGE_NAMES = {
     DONE: "done",
     SKIPPED: "skipped",
 }
-TERMINAL = {CORRECT, DONE, SKIPPED}
+LIVE = (NEW, WRONG, PLAYING)  # stages still acted on; the others are final
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,8 @@ class Watchtower:
 
     def tick(self) -> None:
         self.scanner.scan(self._on_event)
-        for claim_id, rec in self.ctx.state.jobs().items():
-            if rec["stage"] in TERMINAL:
-                continue
+        live = {c: r for st in LIVE for c, r in self.ctx.state.jobs(st).items()}
+        for claim_id, rec in sorted(live.items()):
             try:
                 self._advance(claim_id, rec)
             except (ChainError, StorageError) as exc:
