@@ -25,52 +25,26 @@ ETHER = 10**18
 
 def run(work: Path) -> dict[str, object]:
     os.environ["POC_TEST_ONLY_ADVERSARY"] = "1"  # the lying provider is the test-only adversary
-    from node.chain.rpc import connect
-    from node.devnet.anvil import AnvilNode
     from node.game.adversary import ProviderCheat
-    from node.roles.context import RoleContext
     from node.roles.jobs_input import mnist_shaped_mlp
-    from node.roles.localnet import deploy_local, dev_account
-    from node.roles.protocol import load_abis
+    from node.roles.localnet import LocalScenario
     from node.roles.provider import Provider
     from node.roles.watchtower import Watchtower
-    from node.storage.local import LocalStore
 
-    anvil = AnvilNode.start(work / "anvil")
-    try:
-        w3 = connect(anvil.rpc_url)
-        local = deploy_local(w3, dev_account(0))
-        abis = load_abis(local.abi_dir)
-        store = LocalStore(work / "store")
-
-        def ctx(i: int, name: str) -> RoleContext:
-            return RoleContext.build(
-                w3,
-                dev_account(i),
-                store,
-                work / name,
-                dict(local.deployment.addresses),
-                abis,
-                local.deployment.block,
-            )
-
+    with LocalScenario(work) as sc:
         moves: list[MoveRecord] = []
         spec, data = mnist_shaped_mlp()
         terms = JobTerms(
-            ETHER // 10,
-            ETHER // 2,
-            ETHER // 50,
-            execute_within=3600,
-            challenge_window=600,
+            ETHER // 10, ETHER // 2, ETHER // 50, execute_within=3600, challenge_window=600,
             clock=3600,
-        )
+        )  # fmt: skip
         t0 = time.perf_counter()
-        job_id = JobClient(ctx(1, "poster")).post(spec, data, terms)
+        job_id = JobClient(sc.ctx(1, "poster")).post(spec, data, terms)
         # lie in element 1000 of the first matmul's output, partial sums wrong from chunk 13
         cheat = ProviderCheat("sum", op_index=0, element=1000, delta=7, chunk=13)
-        provider = Provider(ctx(2, "provider"), cheat=cheat, observers=[moves.append])
+        provider = Provider(sc.ctx(2, "provider"), cheat=cheat, observers=[moves.append])
         provider.stake(ETHER)
-        tower = Watchtower(ctx(3, "tower"), observers=[moves.append])
+        tower = Watchtower(sc.ctx(3, "tower"), observers=[moves.append])
         provider.tick()
         t_submitted = time.perf_counter()
         p = provider.ctx.protocol
@@ -83,16 +57,13 @@ def run(work: Path) -> dict[str, object]:
             if ticks > 100:
                 raise RuntimeError("the dispute did not end in 100 ticks")
         t_end = time.perf_counter()
-        challenge_gas = _challenge_gas(w3, p, claim_id)
         return {
             "moves": moves,
             "wall_total": t_end - t0,
             "wall_dispute": t_end - t_submitted,
-            "challenge_gas": challenge_gas,
+            "challenge_gas": _challenge_gas(sc.w3, p, claim_id),
             "ops": len(spec.program.ops),
         }
-    finally:
-        anvil.stop()
 
 
 def _challenge_gas(w3: object, p: object, claim_id: int) -> int:

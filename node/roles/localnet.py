@@ -16,6 +16,7 @@ from node.chain.abi import ABI_DIR, PROTOCOL_CONTRACTS, available, export_from_b
 from node.chain.bindings import protocol_decoder
 from node.chain.sender import TxSender
 from node.devnet.deploy import Deployment, deploy_protocol
+from node.roles.context import RoleContext
 from node.roles.protocol import REPO_BUILD
 
 
@@ -45,3 +46,61 @@ def dev_account(index: int) -> LocalAccount:
 
     acct: LocalAccount = Account.from_key(dev_private_key(index))
     return acct
+
+
+class LocalScenario:
+    """A chain we control with the protocol deployed, one content store, and a RoleContext per
+    anvil dev account (0 deployer, 1 poster, 2 provider, 3.. challengers): what the benchmark
+    and the demo run in one process.
+
+        with LocalScenario(Path("/tmp/run")) as sc:
+            client = JobClient(sc.ctx(1, "poster"))
+    """
+
+    def __init__(self, work: Path, w3: Web3 | None = None) -> None:
+        from node.chain.rpc import connect
+        from node.devnet.anvil import AnvilNode
+        from node.roles.protocol import load_abis
+        from node.storage.local import LocalStore
+
+        self.work = work
+        self.anvil = AnvilNode.start(work / "anvil") if w3 is None else None
+        try:
+            self.w3 = w3 or connect(self.anvil.rpc_url)  # type: ignore[union-attr]
+            self.local = deploy_local(self.w3, dev_account(0))
+            self.abis = load_abis(self.local.abi_dir)
+            self.store = LocalStore(work / "store")
+        except BaseException:
+            self.close()
+            raise
+        self._contexts: list[RoleContext] = []
+
+    def ctx(self, index: int, name: str) -> RoleContext:
+        c = RoleContext.build(
+            self.w3,
+            dev_account(index),
+            self.store,
+            self.work / name,
+            dict(self.local.deployment.addresses),
+            self.abis,
+            self.local.deployment.block,
+        )
+        self._contexts.append(c)
+        return c
+
+    def advance(self, seconds: int) -> None:
+        """Move chain time forward (anvil): windows and clocks run out."""
+        self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+        self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        for c in getattr(self, "_contexts", []):
+            c.close()
+        if self.anvil is not None:
+            self.anvil.stop()
+
+    def __enter__(self) -> LocalScenario:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
