@@ -277,3 +277,13 @@ def test_job_cli_post_status_result(net: Net, tmp_path: Path) -> None:
 
     expected = provider_for_spec(spec, data).values(spec.program.output_slot)
     assert np.allclose(np.load(out), expected.astype(np.float64))
+
+
+def test_dispute_benchmark_runs_every_level(tmp_path: Path) -> None:
+    from node.bench.dispute import report, run
+
+    res = run(tmp_path)
+    levels = [m.level for m in res["moves"]]  # type: ignore[attr-defined]
+    assert {"execution", "opening", "tensor", "reduction", "step"} <= set(levels)
+    assert levels[-1] == "step"
+    assert "| 1 | provider | `revealStates`" in report(res)
