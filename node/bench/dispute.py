@@ -24,7 +24,19 @@ ETHER = 10**18
 
 
 def run(work: Path) -> dict[str, object]:
-    os.environ["POC_TEST_ONLY_ADVERSARY"] = "1"  # the lying provider is the test-only adversary
+    # The lying provider is the test-only adversary: allowed here, for this run only.
+    before = os.environ.get("POC_TEST_ONLY_ADVERSARY")
+    os.environ["POC_TEST_ONLY_ADVERSARY"] = "1"
+    try:
+        return _run(work)
+    finally:
+        if before is None:
+            del os.environ["POC_TEST_ONLY_ADVERSARY"]
+        else:
+            os.environ["POC_TEST_ONLY_ADVERSARY"] = before
+
+
+def _run(work: Path) -> dict[str, object]:
     from node.game.adversary import ProviderCheat
     from node.roles.jobs_input import mnist_shaped_mlp
     from node.roles.localnet import LocalScenario
