@@ -154,7 +154,7 @@ def commitment_throughput(mb: int = 64) -> dict[str, float]:
         for threads in sorted({1, min(8, os.cpu_count() or 1)}):
             os.environ["POC_HASH_THREADS"] = str(threads)
             for dtype in (DType.INT8, DType.INT32):
-                s = timed(lambda d=dtype: tensor_tree(data, d), 3)  # type: ignore[misc]
+                s = timed(lambda d=dtype: tensor_tree(data, d), 8)  # type: ignore[misc]
                 out[f"{hashing.backend()} {dtype.label} tree, {threads} thread(s)"] = len(data) / s / 1e6
     finally:
         if saved is None:
