@@ -5,6 +5,7 @@ reference semantics. No chain."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from node.game.actions import (
@@ -202,7 +203,9 @@ def play_out(
     s_n: bytes,
     challenger_strategy: Strategy = Strategy.HONEST,
     max_moves: int = 200,
+    pick: Callable[[GameView, Action], Action] | None = None,
 ) -> tuple[GameView, list[Action]]:
+    """Both sides by the solver; `pick` may replace each challenger move (any strategy)."""
     prog = provider.program
     root = prog.root
     v = start(provider.state_root(0), s_n, prog.n_inputs, len(prog.ops))
@@ -213,6 +216,8 @@ def play_out(
             (a,) = solve(v, Side.PROVIDER, provider)
         else:
             (a,) = solve(v, Side.CHALLENGER, challenger, challenger_strategy)
+            if pick is not None:
+                a = pick(v, a)
         moves.append(a)
         v = apply(v, a, root)
     return v, moves
