@@ -170,4 +170,7 @@ def run_cmd(
         device=device,
         test_cheat=test_cheat,
     )
+    import logging
+
+    logging.getLogger("node.roles").info(p.describe())
     run_forever(p.tick, interval, once)

@@ -79,6 +79,9 @@ def run_cmd(
         min_value=parse_amount(min_value),
         device=device,
     )
+    import logging
+
+    logging.getLogger("node.roles").info(tower.describe())
     run_forever(tower.tick, interval, once)
 
 

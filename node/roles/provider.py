@@ -114,6 +114,15 @@ class Provider:
             "jobs": jobs,
         }
 
+    def describe(self) -> str:
+        """One line for the daemon's start: who, where, what it resumes."""
+        live = sum(len(self.ctx.state.jobs(st)) for st in LIVE)
+        return (
+            f"provider {self.ctx.address} on chain {self.ctx.w3.eth.chain_id}, state "
+            f"{self.ctx.data_dir}, resuming {live} live job(s) from block "
+            f"{self.scanner.next_block()}"
+        )
+
     # ---- the loop ----
 
     def tick(self) -> None:

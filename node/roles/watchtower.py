@@ -83,6 +83,14 @@ class Watchtower:
             "claims": claims,
         }
 
+    def describe(self) -> str:
+        live = sum(len(self.ctx.state.jobs(st)) for st in LIVE)
+        return (
+            f"watchtower {self.ctx.address} on chain {self.ctx.w3.eth.chain_id}, state "
+            f"{self.ctx.data_dir}, resuming {live} live claim(s) from block "
+            f"{self.scanner.next_block()}"
+        )
+
     def tick(self) -> None:
         self.scanner.scan(self._on_event)
         live = {c: r for st in LIVE for c, r in self.ctx.state.jobs(st).items()}
