@@ -28,15 +28,20 @@ def devnet() -> None:
 @click.option("--ipfs/--no-ipfs", default=True, help="Start the IPFS node (else: local store).")
 @click.option("--deploy/--no-deploy", default=True, help="Deploy the protocol contracts.")
 @click.option(
-    "--block-time", type=float, default=None, help="Seconds per block (default: automine)."
+    "--block-time",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds per block; 0 mines one block per transaction (then chain time, and so"
+    " challenge windows and clocks, stands still while nobody sends a transaction).",
 )
-def up_cmd(
-    data_dir: Path, chain_id: int, ipfs: bool, deploy: bool, block_time: float | None
-) -> None:
+def up_cmd(data_dir: Path, chain_id: int, ipfs: bool, deploy: bool, block_time: float) -> None:
     """Start anvil and IPFS in the background, deploy, write <data-dir>/config.json."""
     from node.devnet import devnet as impl
 
-    state = impl.up(data_dir, chain_id, with_ipfs=ipfs, deploy=deploy, block_time=block_time)
+    state = impl.up(
+        data_dir, chain_id, with_ipfs=ipfs, deploy=deploy, block_time=block_time or None
+    )
     click.echo(f"anvil   {state.rpc_url} (chain {state.chain_id}, pid {state.anvil_pid})")
     if state.ipfs_api:
         click.echo(f"ipfs    {state.ipfs_api} (pid {state.ipfs_pid})")
