@@ -90,8 +90,9 @@ class ModelFigures:
 
 def mlp_case() -> tuple[str, nn.Module, torch.Tensor]:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(),
-                          nn.Linear(1024, 10)).eval()
+    model = nn.Sequential(
+        nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10)
+    ).eval()
     return "MLP 784-1024-1024-10", model, torch.rand(BATCH, 784)
 
 
@@ -101,10 +102,14 @@ def cnn_case() -> tuple[str, nn.Module, torch.Tensor]:
     return "digits CNN (2 conv + linear)", digits_cnn().eval(), x
 
 
-def bench_model(name: str, model: nn.Module, x: torch.Tensor, device: str, reps: int) -> ModelFigures:
+def bench_model(
+    name: str, model: nn.Module, x: torch.Tensor, device: str, reps: int
+) -> ModelFigures:
     spec: JobSpec = compile_model(model, x, CompileConfig(batch=BATCH))
     ex = Executor(spec.program, spec.constants, ComputeConfig(device=device))
-    ex_fp32 = Executor(spec.program, spec.constants, ComputeConfig(device=device, cpu_int8_gemm="off"))
+    ex_fp32 = Executor(
+        spec.program, spec.constants, ComputeConfig(device=device, cpu_int8_gemm="off")
+    )
     inputs = spec.input_values(spec.quantize_input(x.numpy()))
     xd = x.to(ex.device)
     model = model.to(ex.device)
@@ -119,12 +124,19 @@ def bench_model(name: str, model: nn.Module, x: torch.Tensor, device: str, reps:
     assert res.slots is not None
     out_t = res.slots[spec.program.output_slot]
     root_s = timed(lambda: root_of(out_t), reps)
-    committed = sum(t.numel() * t.element_size() for s, t in res.slots.items()
-                    if s not in spec.constants)
-    rr = round_robin({"float": float_run, "none": lambda: ex.run(inputs, Commit.NONE),
-                      "none_fp32": lambda: ex_fp32.run(inputs, Commit.NONE),
-                      "output": lambda: ex.run(inputs, Commit.OUTPUT),
-                      "state": lambda: ex.run(inputs, Commit.STATE)}, reps)
+    committed = sum(
+        t.numel() * t.element_size() for s, t in res.slots.items() if s not in spec.constants
+    )
+    rr = round_robin(
+        {
+            "float": float_run,
+            "none": lambda: ex.run(inputs, Commit.NONE),
+            "none_fp32": lambda: ex_fp32.run(inputs, Commit.NONE),
+            "output": lambda: ex.run(inputs, Commit.OUTPUT),
+            "state": lambda: ex.run(inputs, Commit.STATE),
+        },
+        reps,
+    )
     # Dispute-time latencies, cold (a fresh provider: execution and hashing included).
     all_inputs = dict(enumerate(inputs))
     mid = len(spec.program.ops) // 2
@@ -138,12 +150,21 @@ def bench_model(name: str, model: nn.Module, x: torch.Tensor, device: str, reps:
         depth = tp.tree(slot).depth
         tp.children(slot, depth, 0, min(4, depth))
 
-    return ModelFigures(name, rr["float"][0], rr["none"][0], rr["none_fp32"][0], rr["output"][0],
-                        rr["state"][0],
-                        rr["none"][1] / rr["float"][1], rr["output"][1] / rr["none"][1],
-                        root_s, committed / 1e6,
-                        timed(s_mid, max(3, reps // 4)), timed(reveal, max(3, reps // 4)),
-                        len(spec.program.ops))
+    return ModelFigures(
+        name,
+        rr["float"][0],
+        rr["none"][0],
+        rr["none_fp32"][0],
+        rr["output"][0],
+        rr["state"][0],
+        rr["none"][1] / rr["float"][1],
+        rr["output"][1] / rr["none"][1],
+        root_s,
+        committed / 1e6,
+        timed(s_mid, max(3, reps // 4)),
+        timed(reveal, max(3, reps // 4)),
+        len(spec.program.ops),
+    )
 
 
 def commitment_throughput(mb: int = 64) -> dict[str, float]:
@@ -155,7 +176,9 @@ def commitment_throughput(mb: int = 64) -> dict[str, float]:
             os.environ["POC_HASH_THREADS"] = str(threads)
             for dtype in (DType.INT8, DType.INT32):
                 s = timed(lambda d=dtype: tensor_tree(data, d), 8)  # type: ignore[misc]
-                out[f"{hashing.backend()} {dtype.label} tree, {threads} thread(s)"] = len(data) / s / 1e6
+                out[f"{hashing.backend()} {dtype.label} tree, {threads} thread(s)"] = (
+                    len(data) / s / 1e6
+                )
     finally:
         if saved is None:
             os.environ.pop("POC_HASH_THREADS", None)
@@ -191,8 +214,14 @@ def hash_choice(n: int = 200_000) -> dict[str, float]:
     return res
 
 
-def render(models: list[ModelFigures], thr: dict[str, float], hc: dict[str, float],
-           device: str, reps: int, threads: int | None = None) -> str:
+def render(
+    models: list[ModelFigures],
+    thr: dict[str, float],
+    hc: dict[str, float],
+    device: str,
+    reps: int,
+    threads: int | None = None,
+) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "## Compute layer (executor, commitments, trace)",
@@ -219,7 +248,8 @@ def render(models: list[ModelFigures], thr: dict[str, float], hc: dict[str, floa
             f"| {m.overhead_state:.2f}x | {m.exactness:.2f}x ({m.exactness_median:.2f}x) "
             f"| {m.none_fp32_s / m.float_s:.2f}x "
             f"| {m.committed_mb:.2f} MB "
-            f"| {m.s_mid_s * 1e3:.1f} ms | {m.reveal_s * 1e3:.1f} ms |")
+            f"| {m.s_mid_s * 1e3:.1f} ms | {m.reveal_s * 1e3:.1f} ms |"
+        )
     lines += [
         "",
         "(a) is the honest-path overhead as the brief defines it (execution plus the output "
@@ -260,17 +290,25 @@ def render(models: list[ModelFigures], thr: dict[str, float], hc: dict[str, floa
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch intra-op threads (default: torch's); 1 is steadier on a shared machine")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's); 1 is steadier on a shared machine",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["POC_HASH_THREADS"] = str(args.threads)
-    models = [bench_model(*case(), device=args.device, reps=args.reps) for case in (mlp_case, cnn_case)]
+    models = [
+        bench_model(*case(), device=args.device, reps=args.reps) for case in (mlp_case, cnn_case)
+    ]
     device = str(resolve(args.device))
     body = render(models, commitment_throughput(), hash_choice(), device, args.reps, args.threads)
     print(body)

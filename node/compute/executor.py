@@ -47,21 +47,30 @@ class ExecutionResult:
 class Executor:
     """Holds a program's constants on the device; runs it on data inputs."""
 
-    def __init__(self, program: Program, constants: Mapping[int, npt.NDArray[Any]],
-                 config: ComputeConfig | None = None) -> None:
+    def __init__(
+        self,
+        program: Program,
+        constants: Mapping[int, npt.NDArray[Any]],
+        config: ComputeConfig | None = None,
+    ) -> None:
         self.config = config or ComputeConfig()
         determinism.configure(self.config.threads)
         self.program = program
         self.table = program.table  # validates
         self.device = resolve(self.config.device)
-        self.constants = {s: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
-                          for s, a in constants.items()}
+        self.constants = {
+            s: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+            for s, a in constants.items()
+        }
         self._const_roots: dict[int, bytes] = {}
         self._wf: dict[int, torch.Tensor] = {}
         self._im2col: dict[int, torch.Tensor] = {}
         self._last_use = self._last_uses()
-        self._cpu_int8 = (self.device.type == "cpu" and self.config.cpu_int8_gemm == "auto"
-                          and kernels.cpu_int8_gemm_is_exact())
+        self._cpu_int8 = (
+            self.device.type == "cpu"
+            and self.config.cpu_int8_gemm == "auto"
+            and kernels.cpu_int8_gemm_is_exact()
+        )
 
     # ---- one op ----
 
@@ -104,8 +113,9 @@ class Executor:
 
     # ---- whole program ----
 
-    def input_tensors(self, inputs: Sequence[npt.NDArray[Any]] | Mapping[int, npt.NDArray[Any]]
-                      ) -> dict[int, torch.Tensor]:
+    def input_tensors(
+        self, inputs: Sequence[npt.NDArray[Any]] | Mapping[int, npt.NDArray[Any]]
+    ) -> dict[int, torch.Tensor]:
         """Device tensors of every input slot: constants from self, the rest from `inputs`."""
         given = dict(enumerate(inputs)) if isinstance(inputs, Sequence) else dict(inputs)
         out: dict[int, torch.Tensor] = {}
@@ -116,15 +126,21 @@ class Executor:
                 out[s] = torch.from_numpy(np.ascontiguousarray(given[s])).to(self.device)
         return out
 
-    def run(self, inputs: Sequence[npt.NDArray[Any]] | Mapping[int, npt.NDArray[Any]],
-            commit: Commit = Commit.STATE, keep: bool = False) -> ExecutionResult:
+    def run(
+        self,
+        inputs: Sequence[npt.NDArray[Any]] | Mapping[int, npt.NDArray[Any]],
+        commit: Commit = Commit.STATE,
+        keep: bool = False,
+    ) -> ExecutionResult:
         prog = self.program
         t0 = time.perf_counter()
         slots: dict[int, torch.Tensor] = self.input_tensors(inputs)
         state = commit == Commit.STATE
         # Each slot is hashed as soon as it exists (the hashing itself is multi-threaded in C),
         # so that its tensor can be freed right after its last use.
-        roots: dict[int, bytes] = {s: self._input_root(s, t) for s, t in slots.items()} if state else {}
+        roots: dict[int, bytes] = (
+            {s: self._input_root(s, t) for s, t in slots.items()} if state else {}
+        )
         hash_s = time.perf_counter() - t0 if state else 0.0
         for i, op in enumerate(prog.ops):
             out = self.apply(i, slots[op.a], slots.get(op.b))
@@ -135,7 +151,11 @@ class Executor:
                 hash_s += time.perf_counter() - th
             if not keep:
                 for s in (op.a, op.b):
-                    if self._last_use.get(s) == i and s not in self.constants and s != prog.output_slot:
+                    if (
+                        self._last_use.get(s) == i
+                        and s not in self.constants
+                        and s != prog.output_slot
+                    ):
                         del slots[s]
         out_t = slots[prog.output_slot]
         if self.device.type == "cuda":
@@ -171,6 +191,8 @@ class Executor:
         last: dict[int, int] = {}
         for i, op in enumerate(self.program.ops):
             last[op.a] = i
-            if op.opcode in (Opcode.MATMUL, Opcode.ADD, Opcode.LUT) or op.b in range(self.program.n_slots):
+            if op.opcode in (Opcode.MATMUL, Opcode.ADD, Opcode.LUT) or op.b in range(
+                self.program.n_slots
+            ):
                 last[op.b] = i
         return last

@@ -64,7 +64,9 @@ def _probe_int8_gemm() -> bool:
     try:
         for m, k, n in ((1, 32, 32), (5, 96, 32), (20, 8192, 32), (64, 1024, 96), (300, 256, 64)):
             rows = [vals.roll(r).repeat(k // 8) for r in range(8)] + [
-                torch.full((k,), 127, dtype=torch.int8), torch.full((k,), -128, dtype=torch.int8)]
+                torch.full((k,), 127, dtype=torch.int8),
+                torch.full((k,), -128, dtype=torch.int8),
+            ]
             a = torch.stack([rows[i % len(rows)] for i in range(m)])
             w = torch.stack([rows[(3 * i + 1) % len(rows)] for i in range(n)])
             got = torch._int_mm(a, w.t()).to(torch.int64)
@@ -117,7 +119,7 @@ def requant(a: torch.Tensor, b: torch.Tensor | None, op: Op) -> torch.Tensor:
         # by 2^-shift is exact, and floor gives the floor shift. Faster than int64 on CPUs.
         y = x.to(torch.float64)
         y.mul_(mult.to(torch.float64) if per else float(op.mult))
-        y.add_(float(1 << (op.shift - 1))).mul_(2.0 ** -op.shift).floor_()
+        y.add_(float(1 << (op.shift - 1))).mul_(2.0**-op.shift).floor_()
     else:
         # |x * mult| < 2^62: exact in int64; >> on signed int64 is a floor (arithmetic) shift.
         y = x.to(torch.int64)

@@ -38,8 +38,14 @@ def _report(spec: JobSpec, out: Path) -> CompileReport:
     counts: dict[str, int] = {}
     for op in spec.program.ops:
         counts[op.name] = counts.get(op.name, 0) + 1
-    return CompileReport(str(out), "0x" + spec.program.root.hex(), len(spec.program.ops),
-                         spec.program.n_slots, spec.batch, counts)
+    return CompileReport(
+        str(out),
+        "0x" + spec.program.root.hex(),
+        len(spec.program.ops),
+        spec.program.n_slots,
+        spec.batch,
+        counts,
+    )
 
 
 def compile_example(name: str, out: Path, batch: int | None = None) -> CompileReport:
@@ -117,8 +123,13 @@ def load_input(spec: JobSpec, path: Path) -> tuple[npt.NDArray[np.int8], int]:
     return spec.quantize_input(arr), int(arr.shape[0])
 
 
-def run_spec(spec_dir: Path, input_path: Path, device: str = "auto", labels: Path | None = None,
-             commit: Commit = Commit.STATE) -> RunReport:
+def run_spec(
+    spec_dir: Path,
+    input_path: Path,
+    device: str = "auto",
+    labels: Path | None = None,
+    commit: Commit = Commit.STATE,
+) -> RunReport:
     spec = JobSpec.load(spec_dir)
     data, rows = load_input(spec, input_path)
     ex = Executor(spec.program, spec.constants, ComputeConfig(device=device))
@@ -126,12 +137,18 @@ def run_spec(spec_dir: Path, input_path: Path, device: str = "auto", labels: Pat
     out_rows = rows * (spec.program.spec(spec.program.output_slot).rows // spec.batch)
     q = res.output[:out_rows]
     deq = spec.output_adapter.dequantize(q) if spec.output_adapter else None
-    rep = RunReport(rows, str(ex.device), "0x" + spec.program.root.hex(), spec.program.output_slot,
-                    "0x" + res.output_root.hex() if res.output_root else None,
-                    "0x" + res.state_root.hex() if res.state_root else None,
-                    ["0x" + s.hex() for s in res.output_proof] if res.output_proof else None,
-                    q.astype(np.int64).tolist(), deq.tolist() if deq is not None else None,
-                    res.seconds)
+    rep = RunReport(
+        rows,
+        str(ex.device),
+        "0x" + spec.program.root.hex(),
+        spec.program.output_slot,
+        "0x" + res.output_root.hex() if res.output_root else None,
+        "0x" + res.state_root.hex() if res.state_root else None,
+        ["0x" + s.hex() for s in res.output_proof] if res.output_proof else None,
+        q.astype(np.int64).tolist(),
+        deq.tolist() if deq is not None else None,
+        res.seconds,
+    )
     if labels is not None and deq is not None:
         y = np.load(labels)
         rep.accuracy = float((deq.argmax(axis=1) == y[:rows]).mean())

@@ -28,10 +28,20 @@ def load() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(str(LIB_PATH))
     except OSError:
         return None
-    lib.poc_hash_blocks.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+    lib.poc_hash_blocks.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_size_t,
+        ctypes.c_void_p,
+    ]
     lib.poc_hash_blocks.restype = ctypes.c_int
-    lib.poc_tree.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_char_p,
-                             ctypes.c_void_p]
+    lib.poc_tree.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_size_t,
+        ctypes.c_char_p,
+        ctypes.c_void_p,
+    ]
     lib.poc_tree.restype = ctypes.c_int
     lib.poc_sha256_impl.argtypes = [ctypes.c_int]
     lib.poc_sha256_impl.restype = ctypes.c_int

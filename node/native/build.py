@@ -19,7 +19,9 @@ SOURCE = Path(__file__).resolve().parent / "merkle.c"
 def build(verbose: bool = True) -> Path:
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if cc is None:
-        raise SystemExit("node.native.build: no C compiler (cc) found; hashlib fallback stays in use")
+        raise SystemExit(
+            "node.native.build: no C compiler (cc) found; hashlib fallback stays in use"
+        )
     LIB_DIR.mkdir(parents=True, exist_ok=True)
     tmp = LIB_PATH.with_name(LIB_PATH.name + f".{__import__('os').getpid()}.tmp")
     cmd = [cc, "-O3", "-shared", "-fPIC", "-o", str(tmp), str(SOURCE)]

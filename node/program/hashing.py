@@ -50,9 +50,16 @@ def hash_blocks_native(data: bytes, block_size: int, threads: int | None = None)
     per = -(-n // t)
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="poc-hash")
-    futs = [_pool.submit(lib.poc_hash_blocks, ctypes.c_void_p(src + i * block_size), block_size,
-                         min(per, n - i), ctypes.c_void_p(dst + i * DIGEST))
-            for i in range(0, n, per)]
+    futs = [
+        _pool.submit(
+            lib.poc_hash_blocks,
+            ctypes.c_void_p(src + i * block_size),
+            block_size,
+            min(per, n - i),
+            ctypes.c_void_p(dst + i * DIGEST),
+        )
+        for i in range(0, n, per)
+    ]
     for f in futs:
         f.result()
     return out.raw
@@ -91,6 +98,6 @@ def tree_levels_native(data: bytes, block_size: int, zeros: list[bytes]) -> list
     raw = out.raw
     levels, off = [], 0
     for k in sizes:
-        levels.append(raw[off:off + DIGEST * k])
+        levels.append(raw[off : off + DIGEST * k])
         off += DIGEST * k
     return levels

@@ -60,9 +60,28 @@ class Op:
     def encode(self) -> bytes:
         try:
             return _LAYOUT.pack(
-                int(self.opcode), self.flags, self.out, self.a, self.b, self.M, self.K, self.N,
-                self.mult, self.shift, self.zp, self.lo, self.hi, self.B, self.H, self.W,
-                self.C, self.KH, self.KW, self.S, self.P, self.padv,
+                int(self.opcode),
+                self.flags,
+                self.out,
+                self.a,
+                self.b,
+                self.M,
+                self.K,
+                self.N,
+                self.mult,
+                self.shift,
+                self.zp,
+                self.lo,
+                self.hi,
+                self.B,
+                self.H,
+                self.W,
+                self.C,
+                self.KH,
+                self.KW,
+                self.S,
+                self.P,
+                self.padv,
             )
         except struct.error as exc:
             raise BadEncoding(f"op field out of its encoded range: {exc} in {self}") from exc
@@ -80,8 +99,30 @@ class Op:
             raise UnknownOpcode(f"unknown opcode {vals[0]}") from None
         names = [f.name for f in fields(cls)]
         # struct order differs from dataclass order only in the first fields.
-        order = ["opcode", "flags", "out", "a", "b", "M", "K", "N", "mult", "shift", "zp",
-                 "lo", "hi", "B", "H", "W", "C", "KH", "KW", "S", "P", "padv"]
+        order = [
+            "opcode",
+            "flags",
+            "out",
+            "a",
+            "b",
+            "M",
+            "K",
+            "N",
+            "mult",
+            "shift",
+            "zp",
+            "lo",
+            "hi",
+            "B",
+            "H",
+            "W",
+            "C",
+            "KH",
+            "KW",
+            "S",
+            "P",
+            "padv",
+        ]
         kw = dict(zip(order, vals, strict=True))
         kw["opcode"] = opcode
         assert set(kw) == set(names)

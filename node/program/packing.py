@@ -12,7 +12,10 @@ from node.program.constants import LEAF_ELEMS, DType
 from node.program.errors import BadEncoding
 
 _BE: dict[DType, np.dtype[Any]] = {DType.INT8: np.dtype(">i1"), DType.INT32: np.dtype(">i4")}
-_NATIVE: dict[DType, np.dtype[Any]] = {DType.INT8: np.dtype(np.int8), DType.INT32: np.dtype(np.int32)}
+_NATIVE: dict[DType, np.dtype[Any]] = {
+    DType.INT8: np.dtype(np.int8),
+    DType.INT32: np.dtype(np.int32),
+}
 
 
 def numpy_dtype(dtype: DType) -> np.dtype[Any]:

@@ -17,6 +17,7 @@ I64 = npt.NDArray[np.int64]
 
 # ---- elementwise arithmetic, shared by the step and the whole-tensor reference ----
 
+
 def requant_values(x: I64, mult: I64 | int, op: Op) -> I64:
     """clamp(((x * mult + 2^(shift-1)) >> shift) + zp, lo, hi), exact in int64 because
     |x * mult| < 2^62 for int32 x and 0 < mult < 2^31."""
@@ -29,6 +30,7 @@ def wrap_int32(x: I64) -> I64:
 
 
 # ---- which operand leaves a step reads ----
+
 
 def im2col_source_leaf(op: Op, leaf_index: int) -> int | None:
     """Index of the input leaf copied into output leaf `leaf_index`, None for padding."""
@@ -68,13 +70,17 @@ def matmul_leaf_indices(op: Op, leaf_index: int, elem: int, chunk: int) -> tuple
     """(A leaf index, W leaf index) read by the matmul step at `chunk` of element `elem`."""
     f = leaf_index * LEAF_ELEMS + elem
     m, n = divmod(f, op.N)
-    return (m * op.K + LEAF_ELEMS * chunk) // LEAF_ELEMS, (n * op.K + LEAF_ELEMS * chunk) // LEAF_ELEMS
+    return (m * op.K + LEAF_ELEMS * chunk) // LEAF_ELEMS, (
+        n * op.K + LEAF_ELEMS * chunk
+    ) // LEAF_ELEMS
 
 
 # ---- the one step ----
 
-def step_elementwise(op: Op, leaf_index: int, n_leaves: int, a_leaf: bytes | None,
-                     b_leaf: bytes | None) -> bytes:
+
+def step_elementwise(
+    op: Op, leaf_index: int, n_leaves: int, a_leaf: bytes | None, b_leaf: bytes | None
+) -> bytes:
     """Expected output leaf `leaf_index` of an elementwise op from its operand leaves."""
     out_dt = op.out_spec.dtype
     if leaf_index >= n_leaves:
@@ -97,7 +103,9 @@ def step_elementwise(op: Op, leaf_index: int, n_leaves: int, a_leaf: bytes | Non
         if op.has(Flag.REQUANT_PER_CHANNEL):
             mult = _leaf(_need(b_leaf), DType.INT32)
             if (mult <= 0).any():  # the verifier reverts (BadMultiplier): no valid step exists
-                raise FieldOutOfRange(f"per-channel requant multiplier {int(mult.min())} is not positive")
+                raise FieldOutOfRange(
+                    f"per-channel requant multiplier {int(mult.min())} is not positive"
+                )
         return pack(requant_values(x, mult, op), DType.INT8)
     if code == Opcode.RELU:
         dt = DType.INT32 if op.has(Flag.RELU_INT32) else DType.INT8
@@ -135,6 +143,7 @@ def _need(b: bytes | None) -> bytes:
 
 
 # ---- whole tensors ----
+
 
 def im2col_indices(op: Op) -> npt.NDArray[np.int64]:
     """[M, KH*KW] input row per output position, -1 where padded."""

@@ -53,10 +53,20 @@ def random_op(rng: np.random.Generator, opcode: Opcode, max_rows: int = 6) -> Op
         shift = int(rng.integers(1, 63))
         lo, hi = sorted(int(v) for v in rng.integers(-128, 128, 2))
         specs = [TensorSpec(DType.INT32, m, n)] + ([TensorSpec(DType.INT32, 1, n)] if per else [])
-        op = Op(Opcode.REQUANT, out=len(specs), a=0, b=1 if per else NO_SLOT, M=m, N=n,
-                flags=Flag.REQUANT_PER_CHANNEL if per else 0,
-                mult=0 if per else int(rng.integers(1, INT32_MAX, endpoint=True)),
-                shift=shift, zp=int(rng.integers(-128, 128)), lo=lo, hi=hi)
+        op = Op(
+            Opcode.REQUANT,
+            out=len(specs),
+            a=0,
+            b=1 if per else NO_SLOT,
+            M=m,
+            N=n,
+            flags=Flag.REQUANT_PER_CHANNEL if per else 0,
+            mult=0 if per else int(rng.integers(1, INT32_MAX, endpoint=True)),
+            shift=shift,
+            zp=int(rng.integers(-128, 128)),
+            lo=lo,
+            hi=hi,
+        )
         vals = (i32(m, n),) + ((i32(1, n, lo=1),) if per else ())
         return OpSample(_prog(specs, op), vals)
     if opcode == Opcode.RELU:
@@ -75,7 +85,21 @@ def random_op(rng: np.random.Generator, opcode: Opcode, max_rows: int = 6) -> Op
         s, p = int(rng.integers(1, 3)), int(rng.integers(0, 2))
         probe = Op(Opcode.IM2COL, out=1, a=0, B=b, H=h, W=w, C=c, KH=kh, KW=kw, S=s, P=p)
         oh, ow = im2col_out_hw(probe)
-        op = Op(Opcode.IM2COL, out=1, a=0, M=b * oh * ow, N=kh * kw * c, B=b, H=h, W=w, C=c,
-                KH=kh, KW=kw, S=s, P=p, padv=int(rng.integers(-128, 128)))
+        op = Op(
+            Opcode.IM2COL,
+            out=1,
+            a=0,
+            M=b * oh * ow,
+            N=kh * kw * c,
+            B=b,
+            H=h,
+            W=w,
+            C=c,
+            KH=kh,
+            KW=kw,
+            S=s,
+            P=p,
+            padv=int(rng.integers(-128, 128)),
+        )
         return OpSample(_prog([TensorSpec(DType.INT8, b * h * w, c)], op), (i8(b * h * w, c),))
     raise ValueError(opcode)

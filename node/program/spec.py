@@ -49,7 +49,9 @@ class InputAdapter:
     def quantize(self, x: npt.ArrayLike, slot: TensorSpec, batch: int) -> npt.NDArray[np.int8]:
         xf = np.asarray(x, dtype=np.float64)
         if tuple(xf.shape[1:]) != self.feature_shape:
-            raise ShapeMismatch(f"input of shape {xf.shape}, expected [B, {', '.join(map(str, self.feature_shape))}]")
+            raise ShapeMismatch(
+                f"input of shape {xf.shape}, expected [B, {', '.join(map(str, self.feature_shape))}]"
+            )
         if xf.shape[0] > batch:
             raise ShapeMismatch(f"{xf.shape[0]} input rows exceed the program batch {batch}")
         q = np.clip(np.round(xf / self.scale) + self.zero_point, -128, 127).astype(np.int8)
@@ -66,27 +68,44 @@ class InputAdapter:
         out = np.full((slot.rows, slot.cols), self.zero_point, dtype=np.int8)
         out[: q.shape[0], : q.shape[1]] = q
         if q.shape[0] != xf.shape[0] * per_item:
-            raise ShapeMismatch(f"input layout gives {q.shape[0]} rows, expected {xf.shape[0] * per_item}")
+            raise ShapeMismatch(
+                f"input layout gives {q.shape[0]} rows, expected {xf.shape[0] * per_item}"
+            )
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"scale": self.scale, "zero_point": self.zero_point, "layout": self.layout,
-                "feature_shape": list(self.feature_shape), "kernel": list(self.kernel)}
+        return {
+            "scale": self.scale,
+            "zero_point": self.zero_point,
+            "layout": self.layout,
+            "feature_shape": list(self.feature_shape),
+            "kernel": list(self.kernel),
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> InputAdapter:
-        return cls(float(d["scale"]), int(d["zero_point"]), str(d["layout"]),
-                   tuple(int(v) for v in d["feature_shape"]), tuple(int(v) for v in d.get("kernel", ())))
+        return cls(
+            float(d["scale"]),
+            int(d["zero_point"]),
+            str(d["layout"]),
+            tuple(int(v) for v in d["feature_shape"]),
+            tuple(int(v) for v in d.get("kernel", ())),
+        )
 
 
-def _patches(x: npt.NDArray[np.int8], kh: int, kw: int, s: int, p: int, pad_value: int
-             ) -> npt.NDArray[np.int8]:
+def _patches(
+    x: npt.NDArray[np.int8], kh: int, kw: int, s: int, p: int, pad_value: int
+) -> npt.NDArray[np.int8]:
     """NHWC [B, H, W, C] -> [B*OH*OW, KH*KW*C], zero-padded by `p` with `pad_value`."""
     b, h, w, c = x.shape
     xp = np.full((b, h + 2 * p, w + 2 * p, c), pad_value, dtype=np.int8)
-    xp[:, p:p + h, p:p + w] = x
+    xp[:, p : p + h, p : p + w] = x
     oh, ow = (h + 2 * p - kh) // s + 1, (w + 2 * p - kw) // s + 1
-    cols = [xp[:, ky:ky + s * (oh - 1) + 1:s, kx:kx + s * (ow - 1) + 1:s] for ky in range(kh) for kx in range(kw)]
+    cols = [
+        xp[:, ky : ky + s * (oh - 1) + 1 : s, kx : kx + s * (ow - 1) + 1 : s]
+        for ky in range(kh)
+        for kx in range(kw)
+    ]
     return np.stack(cols, axis=3).reshape(b * oh * ow, kh * kw * c)
 
 
@@ -128,9 +147,11 @@ class JobSpec:
         for slot, arr in self.constants.items():
             spec = table[slot]
             if arr.shape != (spec.rows, spec.cols) or arr.dtype != numpy_dtype(spec.dtype):
-                raise ShapeMismatch(f"constant slot {slot} ({self.program.inputs[slot].name}) is "
-                                    f"{arr.dtype}{list(arr.shape)}, expected {spec.dtype.label}"
-                                    f"[{spec.rows}, {spec.cols}]")
+                raise ShapeMismatch(
+                    f"constant slot {slot} ({self.program.inputs[slot].name}) is "
+                    f"{arr.dtype}{list(arr.shape)}, expected {spec.dtype.label}"
+                    f"[{spec.rows}, {spec.cols}]"
+                )
         for op in self.program.ops:
             if op.has(Flag.REQUANT_PER_CHANNEL) and op.b in self.constants:
                 if (self.constants[op.b] <= 0).any():
@@ -147,10 +168,13 @@ class JobSpec:
         """All input slots in order, with `data` in the data slot."""
         spec = self.data_spec
         if data.shape != (spec.rows, spec.cols) or data.dtype != np.int8:
-            raise ShapeMismatch(f"data input is {data.dtype}{list(data.shape)}, expected int8"
-                                f"[{spec.rows}, {spec.cols}]")
-        return [data if i == self.data_slot else self.constants[i]
-                for i in range(self.program.n_inputs)]
+            raise ShapeMismatch(
+                f"data input is {data.dtype}{list(data.shape)}, expected int8"
+                f"[{spec.rows}, {spec.cols}]"
+            )
+        return [
+            data if i == self.data_slot else self.constants[i] for i in range(self.program.n_inputs)
+        ]
 
     def quantize_input(self, x: npt.ArrayLike) -> npt.NDArray[np.int8]:
         if self.input_adapter is None:
@@ -162,8 +186,11 @@ class JobSpec:
     def manifest(self) -> dict[str, Any]:
         p = self.program
         return {
-            "format": FORMAT, "version": SPEC_VERSION, "protocol_version": PROTOCOL_VERSION,
-            "batch": self.batch, "data_slot": self.data_slot,
+            "format": FORMAT,
+            "version": SPEC_VERSION,
+            "protocol_version": PROTOCOL_VERSION,
+            "batch": self.batch,
+            "data_slot": self.data_slot,
             "inputs": [{"name": s.name, **s.spec.to_json()} for s in p.inputs],
             "ops": [op.to_json() for op in p.ops],
             "op_encodings": ["0x" + e.hex() for e in p.encodings()],
@@ -178,8 +205,10 @@ class JobSpec:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         names = {i: s.name for i, s in enumerate(self.program.inputs)}
-        save_file({names[i]: np.ascontiguousarray(a) for i, a in sorted(self.constants.items())},
-                  str(d / TENSORS))
+        save_file(
+            {names[i]: np.ascontiguousarray(a) for i, a in sorted(self.constants.items())},
+            str(d / TENSORS),
+        )
         (d / MANIFEST).write_text(json.dumps(self.manifest(), indent=1) + "\n")
         return d
 
@@ -193,10 +222,14 @@ class JobSpec:
         except json.JSONDecodeError as exc:
             raise SpecFormatError(f"{d / MANIFEST} is not JSON: {exc}") from None
         if man.get("format") != FORMAT or man.get("version") != SPEC_VERSION:
-            raise SpecFormatError(f"{d} is not a {FORMAT} v{SPEC_VERSION} (format={man.get('format')!r}, "
-                                  f"version={man.get('version')!r})")
+            raise SpecFormatError(
+                f"{d} is not a {FORMAT} v{SPEC_VERSION} (format={man.get('format')!r}, "
+                f"version={man.get('version')!r})"
+            )
         try:
-            inputs = tuple(InputSlot(str(s["name"]), TensorSpec.from_json(s)) for s in man["inputs"])
+            inputs = tuple(
+                InputSlot(str(s["name"]), TensorSpec.from_json(s)) for s in man["inputs"]
+            )
             ops = tuple(Op.from_json(o) for o in man["ops"])
             program = Program(inputs, ops, int(man["output_slot"]))
             program.validate()
@@ -207,8 +240,14 @@ class JobSpec:
             raw = load_file(str(d / TENSORS))
             constants = {i: raw[s.name] for i, s in enumerate(inputs) if s.name in raw}
             ia, oa = man.get("input_adapter"), man.get("output_adapter")
-            return cls(program, constants, int(man["batch"]), int(man["data_slot"]),
-                       InputAdapter.from_json(ia) if ia else None,
-                       OutputAdapter.from_json(oa) if oa else None, dict(man.get("meta") or {}))
+            return cls(
+                program,
+                constants,
+                int(man["batch"]),
+                int(man["data_slot"]),
+                InputAdapter.from_json(ia) if ia else None,
+                OutputAdapter.from_json(oa) if oa else None,
+                dict(man.get("meta") or {}),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise SpecFormatError(f"malformed job spec {d}: {exc!r}") from None

@@ -55,7 +55,8 @@ def validate_op(op: Op, index: int, n_inputs: int, table: Sequence[TensorSpec]) 
             raise SizeLimitExceeded(f"{where}: dimension {d} too large")
     a = _operand(op.a, table, where, "a")
     needs_b = op.opcode in _NEEDS_B or (
-        op.opcode == Opcode.REQUANT and op.has(Flag.REQUANT_PER_CHANNEL))
+        op.opcode == Opcode.REQUANT and op.has(Flag.REQUANT_PER_CHANNEL)
+    )
     b = _operand(op.b, table, where, "b") if needs_b else None
     if not needs_b and op.b != NO_SLOT:
         raise FieldOutOfRange(f"{where}: b must be 0xFFFF (no operand), got {op.b}")
@@ -65,14 +66,18 @@ def validate_op(op: Op, index: int, n_inputs: int, table: Sequence[TensorSpec]) 
     if op.N % LEAF_ELEMS:
         raise AlignmentError(f"{where}: N = {op.N} is not a multiple of {LEAF_ELEMS}")
     if out.numel > MAX_TENSOR_ELEMS:
-        raise SizeLimitExceeded(f"{where}: output of {out.numel} elements exceeds {MAX_TENSOR_ELEMS}")
+        raise SizeLimitExceeded(
+            f"{where}: output of {out.numel} elements exceeds {MAX_TENSOR_ELEMS}"
+        )
     code = op.opcode
     _unused(op, where)
     if code == Opcode.MATMUL:
         if op.K <= 0 or op.K % LEAF_ELEMS:
             raise AlignmentError(f"{where}: K = {op.K} is not a positive multiple of {LEAF_ELEMS}")
         if op.K > MAX_K:
-            raise OverflowRisk(f"{where}: K = {op.K} > MAX_K = {MAX_K}: K*128*128 >= 2^31 may overflow int32")
+            raise OverflowRisk(
+                f"{where}: K = {op.K} > MAX_K = {MAX_K}: K*128*128 >= 2^31 may overflow int32"
+            )
         _expect(a, DType.INT8, op.M * op.K, where, "A")
         assert b is not None
         _expect(b, DType.INT8, op.N * op.K, where, "W")
@@ -109,24 +114,30 @@ def validate_op(op: Op, index: int, n_inputs: int, table: Sequence[TensorSpec]) 
             raise ShapeMismatch(f"{where}: kernel larger than the padded image")
         if op.M != op.B * oh * ow or op.N != op.KH * op.KW * op.C:
             raise ShapeMismatch(
-                f"{where}: M, N = {op.M}, {op.N}, expected {op.B * oh * ow}, {op.KH * op.KW * op.C}")
+                f"{where}: M, N = {op.M}, {op.N}, expected {op.B * oh * ow}, {op.KH * op.KW * op.C}"
+            )
         _expect(a, DType.INT8, op.B * op.H * op.W * op.C, where, "X")
     return out
 
 
 def _operand(slot: int, table: Sequence[TensorSpec], where: str, name: str) -> TensorSpec:
     if slot == NO_SLOT or slot >= len(table):
-        raise SlotOutOfRange(f"{where}: operand {name} slot {slot} is not written yet "
-                             f"({len(table)} slots written)")
+        raise SlotOutOfRange(
+            f"{where}: operand {name} slot {slot} is not written yet ({len(table)} slots written)"
+        )
     return table[slot]
 
 
 def _expect(spec: TensorSpec, dtype: DType, numel: int, where: str, name: str) -> None:
     if spec.dtype != dtype:
-        raise DTypeMismatch(f"{where}: operand {name} is {spec.dtype.label}, expected {dtype.label}")
+        raise DTypeMismatch(
+            f"{where}: operand {name} is {spec.dtype.label}, expected {dtype.label}"
+        )
     if spec.numel != numel:
-        raise ShapeMismatch(f"{where}: operand {name} has {spec.numel} elements "
-                            f"([{spec.rows}, {spec.cols}]), expected {numel}")
+        raise ShapeMismatch(
+            f"{where}: operand {name} has {spec.numel} elements "
+            f"([{spec.rows}, {spec.cols}]), expected {numel}"
+        )
 
 
 def _unused(op: Op, where: str) -> None:
@@ -137,6 +148,22 @@ def _unused(op: Op, where: str) -> None:
         used |= {"mult", "shift", "zp", "lo", "hi"}
     if code == Opcode.IM2COL:
         used |= {"B", "H", "W", "C", "KH", "KW", "S", "P", "padv"}
-    for name in ("K", "mult", "shift", "zp", "lo", "hi", "B", "H", "W", "C", "KH", "KW", "S", "P", "padv"):
+    for name in (
+        "K",
+        "mult",
+        "shift",
+        "zp",
+        "lo",
+        "hi",
+        "B",
+        "H",
+        "W",
+        "C",
+        "KH",
+        "KW",
+        "S",
+        "P",
+        "padv",
+    ):
         if name not in used and getattr(op, name) != 0:
             raise FieldOutOfRange(f"{where}: field {name} is unused by {op.name} and must be zero")

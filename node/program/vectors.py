@@ -67,11 +67,18 @@ def _checked(op: Op, table: list[TensorSpec], n_inputs: int) -> Op:
 
 # ---------------------------------------------------------------- merkle.json
 
+
 def merkle_vectors(rng: Rng) -> dict[str, Any]:
     tensors = []
-    for dt, rows, cols in [(DType.INT8, 1, 32), (DType.INT8, 3, 32), (DType.INT8, 5, 64),
-                           (DType.INT8, 2, 96), (DType.INT32, 1, 32), (DType.INT32, 3, 64),
-                           (DType.INT32, 4, 32)]:
+    for dt, rows, cols in [
+        (DType.INT8, 1, 32),
+        (DType.INT8, 3, 32),
+        (DType.INT8, 5, 64),
+        (DType.INT8, 2, 96),
+        (DType.INT32, 1, 32),
+        (DType.INT32, 3, 64),
+        (DType.INT32, 4, 32),
+    ]:
         vals = _i8(rng, rows * cols) if dt == DType.INT8 else _i32(rng, rows * cols)
         data = pack(vals, dt)
         tree = tensor_tree(data, dt)
@@ -79,25 +86,50 @@ def merkle_vectors(rng: Rng) -> dict[str, Any]:
         idxs = sorted(set(range(min(n, 4))) | {n - 1} | set(range(n, 1 << tree.depth)))
         proofs = []
         for j in idxs:
-            leaf = data[j * dt.leaf_bytes:(j + 1) * dt.leaf_bytes] if j < n else bytes(dt.leaf_bytes)
-            proofs.append({"leaf_index": j, "leaf_hex": hx(leaf),
-                           "siblings": [hx(s) for s in tree.proof(j)]})
-        tensors.append({"dtype": dt.label, "rows": rows, "cols": cols, "data_hex": hx(data),
-                        "root": hx(tree.root), "proofs": proofs})
+            leaf = (
+                data[j * dt.leaf_bytes : (j + 1) * dt.leaf_bytes] if j < n else bytes(dt.leaf_bytes)
+            )
+            proofs.append(
+                {"leaf_index": j, "leaf_hex": hx(leaf), "siblings": [hx(s) for s in tree.proof(j)]}
+            )
+        tensors.append(
+            {
+                "dtype": dt.label,
+                "rows": rows,
+                "cols": cols,
+                "data_hex": hx(data),
+                "root": hx(tree.root),
+                "proofs": proofs,
+            }
+        )
     states = []
     for n_slots, n_set in [(1, 1), (3, 2), (5, 5), (9, 6)]:
         slots = [rng.bytes(32) if i < n_set else bytes(32) for i in range(n_slots)]
         tree = slot_tree(slots)
-        states.append({"slots": [hx(s) for s in slots], "root": hx(tree.root),
-                       "proofs": [{"slot": i, "siblings": [hx(s) for s in tree.proof(i)]}
-                                  for i in range(1 << tree.depth)]})
+        states.append(
+            {
+                "slots": [hx(s) for s in slots],
+                "root": hx(tree.root),
+                "proofs": [
+                    {"slot": i, "siblings": [hx(s) for s in tree.proof(i)]}
+                    for i in range(1 << tree.depth)
+                ],
+            }
+        )
     programs = []
     for n_ops in (1, 3, 6):
         encs = [_random_relu_chain(i) for i in range(n_ops)]
         tree = program_tree(encs)
-        programs.append({"ops": [hx(e) for e in encs], "root": hx(tree.root),
-                         "proofs": [{"index": i, "siblings": [hx(s) for s in tree.proof(i)]}
-                                    for i in range(1 << tree.depth)]})
+        programs.append(
+            {
+                "ops": [hx(e) for e in encs],
+                "root": hx(tree.root),
+                "proofs": [
+                    {"index": i, "siblings": [hx(s) for s in tree.proof(i)]}
+                    for i in range(1 << tree.depth)
+                ],
+            }
+        )
     return {"version": 1, "tensors": tensors, "states": states, "programs": programs}
 
 
@@ -108,16 +140,22 @@ def _random_relu_chain(i: int) -> bytes:
 
 # ---------------------------------------------------------------- elementwise steps
 
+
 def _ew_case(op: Op, j: int, a_leaf: bytes | None, b_leaf: bytes | None) -> Case:
     n_leaves = op.M * op.N // LEAF_ELEMS
     ai, _ = elementwise_leaf_indices(op, j) if j < n_leaves else (None, None)
     if j >= n_leaves:
         a_leaf = b_leaf = None
     expected = step_elementwise(op, j, n_leaves, a_leaf, b_leaf)
-    return {"enc": hx(op.encode()), "leaf_index": j, "n_leaves": n_leaves,
-            "a_leaf": None if a_leaf is None else hx(a_leaf),
-            "a_leaf_index": ai if a_leaf is not None else None,
-            "b_leaf": None if b_leaf is None else hx(b_leaf), "expected": hx(expected)}
+    return {
+        "enc": hx(op.encode()),
+        "leaf_index": j,
+        "n_leaves": n_leaves,
+        "a_leaf": None if a_leaf is None else hx(a_leaf),
+        "a_leaf_index": ai if a_leaf is not None else None,
+        "b_leaf": None if b_leaf is None else hx(b_leaf),
+        "expected": hx(expected),
+    }
 
 
 def _leaf_index(rng: Rng, op: Op, padding_share: float = 0.1) -> int:
@@ -137,8 +175,11 @@ def add_cases(rng: Rng) -> list[Case]:
     for i in range(RANDOM_CASES + 4):
         m, n = _shape(rng)
         bc = i % 2 == 1
-        op = _checked(Op(Opcode.ADD, out=2, a=0, b=1, M=m, N=n, flags=Flag.ADD_BROADCAST if bc else 0),
-                      [TensorSpec(DType.INT32, m, n), TensorSpec(DType.INT32, 1 if bc else m, n)], 2)
+        op = _checked(
+            Op(Opcode.ADD, out=2, a=0, b=1, M=m, N=n, flags=Flag.ADD_BROADCAST if bc else 0),
+            [TensorSpec(DType.INT32, m, n), TensorSpec(DType.INT32, 1 if bc else m, n)],
+            2,
+        )
         if i < 4:  # wrap-around edges
             a = np.full(LEAF_ELEMS, INT32_MAX if i % 2 == 0 else INT32_MIN)
             b = np.full(LEAF_ELEMS, 1 if i % 2 == 0 else -1)
@@ -155,15 +196,31 @@ def requant_cases(rng: Rng) -> list[Case]:
 
     def emit(op: Op, x: np.ndarray, mults: np.ndarray | None, j: int = 0) -> None:
         per = mults is not None
-        table = [TensorSpec(DType.INT32, op.M, op.N)] + ([TensorSpec(DType.INT32, 1, op.N)] if per else [])
+        table = [TensorSpec(DType.INT32, op.M, op.N)] + (
+            [TensorSpec(DType.INT32, 1, op.N)] if per else []
+        )
         _checked(op, table, len(table))
-        cases.append(_ew_case(op, j, pack(x, DType.INT32),
-                              None if mults is None else pack(mults, DType.INT32)))
+        cases.append(
+            _ew_case(
+                op, j, pack(x, DType.INT32), None if mults is None else pack(mults, DType.INT32)
+            )
+        )
 
     def rq(m: int, n: int, per: bool, mult: int, shift: int, zp: int, lo: int, hi: int) -> Op:
-        return Op(Opcode.REQUANT, out=2 if per else 1, a=0, b=1 if per else NO_SLOT, M=m, N=n,
-                  flags=Flag.REQUANT_PER_CHANNEL if per else 0, mult=0 if per else mult,
-                  shift=shift, zp=zp, lo=lo, hi=hi)
+        return Op(
+            Opcode.REQUANT,
+            out=2 if per else 1,
+            a=0,
+            b=1 if per else NO_SLOT,
+            M=m,
+            N=n,
+            flags=Flag.REQUANT_PER_CHANNEL if per else 0,
+            mult=0 if per else mult,
+            shift=shift,
+            zp=zp,
+            lo=lo,
+            hi=hi,
+        )
 
     # rounding ties, both signs: (x * 1 + 2^(s-1)) >> s with x = (2k+1) * 2^(s-1)
     for shift in (1, 2, 5, 31, 62):
@@ -174,9 +231,14 @@ def requant_cases(rng: Rng) -> list[Case]:
         emit(rq(1, 32, False, mult, shift, 0, -128, 127), x, None)
     # clamp edges and extreme products
     x = np.array([INT32_MIN, INT32_MAX, -1, 0, 1] * 6 + [INT32_MIN + 1, INT32_MAX - 1])
-    for mult, shift, zp, lo, hi in [(INT32_MAX, 62, 0, -128, 127), (INT32_MAX, 1, 0, -128, 127),
-                                    (1, 1, 127, -128, 127), (1, 1, -128, -128, 127),
-                                    (12345, 20, 5, 0, 127), (1 << 30, 31, -3, -5, -5)]:
+    for mult, shift, zp, lo, hi in [
+        (INT32_MAX, 62, 0, -128, 127),
+        (INT32_MAX, 1, 0, -128, 127),
+        (1, 1, 127, -128, 127),
+        (1, 1, -128, -128, 127),
+        (12345, 20, 5, 0, 127),
+        (1 << 30, 31, -3, -5, -5),
+    ]:
         emit(rq(1, 32, False, mult, shift, zp, lo, hi), x, None)
     emit(rq(1, 32, True, 0, 62, 0, -128, 127), x, np.full(32, INT32_MAX))
     for i in range(RANDOM_CASES):
@@ -189,7 +251,9 @@ def requant_cases(rng: Rng) -> list[Case]:
         mult = int(rng.integers(1, INT32_MAX, endpoint=True))
         op = rq(m, n, per, mult, shift, int(rng.integers(-128, 128)), lo, hi)
         # scale x so that the product lands near the output range often
-        mag = max(1, min(INT32_MAX, (1 << shift) // mult * 200)) if rng.random() < 0.7 else INT32_MAX
+        mag = (
+            max(1, min(INT32_MAX, (1 << shift) // mult * 200)) if rng.random() < 0.7 else INT32_MAX
+        )
         x = _i32(rng, LEAF_ELEMS, -mag, mag)
         mults = rng.integers(1, INT32_MAX, LEAF_ELEMS, endpoint=True) if per else None
         j = _leaf_index(rng, op)
@@ -203,11 +267,17 @@ def relu_cases(rng: Rng) -> list[Case]:
         m, n = _shape(rng)
         wide = i % 2 == 1
         dt = DType.INT32 if wide else DType.INT8
-        op = _checked(Op(Opcode.RELU, out=1, a=0, M=m, N=n, flags=Flag.RELU_INT32 if wide else 0),
-                      [TensorSpec(dt, m, n)], 1)
+        op = _checked(
+            Op(Opcode.RELU, out=1, a=0, M=m, N=n, flags=Flag.RELU_INT32 if wide else 0),
+            [TensorSpec(dt, m, n)],
+            1,
+        )
         if i < 2:
-            vals = np.array([-128, 127, 0, -1, 1] * 6 + [-128, 127]) if not wide else \
-                np.array([INT32_MIN, INT32_MAX, 0, -1, 1] * 6 + [INT32_MIN, INT32_MAX])
+            vals = (
+                np.array([-128, 127, 0, -1, 1] * 6 + [-128, 127])
+                if not wide
+                else np.array([INT32_MIN, INT32_MAX, 0, -1, 1] * 6 + [INT32_MIN, INT32_MAX])
+            )
             j = 0
         else:
             vals = _i8(rng, LEAF_ELEMS) if not wide else _i32(rng, LEAF_ELEMS)
@@ -220,8 +290,11 @@ def lut_cases(rng: Rng) -> list[Case]:
     cases = []
     for i in range(RANDOM_CASES + 1):
         m, n = _shape(rng)
-        op = _checked(Op(Opcode.LUT, out=2, a=0, b=1, M=m, N=n),
-                      [TensorSpec(DType.INT8, m, n), TensorSpec(DType.INT8, 1, 256)], 2)
+        op = _checked(
+            Op(Opcode.LUT, out=2, a=0, b=1, M=m, N=n),
+            [TensorSpec(DType.INT8, m, n), TensorSpec(DType.INT8, 1, 256)],
+            2,
+        )
         table = _i8(rng, 256, 0.05)
         x = np.arange(-128, -96) if i == 0 else _i8(rng, LEAF_ELEMS)
         x[-1] = 127 if i == 0 else x[-1]
@@ -240,9 +313,26 @@ def im2col_cases(rng: Rng) -> list[Case]:
         padv = int(rng.choice([0, -128, 127, int(rng.integers(-128, 128))]))
         probe = Op(Opcode.IM2COL, out=1, a=0, B=b, H=h, W=w, C=c, KH=kh, KW=kw, S=s, P=p, padv=padv)
         oh, ow = im2col_out_hw(probe)
-        op = _checked(Op(Opcode.IM2COL, out=1, a=0, M=b * oh * ow, N=kh * kw * c, B=b, H=h, W=w,
-                         C=c, KH=kh, KW=kw, S=s, P=p, padv=padv),
-                      [TensorSpec(DType.INT8, b * h * w, c)], 1)
+        op = _checked(
+            Op(
+                Opcode.IM2COL,
+                out=1,
+                a=0,
+                M=b * oh * ow,
+                N=kh * kw * c,
+                B=b,
+                H=h,
+                W=w,
+                C=c,
+                KH=kh,
+                KW=kw,
+                S=s,
+                P=p,
+                padv=padv,
+            ),
+            [TensorSpec(DType.INT8, b * h * w, c)],
+            1,
+        )
         n_leaves = op.M * op.N // LEAF_ELEMS
         # prefer padded positions in a third of the cases when the op has any
         j = _leaf_index(rng, op)
@@ -257,20 +347,36 @@ def im2col_cases(rng: Rng) -> list[Case]:
 
 # ---------------------------------------------------------------- matmul steps
 
+
 def matmul_cases(rng: Rng) -> list[Case]:
     cases = []
 
-    def emit(m: int, k: int, n: int, j: int, e: int, c: int, a: np.ndarray, w: np.ndarray,
-             prev: int) -> None:
-        op = _checked(Op(Opcode.MATMUL, out=2, a=0, b=1, M=m, K=k, N=n),
-                      [TensorSpec(DType.INT8, m, k), TensorSpec(DType.INT8, n, k)], 2)
+    def emit(
+        m: int, k: int, n: int, j: int, e: int, c: int, a: np.ndarray, w: np.ndarray, prev: int
+    ) -> None:
+        op = _checked(
+            Op(Opcode.MATMUL, out=2, a=0, b=1, M=m, K=k, N=n),
+            [TensorSpec(DType.INT8, m, k), TensorSpec(DType.INT8, n, k)],
+            2,
+        )
         ai, wi = matmul_leaf_indices(op, j, e, c)
         al, wl = pack(a, DType.INT8), pack(w, DType.INT8)
         nxt = step_matmul(al, wl, prev)
         assert INT32_MIN <= nxt <= INT32_MAX
-        cases.append({"enc": hx(op.encode()), "leaf_index": j, "elem": e, "chunk": c,
-                      "a_leaf": hx(al), "a_leaf_index": ai, "w_leaf": hx(wl), "w_leaf_index": wi,
-                      "prev": prev, "next": nxt})
+        cases.append(
+            {
+                "enc": hx(op.encode()),
+                "leaf_index": j,
+                "elem": e,
+                "chunk": c,
+                "a_leaf": hx(al),
+                "a_leaf_index": ai,
+                "w_leaf": hx(wl),
+                "w_leaf_index": wi,
+                "prev": prev,
+                "next": nxt,
+            }
+        )
 
     kmax = MAX_K // LEAF_ELEMS * LEAF_ELEMS
     last = kmax // LEAF_ELEMS - 1
@@ -285,7 +391,11 @@ def matmul_cases(rng: Rng) -> list[Case]:
         k = LEAF_ELEMS * int(rng.integers(1, 65)) if rng.random() < 0.9 else kmax
         n = LEAF_ELEMS * int(rng.integers(1, 5))
         n_leaves = m * n // LEAF_ELEMS
-        j, e, c = int(rng.integers(0, n_leaves)), int(rng.integers(0, 32)), int(rng.integers(0, k // 32))
+        j, e, c = (
+            int(rng.integers(0, n_leaves)),
+            int(rng.integers(0, 32)),
+            int(rng.integers(0, k // 32)),
+        )
         bound = c * LEAF_ELEMS * 127 * 128
         prev = int(rng.integers(-bound, bound, endpoint=True)) if c else 0
         emit(m, k, n, j, e, c, _i8(rng, 32), _i8(rng, 32), prev)
@@ -293,8 +403,12 @@ def matmul_cases(rng: Rng) -> list[Case]:
 
 
 STEP_GENERATORS: dict[str, Callable[[Rng], list[Case]]] = {
-    "matmul": matmul_cases, "add": add_cases, "requant": requant_cases,
-    "relu": relu_cases, "lut": lut_cases, "im2col": im2col_cases,
+    "matmul": matmul_cases,
+    "add": add_cases,
+    "requant": requant_cases,
+    "relu": relu_cases,
+    "lut": lut_cases,
+    "im2col": im2col_cases,
 }
 
 
@@ -303,8 +417,11 @@ def build_all() -> dict[str, str]:
     files: dict[str, Any] = {}
     files["merkle.json"] = merkle_vectors(np.random.default_rng(SEED))
     for k, (name, gen) in enumerate(STEP_GENERATORS.items()):
-        files[f"step_{name}.json"] = {"version": 1, "op": name,
-                                      "cases": gen(np.random.default_rng(SEED + 1 + k))}
+        files[f"step_{name}.json"] = {
+            "version": 1,
+            "op": name,
+            "cases": gen(np.random.default_rng(SEED + 1 + k)),
+        }
     return {name: json.dumps(obj, indent=1) + "\n" for name, obj in files.items()}
 
 

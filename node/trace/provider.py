@@ -62,8 +62,12 @@ class StepWitness:
 
 
 class TraceProvider:
-    def __init__(self, program: Program, inputs: Mapping[int, npt.NDArray[Any]],
-                 config: ComputeConfig | None = None) -> None:
+    def __init__(
+        self,
+        program: Program,
+        inputs: Mapping[int, npt.NDArray[Any]],
+        config: ComputeConfig | None = None,
+    ) -> None:
         self.config = config or ComputeConfig()
         self.program = program
         self.n_inputs = program.n_inputs
@@ -73,9 +77,11 @@ class TraceProvider:
         self.executor = Executor(program, inputs, self.config)
         budget = self.config.memory_budget
         self._tensors: ByteBudgetCache[int, torch.Tensor] = ByteBudgetCache(
-            budget // 2, lambda t: t.numel() * t.element_size())
+            budget // 2, lambda t: t.numel() * t.element_size()
+        )
         self._trees: ByteBudgetCache[int, MerkleTree] = ByteBudgetCache(
-            budget // 2, lambda tr: sum(len(lv) for lv in tr.levels))
+            budget // 2, lambda tr: sum(len(lv) for lv in tr.levels)
+        )
         self._roots: dict[int, bytes] = {}
         self._state_trees: dict[int, MerkleTree] = {}
 
@@ -142,7 +148,9 @@ class TraceProvider:
         t = self._state_trees.get(i)
         if t is None:
             n_set = self.n_inputs + i
-            t = state_tree([self.root(s) if s < n_set else None for s in range(self.program.n_slots)])
+            t = state_tree(
+                [self.root(s) if s < n_set else None for s in range(self.program.n_slots)]
+            )
             self._state_trees[i] = t
         return t
 
@@ -183,7 +191,7 @@ class TraceProvider:
             raise TraceQueryError(f"leaf {j} outside slot {slot}'s tree")
         if j >= spec.n_leaves:
             return bytes(spec.dtype.leaf_bytes)
-        flat = self.tensor(slot).reshape(-1)[j * LEAF_ELEMS:(j + 1) * LEAF_ELEMS]
+        flat = self.tensor(slot).reshape(-1)[j * LEAF_ELEMS : (j + 1) * LEAF_ELEMS]
         return packed(flat)
 
     def leaf_witness(self, slot: int, j: int) -> LeafWitness:
@@ -200,8 +208,9 @@ class TraceProvider:
         chunks = (a * w).reshape(-1, LEAF_ELEMS).sum(dim=1)
         return [0] + [int(v) for v in torch.cumsum(chunks, 0)]
 
-    def step_witness(self, op_index: int, leaf_index: int, elem: int | None = None,
-                     chunk: int | None = None) -> StepWitness:
+    def step_witness(
+        self, op_index: int, leaf_index: int, elem: int | None = None, chunk: int | None = None
+    ) -> StepWitness:
         slot = self._op_slot(op_index)
         op = self.program.ops[op_index]
         if op.opcode == Opcode.MATMUL:
@@ -213,8 +222,16 @@ class TraceProvider:
             ai, wi = matmul_leaf_indices(op, leaf_index, elem, chunk)
             a, w = self.leaf_witness(op.a, ai), self.leaf_witness(op.b, wi)
             prev = self.partial_sums(op_index, leaf_index, elem)[chunk]
-            return StepWitness(op_index, leaf_index, a, w, elem=elem, chunk=chunk, prev=prev,
-                               next=step_matmul(a.leaf, w.leaf, prev))
+            return StepWitness(
+                op_index,
+                leaf_index,
+                a,
+                w,
+                elem=elem,
+                chunk=chunk,
+                prev=prev,
+                next=step_matmul(a.leaf, w.leaf, prev),
+            )
         n_leaves = op.out_spec.n_leaves
         if not 0 <= leaf_index < (1 << self.tree(slot).depth):
             raise TraceQueryError(f"leaf {leaf_index} outside op {op_index}'s output tree")
@@ -227,8 +244,9 @@ class TraceProvider:
                     bw = LeafWitness(op.b, 0, packed(self.tensor(op.b).reshape(-1)), [])
                 else:
                     bw = self.leaf_witness(op.b, eb)
-        expected = step_elementwise(op, leaf_index, n_leaves, aw.leaf if aw else None,
-                                    bw.leaf if bw else None)
+        expected = step_elementwise(
+            op, leaf_index, n_leaves, aw.leaf if aw else None, bw.leaf if bw else None
+        )
         return StepWitness(op_index, leaf_index, aw, bw, expected_leaf=expected)
 
     # ---- checks ----
@@ -256,7 +274,8 @@ class TraceProvider:
         return divmod(leaf_index * LEAF_ELEMS + elem, op.N)
 
 
-def provider_for_spec(spec: Any, data: npt.NDArray[np.int8], config: ComputeConfig | None = None
-                      ) -> TraceProvider:
+def provider_for_spec(
+    spec: Any, data: npt.NDArray[np.int8], config: ComputeConfig | None = None
+) -> TraceProvider:
     """A provider for a JobSpec (node.program.spec) run on int8 data."""
     return TraceProvider(spec.program, dict(enumerate(spec.input_values(data))), config)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from node.cli.compute_cmds import compile_cmd, run_cmd
 
-MODEL = '''
+MODEL = """
 import torch
 from torch import nn
 
@@ -21,7 +21,7 @@ def build():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(10, 48), nn.ReLU(), nn.Linear(48, 3))
     return model, torch.randn(64, 10)
-'''
+"""
 
 
 def test_compile_then_run_a_model_file(tmp_path: Path) -> None:
@@ -35,8 +35,14 @@ def test_compile_then_run_a_model_file(tmp_path: Path) -> None:
     assert rep["batch"] == 4 and rep["op_counts"] == {"matmul": 2, "add": 2, "requant": 1}
     x = np.random.default_rng(0).standard_normal((3, 10)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    runs = [json.loads(runner.invoke(run_cmd, [str(out), "--input", str(tmp_path / "x.npy"),
-                                               "--device", "cpu", "--json"]).output) for _ in range(2)]
+    runs = [
+        json.loads(
+            runner.invoke(
+                run_cmd, [str(out), "--input", str(tmp_path / "x.npy"), "--device", "cpu", "--json"]
+            ).output
+        )
+        for _ in range(2)
+    ]
     assert runs[0]["state_root"] == runs[1]["state_root"]
     assert runs[0]["program_root"] == rep["program_root"]
     assert len(runs[0]["output"]) == 3 and len(runs[0]["output"][0]) == 3

@@ -62,7 +62,7 @@ def test_rows_of_a_batch_equal_single_row_runs(example) -> None:  # type: ignore
     assert all((one.constants[k] == five.constants[k]).all() for k in one.constants)
     batched = _run(five, x).output
     for i in range(5):
-        assert (_run(one, x[i:i + 1]).output[0] == batched[i]).all()
+        assert (_run(one, x[i : i + 1]).output[0] == batched[i]).all()
     # and the same program twice gives the same claim
     assert _run(five, x).state_root == _run(five, x).state_root
 
@@ -130,7 +130,9 @@ def test_unsupported_models_raise_named_errors() -> None:
 
 
 def test_core_modules_do_not_import_torch() -> None:
-    code = ("import sys; import node.program.ops, node.program.merkle, node.program.reference, "
-            "node.program.vectors, node.program.spec, node.program.program, node.program.compiler.builder; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; import node.program.ops, node.program.merkle, node.program.reference, "
+        "node.program.vectors, node.program.spec, node.program.program, node.program.compiler.builder; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

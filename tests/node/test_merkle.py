@@ -35,7 +35,9 @@ def test_native_digests_equal_hashlib(impl: int, block: int) -> None:
         rng = np.random.default_rng(block)
         for n in (1, 2, 3, 9):
             data = rng.bytes(block * n)
-            assert hashing.hash_blocks_native(data, block) == hashing.hash_blocks_hashlib(data, block)
+            assert hashing.hash_blocks_native(data, block) == hashing.hash_blocks_hashlib(
+                data, block
+            )
     finally:
         native.set_impl(-1)
 
@@ -75,10 +77,15 @@ def test_tensor_root_matches_a_naive_definition() -> None:
     rng = np.random.default_rng(3)
     for dt, n in [(DType.INT8, 1), (DType.INT8, 5), (DType.INT32, 3), (DType.INT32, 8)]:
         data = rng.bytes(dt.leaf_bytes * n)
-        nodes = [hashlib.sha256(data[i * dt.leaf_bytes:(i + 1) * dt.leaf_bytes]).digest() for i in range(n)]
+        nodes = [
+            hashlib.sha256(data[i * dt.leaf_bytes : (i + 1) * dt.leaf_bytes]).digest()
+            for i in range(n)
+        ]
         nodes += [hashlib.sha256(bytes(dt.leaf_bytes)).digest()] * ((1 << depth_for(n)) - n)
         while len(nodes) > 1:
-            nodes = [hashlib.sha256(nodes[i] + nodes[i + 1]).digest() for i in range(0, len(nodes), 2)]
+            nodes = [
+                hashlib.sha256(nodes[i] + nodes[i + 1]).digest() for i in range(0, len(nodes), 2)
+            ]
         assert tensor_tree(data, dt).root == nodes[0]
 
 
@@ -90,8 +97,9 @@ def _flip(b: bytes, bit: int) -> bytes:
 
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 40), int32=st.booleans(), seed=st.integers(0, 2**32 - 1), data=st.data())
-def test_leaf_proofs_verify_and_fail_on_any_flipped_bit(n: int, int32: bool, seed: int,
-                                                         data: st.DataObject) -> None:
+def test_leaf_proofs_verify_and_fail_on_any_flipped_bit(
+    n: int, int32: bool, seed: int, data: st.DataObject
+) -> None:
     dt = DType.INT32 if int32 else DType.INT8
     raw = np.random.default_rng(seed).bytes(dt.leaf_bytes * n)
     tree = tensor_tree(raw, dt)
@@ -127,11 +135,18 @@ def test_state_and_program_proofs_verify() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(rows=st.integers(1, 4), leaves=st.integers(1, 3), int32=st.booleans(), seed=st.integers(0, 2**32 - 1))
+@given(
+    rows=st.integers(1, 4),
+    leaves=st.integers(1, 3),
+    int32=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_packing_round_trips(rows: int, leaves: int, int32: bool, seed: int) -> None:
     dt = DType.INT32 if int32 else DType.INT8
     info = np.iinfo(np.int32 if int32 else np.int8)
-    vals = np.random.default_rng(seed).integers(info.min, info.max, rows * leaves * LEAF_ELEMS, endpoint=True)
+    vals = np.random.default_rng(seed).integers(
+        info.min, info.max, rows * leaves * LEAF_ELEMS, endpoint=True
+    )
     packed = pack(vals, dt)
     assert len(packed) == vals.size * dt.itemsize
     assert (unpack(packed, dt) == vals).all()

@@ -55,30 +55,70 @@ I8 = DType.INT8
 I32 = DType.INT32
 
 
-@pytest.mark.parametrize("op,table,error", [
-    (Op(Opcode.RELU, out=2, a=0, M=1, N=32), [TensorSpec(I8, 1, 32)], WrongOutputSlot),
-    (Op(Opcode.RELU, out=1, a=1, M=1, N=32), [TensorSpec(I8, 1, 32)], SlotOutOfRange),
-    (Op(Opcode.RELU, out=1, a=0, M=1, N=32), [TensorSpec(I32, 1, 32)], DTypeMismatch),
-    (Op(Opcode.RELU, out=1, a=0, M=2, N=32), [TensorSpec(I8, 1, 32)], ShapeMismatch),
-    (Op(Opcode.RELU, out=1, a=0, M=1, N=33), [TensorSpec(I8, 1, 33)], AlignmentError),
-    (Op(Opcode.MATMUL, out=2, a=0, b=1, M=1, K=48, N=32),
-     [TensorSpec(I8, 1, 48), TensorSpec(I8, 32, 48)], AlignmentError),
-    (Op(Opcode.MATMUL, out=2, a=0, b=1, M=1, K=MAX_K // 32 * 32 + 32, N=32),
-     [TensorSpec(I8, 1, MAX_K // 32 * 32 + 32), TensorSpec(I8, 32, MAX_K // 32 * 32 + 32)], OverflowRisk),
-    (Op(Opcode.REQUANT, out=1, a=0, M=1, N=32, mult=1, shift=63, hi=1), [TensorSpec(I32, 1, 32)], FieldOutOfRange),
-    (Op(Opcode.REQUANT, out=1, a=0, M=1, N=32, mult=1, shift=1, lo=5, hi=4), [TensorSpec(I32, 1, 32)], FieldOutOfRange),
-    (Op(Opcode.REQUANT, out=1, a=0, M=1, N=32, mult=0, shift=1), [TensorSpec(I32, 1, 32)], FieldOutOfRange),
-    (Op(Opcode.LUT, out=2, a=0, b=1, M=1, N=32, flags=1),
-     [TensorSpec(I8, 1, 32), TensorSpec(I8, 1, 256)], FieldOutOfRange),
-    (Op(Opcode.LUT, out=2, a=0, b=1, M=1, N=32), [TensorSpec(I8, 1, 32), TensorSpec(I8, 1, 224)], ShapeMismatch),
-    (Op(Opcode.RELU, out=1, a=0, M=1, N=32, K=32), [TensorSpec(I8, 1, 32)], FieldOutOfRange),
-    (Op(Opcode.IM2COL, out=1, a=0, M=5, N=288, B=1, H=2, W=2, C=32, KH=3, KW=3, S=1, P=1),
-     [TensorSpec(I8, 4, 32)], ShapeMismatch),
-    (Op(Opcode.IM2COL, out=1, a=0, M=4, N=144, B=1, H=2, W=2, C=16, KH=3, KW=3, S=1, P=1),
-     [TensorSpec(I8, 2, 32)], AlignmentError),
-    (Op(Opcode.RELU, out=1, a=0, M=1 << 27, N=32), [TensorSpec(I8, 1 << 27, 32)], SizeLimitExceeded),
-])
-def test_validation_names_the_problem(op: Op, table: list[TensorSpec], error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    "op,table,error",
+    [
+        (Op(Opcode.RELU, out=2, a=0, M=1, N=32), [TensorSpec(I8, 1, 32)], WrongOutputSlot),
+        (Op(Opcode.RELU, out=1, a=1, M=1, N=32), [TensorSpec(I8, 1, 32)], SlotOutOfRange),
+        (Op(Opcode.RELU, out=1, a=0, M=1, N=32), [TensorSpec(I32, 1, 32)], DTypeMismatch),
+        (Op(Opcode.RELU, out=1, a=0, M=2, N=32), [TensorSpec(I8, 1, 32)], ShapeMismatch),
+        (Op(Opcode.RELU, out=1, a=0, M=1, N=33), [TensorSpec(I8, 1, 33)], AlignmentError),
+        (
+            Op(Opcode.MATMUL, out=2, a=0, b=1, M=1, K=48, N=32),
+            [TensorSpec(I8, 1, 48), TensorSpec(I8, 32, 48)],
+            AlignmentError,
+        ),
+        (
+            Op(Opcode.MATMUL, out=2, a=0, b=1, M=1, K=MAX_K // 32 * 32 + 32, N=32),
+            [TensorSpec(I8, 1, MAX_K // 32 * 32 + 32), TensorSpec(I8, 32, MAX_K // 32 * 32 + 32)],
+            OverflowRisk,
+        ),
+        (
+            Op(Opcode.REQUANT, out=1, a=0, M=1, N=32, mult=1, shift=63, hi=1),
+            [TensorSpec(I32, 1, 32)],
+            FieldOutOfRange,
+        ),
+        (
+            Op(Opcode.REQUANT, out=1, a=0, M=1, N=32, mult=1, shift=1, lo=5, hi=4),
+            [TensorSpec(I32, 1, 32)],
+            FieldOutOfRange,
+        ),
+        (
+            Op(Opcode.REQUANT, out=1, a=0, M=1, N=32, mult=0, shift=1),
+            [TensorSpec(I32, 1, 32)],
+            FieldOutOfRange,
+        ),
+        (
+            Op(Opcode.LUT, out=2, a=0, b=1, M=1, N=32, flags=1),
+            [TensorSpec(I8, 1, 32), TensorSpec(I8, 1, 256)],
+            FieldOutOfRange,
+        ),
+        (
+            Op(Opcode.LUT, out=2, a=0, b=1, M=1, N=32),
+            [TensorSpec(I8, 1, 32), TensorSpec(I8, 1, 224)],
+            ShapeMismatch,
+        ),
+        (Op(Opcode.RELU, out=1, a=0, M=1, N=32, K=32), [TensorSpec(I8, 1, 32)], FieldOutOfRange),
+        (
+            Op(Opcode.IM2COL, out=1, a=0, M=5, N=288, B=1, H=2, W=2, C=32, KH=3, KW=3, S=1, P=1),
+            [TensorSpec(I8, 4, 32)],
+            ShapeMismatch,
+        ),
+        (
+            Op(Opcode.IM2COL, out=1, a=0, M=4, N=144, B=1, H=2, W=2, C=16, KH=3, KW=3, S=1, P=1),
+            [TensorSpec(I8, 2, 32)],
+            AlignmentError,
+        ),
+        (
+            Op(Opcode.RELU, out=1, a=0, M=1 << 27, N=32),
+            [TensorSpec(I8, 1 << 27, 32)],
+            SizeLimitExceeded,
+        ),
+    ],
+)
+def test_validation_names_the_problem(
+    op: Op, table: list[TensorSpec], error: type[Exception]
+) -> None:
     with pytest.raises(error):
         validate_op(op, 0, len(table), table)
 

@@ -36,7 +36,11 @@ def test_elementwise_step_equals_whole_tensor_on_every_leaf(seed: int, opcode: O
         a_leaf = leaf(packed_in[op.a], prog.spec(op.a).dtype, ai) if ai is not None else None
         b_leaf = None
         if bi is not None:
-            b_leaf = packed_in[op.b] if opcode == Opcode.LUT else leaf(packed_in[op.b], prog.spec(op.b).dtype, bi)
+            b_leaf = (
+                packed_in[op.b]
+                if opcode == Opcode.LUT
+                else leaf(packed_in[op.b], prog.spec(op.b).dtype, bi)
+            )
         expected = leaf(packed_out, out_dt, j) if j < n else bytes(out_dt.leaf_bytes)
         assert step_elementwise(op, j, n, a_leaf, b_leaf) == expected
 
@@ -53,5 +57,5 @@ def test_matmul_partial_sums_end_at_the_element(seed: int) -> None:
         acc = 0
         for c in range(op.K // LEAF_ELEMS):
             ai, wi = matmul_leaf_indices(op, j, e, c)
-            acc = step_matmul(pa[ai * 32:(ai + 1) * 32], pw[wi * 32:(wi + 1) * 32], acc)
+            acc = step_matmul(pa[ai * 32 : (ai + 1) * 32], pw[wi * 32 : (wi + 1) * 32], acc)
         assert acc == out[f]

@@ -24,23 +24,29 @@ def _program() -> tuple[Program, dict[int, np.ndarray]]:
     b, h, w, c = 2, 4, 4, 32
     n = 64
     k = 9 * c
-    inputs = (InputSlot("x", TensorSpec(DType.INT8, b * h * w, c)),
-              InputSlot("w", TensorSpec(DType.INT8, n, k)),
-              InputSlot("bias", TensorSpec(DType.INT32, 1, n)),
-              InputSlot("mult", TensorSpec(DType.INT32, 1, n)),
-              InputSlot("table", TensorSpec(DType.INT8, 1, 256)))
+    inputs = (
+        InputSlot("x", TensorSpec(DType.INT8, b * h * w, c)),
+        InputSlot("w", TensorSpec(DType.INT8, n, k)),
+        InputSlot("bias", TensorSpec(DType.INT32, 1, n)),
+        InputSlot("mult", TensorSpec(DType.INT32, 1, n)),
+        InputSlot("table", TensorSpec(DType.INT8, 1, 256)),
+    )
     m = b * 2 * 2
-    ops = (Op(Opcode.IM2COL, out=5, a=0, M=m, N=k, B=b, H=h, W=w, C=c, KH=3, KW=3, S=2, P=1, padv=-3),
-           Op(Opcode.MATMUL, out=6, a=5, b=1, M=m, K=k, N=n),
-           Op(Opcode.ADD, out=7, a=6, b=2, M=m, N=n, flags=2),
-           Op(Opcode.REQUANT, out=8, a=7, b=3, M=m, N=n, flags=4, shift=20, lo=-128, hi=127),
-           Op(Opcode.LUT, out=9, a=8, b=4, M=m, N=n),
-           Op(Opcode.RELU, out=10, a=9, M=m, N=n))
-    vals = {0: rng.integers(-128, 128, (b * h * w, c)).astype(np.int8),
-            1: rng.integers(-128, 128, (n, k)).astype(np.int8),
-            2: rng.integers(-10**5, 10**5, (1, n)).astype(np.int32),
-            3: rng.integers(1, 2**12, (1, n)).astype(np.int32),
-            4: rng.integers(-128, 128, (1, 256)).astype(np.int8)}
+    ops = (
+        Op(Opcode.IM2COL, out=5, a=0, M=m, N=k, B=b, H=h, W=w, C=c, KH=3, KW=3, S=2, P=1, padv=-3),
+        Op(Opcode.MATMUL, out=6, a=5, b=1, M=m, K=k, N=n),
+        Op(Opcode.ADD, out=7, a=6, b=2, M=m, N=n, flags=2),
+        Op(Opcode.REQUANT, out=8, a=7, b=3, M=m, N=n, flags=4, shift=20, lo=-128, hi=127),
+        Op(Opcode.LUT, out=9, a=8, b=4, M=m, N=n),
+        Op(Opcode.RELU, out=10, a=9, M=m, N=n),
+    )
+    vals = {
+        0: rng.integers(-128, 128, (b * h * w, c)).astype(np.int8),
+        1: rng.integers(-128, 128, (n, k)).astype(np.int8),
+        2: rng.integers(-(10**5), 10**5, (1, n)).astype(np.int32),
+        3: rng.integers(1, 2**12, (1, n)).astype(np.int32),
+        4: rng.integers(-128, 128, (1, 256)).astype(np.int8),
+    }
     return Program(inputs, ops, 10), vals
 
 
@@ -53,12 +59,16 @@ def traced(request: pytest.FixtureRequest) -> tuple[Program, TraceProvider, byte
     return prog, tp, res.state_root
 
 
-def test_final_state_root_equals_the_executor_claim(traced: tuple[Program, TraceProvider, bytes]) -> None:
+def test_final_state_root_equals_the_executor_claim(
+    traced: tuple[Program, TraceProvider, bytes],
+) -> None:
     prog, tp, claim = traced
     assert tp.state_root(len(prog.ops)) == claim
 
 
-def test_each_op_changes_one_slot_from_empty_to_its_root(traced: tuple[Program, TraceProvider, bytes]) -> None:
+def test_each_op_changes_one_slot_from_empty_to_its_root(
+    traced: tuple[Program, TraceProvider, bytes],
+) -> None:
     prog, tp, _ = traced
     for i in range(len(prog.ops)):
         slot = prog.n_inputs + i
@@ -93,7 +103,9 @@ def test_partial_sums_end_at_the_element(traced: tuple[Program, TraceProvider, b
         assert len(ps) == 9 * 32 // LEAF_ELEMS + 1
 
 
-def test_step_witnesses_verify_and_give_the_output(traced: tuple[Program, TraceProvider, bytes]) -> None:
+def test_step_witnesses_verify_and_give_the_output(
+    traced: tuple[Program, TraceProvider, bytes],
+) -> None:
     prog, tp, _ = traced
     for i, op in enumerate(prog.ops):
         slot = prog.n_inputs + i
@@ -112,11 +124,14 @@ def test_step_witnesses_verify_and_give_the_output(traced: tuple[Program, TraceP
                 if lw is not None and lw.siblings:
                     assert verify_leaf(lw.leaf, lw.leaf_index, lw.siblings, tp.root(lw.slot))
             assert sw.expected_leaf == tp.leaf(slot, j)
-            assert sw.expected_leaf == step_elementwise(op, j, n_leaves, sw.a.leaf if sw.a else None,
-                                                        sw.b.leaf if sw.b else None)
+            assert sw.expected_leaf == step_elementwise(
+                op, j, n_leaves, sw.a.leaf if sw.a else None, sw.b.leaf if sw.b else None
+            )
 
 
-def test_queries_outside_the_program_raise_named_errors(traced: tuple[Program, TraceProvider, bytes]) -> None:
+def test_queries_outside_the_program_raise_named_errors(
+    traced: tuple[Program, TraceProvider, bytes],
+) -> None:
     prog, tp, _ = traced
     with pytest.raises(TraceQueryError):
         tp.state_root(len(prog.ops) + 1)

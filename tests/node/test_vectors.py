@@ -18,7 +18,9 @@ VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 def test_committed_vectors_equal_regeneration() -> None:
     for name, text in vectors.build_all().items():
-        assert (VECTORS / name).read_text() == text, f"{name} is stale: run python -m node.program.vectors"
+        assert (VECTORS / name).read_text() == text, (
+            f"{name} is stale: run python -m node.program.vectors"
+        )
 
 
 def _b(h: str) -> bytes:
@@ -34,7 +36,7 @@ def test_merkle_vector_proofs_verify() -> None:
         for p in t["proofs"]:
             leaf = _b(p["leaf_hex"])
             j = p["leaf_index"]
-            expect = raw[j * dt.leaf_bytes:(j + 1) * dt.leaf_bytes] or bytes(dt.leaf_bytes)
+            expect = raw[j * dt.leaf_bytes : (j + 1) * dt.leaf_bytes] or bytes(dt.leaf_bytes)
             assert leaf == expect
             assert verify_leaf(leaf, j, [_b(s) for s in p["siblings"]], root)
     for s in data["states"]:

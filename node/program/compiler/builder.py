@@ -49,7 +49,6 @@ class ProgramBuilder:
 
     # ---- ops; operands are input names or op handles ("%<index>") ----
 
-
     def _emit(self, op: Op) -> str:
         self._pending.append(op)
         return f"%{len(self._pending) - 1}"
@@ -58,30 +57,90 @@ class ProgramBuilder:
         return self._emit(Op(Opcode.MATMUL, out=0, a=self._ref(a), b=self._ref(w), M=m, K=k, N=n))
 
     def add(self, a: str, b: str, m: int, n: int, broadcast: bool) -> str:
-        return self._emit(Op(Opcode.ADD, out=0, a=self._ref(a), b=self._ref(b), M=m, N=n,
-                             flags=Flag.ADD_BROADCAST if broadcast else 0))
+        return self._emit(
+            Op(
+                Opcode.ADD,
+                out=0,
+                a=self._ref(a),
+                b=self._ref(b),
+                M=m,
+                N=n,
+                flags=Flag.ADD_BROADCAST if broadcast else 0,
+            )
+        )
 
-    def requant(self, a: str, m: int, n: int, shift: int, *, mult: int = 0, mults: str | None = None,
-                zp: int = 0, lo: int = -128, hi: int = 127) -> str:
+    def requant(
+        self,
+        a: str,
+        m: int,
+        n: int,
+        shift: int,
+        *,
+        mult: int = 0,
+        mults: str | None = None,
+        zp: int = 0,
+        lo: int = -128,
+        hi: int = 127,
+    ) -> str:
         per = mults is not None
-        return self._emit(Op(Opcode.REQUANT, out=0, a=self._ref(a),
-                             b=self._ref(mults) if per else NO_SLOT,  # type: ignore[arg-type]
-                             M=m, N=n, flags=Flag.REQUANT_PER_CHANNEL if per else 0,
-                             mult=0 if per else mult, shift=shift, zp=zp, lo=lo, hi=hi))
+        return self._emit(
+            Op(
+                Opcode.REQUANT,
+                out=0,
+                a=self._ref(a),
+                b=self._ref(mults) if per else NO_SLOT,  # type: ignore[arg-type]
+                M=m,
+                N=n,
+                flags=Flag.REQUANT_PER_CHANNEL if per else 0,
+                mult=0 if per else mult,
+                shift=shift,
+                zp=zp,
+                lo=lo,
+                hi=hi,
+            )
+        )
 
     def relu(self, a: str, m: int, n: int, int32: bool = False) -> str:
-        return self._emit(Op(Opcode.RELU, out=0, a=self._ref(a), M=m, N=n,
-                             flags=Flag.RELU_INT32 if int32 else 0))
+        return self._emit(
+            Op(Opcode.RELU, out=0, a=self._ref(a), M=m, N=n, flags=Flag.RELU_INT32 if int32 else 0)
+        )
 
     def lut(self, a: str, table: str, m: int, n: int) -> str:
         return self._emit(Op(Opcode.LUT, out=0, a=self._ref(a), b=self._ref(table), M=m, N=n))
 
-    def im2col(self, a: str, b: int, h: int, w: int, c: int, kh: int, kw: int, s: int, p: int,
-               padv: int = 0) -> str:
+    def im2col(
+        self,
+        a: str,
+        b: int,
+        h: int,
+        w: int,
+        c: int,
+        kh: int,
+        kw: int,
+        s: int,
+        p: int,
+        padv: int = 0,
+    ) -> str:
         probe = Op(Opcode.IM2COL, out=0, a=0, B=b, H=h, W=w, C=c, KH=kh, KW=kw, S=s, P=p)
         oh, ow = im2col_out_hw(probe)
-        return self._emit(Op(Opcode.IM2COL, out=0, a=self._ref(a), M=b * oh * ow, N=kh * kw * c,
-                             B=b, H=h, W=w, C=c, KH=kh, KW=kw, S=s, P=p, padv=padv))
+        return self._emit(
+            Op(
+                Opcode.IM2COL,
+                out=0,
+                a=self._ref(a),
+                M=b * oh * ow,
+                N=kh * kw * c,
+                B=b,
+                H=h,
+                W=w,
+                C=c,
+                KH=kh,
+                KW=kw,
+                S=s,
+                P=p,
+                padv=padv,
+            )
+        )
 
     # Operands are stored as placeholders: -1 - k for op k, 1_000_000 + i for input i, and
     # resolved once the number of inputs is final.

@@ -47,14 +47,25 @@ def load_digits_split(cfg: TrainConfig = TrainConfig()) -> Digits:
 
 
 def digits_mlp() -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
-                         nn.Linear(64, 10))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(64, 128),
+        nn.ReLU(),
+        nn.Linear(128, 64),
+        nn.ReLU(),
+        nn.Linear(64, 10),
+    )
 
 
 def digits_cnn() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-                         nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-                         nn.Flatten(), nn.Linear(32 * 4 * 4, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(32 * 4 * 4, 10),
+    )
 
 
 def train(model: nn.Module, data: Digits, cfg: TrainConfig = TrainConfig()) -> nn.Module:
@@ -71,7 +82,7 @@ def train(model: nn.Module, data: Digits, cfg: TrainConfig = TrainConfig()) -> n
     for _ in range(cfg.epochs):
         perm = torch.randperm(n, generator=g)
         for k in range(0, n, cfg.batch):
-            idx = perm[k:k + cfg.batch]
+            idx = perm[k : k + cfg.batch]
             loss = nn.functional.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
             opt.zero_grad()
             loss.backward()
@@ -84,8 +95,9 @@ def model_input(name: str, x: torch.Tensor) -> torch.Tensor:
     return x.reshape(len(x), -1) if name == "digits-mlp" else x
 
 
-def build_example(name: str, batch: int | None = None, cfg: TrainConfig = TrainConfig()
-                  ) -> tuple[JobSpec, nn.Module, Digits]:
+def build_example(
+    name: str, batch: int | None = None, cfg: TrainConfig = TrainConfig()
+) -> tuple[JobSpec, nn.Module, Digits]:
     """Train the named example and compile it for `batch` items (default: the test set)."""
     if name not in EXAMPLES:
         raise ValueError(f"unknown example {name!r}: {', '.join(EXAMPLES)}")

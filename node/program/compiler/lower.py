@@ -34,19 +34,42 @@ from node.program.spec import InputAdapter, JobSpec, OutputAdapter
 
 # Elementwise float functions compiled to lookup tables.
 TABLE_FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "gelu": F.gelu, "silu": F.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+    "gelu": F.gelu,
+    "silu": F.silu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
 }
 _MODULE_KINDS: dict[type[nn.Module], str] = {
-    nn.Linear: "linear", nn.Conv2d: "conv", nn.ReLU: "relu", nn.Flatten: "flatten",
-    nn.GELU: "gelu", nn.SiLU: "silu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh",
-    nn.Identity: "skip", nn.Dropout: "skip",
+    nn.Linear: "linear",
+    nn.Conv2d: "conv",
+    nn.ReLU: "relu",
+    nn.Flatten: "flatten",
+    nn.GELU: "gelu",
+    nn.SiLU: "silu",
+    nn.Sigmoid: "sigmoid",
+    nn.Tanh: "tanh",
+    nn.Identity: "skip",
+    nn.Dropout: "skip",
 }
 _FUNC_KINDS: dict[Any, str] = {
-    F.relu: "relu", torch.relu: "relu", torch.flatten: "flatten", F.gelu: "gelu", F.silu: "silu",
-    torch.sigmoid: "sigmoid", torch.tanh: "tanh", F.sigmoid: "sigmoid", F.tanh: "tanh",
+    F.relu: "relu",
+    torch.relu: "relu",
+    torch.flatten: "flatten",
+    F.gelu: "gelu",
+    F.silu: "silu",
+    torch.sigmoid: "sigmoid",
+    torch.tanh: "tanh",
+    F.sigmoid: "sigmoid",
+    F.tanh: "tanh",
 }
-_METHOD_KINDS = {"relu": "relu", "flatten": "flatten", "view": "flatten", "reshape": "flatten",
-                 "sigmoid": "sigmoid", "tanh": "tanh"}
+_METHOD_KINDS = {
+    "relu": "relu",
+    "flatten": "flatten",
+    "view": "flatten",
+    "reshape": "flatten",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+}
 
 
 @dataclass(frozen=True)
@@ -94,8 +117,14 @@ def _fx_chain(model: nn.Module) -> list[Step]:
             if node.args[0] is not prev:
                 raise UnsupportedLayer("the graph's output is not its last node")
             break
-        if not node.args or node.args[0] is not prev or any(
-                isinstance(a, torch.fx.Node) for a in list(node.args[1:]) + list(node.kwargs.values())):
+        if (
+            not node.args
+            or node.args[0] is not prev
+            or any(
+                isinstance(a, torch.fx.Node)
+                for a in list(node.args[1:]) + list(node.kwargs.values())
+            )
+        ):
             raise UnsupportedLayer(f"graph is not a chain at node {node.name} ({node.target})")
         if node.op == "call_module":
             sub = gm.get_submodule(str(node.target))
@@ -183,7 +212,9 @@ class _Lowering:
             act = _Act("x", DType.INT8, np.full(fp, sx), "rows", B, fp, f)
             adapter = InputAdapter(sx, 0, "rows", (f,))
         else:
-            raise UnsupportedLayer(f"calibration input of rank {x.dim()}: expected [B, F] or [B, C, H, W]")
+            raise UnsupportedLayer(
+                f"calibration input of rank {x.dim()}: expected [B, F] or [B, C, H, W]"
+            )
         # First pass declares constants (inputs must precede ops); ops are recorded as
         # closures and emitted once all constants exist.
         self.plan: list[Callable[[], None]] = []
@@ -193,10 +224,22 @@ class _Lowering:
         for fn in self.plan:
             fn()
         prog, consts = self.b.finish(act.ref)
-        out = OutputAdapter(tuple(float(v) for v in act.scale), act.real if act.layout == "rows" else act.cols)
-        return JobSpec(prog, consts, B, 0, adapter, out,
-                       {"compiler": "poc compile", "steps": [s.kind for s in self.steps],
-                        "calibration_rows": int(x.shape[0])})
+        out = OutputAdapter(
+            tuple(float(v) for v in act.scale), act.real if act.layout == "rows" else act.cols
+        )
+        return JobSpec(
+            prog,
+            consts,
+            B,
+            0,
+            adapter,
+            out,
+            {
+                "compiler": "poc compile",
+                "steps": [s.kind for s in self.steps],
+                "calibration_rows": int(x.shape[0]),
+            },
+        )
 
     # ---- steps ----
 
@@ -254,7 +297,11 @@ class _Lowering:
         mod = step.module
         assert isinstance(mod, (nn.Linear, nn.Conv2d))
         w = mod.weight.detach().to(torch.float64).numpy()
-        bias = mod.bias.detach().to(torch.float64).numpy() if mod.bias is not None else np.zeros(w.shape[0])
+        bias = (
+            mod.bias.detach().to(torch.float64).numpy()
+            if mod.bias is not None
+            else np.zeros(w.shape[0])
+        )
         n_out = w.shape[0]
         n_pad = pad_to(n_out)
         B = self.cfg.batch
@@ -312,7 +359,7 @@ class _Lowering:
         layout = "nhwc" if step.kind == "conv" else "rows"
         nxt = i + 1
         relu = nxt < len(self.steps) and self.steps[nxt].kind == "relu" and self.cfg.fuse_relu
-        rest = [s.kind for s in self.steps[nxt + (1 if relu else 0):] if s.kind != "flatten"]
+        rest = [s.kind for s in self.steps[nxt + (1 if relu else 0) :] if s.kind != "flatten"]
         if not rest and not relu:
             # Last layer: the int32 accumulator is the output, one scale per column.
             return _Act(acc, DType.INT32, acc_scale, layout, m, n_pad, n_out, hw), nxt
@@ -320,8 +367,11 @@ class _Lowering:
         s_out = activation_scale(self.absmax(calib))
         mult, shift = fixed_point(acc_scale / s_out)
         mname = self._const(f"m{i}", mult.astype(np.int32), DType.INT32)
-        ref = self._op(lambda: self.b.requant(acc, m, n_pad, shift, mults=mname,
-                                              lo=0 if relu else -128, hi=127))
+        ref = self._op(
+            lambda: self.b.requant(
+                acc, m, n_pad, shift, mults=mname, lo=0 if relu else -128, hi=127
+            )
+        )
         out = _Act(ref, DType.INT8, np.full(n_pad, s_out), layout, m, n_pad, n_out, hw)
         return out, nxt + (1 if relu else 0)
 
