@@ -12,6 +12,10 @@ HEADER = """# Contract fuzz campaigns
 
 Written by `make fuzz` (`POC_FUZZ=1 ape test tests -m slow` and the property tests of
 `tests/contracts/` with raised example counts). Each section is rewritten by its own campaign.
+In the stateful campaign, challengers play honestly or at random against honest or lying
+providers; "moves refused or reverted" are moves the contracts refused as they should (mostly a
+random challenger whose picked segment starts at a state it does not hold, so its `step` fails
+`OpCommitMismatch` and it loses on time). Every sequence ended solvent with no wei left behind.
 """
 
 
