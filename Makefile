@@ -13,7 +13,7 @@ setup:
 
 # ape compile, then ship the protocol ABIs and bytecode inside the package (node/abi).
 compile: setup
-	@$(APE) compile
+	@$(APE) compile --force
 	@$(ENV) poc devnet export-abi > /dev/null
 
 lint: setup
@@ -30,7 +30,9 @@ unit: compile
 # The contract scenario suite again on a real anvil (started and stopped by ape-foundry),
 # then the integration suite (its fixtures start and stop anvil and the IPFS node).
 anvil-suite: compile
-	@$(APE) test tests/contracts tests/toolchain tests/node/roles $(PYTEST_OPTS) -m "not slow and not integration" --network $(ANVIL_NET)
+	@$(APE) test tests/contracts tests/toolchain $(PYTEST_OPTS) -m "not slow" --network $(ANVIL_NET)
+	@# separate session: both folders have a `conftest` module imported by name
+	@$(APE) test tests/node/roles $(PYTEST_OPTS) -m "not slow and not integration" --network $(ANVIL_NET)
 	@$(APE) test tests $(PYTEST_OPTS) -m "integration and not slow"
 
 test: lint typecheck unit anvil-suite
