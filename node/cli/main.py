@@ -22,13 +22,7 @@ def _register() -> None:
     import importlib
 
     for module, name in _COMMANDS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a module not written yet must not break the rest
-            if exc.name == module:
-                continue
-            raise
-        cli.add_command(getattr(mod, name))
+        cli.add_command(getattr(importlib.import_module(module), name))
 
 
 # (module, click object) pairs; add a line per command group.
@@ -40,6 +34,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("node.cli.provider_cmds", "provider"),
     ("node.cli.watch_cmds", "watch"),
     ("node.cli.account_cmds", "account"),
+    ("node.cli.deploy_cmds", "deploy_cmd"),
 ]
 
 

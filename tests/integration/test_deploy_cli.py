@@ -1,0 +1,72 @@
+"""`poc deploy` against a real anvil: deploys and wires the protocol with a keystore, writes a
+config the roles can use; a wrong password deploys nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from node.chain.keystore import import_key
+from node.chain.rpc import connect
+from node.config import load_settings
+from node.devnet.anvil import AnvilNode, dev_private_key
+
+pytestmark = pytest.mark.integration
+
+
+def _poc(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli.main", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_deploy_writes_a_config_with_wired_contracts(
+    anvil_snapshot: AnvilNode, tmp_path: Path
+) -> None:
+    key = tmp_path / "deployer.json"
+    import_key(key, dev_private_key(5), "s3cret", light=True)
+    env = {
+        "POC_KEYSTORE": str(key),
+        "POC_PASSWORD": "s3cret",
+        "POC_RPC_URL": anvil_snapshot.rpc_url,
+    }
+    out = tmp_path / "net.json"
+    done = _poc(["deploy", "--write-config", str(out), "--json"], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    addresses = json.loads(done.stdout)
+
+    settings = load_settings(out)
+    assert settings.rpc_url == anvil_snapshot.rpc_url
+    assert settings.keystore is None  # each operator brings its own key
+    assert settings.contracts.job_market == addresses["job_market"]
+    w3 = connect(anvil_snapshot.rpc_url)
+    for name in ("stake_manager", "tensor_step", "job_market", "dispute_game"):
+        assert len(w3.eth.get_code(addresses[name])) > 0, name
+    from node.roles.protocol import Protocol, load_abis
+
+    p = Protocol(w3, settings.contracts.model_dump(), load_abis(), settings.start_block)
+    assert p.market.functions.game().call() == addresses["dispute_game"]
+
+
+def test_deploy_with_a_wrong_password_sends_nothing(
+    anvil_snapshot: AnvilNode, tmp_path: Path
+) -> None:
+    key = tmp_path / "deployer.json"
+    address = import_key(key, dev_private_key(6), "right", light=True)
+    w3 = connect(anvil_snapshot.rpc_url)
+    nonce = w3.eth.get_transaction_count(address)
+    env = {"POC_KEYSTORE": str(key), "POC_PASSWORD": "wrong", "POC_RPC_URL": anvil_snapshot.rpc_url}
+    done = _poc(["deploy"], env, tmp_path)
+    assert done.returncode == 4
+    assert "password" in done.stderr.lower()
+    assert w3.eth.get_transaction_count(address) == nonce
