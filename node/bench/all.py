@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHES: dict[str, list[str]] = {
-    "compute": [sys.executable, "-m", "node.bench.compute"],
+    "compute": [sys.executable, "-m", "node.bench.compute", "--reps", "40", "--threads", "1"],
     "gas": ["ape", "run", "gas_report"],
     "dispute": [sys.executable, "-m", "node.bench.dispute"],
     "plots": [sys.executable, "-m", "node.bench.plots"],
