@@ -7,10 +7,13 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
+from typing import Any
 
 from node.chain.errors import ChainError
+from node.errors import PocError
+from node.state.store import StateStore
 from node.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -44,3 +47,23 @@ def run_forever(
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def advance_live(
+    state: StateStore,
+    live_stages: Iterable[int],
+    advance: Callable[[int, dict[str, Any]], None],
+    what: str,
+) -> None:
+    """One pass of a role's tick: advance every record in a live stage, in id order. A fault in
+    one record is logged and retried next tick; it never stops the others."""
+    live = {k: r for st in live_stages for k, r in state.jobs(st).items()}
+    for key, rec in sorted(live.items()):
+        try:
+            advance(key, rec)
+        except (ChainError, StorageError) as exc:
+            # transient or external: keep the record, try again next tick
+            log.warning("%s %d: %s", what, key, exc)
+        except PocError as exc:
+            # one broken record must not stop the daemon from serving the others
+            log.error("%s %d: %s", what, key, exc)

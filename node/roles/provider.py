@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from node.chain.errors import ChainError
 from node.chain.scanner import ChainEvent, EventScanner
 from node.compute.config import ComputeConfig
 from node.errors import PocError
@@ -22,6 +21,7 @@ from node.game.responder import MoveObserver, Responder
 from node.game.solver import Strategy
 from node.game.view import GameStatus, Side
 from node.roles.context import RoleContext
+from node.roles.daemon import advance_live
 from node.roles.errors import InsufficientStake
 from node.roles.games import play
 from node.roles.protocol import ClaimState, Job, JobState
@@ -127,16 +127,7 @@ class Provider:
 
     def tick(self) -> None:
         self.scanner.scan(self._on_event)
-        live = {j: r for st in LIVE for j, r in self.ctx.state.jobs(st).items()}
-        for job_id, rec in sorted(live.items()):
-            try:
-                self._advance(job_id, rec)
-            except (ChainError, StorageError) as exc:
-                # transient or external: keep the job, try again next tick
-                log.warning("job %d: %s", job_id, exc)
-            except PocError as exc:
-                # one broken job must not stop the daemon from serving the others
-                log.error("job %d: %s", job_id, exc)
+        advance_live(self.ctx.state, LIVE, self._advance, "job")
         self._withdraw()
 
     def _on_event(self, event: ChainEvent) -> None:

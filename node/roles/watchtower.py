@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from node.chain.errors import ChainError
 from node.chain.scanner import ChainEvent, EventScanner
 from node.compute.config import ComputeConfig
 from node.errors import PocError
@@ -22,10 +21,10 @@ from node.game.adversary import challenger_strategy
 from node.game.responder import MoveObserver, Responder
 from node.game.view import GameStatus, Side
 from node.roles.context import RoleContext
+from node.roles.daemon import advance_live
 from node.roles.games import play
 from node.roles.protocol import ClaimState, Job
 from node.roles.work import JobWork
-from node.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +92,7 @@ class Watchtower:
 
     def tick(self) -> None:
         self.scanner.scan(self._on_event)
-        live = {c: r for st in LIVE for c, r in self.ctx.state.jobs(st).items()}
-        for claim_id, rec in sorted(live.items()):
-            try:
-                self._advance(claim_id, rec)
-            except (ChainError, StorageError) as exc:
-                log.warning("claim %d: %s", claim_id, exc)
-            except PocError as exc:
-                log.error("claim %d: %s", claim_id, exc)
+        advance_live(self.ctx.state, LIVE, self._advance, "claim")
         if self.ctx.protocol.credits(self.ctx.address) > 0:
             self.ctx.send(self.ctx.protocol.market.functions.withdraw())
 
