@@ -25,11 +25,11 @@ def _progress(what: str, quiet: bool) -> Any:
     return Console(stderr=True).status(what)
 
 
-def _client(config_file: Path | None) -> Any:
+def _client(config_file: Path | None, read_only: bool = False) -> Any:
     from node.roles.client import JobClient
     from node.roles.context import RoleContext
 
-    return JobClient(RoleContext.from_settings(settings(config_file), "poster"))
+    return JobClient(RoleContext.from_settings(settings(config_file), "poster", read_only))
 
 
 @click.group("job")
@@ -137,7 +137,7 @@ def status_cmd(
     job_id: int, watch: bool, interval: float, config_file: Path | None, as_json: bool
 ) -> None:
     """State of a job, its current claim and games."""
-    client = _client(config_file)
+    client = _client(config_file, read_only=True)
     st = client.status(job_id)
     if not watch:
         emit(st, as_json, _status_lines(st))
@@ -171,7 +171,7 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
     """Download the accepted output, check it against the on-chain output root, save it."""
     import numpy as np
 
-    client = _client(config_file)
+    client = _client(config_file, read_only=True)
     with _progress("downloading and checking the output", as_json):
         res = client.result(job_id)
     values = res.output if raw or res.values is None else res.values

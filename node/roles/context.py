@@ -59,12 +59,21 @@ class RoleContext:
         return cls(w3, account, store, Path(data_dir), Protocol(w3, addresses, abis, start_block))
 
     @classmethod
-    def from_settings(cls, settings: Settings, role_dir: str) -> RoleContext:
-        """Services from the settings; the role's state lives in `<data_dir>/<role_dir>`."""
+    def from_settings(
+        cls, settings: Settings, role_dir: str, read_only: bool = False
+    ) -> RoleContext:
+        """Services from the settings; the role's state lives in `<data_dir>/<role_dir>`.
+        `read_only` commands (status, result) need no keystore: without one they get a fresh
+        throwaway key that never signs anything."""
         from node.config import wiring
 
         w3 = wiring.web3(settings)
-        account = wiring.account(settings)
+        if read_only and settings.keystore is None:
+            from eth_account import Account
+
+            account: LocalAccount = Account.create()
+        else:
+            account = wiring.account(settings)
         store = wiring.content_store(settings)
         addresses = settings.contracts.model_dump()
         protocol = Protocol(w3, addresses, load_abis(), settings.start_block)

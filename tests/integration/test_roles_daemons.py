@@ -278,6 +278,17 @@ def test_job_cli_post_status_result(net: Net, tmp_path: Path) -> None:
     expected = provider_for_spec(spec, data).values(spec.program.output_slot)
     assert np.allclose(np.load(out), expected.astype(np.float64))
 
+    # reading needs no key: status and result work from a config without a keystore
+    reader = json.loads(poster_cfg.read_text())
+    del reader["keystore"], reader["password_file"]
+    reader["data_dir"] = str(tmp_path / "reader")
+    reader_cfg = tmp_path / "reader.json"
+    reader_cfg.write_text(json.dumps(reader))
+    st = poc(["job", "status", str(job_id), "--json"], reader_cfg)
+    assert st.returncode == 0 and json.loads(st.stdout)["state"] == "finalized", st.stderr
+    res = poc(["job", "result", str(job_id), "--out", str(tmp_path / "r.npy")], reader_cfg)
+    assert res.returncode == 0 and np.array_equal(np.load(tmp_path / "r.npy"), np.load(out))
+
 
 def test_dispute_benchmark_runs_every_level(tmp_path: Path) -> None:
     from node.bench.dispute import report, run
