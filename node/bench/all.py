@@ -2,7 +2,7 @@
 (machine, command and date inside each section). A failing benchmark is reported and the
 others still run; the exit status says whether all of them passed.
 
-    python -m node.bench.all [--only compute,gas,dispute,plots]
+    python -m node.bench.all [--only compute,accuracy,gas,dispute,plots]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BENCHES: dict[str, list[str]] = {
     "compute": [sys.executable, "-m", "node.bench.compute", "--reps", "40", "--threads", "1"],
+    "accuracy": [sys.executable, "-m", "node.bench.accuracy"],
     "gas": ["ape", "run", "gas_report"],
     "dispute": [sys.executable, "-m", "node.bench.dispute"],
     "plots": [sys.executable, "-m", "node.bench.plots"],
