@@ -70,6 +70,8 @@ def run(workdir: Path, cheat_mode: str) -> None:
     t0 = time.monotonic()
     os.environ["POC_TEST_ONLY_ADVERSARY"] = "1"  # the second act's cheating provider (demo only)
 
+    from web3 import Web3
+
     from node.embedded import embedded_net
     from node.game.adversary import ProviderCheat
     from node.program.compiler.examples import accuracy, build_example, model_input
@@ -95,7 +97,13 @@ def run(workdir: Path, cheat_mode: str) -> None:
 
     with embedded_net(workdir) as net:
         w3 = net.w3
-        console.print(f"2. deploy on ape's embedded chain: JobMarket {net.addresses['job_market']}")
+
+        def balance(address: str) -> int:
+            return int(w3.eth.get_balance(Web3.to_checksum_address(address)))
+
+        console.print(
+            f"2. deploy on ape's embedded chain: JobMarket {net.local.deployment.addresses['job_market']}"
+        )
         ctx = net.ctx
 
         terms = JobTerms(
@@ -119,8 +127,8 @@ def run(workdir: Path, cheat_mode: str) -> None:
             Party("provider (cheat)", cheater.ctx.address, 0),
         ]
         for p in parties:
-            p.balance0 = w3.eth.get_balance(p.address)
-        burn0 = w3.eth.get_balance(BURN)
+            p.balance0 = balance(p.address)
+        burn0 = balance(BURN)
         honest.stake(ETHER)
         protocol = honest.ctx.protocol
 
@@ -194,10 +202,10 @@ def run(workdir: Path, cheat_mode: str) -> None:
         for col in ("party", "wallet", "stake", "net"):
             table.add_column(col, justify="right" if col != "party" else "left")
         for p in parties:
-            wallet = w3.eth.get_balance(p.address) - p.balance0
+            wallet = balance(p.address) - p.balance0
             stake = protocol.free_stake(p.address) + protocol.credits(p.address)
             table.add_row(p.name, _eth(wallet), f"{stake / ETHER:.4f}", _eth(wallet + stake))
-        burned = w3.eth.get_balance(BURN) - burn0
+        burned = balance(BURN) - burn0
         table.add_row("burned (0x..dEaD)", "-", "-", _eth(burned))
         console.print(table)
     console.print(f"demo finished in {time.monotonic() - t0:.1f}s; no process was started")

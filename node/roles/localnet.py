@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -99,7 +100,7 @@ class LocalScenario:
         if self.anvil is not None:
             self.anvil.stop()
 
-    def __enter__(self) -> LocalScenario:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
