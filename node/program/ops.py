@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from node.program.constants import NO_SLOT, OP_BYTES, DType, Flag, Opcode
 from node.program.errors import BadEncoding, ReservedBytesSet, UnknownOpcode
@@ -12,6 +12,14 @@ from node.program.tensors import TensorSpec
 # opcode flags out a b M K N mult shift zp lo hi B H W C KH KW S P padv (43 bytes), 21 reserved.
 _LAYOUT = struct.Struct(">BBHHHIIIIBbbbIHHHBBBBb21x")
 assert _LAYOUT.size == OP_BYTES
+
+
+# Field order of the 64-byte encoding (protocol.md section 4), shared by encode, decode and
+# validation.
+ENCODING_ORDER = (
+    "opcode", "flags", "out", "a", "b", "M", "K", "N", "mult", "shift", "zp", "lo", "hi",
+    "B", "H", "W", "C", "KH", "KW", "S", "P", "padv",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -59,30 +67,7 @@ class Op:
 
     def encode(self) -> bytes:
         try:
-            return _LAYOUT.pack(
-                int(self.opcode),
-                self.flags,
-                self.out,
-                self.a,
-                self.b,
-                self.M,
-                self.K,
-                self.N,
-                self.mult,
-                self.shift,
-                self.zp,
-                self.lo,
-                self.hi,
-                self.B,
-                self.H,
-                self.W,
-                self.C,
-                self.KH,
-                self.KW,
-                self.S,
-                self.P,
-                self.padv,
-            )
+            return _LAYOUT.pack(*(getattr(self, f) for f in ENCODING_ORDER))
         except struct.error as exc:
             raise BadEncoding(f"op field out of its encoded range: {exc} in {self}") from exc
 
@@ -97,35 +82,8 @@ class Op:
             opcode = Opcode(vals[0])
         except ValueError:
             raise UnknownOpcode(f"unknown opcode {vals[0]}") from None
-        names = [f.name for f in fields(cls)]
-        # struct order differs from dataclass order only in the first fields.
-        order = [
-            "opcode",
-            "flags",
-            "out",
-            "a",
-            "b",
-            "M",
-            "K",
-            "N",
-            "mult",
-            "shift",
-            "zp",
-            "lo",
-            "hi",
-            "B",
-            "H",
-            "W",
-            "C",
-            "KH",
-            "KW",
-            "S",
-            "P",
-            "padv",
-        ]
-        kw = dict(zip(order, vals, strict=True))
+        kw = dict(zip(ENCODING_ORDER, vals, strict=True))
         kw["opcode"] = opcode
-        assert set(kw) == set(names)
         return cls(**kw)
 
     def to_json(self) -> dict[str, object]:

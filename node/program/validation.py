@@ -26,7 +26,7 @@ from node.program.errors import (
     SlotOutOfRange,
     WrongOutputSlot,
 )
-from node.program.ops import Op, im2col_out_hw
+from node.program.ops import ENCODING_ORDER, Op, im2col_out_hw
 from node.program.tensors import TensorSpec
 
 _ALLOWED_FLAGS = {
@@ -148,22 +148,6 @@ def _unused(op: Op, where: str) -> None:
         used |= {"mult", "shift", "zp", "lo", "hi"}
     if code == Opcode.IM2COL:
         used |= {"B", "H", "W", "C", "KH", "KW", "S", "P", "padv"}
-    for name in (
-        "K",
-        "mult",
-        "shift",
-        "zp",
-        "lo",
-        "hi",
-        "B",
-        "H",
-        "W",
-        "C",
-        "KH",
-        "KW",
-        "S",
-        "P",
-        "padv",
-    ):
+    for name in ("K", *ENCODING_ORDER[ENCODING_ORDER.index("mult") :]):
         if name not in used and getattr(op, name) != 0:
             raise FieldOutOfRange(f"{where}: field {name} is unused by {op.name} and must be zero")
