@@ -6,70 +6,19 @@ import {IStepVerifier} from "./interfaces/IStepVerifier.sol";
 import {StepData, OpOpening} from "./lib/Types.sol";
 import {Merkle} from "./lib/Merkle.sol";
 import {Op, OpCodec} from "./lib/OpCodec.sol";
+import {Game, Phase, Status, GamePosition} from "./lib/GamePosition.sol";
 import {
-    Unauthorized, GameNotFound, GameOver, WrongPhase, NotMover, ClockExpired, ClockRunning, BadLength,
-    RevealMismatch, IndexOutOfRange, NodesMismatch, BadProof, OpCommitMismatch, BadArity, ProofLength
+    Unauthorized, ClockRunning, BadLength, IndexOutOfRange, NodesMismatch, BadProof, OpCommitMismatch, BadArity,
+    ProofLength
 } from "./lib/Errors.sol";
 
 /// @title DisputeGame: k-ary dissection over execution, tensor and reduction levels, then one step
 /// @notice docs/protocol.md §6.3-6.5. The provider reveals, the challenger points; revealed arrays are
-/// kept as a keccak hash and emitted in full. Chess clocks; `timeout` is open to anyone.
+/// kept as a keccak hash and emitted in full. Chess clocks; `timeout` is open to anyone. Moves check
+/// their proofs, change the game only through `GamePosition`, then emit.
 contract DisputeGame is IDisputeGame {
     using OpCodec for Op;
-
-    enum Phase {
-        None,
-        ExecReveal,
-        ExecPick,
-        OpOpen,
-        TensorReveal,
-        TensorPick,
-        LeafReveal,
-        ElementPick,
-        SumReveal,
-        SumPick,
-        Step
-    }
-
-    enum Status {
-        None,
-        Active,
-        ProviderWon,
-        ChallengerWon
-    }
-
-    /// @dev Packed so that a move writes two slots (0 and 1) plus what the position changes.
-    struct Game {
-        // slot 0: the provider's side and the clock reference
-        address provider;
-        uint48 providerClock; // budget left
-        uint48 lastMoveAt;
-        // slot 1: the challenger's side and the position kind
-        address challenger;
-        uint48 challengerClock;
-        Phase phase;
-        Status status;
-        uint8 height; // tensor level: height of the current node above the leaves
-        bool chunkStep; // the one step is a matmul chunk
-        uint8 elem; // reduction level: element of the leaf
-        // slot 2: the interval
-        uint64 lo; // execution level: op interval; reduction level: chunk interval
-        uint64 hi;
-        uint64 index; // tensor level: index of the current node at its height
-        uint64 claimId;
-        // slots 3..6
-        bytes32 low; // agreed: S_lo, or P_lo (int256 as bytes32; P_lo = 0 whenever lo = 0)
-        bytes32 high; // disputed: S_hi, the current output-tree node, or P_hi
-        bytes32 revealHash; // keccak256 of the last revealed array
-        bytes32 commitment; // the program root until openOp, then keccak256(abi.encode(op, S_lo))
-        // slot 7: the opened op
-        uint32 nInputs;
-        uint32 nOps;
-        uint64 outLeaves;
-        uint32 opIndex;
-        uint32 kChunks;
-        uint8 opcode;
-    }
+    using GamePosition for Game;
 
     // which proof failed, in BadProof
     uint8 internal constant PROOF_PROGRAM = 3;
@@ -134,22 +83,7 @@ contract DisputeGame is IDisputeGame {
     ) external returns (uint256 gameId) {
         if (msg.sender != market) revert Unauthorized(msg.sender);
         gameId = ++gameCount;
-        Game storage g = _games[gameId];
-        g.provider = provider;
-        g.claimId = uint64(claimId);
-        g.phase = nOps == 1 ? Phase.OpOpen : Phase.ExecReveal;
-        g.status = Status.Active;
-        g.challenger = challenger;
-        g.providerClock = clock;
-        g.challengerClock = clock;
-        g.lastMoveAt = uint48(block.timestamp);
-        g.hi = nOps;
-        g.low = s0;
-        g.high = sN;
-        g.revealHash = bytes32(uint256(1)); // pre-warmed: the first reveal rewrites a non-zero slot
-        g.commitment = programRoot;
-        g.nInputs = nInputs;
-        g.nOps = nOps;
+        _games[gameId].init(claimId, provider, challenger, programRoot, s0, sN, nInputs, nOps, clock);
         emit GameCreated(gameId, claimId, provider, challenger, nOps, s0, sN, clock);
     }
 
@@ -160,23 +94,29 @@ contract DisputeGame is IDisputeGame {
         Game storage g = _move(gameId, Phase.ExecReveal, true);
         uint256 n = _segments(g.hi - g.lo);
         if (roots.length != n - 1) revert BadLength(gameId, roots.length, n - 1);
-        g.revealHash = keccak256(abi.encodePacked(roots));
-        g.phase = Phase.ExecPick;
+        g.revealed(keccak256(abi.encodePacked(roots)), Phase.ExecPick);
         emit StatesRevealed(gameId, g.lo, g.hi, roots);
     }
 
     /// @notice Challenger: the segment whose high end it disputes (its low end it agrees with).
     function pickState(uint256 gameId, bytes32[] calldata roots, uint256 seg) external {
         Game storage g = _move(gameId, Phase.ExecPick, false);
-        _checkReveal(gameId, g, keccak256(abi.encodePacked(roots)));
+        g.checkReveal(gameId, keccak256(abi.encodePacked(roots)));
         uint256 n = roots.length + 1;
         if (seg >= n) revert IndexOutOfRange(seg, n);
         (uint256 lo, uint256 hi) = _segment(g.lo, g.hi, n, seg);
-        if (seg != 0) g.low = roots[seg - 1];
-        if (seg != n - 1) g.high = roots[seg];
-        g.lo = uint64(lo);
-        g.hi = uint64(hi);
-        g.phase = hi - lo == 1 ? Phase.OpOpen : Phase.ExecReveal;
+        bool newLow = seg != 0;
+        bool newHigh = seg != n - 1;
+        g.narrow(
+            lo,
+            hi,
+            newLow ? roots[seg - 1] : bytes32(0),
+            newHigh ? roots[seg] : bytes32(0),
+            newLow,
+            newHigh,
+            Phase.OpOpen,
+            Phase.ExecReveal
+        );
         emit StatePicked(gameId, seg, lo, hi, g.low, g.high);
     }
 
@@ -192,18 +132,10 @@ contract DisputeGame is IDisputeGame {
         bytes32 sLo = g.low;
         _checkProof(PROOF_OUT_EMPTY, bytes32(0), op.out, o.outProof, slotDepth, sLo);
         _checkProof(PROOF_OUT_SET, o.outRoot, op.out, o.outProof, slotDepth, g.high);
-        g.commitment = keccak256(abi.encode(o.op, sLo));
-        g.opIndex = uint32(a);
-        g.opcode = op.opcode;
         uint256 leaves = op.outLeaves();
-        g.outLeaves = uint64(leaves);
-        g.kChunks = uint32(op.K / 32);
         uint256 height = Merkle.ceilLog2(leaves);
-        g.height = uint8(height);
-        g.high = o.outRoot;
+        g.openOp(a, op.opcode, leaves, op.K / 32, height, o.outRoot, keccak256(abi.encode(o.op, sLo)));
         emit OpOpened(gameId, a, o.op, o.outRoot, height);
-        if (height == 0) _atLeaf(g);
-        else g.phase = Phase.TensorReveal;
     }
 
     // ------------------------------------------------------------------ tensor level
@@ -215,25 +147,20 @@ contract DisputeGame is IDisputeGame {
         if (nodes.length != uint256(1) << m) revert BadLength(gameId, nodes.length, uint256(1) << m);
         bytes32 root = Merkle.rootOfCalldata(nodes);
         if (root != g.high) revert NodesMismatch(gameId, root, g.high);
-        g.revealHash = keccak256(abi.encodePacked(nodes));
-        g.phase = Phase.TensorPick;
+        g.revealed(keccak256(abi.encodePacked(nodes)), Phase.TensorPick);
         emit NodesRevealed(gameId, g.height, g.index, nodes);
     }
 
     /// @notice Challenger: the child node it disputes.
     function pickNode(uint256 gameId, bytes32[] calldata nodes, uint256 child) external {
         Game storage g = _move(gameId, Phase.TensorPick, false);
-        _checkReveal(gameId, g, keccak256(abi.encodePacked(nodes)));
+        g.checkReveal(gameId, keccak256(abi.encodePacked(nodes)));
         if (child >= nodes.length) revert IndexOutOfRange(child, nodes.length);
         uint256 m = _tensorStep(g.height);
         uint256 height = g.height - m;
         uint256 index = (uint256(g.index) << m) | child;
-        g.height = uint8(height);
-        g.index = uint64(index);
-        g.high = nodes[child];
+        g.descend(height, index, nodes[child]);
         emit NodePicked(gameId, child, height, index, nodes[child]);
-        if (height == 0) _atLeaf(g);
-        else g.phase = Phase.TensorReveal;
     }
 
     // ------------------------------------------------------------------ reduction level (matmul)
@@ -241,27 +168,21 @@ contract DisputeGame is IDisputeGame {
     /// @notice Provider: the disputed output leaf (32 int32, 128 bytes).
     function revealLeaf(uint256 gameId, bytes calldata leaf) external {
         Game storage g = _move(gameId, Phase.LeafReveal, true);
-        _checkLeaf(gameId, g, leaf);
-        g.phase = Phase.ElementPick;
+        g.checkLeaf(gameId, leaf);
+        g.leafRevealed();
         emit LeafRevealed(gameId, g.index, leaf);
     }
 
     /// @notice Challenger: the element of the revealed leaf it disputes.
     function pickElement(uint256 gameId, bytes calldata leaf, uint256 elem) external {
         Game storage g = _move(gameId, Phase.ElementPick, false);
-        _checkLeaf(gameId, g, leaf);
+        g.checkLeaf(gameId, leaf);
         if (elem >= 32) revert IndexOutOfRange(elem, 32);
         int256 value;
         assembly {
             value := signextend(3, shr(224, calldataload(add(leaf.offset, mul(elem, 4)))))
         }
-        g.elem = uint8(elem);
-        g.chunkStep = true;
-        g.lo = 0;
-        g.hi = g.kChunks;
-        // P_lo is 0 while lo = 0: `low` keeps its stale non-zero value (a cheaper rewrite later)
-        g.high = bytes32(uint256(value));
-        g.phase = g.kChunks == 1 ? Phase.Step : Phase.SumReveal;
+        g.startReduction(elem, value);
         emit ElementPicked(gameId, elem, value);
     }
 
@@ -270,24 +191,30 @@ contract DisputeGame is IDisputeGame {
         Game storage g = _move(gameId, Phase.SumReveal, true);
         uint256 n = _segments(g.hi - g.lo);
         if (sums.length != n - 1) revert BadLength(gameId, sums.length, n - 1);
-        g.revealHash = keccak256(abi.encodePacked(sums));
-        g.phase = Phase.SumPick;
+        g.revealed(keccak256(abi.encodePacked(sums)), Phase.SumPick);
         emit SumsRevealed(gameId, g.lo, g.hi, sums);
     }
 
     /// @notice Challenger: the chunk segment whose high sum it disputes.
     function pickSum(uint256 gameId, int256[] calldata sums, uint256 seg) external {
         Game storage g = _move(gameId, Phase.SumPick, false);
-        _checkReveal(gameId, g, keccak256(abi.encodePacked(sums)));
+        g.checkReveal(gameId, keccak256(abi.encodePacked(sums)));
         uint256 n = sums.length + 1;
         if (seg >= n) revert IndexOutOfRange(seg, n);
         (uint256 lo, uint256 hi) = _segment(g.lo, g.hi, n, seg);
-        if (seg != 0) g.low = bytes32(uint256(sums[seg - 1]));
-        if (seg != n - 1) g.high = bytes32(uint256(sums[seg]));
-        g.lo = uint64(lo);
-        g.hi = uint64(hi);
-        g.phase = hi - lo == 1 ? Phase.Step : Phase.SumReveal;
-        emit SumPicked(gameId, seg, lo, hi, _lowSum(g), int256(uint256(g.high)));
+        bool newLow = seg != 0;
+        bool newHigh = seg != n - 1;
+        g.narrow(
+            lo,
+            hi,
+            newLow ? bytes32(uint256(sums[seg - 1])) : bytes32(0),
+            newHigh ? bytes32(uint256(sums[seg])) : bytes32(0),
+            newLow,
+            newHigh,
+            Phase.Step,
+            Phase.SumReveal
+        );
+        emit SumPicked(gameId, seg, lo, hi, g.lowSum(), int256(uint256(g.high)));
     }
 
     // ------------------------------------------------------------------ one step
@@ -298,7 +225,7 @@ contract DisputeGame is IDisputeGame {
         _checkOperandRoots(gameId, g, d);
         bytes32 expected;
         if (g.chunkStep) {
-            expected = bytes32(uint256(verifier.chunkStep(d, g.index, g.elem, g.lo, _lowSum(g))));
+            expected = bytes32(uint256(verifier.chunkStep(d, g.index, g.elem, g.lo, g.lowSum())));
         } else {
             expected = verifier.leafStep(d, g.index);
         }
@@ -322,11 +249,11 @@ contract DisputeGame is IDisputeGame {
 
     /// @notice Anyone: ends the game for the waiting side once the mover's clock has run out.
     function timeout(uint256 gameId) external {
-        Game storage g = _active(gameId);
-        bool providerToMove = _providerToMove(g.phase);
-        uint256 deadline_ = uint256(g.lastMoveAt) + (providerToMove ? g.providerClock : g.challengerClock);
+        Game storage g = _games[gameId];
+        g.expectActive(gameId);
+        uint256 deadline_ = g.deadline();
         if (block.timestamp <= deadline_) revert ClockRunning(gameId, deadline_, block.timestamp);
-        _resolve(gameId, g, !providerToMove, true);
+        _resolve(gameId, g, !g.providerToMove(), true);
     }
 
     // ------------------------------------------------------------------ views
@@ -350,52 +277,21 @@ contract DisputeGame is IDisputeGame {
 
     /// @notice The time after which `timeout` works, for the side to move now.
     function deadline(uint256 gameId) external view returns (uint256) {
-        Game storage g = _games[gameId];
-        return uint256(g.lastMoveAt) + (_providerToMove(g.phase) ? g.providerClock : g.challengerClock);
+        return _games[gameId].deadline();
     }
 
     /// @notice Who moves now (address(0) when the game is not active).
     function mover(uint256 gameId) external view returns (address) {
         Game storage g = _games[gameId];
         if (g.status != Status.Active) return address(0);
-        return _providerToMove(g.phase) ? g.provider : g.challenger;
+        return g.providerToMove() ? g.provider : g.challenger;
     }
 
     // ------------------------------------------------------------------ internals
 
-    function _active(uint256 gameId) private view returns (Game storage g) {
-        g = _games[gameId];
-        if (g.status == Status.None) revert GameNotFound(gameId);
-        if (g.status != Status.Active) revert GameOver(gameId, uint8(g.status));
-    }
-
-    /// @dev Checks game, phase, mover and clock; charges the mover's clock.
     function _move(uint256 gameId, Phase want, bool provider) private returns (Game storage g) {
-        g = _active(gameId);
-        if (g.phase != want) revert WrongPhase(gameId, uint8(g.phase), uint8(want));
-        address who = provider ? g.provider : g.challenger;
-        if (msg.sender != who) revert NotMover(gameId, msg.sender, who);
-        uint256 elapsed = block.timestamp - g.lastMoveAt;
-        uint256 budget = provider ? g.providerClock : g.challengerClock;
-        if (elapsed > budget) revert ClockExpired(gameId, uint256(g.lastMoveAt) + budget, block.timestamp);
-        if (provider) g.providerClock = uint48(budget - elapsed);
-        else g.challengerClock = uint48(budget - elapsed);
-        g.lastMoveAt = uint48(block.timestamp);
-    }
-
-    function _providerToMove(Phase p) private pure returns (bool) {
-        return p == Phase.ExecReveal || p == Phase.OpOpen || p == Phase.TensorReveal || p == Phase.LeafReveal
-            || p == Phase.SumReveal;
-    }
-
-    function _checkReveal(uint256 gameId, Game storage g, bytes32 h) private view {
-        if (h != g.revealHash) revert RevealMismatch(gameId, h, g.revealHash);
-    }
-
-    function _checkLeaf(uint256 gameId, Game storage g, bytes calldata leaf) private view {
-        if (leaf.length != 128) revert BadLength(gameId, leaf.length, 128);
-        bytes32 h = sha256(leaf);
-        if (h != g.high) revert NodesMismatch(gameId, h, g.high);
+        g = _games[gameId];
+        g.charge(gameId, want, provider);
     }
 
     function _checkProof(uint8 which, bytes32 leaf, uint256 index, bytes32[] calldata proof, uint256 depth, bytes32 root)
@@ -405,17 +301,6 @@ contract DisputeGame is IDisputeGame {
         if (proof.length != depth) revert ProofLength(which, proof.length, depth);
         bytes32 got = Merkle.rootFrom(leaf, index, proof);
         if (got != root) revert BadProof(which, got, root);
-    }
-
-    /// @dev At an output leaf: a real matmul leaf goes to the reduction level, anything else to the step.
-    function _atLeaf(Game storage g) private {
-        if (g.opcode == OpCodec.MATMUL && g.index < g.outLeaves) g.phase = Phase.LeafReveal;
-        else g.phase = Phase.Step;
-    }
-
-    /// @dev The agreed partial sum P_lo: 0 at lo = 0, else the stored value.
-    function _lowSum(Game storage g) private view returns (int256) {
-        return g.lo == 0 ? int256(0) : int256(uint256(g.low));
     }
 
     function _segments(uint256 w) private view returns (uint256) {
@@ -432,8 +317,7 @@ contract DisputeGame is IDisputeGame {
     }
 
     function _resolve(uint256 gameId, Game storage g, bool providerWon, bool byTimeout) private {
-        g.status = providerWon ? Status.ProviderWon : Status.ChallengerWon;
-        address winner = providerWon ? g.provider : g.challenger;
+        address winner = g.resolve(providerWon);
         emit GameResolved(gameId, g.claimId, winner, providerWon, byTimeout);
         IGameResolver(market).onGameResolved(gameId, g.claimId, providerWon);
     }

@@ -5,9 +5,10 @@ import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {IDisputeGame, IGameResolver} from "./interfaces/IDisputeGame.sol";
 import {JobParams} from "./lib/Types.sol";
 import {Merkle} from "./lib/Merkle.sol";
+import {Job, Claim, JobState, ClaimState, JobLifecycle, ClaimLifecycle} from "./lib/Lifecycle.sol";
 import {ReentrancyGuard} from "./lib/ReentrancyGuard.sol";
 import {
-    ZeroAmount, ParamOutOfRange, JobNotFound, WrongJobState, WrongClaimState, ClaimDeadlinePassed,
+    ZeroAmount, ParamOutOfRange, ClaimDeadlinePassed,
     NotProvider, NotPoster, ExecutionDeadlinePassed, ExecutionDeadlineNotPassed, BadOutputProof, WindowClosed,
     WindowOpen, WrongBond, GamesPending, NothingToWithdraw, TransferFailed, NotDeployer, AlreadySet,
     Unauthorized
@@ -15,43 +16,10 @@ import {
 
 /// @title JobMarket: escrow, job lifecycle, results, challenge window, payouts (pull)
 /// @notice docs/protocol.md §6.2 and §6.5. Invariant: balance == totalEscrow + totalBonds + totalCredits.
+/// External functions check, move Jobs and Claims only through their lifecycle libraries, then emit.
 contract JobMarket is IGameResolver, ReentrancyGuard {
-    enum JobState {
-        None,
-        Open,
-        Claimed,
-        Finalized,
-        Cancelled
-    }
-
-    enum ClaimState {
-        None,
-        Active,
-        Submitted,
-        Accepted,
-        Rejected,
-        Expired
-    }
-
-    struct Job {
-        JobParams params;
-        address poster;
-        JobState state;
-        uint64 currentClaim;
-        uint256 reward;
-    }
-
-    struct Claim {
-        uint64 jobId;
-        address provider;
-        ClaimState state;
-        uint32 activeGames;
-        uint64 claimedAt;
-        uint64 submittedAt;
-        uint256 lock;
-        bytes32 sN;
-        bytes32 outputRoot;
-    }
+    using JobLifecycle for Job;
+    using ClaimLifecycle for Claim;
 
     // credit reasons in Credited
     uint8 public constant REASON_REWARD = 1;
@@ -150,30 +118,21 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     function post(JobParams calldata p, string calldata specLocator) external payable returns (uint256 jobId) {
         _checkParams(p);
         jobId = ++jobCount;
-        Job storage j = _jobs[jobId];
-        j.params = p;
-        j.poster = msg.sender;
-        j.state = JobState.Open;
-        j.reward = msg.value;
+        _jobs[jobId].open(jobId, p, msg.sender, msg.value);
         totalEscrow += msg.value;
         emit JobPosted(jobId, msg.sender, msg.value, p, specLocator);
     }
 
     function claim(uint256 jobId) external returns (uint256 claimId) {
         Job storage j = _job(jobId);
-        _expectJob(jobId, j, JobState.Open);
+        j.expect(jobId, JobState.Open);
         if (block.timestamp > j.params.claimBy) revert ClaimDeadlinePassed(jobId, j.params.claimBy, block.timestamp);
         claimId = ++claimCount;
-        Claim storage c = _claims[claimId];
-        c.jobId = uint64(jobId);
-        c.provider = msg.sender;
-        c.state = ClaimState.Active;
-        c.claimedAt = uint64(block.timestamp);
-        c.lock = j.params.requiredStake;
-        j.state = JobState.Claimed;
-        j.currentClaim = uint64(claimId);
-        stakes.lock(msg.sender, claimId, c.lock);
-        emit JobClaimed(jobId, claimId, msg.sender, c.lock, block.timestamp + j.params.executeWithin);
+        uint256 lock = j.params.requiredStake;
+        _claims[claimId].start(claimId, jobId, msg.sender, lock);
+        j.assign(jobId, claimId);
+        stakes.lock(msg.sender, claimId, lock);
+        emit JobClaimed(jobId, claimId, msg.sender, lock, block.timestamp + j.params.executeWithin);
     }
 
     function submitResult(
@@ -184,21 +143,18 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         string calldata outputLocator
     ) external {
         Job storage j = _job(jobId);
-        _expectJob(jobId, j, JobState.Claimed);
+        j.expect(jobId, JobState.Claimed);
         uint256 claimId = j.currentClaim;
         Claim storage c = _claims[claimId];
         if (msg.sender != c.provider) revert NotProvider(claimId, msg.sender, c.provider);
-        _expectClaim(claimId, c, ClaimState.Active);
-        uint256 deadline = uint256(c.claimedAt) + j.params.executeWithin;
+        c.expect(claimId, ClaimState.Active);
+        uint256 deadline = j.executeDeadline(c);
         if (block.timestamp > deadline) revert ExecutionDeadlinePassed(claimId, deadline, block.timestamp);
         uint256 depth = Merkle.ceilLog2(uint256(j.params.nInputs) + j.params.nOps);
         if (outputProof.length != depth) revert BadOutputProof(jobId, bytes32(outputProof.length), sN);
         bytes32 got = Merkle.rootFrom(outputRoot, j.params.outputSlot, outputProof);
         if (got != sN) revert BadOutputProof(jobId, got, sN);
-        c.sN = sN;
-        c.outputRoot = outputRoot;
-        c.submittedAt = uint64(block.timestamp);
-        c.state = ClaimState.Submitted;
+        c.submit(claimId, sN, outputRoot);
         emit ResultSubmitted(
             jobId, claimId, msg.sender, sN, outputRoot, outputLocator, block.timestamp + j.params.challengeWindow
         );
@@ -206,11 +162,11 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     function challenge(uint256 jobId) external payable returns (uint256 gameId) {
         Job storage j = _job(jobId);
-        _expectJob(jobId, j, JobState.Claimed);
+        j.expect(jobId, JobState.Claimed);
         uint256 claimId = j.currentClaim;
         Claim storage c = _claims[claimId];
-        _expectClaim(claimId, c, ClaimState.Submitted);
-        uint256 end = uint256(c.submittedAt) + j.params.challengeWindow;
+        c.expect(claimId, ClaimState.Submitted);
+        uint256 end = j.windowEnd(c);
         if (block.timestamp >= end) revert WindowClosed(claimId, end, block.timestamp);
         if (msg.value != j.params.challengerBond) revert WrongBond(jobId, msg.value, j.params.challengerBond);
         c.activeGames += 1;
@@ -234,16 +190,15 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     function finalize(uint256 jobId) external {
         Job storage j = _job(jobId);
-        _expectJob(jobId, j, JobState.Claimed);
+        j.expect(jobId, JobState.Claimed);
         uint256 claimId = j.currentClaim;
         Claim storage c = _claims[claimId];
-        _expectClaim(claimId, c, ClaimState.Submitted);
-        uint256 end = uint256(c.submittedAt) + j.params.challengeWindow;
+        c.expect(claimId, ClaimState.Submitted);
+        uint256 end = j.windowEnd(c);
         if (block.timestamp < end) revert WindowOpen(claimId, end, block.timestamp);
         if (c.activeGames != 0) revert GamesPending(claimId, c.activeGames);
-        c.state = ClaimState.Accepted;
-        j.state = JobState.Finalized;
-        uint256 reward = j.reward;
+        c.settle(claimId, ClaimState.Accepted);
+        uint256 reward = j.close(jobId, JobState.Finalized);
         totalEscrow -= reward;
         _credit(c.provider, reward, REASON_REWARD);
         stakes.unlock(claimId);
@@ -252,16 +207,15 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     function expire(uint256 jobId) external {
         Job storage j = _job(jobId);
-        _expectJob(jobId, j, JobState.Claimed);
+        j.expect(jobId, JobState.Claimed);
         uint256 claimId = j.currentClaim;
         Claim storage c = _claims[claimId];
-        _expectClaim(claimId, c, ClaimState.Active);
-        uint256 deadline = uint256(c.claimedAt) + j.params.executeWithin;
+        c.expect(claimId, ClaimState.Active);
+        uint256 deadline = j.executeDeadline(c);
         if (block.timestamp <= deadline) revert ExecutionDeadlineNotPassed(claimId, deadline, block.timestamp);
         uint256 slashed = c.lock * MISSED_DEADLINE_SLASH_BPS / 10_000;
-        c.state = ClaimState.Expired;
-        j.state = JobState.Open;
-        j.currentClaim = 0;
+        c.settle(claimId, ClaimState.Expired);
+        j.reopen(jobId);
         stakes.slash(claimId, slashed); // the slashed wei arrive through receive()
         _credit(j.poster, slashed, REASON_COMPENSATION);
         emit ClaimExpired(jobId, claimId, c.provider, slashed);
@@ -270,9 +224,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     function cancel(uint256 jobId) external {
         Job storage j = _job(jobId);
         if (msg.sender != j.poster) revert NotPoster(jobId, msg.sender, j.poster);
-        _expectJob(jobId, j, JobState.Open);
-        j.state = JobState.Cancelled;
-        uint256 refund = j.reward;
+        j.expect(jobId, JobState.Open);
+        uint256 refund = j.close(jobId, JobState.Cancelled);
         totalEscrow -= refund;
         _credit(msg.sender, refund, REASON_REFUND);
         emit JobCancelled(jobId, msg.sender, refund);
@@ -315,10 +268,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     function _reject(uint256 gameId, uint256 claimId, Claim storage c, address challenger, uint256 bond) private {
         uint256 jobId = c.jobId;
-        Job storage j = _jobs[jobId];
-        c.state = ClaimState.Rejected;
-        j.state = JobState.Open;
-        j.currentClaim = 0;
+        c.settle(claimId, ClaimState.Rejected);
+        _jobs[jobId].reopen(jobId);
         uint256 slashed = c.lock;
         uint256 reward = slashed * CHALLENGER_SHARE_BPS / 10_000;
         uint256 burned = slashed - reward;
@@ -353,7 +304,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         Job storage j = _jobs[jobId];
         Claim storage c = _claims[j.currentClaim];
         if (c.submittedAt == 0) return 0;
-        return uint256(c.submittedAt) + j.params.challengeWindow;
+        return j.windowEnd(c);
     }
 
     // ------------------------------------------------------------------ internals
@@ -367,15 +318,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     function _job(uint256 jobId) private view returns (Job storage j) {
         j = _jobs[jobId];
-        if (j.state == JobState.None) revert JobNotFound(jobId);
-    }
-
-    function _expectJob(uint256 jobId, Job storage j, JobState want) private view {
-        if (j.state != want) revert WrongJobState(jobId, uint8(j.state), uint8(want));
-    }
-
-    function _expectClaim(uint256 claimId, Claim storage c, ClaimState want) private view {
-        if (c.state != want) revert WrongClaimState(claimId, uint8(c.state), uint8(want));
+        j.exists(jobId);
     }
 
     function _checkParams(JobParams calldata p) private view {
