@@ -12,10 +12,16 @@ HEADER = """# Contract fuzz campaigns
 
 Written by `make fuzz` (`POC_FUZZ=1 ape test tests -m slow` and the property tests of
 `tests/contracts/` with raised example counts). Each section is rewritten by its own campaign.
-In the stateful campaign, challengers play honestly or at random against honest or lying
-providers; "moves refused or reverted" are moves the contracts refused as they should (mostly a
-random challenger whose picked segment starts at a state it does not hold, so its `step` fails
-`OpCommitMismatch` and it loses on time). Every sequence ended solvent with no wei left behind.
+The game campaign plays whole games on the embedded chain. The stateful campaign runs random
+sequences of market actions on anvil (one worker process and one anvil per CPU, see
+docs/contracts.md); in it, challengers play honestly or at random against honest or lying
+providers, and every mover may let its clock run out. "moves refused or reverted" are moves the
+contracts refused as they should (mostly a random challenger whose picked segment starts at a
+state it does not hold, so its `step` fails `OpCommitMismatch` and it loses on time). "games
+decided by the step" ended by a move rather than a clock; each went to the truthful side (an
+honest provider, or the honest challenger of a lying one), or the campaign would have failed.
+"games ended" and "claims ended" count the outcomes once everything was ended at the close of a
+sequence. Every sequence ended solvent with no wei left behind.
 """
 
 
