@@ -101,23 +101,8 @@ contract DisputeGame is IDisputeGame {
     /// @notice Challenger: the segment whose high end it disputes (its low end it agrees with).
     function pickState(uint256 gameId, bytes32[] calldata roots, uint256 seg) external {
         Game storage g = _move(gameId, Phase.ExecPick, false);
-        g.checkReveal(gameId, keccak256(abi.encodePacked(roots)));
-        uint256 n = roots.length + 1;
-        if (seg >= n) revert IndexOutOfRange(seg, n);
-        (uint256 lo, uint256 hi) = _segment(g.lo, g.hi, n, seg);
-        bool newLow = seg != 0;
-        bool newHigh = seg != n - 1;
-        g.narrow(
-            lo,
-            hi,
-            newLow ? roots[seg - 1] : bytes32(0),
-            newHigh ? roots[seg] : bytes32(0),
-            newLow,
-            newHigh,
-            Phase.OpOpen,
-            Phase.ExecReveal
-        );
-        emit StatePicked(gameId, seg, lo, hi, g.low, g.high);
+        _pick(gameId, g, roots, seg, Phase.OpOpen, Phase.ExecReveal);
+        emit StatePicked(gameId, seg, g.lo, g.hi, g.low, g.high);
     }
 
     /// @notice Provider: opens op `lo` (the interval has width 1): the op is leaf `lo` of the program
@@ -198,23 +183,8 @@ contract DisputeGame is IDisputeGame {
     /// @notice Challenger: the chunk segment whose high sum it disputes.
     function pickSum(uint256 gameId, int256[] calldata sums, uint256 seg) external {
         Game storage g = _move(gameId, Phase.SumPick, false);
-        g.checkReveal(gameId, keccak256(abi.encodePacked(sums)));
-        uint256 n = sums.length + 1;
-        if (seg >= n) revert IndexOutOfRange(seg, n);
-        (uint256 lo, uint256 hi) = _segment(g.lo, g.hi, n, seg);
-        bool newLow = seg != 0;
-        bool newHigh = seg != n - 1;
-        g.narrow(
-            lo,
-            hi,
-            newLow ? bytes32(uint256(sums[seg - 1])) : bytes32(0),
-            newHigh ? bytes32(uint256(sums[seg])) : bytes32(0),
-            newLow,
-            newHigh,
-            Phase.Step,
-            Phase.SumReveal
-        );
-        emit SumPicked(gameId, seg, lo, hi, g.lowSum(), int256(uint256(g.high)));
+        _pick(gameId, g, _words(sums), seg, Phase.Step, Phase.SumReveal);
+        emit SumPicked(gameId, seg, g.lo, g.hi, g.lowSum(), int256(uint256(g.high)));
     }
 
     // ------------------------------------------------------------------ one step
@@ -294,6 +264,29 @@ contract DisputeGame is IDisputeGame {
         g.charge(gameId, want, provider);
     }
 
+    /// @dev Execution and reduction levels: `revealed` must be the provider's last reveal (the
+    /// interior points); its segment `seg` becomes the interval, with its end values.
+    function _pick(
+        uint256 gameId,
+        Game storage g,
+        bytes32[] calldata revealed,
+        uint256 seg,
+        Phase atWidthOne,
+        Phase otherwise
+    ) private {
+        g.checkReveal(gameId, keccak256(abi.encodePacked(revealed)));
+        if (seg > revealed.length) revert IndexOutOfRange(seg, revealed.length + 1);
+        g.narrow(revealed, seg, atWidthOne, otherwise);
+    }
+
+    /// @dev Partial sums as the 32-byte words they are in calldata: hashed and stored as bytes32.
+    function _words(int256[] calldata sums) private pure returns (bytes32[] calldata words) {
+        assembly {
+            words.offset := sums.offset
+            words.length := sums.length
+        }
+    }
+
     function _checkProof(uint8 which, bytes32 leaf, uint256 index, bytes32[] calldata proof, uint256 depth, bytes32 root)
         private
         view
@@ -305,11 +298,6 @@ contract DisputeGame is IDisputeGame {
 
     function _segments(uint256 w) private view returns (uint256) {
         return w < ARITY ? w : ARITY;
-    }
-
-    function _segment(uint256 lo, uint256 hi, uint256 n, uint256 seg) private pure returns (uint256, uint256) {
-        uint256 w = hi - lo;
-        return (lo + seg * w / n, lo + (seg + 1) * w / n);
     }
 
     function _tensorStep(uint256 height) private view returns (uint256) {

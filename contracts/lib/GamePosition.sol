@@ -145,21 +145,19 @@ library GamePosition {
         g.phase = Phase.ElementPick;
     }
 
-    /// @dev Execution or reduction level: the picked segment [lo, hi] with its end values (`low`
-    /// and `high` change only where the segment does not reuse the current ends).
-    function narrow(
-        Game storage g,
-        uint256 lo,
-        uint256 hi,
-        bytes32 low,
-        bytes32 high,
-        bool newLow,
-        bool newHigh,
-        Phase atWidthOne,
-        Phase otherwise
-    ) internal {
-        if (newLow) g.low = low;
-        if (newHigh) g.high = high;
+    /// @dev Execution or reduction level: segment `seg` of the last reveal's points (`revealed`
+    /// holds the interior ones, evenly spaced in [lo, hi]); an end the segment shares with the
+    /// current interval keeps its value.
+    function narrow(Game storage g, bytes32[] calldata revealed, uint256 seg, Phase atWidthOne, Phase otherwise)
+        internal
+    {
+        uint256 n = revealed.length + 1;
+        uint256 lo = g.lo;
+        uint256 w = g.hi - lo;
+        uint256 hi = lo + (seg + 1) * w / n;
+        lo += seg * w / n;
+        if (seg != 0) g.low = revealed[seg - 1];
+        if (seg != n - 1) g.high = revealed[seg];
         g.lo = uint64(lo);
         g.hi = uint64(hi);
         g.phase = hi - lo == 1 ? atWidthOne : otherwise;
