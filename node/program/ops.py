@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from node.program.constants import NO_SLOT, OP_BYTES, DType, Flag, Opcode
 from node.program.errors import BadEncoding, ReservedBytesSet, UnknownOpcode
@@ -110,3 +110,24 @@ def im2col_out_hw(op: Op) -> tuple[int, int]:
     oh = (op.H + 2 * op.P - op.KH) // op.S + 1
     ow = (op.W + 2 * op.P - op.KW) // op.S + 1
     return oh, ow
+
+
+def im2col_op(
+    out: int,
+    a: int,
+    *,
+    B: int,
+    H: int,
+    W: int,
+    C: int,
+    KH: int,
+    KW: int,
+    S: int,
+    P: int,
+    padv: int = 0,
+) -> Op:
+    """An im2col op over a B x H x W x C input with its output shape derived from the window:
+    M = B * OH * OW patch rows of N = KH * KW * C elements."""
+    window = Op(Opcode.IM2COL, out=out, a=a, B=B, H=H, W=W, C=C, KH=KH, KW=KW, S=S, P=P, padv=padv)
+    oh, ow = im2col_out_hw(window)
+    return replace(window, M=B * oh * ow, N=KH * KW * C)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from node.program.constants import INT32_MAX, INT32_MIN, LEAF_ELEMS, NO_SLOT, DType, Flag, Opcode
-from node.program.ops import Op, im2col_out_hw
+from node.program.ops import Op, im2col_op
 from node.program.program import InputSlot, Program
 from node.program.tensors import TensorSpec
 
@@ -26,6 +26,16 @@ def _prog(specs: list[TensorSpec], op: Op) -> Program:
     p = Program(tuple(InputSlot(f"in{i}", s) for i, s in enumerate(specs)), (op,), len(specs))
     p.validate()
     return p
+
+
+def random_im2col_window(rng: np.random.Generator) -> dict[str, int]:
+    """A random im2col input and window (B, H, W, C, KH, KW, S, P) within the protocol's limits:
+    C a multiple of the leaf, the kernel no larger than the input, stride 1-2, padding 0-1."""
+    b, h, w = int(rng.integers(1, 3)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    c = LEAF_ELEMS * int(rng.integers(1, 3))
+    kh, kw = int(rng.integers(1, min(h, 3) + 1)), int(rng.integers(1, min(w, 3) + 1))
+    s, p = int(rng.integers(1, 3)), int(rng.integers(0, 2))
+    return {"B": b, "H": h, "W": w, "C": c, "KH": kh, "KW": kw, "S": s, "P": p}
 
 
 def random_op(rng: np.random.Generator, opcode: Opcode, max_rows: int = 6) -> OpSample:
@@ -79,27 +89,8 @@ def random_op(rng: np.random.Generator, opcode: Opcode, max_rows: int = 6) -> Op
         op = Op(Opcode.LUT, out=2, a=0, b=1, M=m, N=n)
         return OpSample(_prog(specs, op), (i8(m, n), i8(1, 256)))
     if opcode == Opcode.IM2COL:
-        b, h, w = int(rng.integers(1, 3)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
-        c = LEAF_ELEMS * int(rng.integers(1, 3))
-        kh, kw = int(rng.integers(1, min(h, 3) + 1)), int(rng.integers(1, min(w, 3) + 1))
-        s, p = int(rng.integers(1, 3)), int(rng.integers(0, 2))
-        probe = Op(Opcode.IM2COL, out=1, a=0, B=b, H=h, W=w, C=c, KH=kh, KW=kw, S=s, P=p)
-        oh, ow = im2col_out_hw(probe)
-        op = Op(
-            Opcode.IM2COL,
-            out=1,
-            a=0,
-            M=b * oh * ow,
-            N=kh * kw * c,
-            B=b,
-            H=h,
-            W=w,
-            C=c,
-            KH=kh,
-            KW=kw,
-            S=s,
-            P=p,
-            padv=int(rng.integers(-128, 128)),
-        )
-        return OpSample(_prog([TensorSpec(DType.INT8, b * h * w, c)], op), (i8(b * h * w, c),))
+        win = random_im2col_window(rng)
+        op = im2col_op(1, 0, padv=int(rng.integers(-128, 128)), **win)
+        spec = TensorSpec(DType.INT8, win["B"] * win["H"] * win["W"], win["C"])
+        return OpSample(_prog([spec], op), (i8(spec.rows, spec.cols),))
     raise ValueError(opcode)

@@ -25,7 +25,7 @@ from node.program.constants import (
     Opcode,
 )
 from node.program.merkle import depth_for, program_tree, slot_tree, tensor_tree
-from node.program.ops import Op, im2col_out_hw
+from node.program.ops import Op, im2col_op
 from node.program.packing import pack, unpack
 from node.program.reference import (
     elementwise_leaf_indices,
@@ -33,6 +33,7 @@ from node.program.reference import (
     step_elementwise,
     step_matmul,
 )
+from node.program.samples import random_im2col_window
 from node.program.tensors import TensorSpec
 from node.program.validation import validate_op
 
@@ -306,37 +307,14 @@ def lut_cases(rng: Rng) -> list[Case]:
 def im2col_cases(rng: Rng) -> list[Case]:
     cases = []
     for i in range(RANDOM_CASES):
-        b, h, w = int(rng.integers(1, 3)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
-        c = LEAF_ELEMS * int(rng.integers(1, 3))
-        kh, kw = int(rng.integers(1, min(h, 3) + 1)), int(rng.integers(1, min(w, 3) + 1))
-        s, p = int(rng.integers(1, 3)), int(rng.integers(0, 2))
+        win = random_im2col_window(rng)
         padv = int(rng.choice([0, -128, 127, int(rng.integers(-128, 128))]))
-        probe = Op(Opcode.IM2COL, out=1, a=0, B=b, H=h, W=w, C=c, KH=kh, KW=kw, S=s, P=p, padv=padv)
-        oh, ow = im2col_out_hw(probe)
-        op = _checked(
-            Op(
-                Opcode.IM2COL,
-                out=1,
-                a=0,
-                M=b * oh * ow,
-                N=kh * kw * c,
-                B=b,
-                H=h,
-                W=w,
-                C=c,
-                KH=kh,
-                KW=kw,
-                S=s,
-                P=p,
-                padv=padv,
-            ),
-            [TensorSpec(DType.INT8, b * h * w, c)],
-            1,
-        )
+        spec = TensorSpec(DType.INT8, win["B"] * win["H"] * win["W"], win["C"])
+        op = _checked(im2col_op(1, 0, padv=padv, **win), [spec], 1)
         n_leaves = op.M * op.N // LEAF_ELEMS
         # prefer padded positions in a third of the cases when the op has any
         j = _leaf_index(rng, op)
-        if p and i % 3 == 0:
+        if op.P and i % 3 == 0:
             pads = [k for k in range(n_leaves) if elementwise_leaf_indices(op, k)[0] is None]
             j = int(rng.choice(pads)) if pads else j
         src = elementwise_leaf_indices(op, j)[0] if j < n_leaves else None

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from node.program.constants import NO_SLOT, DType, Flag, Opcode
-from node.program.ops import Op, im2col_out_hw
+from node.program.ops import Op, im2col_op
 from node.program.program import InputSlot, Program
 from node.program.tensors import TensorSpec
 from node.program.validation import validate_op
@@ -121,25 +121,8 @@ class ProgramBuilder:
         p: int,
         padv: int = 0,
     ) -> str:
-        probe = Op(Opcode.IM2COL, out=0, a=0, B=b, H=h, W=w, C=c, KH=kh, KW=kw, S=s, P=p)
-        oh, ow = im2col_out_hw(probe)
         return self._emit(
-            Op(
-                Opcode.IM2COL,
-                out=0,
-                a=self._ref(a),
-                M=b * oh * ow,
-                N=kh * kw * c,
-                B=b,
-                H=h,
-                W=w,
-                C=c,
-                KH=kh,
-                KW=kw,
-                S=s,
-                P=p,
-                padv=padv,
-            )
+            im2col_op(0, self._ref(a), B=b, H=h, W=w, C=c, KH=kh, KW=kw, S=s, P=p, padv=padv)
         )
 
     # Operands are stored as placeholders: -1 - k for op k, 1_000_000 + i for input i, and
