@@ -219,8 +219,7 @@ class RpcChain:
 
     def transact(self, tx: dict[str, Any]) -> Receipt:
         tx = {**tx, "gas": hex(GAS)}
-        self.call(tx)  # raises the revert without mining anything
-        self._pinned_rpc("eth_chainId", [])  # make sure the clock is pinned for the mined block
+        self.call(tx)  # raises the revert without mining anything; pins the clock for the block
         tx_hash = self.rpc("eth_sendTransaction", [tx])
         receipt = None
         for _ in range(2000):  # automine: usually there at the first ask
