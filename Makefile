@@ -17,8 +17,8 @@ compile: setup
 	@$(ENV) poc devnet export-abi > /dev/null
 
 lint: setup
-	@$(ENV) ruff check node tests scripts tools
-	@$(ENV) ruff format --check node tests scripts tools || (echo "run: source tools/env.sh && ruff format node tests scripts tools"; exit 1)
+	@$(ENV) ruff check node poc_lab tests scripts tools
+	@$(ENV) ruff format --check node poc_lab tests scripts tools || (echo "run: source tools/env.sh && ruff format node poc_lab tests scripts tools"; exit 1)
 
 typecheck: setup
 	@$(ENV) mypy
@@ -42,10 +42,10 @@ fuzz: compile
 	@$(ENV) POC_FUZZ=1 ape test tests $(PYTEST_OPTS) -m "slow"
 
 bench: compile
-	@$(ENV) python -m node.bench.all
+	@$(ENV) python -m poc_lab.bench.all
 
 demo: compile
-	@$(ENV) python -m node.demo
+	@$(ENV) python -m poc_lab.demo
 
 clean:
 	rm -rf .build .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -38,10 +38,12 @@ _COMMANDS: list[tuple[str, str]] = [
 ]
 
 
-def main() -> None:
+def main(role_options: dict[str, object] | None = None) -> None:
+    """Run the CLI. `role_options` are extra keyword arguments for the provider and watchtower
+    objects the commands build (an embedding program's seam, e.g. a custom trace factory)."""
     _register()
     try:
-        cli(standalone_mode=False)
+        cli(standalone_mode=False, obj={"role_options": role_options or {}})
     except PocError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

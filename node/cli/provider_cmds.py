@@ -12,6 +12,7 @@ from node.cli.role_options import (
     emit,
     json_option,
     log_option,
+    role_options,
     settings,
     setup_logging,
     timestamp,
@@ -22,15 +23,10 @@ def _provider(config_file: Path | None, **policy: Any) -> Any:
     from node.roles.context import RoleContext
     from node.roles.provider import Provider, ProviderPolicy
 
-    cheat = None
-    test_cheat = policy.pop("test_cheat", None)
-    if test_cheat:
-        from node.game.adversary import ProviderCheat, require_test_mode
-
-        require_test_mode(f"--test-cheat {test_cheat}")
-        cheat = ProviderCheat.parse(test_cheat)
     ctx = RoleContext.from_settings(settings(config_file), "provider")
-    return Provider(ctx, ProviderPolicy(**policy), cheat=cheat)
+    extra = role_options("provider")
+    make = extra.pop("factory", Provider)
+    return make(ctx, ProviderPolicy(**policy), **extra)
 
 
 @click.group("provider")
@@ -136,12 +132,6 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
-@click.option(
-    "--test-cheat",
-    default=None,
-    hidden=True,
-    help="TEST ONLY (needs POC_TEST_ONLY_ADVERSARY=1): op|leaf|element|sum|silent",
-)
 @config_option
 @log_option
 def run_cmd(
@@ -152,7 +142,6 @@ def run_cmd(
     max_stake: str | None,
     max_input_mb: float,
     device: str,
-    test_cheat: str | None,
     config_file: Path | None,
     log_format: str,
 ) -> None:
@@ -168,7 +157,6 @@ def run_cmd(
         max_stake=parse_amount(max_stake) if max_stake else None,
         max_input_bytes=int(max_input_mb * 2**20),
         device=device,
-        test_cheat=test_cheat,
     )
     import logging
 

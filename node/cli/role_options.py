@@ -75,6 +75,15 @@ def settings(config_file: Path | None, **overrides: Any) -> Any:
     return load_settings(config_file, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def role_options(role: str) -> dict[str, Any]:
+    """Extra keyword arguments for the `role` object ("provider" or "watchtower") given by the
+    program that embeds the CLI (node.cli.main.main); none for `poc` itself."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    extra = (obj or {}).get("role_options", {}).get(role, {})
+    return dict(extra)
+
+
 def emit(obj: Any, as_json: bool, lines: list[str]) -> None:
     if as_json:
         click.echo(json.dumps(obj, indent=1, default=str))

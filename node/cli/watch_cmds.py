@@ -12,17 +12,20 @@ from node.cli.role_options import (
     emit,
     json_option,
     log_option,
+    role_options,
     settings,
     setup_logging,
 )
 
 
-def _tower(config_file: Path | None, cheat: str | None = None, **policy: Any) -> Any:
+def _tower(config_file: Path | None, **policy: Any) -> Any:
     from node.roles.context import RoleContext
     from node.roles.watchtower import WatchPolicy, Watchtower
 
     ctx = RoleContext.from_settings(settings(config_file), "watch")
-    return Watchtower(ctx, WatchPolicy(**policy), cheat=cheat)
+    extra = role_options("watchtower")
+    make = extra.pop("factory", Watchtower)
+    return make(ctx, WatchPolicy(**policy), **extra)
 
 
 @click.group("watch")
@@ -49,12 +52,6 @@ def watch() -> None:
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
-@click.option(
-    "--test-cheat",
-    default=None,
-    hidden=True,
-    help="TEST ONLY (needs POC_TEST_ONLY_ADVERSARY=1): false-challenge|wrong-pick",
-)
 @config_option
 @log_option
 def run_cmd(
@@ -63,7 +60,6 @@ def run_cmd(
     sample: float,
     min_value: str,
     device: str,
-    test_cheat: str | None,
     config_file: Path | None,
     log_format: str,
 ) -> None:
@@ -74,7 +70,6 @@ def run_cmd(
     setup_logging(log_format)
     tower = _tower(
         config_file,
-        test_cheat,
         sample_probability=sample,
         min_value=parse_amount(min_value),
         device=device,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from node.game.responder import MoveRecord, Responder
-from node.game.solver import GameTrace, Strategy, solve
+from node.game.solver import Chooser, GameTrace, first_disagreement, solve
 from node.game.view import GameStatus, Side
 from node.roles.protocol import Protocol
 from node.state.store import StateStore
@@ -21,7 +21,7 @@ def play(
     game_id: int,
     side: Side,
     trace: GameTrace | None,
-    strategy: Strategy = Strategy.HONEST,
+    choose: Chooser = first_disagreement,
     job_id: int | None = None,
 ) -> GameStatus:
     """One move (if it is ours, or a timeout we can claim) in game `game_id`; returns the
@@ -48,7 +48,7 @@ def play(
     if trace is None and view.mover == side:
         log.warning("game %d: no trace to answer from", game_id)
         return view.status
-    actions = solve(view, side, trace, strategy)  # type: ignore[arg-type]
+    actions = solve(view, side, trace, choose)  # type: ignore[arg-type]
     moves: list[MoveRecord] = responder.execute(view, side, actions)
     if moves:
         log.debug("game %d: %d move(s)", game_id, len(moves))

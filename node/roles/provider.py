@@ -16,17 +16,16 @@ from typing import Any
 from node.chain.scanner import ChainEvent, EventScanner
 from node.compute.config import ComputeConfig
 from node.errors import PocError
-from node.game.adversary import ProviderCheat, require_test_mode
 from node.game.responder import MoveObserver, Responder
-from node.game.solver import Strategy
 from node.game.view import GameStatus, Side
 from node.roles.context import RoleContext
 from node.roles.daemon import advance_live
 from node.roles.errors import InsufficientStake
 from node.roles.games import play
 from node.roles.protocol import ClaimState, Job, JobState
-from node.roles.work import JobWork
+from node.roles.work import JobWork, TraceFactory
 from node.storage.errors import StorageError
+from node.trace.provider import TraceProvider
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +57,12 @@ class Provider:
         self,
         ctx: RoleContext,
         policy: ProviderPolicy | None = None,
-        cheat: ProviderCheat | None = None,
         observers: list[MoveObserver] | None = None,
+        trace_factory: TraceFactory | None = None,
     ) -> None:
-        if cheat is not None:
-            require_test_mode(f"provider cheat {cheat.mode!r}")
         self.ctx = ctx
         self.policy = policy or ProviderPolicy()
-        self.cheat = cheat
-        self.strategy = cheat.strategy if cheat else Strategy.HONEST
+        self.trace_factory = trace_factory
         self.compute = ComputeConfig(device=self.policy.device)
         self.responder = Responder(ctx.sender, ctx.protocol.game, ctx.state, observers)
         self.scanner = EventScanner(
@@ -235,7 +231,7 @@ class Provider:
                 job.params,
                 self.ctx.data_dir / "jobs" / str(job.job_id),
                 self.compute,
-                self.cheat,
+                self.trace_factory,
                 timeout=self.policy.fetch_timeout,
             )
             self._work[job.job_id] = work
@@ -272,17 +268,7 @@ class Provider:
             return self._finish(job.job_id, rec, LOST, "claim rejected by a challenge")
         active = 0
         for game_id in p.games_of_claim(claim.claim_id):
-            trace = self._fetch(job, rec).trace
-            status = play(
-                p,
-                self.responder,
-                self.ctx.state,
-                game_id,
-                Side.PROVIDER,
-                trace,
-                self.strategy,
-                job.job_id,
-            )
+            status = self.answer(game_id, self._fetch(job, rec).trace)
             active += status == GameStatus.ACTIVE
         if active == 0 and p.now() >= claim.submitted_at + job.params.challenge_window:
             # dry run first: a game opened or resolved since we read is caught there
@@ -291,6 +277,12 @@ class Provider:
                 key=f"finalize:{job.job_id}:{claim.claim_id}",
             )
             self._finish(job.job_id, rec, DONE, "finalized")
+
+    def answer(self, game_id: int, trace: TraceProvider) -> GameStatus:
+        """Our move in one game (if it is ours); the game's status as read before it."""
+        return play(
+            self.ctx.protocol, self.responder, self.ctx.state, game_id, Side.PROVIDER, trace
+        )
 
     def _finish(self, job_id: int, rec: dict[str, Any], stage: int, why: str) -> None:
         rec.update(stage=stage, reason=why)

@@ -17,14 +17,14 @@ from typing import Any
 from node.chain.scanner import ChainEvent, EventScanner
 from node.compute.config import ComputeConfig
 from node.errors import PocError
-from node.game.adversary import challenger_strategy
 from node.game.responder import MoveObserver, Responder
+from node.game.solver import Chooser, first_disagreement
 from node.game.view import GameStatus, Side
 from node.roles.context import RoleContext
 from node.roles.daemon import advance_live
 from node.roles.games import play
 from node.roles.protocol import ClaimState, Job
-from node.roles.work import JobWork
+from node.roles.work import JobWork, TraceFactory
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,14 @@ class Watchtower:
         self,
         ctx: RoleContext,
         policy: WatchPolicy | None = None,
-        cheat: str | None = None,
         observers: list[MoveObserver] | None = None,
+        trace_factory: TraceFactory | None = None,
+        choose: Chooser = first_disagreement,
     ) -> None:
         self.ctx = ctx
         self.policy = policy or WatchPolicy()
-        self.strategy, self.challenge_correct = challenger_strategy(cheat)
+        self.trace_factory = trace_factory
+        self.choose = choose
         self.compute = ComputeConfig(device=self.policy.device)
         self.responder = Responder(ctx.sender, ctx.protocol.game, ctx.state, observers)
         self.scanner = EventScanner(
@@ -153,7 +155,7 @@ class Watchtower:
             # Never challenge what we could not recompute.
             return self._finish(claim_id, rec, SKIPPED, f"cannot recompute: {exc}")
         mine = work.claim().s_n
-        if mine == claim.s_n and not self.challenge_correct:
+        if mine == claim.s_n:
             return self._finish(claim_id, rec, CORRECT, "recomputed: S_N matches")
         rec.update(stage=WRONG, my_s_n="0x" + mine.hex())
         self._save(claim_id, rec)
@@ -175,6 +177,7 @@ class Watchtower:
                 job.params,
                 self.ctx.data_dir / "jobs" / str(job.job_id),
                 self.compute,
+                self.trace_factory,
                 timeout=self.policy.fetch_timeout,
             )
             self._work[claim_id] = work
@@ -215,7 +218,7 @@ class Watchtower:
                 game_id,
                 Side.CHALLENGER,
                 trace,
-                self.strategy,
+                self.choose,
                 job.job_id,
             )
             if status == GameStatus.ACTIVE:

@@ -6,16 +6,24 @@ the trace provider is built only when a dispute asks for intermediate values."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy.typing as npt
 
 from node.compute.config import ComputeConfig
-from node.game.adversary import CorruptedTrace, ProviderCheat
 from node.program.packing import pack
+from node.program.program import Program
 from node.roles.package import JobPackage
 from node.roles.protocol import JobParams
 from node.storage.base import ContentStore
 from node.trace.provider import TraceProvider
+
+# Builds the trace a role plays from. Given one, the role also takes its claim from that trace
+# instead of the plain executor: the trace is then the authority on what the result is.
+TraceFactory = Callable[[Program, Mapping[int, npt.NDArray[Any]], ComputeConfig], TraceProvider]
 
 
 @dataclass(frozen=True)
@@ -31,11 +39,11 @@ class JobWork:
         self,
         package: JobPackage,
         compute: ComputeConfig | None = None,
-        cheat: ProviderCheat | None = None,
+        trace_factory: TraceFactory | None = None,
     ) -> None:
         self.package = package
         self.compute = compute or ComputeConfig()
-        self.cheat = cheat
+        self.trace_factory = trace_factory
         self._trace: TraceProvider | None = None
 
     @classmethod
@@ -46,7 +54,7 @@ class JobWork:
         params: JobParams,
         workdir: Path,
         compute: ComputeConfig | None = None,
-        cheat: ProviderCheat | None = None,
+        trace_factory: TraceFactory | None = None,
         timeout: float | None = None,
     ) -> JobWork:
         """Download (or reuse the copy in `workdir`) and check against the on-chain roots."""
@@ -55,25 +63,23 @@ class JobWork:
         else:
             package = JobPackage.download(store, locator, workdir, timeout=timeout)
         package.check_against(params)
-        return cls(package, compute, cheat)
+        return cls(package, compute, trace_factory)
 
     @property
     def trace(self) -> TraceProvider:
         if self._trace is None:
             spec = self.package.spec
             inputs = dict(enumerate(spec.input_values(self.package.data)))
-            if self.cheat is not None:
-                self._trace = CorruptedTrace(spec.program, inputs, self.cheat, self.compute)
-            else:
-                self._trace = TraceProvider(spec.program, inputs, self.compute)
+            build = self.trace_factory or TraceProvider
+            self._trace = build(spec.program, inputs, self.compute)
         return self._trace
 
     def claim(self) -> ResultClaim:
         prog = self.package.spec.program
         out_slot = prog.output_slot
         dtype = prog.spec(out_slot).dtype
-        if self.cheat is not None:
-            t = self.trace  # the liar's claim comes from its corrupted trace
+        if self.trace_factory is not None:
+            t = self.trace
             n = len(prog.ops)
             values = t.values(out_slot).reshape(-1)
             return ResultClaim(

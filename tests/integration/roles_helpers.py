@@ -63,22 +63,26 @@ def role_config(
     return path
 
 
-def env(adversary: bool = False) -> dict[str, str]:
+def env() -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith("POC_")}
     e["PYTHONUNBUFFERED"] = "1"
-    if adversary:
-        e["POC_TEST_ONLY_ADVERSARY"] = "1"
     return e
 
 
+# `poc` with an adversary in place of an honest role (poc_lab.cli: the options before the
+# ordinary command line pick it)
+def lab(*options: str) -> list[str]:
+    return [sys.executable, "-m", "poc_lab.cli", *options]
+
+
 def poc(
-    args: list[str], config: Path | None = None, adversary: bool = False, timeout: float = 120
+    args: list[str], config: Path | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     extra = ["--config", str(config)] if config else []
     return subprocess.run(
         POC + args + extra,
         cwd=ROOT,
-        env=env(adversary),
+        env=env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -86,13 +90,16 @@ def poc(
 
 
 def daemon(
-    args: list[str], config: Path, log: Path, adversary: bool = False
+    args: list[str], config: Path, log: Path, command: list[str] | None = None
 ) -> subprocess.Popen[bytes]:
+    """A daemon process: `poc` by default, or `command` (e.g. `lab(...)`) with the same args."""
     out = log.open("ab")
     return subprocess.Popen(
-        POC + args + ["--config", str(config), "--interval", "0.3", "--log-format", "json"],
+        (command or POC)
+        + args
+        + ["--config", str(config), "--interval", "0.3", "--log-format", "json"],
         cwd=ROOT,
-        env=env(adversary),
+        env=env(),
         stdout=out,
         stderr=subprocess.STDOUT,
     )

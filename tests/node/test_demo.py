@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node import demo
+from poc_lab import demo
 
 
 def test_demo_runs_both_acts_and_settles(

@@ -72,8 +72,3 @@ def make_ctx(
     yield make
     for ctx in made:
         ctx.close()
-
-
-@pytest.fixture
-def adversary_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POC_TEST_ONLY_ADVERSARY", "1")

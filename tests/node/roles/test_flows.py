@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from roles_support import ETHER, TERMS, advance, drive, post_tiny
 
-from node.game.adversary import ProviderCheat
 from node.game.responder import MoveRecord
 from node.roles.client import JobClient
 from node.roles.examples import tiny_mlp
@@ -16,12 +15,16 @@ from node.roles.protocol import ClaimState, JobState
 from node.roles.provider import Provider
 from node.roles.watchtower import Watchtower
 from node.trace.provider import provider_for_spec
+from poc_lab.adversary import ProviderCheat, cheating_provider, false_challenger, wrong_picker
 
 
 def _staked_provider(
     make_ctx: Any, cheat: ProviderCheat | None = None, observers: list[Any] | None = None
 ) -> Provider:
-    provider = Provider(make_ctx(2, "provider"), cheat=cheat, observers=observers)
+    if cheat is None:
+        provider = Provider(make_ctx(2, "provider"), observers=observers)
+    else:
+        provider = cheating_provider(make_ctx(2, "provider"), cheat, observers=observers)
     provider.stake(ETHER)
     return provider
 
@@ -58,9 +61,7 @@ def test_honest_job_finalizes_and_pays(chain: Any, make_ctx: Any) -> None:
 
 
 @pytest.mark.parametrize("mode", ["op", "leaf", "element", "sum", "silent"])
-def test_cheating_provider_is_caught_and_slashed(
-    chain: Any, make_ctx: Any, mode: str, adversary_allowed: None
-) -> None:
+def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode: str) -> None:
     moves: list[MoveRecord] = []
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
@@ -91,13 +92,11 @@ def test_cheating_provider_is_caught_and_slashed(
         assert "reduction" in levels if mode in ("element", "sum") else "reduction" not in levels
 
 
-def test_false_challenger_loses_its_bond(
-    chain: Any, make_ctx: Any, adversary_allowed: None
-) -> None:
+def test_false_challenger_loses_its_bond(chain: Any, make_ctx: Any) -> None:
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx)
-    liar = Watchtower(make_ctx(3, "liar"), cheat="false-challenge")
+    liar = false_challenger(make_ctx(3, "liar"))
     p = provider.ctx.protocol
     provider.tick()
     liar.tick()
@@ -114,12 +113,12 @@ def test_false_challenger_loses_its_bond(
 
 
 def test_wrong_pointing_challenger_loses_against_a_liar_but_an_honest_one_wins(
-    chain: Any, make_ctx: Any, adversary_allowed: None
+    chain: Any, make_ctx: Any
 ) -> None:
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx, ProviderCheat("op"))
-    wrong = Watchtower(make_ctx(3, "wrong"), cheat="wrong-pick")
+    wrong = wrong_picker(make_ctx(3, "wrong"))
     honest = Watchtower(make_ctx(4, "honest"))
     p = provider.ctx.protocol
     provider.tick()
@@ -142,9 +141,7 @@ def test_wrong_pointing_challenger_loses_against_a_liar_but_an_honest_one_wins(
     )
 
 
-def test_two_honest_challengers_on_one_claim(
-    chain: Any, make_ctx: Any, adversary_allowed: None
-) -> None:
+def test_two_honest_challengers_on_one_claim(chain: Any, make_ctx: Any) -> None:
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx, ProviderCheat("element"))
@@ -169,9 +166,7 @@ def test_two_honest_challengers_on_one_claim(
         assert tower.status()["claims"][claim_id]["stage"] == "done"
 
 
-def test_roles_restarted_mid_game_resume_and_finish(
-    chain: Any, make_ctx: Any, adversary_allowed: None
-) -> None:
+def test_roles_restarted_mid_game_resume_and_finish(chain: Any, make_ctx: Any) -> None:
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx, ProviderCheat("sum"))
@@ -196,7 +191,7 @@ def test_roles_restarted_mid_game_resume_and_finish(
             p.abis,
         )
     )
-    provider = Provider(
+    provider = cheating_provider(
         type(prov_ctx).build(
             prov_ctx.w3,
             prov_ctx.account,
@@ -205,7 +200,7 @@ def test_roles_restarted_mid_game_resume_and_finish(
             dict(_addresses(p)),
             p.abis,
         ),
-        cheat=ProviderCheat("sum"),
+        ProviderCheat("sum"),
     )
     drive(chain, [provider, tower], lambda: p.claim(claim_id).state == ClaimState.REJECTED)
     assert tower.status()["claims"][claim_id]["stage"] in ("playing", "done")
@@ -219,7 +214,7 @@ def _addresses(p: Any) -> dict[str, str]:
     }
 
 
-def test_a_move_sent_twice_is_sent_once(chain: Any, make_ctx: Any, adversary_allowed: None) -> None:
+def test_a_move_sent_twice_is_sent_once(chain: Any, make_ctx: Any) -> None:
     from node.game.solver import solve
     from node.game.view import Side
 
@@ -348,7 +343,7 @@ def test_amounts_parse_with_units() -> None:
 
 
 def test_log_lookups_work_in_small_windows(
-    chain: Any, make_ctx: Any, adversary_allowed: None, monkeypatch: pytest.MonkeyPatch
+    chain: Any, make_ctx: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Public endpoints bound eth_getLogs ranges: reveals are found window by window."""
     import node.roles.protocol as protocol

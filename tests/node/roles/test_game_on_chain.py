@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from roles_support import ETHER, TERMS
 
-from node.game.adversary import CorruptedTrace, ProviderCheat
 from node.game.responder import Responder
 from node.game.solver import solve
 from node.game.view import GameStatus, Side
 from node.program.constants import Opcode
 from node.program.samples import random_op
 from node.trace.provider import TraceProvider
+from poc_lab.adversary import CorruptedTrace, ProviderCheat
 
 
 def _post_claim_submit(poster: Any, provider: Any, liar: TraceProvider) -> int:
@@ -43,9 +43,7 @@ def _post_claim_submit(poster: Any, provider: Any, liar: TraceProvider) -> int:
 
 @pytest.mark.parametrize("opcode", list(Opcode))
 @pytest.mark.parametrize("lie", [True, False])
-def test_every_opcode_is_decided_on_chain(
-    make_ctx: Any, opcode: Opcode, lie: bool, adversary_allowed: None
-) -> None:
+def test_every_opcode_is_decided_on_chain(make_ctx: Any, opcode: Opcode, lie: bool) -> None:
     sample = random_op(np.random.default_rng(11), opcode)
     inputs = dict(enumerate(sample.values))
     honest = TraceProvider(sample.program, inputs)

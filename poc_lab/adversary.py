@@ -1,15 +1,16 @@
-"""TEST-ONLY adversarial behaviours, for the tests and the demo that show cheaters losing.
+"""Adversaries for the tests, the demo and the benchmarks that show cheaters losing.
 
 A provider can lie in a chosen place (an elementwise op's output, a padding leaf, a matmul
 element, a partial sum) and then play consistently with its lie, or stop answering; a
-challenger can challenge correct results or point at parts it agrees with. None of this runs
-unless the environment sets POC_TEST_ONLY_ADVERSARY=1: a real operator never gets it by
-accident, and `require_test_mode` refuses with a clear error otherwise."""
+challenger can believe a wrong result (and so challenge a correct one) or point at parts it
+agrees with. Each is built from the seams the roles offer every caller (a trace factory, the
+solver's pick hook, one overridable method for answering a game); nothing in `node` knows
+about any of this, and nothing in `node` imports this module."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,38 +19,32 @@ import torch
 
 from node.compute.config import ComputeConfig
 from node.errors import PocError
-from node.game.solver import Strategy
+from node.game.solver import Chooser, first_disagreement
+from node.game.view import GameStatus, GameView
 from node.program.constants import LEAF_ELEMS, Opcode
 from node.program.hashing import sha256
 from node.program.merkle import MerkleTree
 from node.program.packing import zero_leaf
 from node.program.program import Program
+from node.roles.provider import Provider
+from node.roles.watchtower import Watchtower
+from node.roles.work import TraceFactory
 from node.trace.provider import TraceProvider
 
-TEST_SWITCH = "POC_TEST_ONLY_ADVERSARY"
 PROVIDER_CHEATS = ("op", "leaf", "element", "sum", "silent")
-CHALLENGER_CHEATS = ("false-challenge", "wrong-pick")
 
 
-class AdversaryRefused(PocError):
-    """A test-only adversarial mode was asked for without the explicit test-only switch."""
+class AdversaryError(PocError):
+    """A cheat that does not fit the program (no op of the asked kind, unknown mode)."""
 
     exit_code = 2
-
-
-def require_test_mode(what: str) -> None:
-    if os.environ.get(TEST_SWITCH) != "1":
-        raise AdversaryRefused(
-            f"{what} is a test-only adversarial mode; refused unless "
-            f"{TEST_SWITCH}=1 is set (never on a real deployment)"
-        )
 
 
 @dataclass(frozen=True)
 class ProviderCheat:
     """mode: op | leaf | element | sum | silent (lies like `op`, then never answers).
-    `op_index` None picks the first op that fits the mode; `element` is the flat element corrupted; `chunk` (sum mode) is the first chunk
-    whose partial sum is wrong."""
+    `op_index` None picks the first op that fits the mode; `element` is the flat element
+    corrupted; `chunk` (sum mode) is the first chunk whose partial sum is wrong."""
 
     mode: str
     op_index: int | None = None
@@ -57,33 +52,53 @@ class ProviderCheat:
     delta: int = 1
     chunk: int = 1
 
+    def __post_init__(self) -> None:
+        if self.mode not in PROVIDER_CHEATS:
+            raise AdversaryError(
+                f"unknown provider cheat {self.mode!r} ({', '.join(PROVIDER_CHEATS)})"
+            )
+
     @classmethod
     def parse(cls, text: str) -> ProviderCheat:
         """`mode[:op_index[:element]]`, e.g. `sum`, `op:3`, `element:0:5`."""
         parts = text.split(":")
-        if parts[0] not in PROVIDER_CHEATS:
-            raise AdversaryRefused(
-                f"unknown provider cheat {parts[0]!r} ({', '.join(PROVIDER_CHEATS)})"
-            )
         op = int(parts[1]) if len(parts) > 1 and parts[1] else None
         elem = int(parts[2]) if len(parts) > 2 else 0
         return cls(parts[0], op, elem)
 
-    @property
-    def strategy(self) -> Strategy:
-        return Strategy.SILENT if self.mode == "silent" else Strategy.HONEST
+
+def lying_trace(cheat: ProviderCheat) -> TraceFactory:
+    """A trace factory for the roles: every job's trace lies as `cheat` says."""
+
+    def build(
+        program: Program, inputs: Mapping[int, npt.NDArray[Any]], config: ComputeConfig
+    ) -> TraceProvider:
+        return CorruptedTrace(program, inputs, cheat, config)
+
+    return build
 
 
-def challenger_strategy(mode: str | None) -> tuple[Strategy, bool]:
-    """(pick strategy, challenge correct results too) of a challenger cheat mode."""
-    if mode is None:
-        return Strategy.HONEST, False
-    require_test_mode(f"challenger mode {mode!r}")
-    if mode == "false-challenge":
-        return Strategy.HONEST, True
-    if mode == "wrong-pick":
-        return Strategy.WRONG_PICK, True
-    raise AdversaryRefused(f"unknown challenger cheat {mode!r} ({', '.join(CHALLENGER_CHEATS)})")
+def agreeing_pick(view: GameView, disagrees: Sequence[bool]) -> int:
+    """A pick hook that points at a part its own trace agrees with (a losing challenger)."""
+    return next((i for i, d in enumerate(disagrees) if not d), first_disagreement(view, disagrees))
+
+
+def random_pick(rng: random.Random) -> Chooser:
+    """A pick hook that points anywhere."""
+    return lambda _view, disagrees: rng.randrange(len(disagrees))
+
+
+class SilentProvider(Provider):
+    """Lies (through its trace), then never answers in a game: only its clock beats it."""
+
+    def answer(self, game_id: int, trace: TraceProvider) -> GameStatus:
+        return self.ctx.protocol.game_view(game_id).status
+
+
+def cheating_provider(ctx: Any, cheat: ProviderCheat, **kwargs: Any) -> Provider:
+    """A provider daemon that lies as `cheat` says (and stays silent for mode `silent`)."""
+    cls = SilentProvider if cheat.mode == "silent" else Provider
+    return cls(ctx, trace_factory=lying_trace(cheat), **kwargs)
 
 
 def _wrap(value: int, dtype: torch.dtype) -> int:
@@ -103,7 +118,6 @@ class CorruptedTrace(TraceProvider):
         cheat: ProviderCheat,
         config: ComputeConfig | None = None,
     ) -> None:
-        require_test_mode(f"provider cheat {cheat.mode!r}")
         super().__init__(program, inputs, config)
         self.cheat = cheat
         self.target = self._pick_op(cheat)
@@ -135,12 +149,12 @@ class CorruptedTrace(TraceProvider):
 
         if cheat.op_index is not None:
             if not fits(cheat.op_index):
-                raise AdversaryRefused(f"op {cheat.op_index} does not fit cheat {cheat.mode!r}")
+                raise AdversaryError(f"op {cheat.op_index} does not fit cheat {cheat.mode!r}")
             return cheat.op_index
         for i in range(len(ops)):
             if fits(i):
                 return i
-        raise AdversaryRefused(f"no op of this program fits cheat {cheat.mode!r}")
+        raise AdversaryError(f"no op of this program fits cheat {cheat.mode!r}")
 
     # leaf mode: a non-zero padding leaf right after the real ones
 
@@ -180,3 +194,14 @@ class CorruptedTrace(TraceProvider):
             first = max(1, min(self.cheat.chunk, len(sums) - 1))
             return sums[:first] + [s + delta for s in sums[first:]]
         return sums[:-1] + [lied]
+
+
+def false_challenger(ctx: Any, belief: ProviderCheat | None = None, **kwargs: Any) -> Watchtower:
+    """A watchtower that believes a wrong result (its own trace lies as `belief` says, by
+    default in the first op that fits `op`), so it challenges correct claims and loses."""
+    return Watchtower(ctx, trace_factory=lying_trace(belief or ProviderCheat("op")), **kwargs)
+
+
+def wrong_picker(ctx: Any, **kwargs: Any) -> Watchtower:
+    """A watchtower that recomputes honestly but points at parts it agrees with."""
+    return Watchtower(ctx, choose=agreeing_pick, **kwargs)

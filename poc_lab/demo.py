@@ -1,14 +1,13 @@
 """`make demo`: the main job end to end on embedded defaults (ape's in-process eth-tester chain
 and a local content store), then a cheating provider caught by the watchtower.
 
-    python -m node.demo [--workdir DIR] [--cheat MODE]
+    python -m poc_lab.demo [--workdir DIR] [--cheat MODE]
 
 Nothing is started outside this process, so nothing is left running when it ends."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
@@ -68,17 +67,16 @@ _WIDTHS = [3, 10, 13, 10, 26, 9, 16]
 
 def run(workdir: Path, cheat_mode: str) -> None:
     t0 = time.monotonic()
-    os.environ["POC_TEST_ONLY_ADVERSARY"] = "1"  # the second act's cheating provider (demo only)
 
     from web3 import Web3
 
     from node.embedded import embedded_net
-    from node.game.adversary import ProviderCheat
     from node.program.compiler.examples import accuracy, build_example, model_input
     from node.roles.client import JobClient, JobTerms
     from node.roles.protocol import ClaimState, JobState
     from node.roles.provider import Provider
     from node.roles.watchtower import Watchtower
+    from poc_lab.adversary import ProviderCheat, cheating_provider
 
     console.rule("[bold]poc demo: optimistic Proof of Compute on embedded defaults")
     console.print("1. compile: train a digits classifier (scikit-learn digits), quantize to int8")
@@ -119,7 +117,9 @@ def run(workdir: Path, cheat_mode: str) -> None:
         moves: list[list[str]] = []
         printer = _move_printer(moves)
         tower = Watchtower(ctx(3, "watchtower"), observers=[printer])
-        cheater = Provider(ctx(4, "mallory"), cheat=ProviderCheat(cheat_mode), observers=[printer])
+        cheater = cheating_provider(
+            ctx(4, "mallory"), ProviderCheat(cheat_mode), observers=[printer]
+        )
         parties = [
             Party("job poster", poster.ctx.address, 0),
             Party("provider (honest)", honest.ctx.address, 0),

@@ -1,7 +1,7 @@
 """Plotted benchmarks: honest-path overhead against model size, and the cost of a full dispute
 against program size (measured games on ape's embedded chain, log scale).
 
-    python -m node.bench.plots [--reps 10] [--no-write]
+    python -m poc_lab.bench.plots [--reps 10] [--no-write]
 
 Writes docs/img/overhead_vs_size.png and docs/img/dispute_vs_size.png and rewrites the
 `plots` section of docs/benchmarks.md."""
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from node.bench.report import DOC, machine, write_section  # noqa: E402
+from poc_lab.bench.report import DOC, machine, write_section  # noqa: E402
 
 IMG = DOC.parent / "img"
 ETHER = 10**18
@@ -64,7 +63,7 @@ def overhead_points(reps: int) -> list[OverheadPoint]:
     import torch
     from torch import nn
 
-    from node.bench.compute import BATCH, bench_model
+    from poc_lab.bench.compute import BATCH, bench_model
 
     out = []
     for h in HIDDEN:
@@ -82,15 +81,13 @@ def overhead_points(reps: int) -> list[OverheadPoint]:
 
 
 def dispute_points(workdir: Path) -> list[DisputePoint]:
-    os.environ["POC_TEST_ONLY_ADVERSARY"] = "1"  # the lying provider is the test-only adversary
     from node.embedded import embedded_net
-    from node.game.adversary import ProviderCheat
     from node.game.responder import MoveRecord
     from node.roles.client import JobClient, JobTerms
     from node.roles.examples import random_mlp
     from node.roles.protocol import ClaimState
-    from node.roles.provider import Provider
     from node.roles.watchtower import Watchtower
+    from poc_lab.adversary import ProviderCheat, cheating_provider
 
     terms = JobTerms(ETHER // 10, ETHER // 2, ETHER // 50, execute_within=3600)
     points = []
@@ -99,9 +96,9 @@ def dispute_points(workdir: Path) -> list[DisputePoint]:
         for i, (widths, rows) in enumerate(DISPUTE_SIZES):
             moves: list[MoveRecord] = []
             # a lie in a late partial sum of the first matmul: every level is played
-            cheater = Provider(
+            cheater = cheating_provider(
                 net.ctx(2 + i % 3, f"cheat{i}"),
-                cheat=ProviderCheat("sum"),
+                ProviderCheat("sum"),
                 observers=[moves.append],
             )
             tower = Watchtower(net.ctx(5 + i % 3, f"tower{i}"), observers=[moves.append])
@@ -179,7 +176,7 @@ def render(over: list[OverheadPoint], disp: list[DisputePoint], reps: int) -> st
     lines = [
         "## Plots: overhead and dispute cost against size",
         "",
-        f"Machine: {machine()}. Command: `python -m node.bench.plots --reps {reps}`; date {when}.",
+        f"Machine: {machine()}. Command: `python -m poc_lab.bench.plots --reps {reps}`; date {when}.",
         "",
         "![overhead against model size](img/overhead_vs_size.png)",
         "",

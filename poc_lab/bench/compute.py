@@ -1,7 +1,7 @@
 """Compute-layer benchmarks: commitment overhead, price of exactness, commitment throughput,
 S_i and reveal latency, hash choice.
 
-    python -m node.bench.compute [--reps 20] [--device auto] [--no-write]
+    python -m poc_lab.bench.compute [--reps 20] [--device auto] [--no-write]
 
 Rewrites the section between `<!-- compute:begin -->` and `<!-- compute:end -->` of
 docs/benchmarks.md (machine, command, date, figures)."""
@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from node.bench.report import machine, write_section
 from node.compute.commit import root_of
 from node.compute.config import ComputeConfig
 from node.compute.device import resolve
@@ -34,6 +33,7 @@ from node.program.constants import DType
 from node.program.merkle import tensor_tree
 from node.program.spec import JobSpec
 from node.trace.provider import TraceProvider
+from poc_lab.bench.report import machine, write_section
 
 BATCH = 256
 
@@ -228,7 +228,7 @@ def render(
         "",
         f"Machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"device `{device}`.  ",
-        f"Command: `python -m node.bench.compute --reps {reps}"
+        f"Command: `python -m poc_lab.bench.compute --reps {reps}"
         f"{f' --threads {torch.get_num_threads()}' if threads else ''}`; date {when}. Batch {BATCH}. "
         "Times are minima over interleaved repetitions: the machine is shared with other work "
         "(load average ~2 on 2 cores while measuring), which inflates medians erratically; "

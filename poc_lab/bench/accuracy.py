@@ -1,7 +1,7 @@
 """Accuracy of the compiled models: each built-in digits example trained (seeded), compiled to
 an int8 program and run on the held-out test digits, against the float model.
 
-    python -m node.bench.accuracy [--no-write]
+    python -m poc_lab.bench.accuracy [--no-write]
 
 Rewrites the `accuracy` section of docs/benchmarks.md."""
 
@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from node.bench.report import machine, write_section
 from node.compute.service import CompileReport, compile_example
 from node.program.compiler.examples import EXAMPLES
+from poc_lab.bench.report import machine, write_section
 
 
 def measure() -> list[tuple[str, CompileReport, float]]:
@@ -33,7 +33,7 @@ def render(rows: list[tuple[str, CompileReport, float]]) -> str:
     lines = [
         "## Accuracy of compiled models",
         "",
-        f"Machine: {machine()}. Command: `python -m node.bench.accuracy`; date {when}.",
+        f"Machine: {machine()}. Command: `python -m poc_lab.bench.accuracy`; date {when}.",
         "Data: scikit-learn's bundled digits (8x8 images, 10 classes), a seeded 80/20 split; "
         "post-training static quantization with per-channel int8 weights.",
         "",

@@ -2,7 +2,7 @@
 (machine, command and date inside each section). A failing benchmark is reported and the
 others still run; the exit status says whether all of them passed.
 
-    python -m node.bench.all [--only compute,accuracy,gas,dispute,plots]
+    python -m poc_lab.bench.all [--only compute,accuracy,gas,dispute,plots]
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHES: dict[str, list[str]] = {
-    "compute": [sys.executable, "-m", "node.bench.compute", "--reps", "40", "--threads", "1"],
-    "accuracy": [sys.executable, "-m", "node.bench.accuracy"],
+    "compute": [sys.executable, "-m", "poc_lab.bench.compute", "--reps", "40", "--threads", "1"],
+    "accuracy": [sys.executable, "-m", "poc_lab.bench.accuracy"],
     "gas": ["ape", "run", "gas_report"],
-    "dispute": [sys.executable, "-m", "node.bench.dispute"],
-    "plots": [sys.executable, "-m", "node.bench.plots"],
+    "dispute": [sys.executable, "-m", "poc_lab.bench.dispute"],
+    "plots": [sys.executable, "-m", "poc_lab.bench.plots"],
 }
 
 

@@ -3,44 +3,29 @@ to 800 and 32 columns) whose provider lies in one partial sum of the first matmu
 runs every level (execution, opening, tensor, reduction, one step). Records every move with its
 gas and rewrites the `dispute` section of docs/benchmarks.md.
 
-    python -m node.bench.dispute [--no-write]
+    python -m poc_lab.bench.dispute [--no-write]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
 
-from node.bench.report import machine, write_section
 from node.game.responder import MoveRecord
 from node.roles.client import JobClient, JobTerms
 from node.roles.protocol import ClaimState
+from poc_lab.adversary import ProviderCheat, cheating_provider
+from poc_lab.bench.report import machine, write_section
 
 ETHER = 10**18
 
 
 def run(work: Path) -> dict[str, object]:
-    # The lying provider is the test-only adversary: allowed here, for this run only.
-    before = os.environ.get("POC_TEST_ONLY_ADVERSARY")
-    os.environ["POC_TEST_ONLY_ADVERSARY"] = "1"
-    try:
-        return _run(work)
-    finally:
-        if before is None:
-            del os.environ["POC_TEST_ONLY_ADVERSARY"]
-        else:
-            os.environ["POC_TEST_ONLY_ADVERSARY"] = before
-
-
-def _run(work: Path) -> dict[str, object]:
-    from node.game.adversary import ProviderCheat
     from node.roles.jobs_input import mnist_shaped_mlp
     from node.roles.localnet import LocalScenario
-    from node.roles.provider import Provider
     from node.roles.watchtower import Watchtower
 
     with LocalScenario(work) as sc:
@@ -54,7 +39,7 @@ def _run(work: Path) -> dict[str, object]:
         job_id = JobClient(sc.ctx(1, "poster")).post(spec, data, terms)
         # lie in element 1000 of the first matmul's output, partial sums wrong from chunk 13
         cheat = ProviderCheat("sum", op_index=0, element=1000, delta=7, chunk=13)
-        provider = Provider(sc.ctx(2, "provider"), cheat=cheat, observers=[moves.append])
+        provider = cheating_provider(sc.ctx(2, "provider"), cheat, observers=[moves.append])
         provider.stake(ETHER)
         tower = Watchtower(sc.ctx(3, "tower"), observers=[moves.append])
         provider.tick()
@@ -94,7 +79,7 @@ def report(res: dict[str, object]) -> str:
     lines = [
         "## Full dispute on anvil (roles, solver, responder)",
         "",
-        f"Machine: {machine()}. Command: `python -m node.bench.dispute`; "
+        f"Machine: {machine()}. Command: `python -m poc_lab.bench.dispute`; "
         f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "Job: MLP 784-256-256-10 (padded to 800-256-256-32), 4 rows, "
         f"{res['ops']} ops, k = 16. The provider lies in one element of the first matmul "

@@ -1,1 +1,0 @@
-"""Benchmarks (python -m node.bench.<name>)."""

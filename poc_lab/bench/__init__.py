@@ -1,0 +1,1 @@
+"""Benchmarks (python -m poc_lab.bench.<name>)."""
