@@ -91,7 +91,7 @@ def random_pick(rng: random.Random) -> Chooser:
 class SilentProvider(Provider):
     """Lies (through its trace), then never answers in a game: only its clock beats it."""
 
-    def answer(self, game_id: int, trace: TraceProvider) -> GameStatus:
+    def answer(self, game_id: int, trace: TraceProvider, job_id: int | None = None) -> GameStatus:
         return self.ctx.protocol.game_view(game_id).status
 
 

@@ -4,6 +4,8 @@ registered here, so that helpers of the CLI stay independent of each other."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -38,7 +40,7 @@ _COMMANDS: list[tuple[str, str]] = [
 ]
 
 
-def main(role_options: dict[str, object] | None = None) -> None:
+def main(role_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     """Run the CLI. `role_options` are extra keyword arguments for the provider and watchtower
     objects the commands build (an embedding program's seam, e.g. a custom trace factory)."""
     _register()

@@ -1,20 +1,38 @@
-"""The daemon loop shared by `poc provider run` and `poc watch run`: tick, sleep, repeat;
-transient faults (RPC, storage) are logged and retried with backoff, SIGTERM and SIGINT stop
-the loop between ticks. State is persisted by the roles, so stopping anywhere is safe."""
+"""What the provider and the watchtower daemons share: `RoleDaemon`, the base both roles are
+built on (event scanner, typed records, the pass over live records, the work cache, playing a
+game, withdrawing), and `run_forever`, the loop behind `poc provider run` and `poc watch run`.
+
+A tick re-reads chain state and acts idempotently; every decision is a record in the state
+database and every transaction has an intent key, so stopping anywhere is safe: the next run
+resumes. Transient faults (RPC, storage) are logged and retried with backoff; SIGTERM and
+SIGINT stop the loop between ticks."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from enum import IntEnum
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import ClassVar, Generic, TypeVar
 
 from node.chain.errors import ChainError
+from node.chain.scanner import ChainEvent, EventScanner
+from node.compute.config import ComputeConfig
 from node.errors import PocError
-from node.state.store import StateStore
+from node.game.responder import MoveObserver, Responder
+from node.game.solver import Chooser, first_disagreement, solve
+from node.game.view import GameStatus, Side
+from node.roles.context import RoleContext
+from node.roles.protocol import Job
+from node.roles.records import Record
+from node.roles.work import JobWork, TraceFactory
 from node.storage.errors import StorageError
+from node.trace.provider import TraceProvider
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +67,154 @@ def run_forever(
             signal.signal(s, handler)
 
 
-def advance_live(
-    state: StateStore,
-    live_stages: Iterable[int],
-    advance: Callable[[int, dict[str, Any]], None],
-    what: str,
-) -> None:
-    """One pass of a role's tick: advance every record in a live stage, in id order. A fault in
-    one record is logged and retried next tick; it never stops the others."""
-    live = {k: r for st in live_stages for k, r in state.jobs(st).items()}
-    for key, rec in sorted(live.items()):
-        try:
-            advance(key, rec)
-        except (ChainError, StorageError) as exc:
-            # transient or external: keep the record, try again next tick
-            log.warning("%s %d: %s", what, key, exc)
-        except PocError as exc:
-            # one broken record must not stop the daemon from serving the others
-            log.error("%s %d: %s", what, key, exc)
+R = TypeVar("R", bound=Record)
+
+
+class RoleDaemon(ABC, Generic[R]):
+    """One role's daemon: `tick()` scans new events into records, advances every live record,
+    then withdraws what it earned. Subclasses say which records they keep, what an event adds
+    and how a record advances; everything else is here, once."""
+
+    SIDE: ClassVar[Side]
+    RECORD: ClassVar[type[Record]]
+    SCANNER: ClassVar[str]  # the scanner's checkpoint name in the state database
+    NAME: ClassVar[str]  # for logs: "provider", "watchtower"
+
+    def __init__(
+        self,
+        ctx: RoleContext,
+        device: str = "auto",
+        fetch_timeout: float = 30.0,
+        observers: list[MoveObserver] | None = None,
+        trace_factory: TraceFactory | None = None,
+        choose: Chooser = first_disagreement,
+    ) -> None:
+        self.ctx = ctx
+        self.compute = ComputeConfig(device=device)
+        self.fetch_timeout = fetch_timeout
+        self.trace_factory = trace_factory
+        self.choose = choose
+        self.responder = Responder(ctx.sender, ctx.protocol.game, ctx.state, observers)
+        self.scanner = EventScanner(
+            ctx.w3,
+            {"market": ctx.protocol.market},
+            ctx.state,
+            name=self.SCANNER,
+            start_block=ctx.protocol.start_block,
+            confirmations=ctx.confirmations,
+        )
+        self._work: dict[int, JobWork] = {}  # by job id
+
+    # ---- what a role defines ----
+
+    @abstractmethod
+    def on_event(self, event: ChainEvent) -> None:
+        """Record what a scanned market event tells this role (idempotent)."""
+
+    @abstractmethod
+    def advance(self, record: R) -> None:
+        """Move one live record on as far as the chain allows now (idempotent)."""
+
+    # ---- records ----
+
+    def record(self, key: int) -> R | None:
+        return self.RECORD.load(self.ctx.state, key)  # type: ignore[return-value]
+
+    def records(self, stage: IntEnum | None = None) -> dict[int, R]:
+        return self.RECORD.all(self.ctx.state, stage)  # type: ignore[return-value]
+
+    def save(self, record: R) -> R:
+        record.save(self.ctx.state)
+        return record
+
+    def finish(self, record: R, stage: IntEnum, why: str) -> R:
+        """A final stage: saved with its reason, the job's work dropped from memory."""
+        done = self.save(dataclasses.replace(record, stage=stage, reason=why))
+        self._work.pop(self._job_of(done), None)
+        log.info("%s %d: %s (%s)", self.RECORD.TABLE[:-1], done.key, stage.name.lower(), why)
+        return done
+
+    @staticmethod
+    def _job_of(record: Record) -> int:
+        return int(getattr(record, "job_id"))  # noqa: B009 (both record types have it)
+
+    # ---- the loop ----
+
+    def tick(self) -> None:
+        self.scanner.scan(self.on_event)
+        self.advance_live()
+        self.withdraw()
+
+    def advance_live(self) -> None:
+        """Every live record, in id order. A fault in one is logged and retried next tick; it
+        never stops the others."""
+        what = self.RECORD.TABLE[:-1]
+        for record in self.RECORD.live_ones(self.ctx.state):
+            try:
+                self.advance(record)  # type: ignore[arg-type]
+            except (ChainError, StorageError) as exc:
+                log.warning("%s %d: %s", what, record.key, exc)  # transient: keep it, retry
+            except PocError as exc:
+                log.error("%s %d: %s", what, record.key, exc)
+
+    def describe(self) -> str:
+        """One line for the daemon's start: who, where, what it resumes."""
+        live = len(self.RECORD.live_ones(self.ctx.state))
+        return (
+            f"{self.NAME} {self.ctx.address} on chain {self.ctx.w3.eth.chain_id}, state "
+            f"{self.ctx.data_dir}, resuming {live} live {self.RECORD.TABLE} from block "
+            f"{self.scanner.next_block()}"
+        )
+
+    # ---- work, games, pay ----
+
+    def work(self, job: Job, locator: str) -> JobWork:
+        """The job's verified package and computation (downloaded once, kept per job)."""
+        work = self._work.get(job.job_id)
+        if work is None:
+            work = JobWork.fetch(
+                self.ctx.store,
+                locator,
+                job.params,
+                self.workdir(job.job_id),
+                self.compute,
+                self.trace_factory,
+                timeout=self.fetch_timeout,
+            )
+            self._work[job.job_id] = work
+        return work
+
+    def workdir(self, job_id: int) -> Path:
+        return self.ctx.data_dir / "jobs" / str(job_id)
+
+    def answer(self, game_id: int, trace: TraceProvider, job_id: int | None = None) -> GameStatus:
+        """Our move in one game, if it is ours or a timeout we can claim; returns the game's
+        status as read before the move."""
+        view = self.ctx.protocol.game_view(game_id)
+        self.ctx.state.upsert_game(
+            game_id,
+            status=int(view.status),
+            phase=int(view.phase),
+            role=self.SIDE.name.lower(),
+            job_id=job_id,
+            claim_id=view.claim_id,
+            data={
+                "provider": view.provider,
+                "challenger": view.challenger,
+                "lo": view.lo,
+                "hi": view.hi,
+                "height": view.height,
+                "index": view.index,
+            },
+        )
+        if view.active:
+            self.responder.execute(view, self.SIDE, solve(view, self.SIDE, trace, self.choose))
+        return view.status
+
+    def withdraw(self) -> int:
+        """Credits earned in the market (rewards, bonds, bounties), pulled to our account."""
+        p = self.ctx.protocol
+        amount = p.credits(self.ctx.address)
+        if amount > 0:
+            self.ctx.send(p.market.functions.withdraw())
+        return amount

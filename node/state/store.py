@@ -19,7 +19,7 @@ from typing import Any
 
 from node.errors import PocError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -29,6 +29,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 CREATE TABLE IF NOT EXISTS jobs (
     job_id INTEGER PRIMARY KEY,
+    status INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+    claim_id INTEGER PRIMARY KEY,
     status INTEGER NOT NULL,
     data TEXT NOT NULL,
     updated_at REAL NOT NULL
@@ -66,6 +72,23 @@ CREATE TABLE IF NOT EXISTS pending_txs (
 );
 CREATE INDEX IF NOT EXISTS pending_by_status ON pending_txs(status);
 """
+
+# (version, SQL) run on a database older than `version`, after the tables exist.
+_MIGRATIONS: list[tuple[int, str]] = [
+    # v2: the watchtower's records are claims, kept in their own table. Version 1 stored them
+    # in `jobs`, keyed by claim id; they are the rows with a challenge-window end (a provider's
+    # job records never have one).
+    (
+        2,
+        "INSERT OR IGNORE INTO claims(claim_id, status, data, updated_at) "
+        "SELECT job_id, status, data, updated_at FROM jobs "
+        "WHERE json_extract(data, '$.window_end') IS NOT NULL;"
+        "DELETE FROM jobs WHERE json_extract(data, '$.window_end') IS NOT NULL;",
+    ),
+]
+
+# the record tables and their key columns (names are never taken from input)
+_RECORD_TABLES = {"jobs": "job_id", "claims": "claim_id"}
 
 TX_PENDING = "pending"
 TX_MINED = "mined"
@@ -118,10 +141,12 @@ class StateStore:
                 f"({SCHEMA_VERSION}); upgrade poc"
             )
         # One script in one transaction: tables are created only with IF NOT EXISTS, so
-        # opening an existing database changes nothing.
+        # opening an existing database changes nothing; the data moves below run only once,
+        # from the version they are written for.
+        steps = "".join(sql for v, sql in _MIGRATIONS if version and version < v)
         with self._lock:
             self._conn.executescript(
-                f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
+                f"BEGIN IMMEDIATE;{_SCHEMA}{steps}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
             )
 
     def close(self) -> None:
@@ -175,28 +200,54 @@ class StateStore:
             (name, block, time.time()),
         )
 
-    # jobs ------------------------------------------------------------------------------
+    # records: the provider's jobs and the watchtower's claims ---------------------------
+    # (same shape: an id, a status column to select live records by, JSON data)
 
-    def upsert_job(self, job_id: int, status: int, data: dict[str, Any]) -> None:
+    def upsert_record(self, table: str, rid: int, status: int, data: dict[str, Any]) -> None:
+        self._upsert_record(table, _RECORD_TABLES[table], rid, status, data)
+
+    def record(self, table: str, rid: int) -> tuple[int, dict[str, Any]] | None:
+        return self._record(table, _RECORD_TABLES[table], rid)
+
+    def records(self, table: str, status: int | None = None) -> dict[int, dict[str, Any]]:
+        return self._records(table, _RECORD_TABLES[table], status)
+
+    def _upsert_record(
+        self, table: str, key: str, rid: int, status: int, data: dict[str, Any]
+    ) -> None:
         self._write(
-            "INSERT INTO jobs(job_id, status, data, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(job_id) DO UPDATE SET status = excluded.status, data = excluded.data, "
+            f"INSERT INTO {table}({key}, status, data, updated_at) VALUES (?, ?, ?, ?) "
+            f"ON CONFLICT({key}) DO UPDATE SET status = excluded.status, data = excluded.data, "
             "updated_at = excluded.updated_at",
-            (job_id, status, _dump(data), time.time()),
+            (rid, status, _dump(data), time.time()),
         )
 
-    def job(self, job_id: int) -> tuple[int, dict[str, Any]] | None:
-        rows = self._rows("SELECT status, data FROM jobs WHERE job_id = ?", (job_id,))
+    def _record(self, table: str, key: str, rid: int) -> tuple[int, dict[str, Any]] | None:
+        rows = self._rows(f"SELECT status, data FROM {table} WHERE {key} = ?", (rid,))
         return (int(rows[0]["status"]), json.loads(rows[0]["data"])) if rows else None
 
+    def _records(self, table: str, key: str, status: int | None) -> dict[int, dict[str, Any]]:
+        where, params = ("", ()) if status is None else (" WHERE status = ?", (status,))
+        rows = self._rows(f"SELECT {key}, data FROM {table}{where} ORDER BY {key}", params)
+        return {int(r[key]): json.loads(r["data"]) for r in rows}
+
+    def upsert_job(self, job_id: int, status: int, data: dict[str, Any]) -> None:
+        self._upsert_record("jobs", "job_id", job_id, status, data)
+
+    def job(self, job_id: int) -> tuple[int, dict[str, Any]] | None:
+        return self._record("jobs", "job_id", job_id)
+
     def jobs(self, status: int | None = None) -> dict[int, dict[str, Any]]:
-        if status is None:
-            rows = self._rows("SELECT job_id, data FROM jobs ORDER BY job_id")
-        else:
-            rows = self._rows(
-                "SELECT job_id, data FROM jobs WHERE status = ? ORDER BY job_id", (status,)
-            )
-        return {int(r["job_id"]): json.loads(r["data"]) for r in rows}
+        return self._records("jobs", "job_id", status)
+
+    def upsert_claim(self, claim_id: int, status: int, data: dict[str, Any]) -> None:
+        self._upsert_record("claims", "claim_id", claim_id, status, data)
+
+    def claim(self, claim_id: int) -> tuple[int, dict[str, Any]] | None:
+        return self._record("claims", "claim_id", claim_id)
+
+    def claims(self, status: int | None = None) -> dict[int, dict[str, Any]]:
+        return self._records("claims", "claim_id", status)
 
     # games and moves -------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from node.state import PendingTx, StateError, StateStore
-from node.state.store import TX_MINED
+from node.state.store import SCHEMA_VERSION, TX_MINED
 
 
 def test_database_uses_wal(tmp_path: Path) -> None:
@@ -112,3 +112,45 @@ def test_a_killed_writer_leaves_a_consistent_database(tmp_path: Path) -> None:
         assert last is not None and last > 20
         # The checkpoint and the jobs it covers were committed together.
         assert max(store.jobs()) == last
+
+
+def test_a_version_1_database_moves_the_watchtower_claims_to_their_table(tmp_path: Path) -> None:
+    """Schema 1 kept the watchtower's claims in `jobs`; opening it with this node moves them
+    (the rows with a window end) to `claims` and leaves the provider's jobs where they were."""
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE jobs (job_id INTEGER PRIMARY KEY, status INTEGER NOT NULL, "
+        "data TEXT NOT NULL, updated_at REAL NOT NULL); PRAGMA user_version=1;"
+    )
+    conn.execute(
+        "INSERT INTO jobs VALUES (4, 3, ?, 1.0)",
+        ('{"job_id":2,"s_n":"0x01","stage":3,"window_end":99}',),
+    )
+    conn.execute("INSERT INTO jobs VALUES (7, 1, ?, 1.0)", ('{"locator":"bafy","stage":1}',))
+    conn.commit()
+    conn.close()
+    with StateStore(path) as store:
+        assert store.claims() == {4: {"job_id": 2, "s_n": "0x01", "stage": 3, "window_end": 99}}
+        assert store.claim(4) == (3, store.claims()[4])
+        assert store.jobs() == {7: {"locator": "bafy", "stage": 1}}
+    with StateStore(path) as store:  # reopening migrates nothing twice
+        assert list(store.claims()) == [4] and list(store.jobs()) == [7]
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_records_are_typed_and_refuse_unknown_fields(tmp_path: Path) -> None:
+    from node.roles.records import ClaimRecord, JobRecord, ProviderStage, WatchStage
+
+    with StateStore(tmp_path / "s.db") as store:
+        JobRecord(3, ProviderStage.CLAIMED, locator="bafy", claim_id=5).save(store)
+        ClaimRecord(3, WatchStage.PLAYING, job_id=1, games=(4, 6)).save(store)
+        job = JobRecord.load(store, 3)
+        claim = ClaimRecord.load(store, 3)
+        assert job == JobRecord(3, ProviderStage.CLAIMED, locator="bafy", claim_id=5)
+        assert claim is not None and claim.games == (4, 6) and claim.stage is WatchStage.PLAYING
+        assert [r.key for r in JobRecord.live_ones(store)] == [3]
+        store.upsert_job(9, 0, {"stage": 0, "surprise": 1})
+        with pytest.raises(ValueError, match="surprise"):
+            JobRecord.load(store, 9)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from node.roles.client import JobClient
 from node.roles.examples import tiny_mlp
 from node.roles.protocol import ClaimState, JobState
 from node.roles.provider import Provider
+from node.roles.records import ProviderStage
 from node.roles.watchtower import Watchtower
 from node.trace.provider import provider_for_spec
 from poc_lab.adversary import ProviderCheat, cheating_provider, false_challenger, wrong_picker
@@ -39,7 +41,7 @@ def test_honest_job_finalizes_and_pays(chain: Any, make_ctx: Any) -> None:
 
     provider.tick()
     tower.tick()
-    assert provider.ctx.state.job(job_id)[1]["stage"] == 2  # submitted
+    assert provider.record(job_id).stage == ProviderStage.SUBMITTED
     assert tower.status()["claims"][1]["stage"] == "correct"
     assert client.status(job_id)["claim"]["state"] == "submitted"
 
@@ -109,7 +111,7 @@ def test_false_challenger_loses_its_bond(chain: Any, make_ctx: Any) -> None:
     advance(chain, TERMS.challenge_window)
     drive(chain, [provider, liar], lambda: p.job(job_id).state == JobState.FINALIZED)
     # the provider earned the reward and the bond
-    assert provider.ctx.state.job(job_id)[1]["stage"] == 3
+    assert provider.record(job_id).stage == ProviderStage.DONE
 
 
 def test_wrong_pointing_challenger_loses_against_a_liar_but_an_honest_one_wins(
@@ -260,7 +262,7 @@ def test_stale_claim_is_expired_and_the_job_taken_over(chain: Any, make_ctx: Any
     lazy.ctx.send(p.market.functions.claim(job_id))  # claims, then never executes
     worker = _staked_provider(make_ctx)
     worker.tick()
-    assert worker.ctx.state.job(job_id)[1]["stage"] == 0  # waits: the claim is still live
+    assert worker.record(job_id).stage == ProviderStage.NEW  # waits: the claim is still live
     advance(chain, TERMS.execute_within + 1)
     worker.tick()
     assert p.claim(1).state == ClaimState.EXPIRED
@@ -273,11 +275,11 @@ def test_a_claim_recorded_by_no_one_is_adopted_after_a_crash(chain: Any, make_ct
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx)
     p = provider.ctx.protocol
-    provider.scanner.scan(provider._on_event)
+    provider.scanner.scan(provider.on_event)
     # the claim was mined, then the daemon died before saving its decision
     provider.ctx.send(p.market.functions.claim(job_id), key=f"claim:{job_id}")
     provider.tick()
-    assert provider.ctx.state.job(job_id)[1]["stage"] == 2  # adopted and submitted
+    assert provider.record(job_id).stage == ProviderStage.SUBMITTED  # adopted and submitted
     assert p.claim(p.job(job_id).current_claim).state == ClaimState.SUBMITTED
 
 
@@ -289,10 +291,10 @@ def test_a_submission_recorded_by_no_one_is_adopted_after_a_crash(
     provider = _staked_provider(make_ctx)
     p = provider.ctx.protocol
     provider.tick()
-    rec = provider.ctx.state.job(job_id)[1]
-    provider.ctx.state.upsert_job(job_id, 1, {**rec, "stage": 1})  # as if the save was lost
+    rec = provider.record(job_id)
+    provider.save(dataclasses.replace(rec, stage=ProviderStage.CLAIMED))  # as if the save was lost
     provider.tick()
-    assert provider.ctx.state.job(job_id)[1]["stage"] == 2
+    assert provider.record(job_id).stage == ProviderStage.SUBMITTED
     advance(chain, TERMS.challenge_window + 1)
     provider.tick()
     assert p.job(job_id).state == JobState.FINALIZED

@@ -1,0 +1,140 @@
+"""What each daemon remembers about the things it works on: typed, frozen records with a stage
+enum of their own (the provider's jobs, the watchtower's claims), stored as JSON in the state
+database's `jobs` and `claims` tables. The JSON keys are those of schema version 1, so a state
+folder written by an older node reads the same."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, ClassVar, TypeVar
+
+from node.state.store import StateStore
+
+
+class ProviderStage(IntEnum):
+    """A job as the provider sees it."""
+
+    NEW = 0  # seen posted; not decided yet
+    CLAIMED = 1  # our claim is mined; executing
+    SUBMITTED = 2  # result on chain; defending until finalized
+    DONE = 3  # finalized (paid)
+    REFUSED = 4  # policy, package or deadline said no
+    LOST = 5  # deadline missed or claim rejected
+
+    @property
+    def live(self) -> bool:
+        return self in (ProviderStage.NEW, ProviderStage.CLAIMED, ProviderStage.SUBMITTED)
+
+
+class WatchStage(IntEnum):
+    """A submitted claim as the watchtower sees it."""
+
+    NEW = 0  # seen submitted; not checked yet
+    CORRECT = 1  # recomputed: it matches
+    WRONG = 2  # recomputed: it differs; challenging
+    PLAYING = 3  # our games are running
+    DONE = 4  # every game of ours ended
+    SKIPPED = 5  # not checked (window, sampling, package)
+
+    @property
+    def live(self) -> bool:
+        return self in (WatchStage.NEW, WatchStage.WRONG, WatchStage.PLAYING)
+
+
+R = TypeVar("R", bound="Record")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row: `key` is the row id; the other fields are its JSON data (None left out)."""
+
+    TABLE: ClassVar[str]
+    STAGES: ClassVar[type[IntEnum]]
+
+    key: int
+    stage: IntEnum
+    reason: str | None = None  # why the record reached a final stage
+
+    @property
+    def live(self) -> bool:
+        return bool(self.stage.live)  # type: ignore[attr-defined]
+
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "key" or value is None:
+                continue
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        out["stage"] = int(self.stage)
+        return out
+
+    @classmethod
+    def from_data(cls: type[R], key: int, data: dict[str, Any]) -> R:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"{cls.TABLE} record {key} has unknown fields {sorted(unknown)}")
+        fields: dict[str, Any] = {k: v for k, v in data.items() if k != "stage"}
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+        return cls(key=key, stage=cls.STAGES(int(data["stage"])), **fields)
+
+    def save(self, state: StateStore) -> None:
+        state.upsert_record(self.TABLE, self.key, int(self.stage), self.data())
+
+    @classmethod
+    def load(cls: type[R], state: StateStore, key: int) -> R | None:
+        row = state.record(cls.TABLE, key)
+        return None if row is None else cls.from_data(key, row[1])
+
+    @classmethod
+    def all(cls: type[R], state: StateStore, stage: IntEnum | None = None) -> dict[int, R]:
+        rows = state.records(cls.TABLE, None if stage is None else int(stage))
+        return {k: cls.from_data(k, d) for k, d in rows.items()}
+
+    @classmethod
+    def live_ones(cls: type[R], state: StateStore) -> list[R]:
+        found = [r for st in cls.STAGES if st.live for r in cls.all(state, st).values()]  # type: ignore[attr-defined]
+        return sorted(found, key=lambda r: r.key)
+
+    def status(self) -> dict[str, Any]:
+        """For `status` commands: the data with the stage by name."""
+        return {**self.data(), "stage": self.stage.name.lower()}
+
+
+@dataclass(frozen=True)
+class JobRecord(Record):
+    """A provider's job (key: job id)."""
+
+    TABLE: ClassVar[str] = "jobs"
+    STAGES: ClassVar[type[IntEnum]] = ProviderStage
+
+    locator: str = ""  # the job package's content id
+    claim_id: int | None = None
+    s_n: str | None = None  # 0x… of the state root we submitted
+    output: str | None = None  # content id of the output we stored
+    note: str | None = None  # why a live job waits (e.g. not enough free stake)
+
+    @property
+    def job_id(self) -> int:
+        return self.key
+
+
+@dataclass(frozen=True)
+class ClaimRecord(Record):
+    """A watchtower's claim (key: claim id)."""
+
+    TABLE: ClassVar[str] = "claims"
+    STAGES: ClassVar[type[IntEnum]] = WatchStage
+
+    job_id: int = 0
+    s_n: str = ""  # 0x… the provider's S_N
+    window_end: int = 0  # the challenge window's end (timestamp)
+    my_s_n: str | None = None  # ours, when it differs
+    games: tuple[int, ...] | None = None  # the games we opened on the claim
+
+    @property
+    def claim_id(self) -> int:
+        return self.key
