@@ -9,10 +9,11 @@ import click
 
 from node.cli.role_options import (
     config_option,
+    daemon_options,
     emit,
     json_option,
-    log_option,
     role_options,
+    run_daemon,
     settings,
     setup_logging,
     timestamp,
@@ -117,8 +118,6 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
 
 
 @provider.command("run")
-@click.option("--interval", type=float, default=2.0, show_default=True, help="seconds per tick")
-@click.option("--once", is_flag=True, help="one tick, then exit")
 @click.option("--min-reward", default="0", show_default=True, help="refuse jobs paying less")
 @click.option("--max-ops", type=int, default=4096, show_default=True)
 @click.option("--max-stake", default=None, help="refuse jobs locking more stake than this")
@@ -129,25 +128,20 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
     show_default=True,
     help="refuse jobs whose data and weights exceed this",
 )
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-)
-@config_option
-@log_option
+@daemon_options
 def run_cmd(
-    interval: float,
-    once: bool,
     min_reward: str,
     max_ops: int,
     max_stake: str | None,
     max_input_mb: float,
+    interval: float,
+    once: bool,
     device: str,
     config_file: Path | None,
     log_format: str,
 ) -> None:
     """Run the provider daemon (stop with Ctrl-C or SIGTERM; a restart resumes)."""
     from node.roles.amounts import parse_amount
-    from node.roles.daemon import run_forever
 
     setup_logging(log_format)
     p = _provider(
@@ -158,7 +152,4 @@ def run_cmd(
         max_input_bytes=int(max_input_mb * 2**20),
         device=device,
     )
-    import logging
-
-    logging.getLogger("node.roles").info(p.describe())
-    run_forever(p.tick, interval, once)
+    run_daemon(p, interval, once)

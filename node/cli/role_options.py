@@ -75,6 +75,37 @@ def settings(config_file: Path | None, **overrides: Any) -> Any:
     return load_settings(config_file, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def daemon_options(f: F) -> F:
+    """The options every daemon's `run` shares: tick interval, one tick only, device, config
+    file and log format."""
+    for option in reversed(
+        [
+            click.option(
+                "--interval", type=float, default=2.0, show_default=True, help="seconds per tick"
+            ),
+            click.option("--once", is_flag=True, help="one tick, then exit"),
+            click.option(
+                "--device",
+                type=click.Choice(["auto", "cpu", "cuda"]),
+                default="auto",
+                show_default=True,
+            ),
+            config_option,
+            log_option,
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def run_daemon(daemon: Any, interval: float, once: bool) -> None:
+    """Log the daemon's start line, then tick until stopped (node.roles.daemon.run_forever)."""
+    from node.roles.daemon import run_forever
+
+    logging.getLogger("node.roles").info(daemon.describe())
+    run_forever(daemon.tick, interval, once)
+
+
 def role_options(role: str) -> dict[str, Any]:
     """Extra keyword arguments for the `role` object ("provider" or "watchtower") given by the
     program that embeds the CLI (node.cli.main.main); none for `poc` itself."""

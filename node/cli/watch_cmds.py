@@ -9,10 +9,11 @@ import click
 
 from node.cli.role_options import (
     config_option,
+    daemon_options,
     emit,
     json_option,
-    log_option,
     role_options,
+    run_daemon,
     settings,
     setup_logging,
 )
@@ -34,8 +35,6 @@ def watch() -> None:
 
 
 @watch.command("run")
-@click.option("--interval", type=float, default=2.0, show_default=True, help="seconds per tick")
-@click.option("--once", is_flag=True, help="one tick, then exit")
 @click.option(
     "--sample",
     type=click.FloatRange(0.0, 1.0),
@@ -49,23 +48,18 @@ def watch() -> None:
     show_default=True,
     help="re-execute only jobs whose reward + stake is at least this",
 )
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-)
-@config_option
-@log_option
+@daemon_options
 def run_cmd(
-    interval: float,
-    once: bool,
     sample: float,
     min_value: str,
+    interval: float,
+    once: bool,
     device: str,
     config_file: Path | None,
     log_format: str,
 ) -> None:
     """Run the watchtower daemon (stop with Ctrl-C or SIGTERM; a restart resumes)."""
     from node.roles.amounts import parse_amount
-    from node.roles.daemon import run_forever
 
     setup_logging(log_format)
     tower = _tower(
@@ -74,10 +68,7 @@ def run_cmd(
         min_value=parse_amount(min_value),
         device=device,
     )
-    import logging
-
-    logging.getLogger("node.roles").info(tower.describe())
-    run_forever(tower.tick, interval, once)
+    run_daemon(tower, interval, once)
 
 
 @watch.command("status")
@@ -96,8 +87,5 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
 @json_option
 def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
     """Withdraw bonds and bounties credited to this watchtower."""
-    tower = _tower(config_file)
-    amount = tower.ctx.protocol.credits(tower.ctx.address)
-    if amount:
-        tower.ctx.send(tower.ctx.protocol.market.functions.withdraw())
+    amount = _tower(config_file).withdraw()
     emit({"withdrawn": amount}, as_json, [f"withdrew {amount} wei"])

@@ -73,16 +73,18 @@ _METHOD_KINDS = {
 
 
 @dataclass(frozen=True)
-class Step:
+class ModelStage:
+    """One module or function of a sequential model, in the order the compiler lowers them."""
+
     kind: str
     module: nn.Module | None
     run: Callable[[torch.Tensor], torch.Tensor]
 
 
-def chain_of(model: nn.Module) -> list[Step]:
+def chain_of(model: nn.Module) -> list[ModelStage]:
     """The model as a list of steps, each applied to the previous one's output."""
     if isinstance(model, nn.Sequential):
-        steps: list[Step] = []
+        steps: list[ModelStage] = []
         for m in model:
             steps.extend(chain_of(m) if isinstance(m, nn.Sequential) else [_module_step(m)])
         return steps
@@ -91,21 +93,21 @@ def chain_of(model: nn.Module) -> list[Step]:
     return _fx_chain(model)
 
 
-def _module_step(m: nn.Module) -> Step:
+def _module_step(m: nn.Module) -> ModelStage:
     kind = _MODULE_KINDS.get(type(m))
     if kind is None:
         raise UnsupportedLayer(f"cannot compile module {type(m).__name__}")
     if kind == "flatten":
-        return Step(kind, m, lambda x: torch.flatten(x, 1))
-    return Step(kind, m, m)
+        return ModelStage(kind, m, lambda x: torch.flatten(x, 1))
+    return ModelStage(kind, m, m)
 
 
-def _fx_chain(model: nn.Module) -> list[Step]:
+def _fx_chain(model: nn.Module) -> list[ModelStage]:
     try:
         gm = torch.fx.symbolic_trace(model)
     except Exception as exc:  # fx raises many kinds; all mean "not traceable"
         raise UnsupportedLayer(f"{type(model).__name__} is not torch.fx-traceable: {exc}") from exc
-    steps: list[Step] = []
+    steps: list[ModelStage] = []
     prev: torch.fx.Node | None = None
     for node in gm.graph.nodes:
         if node.op == "placeholder":
@@ -131,10 +133,10 @@ def _fx_chain(model: nn.Module) -> list[Step]:
             steps.extend(chain_of(sub))
         elif node.op == "call_function" and node.target in _FUNC_KINDS:
             kind = _FUNC_KINDS[node.target]
-            steps.append(Step(kind, None, _fn_step(kind)))
+            steps.append(ModelStage(kind, None, _fn_step(kind)))
         elif node.op == "call_method" and node.target in _METHOD_KINDS:
             kind = _METHOD_KINDS[str(node.target)]
-            steps.append(Step(kind, None, _fn_step(kind)))
+            steps.append(ModelStage(kind, None, _fn_step(kind)))
         else:
             raise UnsupportedLayer(f"cannot compile {node.op} {node.target}")
         prev = node
@@ -164,7 +166,7 @@ class _Act:
 
 
 class _Lowering:
-    def __init__(self, steps: list[Step], calib: torch.Tensor, config: CompileConfig) -> None:
+    def __init__(self, steps: list[ModelStage], calib: torch.Tensor, config: CompileConfig) -> None:
         self.steps = [s for s in steps if s.kind != "skip"]
         self.cfg = config
         self.b = ProgramBuilder()
@@ -244,7 +246,7 @@ class _Lowering:
     # ---- steps ----
 
     @staticmethod
-    def _patch_input(step: Step, channels: int) -> bool:
+    def _patch_input(step: ModelStage, channels: int) -> bool:
         m = step.module
         if step.kind != "conv" or not isinstance(m, nn.Conv2d) or isinstance(m.padding, str):
             return False
