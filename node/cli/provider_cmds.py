@@ -8,26 +8,19 @@ from typing import Any
 import click
 
 from node.cli.role_options import (
+    build_daemon,
     config_option,
     daemon_options,
     emit,
     json_option,
-    role_options,
     run_daemon,
-    settings,
     setup_logging,
     timestamp,
 )
 
 
 def _provider(config_file: Path | None, **policy: Any) -> Any:
-    from node.roles.context import RoleContext
-    from node.roles.provider import Provider, ProviderPolicy
-
-    ctx = RoleContext.from_settings(settings(config_file), "provider")
-    extra = role_options("provider")
-    make = extra.pop("factory", Provider)
-    return make(ctx, ProviderPolicy(**policy), **extra)
+    return build_daemon(config_file, "provider", **policy)
 
 
 @click.group("provider")

@@ -106,6 +106,23 @@ def run_daemon(daemon: Any, interval: float, once: bool) -> None:
     run_forever(daemon.tick, interval, once)
 
 
+def build_daemon(config_file: Path | None, role: str, **policy: Any) -> Any:
+    """The `role` daemon ("provider" or "watchtower") from the settings, with its policy and
+    whatever the embedding program adds (role_options)."""
+    from node.roles.context import RoleContext
+    from node.roles.provider import Provider, ProviderPolicy
+    from node.roles.watchtower import WatchPolicy, Watchtower
+
+    cls, policy_cls, state_dir = {
+        "provider": (Provider, ProviderPolicy, "provider"),
+        "watchtower": (Watchtower, WatchPolicy, "watch"),
+    }[role]
+    ctx = RoleContext.from_settings(settings(config_file), state_dir)
+    extra = role_options(role)
+    make = extra.pop("factory", cls)
+    return make(ctx, policy_cls(**policy), **extra)
+
+
 def role_options(role: str) -> dict[str, Any]:
     """Extra keyword arguments for the `role` object ("provider" or "watchtower") given by the
     program that embeds the CLI (node.cli.main.main); none for `poc` itself."""

@@ -8,25 +8,18 @@ from typing import Any
 import click
 
 from node.cli.role_options import (
+    build_daemon,
     config_option,
     daemon_options,
     emit,
     json_option,
-    role_options,
     run_daemon,
-    settings,
     setup_logging,
 )
 
 
 def _tower(config_file: Path | None, **policy: Any) -> Any:
-    from node.roles.context import RoleContext
-    from node.roles.watchtower import WatchPolicy, Watchtower
-
-    ctx = RoleContext.from_settings(settings(config_file), "watch")
-    extra = role_options("watchtower")
-    make = extra.pop("factory", Watchtower)
-    return make(ctx, WatchPolicy(**policy), **extra)
+    return build_daemon(config_file, "watchtower", **policy)
 
 
 @click.group("watch")

@@ -15,6 +15,7 @@ import signal
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from types import FrameType
@@ -70,6 +71,14 @@ def run_forever(
 R = TypeVar("R", bound=Record)
 
 
+@dataclass(frozen=True)
+class DaemonPolicy:
+    """What every daemon's operator sets (each role's policy adds its own)."""
+
+    device: str = "auto"  # auto | cpu | cuda
+    fetch_timeout: float = 30.0  # seconds for one content-store read
+
+
 class RoleDaemon(ABC, Generic[R]):
     """One role's daemon: `tick()` scans new events into records, advances every live record,
     then withdraws what it earned. Subclasses say which records they keep, what an event adds
@@ -83,15 +92,14 @@ class RoleDaemon(ABC, Generic[R]):
     def __init__(
         self,
         ctx: RoleContext,
-        device: str = "auto",
-        fetch_timeout: float = 30.0,
+        policy: DaemonPolicy | None = None,
         observers: list[MoveObserver] | None = None,
         trace_factory: TraceFactory | None = None,
         choose: Chooser = first_disagreement,
     ) -> None:
         self.ctx = ctx
-        self.compute = ComputeConfig(device=device)
-        self.fetch_timeout = fetch_timeout
+        self.base_policy = policy or DaemonPolicy()
+        self.compute = ComputeConfig(device=self.base_policy.device)
         self.trace_factory = trace_factory
         self.choose = choose
         self.responder = Responder(ctx.sender, ctx.protocol.game, ctx.state, observers)
@@ -179,7 +187,7 @@ class RoleDaemon(ABC, Generic[R]):
                 self.workdir(job.job_id),
                 self.compute,
                 self.trace_factory,
-                timeout=self.fetch_timeout,
+                timeout=self.base_policy.fetch_timeout,
             )
             self._work[job.job_id] = work
         return work

@@ -16,14 +16,11 @@ from typing import Any, ClassVar
 
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
-from node.game.responder import MoveObserver
 from node.game.view import GameStatus, Side
-from node.roles.context import RoleContext
-from node.roles.daemon import RoleDaemon
+from node.roles.daemon import DaemonPolicy, RoleDaemon
 from node.roles.errors import InsufficientStake
 from node.roles.protocol import ClaimState, Job, JobState
 from node.roles.records import JobRecord, ProviderStage
-from node.roles.work import TraceFactory
 from node.storage.errors import ContentMismatch, ContentUnavailable, InvalidCid, StorageError
 
 log = logging.getLogger(__name__)
@@ -32,13 +29,11 @@ Stage = ProviderStage
 
 
 @dataclass(frozen=True)
-class ProviderPolicy:
+class ProviderPolicy(DaemonPolicy):
     min_reward: int = 0  # wei
     max_ops: int = 4096
     max_input_bytes: int = 1 << 30  # the package's data and constants together
     max_stake: int | None = None  # never lock more than this per job
-    device: str = "auto"  # auto | cpu | cuda
-    fetch_timeout: float = 30.0
 
 
 class Provider(RoleDaemon[JobRecord]):
@@ -47,21 +42,9 @@ class Provider(RoleDaemon[JobRecord]):
     SCANNER: ClassVar[str] = "provider-jobs"
     NAME: ClassVar[str] = "provider"
 
-    def __init__(
-        self,
-        ctx: RoleContext,
-        policy: ProviderPolicy | None = None,
-        observers: list[MoveObserver] | None = None,
-        trace_factory: TraceFactory | None = None,
-    ) -> None:
-        self.policy = policy or ProviderPolicy()
-        super().__init__(
-            ctx,
-            self.policy.device,
-            self.policy.fetch_timeout,
-            observers,
-            trace_factory,
-        )
+    @property
+    def policy(self) -> ProviderPolicy:
+        return self.base_policy  # type: ignore[return-value]
 
     # ---- staking (operator commands) ----
 

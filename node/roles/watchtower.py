@@ -18,14 +18,11 @@ from typing import Any, ClassVar
 
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
-from node.game.responder import MoveObserver
-from node.game.solver import Chooser, first_disagreement
 from node.game.view import GameStatus, Side
-from node.roles.context import RoleContext
-from node.roles.daemon import RoleDaemon
+from node.roles.daemon import DaemonPolicy, RoleDaemon
 from node.roles.protocol import ClaimState, Job
 from node.roles.records import ClaimRecord, WatchStage
-from node.roles.work import JobWork, TraceFactory
+from node.roles.work import JobWork
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +30,9 @@ Stage = WatchStage
 
 
 @dataclass(frozen=True)
-class WatchPolicy:
+class WatchPolicy(DaemonPolicy):
     sample_probability: float = 1.0  # share of results re-executed
     min_value: int = 0  # re-execute only jobs whose reward + stake at risk is at least this
-    device: str = "auto"
-    fetch_timeout: float = 30.0
 
 
 class Watchtower(RoleDaemon[ClaimRecord]):
@@ -46,23 +41,9 @@ class Watchtower(RoleDaemon[ClaimRecord]):
     SCANNER: ClassVar[str] = "watch-results"
     NAME: ClassVar[str] = "watchtower"
 
-    def __init__(
-        self,
-        ctx: RoleContext,
-        policy: WatchPolicy | None = None,
-        observers: list[MoveObserver] | None = None,
-        trace_factory: TraceFactory | None = None,
-        choose: Chooser = first_disagreement,
-    ) -> None:
-        self.policy = policy or WatchPolicy()
-        super().__init__(
-            ctx,
-            self.policy.device,
-            self.policy.fetch_timeout,
-            observers,
-            trace_factory,
-            choose,
-        )
+    @property
+    def policy(self) -> WatchPolicy:
+        return self.base_policy  # type: ignore[return-value]
 
     def status(self) -> dict[str, Any]:
         return {
