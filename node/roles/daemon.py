@@ -85,6 +85,7 @@ class RoleDaemon(ABC, Generic[R]):
     and how a record advances; everything else is here, once."""
 
     SIDE: ClassVar[Side]
+    POLICY: ClassVar[type[DaemonPolicy]]  # the role's policy type (its defaults when none given)
     RECORD: ClassVar[type[Record]]
     SCANNER: ClassVar[str]  # the scanner's checkpoint name in the state database
     NAME: ClassVar[str]  # for logs: "provider", "watchtower"
@@ -98,7 +99,7 @@ class RoleDaemon(ABC, Generic[R]):
         choose: Chooser = first_disagreement,
     ) -> None:
         self.ctx = ctx
-        self.base_policy = policy or DaemonPolicy()
+        self.base_policy = policy or self.POLICY()
         self.compute = ComputeConfig(device=self.base_policy.device)
         self.trace_factory = trace_factory
         self.choose = choose

@@ -1,12 +1,14 @@
 """The deployed protocol as the roles see it: the three contracts, typed reads of jobs, claims
 and games (structs decoded by their ABI field names, so a reordered struct cannot be misread),
-and the game view the solver needs (position from getGame, revealed arrays from events)."""
+and the game view the solver needs (position from getGame, revealed arrays from events).
+
+Being replaced by node.chain.contracts (Deployment); the job and claim types and the ABI loading
+already live there and are re-exported here for the current importers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from enum import IntEnum
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
 
-from node.chain.abi import ABI_DIR, AbiNotFound, build_artifacts, load_abi
+from node.chain.abi import REPO_BUILD, AbiNotFound, protocol_abis
+from node.chain.contracts.job_market import Claim, ClaimState, Job, JobParams, JobState
 from node.chain.revert import RevertDecoder
 from node.game.view import GameStatus, GameView, OpenedOp, Phase
 from node.program.hashing import sha256
@@ -28,104 +31,11 @@ CONTRACTS = {
 }
 
 
-class JobState(IntEnum):
-    NONE = 0
-    OPEN = 1
-    CLAIMED = 2
-    FINALIZED = 3
-    CANCELLED = 4
-
-
-class ClaimState(IntEnum):
-    NONE = 0
-    ACTIVE = 1
-    SUBMITTED = 2
-    ACCEPTED = 3
-    REJECTED = 4
-    EXPIRED = 5
-
-
-@dataclass(frozen=True)
-class JobParams:
-    program_root: bytes
-    s0: bytes
-    n_inputs: int
-    n_ops: int
-    output_slot: int
-    required_stake: int
-    challenger_bond: int
-    claim_by: int
-    execute_within: int
-    challenge_window: int
-    clock: int
-
-    def as_tuple(self) -> tuple[object, ...]:
-        """Field order of JobParams in Types.sol."""
-        return (
-            self.program_root,
-            self.s0,
-            self.n_inputs,
-            self.n_ops,
-            self.output_slot,
-            self.required_stake,
-            self.challenger_bond,
-            self.claim_by,
-            self.execute_within,
-            self.challenge_window,
-            self.clock,
-        )
-
-
-@dataclass(frozen=True)
-class Job:
-    job_id: int
-    params: JobParams
-    poster: str
-    state: JobState
-    current_claim: int
-    reward: int
-
-
-@dataclass(frozen=True)
-class Claim:
-    claim_id: int
-    job_id: int
-    provider: str
-    state: ClaimState
-    active_games: int
-    claimed_at: int
-    submitted_at: int
-    lock: int
-    s_n: bytes
-    output_root: bytes
-
-
-# `ape compile` output of a development checkout (this package's repository)
-REPO_BUILD = Path(__file__).resolve().parents[2] / ".build"
-
-
 def load_abis(
     abi_dir: Path | None = None, build_dir: Path = REPO_BUILD
 ) -> dict[str, list[dict[str, Any]]]:
-    """The ABIs of the protocol contracts: the ones shipped in the package (node/abi), else
-    the ones `ape compile` wrote into the checkout's `.build` (a development checkout)."""
-    names = list(CONTRACTS.values()) + ["TensorStep"]
-    try:
-        return {n: load_abi(n, abi_dir or ABI_DIR) for n in names}
-    except AbiNotFound:
-        if abi_dir is not None:
-            raise
-    try:
-        built = build_artifacts(build_dir)
-    except AbiNotFound:
-        raise AbiNotFound(
-            f"no protocol ABIs in {ABI_DIR} nor in {build_dir}: run `ape compile` "
-            "and `poc devnet export-abi`"
-        ) from None
-    missing = [n for n in names if n not in built]
-    if missing:
-        raise AbiNotFound(f"{build_dir} lacks {', '.join(missing)}; run `ape compile`")
-    return {n: built[n].abi for n in names}
+    """The ABIs of the protocol contracts (node.chain.abi.protocol_abis)."""
+    return protocol_abis(abi_dir, build_dir)
 
 
 def _named(abi_outputs: list[dict[str, Any]], value: Any) -> Any:

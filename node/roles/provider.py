@@ -37,6 +37,7 @@ class ProviderPolicy(DaemonPolicy):
 
 
 class Provider(RoleDaemon[JobRecord]):
+    POLICY: ClassVar[type[DaemonPolicy]] = ProviderPolicy
     SIDE: ClassVar[Side] = Side.PROVIDER
     RECORD: ClassVar[type[JobRecord]] = JobRecord
     SCANNER: ClassVar[str] = "provider-jobs"

@@ -36,6 +36,7 @@ class WatchPolicy(DaemonPolicy):
 
 
 class Watchtower(RoleDaemon[ClaimRecord]):
+    POLICY: ClassVar[type[DaemonPolicy]] = WatchPolicy
     SIDE: ClassVar[Side] = Side.CHALLENGER
     RECORD: ClassVar[type[ClaimRecord]] = ClaimRecord
     SCANNER: ClassVar[str] = "watch-results"
