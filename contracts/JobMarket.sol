@@ -151,7 +151,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         uint256 deadline = j.executeDeadline(c);
         if (block.timestamp > deadline) revert ExecutionDeadlinePassed(claimId, deadline, block.timestamp);
         uint256 depth = Merkle.ceilLog2(uint256(j.params.nInputs) + j.params.nOps);
-        if (outputProof.length != depth) revert BadOutputProof(jobId, bytes32(outputProof.length), sN);
+        // a proof of the wrong depth reaches no root: report the unproven output root itself
+        if (outputProof.length != depth) revert BadOutputProof(jobId, outputRoot, sN);
         bytes32 got = Merkle.rootFrom(outputRoot, j.params.outputSlot, outputProof);
         if (got != sN) revert BadOutputProof(jobId, got, sN);
         c.submit(claimId, sN, outputRoot);

@@ -1,7 +1,16 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-// Every custom error of poc, with the offending values (docs/protocol.md §6).
+// Every custom error of poc, with the offending values (docs/protocol.md §6). Numeric codes
+// (named for the node in node/chain/contracts/errors.py, checked by tests/node/infra):
+//   ParamOutOfRange.param (JobMarket.P_*): 1 challengeWindow, 2 clock, 3 executeWithin,
+//     4 nInputs + nOps, 5 outputSlot, 6 challengerBond, 7 claimBy, 8 nOps, 9 requiredStake
+//   BadProof.which, ProofLength.which: 1 operand A leaf in aRoot, 2 operand B leaf or table in
+//     bRoot (TensorStep.OPERAND_*); 3 op in programRoot, 4 aRoot at slot a of S_lo, 5 bRoot at
+//     slot b of S_lo, 6 output slot empty in S_lo, 7 outRoot at the output slot of S_hi
+//     (DisputeGame.PROOF_*)
+//   OperandLength.which: 1 operand A, 2 operand B; BadOpField.field: the field's byte offset in
+//     the 64-byte op (OpCodec.F_*)
 
 // --- common ---
 error Reentrancy();
@@ -29,6 +38,7 @@ error NotProvider(uint256 claimId, address caller, address provider);
 error NotPoster(uint256 jobId, address caller, address poster);
 error ExecutionDeadlinePassed(uint256 claimId, uint256 deadline, uint256 nowTs);
 error ExecutionDeadlineNotPassed(uint256 claimId, uint256 deadline, uint256 nowTs);
+// computed: the root the output proof reaches; the unproven outputRoot when its depth is wrong
 error BadOutputProof(uint256 jobId, bytes32 computed, bytes32 sN);
 error WindowClosed(uint256 claimId, uint256 windowEnd, uint256 nowTs);
 error WindowOpen(uint256 claimId, uint256 windowEnd, uint256 nowTs);

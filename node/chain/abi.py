@@ -16,6 +16,8 @@ from node.chain.errors import AbiNotFound
 ABI_DIR = Path(__file__).resolve().parents[1] / "abi"
 # The contracts of the protocol (docs/protocol.md §6); test and probe contracts stay out.
 PROTOCOL_CONTRACTS = ("StakeManager", "TensorStep", "JobMarket", "DisputeGame")
+# `ape compile` output of a development checkout (this package's repository)
+REPO_BUILD = Path(__file__).resolve().parents[2] / ".build"
 
 
 @dataclass(frozen=True)
@@ -83,3 +85,29 @@ def export_from_build(
         (abi_dir / f"{name}.json").write_text(text + "\n")
         written.append(name)
     return written
+
+
+def protocol_abis(
+    abi_dir: Path | None = None, build_dir: Path = REPO_BUILD
+) -> dict[str, list[dict[str, Any]]]:
+    """The ABIs of the protocol contracts by name: the ones shipped in the package (node/abi,
+    or `abi_dir`), else the ones `ape compile` wrote into the checkout's `.build` (a
+    development checkout that has not exported them yet). An explicit `abi_dir` has no
+    fallback."""
+    names = list(PROTOCOL_CONTRACTS)
+    try:
+        return {n: load_abi(n, abi_dir or ABI_DIR) for n in names}
+    except AbiNotFound:
+        if abi_dir is not None:
+            raise
+    try:
+        built = build_artifacts(build_dir)
+    except AbiNotFound:
+        raise AbiNotFound(
+            f"no protocol ABIs in {ABI_DIR} nor in {build_dir}: run `ape compile` "
+            "and `poc devnet export-abi`"
+        ) from None
+    missing = [n for n in names if n not in built]
+    if missing:
+        raise AbiNotFound(f"{build_dir} lacks {', '.join(missing)}; run `ape compile`")
+    return {n: built[n].abi for n in names}

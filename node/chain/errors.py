@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from node.chain.contracts.errors import code_labels
 from node.errors import PocError
 
 
@@ -25,12 +27,25 @@ class AbiNotFound(ChainError):
     """No shipped ABI for this contract name (run `poc devnet export-abi` after compiling)."""
 
 
+class AbiMismatch(ChainError):
+    """The node's idea of a contract's interface disagrees with its ABI: a function or event
+    it needs is absent, or a struct it encodes or decodes has missing or unknown fields."""
+
+
+class DeploymentNotConfigured(ChainError):
+    """A protocol contract address is missing, or the deployment's events are not found from
+    the configured start block: fix the configuration (exit code as a missing setting)."""
+
+    exit_code = 3
+
+
 class TransactionReverted(ChainError):
     """A transaction would revert (dry run) or did revert (mined with status 0).
 
     `error_name` and `error_args` are decoded from the revert data with the contracts' ABIs:
     a custom error's name and arguments, `Error` with the reason string, or `Panic` with the
-    code. `tx_hash` is set when the transaction was mined."""
+    code. `tx_hash` is set when the transaction was mined. The message names the numeric
+    codes some errors carry, e.g. `ParamOutOfRange(param=1 (challengeWindow), value=30, ...)`."""
 
     exit_code = 9
 
@@ -47,9 +62,8 @@ class TransactionReverted(ChainError):
         self.error_args = error_args
         self.data = data
         self.tx_hash = tx_hash
-        shown = ", ".join(f"{k}={_show(v)}" for k, v in error_args.items())
         where = f" in mined tx {tx_hash}" if tx_hash else " (dry run)"
-        super().__init__(f"{action} reverted{where}: {error_name}({shown})")
+        super().__init__(f"{action} reverted{where}: {format_error(error_name, error_args)}")
 
 
 class TransactionFailed(TransactionReverted):
@@ -62,6 +76,17 @@ class TransactionTimeout(ChainError):
     def __init__(self, tx_hash: str, waited: float) -> None:
         self.tx_hash = tx_hash
         super().__init__(f"no receipt for {tx_hash} after {waited:.0f} s (it may still be mined)")
+
+
+def format_error(name: str, args: Mapping[str, Any]) -> str:
+    """`Name(arg=value, ...)`, bytes as hex, the protocol's numeric codes with their names:
+    `BadProof(which=4 (aSlotProof (aRoot at slot a of S_lo)), computed=0x.., root=0x..)`."""
+    labels = code_labels(name, args)
+    shown = ", ".join(
+        f"{k}={_show(v)} ({labels[k]})" if k in labels else f"{k}={_show(v)}"
+        for k, v in args.items()
+    )
+    return f"{name}({shown})"
 
 
 def _show(value: Any) -> str:

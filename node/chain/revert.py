@@ -1,13 +1,19 @@
-"""Decode revert data into the custom error's name and arguments, using the contracts' ABIs."""
+"""Decode revert data into the custom error's name and arguments, using the contracts' ABIs;
+the protocol's numeric codes (`ParamOutOfRange.param`, `BadProof.which`, ...) are named too."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector
+
+from node.chain.abi import ABI_DIR, all_abis
+from node.chain.contracts.errors import code_labels
+from node.chain.errors import format_error
 
 _ERROR_STRING = {
     "type": "error",
@@ -23,6 +29,19 @@ class DecodedRevert:
     args: dict[str, Any]
     data: bytes
 
+    @property
+    def labels(self) -> dict[str, str]:
+        """The names of the numeric codes among the arguments, e.g. {"param": "clock"}."""
+        return code_labels(self.name, self.args)
+
+    @property
+    def message(self) -> str:
+        """`ParamOutOfRange(param=1 (challengeWindow), value=30, min=60, max=1209600)`."""
+        return format_error(self.name, self.args)
+
+    def __str__(self) -> str:
+        return self.message
+
 
 def _abi_type(param: Mapping[str, Any]) -> str:
     kind = str(param["type"])
@@ -30,6 +49,12 @@ def _abi_type(param: Mapping[str, Any]) -> str:
         inner = ",".join(_abi_type(c) for c in param.get("components", []))
         return f"({inner}){kind[len('tuple') :]}"
     return kind
+
+
+def protocol_decoder(abi_dir: Path = ABI_DIR) -> RevertDecoder:
+    """A decoder for the custom errors of every shipped contract (a call into JobMarket may
+    revert inside StakeManager or DisputeGame, so all of them are known)."""
+    return RevertDecoder(all_abis(abi_dir))
 
 
 class RevertDecoder:

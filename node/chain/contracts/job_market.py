@@ -1,0 +1,245 @@
+"""JobMarket: typed reads of jobs and claims, the transactions of posters, providers and
+challengers, and the market's events as records (docs/protocol.md §6.2, §6A)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import IntEnum
+from typing import Any
+
+from node.chain.contracts._binding import ContractBinding, EventRecord, camel, record
+from node.chain.errors import DeploymentNotConfigured
+from node.chain.sender import TxRequest
+
+
+class JobState(IntEnum):
+    """JobState in contracts/lib/Lifecycle.sol."""
+
+    NONE = 0
+    OPEN = 1
+    CLAIMED = 2
+    FINALIZED = 3
+    CANCELLED = 4
+
+
+class ClaimState(IntEnum):
+    """ClaimState in contracts/lib/Lifecycle.sol."""
+
+    NONE = 0
+    ACTIVE = 1
+    SUBMITTED = 2
+    ACCEPTED = 3
+    REJECTED = 4
+    EXPIRED = 5
+
+
+@dataclass(frozen=True)
+class JobParams:
+    """JobParams in contracts/lib/Types.sol (same fields, same order)."""
+
+    program_root: bytes
+    s0: bytes
+    n_inputs: int
+    n_ops: int
+    output_slot: int
+    required_stake: int
+    challenger_bond: int
+    claim_by: int
+    execute_within: int
+    challenge_window: int
+    clock: int
+
+    def as_tuple(self) -> tuple[object, ...]:
+        """Field order of JobParams in Types.sol."""
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    def as_struct(self) -> dict[str, object]:
+        """Fields by their Solidity names (what the strict encoder checks)."""
+        return {camel(f.name): getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Job:
+    """Job in contracts/lib/Lifecycle.sol, plus its id."""
+
+    job_id: int
+    params: JobParams
+    poster: str
+    state: JobState
+    current_claim: int
+    reward: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Claim in contracts/lib/Lifecycle.sol, plus its id."""
+
+    claim_id: int
+    job_id: int
+    provider: str
+    state: ClaimState
+    active_games: int
+    claimed_at: int
+    submitted_at: int
+    lock: int
+    s_n: bytes
+    output_root: bytes
+
+
+# ---- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobPosted(EventRecord):
+    EVENT = "JobPosted"
+    job_id: int
+    poster: str
+    reward: int
+    params: JobParams
+    spec_locator: str
+    block_number: int
+
+
+@dataclass(frozen=True)
+class JobClaimed(EventRecord):
+    EVENT = "JobClaimed"
+    job_id: int
+    claim_id: int
+    provider: str
+    lock: int
+    execute_by: int
+    block_number: int
+
+
+@dataclass(frozen=True)
+class ResultSubmitted(EventRecord):
+    EVENT = "ResultSubmitted"
+    job_id: int
+    claim_id: int
+    provider: str
+    s_n: bytes
+    output_root: bytes
+    output_locator: str
+    window_end: int
+    block_number: int
+
+
+@dataclass(frozen=True)
+class Challenged(EventRecord):
+    EVENT = "Challenged"
+    job_id: int
+    claim_id: int
+    game_id: int
+    challenger: str
+    bond: int
+    block_number: int
+
+
+MARKET_EVENTS: tuple[type[EventRecord], ...] = (JobPosted, JobClaimed, ResultSubmitted, Challenged)
+
+
+class JobMarketContract(ContractBinding):
+    NAME = "JobMarket"
+
+    # ---- reads ----
+
+    def job_count(self) -> int:
+        return int(self.read("jobCount"))
+
+    def claim_count(self) -> int:
+        return int(self.read("claimCount"))
+
+    def job(self, job_id: int) -> Job:
+        return record(Job, self.read("getJob", job_id), job_id=job_id)
+
+    def claim(self, claim_id: int) -> Claim:
+        return record(Claim, self.read("getClaim", claim_id), claim_id=claim_id)
+
+    def games_of_claim(self, claim_id: int) -> list[int]:
+        return [int(g) for g in self.read("gamesOfClaim", claim_id)]
+
+    def challenger_of(self, game_id: int) -> str:
+        return str(self.read("challengerOfGame", game_id))
+
+    def credits(self, account: str) -> int:
+        return int(self.read("credits", account))
+
+    def window_end(self, job_id: int) -> int:
+        return int(self.read("windowEnd", job_id))
+
+    # ---- events ----
+
+    def job_posted(self, job_id: int) -> JobPosted:
+        """The job's JobPosted event (its spec locator); DeploymentNotConfigured when none is
+        found since the start block (a start block after the job was posted)."""
+        logs = self.latest_logs(JobPosted.EVENT, {"jobId": job_id})
+        if not logs:
+            raise DeploymentNotConfigured(
+                f"no JobPosted event for job {job_id} since block {self.start_block}"
+            )
+        return JobPosted.from_log(logs[-1])
+
+    def spec_locator(self, job_id: int) -> str:
+        return self.job_posted(job_id).spec_locator
+
+    def result_submitted(self, claim_id: int) -> ResultSubmitted | None:
+        logs = self.latest_logs(ResultSubmitted.EVENT, {"claimId": claim_id})
+        return ResultSubmitted.from_log(logs[-1]) if logs else None
+
+    def output_locator(self, claim_id: int) -> str | None:
+        submitted = self.result_submitted(claim_id)
+        return submitted.output_locator if submitted else None
+
+    def challenges(self, claim_id: int) -> list[Challenged]:
+        """The Challenged events of a claim (in the newest window of blocks that has any)."""
+        return [
+            Challenged.from_log(e) for e in self.latest_logs("Challenged", {"claimId": claim_id})
+        ]
+
+    def posted_in(self, receipt: Any) -> list[JobPosted]:
+        """The jobs a `post` transaction created, from its receipt."""
+        return self.receipt_events(JobPosted, receipt)
+
+    # ---- transactions ----
+
+    def post(self, params: JobParams, spec_locator: str, reward: int) -> TxRequest:
+        return self.tx("post", params.as_struct(), spec_locator, value=reward)
+
+    def claim_job(self, job_id: int) -> TxRequest:
+        return self.tx("claim", job_id, key=f"claim:{job_id}")
+
+    def submit_result(
+        self,
+        job_id: int,
+        claim_id: int,
+        s_n: bytes,
+        output_root: bytes,
+        output_proof: list[bytes] | tuple[bytes, ...],
+        output_locator: str,
+    ) -> TxRequest:
+        return self.tx(
+            "submitResult",
+            job_id,
+            s_n,
+            output_root,
+            list(output_proof),
+            output_locator,
+            key=f"submit:{job_id}:{claim_id}",
+        )
+
+    def finalize(self, job_id: int, claim_id: int) -> TxRequest:
+        return self.tx("finalize", job_id, key=f"finalize:{job_id}:{claim_id}")
+
+    def challenge(self, job_id: int, claim_id: int, bond: int) -> TxRequest:
+        return self.tx("challenge", job_id, value=bond, key=f"challenge:{claim_id}")
+
+    def expire(self, job_id: int, claim_id: int) -> TxRequest:
+        """Expire claim `claim_id` of job `job_id` (past its execution deadline)."""
+        return self.tx("expire", job_id, key=f"expire:{job_id}:{claim_id}")
+
+    def cancel(self, job_id: int) -> TxRequest:
+        return self.tx("cancel", job_id)
+
+    def withdraw(self) -> TxRequest:
+        """Pay out the caller's credits."""
+        return self.tx("withdraw")
