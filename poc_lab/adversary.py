@@ -92,7 +92,7 @@ class SilentProvider(Provider):
     """Lies (through its trace), then never answers in a game: only its clock beats it."""
 
     def answer(self, game_id: int, trace: TraceProvider, job_id: int | None = None) -> GameStatus:
-        return self.ctx.protocol.game_view(game_id).status
+        return self.ctx.deployment.game_view(game_id).status
 
 
 def cheating_provider(ctx: Any, cheat: ProviderCheat, **kwargs: Any) -> Provider:

@@ -70,10 +70,10 @@ def run(workdir: Path, cheat_mode: str) -> None:
 
     from web3 import Web3
 
+    from node.chain.contracts.job_market import ClaimState, JobState
     from node.embedded import embedded_net
     from node.program.compiler.examples import accuracy, build_example, model_input
     from node.roles.client import JobClient, JobTerms
-    from node.roles.protocol import ClaimState, JobState
     from node.roles.provider import Provider
     from node.roles.watchtower import Watchtower
     from poc_lab.adversary import ProviderCheat, cheating_provider
@@ -130,7 +130,8 @@ def run(workdir: Path, cheat_mode: str) -> None:
             p.balance0 = balance(p.address)
         burn0 = balance(BURN)
         honest.stake(ETHER)
-        protocol = honest.ctx.protocol
+        market = honest.ctx.deployment.market
+        stakes = honest.ctx.deployment.stake
 
         # ---- act 1: an honest job -----------------------------------------------------------
         console.rule("act 1: an honest job")
@@ -141,17 +142,17 @@ def run(workdir: Path, cheat_mode: str) -> None:
         )
         t = time.monotonic()
         honest.tick()
-        claim1 = protocol.job(job1).current_claim
+        claim1 = market.job(job1).current_claim
         console.print(
             f"4. provider claimed, executed and submitted in {time.monotonic() - t:.2f}s: "
-            f"S_N {protocol.claim(claim1).s_n.hex()[:16]}..."
+            f"S_N {market.claim(claim1).s_n.hex()[:16]}..."
         )
         tower.tick()
         console.print(
             f"5. watchtower re-executed claim {claim1}: {tower.status()['claims'][claim1]['stage']}"
         )
         net.advance(terms.challenge_window + 1)
-        net.drive([honest, tower], lambda: protocol.job(job1).state == JobState.FINALIZED)
+        net.drive([honest, tower], lambda: market.job(job1).state == JobState.FINALIZED)
         honest.tick()
         console.print(f"6. window closed, job {job1} finalized; provider withdrew its reward")
         result = poster.result(job1, spec)
@@ -168,7 +169,7 @@ def run(workdir: Path, cheat_mode: str) -> None:
         cheater.stake(ETHER)
         job2 = poster.post(spec, data, terms)
         cheater.tick()
-        claim2 = protocol.job(job2).current_claim
+        claim2 = market.job(job2).current_claim
         console.print(
             f"8. job {job2}: the cheating provider submitted claim {claim2} with a corrupted value"
         )
@@ -179,7 +180,7 @@ def run(workdir: Path, cheat_mode: str) -> None:
         t = time.monotonic()
         net.drive(
             [cheater, tower],
-            lambda: protocol.claim(claim2).state == ClaimState.REJECTED,
+            lambda: market.claim(claim2).state == ClaimState.REJECTED,
             step_s=1,
         )
         tower.tick()  # withdraws bond and bounty
@@ -190,9 +191,9 @@ def run(workdir: Path, cheat_mode: str) -> None:
             f"{gas:,} gas in all, {time.monotonic() - t:.1f}s; job {job2} is open again"
         )
         # the honest provider picks the reopened job up
-        net.drive([honest, tower], lambda: protocol.job(job2).current_claim != claim2)
+        net.drive([honest, tower], lambda: market.job(job2).current_claim != claim2)
         net.advance(terms.challenge_window + 1)
-        net.drive([honest, tower], lambda: protocol.job(job2).state == JobState.FINALIZED)
+        net.drive([honest, tower], lambda: market.job(job2).state == JobState.FINALIZED)
         honest.tick()
         cheater.tick()
         console.print(f"11. the honest provider re-ran job {job2}; it finalized")
@@ -203,7 +204,7 @@ def run(workdir: Path, cheat_mode: str) -> None:
             table.add_column(col, justify="right" if col != "party" else "left")
         for p in parties:
             wallet = balance(p.address) - p.balance0
-            stake = protocol.free_stake(p.address) + protocol.credits(p.address)
+            stake = stakes.free_stake(p.address) + market.credits(p.address)
             table.add_row(p.name, _eth(wallet), f"{stake / ETHER:.4f}", _eth(wallet + stake))
         burned = balance(BURN) - burn0
         table.add_row("burned (0x..dEaD)", "-", "-", _eth(burned))

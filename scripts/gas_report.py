@@ -33,17 +33,9 @@ from conftest import (  # noqa: E402
     post_job,
     submit,
 )
-from contracts_trace import (  # noqa: E402
-    CHALLENGER_WON,
-    PHASE_NAMES,
-    Challenger,
-    Provider,
-    Trace,
-    play,
-    program_of,
-    sample_program,
-)
+from contracts_trace import Trace, play_traces, program_of, sample_program  # noqa: E402
 
+from node.game.rules import GameStatus  # noqa: E402
 from node.program.constants import DType, Opcode  # noqa: E402
 from node.program.ops import Op  # noqa: E402
 
@@ -127,15 +119,8 @@ def step_per_op(a) -> list[tuple[str, int, int]]:  # noqa: ANN001
         liar = Trace(prog, vals, corrupt=(i, n // 2, 1))
         job = claimed_submitted(sys_, poster, provider, liar, chain)
         gid = open_game(sys_, job, challenger)
-        r = play(
-            sys_.game,
-            gid,
-            Provider(liar, 16),
-            Challenger(honest, 16),
-            (provider, challenger, anyone),
-            chain,
-        )
-        assert r.status == CHALLENGER_WON and not r.reverts, r
+        r = play_traces(sys_.game, gid, liar, honest, (provider, challenger, anyone), chain)
+        assert r.status == GameStatus.CHALLENGER_WON and not r.reverts, r
         rows.append((op.name, r.gas["step"][0]))
     return rows
 
@@ -180,11 +165,11 @@ def full_dispute(a, quick: bool) -> tuple[dict, dict]:  # noqa: ANN001
         ch = sys_.market.challenge(job, value=BOND, sender=challenger)
         gid = int(sys_.game.gameCount())
         t1 = time.time()
-        r = play(
-            sys_.game, gid, Provider(liar, k, sum_lie_chunk=(n // 32) // 2), Challenger(honest, k),
-            (provider, challenger, anyone), chain,
+        r = play_traces(
+            sys_.game, gid, liar, honest, (provider, challenger, anyone), chain, k,
+            prov_kw={"sum_lie_chunk": (n // 32) // 2},
         )  # fmt: skip
-        assert r.status == CHALLENGER_WON and not r.reverts, r
+        assert r.status == GameStatus.CHALLENGER_WON and not r.reverts, r
         moves = [(name, gas) for name, gl in r.gas.items() for gas in gl]
         prov = [gas for name, gas in moves if name in PROVIDER_MOVES]
         chal = [gas for name, gas in moves if name not in PROVIDER_MOVES]
@@ -315,7 +300,6 @@ def main() -> None:
     section = render(funcs, steps, disputes, meta, quick)
     write_section(section)
     print(section)
-    assert PHASE_NAMES
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from web3 import Web3
+from web3.contract import Contract
+
 from node.chain.errors import AbiNotFound
 
 ABI_DIR = Path(__file__).resolve().parents[1] / "abi"
@@ -111,3 +114,9 @@ def protocol_abis(
     if missing:
         raise AbiNotFound(f"{build_dir} lacks {', '.join(missing)}; run `ape compile`")
     return {n: built[n].abi for n in names}
+
+
+def bind(w3: Web3, name: str, address: str, abi_dir: Path = ABI_DIR) -> Contract:
+    """The contract `name` (its shipped ABI) at `address`, as a web3 contract object (for the
+    devnet's deployment and its tests; the roles use node.chain.contracts)."""
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_abi(name, abi_dir))

@@ -27,7 +27,7 @@ def deploy_cmd(
 ) -> None:
     """Deploy StakeManager, TensorStep, JobMarket and DisputeGame with the configured keystore
     (POC_KEYSTORE, password from POC_PASSWORD or password_file), then wire them."""
-    from node.chain.bindings import protocol_decoder
+    from node.chain.revert import protocol_decoder
     from node.chain.sender import TxSender
     from node.config import settings as cfg
     from node.config import wiring

@@ -30,7 +30,9 @@ _SETTINGS_KEY = {
 
 
 @dataclass(frozen=True)
-class Deployment:
+class DeployedProtocol:
+    """Where a deployment put the contracts, and the block it started at."""
+
     addresses: dict[str, str]  # settings key (job_market, ...) -> address
     block: int  # first block of the deployment: scanners start here
 
@@ -66,7 +68,7 @@ def _argument(contract: str, param: dict[str, Any], deployed: dict[str, str]) ->
     )
 
 
-def deploy_protocol(sender: TxSender, abi_dir: Path = ABI_DIR) -> Deployment:
+def deploy_protocol(sender: TxSender, abi_dir: Path = ABI_DIR) -> DeployedProtocol:
     """Deploy and wire StakeManager, TensorStep, JobMarket and DisputeGame."""
     w3 = sender.w3
     start = int(w3.eth.block_number) + 1
@@ -86,4 +88,4 @@ def deploy_protocol(sender: TxSender, abi_dir: Path = ABI_DIR) -> Deployment:
         if any(e.get("name") == function for e in abis[owner]):
             contract = w3.eth.contract(address=deployed[owner], abi=abis[owner])  # type: ignore[call-overload]
             sender.transact(contract.functions[function](deployed[target]))
-    return Deployment({_SETTINGS_KEY[n]: a for n, a in deployed.items()}, start)
+    return DeployedProtocol({_SETTINGS_KEY[n]: a for n, a in deployed.items()}, start)

@@ -98,7 +98,7 @@ def _deploy(
     rpc_url: str, chain_id: int, keystore_path: Path, folder: Path
 ) -> tuple[dict[str, str], int]:
     from node.chain import keystore
-    from node.chain.bindings import protocol_decoder
+    from node.chain.revert import protocol_decoder
     from node.chain.rpc import connect
     from node.chain.sender import TxSender
     from node.devnet.deploy import deploy_protocol

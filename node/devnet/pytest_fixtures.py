@@ -110,7 +110,7 @@ def protocol_deployment(
     from eth_account import Account
 
     from node.chain.abi import ABI_DIR, PROTOCOL_CONTRACTS, available
-    from node.chain.bindings import protocol_decoder
+    from node.chain.revert import protocol_decoder
     from node.chain.rpc import connect
     from node.chain.sender import TxSender
     from node.devnet.anvil import dev_private_key

@@ -19,25 +19,18 @@ class PickState:
 
 @dataclass(frozen=True)
 class OpOpening:
+    """DisputeGame.OpOpening: op `a` under the program root, and its output root as slot
+    `op.out` of S_{a+1} (empty in S_a: one sibling path serves both)."""
+
     op: bytes
     op_proof: tuple[bytes, ...]
-    a_root: bytes
-    a_proof: tuple[bytes, ...]
-    b_root: bytes
-    b_proof: tuple[bytes, ...]
     out_root: bytes
     out_proof: tuple[bytes, ...]
 
     def as_struct(self) -> dict[str, object]:
-        """Fields by their Solidity names; the responder keeps those the ABI's struct has
-        (the operand roots moved from the opening to the step in a contract revision)."""
         return {
             "op": self.op,
             "opProof": list(self.op_proof),
-            "aRoot": self.a_root,
-            "aProof": list(self.a_proof),
-            "bRoot": self.b_root,
-            "bProof": list(self.b_proof),
             "outRoot": self.out_root,
             "outProof": list(self.out_proof),
         }
@@ -110,7 +103,9 @@ class StepData:
 
 
 @dataclass(frozen=True)
-class Step:
+class StepMove:
+    """The one step (protocol.md §6.4)."""
+
     data: StepData
 
 
@@ -137,7 +132,7 @@ Action = (
     | PickElement
     | RevealSums
     | PickSum
-    | Step
+    | StepMove
     | Timeout
     | Wait
 )
@@ -153,7 +148,7 @@ FUNCTION = {
     PickElement: "pickElement",
     RevealSums: "revealSums",
     PickSum: "pickSum",
-    Step: "step",
+    StepMove: "step",
     Timeout: "timeout",
 }
 
@@ -178,7 +173,7 @@ def call_args(action: Action) -> list[object]:
         return [list(action.sums)]
     if isinstance(action, PickSum):
         return [list(action.sums), action.seg]
-    if isinstance(action, Step):
+    if isinstance(action, StepMove):
         return [action.data.as_struct()]
     if isinstance(action, Timeout):
         return []

@@ -1,10 +1,11 @@
-"""The responder: the only code that sends dispute-game transactions.
+"""The responder: turns the solver's actions into DisputeGame transactions and sends them.
 
-It executes the solver's actions through node.chain's TxSender (dry run first, nonce
-management, the signed transaction persisted under an intent key before broadcast). The key
-names the game, the position and the move, so a daemon restarted at any moment resumes a move
-it had sent instead of sending it twice. Every mined move is recorded in the state store and
-published as a MoveRecord to observers (logs, the demo)."""
+Each action becomes a request from the game's binding (node.chain.contracts.dispute_game: the
+arguments strictly encoded, an intent key naming the game, the side, the position and the move)
+and goes out through the role's one sending path (RoleContext.send, the TxSender: dry run, nonce,
+the signed transaction persisted before broadcast). A daemon restarted at any moment therefore
+resumes a move it had sent instead of sending it twice. Every mined move is recorded in the state
+store and published as a MoveRecord to observers (logs, the demo)."""
 
 from __future__ import annotations
 
@@ -12,21 +13,19 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from web3.contract import Contract
-
+from node.chain.contracts.errors import STALE_MOVE
 from node.chain.errors import TransactionReverted
-from node.chain.sender import TxRequest, TxSender
-from node.game.actions import FUNCTION, Action, Timeout, Wait, call_args
+from node.chain.sender import TxRequest
+from node.game.actions import FUNCTION, Action, Timeout, Wait
 from node.game.view import GameView, Side
 from node.state.store import StateStore
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from node.chain.contracts.dispute_game import DisputeGameContract
 
-# Reverts that only mean "the position moved on before our move landed" (another party, or our
-# own earlier run, already acted): not errors, the next tick re-reads the game.
-STALE = {"WrongPhase", "NotMover", "GameOver", "RevealMismatch", "ClockRunning", "ClockExpired"}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,12 @@ MoveObserver = Callable[[MoveRecord], None]
 class Responder:
     def __init__(
         self,
-        sender: TxSender,
-        game: Contract,
+        send: Callable[[TxRequest], Any],
+        game: DisputeGameContract,
         state: StateStore | None = None,
         observers: list[MoveObserver] | None = None,
     ) -> None:
-        self.sender = sender
+        self.send = send
         self.game = game
         self.state = state
         self.observers: list[MoveObserver] = list(observers or [])
@@ -79,13 +78,14 @@ class Responder:
 
     def _send(self, view: GameView, side: Side, action: Action) -> MoveRecord | None:
         fn_name = FUNCTION[type(action)]
-        args = _encode(self._inputs(fn_name)[1:], call_args(action))
-        fn = self.game.functions[fn_name](view.game_id, *args)
-        key = f"game:{view.game_id}:{side.name.lower()}:{view.position}:{fn_name}"
+        request = self.game.move(view, side, action)
+        key = str(request.key)
         try:
-            receipt = self.sender.send(TxRequest.call(fn, key=key))
+            receipt = self.send(request)
         except TransactionReverted as exc:
-            if exc.error_name in STALE:
+            # "the position moved on before our move landed" (another party, or our own
+            # earlier run, already acted): not an error, the next tick re-reads the game
+            if exc.error_name in STALE_MOVE:
                 log.info(
                     "game %d: %s not sent (%s); re-reading next tick",
                     view.game_id,
@@ -129,12 +129,6 @@ class Responder:
             observe(record)
         return record
 
-    def _inputs(self, fn_name: str) -> list[dict[str, Any]]:
-        for entry in self.game.abi:
-            if entry.get("type") == "function" and entry.get("name") == fn_name:
-                return list(entry.get("inputs", []))  # type: ignore[call-overload]
-        raise KeyError(f"DisputeGame ABI has no {fn_name}")
-
     def _remember(self, key: str, record: MoveRecord) -> None:
         if self.state is None:
             return
@@ -142,17 +136,3 @@ class Responder:
         seq = next((m["seq"] for m in known if m["data"].get("key") == key), len(known))
         data: dict[str, Any] = {**asdict(record), "key": key}
         self.state.record_move(record.game_id, seq, record.move, data, record.tx_hash)
-
-
-def _encode(inputs: list[dict[str, Any]], args: list[object]) -> list[object]:
-    """Structs given as dicts become tuples in the ABI's field order (extra fields dropped)."""
-    out: list[object] = []
-    for param, arg in zip(inputs, args, strict=True):
-        if param["type"] == "tuple" and isinstance(arg, dict):
-            missing = [c["name"] for c in param["components"] if c["name"] not in arg]
-            if missing:
-                raise KeyError(f"{param['name']} needs fields {missing} the solver does not give")
-            out.append(tuple(arg[c["name"]] for c in param["components"]))
-        else:
-            out.append(arg)
-    return out

@@ -7,8 +7,7 @@ anything (node.game.responder does); the same view and trace always give the sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from enum import Enum
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from node.game.actions import (
@@ -23,12 +22,13 @@ from node.game.actions import (
     RevealNodes,
     RevealStates,
     RevealSums,
-    Step,
     StepData,
+    StepMove,
     Timeout,
     Wait,
 )
-from node.game.view import GameView, Phase, Side, points
+from node.game.rules import Phase, Side, points
+from node.game.view import GameView
 from node.program.constants import NO_SLOT, DType, Opcode
 from node.program.packing import unpack
 from node.program.program import Program
@@ -58,21 +58,25 @@ class GameTrace(Protocol):
     ) -> object: ...
 
 
-class Strategy(Enum):
-    HONEST = "honest"
-    # test-only behaviours (node.game.adversary gates them)
-    SILENT = "silent"  # never moves, never claims a timeout
-    WRONG_PICK = "wrong-pick"  # challenger: points at a part it agrees with
+# The pick hook: given the game and, for each part the challenger may point at, whether its own
+# trace disagrees with the provider's reveal, the index to point at. The honest rule is
+# `first_disagreement`; the hook is the seam through which a simulation (tests, the demo)
+# stages a challenger that points elsewhere. Nothing in node/ passes another one.
+Chooser = Callable[[GameView, Sequence[bool]], int]
+
+
+def first_disagreement(view: GameView, disagrees: Sequence[bool]) -> int:
+    """The first part we disagree with (the interval pickers always disagree with the last
+    segment, whose high end is the disputed value; a tensor or leaf pick falls back to 0)."""
+    return next((i for i, d in enumerate(disagrees) if d), 0)
 
 
 def solve(
-    view: GameView, side: Side, trace: GameTrace, strategy: Strategy = Strategy.HONEST
+    view: GameView, side: Side, trace: GameTrace, choose: Chooser = first_disagreement
 ) -> list[Action]:
     """The next action(s) of `side` in the game seen in `view`."""
     if not view.active:
         return [Wait(f"game over ({view.status.name.lower()})")]
-    if strategy is Strategy.SILENT:
-        return [Wait("silent (test-only)")]
     if view.mover != side:
         if view.now > view.deadline:
             return [Timeout()]
@@ -81,7 +85,7 @@ def solve(
         return [Wait("our clock has run out")]
     if side == Side.PROVIDER:
         return [_provider_move(view, trace)]
-    return [_challenger_move(view, trace, strategy)]
+    return [_challenger_move(view, trace, choose)]
 
 
 # ---- provider: reveal from the trace ----
@@ -104,64 +108,43 @@ def _provider_move(v: GameView, t: GameTrace) -> Action:
 
 
 def _opening(a: int, t: GameTrace) -> OpOpening:
-    """Op `a` from the program root, its operands from S_a, its output slot empty in S_a and
-    set in S_{a+1} (one sibling path serves both: the states differ only in that slot)."""
+    """Op `a` under the program root, and its output root as slot `op.out`: empty in S_a, set
+    in S_{a+1} (one sibling path serves both: the states differ only in that slot). The
+    operands are not opened here: the challenger proves them from S_a at the step."""
     op = t.program.ops[a]
     enc, op_proof = t.program_proof(a)
-    b_root, b_proof = bytes(32), tuple[bytes, ...]()
-    if op.b != NO_SLOT:
-        b_root, b_proof = t.root(op.b), tuple(t.state_proof(a, op.b))
-    return OpOpening(
-        enc,
-        tuple(op_proof),
-        t.root(op.a),
-        tuple(t.state_proof(a, op.a)),
-        b_root,
-        b_proof,
-        t.root(op.out),
-        tuple(t.state_proof(a + 1, op.out)),
-    )
+    return OpOpening(enc, tuple(op_proof), t.root(op.out), tuple(t.state_proof(a + 1, op.out)))
 
 
 # ---- challenger: point at the first disagreement ----
 
 
-def _first_mismatch(
-    mine: Sequence[object], theirs: Sequence[object], otherwise: int, strategy: Strategy
-) -> int:
-    diff = [i for i, (x, y) in enumerate(zip(mine, theirs, strict=True)) if x != y]
-    if strategy is Strategy.WRONG_PICK:
-        # Deliberately point at a part whose value we agree with (a losing challenger).
-        same = [i for i in range(len(mine)) if i not in diff]
-        return same[0] if same else otherwise
-    return diff[0] if diff else otherwise
+def _disagrees(mine: Sequence[object], theirs: Sequence[object]) -> list[bool]:
+    return [x != y for x, y in zip(mine, theirs, strict=True)]
 
 
-def _challenger_move(v: GameView, t: GameTrace, strategy: Strategy) -> Action:
+def _challenger_move(v: GameView, t: GameTrace, choose: Chooser) -> Action:
     if v.phase == Phase.EXEC_PICK:
         pts = points(v.lo, v.hi, v.arity)
         mine = [t.state_root(p) for p in pts[1:-1]]
-        # All interior roots agree: the disputed high end is the one we reject (last segment).
-        seg = _first_mismatch(
-            mine + [b"mine"], list(v.revealed_roots) + [b"theirs"], len(pts) - 2, strategy
-        )
-        return PickState(v.revealed_roots, seg)
+        # The last segment ends at the disputed high end, which we reject by construction.
+        flags = _disagrees(mine, v.revealed_roots) + [True]
+        return PickState(v.revealed_roots, choose(v, flags))
     if v.phase == Phase.TENSOR_PICK:
         m = min(v.log2_arity, v.height)
         mine = t.children(v.op_slot, v.height, v.index, m)
-        return PickNode(v.revealed_roots, _first_mismatch(mine, v.revealed_roots, 0, strategy))
+        return PickNode(v.revealed_roots, choose(v, _disagrees(mine, v.revealed_roots)))
     if v.phase == Phase.ELEMENT_PICK:
         mine_e = list(unpack(t.leaf(v.op_slot, v.index), DType.INT32))
         theirs = list(unpack(v.revealed_leaf, DType.INT32))
-        return PickElement(v.revealed_leaf, _first_mismatch(mine_e, theirs, 0, strategy))
+        return PickElement(v.revealed_leaf, choose(v, _disagrees(mine_e, theirs)))
     if v.phase == Phase.SUM_PICK:
         pts = points(v.lo, v.hi, v.arity)
         sums = t.partial_sums(v.op_index, v.index, v.elem)
-        mine_s: list[object] = [sums[p] for p in pts[1:-1]] + ["mine"]
-        seg = _first_mismatch(mine_s, list(v.revealed_sums) + ["theirs"], len(pts) - 2, strategy)
-        return PickSum(v.revealed_sums, seg)
+        flags = _disagrees([sums[p] for p in pts[1:-1]], v.revealed_sums) + [True]
+        return PickSum(v.revealed_sums, choose(v, flags))
     if v.phase == Phase.STEP:
-        return Step(_step_data(v, t))
+        return StepMove(_step_data(v, t))
     raise AssertionError(f"challenger has no move in phase {v.phase.name}")
 
 

@@ -1,70 +1,17 @@
 """What the solver sees of one game: the contract's position (DisputeGame.getGame), the array
 the provider revealed last (from its event; the contract keeps only its hash), the opened op,
-and the chain time. Plain data, built by node.roles.protocol from chain reads."""
+and the chain time. Plain data, built by node.chain.contracts.dispute_game from chain reads."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum
+from typing import Any
 
+from node.game.rules import GameStatus, Phase, Side, points
 
-class Phase(IntEnum):
-    """DisputeGame.Phase (protocol.md §6.3)."""
-
-    NONE = 0
-    EXEC_REVEAL = 1
-    EXEC_PICK = 2
-    OP_OPEN = 3
-    TENSOR_REVEAL = 4
-    TENSOR_PICK = 5
-    LEAF_REVEAL = 6
-    ELEMENT_PICK = 7
-    SUM_REVEAL = 8
-    SUM_PICK = 9
-    STEP = 10
-
-    @property
-    def provider_moves(self) -> bool:
-        return self in _PROVIDER_PHASES
-
-    @property
-    def level(self) -> str:
-        """The dissection level the phase belongs to (for logs and the demo)."""
-        return _LEVELS[self]
-
-
-_PROVIDER_PHASES = {
-    Phase.EXEC_REVEAL,
-    Phase.OP_OPEN,
-    Phase.TENSOR_REVEAL,
-    Phase.LEAF_REVEAL,
-    Phase.SUM_REVEAL,
-}
-_LEVELS = {
-    Phase.NONE: "none",
-    Phase.EXEC_REVEAL: "execution",
-    Phase.EXEC_PICK: "execution",
-    Phase.OP_OPEN: "opening",
-    Phase.TENSOR_REVEAL: "tensor",
-    Phase.TENSOR_PICK: "tensor",
-    Phase.LEAF_REVEAL: "reduction",
-    Phase.ELEMENT_PICK: "reduction",
-    Phase.SUM_REVEAL: "reduction",
-    Phase.SUM_PICK: "reduction",
-    Phase.STEP: "step",
-}
-
-
-class GameStatus(IntEnum):
-    NONE = 0
-    ACTIVE = 1
-    PROVIDER_WON = 2
-    CHALLENGER_WON = 3
-
-
-class Side(IntEnum):
-    PROVIDER = 1
-    CHALLENGER = 2
+# The enums and `points` live in node.game.rules; re-exported until every importer moved there.
+__all__ = ["GameStatus", "GameView", "OpenedOp", "Phase", "Side", "points"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +55,44 @@ class GameView:
     revealed_leaf: bytes = b""
     opened: OpenedOp | None = None
 
+    @classmethod
+    def of_game(cls, game_id: int, g: Any, now: int, log2_arity: int, **revealed: Any) -> GameView:
+        """The view of DisputeGame.getGame's struct `g` (fields read by their Solidity names,
+        from a mapping or as attributes); `revealed`: the revealed_* and opened fields, which the
+        contract keeps only as hashes."""
+
+        def f(name: str) -> Any:
+            return g[name] if isinstance(g, Mapping) else getattr(g, name)
+
+        return cls(
+            game_id=game_id,
+            claim_id=int(f("claimId")),
+            status=GameStatus(int(f("status"))),
+            phase=Phase(int(f("phase"))),
+            provider=str(f("provider")),
+            challenger=str(f("challenger")),
+            lo=int(f("lo")),
+            hi=int(f("hi")),
+            height=int(f("height")),
+            index=int(f("index")),
+            elem=int(f("elem")),
+            chunk_step=bool(f("chunkStep")),
+            low=bytes(f("low")),
+            high=bytes(f("high")),
+            n_inputs=int(f("nInputs")),
+            n_ops=int(f("nOps")),
+            op_index=int(f("opIndex")),
+            opcode=int(f("opcode")),
+            out_leaves=int(f("outLeaves")),
+            k_chunks=int(f("kChunks")),
+            provider_clock=int(f("providerClock")),
+            challenger_clock=int(f("challengerClock")),
+            last_move_at=int(f("lastMoveAt")),
+            now=now,
+            log2_arity=log2_arity,
+            **revealed,
+        )
+
     @property
     def arity(self) -> int:
         return 1 << self.log2_arity
@@ -134,10 +119,3 @@ class GameView:
     def position(self) -> str:
         """Names the position uniquely within the game: each is played at most once."""
         return f"{int(self.phase)}:{self.lo}-{self.hi}:{self.height}.{self.index}:{self.elem}"
-
-
-def points(lo: int, hi: int, arity: int) -> list[int]:
-    """p_0 .. p_n of [lo, hi] with n = min(arity, hi - lo) (protocol.md §6.3)."""
-    w = hi - lo
-    n = min(arity, w)
-    return [lo + i * w // n for i in range(n + 1)]

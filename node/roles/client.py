@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from node.chain.contracts.job_market import ClaimState, JobParams, JobState
 from node.game.view import GameView
 from node.program.merkle import tensor_root
 from node.program.packing import unpack
 from node.program.spec import JobSpec
-from node.roles.context import RoleContext
+from node.roles.context import RoleContext, withdraw_credits
 from node.roles.errors import JobNotReady, OutputMismatch
 from node.roles.package import JobPackage
-from node.roles.protocol import ClaimState, JobParams, JobState
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class JobClient:
         with tempfile.TemporaryDirectory() as tmp:
             locator = package.upload(self.ctx.store, Path(tmp) / "spec")
         c = package.commitments()
-        p = self.ctx.protocol
+        d = self.ctx.deployment
         params = JobParams(
             c.program_root,
             c.s0,
@@ -61,20 +61,17 @@ class JobClient:
             c.output_slot,
             terms.required_stake,
             terms.challenger_bond,
-            p.now() + terms.claim_within,
+            d.now() + terms.claim_within,
             terms.execute_within,
             terms.challenge_window,
             terms.clock,
         )
-        receipt = self.ctx.send(
-            p.market.functions.post(params.as_tuple(), locator), value=terms.reward
-        )
-        posted = p.market.events.JobPosted().process_receipt(receipt)
-        return int(posted[0]["args"]["jobId"])
+        receipt = self.ctx.send(d.market.post(params, locator, terms.reward))
+        return d.market.posted_in(receipt)[0].job_id
 
     def status(self, job_id: int) -> dict[str, Any]:
-        p = self.ctx.protocol
-        job = p.job(job_id)
+        d = self.ctx.deployment
+        job = d.market.job(job_id)
         out: dict[str, Any] = {
             "job_id": job_id,
             "state": job.state.name.lower(),
@@ -86,8 +83,8 @@ class JobClient:
             },
         }
         if job.current_claim:
-            claim = p.claim(job.current_claim)
-            games = p.games_of_claim(claim.claim_id)
+            claim = d.market.claim(job.current_claim)
+            games = d.market.games_of_claim(claim.claim_id)
             out["claim"] = {
                 "claim_id": claim.claim_id,
                 "provider": claim.provider,
@@ -96,33 +93,33 @@ class JobClient:
                 "window_end": claim.submitted_at + job.params.challenge_window
                 if claim.submitted_at
                 else None,
-                "games": {g: _game_summary(p.game_view(g)) for g in games},
+                "games": {g: _game_summary(d.game_view(g)) for g in games},
             }
-        out["now"] = p.now()
+        out["now"] = d.now()
         return out
 
     def accepted_claim(self, job_id: int) -> int:
-        p = self.ctx.protocol
-        job = p.job(job_id)
+        market = self.ctx.deployment.market
+        job = market.job(job_id)
         if job.state != JobState.FINALIZED:
             raise JobNotReady(
                 f"job {job_id} is {job.state.name.lower()}, not finalized: no accepted result yet"
             )
-        claim = p.claim(job.current_claim)
+        claim = market.claim(job.current_claim)
         assert claim.state == ClaimState.ACCEPTED
         return claim.claim_id
 
     def result(self, job_id: int, spec: JobSpec | None = None) -> JobResult:
         """Download the accepted output, check it against the on-chain root, dequantize."""
-        p = self.ctx.protocol
-        claim = p.claim(self.accepted_claim(job_id))
-        locator = p.output_locator(claim.claim_id)
+        market = self.ctx.deployment.market
+        claim = market.claim(self.accepted_claim(job_id))
+        locator = market.output_locator(claim.claim_id)
         if locator is None:
             raise JobNotReady(f"no ResultSubmitted event for claim {claim.claim_id}")
         if spec is None:
             with tempfile.TemporaryDirectory() as tmp:
                 spec = JobPackage.download(
-                    self.ctx.store, p.spec_locator(job_id), Path(tmp) / "pkg"
+                    self.ctx.store, market.spec_locator(job_id), Path(tmp) / "pkg"
                 ).spec
         out_spec = spec.program.spec(spec.program.output_slot)
         raw = self.ctx.store.get(locator)
@@ -136,13 +133,10 @@ class JobClient:
         return JobResult(job_id, q, values, claim.output_root)
 
     def cancel(self, job_id: int) -> None:
-        self.ctx.send(self.ctx.protocol.market.functions.cancel(job_id))
+        self.ctx.send(self.ctx.deployment.market.cancel(job_id))
 
     def withdraw(self) -> int:
-        amount = self.ctx.protocol.credits(self.ctx.address)
-        if amount:
-            self.ctx.send(self.ctx.protocol.market.functions.withdraw())
-        return amount
+        return withdraw_credits(self.ctx)
 
 
 def _game_summary(v: GameView) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """What every role runs on: a web3 connection, an unlocked account, the content store, a data
-folder (SQLite state, downloaded packages) and the deployed protocol. Built from Settings by
-`from_settings`, or handed in directly (tests, the demo: an in-process chain)."""
+folder (SQLite state, downloaded packages), the deployed protocol (node.chain.contracts'
+Deployment: one binding per contract) and the one path every transaction takes (`send`, the
+TxSender: dry run, intent key, nonce, receipt). Built from Settings by `from_settings`, or
+handed in directly (tests, the demo: an in-process chain)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from node.chain.abi import protocol_abis
+from node.chain.contracts.deployment import Deployment
 from node.chain.sender import TxRequest, TxSender
 from node.config.settings import Settings
-from node.roles.protocol import Protocol, load_abis
 from node.state.store import StateStore
 from node.storage.base import ContentStore
 
@@ -24,7 +27,7 @@ class RoleContext:
     account: LocalAccount
     store: ContentStore
     data_dir: Path
-    protocol: Protocol
+    deployment: Deployment
     confirmations: int = 0  # event scans stay this many blocks behind the head
     state: StateStore = field(init=False)
     sender: TxSender = field(init=False)
@@ -32,15 +35,16 @@ class RoleContext:
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = StateStore(self.data_dir / "state.db")
-        self.sender = TxSender(self.w3, self.account, self.protocol.decoder, self.state)
+        self.sender = TxSender(self.w3, self.account, self.deployment.decoder, self.state)
 
     @property
     def address(self) -> str:
         return str(self.account.address)
 
-    def send(self, fn: Any, value: int = 0, key: str | None = None) -> Any:
-        """One contract call through the sender (dry run, intent key, receipt)."""
-        return self.sender.send(TxRequest.call(fn, value=value, key=key))
+    def send(self, request: TxRequest) -> Any:
+        """Every transaction a role makes goes here (the TxSender: dry run, intent key,
+        nonce, receipt); requests come from the bindings' builders."""
+        return self.sender.send(request)
 
     def close(self) -> None:
         self.state.close()
@@ -56,7 +60,8 @@ class RoleContext:
         abis: dict[str, list[dict[str, Any]]] | None = None,
         start_block: int = 0,
     ) -> RoleContext:
-        return cls(w3, account, store, Path(data_dir), Protocol(w3, addresses, abis, start_block))
+        deployment = Deployment.from_addresses(w3, addresses, abis, start_block)
+        return cls(w3, account, store, Path(data_dir), deployment)
 
     @classmethod
     def from_settings(
@@ -76,7 +81,16 @@ class RoleContext:
             account = wiring.account(settings)
         store = wiring.content_store(settings)
         addresses = settings.contracts.model_dump()
-        protocol = Protocol(w3, addresses, load_abis(), settings.start_block)
+        deployment = Deployment.from_addresses(w3, addresses, protocol_abis(), settings.start_block)
         return cls(
-            w3, account, store, settings.data_dir / role_dir, protocol, settings.confirmations
+            w3, account, store, settings.data_dir / role_dir, deployment, settings.confirmations
         )
+
+
+def withdraw_credits(ctx: RoleContext) -> int:
+    """Pull the account's market credits (rewards, refunds, bonds, bounties); returns them."""
+    market = ctx.deployment.market
+    amount = market.credits(ctx.address)
+    if amount > 0:
+        ctx.send(market.withdraw())
+    return amount

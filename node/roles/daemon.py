@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import ClassVar, Generic, TypeVar
 
+from node.chain.contracts.job_market import Job
 from node.chain.errors import ChainError
 from node.chain.scanner import ChainEvent, EventScanner
 from node.compute.config import ComputeConfig
@@ -28,8 +29,7 @@ from node.errors import PocError
 from node.game.responder import MoveObserver, Responder
 from node.game.solver import Chooser, first_disagreement, solve
 from node.game.view import GameStatus, Side
-from node.roles.context import RoleContext
-from node.roles.protocol import Job
+from node.roles.context import RoleContext, withdraw_credits
 from node.roles.records import Record
 from node.roles.work import JobWork, TraceFactory
 from node.storage.errors import StorageError
@@ -103,13 +103,13 @@ class RoleDaemon(ABC, Generic[R]):
         self.compute = ComputeConfig(device=self.base_policy.device)
         self.trace_factory = trace_factory
         self.choose = choose
-        self.responder = Responder(ctx.sender, ctx.protocol.game, ctx.state, observers)
+        self.responder = Responder(ctx.send, ctx.deployment.game, ctx.state, observers)
         self.scanner = EventScanner(
             ctx.w3,
-            {"market": ctx.protocol.market},
+            {"market": ctx.deployment.market.contract},
             ctx.state,
             name=self.SCANNER,
-            start_block=ctx.protocol.start_block,
+            start_block=ctx.deployment.start_block,
             confirmations=ctx.confirmations,
         )
         self._work: dict[int, JobWork] = {}  # by job id
@@ -199,7 +199,7 @@ class RoleDaemon(ABC, Generic[R]):
     def answer(self, game_id: int, trace: TraceProvider, job_id: int | None = None) -> GameStatus:
         """Our move in one game, if it is ours or a timeout we can claim; returns the game's
         status as read before the move."""
-        view = self.ctx.protocol.game_view(game_id)
+        view = self.ctx.deployment.game_view(game_id)
         self.ctx.state.upsert_game(
             game_id,
             status=int(view.status),
@@ -222,8 +222,4 @@ class RoleDaemon(ABC, Generic[R]):
 
     def withdraw(self) -> int:
         """Credits earned in the market (rewards, bonds, bounties), pulled to our account."""
-        p = self.ctx.protocol
-        amount = p.credits(self.ctx.address)
-        if amount > 0:
-            self.ctx.send(p.market.functions.withdraw())
-        return amount
+        return withdraw_credits(self.ctx)

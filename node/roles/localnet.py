@@ -13,17 +13,16 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from node.chain.abi import ABI_DIR, PROTOCOL_CONTRACTS, available, export_from_build
-from node.chain.bindings import protocol_decoder
+from node.chain.abi import ABI_DIR, PROTOCOL_CONTRACTS, REPO_BUILD, available, export_from_build
+from node.chain.revert import protocol_decoder
 from node.chain.sender import TxSender
-from node.devnet.deploy import Deployment, deploy_protocol
+from node.devnet.deploy import DeployedProtocol, deploy_protocol
 from node.roles.context import RoleContext
-from node.roles.protocol import REPO_BUILD
 
 
 @dataclass(frozen=True)
 class LocalProtocol:
-    deployment: Deployment
+    deployment: DeployedProtocol
     abi_dir: Path
 
 
@@ -59,9 +58,9 @@ class LocalScenario:
     """
 
     def __init__(self, work: Path, w3: Web3 | None = None) -> None:
+        from node.chain.abi import protocol_abis
         from node.chain.rpc import connect
         from node.devnet.anvil import AnvilNode
-        from node.roles.protocol import load_abis
         from node.storage.local import LocalStore
 
         self.work = work
@@ -69,7 +68,7 @@ class LocalScenario:
         try:
             self.w3 = w3 or connect(self.anvil.rpc_url)  # type: ignore[union-attr]
             self.local = deploy_local(self.w3, dev_account(0))
-            self.abis = load_abis(self.local.abi_dir)
+            self.abis = protocol_abis(self.local.abi_dir)
             self.store = LocalStore(work / "store")
         except BaseException:
             self.close()

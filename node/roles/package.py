@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from node.chain.contracts.job_market import JobParams
 from node.program.constants import DType
 from node.program.errors import ProgramError
 from node.program.merkle import ZERO32, slot_tree, tensor_root
 from node.program.packing import pack
 from node.program.spec import MANIFEST, TENSORS, JobSpec
 from node.roles.errors import JobPackageError, RootMismatch
-from node.roles.protocol import JobParams
 from node.storage.base import ContentStore
 
 FORMAT = "poc-job"

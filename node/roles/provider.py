@@ -14,12 +14,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from node.chain.contracts.job_market import ClaimState, Job, JobState
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.view import GameStatus, Side
 from node.roles.daemon import DaemonPolicy, RoleDaemon
 from node.roles.errors import InsufficientStake
-from node.roles.protocol import ClaimState, Job, JobState
 from node.roles.records import JobRecord, ProviderStage
 from node.storage.errors import ContentMismatch, ContentUnavailable, InvalidCid, StorageError
 
@@ -50,30 +50,30 @@ class Provider(RoleDaemon[JobRecord]):
     # ---- staking (operator commands) ----
 
     def stake(self, amount: int) -> None:
-        self.ctx.send(self.ctx.protocol.stake.functions.deposit(), value=amount)
+        self.ctx.send(self.ctx.deployment.stake.deposit(amount))
 
     def unstake(self, amount: int) -> None:
-        self.ctx.send(self.ctx.protocol.stake.functions.requestUnbond(amount))
+        self.ctx.send(self.ctx.deployment.stake.request_unbond(amount))
 
     def withdraw_all(self) -> dict[str, int]:
         """Credits from the market, and unbonded stake whose delay has passed."""
-        p, me = self.ctx.protocol, self.ctx.address
+        d = self.ctx.deployment
         done = {"credits": self.withdraw(), "stake": 0}
-        amount, unlock_at = p.unbonding(me)
-        if amount and p.now() >= unlock_at:
-            self.ctx.send(p.stake.functions.withdraw())
-            done["stake"] = amount
+        unbonding = d.stake.unbonding(self.ctx.address)
+        if unbonding.amount and d.now() >= unbonding.unlock_at:
+            self.ctx.send(d.stake.withdraw())
+            done["stake"] = unbonding.amount
         return done
 
     def status(self) -> dict[str, Any]:
-        p, me = self.ctx.protocol, self.ctx.address
-        amount, unlock_at = p.unbonding(me)
+        d, me = self.ctx.deployment, self.ctx.address
+        unbonding = d.stake.unbonding(me)
         return {
             "address": me,
-            "free_stake": p.free_stake(me),
-            "unbonding": amount,
-            "unlock_at": unlock_at,
-            "credits": p.credits(me),
+            "free_stake": d.stake.free_stake(me),
+            "unbonding": unbonding.amount,
+            "unlock_at": unbonding.unlock_at,
+            "credits": d.market.credits(me),
             "jobs": {j: r.status() for j, r in self.records().items()},
         }
 
@@ -85,13 +85,13 @@ class Provider(RoleDaemon[JobRecord]):
             self.save(JobRecord(job_id, Stage.NEW, locator=str(event.args["specLocator"])))
 
     def advance(self, rec: JobRecord) -> None:
-        p = self.ctx.protocol
-        job = p.job(rec.job_id)
+        market = self.ctx.deployment.market
+        job = market.job(rec.job_id)
         if rec.stage == Stage.NEW:
             rec = self._consider(job, rec)
         if rec.stage == Stage.CLAIMED:
             assert rec.claim_id is not None
-            claim = p.claim(rec.claim_id)
+            claim = market.claim(rec.claim_id)
             if claim.state == ClaimState.ACTIVE:
                 rec = self._submit(job, rec)
             elif claim.state == ClaimState.EXPIRED:
@@ -102,20 +102,20 @@ class Provider(RoleDaemon[JobRecord]):
             self._defend(job, rec)
 
     def _consider(self, job: Job, rec: JobRecord) -> JobRecord:
-        pol, p, me = self.policy, self.ctx.protocol, self.ctx.address
+        pol, d, me = self.policy, self.ctx.deployment, self.ctx.address
         if job.state in (JobState.FINALIZED, JobState.CANCELLED):
             return self.finish(rec, Stage.REFUSED, f"job is {job.state.name.lower()}")
-        if job.state == JobState.CLAIMED and p.claim(job.current_claim).provider == me:
+        if job.state == JobState.CLAIMED and d.market.claim(job.current_claim).provider == me:
             # our claim was mined but the run that sent it stopped before recording it
             return self.save(
                 dataclasses.replace(rec, stage=Stage.CLAIMED, claim_id=job.current_claim)
             )
         if job.state == JobState.CLAIMED:
             self._expire_stale(job)
-            job = p.job(job.job_id)
+            job = d.market.job(job.job_id)
         if job.state != JobState.OPEN:
             return rec  # claimed by someone else; it may reopen if their claim is rejected
-        now = p.now()
+        now = d.now()
         reasons = []
         if job.reward < pol.min_reward:
             reasons.append(f"reward {job.reward} < minimum {pol.min_reward}")
@@ -138,7 +138,7 @@ class Provider(RoleDaemon[JobRecord]):
         )
         if size > pol.max_input_bytes:
             return self.finish(rec, Stage.REFUSED, f"{size} bytes > limit {pol.max_input_bytes}")
-        free = p.free_stake(me)
+        free = d.stake.free_stake(me)
         if free < job.params.required_stake:
             note = str(
                 InsufficientStake(
@@ -147,9 +147,9 @@ class Provider(RoleDaemon[JobRecord]):
             )
             log.warning("job %d: %s", job.job_id, note)
             return self.save(dataclasses.replace(rec, note=note))
-        self.ctx.send(p.market.functions.claim(job.job_id), key=f"claim:{job.job_id}")
-        claim_id = p.job(job.job_id).current_claim
-        if p.claim(claim_id).provider != me:
+        self.ctx.send(d.market.claim_job(job.job_id))
+        claim_id = d.market.job(job.job_id).current_claim
+        if d.market.claim(claim_id).provider != me:
             return rec  # someone was faster; the tx reverted on dry run or we read their claim
         log.info("job %d: claimed (claim %d)", job.job_id, claim_id)
         return self.save(
@@ -159,29 +159,31 @@ class Provider(RoleDaemon[JobRecord]):
     def _expire_stale(self, job: Job) -> None:
         """Another provider claimed the job and let its execution deadline pass: `expire`
         (open to anyone) reopens it, so that we may claim it."""
-        p = self.ctx.protocol
-        other = p.claim(job.current_claim)
+        d = self.ctx.deployment
+        other = d.market.claim(job.current_claim)
         if (
             other.state == ClaimState.ACTIVE
-            and p.now() > other.claimed_at + job.params.execute_within
+            and d.now() > other.claimed_at + job.params.execute_within
         ):
-            self.ctx.send(
-                p.market.functions.expire(job.job_id), key=f"expire:{job.job_id}:{other.claim_id}"
-            )
+            self.ctx.send(d.market.expire(job.job_id, other.claim_id))
             log.info("job %d: expired claim %d of %s", job.job_id, other.claim_id, other.provider)
 
     def _submit(self, job: Job, rec: JobRecord) -> JobRecord:
-        p = self.ctx.protocol
+        d = self.ctx.deployment
         assert rec.claim_id is not None
-        if p.now() > p.claim(rec.claim_id).claimed_at + job.params.execute_within:
+        if d.now() > d.market.claim(rec.claim_id).claimed_at + job.params.execute_within:
             return self.finish(rec, Stage.LOST, "execution deadline passed")
         result = self.work(job, rec.locator).claim()
         locator = self.ctx.store.put(result.output)
         self.ctx.send(
-            p.market.functions.submitResult(
-                job.job_id, result.s_n, result.output_root, list(result.output_proof), locator
-            ),
-            key=f"submit:{job.job_id}:{rec.claim_id}",
+            d.market.submit_result(
+                job.job_id,
+                rec.claim_id,
+                result.s_n,
+                result.output_root,
+                result.output_proof,
+                locator,
+            )
         )
         log.info(
             "job %d: result submitted (S_N 0x%s…, output %s)",
@@ -196,9 +198,9 @@ class Provider(RoleDaemon[JobRecord]):
         )
 
     def _defend(self, job: Job, rec: JobRecord) -> None:
-        p = self.ctx.protocol
+        d = self.ctx.deployment
         assert rec.claim_id is not None
-        claim = p.claim(rec.claim_id)
+        claim = d.market.claim(rec.claim_id)
         if claim.state == ClaimState.ACCEPTED:
             self.finish(rec, Stage.DONE, "finalized")
             return
@@ -206,15 +208,12 @@ class Provider(RoleDaemon[JobRecord]):
             self.finish(rec, Stage.LOST, "claim rejected by a challenge")
             return
         active = 0
-        for game_id in p.games_of_claim(claim.claim_id):
+        for game_id in d.market.games_of_claim(claim.claim_id):
             status = self.answer(game_id, self.work(job, rec.locator).trace, job.job_id)
             active += status == GameStatus.ACTIVE
-        if active == 0 and p.now() >= claim.submitted_at + job.params.challenge_window:
+        if active == 0 and d.now() >= claim.submitted_at + job.params.challenge_window:
             # dry run first: a game opened or resolved since we read is caught there
-            self.ctx.send(
-                p.market.functions.finalize(job.job_id),
-                key=f"finalize:{job.job_id}:{claim.claim_id}",
-            )
+            self.ctx.send(d.market.finalize(job.job_id, claim.claim_id))
             self.finish(rec, Stage.DONE, "finalized")
 
 

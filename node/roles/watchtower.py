@@ -16,11 +16,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from node.chain.contracts.job_market import ClaimState, Job
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.view import GameStatus, Side
 from node.roles.daemon import DaemonPolicy, RoleDaemon
-from node.roles.protocol import ClaimState, Job
 from node.roles.records import ClaimRecord, WatchStage
 from node.roles.work import JobWork
 
@@ -49,7 +49,7 @@ class Watchtower(RoleDaemon[ClaimRecord]):
     def status(self) -> dict[str, Any]:
         return {
             "address": self.ctx.address,
-            "credits": self.ctx.protocol.credits(self.ctx.address),
+            "credits": self.ctx.deployment.market.credits(self.ctx.address),
             "claims": {c: r.status() for c, r in self.records().items()},
         }
 
@@ -69,7 +69,7 @@ class Watchtower(RoleDaemon[ClaimRecord]):
             )
 
     def advance(self, rec: ClaimRecord) -> None:
-        job = self.ctx.protocol.job(rec.job_id)
+        job = self.ctx.deployment.market.job(rec.job_id)
         if rec.stage == Stage.NEW:
             rec = self._check(job, rec)
         if rec.stage == Stage.WRONG:
@@ -86,11 +86,11 @@ class Watchtower(RoleDaemon[ClaimRecord]):
         return int.from_bytes(digest[:8], "big") / 2**64 < self.policy.sample_probability
 
     def _check(self, job: Job, rec: ClaimRecord) -> ClaimRecord:
-        p = self.ctx.protocol
-        claim = p.claim(rec.claim_id)
+        d = self.ctx.deployment
+        claim = d.market.claim(rec.claim_id)
         if claim.state != ClaimState.SUBMITTED:
             return self.finish(rec, Stage.SKIPPED, f"claim is {claim.state.name.lower()}")
-        if p.now() >= rec.window_end:
+        if d.now() >= rec.window_end:
             return self.finish(rec, Stage.SKIPPED, "challenge window closed before checking")
         if not self._sampled(rec.claim_id, job):
             return self.finish(rec, Stage.SKIPPED, "not sampled")
@@ -112,36 +112,32 @@ class Watchtower(RoleDaemon[ClaimRecord]):
         return self.save(dataclasses.replace(rec, stage=Stage.WRONG, my_s_n="0x" + mine.hex()))
 
     def _work_for(self, job: Job) -> JobWork:
-        return self.work(job, self.ctx.protocol.spec_locator(job.job_id))
+        return self.work(job, self.ctx.deployment.market.spec_locator(job.job_id))
 
     def _my_games(self, claim_id: int) -> list[int]:
-        p, me = self.ctx.protocol, self.ctx.address.lower()
-        return [g for g in p.games_of_claim(claim_id) if p.challenger_of(g).lower() == me]
+        market, me = self.ctx.deployment.market, self.ctx.address.lower()
+        return [g for g in market.games_of_claim(claim_id) if market.challenger_of(g).lower() == me]
 
     def _challenge(self, job: Job, rec: ClaimRecord) -> ClaimRecord:
-        p = self.ctx.protocol
+        d = self.ctx.deployment
         if not self._my_games(rec.claim_id):
-            claim = p.claim(rec.claim_id)
+            claim = d.market.claim(rec.claim_id)
             if claim.state != ClaimState.SUBMITTED:
                 return self.finish(rec, Stage.DONE, f"claim already {claim.state.name.lower()}")
-            if p.now() >= rec.window_end:
+            if d.now() >= rec.window_end:
                 return self.finish(rec, Stage.SKIPPED, "window closed before challenging")
-            self.ctx.send(
-                p.market.functions.challenge(job.job_id),
-                value=job.params.challenger_bond,
-                key=f"challenge:{rec.claim_id}",
-            )
+            self.ctx.send(d.market.challenge(job.job_id, rec.claim_id, job.params.challenger_bond))
         games = tuple(self._my_games(rec.claim_id))
         log.info("claim %d: challenged (games %s)", rec.claim_id, list(games))
         return self.save(dataclasses.replace(rec, stage=Stage.PLAYING, games=games))
 
     def _play(self, job: Job, rec: ClaimRecord) -> None:
-        p = self.ctx.protocol
+        d = self.ctx.deployment
         results = {}
         for game_id in rec.games or ():
             status = self.answer(game_id, self._work_for(job).trace, job.job_id)
             if status == GameStatus.ACTIVE:
-                status = p.game_view(game_id).status
+                status = d.game_view(game_id).status
             results[game_id] = status
         if all(s != GameStatus.ACTIVE for s in results.values()):
             won = [g for g, s in results.items() if s == GameStatus.CHALLENGER_WON]

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy.typing as npt
 
+from node.chain.contracts.job_market import JobParams
 from node.compute.config import ComputeConfig
 from node.program.packing import pack
 from node.program.program import Program
 from node.roles.package import JobPackage
-from node.roles.protocol import JobParams
 from node.storage.base import ContentStore
 from node.trace.provider import TraceProvider
 

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from node.chain.contracts.job_market import ClaimState
 from node.game.responder import MoveRecord
 from node.roles.client import JobClient, JobTerms
-from node.roles.protocol import ClaimState
 from poc_lab.adversary import ProviderCheat, cheating_provider
 from poc_lab.bench.report import machine, write_section
 
@@ -44,7 +44,7 @@ def run(work: Path) -> dict[str, object]:
         tower = Watchtower(sc.ctx(3, "tower"), observers=[moves.append])
         provider.tick()
         t_submitted = time.perf_counter()
-        p = provider.ctx.protocol
+        p = provider.ctx.deployment.market
         claim_id = p.job(job_id).current_claim
         ticks = 0
         while p.claim(claim_id).state != ClaimState.REJECTED:

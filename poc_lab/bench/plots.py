@@ -81,11 +81,11 @@ def overhead_points(reps: int) -> list[OverheadPoint]:
 
 
 def dispute_points(workdir: Path) -> list[DisputePoint]:
+    from node.chain.contracts.job_market import ClaimState
     from node.embedded import embedded_net
     from node.game.responder import MoveRecord
     from node.roles.client import JobClient, JobTerms
     from node.roles.examples import random_mlp
-    from node.roles.protocol import ClaimState
     from node.roles.watchtower import Watchtower
     from poc_lab.adversary import ProviderCheat, cheating_provider
 
@@ -106,7 +106,7 @@ def dispute_points(workdir: Path) -> list[DisputePoint]:
             spec, data = random_mlp(widths, rows, seed=i)
             job = poster.post(spec, data, terms)
             cheater.tick()
-            p = cheater.ctx.protocol
+            p = cheater.ctx.deployment.market
             claim = p.job(job).current_claim
             t = time.perf_counter()
 

@@ -1,45 +1,37 @@
 """Test-side trace of a small program and the two players of the dispute game.
 
 Built on the Python team's reference (`node.program`): tensors, trees and op semantics come
-from there; this module only adds what the contract tests need: every state root S_i, a way to
-corrupt one op's output (a lying provider), and scripted players that drive `DisputeGame`.
-"""
+from there. `Trace` answers the production solver's `GameTrace` questions from those tensors;
+the players drive `DisputeGame` with the production solver (`node.game.solver.solve`) on a
+`GameView` of the contract's position. Misbehaviour stays here, as thin wrappers: a corrupted
+op output (`Trace(corrupt=...)`), partial sums wrong from a chosen chunk (`SumLie`), a provider
+that stops moving or reveals garbage, a challenger that points at random (the solver's pick
+hook)."""
 
 from __future__ import annotations
 
-import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
-from node.program.constants import NO_SLOT, DType, Flag, Opcode
+from node.game import rules
+from node.game.actions import FUNCTION, Action, RevealStates, RevealSums, StepMove, call_args
+from node.game.rules import Side
+from node.game.solver import first_disagreement, solve
+from node.game.view import GameView, OpenedOp
+from node.program.constants import LEAF_ELEMS, NO_SLOT, DType, Flag, Opcode
 from node.program.merkle import MerkleTree, slot_tree, tensor_tree
 from node.program.ops import Op
-from node.program.packing import pack, unpack
+from node.program.packing import pack
 from node.program.program import InputSlot, Program
-from node.program.reference import run_op
+from node.program.reference import elementwise_leaf_indices, matmul_leaf_indices, run_op
 from node.program.tensors import TensorSpec
+from node.trace.provider import LeafWitness, StepWitness
+from poc_lab.adversary import random_pick
 
 ZERO = bytes(32)
-
-# DisputeGame.Phase
-EXEC_REVEAL, EXEC_PICK, OP_OPEN, TENSOR_REVEAL, TENSOR_PICK = 1, 2, 3, 4, 5
-LEAF_REVEAL, ELEMENT_PICK, SUM_REVEAL, SUM_PICK, STEP = 6, 7, 8, 9, 10
-PROVIDER_PHASES = {EXEC_REVEAL, OP_OPEN, TENSOR_REVEAL, LEAF_REVEAL, SUM_REVEAL}
-# DisputeGame.Status
-ACTIVE, PROVIDER_WON, CHALLENGER_WON = 1, 2, 3
-
-
-def sha256(b: bytes) -> bytes:
-    return hashlib.sha256(b).digest()
-
-
-def points(lo: int, hi: int, k: int) -> list[int]:
-    """p_0 .. p_n of [lo, hi] (protocol.md §6.3)."""
-    w = hi - lo
-    n = min(k, w)
-    return [lo + i * w // n for i in range(n + 1)]
 
 
 def _wrap(v: int, dtype: DType) -> int:
@@ -51,7 +43,8 @@ def _wrap(v: int, dtype: DType) -> int:
 @dataclass
 class Trace:
     """All tensors, trees and state roots of `program` on `values` (one op output optionally
-    corrupted: `corrupt = (op_index, flat_element, delta)`, later ops computed on the lie)."""
+    corrupted: `corrupt = (op_index, flat_element, delta)`, later ops computed on the lie).
+    Implements node.game.solver.GameTrace."""
 
     program: Program
     values: list[np.ndarray]
@@ -91,7 +84,6 @@ class Trace:
         self.packed.append(data)
         self.trees.append(tensor_tree(data, dtype))
 
-    # -- accessors used by the players
     @property
     def n_ops(self) -> int:
         return len(self.program.ops)
@@ -99,35 +91,103 @@ class Trace:
     def slot_root(self, slot: int) -> bytes:
         return self.trees[slot].root
 
-    def leaf(self, slot: int, j: int) -> bytes:
-        dt = self.program.table[slot].dtype
-        size = dt.leaf_bytes
-        data = self.packed[slot]
-        if j * size >= len(data):
-            return bytes(size)
-        return data[j * size : (j + 1) * size]
-
     def leaf_proof(self, slot: int, j: int) -> list[bytes]:
         return self.trees[slot].proof(j)
 
     def node(self, slot: int, height: int, index: int) -> bytes:
         return self.trees[slot].node(height, index)
 
-    def partial_sums(self, op_index: int, leaf_index: int, elem: int) -> list[int]:
-        """P_0 .. P_{K/32} of one matmul output element (honest unless corrupted: a corrupted
-        element carries its error from the chunk chosen by `lie_chunk`)."""
+    def output_proof(self, slot: int) -> list[bytes]:
+        return self.state_trees[-1].proof(slot)
+
+    # -- node.game.solver.GameTrace
+
+    def state_root(self, i: int) -> bytes:
+        return self.states[i]
+
+    def state_proof(self, i: int, slot: int) -> list[bytes]:
+        return self.state_trees[i].proof(slot)
+
+    def root(self, slot: int) -> bytes:
+        return self.trees[slot].root
+
+    def program_proof(self, op_index: int) -> tuple[bytes, list[bytes]]:
+        return self.program.ops[op_index].encode(), self.program.program_tree().proof(op_index)
+
+    def children(self, slot: int, level: int, index: int, m: int) -> list[bytes]:
+        return [self.node(slot, level - m, (index << m) + i) for i in range(1 << m)]
+
+    def leaf(self, slot: int, j: int) -> bytes:
+        size = self.program.table[slot].dtype.leaf_bytes
+        data = self.packed[slot]
+        if j * size >= len(data):
+            return bytes(size)
+        return data[j * size : (j + 1) * size]
+
+    def honest_sums(self, op_index: int, leaf_index: int, elem: int) -> list[int]:
+        """P_0 .. P_{K/32} of one matmul output element, from the operand tensors."""
         op = self.program.ops[op_index]
-        f = 32 * leaf_index + elem
-        m, n = divmod(f, op.N)
+        m, n = divmod(LEAF_ELEMS * leaf_index + elem, op.N)
         a = self.tensors[op.a].reshape(op.M, op.K)[m]
         w = self.tensors[op.b].reshape(op.N, op.K)[n]
         sums = [0]
-        for c in range(op.K // 32):
-            sums.append(sums[-1] + int(np.dot(a[32 * c : 32 * c + 32], w[32 * c : 32 * c + 32])))
+        for c in range(op.K // LEAF_ELEMS):
+            lo, hi = LEAF_ELEMS * c, LEAF_ELEMS * (c + 1)
+            sums.append(sums[-1] + int(np.dot(a[lo:hi], w[lo:hi])))
         return sums
 
-    def output_proof(self, slot: int) -> list[bytes]:
-        return self.state_trees[-1].proof(slot)
+    def partial_sums(
+        self, op_index: int, leaf_index: int, elem: int, lie_chunk: int | None = None
+    ) -> list[int]:
+        """The sums this trace claims: the honest ones, except for a corrupted element, whose
+        error enters at chunk `lie_chunk` (default: the last) so that P_{K/32} is the claimed
+        element."""
+        honest = self.honest_sums(op_index, leaf_index, elem)
+        slot = self.program.n_inputs + op_index
+        delta = int(self.tensors[slot][LEAF_ELEMS * leaf_index + elem]) - honest[-1]
+        if delta == 0:
+            return honest
+        c0 = min(lie_chunk if lie_chunk is not None else len(honest) - 2, len(honest) - 2)
+        return [s + (delta if c > c0 else 0) for c, s in enumerate(honest)]
+
+    def _witness(self, slot: int, j: int) -> LeafWitness:
+        return LeafWitness(slot, j, self.leaf(slot, j), self.leaf_proof(slot, j))
+
+    def step_witness(
+        self, op_index: int, leaf_index: int, elem: int | None = None, chunk: int | None = None
+    ) -> StepWitness:
+        """The operand leaves of one step and their proofs (none for a padding output leaf or
+        an im2col padded position; the lut table whole, with an empty proof)."""
+        op = self.program.ops[op_index]
+        if op.opcode == Opcode.MATMUL:
+            assert elem is not None and chunk is not None
+            ai, wi = matmul_leaf_indices(op, leaf_index, elem, chunk)
+            return StepWitness(
+                op_index, leaf_index, self._witness(op.a, ai), self._witness(op.b, wi)
+            )
+        aw = bw = None
+        if leaf_index < op.out_spec.n_leaves:
+            ai, bi = elementwise_leaf_indices(op, leaf_index)
+            aw = self._witness(op.a, ai) if ai is not None else None
+            if op.opcode == Opcode.LUT:
+                bw = LeafWitness(op.b, 0, self.packed[op.b], [])
+            elif bi is not None and op.b != NO_SLOT:
+                bw = self._witness(op.b, bi)
+        return StepWitness(op_index, leaf_index, aw, bw)
+
+
+class SumLie:
+    """A lying trace whose partial sums of the corrupted element are wrong from `chunk` on."""
+
+    def __init__(self, trace: Trace, chunk: int) -> None:
+        self.trace = trace
+        self.chunk = chunk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.trace, name)
+
+    def partial_sums(self, op_index: int, leaf_index: int, elem: int) -> list[int]:
+        return self.trace.partial_sums(op_index, leaf_index, elem, self.chunk)
 
 
 def program_of(
@@ -212,9 +272,9 @@ class Refuse(Exception):
 
 @dataclass
 class Provider:
-    """Answers from `trace`. `refuse_at` (provider move number) stops moving; `garbage_at`
-    reveals random roots or sums at that move (its later openings then fail); `sum_lie_chunk`
-    makes a corrupted matmul element's partial sums wrong from that chunk on."""
+    """The production solver on `trace`. `refuse_at` (provider move number) stops moving;
+    `garbage_at` reveals random roots or sums at that move (its later openings then fail);
+    `sum_lie_chunk` makes a corrupted matmul element's partial sums wrong from that chunk on."""
 
     trace: Trace
     k: int
@@ -224,69 +284,24 @@ class Provider:
     moves: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
-    def act(self, g, game, sender):  # noqa: ANN001
+    def action(self, v: GameView) -> Action:
         if self.refuse_at is not None and self.moves >= self.refuse_at:
             raise Refuse
         self.moves += 1
-        gid = g["id"]
-        phase = g["phase"]
-        t = self.trace
-        garbage = self.garbage_at is not None and self.moves - 1 == self.garbage_at
-        if phase == EXEC_REVEAL:
-            pts = points(g["lo"], g["hi"], self.k)[1:-1]
-            roots = [t.states[p] for p in pts]
-            if garbage:
-                roots = [self.rng.randbytes(32) for _ in pts]
-            g["revealed"] = roots
-            return game.revealStates(gid, roots, sender=sender)
-        elif phase == OP_OPEN:
-            return game.openOp(gid, self.opening(g["lo"]), sender=sender)
-        elif phase == TENSOR_REVEAL:
-            slot = t.program.n_inputs + g["opIndex"]
-            m = min(int(np.log2(self.k)), g["height"])
-            lvl = g["height"] - m
-            nodes = [t.node(slot, lvl, (g["index"] << m) + i) for i in range(1 << m)]
-            g["revealed"] = nodes
-            return game.revealNodes(gid, nodes, sender=sender)
-        elif phase == LEAF_REVEAL:
-            slot = t.program.n_inputs + g["opIndex"]
-            return game.revealLeaf(gid, t.leaf(slot, g["index"]), sender=sender)
-        elif phase == SUM_REVEAL:
-            sums = self.sums(g)
-            pts = points(g["lo"], g["hi"], self.k)[1:-1]
-            vals = [sums[p] for p in pts]
-            if garbage:
-                vals = [self.rng.randint(-(2**31), 2**31 - 1) for _ in pts]
-            g["revealed"] = vals
-            return game.revealSums(gid, vals, sender=sender)
-        else:
-            raise AssertionError(f"provider asked to move in phase {phase}")
-
-    def sums(self, g) -> list[int]:  # noqa: ANN001
-        t = self.trace
-        op_i = g["opIndex"]
-        honest = t.partial_sums(op_i, g["index"], g["elem"])
-        slot = t.program.n_inputs + op_i
-        claimed = int(t.tensors[slot][32 * g["index"] + g["elem"]])
-        delta = claimed - honest[-1]
-        if delta == 0:
-            return honest
-        c0 = self.sum_lie_chunk if self.sum_lie_chunk is not None else len(honest) - 2
-        c0 = min(c0, len(honest) - 2)
-        return [s + (delta if c > c0 else 0) for c, s in enumerate(honest)]
-
-    def opening(self, a: int) -> tuple:
-        t = self.trace
-        p = t.program
-        op = p.ops[a]
-        st = t.state_trees[a]
-        return (op.encode(), p.program_tree().proof(a), t.slot_root(op.out), st.proof(op.out))
+        t = self.trace if self.sum_lie_chunk is None else SumLie(self.trace, self.sum_lie_chunk)
+        (a,) = solve(v, Side.PROVIDER, t)  # type: ignore[arg-type]
+        if self.garbage_at is not None and self.moves - 1 == self.garbage_at:
+            if isinstance(a, RevealStates):
+                a = RevealStates(tuple(self.rng.randbytes(32) for _ in a.roots))
+            elif isinstance(a, RevealSums):
+                a = RevealSums(tuple(self.rng.randint(-(2**31), 2**31 - 1) for _ in a.sums))
+        return a
 
 
 @dataclass
 class Challenger:
-    """Points at the first disagreement with `trace` (honest), or at random (`rng` given);
-    `refuse_at` stops moving."""
+    """The production solver on `trace`: points at the first disagreement (honest), or at
+    random (`rng` given, through the solver's pick hook); `refuse_at` stops moving."""
 
     trace: Trace
     k: int
@@ -294,113 +309,105 @@ class Challenger:
     refuse_at: int | None = None
     moves: int = 0
 
-    def _choose(self, mismatches: list[bool]) -> int:
-        if self.rng is not None:
-            return self.rng.randrange(len(mismatches))
-        for i, bad in enumerate(mismatches):
-            if bad:
-                return i
-        return len(mismatches) - 1
-
-    def act(self, g, game, sender):  # noqa: ANN001
+    def action(self, v: GameView) -> Action:
         if self.refuse_at is not None and self.moves >= self.refuse_at:
             raise Refuse
         self.moves += 1
-        gid = g["id"]
-        phase = g["phase"]
-        t = self.trace
-        if phase == EXEC_PICK:
-            roots = g["revealed"]
-            pts = points(g["lo"], g["hi"], self.k)
-            highs = list(roots) + [g["high"]]
-            seg = self._choose([bytes(h) != t.states[pts[s + 1]] for s, h in enumerate(highs)])
-            return game.pickState(gid, roots, seg, sender=sender)
-        elif phase == TENSOR_PICK:
-            nodes = g["revealed"]
-            slot = t.program.n_inputs + g["opIndex"]
-            m = min(int(np.log2(self.k)), g["height"])
-            lvl = g["height"] - m
-            seg = self._choose(
-                [bytes(x) != t.node(slot, lvl, (g["index"] << m) + i) for i, x in enumerate(nodes)]
-            )
-            return game.pickNode(gid, nodes, seg, sender=sender)
-        elif phase == ELEMENT_PICK:
-            leaf = g["leaf"]
-            slot = t.program.n_inputs + g["opIndex"]
-            mine = unpack(t.leaf(slot, g["index"]), DType.INT32)
-            theirs = unpack(leaf, DType.INT32)
-            e = self._choose([int(a) != int(b) for a, b in zip(mine, theirs, strict=True)])
-            return game.pickElement(gid, leaf, e, sender=sender)
-        elif phase == SUM_PICK:
-            vals = g["revealed"]
-            honest = t.partial_sums(g["opIndex"], g["index"], g["elem"])
-            pts = points(g["lo"], g["hi"], self.k)
-            highs = list(vals) + [g["highSum"]]
-            seg = self._choose([int(h) != honest[pts[s + 1]] for s, h in enumerate(highs)])
-            return game.pickSum(gid, vals, seg, sender=sender)
-        elif phase == STEP:
-            return game.step(gid, self.step_data(g), sender=sender)
-        else:
-            raise AssertionError(f"challenger asked to move in phase {phase}")
-
-    def step_data(self, g) -> tuple:  # noqa: ANN001
-        return step_data(self.trace, g)
+        choose = random_pick(self.rng) if self.rng is not None else first_disagreement
+        (a,) = solve(v, Side.CHALLENGER, self.trace, choose)  # type: ignore[arg-type]
+        return a
 
 
-def step_data(t: Trace, g: dict) -> tuple:
-    """StepData of the disputed leaf or chunk, from an honest trace (operands are agreed)."""
-    from node.program.reference import elementwise_leaf_indices
-
-    a_op = g["opIndex"]
-    op = t.program.ops[a_op]
-    enc = op.encode()
-    st = t.state_trees[a_op]
-    a_root = t.slot_root(op.a)
-    has_b = op.b != NO_SLOT
-    b_root = t.slot_root(op.b) if has_b else ZERO
-    tail = (t.states[a_op], st.proof(op.a), st.proof(op.b) if has_b else [])
-    j = g["index"]
-    if j >= out_leaves(op):
-        return (enc, a_root, b_root, b"", [], b"", []) + tail
-    if g["chunkStep"]:
-        mrow, ncol = divmod(32 * j + g["elem"], op.N)
-        kl = op.K // 32
-        ai, wi = mrow * kl + g["lo"], ncol * kl + g["lo"]
-        return (
-            enc, a_root, b_root,
-            t.leaf(op.a, ai), t.leaf_proof(op.a, ai),
-            t.leaf(op.b, wi), t.leaf_proof(op.b, wi),
-        ) + tail  # fmt: skip
-    ai, bi = elementwise_leaf_indices(op, j)
-    a_leaf, a_proof = (t.leaf(op.a, ai), t.leaf_proof(op.a, ai)) if ai is not None else (b"", [])
-    if op.opcode == Opcode.LUT:
-        b_leaf, b_proof = t.packed[op.b], []
-    elif bi is not None and has_b:
-        b_leaf, b_proof = t.leaf(op.b, bi), t.leaf_proof(op.b, bi)
-    else:
-        b_leaf, b_proof = b"", []
-    return (enc, a_root, b_root, a_leaf, a_proof, b_leaf, b_proof) + tail
+def game_view(game, gid: int, log2_arity: int = 4, now: int = 0, **carried: Any) -> GameView:  # noqa: ANN001
+    """The solver's view of game `gid` (`carried`: what the contract keeps only as hashes)."""
+    return GameView.of_game(gid, game.getGame(gid), now, log2_arity, **carried)
 
 
-def game_view(game, gid: int) -> dict:  # noqa: ANN001
-    s = game.getGame(gid)
-    low, high = bytes(s.low), bytes(s.high)
-    return {
-        "id": gid,
-        "phase": int(s.phase),
-        "status": int(s.status),
-        "lo": int(s.lo),
-        "hi": int(s.hi),
-        "index": int(s.index),
-        "height": int(s.height),
-        "opIndex": int(s.opIndex),
-        "elem": int(s.elem),
-        "chunkStep": bool(s.chunkStep),
-        "low": low,
-        "high": high,
-        "highSum": int.from_bytes(high, "big", signed=True),
-        "lastMoveAt": int(s.lastMoveAt),
-    }
+def synthetic_view(trace: Trace, op_index: int, index: int, **over: Any) -> GameView:
+    """A step position of op `op_index`, leaf `index` without a game (for the verifier's own
+    tests): the challenger to move, the op opened."""
+    p = trace.program
+    op = p.ops[op_index]
+    start = rules.initial(ZERO, ZERO, p.n_inputs, len(p.ops), log2_arity=4, clock=1)
+    fields: dict[str, Any] = {
+        "phase": rules.Phase.STEP, "lo": 0, "hi": 1, "index": index, "op_index": op_index,
+        "opcode": int(op.opcode), "out_leaves": op.out_spec.n_leaves,
+        "k_chunks": op.K // LEAF_ELEMS, "opened": OpenedOp(op.encode(), ZERO),
+    }  # fmt: skip
+    return replace(start, **(fields | over))
+
+
+def struct_args(a: Action) -> list[Any]:
+    """The call's arguments after the game id, structs as tuples in Solidity field order."""
+    return [tuple(x.values()) if isinstance(x, dict) else x for x in call_args(a)]
+
+
+def step_data(v: GameView, t: Trace) -> tuple:
+    """StepData of the step at `v`, by the solver from an honest trace (operands are agreed)."""
+    (a,) = solve(v, Side.CHALLENGER, t)  # type: ignore[arg-type]
+    assert isinstance(a, StepMove), a
+    return struct_args(a)[0]
+
+
+# The position fields a move changes; `low` is stale on chain while the reduction's lo = 0.
+POSITION = ("phase", "lo", "hi", "height", "index", "elem", "chunk_step", "high", "op_index",
+            "opcode", "out_leaves", "k_chunks")  # fmt: skip
+CARRIED = ("revealed_roots", "revealed_sums", "revealed_leaf", "opened")
+
+
+@dataclass
+class Match:
+    """One game between two players: reads the position, asks the mover's solver, sends the
+    move, and carries what the contract keeps only as hashes (the revealed array, the opened
+    op) to the next view. Every move's outcome on chain is checked against node.game.rules."""
+
+    game: Any
+    gid: int
+    provider: Provider
+    challenger: Challenger
+    accounts: tuple[Any, Any]  # (provider, challenger)
+    expect: GameView | None = None  # the position the last move leads to, by node.game.rules
+
+    def view(self, now: int) -> GameView:
+        log2k = self.provider.k.bit_length() - 1
+        carried = {f: getattr(self.expect, f) for f in CARRIED} if self.expect else {}
+        v = game_view(self.game, self.gid, log2k, now, **carried)
+        e = self.expect
+        if e is not None and v.active:
+            have = {f: getattr(v, f) for f in POSITION}
+            want = {f: getattr(e, f) for f in POSITION}
+            assert have == want, (have, want)
+            assert v.low == e.low or (v.chunk_step and v.lo == 0), (v.low, e.low)
+        return v
+
+    def move(self, v: GameView) -> tuple[str, Any]:
+        """Plays the mover's move at `v`: (function name, receipt). Raises Refuse, or the
+        contract's revert."""
+        provider = v.mover == Side.PROVIDER
+        a = (self.provider if provider else self.challenger).action(v)
+        if a.__class__ not in FUNCTION:
+            raise Refuse  # the solver waits (its clock ran out)
+        name = FUNCTION[a.__class__]
+        who = self.accounts[0 if provider else 1]
+        receipt = getattr(self.game, name)(self.gid, *struct_args(a), sender=who)
+        self.expect = None if isinstance(a, StepMove) else rules.after(v, a)
+        return name, receipt
+
+
+def play_traces(
+    game,
+    gid,
+    provider: Trace,
+    challenger: Trace,
+    accounts_pc,
+    chain,
+    k: int = 16,
+    prov_kw: dict | None = None,
+    chal_kw: dict | None = None,
+) -> GameResult:  # noqa: ANN001
+    """`play` with a provider playing `provider` and a challenger playing `challenger`."""
+    p = Provider(provider, k, **(prov_kw or {}))
+    return play(game, gid, p, Challenger(challenger, k, **(chal_kw or {})), accounts_pc, chain)
 
 
 @dataclass
@@ -421,41 +428,22 @@ def play(
     from ape.exceptions import ContractLogicError
 
     prov_acct, chal_acct, anyone = accounts_pc
-    carry: dict = {}
+    match = Match(game, gid, provider, challenger, (prov_acct, chal_acct))
     gas: dict[str, list[int]] = {}
     reverts: list[str] = []
     sequence: list[tuple[str, int]] = []
     for _ in range(max_moves):
-        g = game_view(game, gid)
-        if g["status"] != ACTIVE:
-            return GameResult(g["status"], provider.moves, challenger.moves, gas, reverts, sequence)
-        g.update(carry)
-        provider_turn = g["phase"] in PROVIDER_PHASES
+        v = match.view(chain.pending_timestamp)
+        if not v.active:
+            return GameResult(v.status, provider.moves, challenger.moves, gas, reverts, sequence)
         try:
-            if provider_turn:
-                receipt = provider.act(g, game, prov_acct)
-            else:
-                receipt = challenger.act(g, game, chal_acct)
-            gas.setdefault(PHASE_NAMES[g["phase"]], []).append(int(receipt.gas_used))
-            sequence.append((PHASE_NAMES[g["phase"]], int(receipt.gas_used)))
-            carry = {k: g[k] for k in ("revealed",) if k in g}
-            if g["phase"] == LEAF_REVEAL:
-                carry["leaf"] = provider.trace.leaf(
-                    provider.trace.program.n_inputs + g["opIndex"], g["index"]
-                )
+            name, receipt = match.move(v)
+            gas.setdefault(name, []).append(int(receipt.gas_used))
+            sequence.append((name, int(receipt.gas_used)))
         except (Refuse, ContractLogicError) as exc:
             if isinstance(exc, ContractLogicError):
-                reverts.append(
-                    f"{PHASE_NAMES[g['phase']]}: {exc!r} {getattr(exc, 'revert_message', '')}"
-                )
+                reverts.append(f"{v.phase.name}: {exc!r} {getattr(exc, 'revert_message', '')}")
             deadline = int(game.deadline(gid))
             chain.pending_timestamp = max(chain.pending_timestamp, deadline + 1)
             game.timeout(gid, sender=anyone)
     raise AssertionError("game did not end")
-
-
-PHASE_NAMES = {
-    EXEC_REVEAL: "revealStates", EXEC_PICK: "pickState", OP_OPEN: "openOp",
-    TENSOR_REVEAL: "revealNodes", TENSOR_PICK: "pickNode", LEAF_REVEAL: "revealLeaf",
-    ELEMENT_PICK: "pickElement", SUM_REVEAL: "revealSums", SUM_PICK: "pickSum", STEP: "step",
-}  # fmt: skip

@@ -13,18 +13,7 @@ import random
 
 import numpy as np
 from conftest import ARITY, BOND, CLOCK, EXECUTE, STAKE, WINDOW, job_params, submit
-from contracts_trace import (
-    ACTIVE,
-    CHALLENGER_WON,
-    PROVIDER_PHASES,
-    PROVIDER_WON,
-    Challenger,
-    Provider,
-    Refuse,
-    Trace,
-    game_view,
-    sample_program,
-)
+from contracts_trace import Challenger, Match, Provider, Refuse, Trace, sample_program
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -33,6 +22,14 @@ from hypothesis.stateful import (
     invariant,
     rule,
     run_state_machine_as_test,
+)
+
+from node.game.rules import GameStatus
+
+ACTIVE, PROVIDER_WON, CHALLENGER_WON = (
+    GameStatus.ACTIVE,
+    GameStatus.PROVIDER_WON,
+    GameStatus.CHALLENGER_WON,
 )
 
 JOB_NEXT = {1: {2, 4}, 2: {1, 3}, 3: set(), 4: set()}  # Open, Claimed, Finalized, Cancelled
@@ -62,7 +59,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.reverts: tuple[type[Exception], ...] = c["reverts"]
         self.jobs: dict[int, int] = {}  # job id -> last seen state
         self.claims: dict[int, int] = {}
-        self.games: dict[int, dict] = {}  # game id -> players, carry, last status
+        self.games: dict[int, dict] = {}  # game id -> match (players, carried reveal), last status
         self.result_of: dict[int, Trace] = {}  # claim id -> trace submitted
         self.actions = 0
 
@@ -165,14 +162,10 @@ class MarketMachine(RuleBasedStateMachine):
         if self._try(m.challenge, int(cl.jobId), value=job.params.challengerBond, sender=chal):
             gid = int(self.sys.game.gameCount())
             provider = next(a for a in self.accts["providers"] if a.address == cl.provider)
+            p = Provider(self.result_of[cid], ARITY)
+            c = Challenger(self.honest, ARITY, rng=random.Random(seed) if random_play else None)
             self.games[gid] = {
-                "p": Provider(self.result_of[cid], ARITY),
-                "c": Challenger(
-                    self.honest, ARITY, rng=random.Random(seed) if random_play else None
-                ),
-                "pa": provider,
-                "ca": chal,
-                "carry": {},
+                "match": Match(self.sys.game, gid, p, c, (provider, chal)),
                 "status": ACTIVE,
             }
             _count("games")
@@ -184,24 +177,18 @@ class MarketMachine(RuleBasedStateMachine):
         gid = active[pick % len(active)]
         s = self.games[gid]
         for _ in range(moves):
-            v = game_view(self.sys.game, gid)
-            if v["status"] != ACTIVE:
+            v = s["match"].view(self.chain.pending_timestamp)
+            if not v.active:
                 return
-            if self.chain.pending_timestamp > int(self.sys.game.deadline(gid)):
+            if self.chain.pending_timestamp > v.deadline:
                 return  # the mover's clock ran out: only `timeout` is left
-            v.update(s["carry"])
-            prov = v["phase"] in PROVIDER_PHASES
             try:
-                (s["p"] if prov else s["c"]).act(v, self.sys.game, s["pa"] if prov else s["ca"])
+                s["match"].move(v)
                 self.actions += 1
                 _count("moves")
             except (Refuse, *self.reverts) as exc:
                 _count(f"moves refused or reverted ({type(exc).__name__})")
                 return
-            s["carry"] = {k: v[k] for k in ("revealed",) if k in v}
-            if v["phase"] == 6:
-                t = s["p"].trace
-                s["carry"]["leaf"] = t.leaf(t.program.n_inputs + v["opIndex"], v["index"])
 
     def timeout(self, pick: int) -> None:
         active = [g for g, s in self.games.items() if s["status"] == ACTIVE]
@@ -308,9 +295,9 @@ class MarketMachine(RuleBasedStateMachine):
     def _ended_by_a_move(self, gid: int, s: dict, status: int) -> None:
         """A game decided by the one-step check goes to the side that told the truth: an honest
         provider always, a lying one whenever the challenger played honestly."""
-        if s["p"].trace is self.honest:
+        if s["match"].provider.trace is self.honest:
             assert status == PROVIDER_WON, f"game {gid}: honest provider lost by a move"
-        elif s["c"].rng is None:
+        elif s["match"].challenger.rng is None:
             assert status == CHALLENGER_WON, f"game {gid}: honest challenger lost to a liar"
         _count(f"games decided by the step: {OUTCOME[status]}")
 
@@ -367,7 +354,7 @@ class MarketMachine(RuleBasedStateMachine):
             _count("sequences")
             _count("actions", self.actions)
             for s in self.games.values():  # the end-of-sequence timeouts included
-                who = "lying" if s["p"].trace is self.liar else "honest"
+                who = "lying" if s["match"].provider.trace is self.liar else "honest"
                 _count(f"games ended: {who} provider, {OUTCOME[s['status']]}")
             for state in self.claims.values():
                 _count(f"claims ended {CLAIM_END[state]}")

@@ -14,19 +14,20 @@ import numpy as np
 import pytest
 from conftest import ARITY, CLOCK, FUZZ, balances_ok, claimed_submitted, open_game
 from contracts_trace import (
-    CHALLENGER_WON,
-    PROVIDER_WON,
     Challenger,
+    Match,
     Provider,
     Trace,
     game_view,
-    points,
+    play_traces,
     program_of,
     step_data,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from node.game.rules import GameStatus, Phase, points
+from node.game.view import OpenedOp
 from node.program.constants import DType, Flag, Opcode
 from node.program.ops import Op
 
@@ -66,14 +67,10 @@ def long_trace() -> Trace:
 
 
 def run(system, chain, players, trace_p: Trace, honest: Trace, prov_kw=None, chal_kw=None):  # noqa: ANN001
-    from contracts_trace import play
-
     provider, challenger, anyone = players
     job = claimed_submitted(system, PLAYERS_POSTER[0], provider, trace_p, chain)
     gid = open_game(system, job, challenger)
-    p = Provider(trace_p, ARITY, **(prov_kw or {}))
-    c = Challenger(honest, ARITY, **(chal_kw or {}))
-    return play(system.game, gid, p, c, players, chain)
+    return play_traces(system.game, gid, trace_p, honest, players, chain, ARITY, prov_kw, chal_kw)
 
 
 PLAYERS_POSTER: list = []
@@ -99,7 +96,7 @@ def test_long_program_liar_loses_on_partial_sum(
     t = long_trace
     liar = Trace(t.program, t.values, corrupt=(0, 32 * 37 + 9, 11))
     r = run(system, chain, (provider, challenger, anyone), liar, t, prov_kw={"sum_lie_chunk": 23})
-    assert r.status == CHALLENGER_WON and not r.reverts
+    assert r.status == GameStatus.CHALLENGER_WON and not r.reverts
     # execution level: 41 ops -> 2 reveals; tensor: depth 6 -> 2 reveals; sums: 40 chunks -> 2 reveals
     assert len(r.gas["revealStates"]) == 2 and len(r.gas["revealNodes"]) == 2
     assert len(r.gas["revealSums"]) == 2 and r.gas["step"]
@@ -113,7 +110,7 @@ def test_long_program_liar_loses_on_a_late_elementwise_op(
     t = long_trace
     liar = Trace(t.program, t.values, corrupt=(29, 32 * 21 + 2, -5))
     r = run(system, chain, (provider, challenger, anyone), liar, t)
-    assert r.status == CHALLENGER_WON and not r.reverts and "revealLeaf" not in r.gas
+    assert r.status == GameStatus.CHALLENGER_WON and not r.reverts and "revealLeaf" not in r.gas
 
 
 def test_honest_provider_wins_long_program(system, provider, challenger, anyone, chain, long_trace):  # noqa: ANN001
@@ -125,7 +122,7 @@ def test_honest_provider_wins_long_program(system, provider, challenger, anyone,
         long_trace,
         chal_kw={"rng": random.Random(3)},
     )
-    assert r.status == PROVIDER_WON and not r.reverts
+    assert r.status == GameStatus.PROVIDER_WON and not r.reverts
 
 
 @pytest.mark.parametrize("op_i", range(6))
@@ -134,7 +131,7 @@ def test_every_opcode_liar_loses(system, provider, challenger, anyone, chain, ho
     n_out = t.tensors[t.program.n_inputs + op_i].size
     liar = Trace(t.program, t.values, corrupt=(op_i, n_out - 1, 1))
     r = run(system, chain, (provider, challenger, anyone), liar, t)
-    assert r.status == CHALLENGER_WON and not r.reverts
+    assert r.status == GameStatus.CHALLENGER_WON and not r.reverts
 
 
 def test_padding_leaf_must_be_zero(system, provider, challenger, anyone, chain):  # noqa: ANN001
@@ -162,7 +159,7 @@ def test_padding_leaf_must_be_zero(system, provider, challenger, anyone, chain):
     liar.state_trees[1] = slot_tree(roots)
     liar.states[1] = liar.state_trees[1].root
     r = run(system, chain, (provider, challenger, anyone), liar, honest)
-    assert r.status == CHALLENGER_WON and not r.reverts
+    assert r.status == GameStatus.CHALLENGER_WON and not r.reverts
 
 
 # ------------------------------------------------------------------ move errors and clocks
@@ -199,11 +196,11 @@ def test_move_errors(system, provider, challenger, anyone, chain, honest_trace, 
     with ape.reverts(g.ClockRunning):
         g.timeout(gid, sender=anyone)
     g.pickState(gid, roots, 0, sender=challenger)  # [0, 2]
-    assert game_view(g, gid)["phase"] == 1
+    assert game_view(g, gid).phase == Phase.EXEC_REVEAL
     g.revealStates(gid, [t.states[1]], sender=provider)
     g.pickState(gid, [t.states[1]], 0, sender=challenger)  # [0, 1]: the matmul -> opening
     v = game_view(g, gid)
-    assert (v["lo"], v["hi"], v["phase"]) == (0, 1, 3)
+    assert (v.lo, v.hi, v.phase) == (0, 1, Phase.OP_OPEN)
     op = t.program.ops[0]
     enc = op.encode()
     proof = t.program.program_tree().proof(0)
@@ -219,7 +216,7 @@ def test_move_errors(system, provider, challenger, anyone, chain, honest_trace, 
         g.openOp(gid, (enc, proof, bytes(32), out_proof), sender=provider)
     g.openOp(gid, (enc, proof, t.slot_root(op.out), out_proof), sender=provider)
     v = game_view(g, gid)
-    assert v["phase"] == 4 and v["height"] == 6
+    assert v.phase == Phase.TENSOR_REVEAL and v.height == 6
     nodes = [t.node(op.out, 2, i) for i in range(16)]
     with ape.reverts(g.BadLength, gameId=gid, have=8, want=16):
         g.revealNodes(gid, nodes[:8], sender=provider)
@@ -233,7 +230,7 @@ def test_move_errors(system, provider, challenger, anyone, chain, honest_trace, 
     g.revealNodes(gid, nodes, sender=provider)
     g.pickNode(gid, nodes, 2, sender=challenger)  # leaf 6 (real) -> leaf reveal
     v = game_view(g, gid)
-    assert (v["phase"], v["index"], v["height"]) == (6, 6, 0)
+    assert (v.phase, v.index, v.height) == (Phase.LEAF_REVEAL, 6, 0)
     with ape.reverts(g.BadLength, gameId=gid, have=32, want=128):
         g.revealLeaf(gid, bytes(32), sender=provider)
     with ape.reverts(g.NodesMismatch):
@@ -252,9 +249,9 @@ def test_move_errors(system, provider, challenger, anyone, chain, honest_trace, 
     vals2 = [sums[1]]
     g.revealSums(gid, vals2, sender=provider)
     g.pickSum(gid, vals2, 1, sender=challenger)  # chunk 1
-    v = game_view(g, gid)
-    assert v["phase"] == 10 and v["lo"] == 1 and v["chunkStep"]
-    d = step_data(t, v)
+    v = game_view(g, gid, now=chain.pending_timestamp, opened=OpenedOp(enc, t.slot_root(op.out)))
+    assert v.phase == Phase.STEP and v.lo == 1 and v.chunk_step
+    d = step_data(v, t)
     bad = list(d)
     bad[7] = bytes(32)
     with ape.reverts(g.OpCommitMismatch):
@@ -273,8 +270,8 @@ def test_move_errors(system, provider, challenger, anyone, chain, honest_trace, 
     with ape.reverts(g.ClockExpired):
         g.step(gid, d, sender=challenger)
     g.timeout(gid, sender=anyone)
-    assert game_view(g, gid)["status"] == PROVIDER_WON and g.mover(gid) == "0x" + "00" * 20
-    with ape.reverts(g.GameOver, gameId=gid, status=PROVIDER_WON):
+    assert game_view(g, gid).status == GameStatus.PROVIDER_WON and g.mover(gid) == "0x" + "00" * 20
+    with ape.reverts(g.GameOver, gameId=gid, status=GameStatus.PROVIDER_WON):
         g.timeout(gid, sender=anyone)
     balances_ok(system)
 
@@ -297,32 +294,20 @@ def test_op_without_b_rejects_a_b_root(system, provider, challenger, anyone, cha
     liar = Trace(t.program, t.values, corrupt=(2, 0, 1))
     g = system.game
     gid = _fresh_game(system, chain, (provider, challenger, anyone), liar)
-    from contracts_trace import play
-
-    # play honestly up to the step with a challenger that refuses at the step, then test the step
-    c = Challenger(t, ARITY)
-    p = Provider(liar, ARITY)
+    # both play by the solver up to the step, which the test then sends itself
+    match = Match(g, gid, Provider(liar, ARITY), Challenger(t, ARITY), (provider, challenger))
     moves = 0
-    carry: dict = {}
-    while True:
-        v = game_view(g, gid)
-        v.update(carry)
-        if v["phase"] == 10:
-            break
-        (p if v["phase"] in (1, 3, 4, 6, 8) else c).act(
-            v, g, provider if v["phase"] in (1, 3, 4, 6, 8) else challenger
-        )
-        carry = {k: v[k] for k in ("revealed",) if k in v}
+    while (v := match.view(chain.pending_timestamp)).phase != Phase.STEP:
+        match.move(v)
         moves += 1
         assert moves < 30
-    d = step_data(t, v)
+    d = step_data(v, t)
     bad = list(d)
     bad[2] = b"\x01" * 32
     with ape.reverts(g.BadProof, which=5):
         g.step(gid, tuple(bad), sender=challenger)
     g.step(gid, d, sender=challenger)
-    assert game_view(g, gid)["status"] == CHALLENGER_WON
-    assert play  # imported for symmetry with the other tests
+    assert game_view(g, gid).status == GameStatus.CHALLENGER_WON
 
 
 # ------------------------------------------------------------------ properties
@@ -358,7 +343,7 @@ def _honest_provider_vs_random_challenger(
         t,
         chal_kw={"rng": random.Random(seed), "refuse_at": refuse},
     )
-    assert r.status == PROVIDER_WON, r
+    assert r.status == GameStatus.PROVIDER_WON, r
     assert not r.reverts, r.reverts
     _count("games: honest provider vs random challenger")
 
@@ -383,7 +368,7 @@ def _honest_challenger_vs_lying_provider(
         key = "garbage_at" if kind == "garbage" else "refuse_at"
         prov_kw[key] = data.draw(st.integers(0, 10))
     r = run(system, chain, (provider, challenger, anyone), liar, t, prov_kw=prov_kw)
-    assert r.status == CHALLENGER_WON, (kind, r)
+    assert r.status == GameStatus.CHALLENGER_WON, (kind, r)
     _count(f"games: honest challenger vs lying provider ({kind})")
 
 

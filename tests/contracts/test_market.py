@@ -20,6 +20,8 @@ from conftest import (
     submit,
 )
 
+from node.game.rules import GameStatus
+
 JOB_OPEN, JOB_CLAIMED, JOB_FINALIZED, JOB_CANCELLED = 1, 2, 3, 4
 CLAIM_ACTIVE, CLAIM_SUBMITTED, CLAIM_ACCEPTED, CLAIM_REJECTED, CLAIM_EXPIRED = 1, 2, 3, 4, 5
 BURN = "0x000000000000000000000000000000000000dEaD"
@@ -118,7 +120,7 @@ def test_challenge_lost_by_provider_rejects_claim_and_splits_slash(
     chain,
     honest_trace,  # noqa: ANN001
 ):
-    from contracts_trace import CHALLENGER_WON, Challenger, Provider, Trace, play
+    from contracts_trace import Trace, play_traces
 
     m = system.market
     liar = Trace(honest_trace.program, honest_trace.values, corrupt=(3, 7, 1))
@@ -127,15 +129,8 @@ def test_challenge_lost_by_provider_rejects_claim_and_splits_slash(
     gid = open_game(system, job, challenger)
     assert m.totalBonds() == BOND and list(m.gamesOfClaim(claim_id)) == [gid]
     burn_before = chain.provider.get_balance(BURN)
-    r = play(
-        system.game,
-        gid,
-        Provider(liar, 16),
-        Challenger(honest_trace, 16),
-        (provider, challenger, anyone),
-        chain,
-    )
-    assert r.status == CHALLENGER_WON and not r.reverts
+    r = play_traces(system.game, gid, liar, honest_trace, (provider, challenger, anyone), chain)
+    assert r.status == GameStatus.CHALLENGER_WON and not r.reverts
     assert m.getClaim(claim_id).state == CLAIM_REJECTED and m.getJob(job).state == JOB_OPEN
     assert m.credits(challenger) == BOND + STAKE // 2
     assert chain.provider.get_balance(BURN) - burn_before == STAKE - STAKE // 2
@@ -156,7 +151,7 @@ def test_challenge_lost_by_challenger_pays_bond_to_provider(
     chain,
     honest_trace,  # noqa: ANN001
 ):
-    from contracts_trace import PROVIDER_WON, Challenger, Provider, play
+    from contracts_trace import play_traces
 
     m = system.market
     job = claimed_submitted(system, poster, provider, honest_trace, chain)
@@ -164,15 +159,10 @@ def test_challenge_lost_by_challenger_pays_bond_to_provider(
     gid = open_game(system, job, challenger)
     with ape.reverts(m.WrongBond, jobId=job, sent=1, required=BOND):
         m.challenge(job, value=1, sender=anyone)
-    r = play(
-        system.game,
-        gid,
-        Provider(honest_trace, 16),
-        Challenger(honest_trace, 16),
-        (provider, challenger, anyone),
-        chain,
+    r = play_traces(
+        system.game, gid, honest_trace, honest_trace, (provider, challenger, anyone), chain
     )
-    assert r.status == PROVIDER_WON and not r.reverts
+    assert r.status == GameStatus.PROVIDER_WON and not r.reverts
     assert m.credits(provider) == BOND and m.getClaim(claim_id).activeGames == 0
     advance(chain, WINDOW + 1)
     with ape.reverts(m.WindowClosed):

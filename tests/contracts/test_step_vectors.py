@@ -232,12 +232,11 @@ def test_step_errors(step):  # noqa: ANN001
 
 
 def test_leaf_and_chunk_step_check_operand_proofs(step, honest_trace):  # noqa: ANN001
-    from contracts_trace import step_data
+    from contracts_trace import step_data, synthetic_view
 
     t = honest_trace
     # add (op 1), leaf 0: valid operands pass and give the honest leaf hash
-    g = {"opIndex": 1, "index": 0, "chunkStep": False, "elem": 0, "lo": 0}
-    d = step_data(t, g)
+    d = step_data(synthetic_view(t, 1, 0), t)
     slot = t.program.n_inputs + 1
     assert bytes(step.leafStep(d, 0)) == hashlib.sha256(t.leaf(slot, 0)).digest()
     bad = list(d)
@@ -249,8 +248,7 @@ def test_leaf_and_chunk_step_check_operand_proofs(step, honest_trace):  # noqa: 
     with ape.reverts(step.ProofLength, which=1, have=len(d[4]) + 1, want=len(d[4])):
         step.leafStep(tuple(bad), 0)
     # matmul (op 0): a chunk step
-    gm = {"opIndex": 0, "index": 0, "chunkStep": True, "elem": 3, "lo": 1}
-    dm = step_data(t, gm)
+    dm = step_data(synthetic_view(t, 0, 0, chunk_step=True, elem=3, lo=1, hi=2), t)
     sums = t.partial_sums(0, 0, 3)
     assert step.chunkStep(dm, 0, 3, 1, sums[1]) == sums[2]
     with ape.reverts(step.NotReduction, opcode=2):
@@ -260,7 +258,7 @@ def test_leaf_and_chunk_step_check_operand_proofs(step, honest_trace):  # noqa: 
     with ape.reverts(step.IndexOutOfRange, index=2, bound=2):
         step.chunkStep(dm, 0, 0, 2, 0)
     # lut (op 4): the table travels whole and is checked by its 8-leaf root
-    dl = step_data(t, {"opIndex": 4, "index": 1, "chunkStep": False, "elem": 0, "lo": 0})
+    dl = step_data(synthetic_view(t, 4, 1), t)
     assert bytes(step.leafStep(dl, 1)) == hashlib.sha256(t.leaf(t.program.n_inputs + 4, 1)).digest()
     bad = list(dl)
     bad[5] = bytes(256)
@@ -268,7 +266,7 @@ def test_leaf_and_chunk_step_check_operand_proofs(step, honest_trace):  # noqa: 
         step.leafStep(tuple(bad), 1)
     # im2col (op 5), every output leaf incl. padded positions and the padding leaf
     for j in range(t.program.ops[5].M * t.program.ops[5].N // 32):
-        di = step_data(t, {"opIndex": 5, "index": j, "chunkStep": False, "elem": 0, "lo": 0})
+        di = step_data(synthetic_view(t, 5, j), t)
         assert (
             bytes(step.leafStep(di, j))
             == hashlib.sha256(t.leaf(t.program.n_inputs + 5, j)).digest()

@@ -52,10 +52,10 @@ def test_deploy_writes_a_config_with_wired_contracts(
     w3 = connect(anvil_snapshot.rpc_url)
     for name in ("stake_manager", "tensor_step", "job_market", "dispute_game"):
         assert len(w3.eth.get_code(addresses[name])) > 0, name
-    from node.roles.protocol import Protocol, load_abis
+    from node.chain.contracts.deployment import Deployment
 
-    p = Protocol(w3, settings.contracts.model_dump(), load_abis(), settings.start_block)
-    assert p.market.functions.game().call() == addresses["dispute_game"]
+    d = Deployment.from_addresses(w3, settings.contracts, start_block=settings.start_block)
+    assert d.market.read("game") == addresses["dispute_game"]
 
 
 def test_deploy_with_a_wrong_password_sends_nothing(

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from eth_account import Account
 from web3 import Web3
 
-from node.chain.abi import PROTOCOL_CONTRACTS
-from node.chain.bindings import bind, protocol_decoder
+from node.chain.abi import PROTOCOL_CONTRACTS, bind
+from node.chain.revert import protocol_decoder
 from node.chain.rpc import connect
 from node.chain.sender import TxSender
 from node.config import load_settings

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from roles_helpers import advance, daemon, lab, poc, role_config, wait_for
 
+from node.chain.abi import protocol_abis as load_abis
+from node.chain.contracts.job_market import ClaimState, JobParams, JobState
 from node.chain.rpc import connect
 from node.game.view import GameStatus, Phase
 from node.roles.client import JobClient, JobTerms
@@ -20,7 +22,6 @@ from node.roles.context import RoleContext
 from node.roles.examples import tiny_mlp
 from node.roles.localnet import deploy_local, dev_account
 from node.roles.package import JobPackage
-from node.roles.protocol import ClaimState, JobState, load_abis
 from node.roles.provider import Provider, ProviderPolicy
 from node.storage.ipfs import IpfsStore
 
@@ -98,7 +99,7 @@ def test_provider_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) ->
     prov_cfg = net.config(tmp_path / "provider", 2)
     liar_cfg = net.config(tmp_path / "liar", 3)
     assert poc(["provider", "stake", "1"], prov_cfg).returncode == 0
-    p = client.ctx.protocol
+    d = client.ctx.deployment
     provider = daemon(["provider", "run"], prov_cfg, tmp_path / "provider.log")
     liar = daemon(
         ["watch", "run"],
@@ -110,28 +111,30 @@ def test_provider_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) ->
     try:
         wait_for(
             lambda: (
-                p.job(job_id).current_claim != 0
-                and p.games_of_claim(p.job(job_id).current_claim) != []
+                d.market.job(job_id).current_claim != 0
+                and d.market.games_of_claim(d.market.job(job_id).current_claim) != []
             ),
             90,
             "a challenge",
             procs,
         )
-        claim_id = p.job(job_id).current_claim
-        (game_id,) = p.games_of_claim(claim_id)
-        wait_for(lambda: p.game_view(game_id).phase >= Phase.OP_OPEN, 60, "the opening", procs)
+        claim_id = d.market.job(job_id).current_claim
+        (game_id,) = d.market.games_of_claim(claim_id)
+        wait_for(lambda: d.game_view(game_id).phase >= Phase.OP_OPEN, 60, "the opening", procs)
         _kill(provider)
         provider = daemon(["provider", "run"], prov_cfg, tmp_path / "provider.log")
         procs = [provider, liar]
-        wait_for(lambda: not p.game_view(game_id).active, 90, "the game's end", procs)
-        assert p.game_view(game_id).status == GameStatus.PROVIDER_WON
+        wait_for(lambda: not d.game_view(game_id).active, 90, "the game's end", procs)
+        assert d.game_view(game_id).status == GameStatus.PROVIDER_WON
         advance(net.w3, TERMS.challenge_window + 1)
-        wait_for(lambda: p.job(job_id).state == JobState.FINALIZED, 60, "finalization", procs)
-        wait_for(lambda: p.credits(dev_account(2).address) == 0, 30, "the withdrawal", procs)
+        wait_for(
+            lambda: d.market.job(job_id).state == JobState.FINALIZED, 60, "finalization", procs
+        )
+        wait_for(lambda: d.market.credits(dev_account(2).address) == 0, 30, "the withdrawal", procs)
     finally:
         for proc in procs:
             _stop(proc)
-    assert p.free_stake(dev_account(2).address) == ETHER
+    assert d.stake.free_stake(dev_account(2).address) == ETHER
     res = client.result(job_id)
     assert res.output.shape == (3, 32)
 
@@ -142,7 +145,7 @@ def test_watchtower_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) 
     prov_cfg = net.config(tmp_path / "provider", 2)
     tower_cfg = net.config(tmp_path / "tower", 3)
     assert poc(["provider", "stake", "1"], prov_cfg).returncode == 0
-    p = client.ctx.protocol
+    d = client.ctx.deployment
     provider = daemon(
         ["provider", "run"],
         prov_cfg,
@@ -154,24 +157,34 @@ def test_watchtower_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) 
     try:
         wait_for(
             lambda: (
-                p.job(job_id).current_claim != 0
-                and p.games_of_claim(p.job(job_id).current_claim) != []
+                d.market.job(job_id).current_claim != 0
+                and d.market.games_of_claim(d.market.job(job_id).current_claim) != []
             ),
             90,
             "a challenge",
             procs,
         )
-        claim_id = p.job(job_id).current_claim
-        (game_id,) = p.games_of_claim(claim_id)
+        claim_id = d.market.job(job_id).current_claim
+        (game_id,) = d.market.games_of_claim(claim_id)
         wait_for(
-            lambda: p.game_view(game_id).phase >= Phase.TENSOR_REVEAL, 60, "tensor level", procs
+            lambda: d.game_view(game_id).phase >= Phase.TENSOR_REVEAL, 60, "tensor level", procs
         )
         _kill(tower)
         tower = daemon(["watch", "run"], tower_cfg, tmp_path / "tower.log")
         procs = [provider, tower]
-        wait_for(lambda: p.claim(claim_id).state == ClaimState.REJECTED, 90, "the rejection", procs)
-        assert p.game_view(game_id).status == GameStatus.CHALLENGER_WON
-        wait_for(lambda: p.credits(dev_account(3).address) == 0, 30, "the bounty withdrawal", procs)
+        wait_for(
+            lambda: d.market.claim(claim_id).state == ClaimState.REJECTED,
+            90,
+            "the rejection",
+            procs,
+        )
+        assert d.game_view(game_id).status == GameStatus.CHALLENGER_WON
+        wait_for(
+            lambda: d.market.credits(dev_account(3).address) == 0,
+            30,
+            "the bounty withdrawal",
+            procs,
+        )
     finally:
         for proc in procs:
             _stop(proc)
@@ -184,8 +197,8 @@ def _post_raw(net: Net, tmp_path: Path, locator: str, seed_for_roots: int = 0) -
     is whatever the test says."""
     ctx = net.ctx(1, tmp_path / "raw-poster")
     c = JobPackage(*tiny_mlp(seed=seed_for_roots)).commitments()
-    p = ctx.protocol
-    params = (
+    d = ctx.deployment
+    params = JobParams(
         c.program_root,
         c.s0,
         c.n_inputs,
@@ -193,13 +206,13 @@ def _post_raw(net: Net, tmp_path: Path, locator: str, seed_for_roots: int = 0) -
         c.output_slot,
         TERMS.required_stake,
         TERMS.challenger_bond,
-        p.now() + 3600,
+        d.now() + 3600,
         TERMS.execute_within,
         TERMS.challenge_window,
         TERMS.clock,
     )
-    receipt = ctx.send(p.market.functions.post(params, locator), value=TERMS.reward)
-    return int(p.market.events.JobPosted().process_receipt(receipt)[0]["args"]["jobId"])
+    receipt = ctx.send(d.market.post(params, locator, TERMS.reward))
+    return d.market.posted_in(receipt)[0].job_id
 
 
 def test_bad_jobs_are_refused_and_cost_nothing(net: Net, tmp_path: Path) -> None:
@@ -225,8 +238,8 @@ def test_bad_jobs_are_refused_and_cost_nothing(net: Net, tmp_path: Path) -> None
     ):
         assert jobs[job_id]["stage"] == "refused", jobs[job_id]
         assert words.lower() in jobs[job_id]["reason"].lower(), jobs[job_id]["reason"]
-        assert ctx.protocol.job(job_id).state == JobState.OPEN  # never claimed
-    assert ctx.protocol.free_stake(ctx.address) == ETHER  # nothing locked, nothing lost
+        assert ctx.deployment.market.job(job_id).state == JobState.OPEN  # never claimed
+    assert ctx.deployment.stake.free_stake(ctx.address) == ETHER  # nothing locked, nothing lost
 
 
 def test_insufficient_stake_waits_without_claiming(net: Net, tmp_path: Path) -> None:
@@ -236,7 +249,7 @@ def test_insufficient_stake_waits_without_claiming(net: Net, tmp_path: Path) -> 
     provider.tick()
     rec = provider.status()["jobs"][job_id]
     assert rec["stage"] == "new" and "free stake" in rec["note"]
-    assert client.ctx.protocol.job(job_id).state == JobState.OPEN
+    assert client.ctx.deployment.market.job(job_id).state == JobState.OPEN
 
 
 def test_cli_errors_are_clear(net: Net, tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from roles_support import ETHER, TERMS, advance, drive, post_tiny
 
+from node.chain.contracts.job_market import ClaimState, JobState
 from node.game.responder import MoveRecord
 from node.roles.client import JobClient
 from node.roles.examples import tiny_mlp
-from node.roles.protocol import ClaimState, JobState
 from node.roles.provider import Provider
 from node.roles.records import ProviderStage
 from node.roles.watchtower import Watchtower
@@ -49,12 +49,12 @@ def test_honest_job_finalizes_and_pays(chain: Any, make_ctx: Any) -> None:
     drive(
         chain,
         [provider, tower],
-        lambda: provider.ctx.protocol.job(job_id).state == JobState.FINALIZED,
+        lambda: provider.ctx.deployment.market.job(job_id).state == JobState.FINALIZED,
     )
     provider.tick()  # withdraws the reward
-    assert provider.ctx.protocol.credits(provider.ctx.address) == 0
+    assert provider.ctx.deployment.market.credits(provider.ctx.address) == 0
     assert chain.provider.web3.eth.get_balance(provider.ctx.address) > balance + TERMS.reward // 2
-    assert provider.ctx.protocol.free_stake(provider.ctx.address) == ETHER
+    assert provider.ctx.deployment.stake.free_stake(provider.ctx.address) == ETHER
 
     result = client.result(job_id)
     spec, data = tiny_mlp()
@@ -69,20 +69,20 @@ def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx, ProviderCheat(mode), [moves.append])
     tower = Watchtower(make_ctx(3, "tower"), observers=[moves.append])
-    p = provider.ctx.protocol
+    d = provider.ctx.deployment
     provider.tick()
-    claim_id = p.job(job_id).current_claim
+    claim_id = d.market.job(job_id).current_claim
     tower_before = chain.provider.web3.eth.get_balance(tower.ctx.address)
 
     # a silent provider is only beaten by its clock: let time run in big steps
     drive(
         chain,
         [provider, tower],
-        lambda: p.claim(claim_id).state == ClaimState.REJECTED,
+        lambda: d.market.claim(claim_id).state == ClaimState.REJECTED,
         seconds_per_round=TERMS.clock // 2 if mode == "silent" else 1,
     )
-    assert p.job(job_id).state == JobState.OPEN  # back on the market with its escrow
-    assert p.free_stake(provider.ctx.address) == ETHER - TERMS.required_stake
+    assert d.market.job(job_id).state == JobState.OPEN  # back on the market with its escrow
+    assert d.stake.free_stake(provider.ctx.address) == ETHER - TERMS.required_stake
     tower.tick()  # settles: withdraws bond and bounty
     gained = chain.provider.web3.eth.get_balance(tower.ctx.address) - tower_before
     assert gained > TERMS.required_stake // 2 - ETHER // 100  # the bounty, less gas
@@ -99,17 +99,17 @@ def test_false_challenger_loses_its_bond(chain: Any, make_ctx: Any) -> None:
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx)
     liar = false_challenger(make_ctx(3, "liar"))
-    p = provider.ctx.protocol
+    d = provider.ctx.deployment
     provider.tick()
     liar.tick()
-    claim_id = p.job(job_id).current_claim
-    (game_id,) = p.games_of_claim(claim_id)
-    drive(chain, [provider, liar], lambda: not p.game_view(game_id).active, seconds_per_round=1)
-    assert p.game_view(game_id).status.name == "PROVIDER_WON"
+    claim_id = d.market.job(job_id).current_claim
+    (game_id,) = d.market.games_of_claim(claim_id)
+    drive(chain, [provider, liar], lambda: not d.game_view(game_id).active, seconds_per_round=1)
+    assert d.game_view(game_id).status.name == "PROVIDER_WON"
     shown = JobClient(poster).status(job_id)["claim"]["games"][game_id]
     assert shown["status"] == "provider_won" and shown["to_move"] is None
     advance(chain, TERMS.challenge_window)
-    drive(chain, [provider, liar], lambda: p.job(job_id).state == JobState.FINALIZED)
+    drive(chain, [provider, liar], lambda: d.market.job(job_id).state == JobState.FINALIZED)
     # the provider earned the reward and the bond
     assert provider.record(job_id).stage == ProviderStage.DONE
 
@@ -122,23 +122,23 @@ def test_wrong_pointing_challenger_loses_against_a_liar_but_an_honest_one_wins(
     provider = _staked_provider(make_ctx, ProviderCheat("op"))
     wrong = wrong_picker(make_ctx(3, "wrong"))
     honest = Watchtower(make_ctx(4, "honest"))
-    p = provider.ctx.protocol
+    d = provider.ctx.deployment
     provider.tick()
-    claim_id = p.job(job_id).current_claim
+    claim_id = d.market.job(job_id).current_claim
     drive(
         chain,
         [provider, wrong, honest],
-        lambda: p.claim(claim_id).state == ClaimState.REJECTED,
+        lambda: d.market.claim(claim_id).state == ClaimState.REJECTED,
         seconds_per_round=1,
     )
-    games = {p.game_view(g).challenger: p.game_view(g) for g in p.games_of_claim(claim_id)}
+    games = {d.game_view(g).challenger: d.game_view(g) for g in d.market.games_of_claim(claim_id)}
     assert len(games) == 2
     assert games[honest.ctx.address].status.name == "CHALLENGER_WON"
     # the wrong pointer's game: lost, or still running on a rejected claim (bond comes back)
     drive(
         chain,
         [provider, wrong, honest],
-        lambda: all(not p.game_view(g).active for g in p.games_of_claim(claim_id)),
+        lambda: all(not d.game_view(g).active for g in d.market.games_of_claim(claim_id)),
         seconds_per_round=300,
     )
 
@@ -149,22 +149,22 @@ def test_two_honest_challengers_on_one_claim(chain: Any, make_ctx: Any) -> None:
     provider = _staked_provider(make_ctx, ProviderCheat("element"))
     a = Watchtower(make_ctx(3, "a"))
     b = Watchtower(make_ctx(4, "b"))
-    p = provider.ctx.protocol
+    d = provider.ctx.deployment
     provider.tick()
-    claim_id = p.job(job_id).current_claim
+    claim_id = d.market.job(job_id).current_claim
     drive(
         chain,
         [provider, a, b],
         lambda: (
-            all(not p.game_view(g).active for g in p.games_of_claim(claim_id))
-            and len(p.games_of_claim(claim_id)) == 2
+            all(not d.game_view(g).active for g in d.market.games_of_claim(claim_id))
+            and len(d.market.games_of_claim(claim_id)) == 2
         ),
         seconds_per_round=60,
     )
-    assert p.claim(claim_id).state == ClaimState.REJECTED
+    assert d.market.claim(claim_id).state == ClaimState.REJECTED
     for tower in (a, b):
         tower.tick()
-        assert p.credits(tower.ctx.address) == 0
+        assert d.market.credits(tower.ctx.address) == 0
         assert tower.status()["claims"][claim_id]["stage"] == "done"
 
 
@@ -173,14 +173,14 @@ def test_roles_restarted_mid_game_resume_and_finish(chain: Any, make_ctx: Any) -
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx, ProviderCheat("sum"))
     tower = Watchtower(make_ctx(3, "tower"))
-    p = provider.ctx.protocol
+    d = provider.ctx.deployment
     provider.tick()
     tower.tick()
     tower.tick()
-    claim_id = p.job(job_id).current_claim
-    (game_id,) = p.games_of_claim(claim_id)
+    claim_id = d.market.job(job_id).current_claim
+    (game_id,) = d.market.games_of_claim(claim_id)
     provider.tick()
-    assert p.game_view(game_id).phase > 1
+    assert d.game_view(game_id).phase > 1
     # "crash": new role objects on the same data folders, nothing kept in memory
     tower_ctx, prov_ctx = tower.ctx, provider.ctx
     tower = Watchtower(
@@ -189,8 +189,7 @@ def test_roles_restarted_mid_game_resume_and_finish(chain: Any, make_ctx: Any) -
             tower_ctx.account,
             tower_ctx.store,
             tower_ctx.data_dir,
-            dict(_addresses(p)),
-            p.abis,
+            d.addresses,
         )
     )
     provider = cheating_provider(
@@ -199,21 +198,12 @@ def test_roles_restarted_mid_game_resume_and_finish(chain: Any, make_ctx: Any) -
             prov_ctx.account,
             prov_ctx.store,
             prov_ctx.data_dir,
-            dict(_addresses(p)),
-            p.abis,
+            d.addresses,
         ),
         ProviderCheat("sum"),
     )
-    drive(chain, [provider, tower], lambda: p.claim(claim_id).state == ClaimState.REJECTED)
+    drive(chain, [provider, tower], lambda: d.market.claim(claim_id).state == ClaimState.REJECTED)
     assert tower.status()["claims"][claim_id]["stage"] in ("playing", "done")
-
-
-def _addresses(p: Any) -> dict[str, str]:
-    return {
-        "job_market": p.market.address,
-        "stake_manager": p.stake.address,
-        "dispute_game": p.game.address,
-    }
 
 
 def test_a_move_sent_twice_is_sent_once(chain: Any, make_ctx: Any) -> None:
@@ -224,11 +214,11 @@ def test_a_move_sent_twice_is_sent_once(chain: Any, make_ctx: Any) -> None:
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx, ProviderCheat("op"))
     tower = Watchtower(make_ctx(3, "tower"))
-    p = provider.ctx.protocol
+    d = provider.ctx.deployment
     provider.tick()
     tower.tick()
-    (game_id,) = p.games_of_claim(p.job(job_id).current_claim)
-    view = p.game_view(game_id)
+    (game_id,) = d.market.games_of_claim(d.market.job(job_id).current_claim)
+    view = d.game_view(game_id)
     trace = provider._work[job_id].trace
     w3 = chain.provider.web3
     first = provider.responder.execute(view, Side.PROVIDER, solve(view, Side.PROVIDER, trace))
@@ -258,29 +248,31 @@ def test_stale_claim_is_expired_and_the_job_taken_over(chain: Any, make_ctx: Any
     job_id = post_tiny(poster)
     lazy = Provider(make_ctx(4, "lazy"))
     lazy.stake(ETHER)
-    p = lazy.ctx.protocol
-    lazy.ctx.send(p.market.functions.claim(job_id))  # claims, then never executes
+    d = lazy.ctx.deployment
+    lazy.ctx.send(d.market.claim_job(job_id))  # claims, then never executes
     worker = _staked_provider(make_ctx)
     worker.tick()
     assert worker.record(job_id).stage == ProviderStage.NEW  # waits: the claim is still live
     advance(chain, TERMS.execute_within + 1)
     worker.tick()
-    assert p.claim(1).state == ClaimState.EXPIRED
-    assert p.job(job_id).current_claim == 2 and p.claim(2).provider == worker.ctx.address
-    assert p.credits(poster.address) == TERMS.required_stake // 10  # compensation
+    assert d.market.claim(1).state == ClaimState.EXPIRED
+    assert (
+        d.market.job(job_id).current_claim == 2 and d.market.claim(2).provider == worker.ctx.address
+    )
+    assert d.market.credits(poster.address) == TERMS.required_stake // 10  # compensation
 
 
 def test_a_claim_recorded_by_no_one_is_adopted_after_a_crash(chain: Any, make_ctx: Any) -> None:
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx)
-    p = provider.ctx.protocol
+    d = provider.ctx.deployment
     provider.scanner.scan(provider.on_event)
     # the claim was mined, then the daemon died before saving its decision
-    provider.ctx.send(p.market.functions.claim(job_id), key=f"claim:{job_id}")
+    provider.ctx.send(d.market.claim_job(job_id))
     provider.tick()
     assert provider.record(job_id).stage == ProviderStage.SUBMITTED  # adopted and submitted
-    assert p.claim(p.job(job_id).current_claim).state == ClaimState.SUBMITTED
+    assert d.market.claim(d.market.job(job_id).current_claim).state == ClaimState.SUBMITTED
 
 
 def test_a_submission_recorded_by_no_one_is_adopted_after_a_crash(
@@ -289,7 +281,7 @@ def test_a_submission_recorded_by_no_one_is_adopted_after_a_crash(
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx)
-    p = provider.ctx.protocol
+    d = provider.ctx.deployment
     provider.tick()
     rec = provider.record(job_id)
     provider.save(dataclasses.replace(rec, stage=ProviderStage.CLAIMED))  # as if the save was lost
@@ -297,34 +289,35 @@ def test_a_submission_recorded_by_no_one_is_adopted_after_a_crash(
     assert provider.record(job_id).stage == ProviderStage.SUBMITTED
     advance(chain, TERMS.challenge_window + 1)
     provider.tick()
-    assert p.job(job_id).state == JobState.FINALIZED
+    assert d.market.job(job_id).state == JobState.FINALIZED
 
 
 def test_a_challenger_that_stalls_loses_by_timeout(chain: Any, make_ctx: Any) -> None:
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx)
-    p = provider.ctx.protocol
+    d = provider.ctx.deployment
     provider.tick()
     griefer = make_ctx(3, "griefer")
-    griefer.send(p.market.functions.challenge(job_id), value=TERMS.challenger_bond)
-    (game_id,) = p.games_of_claim(p.job(job_id).current_claim)
+    claim_id = d.market.job(job_id).current_claim
+    griefer.send(d.market.challenge(job_id, claim_id, TERMS.challenger_bond))
+    (game_id,) = d.market.games_of_claim(d.market.job(job_id).current_claim)
     provider.tick()  # answers the first reveal, then the challenger never moves
-    assert p.game_view(game_id).phase == 2
+    assert d.game_view(game_id).phase == 2
     advance(chain, TERMS.clock + 1)
     provider.tick()  # claims the timeout
-    assert p.game_view(game_id).status.name == "PROVIDER_WON"
+    assert d.game_view(game_id).status.name == "PROVIDER_WON"
     advance(chain, TERMS.challenge_window)
-    drive(chain, [provider], lambda: p.job(job_id).state == JobState.FINALIZED)
+    drive(chain, [provider], lambda: d.market.job(job_id).state == JobState.FINALIZED)
     moves = provider.ctx.state.moves(game_id)
     assert [m["kind"] for m in moves] == ["revealStates", "timeout"]
 
 
 def test_unstake_waits_for_the_unbonding_delay(chain: Any, make_ctx: Any) -> None:
     provider = _staked_provider(make_ctx)
-    p, me = provider.ctx.protocol, provider.ctx.address
+    d, me = provider.ctx.deployment, provider.ctx.address
     provider.unstake(ETHER // 4)
-    assert p.free_stake(me) == ETHER * 3 // 4
+    assert d.stake.free_stake(me) == ETHER * 3 // 4
     assert provider.withdraw_all() == {"credits": 0, "stake": 0}  # delay not over
     advance(chain, 36 * 86400 + 1)
     before = chain.provider.web3.eth.get_balance(me)
@@ -348,16 +341,16 @@ def test_log_lookups_work_in_small_windows(
     chain: Any, make_ctx: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Public endpoints bound eth_getLogs ranges: reveals are found window by window."""
-    import node.roles.protocol as protocol
+    import node.chain.contracts._binding as binding
 
-    monkeypatch.setattr(protocol, "LOG_WINDOW", 2)
+    monkeypatch.setattr(binding, "LOG_WINDOW", 2)
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)
     provider = _staked_provider(make_ctx, ProviderCheat("sum"))
     tower = Watchtower(make_ctx(3, "tower"))
-    p = provider.ctx.protocol
+    d = provider.ctx.deployment
     provider.tick()
     for _ in range(5):
         advance(chain, 1)  # empty blocks between the job and the game
-    claim_id = p.job(job_id).current_claim
-    drive(chain, [provider, tower], lambda: p.claim(claim_id).state == ClaimState.REJECTED)
+    claim_id = d.market.job(job_id).current_claim
+    drive(chain, [provider, tower], lambda: d.market.claim(claim_id).state == ClaimState.REJECTED)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from roles_support import ETHER, TERMS
 
+from node.chain.contracts.job_market import JobParams
 from node.game.responder import Responder
 from node.game.solver import solve
 from node.game.view import GameStatus, Side
@@ -20,22 +21,23 @@ from poc_lab.adversary import CorruptedTrace, ProviderCheat
 
 
 def _post_claim_submit(poster: Any, provider: Any, liar: TraceProvider) -> int:
-    p = poster.protocol
+    d = poster.deployment
     prog = liar.program
     n = len(prog.ops)
-    params = (
+    params = JobParams(
         prog.root, liar.state_root(0), prog.n_inputs, n, prog.output_slot,
-        TERMS.required_stake, TERMS.challenger_bond, p.now() + 3600, TERMS.execute_within,
+        TERMS.required_stake, TERMS.challenger_bond, d.now() + 3600, TERMS.execute_within,
         TERMS.challenge_window, TERMS.clock,
     )  # fmt: skip
-    poster.send(p.market.functions.post(params, "none"), value=TERMS.reward)
-    job_id = p.job_count()
-    provider.send(p.stake.functions.deposit(), value=ETHER)
-    provider.send(p.market.functions.claim(job_id))
+    poster.send(d.market.post(params, "none", TERMS.reward))
+    job_id = d.market.job_count()
+    provider.send(d.stake.deposit(ETHER))
+    provider.send(d.market.claim_job(job_id))
+    claim_id = d.market.job(job_id).current_claim
     out = prog.output_slot
     provider.send(
-        p.market.functions.submitResult(
-            job_id, liar.state_root(n), liar.root(out), liar.state_proof(n, out), "none"
+        d.market.submit_result(
+            job_id, claim_id, liar.state_root(n), liar.root(out), liar.state_proof(n, out), "none"
         )
     )
     return job_id
@@ -56,19 +58,20 @@ def test_every_opcode_is_decided_on_chain(make_ctx: Any, opcode: Opcode, lie: bo
         )
     poster, prov, chal = make_ctx(1, "poster"), make_ctx(2, "provider"), make_ctx(3, "chal")
     job_id = _post_claim_submit(poster, prov, trace)
-    p = poster.protocol
-    chal.send(p.market.functions.challenge(job_id), value=TERMS.challenger_bond)
-    (game_id,) = p.games_of_claim(p.job(job_id).current_claim)
+    d = poster.deployment
+    claim_id = d.market.job(job_id).current_claim
+    chal.send(d.market.challenge(job_id, claim_id, TERMS.challenger_bond))
+    (game_id,) = d.market.games_of_claim(claim_id)
     players = [
-        (Side.PROVIDER, trace, Responder(prov.sender, p.game)),
-        (Side.CHALLENGER, honest, Responder(chal.sender, p.game)),
+        (Side.PROVIDER, trace, Responder(prov.send, d.game)),
+        (Side.CHALLENGER, honest, Responder(chal.send, d.game)),
     ]
     for _ in range(40):
-        view = p.game_view(game_id)
+        view = d.game_view(game_id)
         if not view.active:
             break
         for side, t, responder in players:
             if view.mover == side:
                 responder.execute(view, side, solve(view, side, t))
     want = GameStatus.CHALLENGER_WON if lie else GameStatus.PROVIDER_WON
-    assert p.game_view(game_id).status == want
+    assert d.game_view(game_id).status == want

@@ -9,13 +9,13 @@ import pytest
 from referee import play_out, start
 
 from node.game.actions import OpenOp, PickState, RevealStates, Timeout, Wait
-from node.game.adversary import CorruptedTrace, ProviderCheat
-from node.game.solver import Strategy, solve
-from node.game.view import GameStatus, Phase, Side
+from node.game.rules import GameStatus, Phase, Side
+from node.game.solver import Chooser, first_disagreement, solve
 from node.program.constants import Opcode
 from node.program.samples import random_op
 from node.roles.examples import random_mlp, tiny_mlp
 from node.trace.provider import TraceProvider, provider_for_spec
+from poc_lab.adversary import CorruptedTrace, ProviderCheat, agreeing_pick
 
 
 def _traces(
@@ -36,11 +36,6 @@ def _final_state(t: TraceProvider) -> bytes:
     return t.state_root(len(t.program.ops))
 
 
-@pytest.fixture
-def adversary_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POC_TEST_ONLY_ADVERSARY", "1")
-
-
 @pytest.mark.parametrize(
     "cheat",
     [
@@ -52,14 +47,14 @@ def adversary_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
         ProviderCheat("element", op_index=3, element=3),
     ],
 )
-def test_honest_challenger_beats_every_lie(cheat: ProviderCheat, adversary_allowed: None) -> None:
+def test_honest_challenger_beats_every_lie(cheat: ProviderCheat) -> None:
     liar, honest = _traces(cheat)
     end, moves = play_out(liar, honest, _final_state(liar))
     assert end.status == GameStatus.CHALLENGER_WON
     assert end.op_index == liar.target
 
 
-def test_lie_deep_in_a_wide_program_is_found(adversary_allowed: None) -> None:
+def test_lie_deep_in_a_wide_program_is_found() -> None:
     # 6 layers = 18 ops: two execution rounds with k = 16
     liar, honest = _traces(
         ProviderCheat("sum", op_index=9, element=33, chunk=3),
@@ -71,16 +66,16 @@ def test_lie_deep_in_a_wide_program_is_found(adversary_allowed: None) -> None:
     assert end.status == GameStatus.CHALLENGER_WON and end.op_index == 9 and end.chunk_step
 
 
-@pytest.mark.parametrize("strategy", [Strategy.HONEST, Strategy.WRONG_PICK])
-def test_honest_provider_beats_any_challenger(strategy: Strategy) -> None:
+@pytest.mark.parametrize("choose", [first_disagreement, agreeing_pick])
+def test_honest_provider_beats_any_challenger(choose: Chooser) -> None:
     honest, _ = _traces(None, seed=1)
-    end, _ = play_out(honest, honest, _final_state(honest), challenger_strategy=strategy)
+    end, _ = play_out(honest, honest, _final_state(honest), choose=choose)
     assert end.status == GameStatus.PROVIDER_WON
 
 
-def test_wrong_pointing_challenger_loses_even_against_a_liar(adversary_allowed: None) -> None:
+def test_wrong_pointing_challenger_loses_even_against_a_liar() -> None:
     liar, honest = _traces(ProviderCheat("op", op_index=5))
-    end, _ = play_out(liar, honest, _final_state(liar), challenger_strategy=Strategy.WRONG_PICK)
+    end, _ = play_out(liar, honest, _final_state(liar), choose=agreeing_pick)
     assert end.status == GameStatus.PROVIDER_WON
 
 
@@ -94,12 +89,11 @@ def test_clocks_give_timeout_to_the_waiting_side_only() -> None:
     late = replace(v, now=v.deadline + 1)
     assert isinstance(solve(late, Side.CHALLENGER, t)[0], Timeout)
     assert isinstance(solve(late, Side.PROVIDER, t)[0], Wait)  # too late to move
-    assert isinstance(solve(v, Side.PROVIDER, t, Strategy.SILENT)[0], Wait)
     over = replace(v, status=GameStatus.PROVIDER_WON)
     assert all(isinstance(a, Wait) for s in Side for a in solve(over, s, t))
 
 
-def test_solver_is_pure(adversary_allowed: None) -> None:
+def test_solver_is_pure() -> None:
     liar, honest = _traces(ProviderCheat("op"))
     v = start(liar.state_root(0), _final_state(liar), liar.program.n_inputs, len(liar.program.ops))
     (reveal,) = solve(v, Side.PROVIDER, liar)
@@ -110,22 +104,9 @@ def test_solver_is_pure(adversary_allowed: None) -> None:
     assert solve(picked, Side.CHALLENGER, honest) == [pick]
 
 
-def test_adversaries_need_the_test_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    from node.game.adversary import AdversaryRefused, challenger_strategy
-
-    monkeypatch.delenv("POC_TEST_ONLY_ADVERSARY", raising=False)
-    spec, data = tiny_mlp()
-    with pytest.raises(AdversaryRefused, match="test-only"):
-        CorruptedTrace(spec.program, dict(enumerate(spec.input_values(data))), ProviderCheat("op"))
-    with pytest.raises(AdversaryRefused):
-        challenger_strategy("false-challenge")
-
-
 @pytest.mark.parametrize("opcode", list(Opcode))
 @pytest.mark.parametrize("seed", [0, 1])
-def test_single_op_programs_of_every_opcode(
-    opcode: Opcode, seed: int, adversary_allowed: None
-) -> None:
+def test_single_op_programs_of_every_opcode(opcode: Opcode, seed: int) -> None:
     """nOps = 1 starts at the opening; each op's own step decides."""
     import numpy as np
 

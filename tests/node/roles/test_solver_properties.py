@@ -4,18 +4,18 @@ provider beats a challenger that points anywhere it likes."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from referee import play_out
 
-from node.game.actions import Action, PickElement, PickNode, PickState, PickSum
-from node.game.adversary import CorruptedTrace, ProviderCheat
-from node.game.view import GameStatus, GameView, points
+from node.game.rules import GameStatus
+from node.game.solver import Chooser
+from node.game.view import GameView
 from node.roles.examples import random_mlp
 from node.trace.provider import TraceProvider
+from poc_lab.adversary import CorruptedTrace, ProviderCheat
 
 WIDTHS = st.lists(st.sampled_from([32, 64, 96]), min_size=2, max_size=4)
 SETTINGS = settings(
@@ -23,15 +23,10 @@ SETTINGS = settings(
 )
 
 
-@pytest.fixture
-def adversary_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POC_TEST_ONLY_ADVERSARY", "1")
-
-
 @SETTINGS
 @given(widths=WIDTHS, rows=st.integers(1, 3), seed=st.integers(0, 2**16), data=st.data())
 def test_every_consistent_lie_loses(
-    adversary_allowed: None, widths: list[int], rows: int, seed: int, data: st.DataObject
+    widths: list[int], rows: int, seed: int, data: st.DataObject
 ) -> None:
     spec, x = random_mlp(widths, rows, seed)
     inputs = dict(enumerate(spec.input_values(x)))
@@ -58,19 +53,11 @@ def test_every_consistent_lie_loses(
     assert end.status == GameStatus.CHALLENGER_WON
 
 
-def _random_pick(draw: st.DataObject) -> object:
-    def pick(v: GameView, honest_move: Action) -> Action:
-        if isinstance(honest_move, PickState):
-            n = len(points(v.lo, v.hi, v.arity)) - 1
-            return replace(honest_move, seg=draw.draw(st.integers(0, n - 1)))
-        if isinstance(honest_move, PickNode):
-            return replace(honest_move, child=draw.draw(st.integers(0, len(honest_move.nodes) - 1)))
-        if isinstance(honest_move, PickElement):
-            return replace(honest_move, elem=draw.draw(st.integers(0, 31)))
-        if isinstance(honest_move, PickSum):
-            n = len(points(v.lo, v.hi, v.arity)) - 1
-            return replace(honest_move, seg=draw.draw(st.integers(0, n - 1)))
-        return honest_move
+def _random_pick(draw: st.DataObject) -> Chooser:
+    """Points anywhere (hypothesis draws the index, so a failure shrinks)."""
+
+    def pick(v: GameView, disagrees: Sequence[bool]) -> int:
+        return draw.draw(st.integers(0, len(disagrees) - 1))
 
     return pick
 
@@ -83,5 +70,5 @@ def test_honest_provider_beats_any_pointing(
     spec, x = random_mlp(widths, rows, seed)
     honest = TraceProvider(spec.program, dict(enumerate(spec.input_values(x))))
     n = len(spec.program.ops)
-    end, _ = play_out(honest, honest, honest.state_root(n), pick=_random_pick(data))  # type: ignore[arg-type]
+    end, _ = play_out(honest, honest, honest.state_root(n), choose=_random_pick(data))
     assert end.status == GameStatus.PROVIDER_WON
