@@ -19,8 +19,9 @@ import torch
 
 from node.compute.config import ComputeConfig
 from node.errors import PocError
+from node.game.rules import GameStatus
 from node.game.solver import Chooser, first_disagreement
-from node.game.view import GameStatus, GameView
+from node.game.view import GameView
 from node.program.constants import LEAF_ELEMS, Opcode
 from node.program.hashing import sha256
 from node.program.merkle import MerkleTree
@@ -29,7 +30,7 @@ from node.program.program import Program
 from node.roles.provider import Provider
 from node.roles.watchtower import Watchtower
 from node.roles.work import TraceFactory
-from node.trace.provider import TraceProvider
+from node.trace.lazy import TraceProvider
 
 PROVIDER_CHEATS = ("op", "leaf", "element", "sum", "silent")
 

@@ -19,7 +19,8 @@ from node.chain.contracts.errors import STALE_MOVE
 from node.chain.errors import TransactionReverted
 from node.chain.sender import TxRequest
 from node.game.actions import FUNCTION, Action, Timeout, Wait
-from node.game.view import GameView, Side
+from node.game.rules import Side
+from node.game.view import GameView
 from node.state.store import StateStore
 
 if TYPE_CHECKING:

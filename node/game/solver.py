@@ -35,7 +35,7 @@ from node.program.program import Program
 
 
 class GameTrace(Protocol):
-    """What the solver asks of a computation (node.trace.provider.TraceProvider has it)."""
+    """What the solver asks of a computation (node.trace.lazy.TraceProvider has it)."""
 
     program: Program
 

@@ -8,10 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from node.game.rules import GameStatus, Phase, Side, points
-
-# The enums and `points` live in node.game.rules; re-exported until every importer moved there.
-__all__ = ["GameStatus", "GameView", "OpenedOp", "Phase", "Side", "points"]
+from node.game.rules import GameStatus, Phase, Side
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,13 @@ from node.chain.scanner import ChainEvent, EventScanner
 from node.compute.config import ComputeConfig
 from node.errors import PocError
 from node.game.responder import MoveObserver, Responder
+from node.game.rules import GameStatus, Side
 from node.game.solver import Chooser, first_disagreement, solve
-from node.game.view import GameStatus, Side
 from node.roles.context import RoleContext, withdraw_credits
 from node.roles.records import Record
 from node.roles.work import JobWork, TraceFactory
 from node.storage.errors import StorageError
-from node.trace.provider import TraceProvider
+from node.trace.lazy import TraceProvider
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from node.chain.contracts.job_market import ClaimState, Job, JobState
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
-from node.game.view import GameStatus, Side
+from node.game.rules import GameStatus, Side
 from node.roles.daemon import DaemonPolicy, RoleDaemon
 from node.roles.errors import InsufficientStake
 from node.roles.records import JobRecord, ProviderStage

@@ -19,7 +19,7 @@ from node.program.packing import pack
 from node.program.program import Program
 from node.roles.package import JobPackage
 from node.storage.base import ContentStore
-from node.trace.provider import TraceProvider
+from node.trace.lazy import TraceProvider
 
 # Builds the trace a role plays from. Given one, the role also takes its claim from that trace
 # instead of the plain executor: the trace is then the authority on what the result is.

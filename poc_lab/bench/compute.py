@@ -32,7 +32,7 @@ from node.program.compiler.lower import compile_model
 from node.program.constants import DType
 from node.program.merkle import tensor_tree
 from node.program.spec import JobSpec
-from node.trace.provider import TraceProvider
+from node.trace.lazy import TraceProvider
 from poc_lab.bench.report import machine, write_section
 
 BATCH = 256

@@ -28,7 +28,7 @@ from node.program.packing import pack
 from node.program.program import InputSlot, Program
 from node.program.reference import elementwise_leaf_indices, matmul_leaf_indices, run_op
 from node.program.tensors import TensorSpec
-from node.trace.provider import LeafWitness, StepWitness
+from node.trace.lazy import LeafWitness, StepWitness
 from poc_lab.adversary import random_pick
 
 ZERO = bytes(32)

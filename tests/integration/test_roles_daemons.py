@@ -16,7 +16,7 @@ from roles_helpers import advance, daemon, lab, poc, role_config, wait_for
 from node.chain.abi import protocol_abis as load_abis
 from node.chain.contracts.job_market import ClaimState, JobParams, JobState
 from node.chain.rpc import connect
-from node.game.view import GameStatus, Phase
+from node.game.rules import GameStatus, Phase
 from node.roles.client import JobClient, JobTerms
 from node.roles.context import RoleContext
 from node.roles.examples import tiny_mlp
@@ -287,7 +287,7 @@ def test_job_cli_post_status_result(net: Net, tmp_path: Path) -> None:
     res = poc(["job", "result", str(job_id), "--out", str(out), "--json"], poster_cfg)
     assert res.returncode == 0 and json.loads(res.stdout)["verified"] is True
     spec, data = tiny_mlp()
-    from node.trace.provider import provider_for_spec
+    from node.trace.lazy import provider_for_spec
 
     expected = provider_for_spec(spec, data).values(spec.program.output_slot)
     assert np.allclose(np.load(out), expected.astype(np.float64))

@@ -15,7 +15,7 @@ from node.program.ops import Op
 from node.program.program import InputSlot, Program
 from node.program.reference import step_elementwise
 from node.program.tensors import TensorSpec
-from node.trace.provider import TraceProvider, TraceQueryError
+from node.trace.lazy import TraceProvider, TraceQueryError
 
 
 def _program() -> tuple[Program, dict[int, np.ndarray]]:

@@ -16,7 +16,7 @@ from node.roles.examples import tiny_mlp
 from node.roles.provider import Provider
 from node.roles.records import ProviderStage
 from node.roles.watchtower import Watchtower
-from node.trace.provider import provider_for_spec
+from node.trace.lazy import provider_for_spec
 from poc_lab.adversary import ProviderCheat, cheating_provider, false_challenger, wrong_picker
 
 
@@ -207,8 +207,8 @@ def test_roles_restarted_mid_game_resume_and_finish(chain: Any, make_ctx: Any) -
 
 
 def test_a_move_sent_twice_is_sent_once(chain: Any, make_ctx: Any) -> None:
+    from node.game.rules import Side
     from node.game.solver import solve
-    from node.game.view import Side
 
     poster = make_ctx(1, "poster")
     job_id = post_tiny(poster)

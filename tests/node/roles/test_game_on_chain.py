@@ -12,11 +12,11 @@ from roles_support import ETHER, TERMS
 
 from node.chain.contracts.job_market import JobParams
 from node.game.responder import Responder
+from node.game.rules import GameStatus, Side
 from node.game.solver import solve
-from node.game.view import GameStatus, Side
 from node.program.constants import Opcode
 from node.program.samples import random_op
-from node.trace.provider import TraceProvider
+from node.trace.lazy import TraceProvider
 from poc_lab.adversary import CorruptedTrace, ProviderCheat
 
 

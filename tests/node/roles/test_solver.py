@@ -14,7 +14,7 @@ from node.game.solver import Chooser, first_disagreement, solve
 from node.program.constants import Opcode
 from node.program.samples import random_op
 from node.roles.examples import random_mlp, tiny_mlp
-from node.trace.provider import TraceProvider, provider_for_spec
+from node.trace.lazy import TraceProvider, provider_for_spec
 from poc_lab.adversary import CorruptedTrace, ProviderCheat, agreeing_pick
 
 

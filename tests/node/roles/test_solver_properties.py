@@ -14,7 +14,7 @@ from node.game.rules import GameStatus
 from node.game.solver import Chooser
 from node.game.view import GameView
 from node.roles.examples import random_mlp
-from node.trace.provider import TraceProvider
+from node.trace.lazy import TraceProvider
 from poc_lab.adversary import CorruptedTrace, ProviderCheat
 
 WIDTHS = st.lists(st.sampled_from([32, 64, 96]), min_size=2, max_size=4)
