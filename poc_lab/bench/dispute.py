@@ -14,7 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from node.chain.contracts.job_market import ClaimState
+from web3 import Web3
+
+from node.chain.contracts.job_market import ClaimState, JobMarketContract
 from node.game.responder import MoveRecord
 from node.roles.client import JobClient, JobTerms
 from poc_lab.adversary import ProviderCheat, cheating_provider
@@ -63,11 +65,9 @@ def run(work: Path) -> dict[str, object]:
         }
 
 
-def _challenge_gas(w3: object, p: object, claim_id: int) -> int:
-    logs = p.market.events.Challenged.get_logs(  # type: ignore[attr-defined]
-        argument_filters={"claimId": claim_id}, from_block=0
-    )
-    receipt = w3.eth.get_transaction_receipt(logs[0]["transactionHash"])  # type: ignore[attr-defined]
+def _challenge_gas(w3: Web3, market: JobMarketContract, claim_id: int) -> int:
+    logs = market.latest_logs("Challenged", {"claimId": claim_id})
+    receipt = w3.eth.get_transaction_receipt(logs[0]["transactionHash"])
     return int(receipt["gasUsed"])
 
 
