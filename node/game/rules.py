@@ -180,8 +180,10 @@ def reveal(
     """GamePosition.revealed / leafRevealed: the provider showed its array; the challenger picks
     next. The view keeps the array (the contract only its hash)."""
     nv = replace(v, phase=PICK_AFTER[v.phase])
-    if roots is not None:
-        nv = replace(nv, revealed_roots=tuple(roots))
+    if roots is not None and v.phase == Phase.EXEC_REVEAL:
+        nv = replace(nv, revealed_states=tuple(roots))
+    elif roots is not None:
+        nv = replace(nv, revealed_nodes=tuple(roots))
     if sums is not None:
         nv = replace(nv, revealed_sums=tuple(sums))
     if leaf is not None:

@@ -128,12 +128,12 @@ def _challenger_move(v: GameView, t: GameTrace, choose: Chooser) -> Action:
         pts = points(v.lo, v.hi, v.arity)
         mine = [t.state_root(p) for p in pts[1:-1]]
         # The last segment ends at the disputed high end, which we reject by construction.
-        flags = _disagrees(mine, v.revealed_roots) + [True]
-        return PickState(v.revealed_roots, choose(v, flags))
+        flags = _disagrees(mine, v.revealed_states) + [True]
+        return PickState(v.revealed_states, choose(v, flags))
     if v.phase == Phase.TENSOR_PICK:
         m = min(v.log2_arity, v.height)
         mine = t.children(v.op_slot, v.height, v.index, m)
-        return PickNode(v.revealed_roots, choose(v, _disagrees(mine, v.revealed_roots)))
+        return PickNode(v.revealed_nodes, choose(v, _disagrees(mine, v.revealed_nodes)))
     if v.phase == Phase.ELEMENT_PICK:
         mine_e = list(unpack(t.leaf(v.op_slot, v.index), DType.INT32))
         theirs = list(unpack(v.revealed_leaf, DType.INT32))

@@ -47,7 +47,9 @@ class GameView:
     last_move_at: int
     now: int  # timestamp of the latest block
     log2_arity: int
-    revealed_roots: tuple[bytes, ...] = ()  # the provider's last reveal, for a pick phase
+    # the provider's last reveal, for the pick that follows it (the contract keeps its hash)
+    revealed_states: tuple[bytes, ...] = ()  # execution: S_p at the interior points
+    revealed_nodes: tuple[bytes, ...] = ()  # tensor: the nodes m levels below the current one
     revealed_sums: tuple[int, ...] = ()
     revealed_leaf: bytes = b""
     opened: OpenedOp | None = None

@@ -352,7 +352,7 @@ def step_data(v: GameView, t: Trace) -> tuple:
 # The position fields a move changes; `low` is stale on chain while the reduction's lo = 0.
 POSITION = ("phase", "lo", "hi", "height", "index", "elem", "chunk_step", "high", "op_index",
             "opcode", "out_leaves", "k_chunks")  # fmt: skip
-CARRIED = ("revealed_roots", "revealed_sums", "revealed_leaf", "opened")
+CARRIED = ("revealed_states", "revealed_nodes", "revealed_sums", "revealed_leaf", "opened")
 
 
 @dataclass

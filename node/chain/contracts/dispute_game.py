@@ -183,10 +183,10 @@ class DisputeGameContract(ContractBinding):
         reveal_hash = bytes(g["revealHash"])
         if phase == Phase.EXEC_PICK:
             roots = [e.roots for e in self.events(StatesRevealed, game_id)]
-            return {"revealed_roots": latest_matching(roots, reveal_hash, words_hash)}
+            return {"revealed_states": latest_matching(roots, reveal_hash, words_hash)}
         if phase == Phase.TENSOR_PICK:
             nodes = [e.nodes for e in self.events(NodesRevealed, game_id)]
-            return {"revealed_roots": latest_matching(nodes, reveal_hash, words_hash)}
+            return {"revealed_nodes": latest_matching(nodes, reveal_hash, words_hash)}
         if phase == Phase.SUM_PICK:
             sums = [e.sums for e in self.events(SumsRevealed, game_id)]
             return {"revealed_sums": latest_matching(sums, reveal_hash, sums_hash)}

@@ -180,13 +180,13 @@ def test_game_view_finds_the_reveal_and_moves_are_keyed(chain: Chain) -> None:
         0,
         N_OPS,
     )
-    assert view.log2_arity == 4 and view.revealed_roots == ()
+    assert view.log2_arity == 4 and view.revealed_states == () == view.revealed_nodes
     roots = tuple(bytes([0x40 + i]) * 32 for i in range(N_OPS - 1))
     reveal = d.game.move(view, Side.PROVIDER, RevealStates(roots))
     assert reveal.key == f"game:{game_id}:provider:{view.position}:revealStates"
     chain.provider.send(reveal)
     picked = d.game_view(game_id)
-    assert picked.phase == Phase.EXEC_PICK and picked.revealed_roots == roots
+    assert picked.phase == Phase.EXEC_PICK and picked.revealed_states == roots
     (event,) = d.game.events(StatesRevealed, game_id)
     assert (event.lo, event.hi, event.roots) == (0, N_OPS, roots)
     chain.challenger.send(d.game.move(picked, Side.CHALLENGER, PickState(roots, 1)))

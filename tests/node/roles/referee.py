@@ -51,7 +51,7 @@ def check(v: GameView, a: Action, program_root: bytes) -> None:
     if isinstance(a, RevealStates):
         assert v.phase == Phase.EXEC_REVEAL and len(a.roots) == len(points(v.lo, v.hi, k)) - 2
     elif isinstance(a, PickState):
-        assert v.phase == Phase.EXEC_PICK and a.roots == v.revealed_roots
+        assert v.phase == Phase.EXEC_PICK and a.roots == v.revealed_states
         assert 0 <= a.seg <= len(a.roots)
     elif isinstance(a, OpenOp):
         assert v.phase == Phase.OP_OPEN
@@ -69,7 +69,7 @@ def check(v: GameView, a: Action, program_root: bytes) -> None:
             level = [sha256(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
         assert level[0] == v.high
     elif isinstance(a, PickNode):
-        assert v.phase == Phase.TENSOR_PICK and a.nodes == v.revealed_roots
+        assert v.phase == Phase.TENSOR_PICK and a.nodes == v.revealed_nodes
         assert 0 <= a.child < len(a.nodes)
     elif isinstance(a, RevealLeaf):
         assert v.phase == Phase.LEAF_REVEAL and sha256(a.leaf) == v.high

@@ -98,7 +98,7 @@ def test_solver_is_pure() -> None:
     v = start(liar.state_root(0), _final_state(liar), liar.program.n_inputs, len(liar.program.ops))
     (reveal,) = solve(v, Side.PROVIDER, liar)
     assert solve(v, Side.PROVIDER, liar) == [reveal]
-    picked = replace(v, phase=Phase.EXEC_PICK, revealed_roots=reveal.roots)  # type: ignore[union-attr]
+    picked = replace(v, phase=Phase.EXEC_PICK, revealed_states=reveal.roots)  # type: ignore[union-attr]
     (pick,) = solve(picked, Side.CHALLENGER, honest)
     assert isinstance(pick, PickState) and pick.seg == liar.target  # first wrong S_{i+1}
     assert solve(picked, Side.CHALLENGER, honest) == [pick]
