@@ -13,18 +13,7 @@ from dataclasses import replace
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from node.game.actions import (
-    Action,
-    OpenOp,
-    PickElement,
-    PickNode,
-    PickState,
-    PickSum,
-    RevealLeaf,
-    RevealNodes,
-    RevealStates,
-    RevealSums,
-)
+from node.game import actions as act
 from node.program.constants import LEAF_ELEMS, DType, Opcode
 from node.program.merkle import depth_for
 from node.program.ops import Op
@@ -150,18 +139,10 @@ def initial(
         challenger=challenger,
         lo=0,
         hi=n_ops,
-        height=0,
-        index=0,
-        elem=0,
-        chunk_step=False,
         low=s0,
         high=s_n,
         n_inputs=n_inputs,
         n_ops=n_ops,
-        op_index=0,
-        opcode=0,
-        out_leaves=0,
-        k_chunks=0,
         provider_clock=clock,
         challenger_clock=clock,
         last_move_at=now,
@@ -269,25 +250,25 @@ def resolve(v: GameView, provider_won: bool) -> GameView:
     return replace(v, status=GameStatus.PROVIDER_WON if provider_won else GameStatus.CHALLENGER_WON)
 
 
-def after(v: GameView, action: Action) -> GameView:
+def after(v: GameView, action: act.Action) -> GameView:
     """The position after a legal move (every move but the step, whose outcome is the
     verifier's: see `resolve`)."""
-    if isinstance(action, RevealStates):
+    if isinstance(action, act.RevealStates):
         return reveal(v, roots=action.roots)
-    if isinstance(action, RevealNodes):
+    if isinstance(action, act.RevealNodes):
         return reveal(v, roots=action.nodes)
-    if isinstance(action, RevealLeaf):
+    if isinstance(action, act.RevealLeaf):
         return reveal(v, leaf=action.leaf)
-    if isinstance(action, RevealSums):
+    if isinstance(action, act.RevealSums):
         return reveal(v, sums=action.sums)
-    if isinstance(action, PickState):
+    if isinstance(action, act.PickState):
         return narrow(v, action.roots, action.seg)
-    if isinstance(action, PickSum):
+    if isinstance(action, act.PickSum):
         return narrow(v, [word(s) for s in action.sums], action.seg)
-    if isinstance(action, OpenOp):
+    if isinstance(action, act.OpenOp):
         return open_op(v, action.opening.op, action.opening.out_root)
-    if isinstance(action, PickNode):
+    if isinstance(action, act.PickNode):
         return descend(v, action.child, action.nodes[action.child])
-    if isinstance(action, PickElement):
+    if isinstance(action, act.PickElement):
         return start_reduction(v, action.elem, int(unpack(action.leaf, DType.INT32)[action.elem]))
     raise ValueError(f"{type(action).__name__} has no position transition of its own")

@@ -5,8 +5,8 @@ and the chain time. Plain data, built by node.chain.contracts.dispute_game from 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, get_type_hints
 
 from node.game.rules import GameStatus, Phase, Side
 
@@ -30,23 +30,24 @@ class GameView:
     challenger: str
     lo: int  # execution level: op interval; reduction level: chunk interval
     hi: int
-    height: int  # tensor level: height of the current node above the leaves
-    index: int  # tensor level: index of the current node at its height (leaf index at 0)
-    elem: int  # reduction level: element of the leaf
-    chunk_step: bool
     low: bytes  # agreed value: S_lo or P_lo (as a 32-byte word)
     high: bytes  # disputed value
     n_inputs: int
     n_ops: int
-    op_index: int
-    opcode: int
-    out_leaves: int
-    k_chunks: int
     provider_clock: int  # seconds left
     challenger_clock: int
     last_move_at: int
     now: int  # timestamp of the latest block
     log2_arity: int
+    # set by the opening (0 on the execution level)
+    op_index: int = 0
+    opcode: int = 0
+    out_leaves: int = 0
+    k_chunks: int = 0
+    height: int = 0  # tensor level: height of the current node above the leaves
+    index: int = 0  # tensor level: index of the current node at its height (leaf index at 0)
+    elem: int = 0  # reduction level: element of the leaf
+    chunk_step: bool = False
     # the provider's last reveal, for the pick that follows it (the contract keeps its hash)
     revealed_states: tuple[bytes, ...] = ()  # execution: S_p at the interior points
     revealed_nodes: tuple[bytes, ...] = ()  # tensor: the nodes m levels below the current one
@@ -56,41 +57,17 @@ class GameView:
 
     @classmethod
     def of_game(cls, game_id: int, g: Any, now: int, log2_arity: int, **revealed: Any) -> GameView:
-        """The view of DisputeGame.getGame's struct `g` (fields read by their Solidity names,
-        from a mapping or as attributes); `revealed`: the revealed_* and opened fields, which the
-        contract keeps only as hashes."""
+        """The view of DisputeGame.getGame's struct `g` (each field read by its Solidity name,
+        the camelCase of ours, from a mapping or as attributes); `revealed`: the revealed_* and
+        opened fields, which the contract keeps only as hashes."""
 
         def f(name: str) -> Any:
-            return g[name] if isinstance(g, Mapping) else getattr(g, name)
+            solidity = _camel(name)
+            return g[solidity] if isinstance(g, Mapping) else getattr(g, solidity)
 
-        return cls(
-            game_id=game_id,
-            claim_id=int(f("claimId")),
-            status=GameStatus(int(f("status"))),
-            phase=Phase(int(f("phase"))),
-            provider=str(f("provider")),
-            challenger=str(f("challenger")),
-            lo=int(f("lo")),
-            hi=int(f("hi")),
-            height=int(f("height")),
-            index=int(f("index")),
-            elem=int(f("elem")),
-            chunk_step=bool(f("chunkStep")),
-            low=bytes(f("low")),
-            high=bytes(f("high")),
-            n_inputs=int(f("nInputs")),
-            n_ops=int(f("nOps")),
-            op_index=int(f("opIndex")),
-            opcode=int(f("opcode")),
-            out_leaves=int(f("outLeaves")),
-            k_chunks=int(f("kChunks")),
-            provider_clock=int(f("providerClock")),
-            challenger_clock=int(f("challengerClock")),
-            last_move_at=int(f("lastMoveAt")),
-            now=now,
-            log2_arity=log2_arity,
-            **revealed,
-        )
+        hints = get_type_hints(cls)
+        from_game = {name: hints[name](f(name)) for name in _FROM_GAME}
+        return cls(game_id=game_id, now=now, log2_arity=log2_arity, **from_game, **revealed)
 
     @property
     def arity(self) -> int:
@@ -118,3 +95,17 @@ class GameView:
     def position(self) -> str:
         """Names the position uniquely within the game: each is played at most once."""
         return f"{int(self.phase)}:{self.lo}-{self.hi}:{self.height}.{self.index}:{self.elem}"
+
+
+# the GameView fields read from DisputeGame.getGame (the others come from the caller)
+_FROM_GAME = tuple(
+    f.name
+    for f in fields(GameView)
+    if f.name not in ("game_id", "now", "log2_arity")
+    and not f.name.startswith(("revealed", "opened"))
+)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.capitalize() for w in rest)
