@@ -163,11 +163,18 @@ def record(cls: type[T], values: Mapping[str, Any], **extra: Any) -> T:
     return cls(**kwargs)
 
 
+@dataclasses.dataclass(frozen=True)
 class EventRecord:
-    """Base of typed event records: `EVENT` names the Solidity event; the dataclass fields are
-    its arguments (snake case) plus `block_number`."""
+    """Base of typed event records: a subclass named after a Solidity event (its `EVENT`)
+    declares the event's arguments (snake case) as fields; every record also has the block it
+    was emitted in."""
 
     EVENT: ClassVar[str]
+    block_number: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.EVENT = cls.__name__
 
     @classmethod
     def from_log(cls: type[T], log: Any) -> T:

@@ -24,7 +24,6 @@ A = TypeVar("A")
 
 @dataclass(frozen=True)
 class GameCreated(EventRecord):
-    EVENT = "GameCreated"
     game_id: int
     claim_id: int
     provider: str
@@ -33,68 +32,55 @@ class GameCreated(EventRecord):
     s0: bytes
     s_n: bytes
     clock: int
-    block_number: int
 
 
 @dataclass(frozen=True)
 class StatesRevealed(EventRecord):
-    EVENT = "StatesRevealed"
     game_id: int
     lo: int
     hi: int
     roots: tuple[bytes, ...]
-    block_number: int
 
 
 @dataclass(frozen=True)
 class OpOpened(EventRecord):
-    EVENT = "OpOpened"
     game_id: int
     op_index: int
     op: bytes
     out_root: bytes
     height: int
-    block_number: int
 
 
 @dataclass(frozen=True)
 class NodesRevealed(EventRecord):
-    EVENT = "NodesRevealed"
     game_id: int
     height: int
     index: int
     nodes: tuple[bytes, ...]
-    block_number: int
 
 
 @dataclass(frozen=True)
 class LeafRevealed(EventRecord):
-    EVENT = "LeafRevealed"
     game_id: int
     leaf_index: int
     leaf: bytes
-    block_number: int
 
 
 @dataclass(frozen=True)
 class SumsRevealed(EventRecord):
-    EVENT = "SumsRevealed"
     game_id: int
     lo: int
     hi: int
     sums: tuple[int, ...]
-    block_number: int
 
 
 @dataclass(frozen=True)
 class GameResolved(EventRecord):
-    EVENT = "GameResolved"
     game_id: int
     claim_id: int
     winner: str
     provider_won: bool
     by_timeout: bool
-    block_number: int
 
 
 GAME_EVENTS: tuple[type[EventRecord], ...] = (

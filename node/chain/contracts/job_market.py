@@ -91,29 +91,24 @@ class Claim:
 
 @dataclass(frozen=True)
 class JobPosted(EventRecord):
-    EVENT = "JobPosted"
     job_id: int
     poster: str
     reward: int
     params: JobParams
     spec_locator: str
-    block_number: int
 
 
 @dataclass(frozen=True)
 class JobClaimed(EventRecord):
-    EVENT = "JobClaimed"
     job_id: int
     claim_id: int
     provider: str
     lock: int
     execute_by: int
-    block_number: int
 
 
 @dataclass(frozen=True)
 class ResultSubmitted(EventRecord):
-    EVENT = "ResultSubmitted"
     job_id: int
     claim_id: int
     provider: str
@@ -121,18 +116,15 @@ class ResultSubmitted(EventRecord):
     output_root: bytes
     output_locator: str
     window_end: int
-    block_number: int
 
 
 @dataclass(frozen=True)
 class Challenged(EventRecord):
-    EVENT = "Challenged"
     job_id: int
     claim_id: int
     game_id: int
     challenger: str
     bond: int
-    block_number: int
 
 
 MARKET_EVENTS: tuple[type[EventRecord], ...] = (JobPosted, JobClaimed, ResultSubmitted, Challenged)
