@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 
-from node.cli.role_options import config_option, emit, json_option, settings, timestamp
+from node.cli.role_options import (
+    add_withdraw_command,
+    config_option,
+    emit,
+    json_option,
+    settings,
+    timestamp,
+)
 
 EXAMPLES = ("tiny-mlp", "mlp-784", "digits-mlp")
 
@@ -202,10 +209,8 @@ def cancel_cmd(job_id: int, config_file: Path | None, as_json: bool) -> None:
     emit({"job_id": job_id, "cancelled": True}, as_json, [f"cancelled job {job_id}"])
 
 
-@job.command("withdraw")
-@config_option
-@json_option
-def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
-    """Withdraw the poster's credits (refunds, compensation)."""
-    amount = _client(config_file).withdraw()
-    emit({"withdrawn": amount}, as_json, [f"withdrew {amount} wei"])
+add_withdraw_command(
+    job,
+    "the poster's credits (refunds, compensation)",
+    lambda config_file: _client(config_file).withdraw(),
+)

@@ -123,6 +123,17 @@ def build_daemon(config_file: Path | None, role: str, **policy: Any) -> Any:
     return make(ctx, policy_cls(**policy), **extra)
 
 
+def add_withdraw_command(group: click.Group, what: str, withdraw: Callable[[Any], int]) -> None:
+    """`<group> withdraw`: pull `what` (the account's market credits) with `withdraw(config)`."""
+
+    @group.command("withdraw", help=f"Withdraw {what}.")
+    @config_option
+    @json_option
+    def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
+        amount = withdraw(config_file)
+        emit({"withdrawn": amount}, as_json, [f"withdrew {amount} wei"])
+
+
 def role_options(role: str) -> dict[str, Any]:
     """Extra keyword arguments for the `role` object ("provider" or "watchtower") given by the
     program that embeds the CLI (node.cli.main.main); none for `poc` itself."""

@@ -7,19 +7,11 @@ from typing import Any
 
 import click
 
-from node.cli.role_options import (
-    build_daemon,
-    config_option,
-    daemon_options,
-    emit,
-    json_option,
-    run_daemon,
-    setup_logging,
-)
+from node.cli import role_options as opts
 
 
 def _tower(config_file: Path | None, **policy: Any) -> Any:
-    return build_daemon(config_file, "watchtower", **policy)
+    return opts.build_daemon(config_file, "watchtower", **policy)
 
 
 @click.group("watch")
@@ -41,7 +33,7 @@ def watch() -> None:
     show_default=True,
     help="re-execute only jobs whose reward + stake is at least this",
 )
-@daemon_options
+@opts.daemon_options
 def run_cmd(
     sample: float,
     min_value: str,
@@ -54,31 +46,29 @@ def run_cmd(
     """Run the watchtower daemon (stop with Ctrl-C or SIGTERM; a restart resumes)."""
     from node.roles.amounts import parse_amount
 
-    setup_logging(log_format)
+    opts.setup_logging(log_format)
     tower = _tower(
         config_file,
         sample_probability=sample,
         min_value=parse_amount(min_value),
         device=device,
     )
-    run_daemon(tower, interval, once)
+    opts.run_daemon(tower, interval, once)
 
 
 @watch.command("status")
-@config_option
-@json_option
+@opts.config_option
+@opts.json_option
 def status_cmd(config_file: Path | None, as_json: bool) -> None:
     """Credits and the claims this watchtower has checked."""
     st = _tower(config_file).status()
     lines = [f"watchtower {st['address']}, credits {st['credits']} wei"]
     lines += [f"  claim {c}: {d['stage']} {d.get('reason', '')}" for c, d in st["claims"].items()]
-    emit(st, as_json, lines)
+    opts.emit(st, as_json, lines)
 
 
-@watch.command("withdraw")
-@config_option
-@json_option
-def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
-    """Withdraw bonds and bounties credited to this watchtower."""
-    amount = _tower(config_file).withdraw()
-    emit({"withdrawn": amount}, as_json, [f"withdrew {amount} wei"])
+opts.add_withdraw_command(
+    watch,
+    "bonds and bounties credited to this watchtower",
+    lambda config_file: _tower(config_file).withdraw(),
+)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -31,30 +31,32 @@ __all__ = [
 ]
 
 
-@pytest.fixture(scope="session")
-def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IpfsNode]:
-    """One offline js-ipfs daemon for the whole session, with a fresh repository."""
+S = TypeVar("S", IpfsNode, AnvilNode)
+
+
+def _session_service(start: Callable[[], S]) -> Iterator[S]:
+    """Start a service for the session (skip the tests when its tool is missing); stop it at
+    the end whatever happened."""
     try:
-        node = IpfsNode.start(tmp_path_factory.mktemp("ipfs"))
+        service = start()
     except ToolNotFound as exc:
         pytest.skip(str(exc))
     try:
-        yield node
+        yield service
     finally:
-        node.stop()
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IpfsNode]:
+    """One offline js-ipfs daemon for the whole session, with a fresh repository."""
+    yield from _session_service(lambda: IpfsNode.start(tmp_path_factory.mktemp("ipfs")))
 
 
 @pytest.fixture(scope="session")
 def anvil_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilNode]:
     """One anvil chain for the whole session (automine: a block per transaction)."""
-    try:
-        node = AnvilNode.start(tmp_path_factory.mktemp("anvil"))
-    except ToolNotFound as exc:
-        pytest.skip(str(exc))
-    try:
-        yield node
-    finally:
-        node.stop()
+    yield from _session_service(lambda: AnvilNode.start(tmp_path_factory.mktemp("anvil")))
 
 
 def _anvil_rpc(node: AnvilNode, method: str, params: list[object]) -> object:

@@ -18,7 +18,7 @@ from node.program.packing import unpack
 from node.program.spec import JobSpec
 from node.roles.context import RoleContext, withdraw_credits
 from node.roles.errors import JobNotReady, OutputMismatch
-from node.roles.package import JobPackage
+from node.roles.package import Commitments, JobPackage
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,15 @@ class JobClient:
         package = JobPackage(spec, np.ascontiguousarray(data, dtype=np.int8))
         with tempfile.TemporaryDirectory() as tmp:
             locator = package.upload(self.ctx.store, Path(tmp) / "spec")
-        c = package.commitments()
         d = self.ctx.deployment
-        params = JobParams(
+        params = self.params(package.commitments(), terms)
+        receipt = self.ctx.send(d.market.post(params, locator, terms.reward))
+        return d.market.posted_in(receipt)[0].job_id
+
+    def params(self, c: Commitments, terms: JobTerms) -> JobParams:
+        """The on-chain parameters of a job with commitments `c` on `terms`, claimable from now
+        for `terms.claim_within` seconds."""
+        return JobParams(
             c.program_root,
             c.s0,
             c.n_inputs,
@@ -61,13 +67,11 @@ class JobClient:
             c.output_slot,
             terms.required_stake,
             terms.challenger_bond,
-            d.now() + terms.claim_within,
+            self.ctx.deployment.now() + terms.claim_within,
             terms.execute_within,
             terms.challenge_window,
             terms.clock,
         )
-        receipt = self.ctx.send(d.market.post(params, locator, terms.reward))
-        return d.market.posted_in(receipt)[0].job_id
 
     def status(self, job_id: int) -> dict[str, Any]:
         d = self.ctx.deployment

@@ -72,6 +72,17 @@ R = TypeVar("R", bound=Record)
 
 
 @dataclass(frozen=True)
+class RoleKind:
+    """What makes a daemon the provider or the watchtower."""
+
+    name: str  # for logs: "provider", "watchtower"
+    side: Side  # the side it plays in games
+    policy: type[DaemonPolicy]  # its policy type (the defaults when none is given)
+    record: type[Record]  # what it keeps a record of (jobs, claims)
+    scanner: str  # the scanner's checkpoint name in the state database
+
+
+@dataclass(frozen=True)
 class DaemonPolicy:
     """What every daemon's operator sets (each role's policy adds its own)."""
 
@@ -84,11 +95,7 @@ class RoleDaemon(ABC, Generic[R]):
     then withdraws what it earned. Subclasses say which records they keep, what an event adds
     and how a record advances; everything else is here, once."""
 
-    SIDE: ClassVar[Side]
-    POLICY: ClassVar[type[DaemonPolicy]]  # the role's policy type (its defaults when none given)
-    RECORD: ClassVar[type[Record]]
-    SCANNER: ClassVar[str]  # the scanner's checkpoint name in the state database
-    NAME: ClassVar[str]  # for logs: "provider", "watchtower"
+    KIND: ClassVar[RoleKind]
 
     def __init__(
         self,
@@ -99,7 +106,7 @@ class RoleDaemon(ABC, Generic[R]):
         choose: Chooser = first_disagreement,
     ) -> None:
         self.ctx = ctx
-        self.base_policy = policy or self.POLICY()
+        self.base_policy = policy or self.KIND.policy()
         self.compute = ComputeConfig(device=self.base_policy.device)
         self.trace_factory = trace_factory
         self.choose = choose
@@ -108,7 +115,7 @@ class RoleDaemon(ABC, Generic[R]):
             ctx.w3,
             {"market": ctx.deployment.market.contract},
             ctx.state,
-            name=self.SCANNER,
+            name=self.KIND.scanner,
             start_block=ctx.deployment.start_block,
             confirmations=ctx.confirmations,
         )
@@ -127,10 +134,10 @@ class RoleDaemon(ABC, Generic[R]):
     # ---- records ----
 
     def record(self, key: int) -> R | None:
-        return self.RECORD.load(self.ctx.state, key)  # type: ignore[return-value]
+        return self.KIND.record.load(self.ctx.state, key)  # type: ignore[return-value]
 
     def records(self, stage: IntEnum | None = None) -> dict[int, R]:
-        return self.RECORD.all(self.ctx.state, stage)  # type: ignore[return-value]
+        return self.KIND.record.all(self.ctx.state, stage)  # type: ignore[return-value]
 
     def save(self, record: R) -> R:
         record.save(self.ctx.state)
@@ -140,7 +147,7 @@ class RoleDaemon(ABC, Generic[R]):
         """A final stage: saved with its reason, the job's work dropped from memory."""
         done = self.save(dataclasses.replace(record, stage=stage, reason=why))
         self._work.pop(self._job_of(done), None)
-        log.info("%s %d: %s (%s)", self.RECORD.TABLE[:-1], done.key, stage.name.lower(), why)
+        log.info("%s %d: %s (%s)", self.KIND.record.TABLE[:-1], done.key, stage.name.lower(), why)
         return done
 
     @staticmethod
@@ -157,8 +164,8 @@ class RoleDaemon(ABC, Generic[R]):
     def advance_live(self) -> None:
         """Every live record, in id order. A fault in one is logged and retried next tick; it
         never stops the others."""
-        what = self.RECORD.TABLE[:-1]
-        for record in self.RECORD.live_ones(self.ctx.state):
+        what = self.KIND.record.TABLE[:-1]
+        for record in self.KIND.record.live_ones(self.ctx.state):
             try:
                 self.advance(record)  # type: ignore[arg-type]
             except (ChainError, StorageError) as exc:
@@ -168,10 +175,10 @@ class RoleDaemon(ABC, Generic[R]):
 
     def describe(self) -> str:
         """One line for the daemon's start: who, where, what it resumes."""
-        live = len(self.RECORD.live_ones(self.ctx.state))
+        live = len(self.KIND.record.live_ones(self.ctx.state))
         return (
-            f"{self.NAME} {self.ctx.address} on chain {self.ctx.w3.eth.chain_id}, state "
-            f"{self.ctx.data_dir}, resuming {live} live {self.RECORD.TABLE} from block "
+            f"{self.KIND.name} {self.ctx.address} on chain {self.ctx.w3.eth.chain_id}, state "
+            f"{self.ctx.data_dir}, resuming {live} live {self.KIND.record.TABLE} from block "
             f"{self.scanner.next_block()}"
         )
 
@@ -204,7 +211,7 @@ class RoleDaemon(ABC, Generic[R]):
             game_id,
             status=int(view.status),
             phase=int(view.phase),
-            role=self.SIDE.name.lower(),
+            role=self.KIND.side.name.lower(),
             job_id=job_id,
             claim_id=view.claim_id,
             data={
@@ -217,7 +224,9 @@ class RoleDaemon(ABC, Generic[R]):
             },
         )
         if view.active:
-            self.responder.execute(view, self.SIDE, solve(view, self.SIDE, trace, self.choose))
+            self.responder.execute(
+                view, self.KIND.side, solve(view, self.KIND.side, trace, self.choose)
+            )
         return view.status
 
     def withdraw(self) -> int:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from node.chain.contracts.job_market import ClaimState, Job, JobState
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.rules import GameStatus, Side
-from node.roles.daemon import DaemonPolicy, RoleDaemon
+from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind
 from node.roles.errors import InsufficientStake
 from node.roles.records import JobRecord, ProviderStage
 from node.storage.errors import ContentMismatch, ContentUnavailable, InvalidCid, StorageError
@@ -37,11 +37,7 @@ class ProviderPolicy(DaemonPolicy):
 
 
 class Provider(RoleDaemon[JobRecord]):
-    POLICY: ClassVar[type[DaemonPolicy]] = ProviderPolicy
-    SIDE: ClassVar[Side] = Side.PROVIDER
-    RECORD: ClassVar[type[JobRecord]] = JobRecord
-    SCANNER: ClassVar[str] = "provider-jobs"
-    NAME: ClassVar[str] = "provider"
+    KIND = RoleKind("provider", Side.PROVIDER, ProviderPolicy, JobRecord, "provider-jobs")
 
     @property
     def policy(self) -> ProviderPolicy:

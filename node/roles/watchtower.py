@@ -14,13 +14,13 @@ import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from node.chain.contracts.job_market import ClaimState, Job
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.rules import GameStatus, Side
-from node.roles.daemon import DaemonPolicy, RoleDaemon
+from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind
 from node.roles.records import ClaimRecord, WatchStage
 from node.roles.work import JobWork
 
@@ -36,11 +36,7 @@ class WatchPolicy(DaemonPolicy):
 
 
 class Watchtower(RoleDaemon[ClaimRecord]):
-    POLICY: ClassVar[type[DaemonPolicy]] = WatchPolicy
-    SIDE: ClassVar[Side] = Side.CHALLENGER
-    RECORD: ClassVar[type[ClaimRecord]] = ClaimRecord
-    SCANNER: ClassVar[str] = "watch-results"
-    NAME: ClassVar[str] = "watchtower"
+    KIND = RoleKind("watchtower", Side.CHALLENGER, WatchPolicy, ClaimRecord, "watch-results")
 
     @property
     def policy(self) -> WatchPolicy:

@@ -5,6 +5,7 @@ chain clock."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from web3 import Web3
@@ -28,22 +29,14 @@ CONTRACTS = {
 }
 
 
+@dataclass(frozen=True)
 class Deployment:
-    def __init__(
-        self,
-        w3: Web3,
-        market: JobMarketContract,
-        stake: StakeManagerContract,
-        game: DisputeGameContract,
-        decoder: RevertDecoder,
-        start_block: int = 0,
-    ) -> None:
-        self.w3 = w3
-        self.market = market
-        self.stake = stake
-        self.game = game
-        self.decoder = decoder
-        self.start_block = start_block
+    w3: Web3
+    market: JobMarketContract
+    stake: StakeManagerContract
+    game: DisputeGameContract
+    decoder: RevertDecoder  # the custom errors of every protocol contract
+    start_block: int = 0  # the deployment's first block: scans and log searches start here
 
     @classmethod
     def from_addresses(
