@@ -131,3 +131,35 @@ def im2col_op(
     window = Op(Opcode.IM2COL, out=out, a=a, B=B, H=H, W=W, C=C, KH=KH, KW=KW, S=S, P=P, padv=padv)
     oh, ow = im2col_out_hw(window)
     return replace(window, M=B * oh * ow, N=KH * KW * C)
+
+
+def requant_op(
+    out: int,
+    a: int,
+    *,
+    M: int,
+    N: int,
+    shift: int,
+    mult: int = 0,
+    mults: int | None = None,
+    zp: int = 0,
+    lo: int = -128,
+    hi: int = 127,
+) -> Op:
+    """A requant op: per-tensor with multiplier `mult`, or per-channel when `mults` names the
+    slot of the 1 x N multipliers (then `mult` is unused and must stay 0)."""
+    per = mults is not None
+    return Op(
+        Opcode.REQUANT,
+        out=out,
+        a=a,
+        b=mults if mults is not None else NO_SLOT,
+        M=M,
+        N=N,
+        flags=Flag.REQUANT_PER_CHANNEL if per else 0,
+        mult=0 if per else mult,
+        shift=shift,
+        zp=zp,
+        lo=lo,
+        hi=hi,
+    )

@@ -19,13 +19,12 @@ from node.program.constants import (
     INT32_MIN,
     LEAF_ELEMS,
     MAX_K,
-    NO_SLOT,
     DType,
     Flag,
     Opcode,
 )
-from node.program.merkle import depth_for, program_tree, slot_tree, tensor_tree
-from node.program.ops import Op, im2col_op
+from node.program.merkle import MerkleTree, depth_for, program_tree, slot_tree, tensor_tree
+from node.program.ops import Op, im2col_op, requant_op
 from node.program.packing import pack, unpack
 from node.program.reference import (
     elementwise_leaf_indices,
@@ -69,6 +68,17 @@ def _checked(op: Op, table: list[TensorSpec], n_inputs: int) -> Op:
 # ---------------------------------------------------------------- merkle.json
 
 
+def _with_proofs(tree: MerkleTree, key: str) -> dict[str, Any]:
+    """The tree's root and the sibling path of every leaf position (`key`: what a position is
+    called in the vector file)."""
+    return {
+        "root": hx(tree.root),
+        "proofs": [
+            {key: i, "siblings": [hx(s) for s in tree.proof(i)]} for i in range(1 << tree.depth)
+        ],
+    }
+
+
 def merkle_vectors(rng: Rng) -> dict[str, Any]:
     tensors = []
     for dt, rows, cols in [
@@ -107,30 +117,12 @@ def merkle_vectors(rng: Rng) -> dict[str, Any]:
     for n_slots, n_set in [(1, 1), (3, 2), (5, 5), (9, 6)]:
         slots = [rng.bytes(32) if i < n_set else bytes(32) for i in range(n_slots)]
         tree = slot_tree(slots)
-        states.append(
-            {
-                "slots": [hx(s) for s in slots],
-                "root": hx(tree.root),
-                "proofs": [
-                    {"slot": i, "siblings": [hx(s) for s in tree.proof(i)]}
-                    for i in range(1 << tree.depth)
-                ],
-            }
-        )
+        states.append({"slots": [hx(s) for s in slots], **_with_proofs(tree, "slot")})
     programs = []
     for n_ops in (1, 3, 6):
         encs = [_random_relu_chain(i) for i in range(n_ops)]
         tree = program_tree(encs)
-        programs.append(
-            {
-                "ops": [hx(e) for e in encs],
-                "root": hx(tree.root),
-                "proofs": [
-                    {"index": i, "siblings": [hx(s) for s in tree.proof(i)]}
-                    for i in range(1 << tree.depth)
-                ],
-            }
-        )
+        programs.append({"ops": [hx(e) for e in encs], **_with_proofs(tree, "index")})
     return {"version": 1, "tensors": tensors, "states": states, "programs": programs}
 
 
@@ -208,16 +200,14 @@ def requant_cases(rng: Rng) -> list[Case]:
         )
 
     def rq(m: int, n: int, per: bool, mult: int, shift: int, zp: int, lo: int, hi: int) -> Op:
-        return Op(
-            Opcode.REQUANT,
-            out=2 if per else 1,
-            a=0,
-            b=1 if per else NO_SLOT,
+        return requant_op(
+            2 if per else 1,
+            0,
             M=m,
             N=n,
-            flags=Flag.REQUANT_PER_CHANNEL if per else 0,
-            mult=0 if per else mult,
             shift=shift,
+            mult=mult,
+            mults=1 if per else None,
             zp=zp,
             lo=lo,
             hi=hi,

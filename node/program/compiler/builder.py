@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from node.program.constants import NO_SLOT, DType, Flag, Opcode
-from node.program.ops import Op, im2col_op
+from node.program.ops import Op, im2col_op, requant_op
 from node.program.program import InputSlot, Program
 from node.program.tensors import TensorSpec
 from node.program.validation import validate_op
@@ -82,18 +82,15 @@ class ProgramBuilder:
         lo: int = -128,
         hi: int = 127,
     ) -> str:
-        per = mults is not None
         return self._emit(
-            Op(
-                Opcode.REQUANT,
-                out=0,
-                a=self._ref(a),
-                b=self._ref(mults) if per else NO_SLOT,  # type: ignore[arg-type]
+            requant_op(
+                0,
+                self._ref(a),
                 M=m,
                 N=n,
-                flags=Flag.REQUANT_PER_CHANNEL if per else 0,
-                mult=0 if per else mult,
                 shift=shift,
+                mult=mult,
+                mults=None if mults is None else self._ref(mults),
                 zp=zp,
                 lo=lo,
                 hi=hi,
