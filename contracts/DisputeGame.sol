@@ -83,7 +83,9 @@ contract DisputeGame is IDisputeGame {
     ) external returns (uint256 gameId) {
         if (msg.sender != market) revert Unauthorized(msg.sender);
         gameId = ++gameCount;
-        _games[gameId].init(claimId, provider, challenger, programRoot, s0, sN, nInputs, nOps, clock);
+        Game storage g = _games[gameId];
+        g.init(claimId, provider, challenger, clock);
+        g.dispute(programRoot, s0, sN, nInputs, nOps);
         emit GameCreated(gameId, claimId, provider, challenger, nOps, s0, sN, clock);
     }
 
@@ -91,10 +93,7 @@ contract DisputeGame is IDisputeGame {
 
     /// @notice Provider: the state roots at the evenly spaced points `points(lo, hi)`.
     function revealStates(uint256 gameId, bytes32[] calldata roots) external {
-        Game storage g = _move(gameId, Phase.ExecReveal, true);
-        uint256 n = _segments(g.hi - g.lo);
-        if (roots.length != n - 1) revert BadLength(gameId, roots.length, n - 1);
-        g.revealed(keccak256(abi.encodePacked(roots)), Phase.ExecPick);
+        Game storage g = _revealPoints(gameId, Phase.ExecReveal, roots, Phase.ExecPick);
         emit StatesRevealed(gameId, g.lo, g.hi, roots);
     }
 
@@ -117,9 +116,7 @@ contract DisputeGame is IDisputeGame {
         bytes32 sLo = g.low;
         _checkProof(PROOF_OUT_EMPTY, bytes32(0), op.out, o.outProof, slotDepth, sLo);
         _checkProof(PROOF_OUT_SET, o.outRoot, op.out, o.outProof, slotDepth, g.high);
-        uint256 leaves = op.outLeaves();
-        uint256 height = Merkle.ceilLog2(leaves);
-        g.openOp(a, op.opcode, leaves, op.K / 32, height, o.outRoot, keccak256(abi.encode(o.op, sLo)));
+        uint256 height = g.openOp(op, a, o.outRoot, keccak256(abi.encode(o.op, sLo)));
         emit OpOpened(gameId, a, o.op, o.outRoot, height);
     }
 
@@ -173,10 +170,7 @@ contract DisputeGame is IDisputeGame {
 
     /// @notice Provider: the partial sums at the evenly spaced chunk points `points(lo, hi)`.
     function revealSums(uint256 gameId, int256[] calldata sums) external {
-        Game storage g = _move(gameId, Phase.SumReveal, true);
-        uint256 n = _segments(g.hi - g.lo);
-        if (sums.length != n - 1) revert BadLength(gameId, sums.length, n - 1);
-        g.revealed(keccak256(abi.encodePacked(sums)), Phase.SumPick);
+        Game storage g = _revealPoints(gameId, Phase.SumReveal, _words(sums), Phase.SumPick);
         emit SumsRevealed(gameId, g.lo, g.hi, sums);
     }
 
@@ -262,6 +256,18 @@ contract DisputeGame is IDisputeGame {
     function _move(uint256 gameId, Phase want, bool provider) private returns (Game storage g) {
         g = _games[gameId];
         g.charge(gameId, want, provider);
+    }
+
+    /// @dev Execution and reduction levels: the provider's values at the interior points of [lo, hi]
+    /// (state roots, or partial sums as words), kept as their hash; the challenger picks next.
+    function _revealPoints(uint256 gameId, Phase want, bytes32[] calldata values, Phase next)
+        private
+        returns (Game storage g)
+    {
+        g = _move(gameId, want, true);
+        uint256 n = _segments(g.hi - g.lo);
+        if (values.length != n - 1) revert BadLength(gameId, values.length, n - 1);
+        g.revealed(keccak256(abi.encodePacked(values)), next);
     }
 
     /// @dev Execution and reduction levels: `revealed` must be the provider's last reveal (the

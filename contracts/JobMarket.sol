@@ -142,10 +142,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         bytes32[] calldata outputProof,
         string calldata outputLocator
     ) external {
-        Job storage j = _job(jobId);
-        j.expect(jobId, JobState.Claimed);
-        uint256 claimId = j.currentClaim;
-        Claim storage c = _claims[claimId];
+        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
         if (msg.sender != c.provider) revert NotProvider(claimId, msg.sender, c.provider);
         c.expect(claimId, ClaimState.Active);
         uint256 deadline = j.executeDeadline(c);
@@ -162,10 +159,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     }
 
     function challenge(uint256 jobId) external payable returns (uint256 gameId) {
-        Job storage j = _job(jobId);
-        j.expect(jobId, JobState.Claimed);
-        uint256 claimId = j.currentClaim;
-        Claim storage c = _claims[claimId];
+        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
         c.expect(claimId, ClaimState.Submitted);
         uint256 end = j.windowEnd(c);
         if (block.timestamp >= end) revert WindowClosed(claimId, end, block.timestamp);
@@ -190,10 +184,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     }
 
     function finalize(uint256 jobId) external {
-        Job storage j = _job(jobId);
-        j.expect(jobId, JobState.Claimed);
-        uint256 claimId = j.currentClaim;
-        Claim storage c = _claims[claimId];
+        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
         c.expect(claimId, ClaimState.Submitted);
         uint256 end = j.windowEnd(c);
         if (block.timestamp < end) revert WindowOpen(claimId, end, block.timestamp);
@@ -207,10 +198,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     }
 
     function expire(uint256 jobId) external {
-        Job storage j = _job(jobId);
-        j.expect(jobId, JobState.Claimed);
-        uint256 claimId = j.currentClaim;
-        Claim storage c = _claims[claimId];
+        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
         c.expect(claimId, ClaimState.Active);
         uint256 deadline = j.executeDeadline(c);
         if (block.timestamp <= deadline) revert ExecutionDeadlineNotPassed(claimId, deadline, block.timestamp);
@@ -320,6 +308,14 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     function _job(uint256 jobId) private view returns (Job storage j) {
         j = _jobs[jobId];
         j.exists(jobId);
+    }
+
+    /// @dev A job that must be Claimed, with its current claim (whose state the caller checks).
+    function _currentClaim(uint256 jobId) private view returns (Job storage j, uint256 claimId, Claim storage c) {
+        j = _job(jobId);
+        j.expect(jobId, JobState.Claimed);
+        claimId = j.currentClaim;
+        c = _claims[claimId];
     }
 
     function _checkParams(JobParams calldata p) private view {

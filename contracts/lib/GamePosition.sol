@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {OpCodec} from "./OpCodec.sol";
+import {Op, OpCodec} from "./OpCodec.sol";
+import {Merkle} from "./Merkle.sol";
 import {
     GameNotFound, GameOver, WrongPhase, NotMover, ClockExpired, BadLength, RevealMismatch, NodesMismatch
 } from "./Errors.sol";
@@ -65,26 +66,24 @@ struct Game {
 /// @title GamePosition: the only code that changes a Game (clocks, position, phase, status)
 /// @dev DisputeGame's external functions check proofs and lengths, call these, then emit.
 library GamePosition {
-    function init(
-        Game storage g,
-        uint256 claimId,
-        address provider,
-        address challenger,
-        bytes32 programRoot,
-        bytes32 s0,
-        bytes32 sN,
-        uint32 nInputs,
-        uint32 nOps,
-        uint32 clock
-    ) internal {
+    using OpCodec for Op;
+
+    /// @dev A new game on claim `claimId`: the two sides, `clock` seconds each; the provider's runs from now.
+    function init(Game storage g, uint256 claimId, address provider, address challenger, uint32 clock) internal {
         g.provider = provider;
         g.claimId = uint64(claimId);
-        g.phase = nOps == 1 ? Phase.OpOpen : Phase.ExecReveal;
         g.status = Status.Active;
         g.challenger = challenger;
         g.providerClock = clock;
         g.challengerClock = clock;
         g.lastMoveAt = uint48(block.timestamp);
+    }
+
+    /// @dev What is disputed: ops [0, nOps) of program `programRoot` lead from the agreed S_0 to S_N.
+    function dispute(Game storage g, bytes32 programRoot, bytes32 s0, bytes32 sN, uint32 nInputs, uint32 nOps)
+        internal
+    {
+        g.phase = nOps == 1 ? Phase.OpOpen : Phase.ExecReveal;
         g.hi = nOps;
         g.low = s0;
         g.high = sN;
@@ -163,22 +162,19 @@ library GamePosition {
         g.phase = hi - lo == 1 ? atWidthOne : otherwise;
     }
 
-    /// @dev The opened op: the position becomes the root of its output tree.
-    function openOp(
-        Game storage g,
-        uint256 opIndex,
-        uint8 opcode,
-        uint256 leaves,
-        uint256 kChunks,
-        uint256 height,
-        bytes32 outRoot,
-        bytes32 commitment
-    ) internal {
+    /// @dev The opened op (`opIndex`, committed as `commitment`): the position becomes the root of its
+    /// output tree, `height` levels above its leaves.
+    function openOp(Game storage g, Op memory op, uint256 opIndex, bytes32 outRoot, bytes32 commitment)
+        internal
+        returns (uint256 height)
+    {
+        uint256 leaves = op.outLeaves();
+        height = Merkle.ceilLog2(leaves);
         g.commitment = commitment;
         g.opIndex = uint32(opIndex);
-        g.opcode = opcode;
+        g.opcode = op.opcode;
         g.outLeaves = uint64(leaves);
-        g.kChunks = uint32(kChunks);
+        g.kChunks = uint32(op.K / 32);
         g.height = uint8(height);
         g.high = outRoot;
         if (height == 0) atLeaf(g);

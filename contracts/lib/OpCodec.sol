@@ -70,17 +70,6 @@ library OpCodec {
         op = _decodeWords(w0, w1);
     }
 
-    function decodeMem(bytes memory enc) internal pure returns (Op memory op) {
-        if (enc.length != 64) revert BadOpLength(enc.length);
-        uint256 w0;
-        uint256 w1;
-        assembly {
-            w0 := mload(add(enc, 32))
-            w1 := mload(add(enc, 64))
-        }
-        op = _decodeWords(w0, w1);
-    }
-
     function _decodeWords(uint256 w0, uint256 w1) private pure returns (Op memory op) {
         op.opcode = uint8(_field(w0, 0, 1));
         op.flags = uint8(_field(w0, 1, 1));

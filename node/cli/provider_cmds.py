@@ -10,11 +10,9 @@ import click
 from node.cli.role_options import (
     build_daemon,
     config_option,
-    daemon_options,
+    daemon_run,
     emit,
     json_option,
-    run_daemon,
-    setup_logging,
     timestamp,
 )
 
@@ -121,28 +119,16 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
     show_default=True,
     help="refuse jobs whose data and weights exceed this",
 )
-@daemon_options
+@daemon_run("provider")
 def run_cmd(
-    min_reward: str,
-    max_ops: int,
-    max_stake: str | None,
-    max_input_mb: float,
-    interval: float,
-    once: bool,
-    device: str,
-    config_file: Path | None,
-    log_format: str,
-) -> None:
+    min_reward: str, max_ops: int, max_stake: str | None, max_input_mb: float
+) -> dict[str, Any]:
     """Run the provider daemon (stop with Ctrl-C or SIGTERM; a restart resumes)."""
     from node.roles.amounts import parse_amount
 
-    setup_logging(log_format)
-    p = _provider(
-        config_file,
-        min_reward=parse_amount(min_reward),
-        max_ops=max_ops,
-        max_stake=parse_amount(max_stake) if max_stake else None,
-        max_input_bytes=int(max_input_mb * 2**20),
-        device=device,
-    )
-    run_daemon(p, interval, once)
+    return {
+        "min_reward": parse_amount(min_reward),
+        "max_ops": max_ops,
+        "max_stake": parse_amount(max_stake) if max_stake else None,
+        "max_input_bytes": int(max_input_mb * 2**20),
+    }

@@ -3,6 +3,7 @@ log format. Building services from settings happens in node.roles.context."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -75,35 +76,55 @@ def settings(config_file: Path | None, **overrides: Any) -> Any:
     return load_settings(config_file, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def daemon_options(f: F) -> F:
-    """The options every daemon's `run` shares: tick interval, one tick only, device, config
-    file and log format."""
-    for option in reversed(
-        [
-            click.option(
-                "--interval", type=float, default=2.0, show_default=True, help="seconds per tick"
-            ),
-            click.option("--once", is_flag=True, help="one tick, then exit"),
-            click.option(
-                "--device",
-                type=click.Choice(["auto", "cpu", "cuda"]),
-                default="auto",
-                show_default=True,
-            ),
-            config_option,
-            log_option,
-        ]
-    ):
-        f = option(f)
-    return f
+def daemon_run(role: str) -> Callable[[Callable[..., dict[str, Any]]], Any]:
+    """Decorates the `run` command of a daemon: adds the options every daemon shares (tick
+    interval, one tick only, device, config file, log format); the decorated function turns the
+    role's own options into its policy fields; the command then builds the daemon, logs its
+    start line and ticks until stopped (node.roles.daemon.run_forever)."""
 
+    def decorate(own_policy: Callable[..., dict[str, Any]]) -> Any:
+        @functools.wraps(own_policy)
+        def run(
+            *,
+            interval: float,
+            once: bool,
+            device: str,
+            config_file: Path | None,
+            log_format: str,
+            **own: Any,
+        ) -> None:
+            from node.roles.daemon import run_forever
 
-def run_daemon(daemon: Any, interval: float, once: bool) -> None:
-    """Log the daemon's start line, then tick until stopped (node.roles.daemon.run_forever)."""
-    from node.roles.daemon import run_forever
+            setup_logging(log_format)
+            daemon = build_daemon(config_file, role, device=device, **own_policy(**own))
+            logging.getLogger("node.roles").info(daemon.describe())
+            run_forever(daemon.tick, interval, once)
 
-    logging.getLogger("node.roles").info(daemon.describe())
-    run_forever(daemon.tick, interval, once)
+        command: Any = run
+        for option in reversed(
+            [
+                click.option(
+                    "--interval",
+                    type=float,
+                    default=2.0,
+                    show_default=True,
+                    help="seconds per tick",
+                ),
+                click.option("--once", is_flag=True, help="one tick, then exit"),
+                click.option(
+                    "--device",
+                    type=click.Choice(["auto", "cpu", "cuda"]),
+                    default="auto",
+                    show_default=True,
+                ),
+                config_option,
+                log_option,
+            ]
+        ):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def build_daemon(config_file: Path | None, role: str, **policy: Any) -> Any:

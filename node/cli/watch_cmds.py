@@ -33,27 +33,12 @@ def watch() -> None:
     show_default=True,
     help="re-execute only jobs whose reward + stake is at least this",
 )
-@opts.daemon_options
-def run_cmd(
-    sample: float,
-    min_value: str,
-    interval: float,
-    once: bool,
-    device: str,
-    config_file: Path | None,
-    log_format: str,
-) -> None:
+@opts.daemon_run("watchtower")
+def run_cmd(sample: float, min_value: str) -> dict[str, Any]:
     """Run the watchtower daemon (stop with Ctrl-C or SIGTERM; a restart resumes)."""
     from node.roles.amounts import parse_amount
 
-    opts.setup_logging(log_format)
-    tower = _tower(
-        config_file,
-        sample_probability=sample,
-        min_value=parse_amount(min_value),
-        device=device,
-    )
-    opts.run_daemon(tower, interval, once)
+    return {"sample_probability": sample, "min_value": parse_amount(min_value)}
 
 
 @watch.command("status")
