@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,8 @@ from contracts_trace import Trace, play_traces, program_of, sample_program  # no
 from node.game.rules import GameStatus  # noqa: E402
 from node.program.constants import DType, Opcode  # noqa: E402
 from node.program.ops import Op  # noqa: E402
+from poc_lab.bench.report import write_section  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- gas:begin -->", "<!-- gas:end -->"
 LEVEL = {
     "revealStates": "execution", "pickState": "execution", "openOp": "opening",
     "revealNodes": "tensor", "pickNode": "tensor", "revealLeaf": "reduction",
@@ -72,18 +72,7 @@ def functions_table(a) -> list[tuple[str, int]]:  # noqa: ANN001
     )
     job = int(m.jobCount())
     rec("JobMarket.claim", m.claim(job, sender=provider))
-    p = t.program
-    rec(
-        "JobMarket.submitResult",
-        m.submitResult(
-            job,
-            t.states[-1],
-            t.slot_root(p.output_slot),
-            t.output_proof(p.output_slot),
-            "ipfs://bafy...out",
-            sender=provider,
-        ),
-    )
+    rec("JobMarket.submitResult", submit(m, provider, job, t, "ipfs://bafy...out"))
     rec("JobMarket.challenge (opens a game)", m.challenge(job, value=BOND, sender=challenger))
     gid = int(g.gameCount())
     _advance(3601)
@@ -103,7 +92,6 @@ def functions_table(a) -> list[tuple[str, int]]:  # noqa: ANN001
     rec("StakeManager.requestUnbond", s.requestUnbond(STAKE, sender=provider))
     _advance(int(s.UNBONDING_DELAY()) + 1)
     rec("StakeManager.withdraw", s.withdraw(sender=provider))
-    assert submit and open_game  # imported helpers used by other sections
     return rows
 
 
@@ -189,42 +177,50 @@ def full_dispute(a, quick: bool) -> tuple[dict, dict]:  # noqa: ANN001
     return out, {"n": n, "macs": n**3, "ops": len(prog.ops), "build_s": build_s}
 
 
+def table(
+    title: str, columns: Sequence[str], rows: list[str], intro: Sequence[str] = ()
+) -> list[str]:
+    """A `###` subsection of the report: a blank line, the title, `intro` and a markdown table."""
+    head = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return ["", f"### {title}", "", *intro, *head, *rows]
+
+
 def render(funcs, steps, disputes, meta, quick: bool) -> str:  # noqa: ANN001
+    """The body of the gas section of docs/benchmarks.md (between its markers)."""
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     k = 16
     d = disputes[k]
+    n = meta["n"]
     lines = [
-        BEGIN,
         "## Gas (contracts)",
         "",
         f"Chain: ape's embedded test chain (py-evm, cancun), solc 0.8.28, optimizer 200 runs. "
         f"Command: `source tools/env.sh && ape run gas_report`{' (POC_GAS_QUICK=1)' if quick else ''}; "
         f"date {when}; {platform.processor() or platform.machine()}. Gas is `gasUsed` of each transaction "
         "(21,000 base and calldata included).",
-        "",
-        "### Every function",
-        "",
-        "| function | gas |",
-        "|---|---|",
     ]
-    lines += [f"| `{name}` | {gas:,} |" for name, gas in funcs]
+    lines += table(
+        "Every function", ("function", "gas"), [f"| `{name}` | {gas:,} |" for name, gas in funcs]
+    )
     lines += [
         "",
         "`challenge` pays for the game's storage (it pre-warms the slots the moves rewrite), so moves stay small.",
-        "",
-        f"### Full dispute on a {meta['macs']:.2e}-MAC program (k = {k})",
-        "",
-        f"Program: {meta['ops']} ops; op 49 is a matmul int8 [{meta['n']},{meta['n']}] x [{meta['n']},{meta['n']}]^T "
-        f"(K/32 = {meta['n'] // 32} chunks, {meta['n'] * meta['n'] // 32:,} output leaves), the others small relus. "
-        "The provider lies in one element of the matmul (partial sums wrong from the middle chunk); "
-        "the honest challenger wins at the one step. Every move below was measured in that game.",
-        "",
-        "| # | side | move | level | gas |",
-        "|---|---|---|---|---|",
     ]
-    for idx, (name, g_) in enumerate(d["sequence"], 1):
-        side = "provider" if name in PROVIDER_MOVES else "challenger"
-        lines.append(f"| {idx} | {side} | `{name}` | {LEVEL[name]} | {g_:,} |")
+    program = (
+        f"Program: {meta['ops']} ops; op 49 is a matmul int8 [{n},{n}] x [{n},{n}]^T "
+        f"(K/32 = {n // 32} chunks, {n * n // 32:,} output leaves), the others small relus. "
+        "The provider lies in one element of the matmul (partial sums wrong from the middle chunk); "
+        "the honest challenger wins at the one step. Every move below was measured in that game."
+    )
+    lines += table(
+        f"Full dispute on a {meta['macs']:.2e}-MAC program (k = {k})",
+        ("#", "side", "move", "level", "gas"),
+        [
+            f"| {idx} | {'provider' if name in PROVIDER_MOVES else 'challenger'} | `{name}` | {LEVEL[name]} | {g_:,} |"
+            for idx, (name, g_) in enumerate(d["sequence"], 1)
+        ],
+        intro=(program, ""),
+    )
     lines += [
         "",
         f"- provider moves: **{d['provider_moves']}** (target: at most a dozen); challenger moves: {d['challenger_moves']}",
@@ -234,24 +230,27 @@ def render(funcs, steps, disputes, meta, quick: bool) -> str:  # noqa: ANN001
         f"- whole dispute (all moves, both sides): **{d['total']:,}** gas (target < 2.5M); provider side {d['provider_total']:,}; "
         f"plus `challenge` {d['challenge']:,}",
         f"- wall time of the moves on the embedded chain: {d['wall_s']:.1f} s (trace of the program built once: {meta['build_s']:.1f} s)",
-        "",
-        "### One step per op (lie in the middle element of each op of a 6-op program)",
-        "",
-        "| op | `step` gas (incl. resolution) |",
-        "|---|---|",
     ]
-    lines += [f"| {op} | {gas:,} |" for op, gas in steps]
-    lines += [
-        "",
-        "### Choice of k (same dispute, one deployment per k)",
-        "",
-        "| k | provider moves | challenger moves | largest move (excl. step) | one step | whole dispute |",
-        "|---|---|---|---|---|---|",
-    ]
-    for kk, v in sorted(disputes.items()):
-        lines.append(
+    lines += table(
+        "One step per op (lie in the middle element of each op of a 6-op program)",
+        ("op", "`step` gas (incl. resolution)"),
+        [f"| {op} | {gas:,} |" for op, gas in steps],
+    )
+    lines += table(
+        "Choice of k (same dispute, one deployment per k)",
+        (
+            "k",
+            "provider moves",
+            "challenger moves",
+            "largest move (excl. step)",
+            "one step",
+            "whole dispute",
+        ),
+        [
             f"| {kk} | {v['provider_moves']} | {v['challenger_moves']} | {v['max_move_excl_step']:,} | {v['step']:,} | {v['total']:,} |"
-        )
+            for kk, v in sorted(disputes.items())
+        ],
+    )
     best = min(disputes, key=lambda kk: disputes[kk]["total"])
     ok = [
         kk
@@ -275,20 +274,8 @@ def render(funcs, steps, disputes, meta, quick: bool) -> str:  # noqa: ANN001
         "within a few percent of the 100k-per-move target with no room left for larger programs "
         "(deeper state and output trees add calldata and hashing to every move); k <= 8 pays a "
         "21k-base transaction per side for every extra round.",
-        END,
     ]
     return "\n".join(lines)
-
-
-def write_section(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        pre, rest = text.split(BEGIN, 1)
-        _, post = rest.split(END, 1)
-        text = pre + section + post
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
 
 
 def main() -> None:
@@ -298,7 +285,7 @@ def main() -> None:
     steps = step_per_op(a)
     disputes, meta = full_dispute(a, quick)
     section = render(funcs, steps, disputes, meta, quick)
-    write_section(section)
+    write_section("gas", section)
     print(section)
 
 

@@ -43,29 +43,27 @@ def deploy_system(project, deployer, log2_arity: int = LOG2_ARITY) -> System:  #
     return System(stake, step, market, game, deployer)
 
 
-@pytest.fixture(scope="session")
-def deployer(accounts):  # noqa: ANN001
-    return accounts[0]
+def _account_fixture(name: str, index: int):  # noqa: ANN202
+    @pytest.fixture(scope="session", name=name)
+    def account(accounts):  # noqa: ANN001, ANN202
+        return accounts[index]
+
+    return account
 
 
-@pytest.fixture(scope="session")
-def poster(accounts):  # noqa: ANN001
-    return accounts[1]
+def _part_fixture(name: str):  # noqa: ANN202
+    @pytest.fixture(scope="session", name=name)
+    def part(system):  # noqa: ANN001, ANN202
+        return getattr(system, name)
+
+    return part
 
 
-@pytest.fixture(scope="session")
-def provider(accounts):  # noqa: ANN001
-    return accounts[2]
-
-
-@pytest.fixture(scope="session")
-def challenger(accounts):  # noqa: ANN001
-    return accounts[3]
-
-
-@pytest.fixture(scope="session")
-def anyone(accounts):  # noqa: ANN001
-    return accounts[4]
+# the named test accounts: deployer = accounts[0], poster = accounts[1], ...
+deployer, poster, provider, challenger, anyone = (
+    _account_fixture(name, i)
+    for i, name in enumerate(("deployer", "poster", "provider", "challenger", "anyone"))
+)
 
 
 @pytest.fixture(scope="session")
@@ -74,23 +72,13 @@ def system(project, deployer) -> System:  # noqa: ANN001
 
 
 @pytest.fixture(scope="session")
-def stake(system):  # noqa: ANN001
-    return system.stake
+def players(provider, challenger, anyone) -> tuple:  # noqa: ANN001
+    """The three movers of a game, as play_traces takes them."""
+    return provider, challenger, anyone
 
 
-@pytest.fixture(scope="session")
-def market(system):  # noqa: ANN001
-    return system.market
-
-
-@pytest.fixture(scope="session")
-def game(system):  # noqa: ANN001
-    return system.game
-
-
-@pytest.fixture(scope="session")
-def step(system):  # noqa: ANN001
-    return system.step
+# the deployed contracts, one fixture each: system.stake, .market, .game, .step
+stake, market, game, step = (_part_fixture(n) for n in ("stake", "market", "game", "step"))
 
 
 @pytest.fixture(scope="session")
@@ -123,14 +111,15 @@ def post_job(market, poster, trace: Trace, chain, reward: int = REWARD, **over) 
     return int(market.jobCount())
 
 
-def submit(market, provider, job_id: int, trace: Trace) -> None:  # noqa: ANN001
+def submit(market, provider, job_id: int, trace: Trace, uri: str = "ipfs://out"):  # noqa: ANN001, ANN201
+    """`trace`'s result for `job_id` (S_N, output root and its proof); returns the receipt."""
     p = trace.program
-    market.submitResult(
+    return market.submitResult(
         job_id,
         trace.states[-1],
         trace.slot_root(p.output_slot),
         trace.output_proof(p.output_slot),
-        "ipfs://out",
+        uri,
         sender=provider,
     )
 
@@ -149,6 +138,15 @@ def claimed_submitted(sys_: System, poster, provider, trace: Trace, chain, **ove
 def open_game(sys_: System, job_id: int, challenger) -> int:  # noqa: ANN001
     sys_.market.challenge(job_id, value=BOND, sender=challenger)
     return int(sys_.game.gameCount())
+
+
+def challenged(sys_: System, poster, players: tuple, trace: Trace, chain) -> tuple[int, int, int]:  # noqa: ANN001
+    """A job with `trace`'s result submitted by players[0] and challenged by players[1]:
+    (job id, claim id, game id)."""
+    provider, challenger, _ = players
+    job_id = claimed_submitted(sys_, poster, provider, trace, chain)
+    claim_id = int(sys_.market.claimCount())
+    return job_id, claim_id, open_game(sys_, job_id, challenger)
 
 
 def balances_ok(sys_: System) -> None:

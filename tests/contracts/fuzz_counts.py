@@ -7,6 +7,8 @@ import datetime as _dt
 import os
 from pathlib import Path
 
+from poc_lab.bench.report import write_section
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "fuzz-contracts.md"
 HEADER = """# Contract fuzz campaigns
 
@@ -28,15 +30,8 @@ sequence. Every sequence ended solvent with no wei left behind.
 def record(name: str, counts: dict[str, int]) -> None:
     if os.environ.get("POC_FUZZ") != "1" or not counts:
         return
-    text = DOC.read_text() if DOC.exists() else HEADER
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    if not DOC.exists():
+        DOC.write_text(HEADER)
     when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(counts.items()))
-    body = f"{begin}\n## {name} ({when})\n\n| what | count |\n|---|---|\n{rows}\n{end}"
-    if begin in text and end in text:
-        pre, rest = text.split(begin, 1)
-        _, post = rest.split(end, 1)
-        text = pre + body + post
-    else:
-        text = text.rstrip("\n") + "\n\n" + body + "\n"
-    DOC.write_text(text)
+    write_section(name, f"## {name} ({when})\n\n| what | count |\n|---|---|\n{rows}", DOC)

@@ -79,6 +79,33 @@ class MarketMachine(RuleBasedStateMachine):
     def _jobs_in(self, *states: int) -> list[int]:
         return [j for j, s in sorted(self.jobs.items()) if s in states]
 
+    def _claims_in(self, state: int) -> list[int]:
+        return [c for c, s in self.claims.items() if s == state]
+
+    def _picked_claim(self, state: int, pick: int):  # noqa: ANN202
+        """(claim id, on-chain claim) of the `pick`-th claim last seen in `state`, or None."""
+        cids = self._claims_in(state)
+        if not cids:
+            return None
+        cid = cids[pick % len(cids)]
+        return cid, self.sys.market.getClaim(cid)
+
+    def _picked_claimed_job(self, pick: int):  # noqa: ANN202
+        """(job id, its current on-chain claim) of the `pick`-th job last seen claimed, or None."""
+        jobs = self._jobs_in(2)
+        if not jobs:
+            return None
+        job = jobs[pick % len(jobs)]
+        m = self.sys.market
+        return job, m.getClaim(m.getJob(job).currentClaim)
+
+    def _provider_of(self, cl):  # noqa: ANN001, ANN202
+        return next(a for a in self.accts["providers"] if a.address == cl.provider)
+
+    def _active_game(self, pick: int) -> int | None:
+        active = [g for g, s in self.games.items() if s["status"] == ACTIVE]
+        return active[pick % len(active)] if active else None
+
     # ---------------------------------------------------------------- rules
     @initialize(n_jobs=st.integers(1, 3), stakes=st.tuples(st.integers(0, 3), st.integers(0, 3)))
     def setup(self, n_jobs: int, stakes: tuple[int, int]) -> None:
@@ -127,41 +154,35 @@ class MarketMachine(RuleBasedStateMachine):
             return
         cid = max(self.claims)
         self.claims[cid] = 1
-        self.submit_result([c for c, s in self.claims.items() if s == 1].index(cid), lie)
+        self.submit_result(self._claims_in(1).index(cid), lie)
         self.claims[cid] = int(self.sys.market.getClaim(cid).state)
         if chal < 2 and self.claims[cid] == 2:
-            self.challenge(
-                [c for c, s in self.claims.items() if s == 2].index(cid), chal, seed % 2 == 0, seed
-            )
+            self.challenge(self._claims_in(2).index(cid), chal, seed % 2 == 0, seed)
 
     def submit_result(self, pick: int, lie: bool) -> None:
-        active = [c for c, s in self.claims.items() if s == 1]
-        if not active:
+        picked = self._picked_claim(1, pick)
+        if picked is None:
             return
-        cid = active[pick % len(active)]
-        m = self.sys.market
-        cl = m.getClaim(cid)
+        cid, cl = picked
         trace = self.liar if lie else self.honest
-        provider = next(a for a in self.accts["providers"] if a.address == cl.provider)
         if self.chain.pending_timestamp > cl.claimedAt + EXECUTE:
             return
-        if self._try(submit, m, provider, int(cl.jobId), trace):
+        if self._try(submit, self.sys.market, self._provider_of(cl), int(cl.jobId), trace):
             self.result_of[cid] = trace
 
     def challenge(self, pick: int, who: int, random_play: bool, seed: int) -> None:
-        subm = [c for c, s in self.claims.items() if s == 2]
-        if not subm:
+        picked = self._picked_claim(2, pick)
+        if picked is None:
             return
-        cid = subm[pick % len(subm)]
+        cid, cl = picked
         m = self.sys.market
-        cl = m.getClaim(cid)
         job = m.getJob(cl.jobId)
         chal = self.accts["challengers"][who]
         if self.chain.pending_timestamp >= cl.submittedAt + WINDOW:
             return
         if self._try(m.challenge, int(cl.jobId), value=job.params.challengerBond, sender=chal):
             gid = int(self.sys.game.gameCount())
-            provider = next(a for a in self.accts["providers"] if a.address == cl.provider)
+            provider = self._provider_of(cl)
             p = Provider(self.result_of[cid], ARITY)
             c = Challenger(self.honest, ARITY, rng=random.Random(seed) if random_play else None)
             self.games[gid] = {
@@ -171,10 +192,9 @@ class MarketMachine(RuleBasedStateMachine):
             _count("games")
 
     def move(self, pick: int, moves: int) -> None:
-        active = [g for g, s in self.games.items() if s["status"] == ACTIVE]
-        if not active:
+        gid = self._active_game(pick)
+        if gid is None:
             return
-        gid = active[pick % len(active)]
         s = self.games[gid]
         for _ in range(moves):
             v = s["match"].view(self.chain.pending_timestamp)
@@ -191,10 +211,9 @@ class MarketMachine(RuleBasedStateMachine):
                 return
 
     def timeout(self, pick: int) -> None:
-        active = [g for g, s in self.games.items() if s["status"] == ACTIVE]
-        if not active:
+        gid = self._active_game(pick)
+        if gid is None:
             return
-        gid = active[pick % len(active)]
         if self.chain.pending_timestamp <= int(self.sys.game.deadline(gid)):
             return
         self.games[gid]["timed out"] = True  # the game ends by the clock, not by a move
@@ -204,26 +223,21 @@ class MarketMachine(RuleBasedStateMachine):
         self._advance(seconds)
 
     def finalize(self, pick: int) -> None:
-        jobs = self._jobs_in(2)
-        if jobs:
-            m = self.sys.market
-            job = jobs[pick % len(jobs)]
-            cl = m.getClaim(m.getJob(job).currentClaim)
-            if (
-                cl.state == 2
-                and cl.activeGames == 0
-                and self.chain.pending_timestamp >= cl.submittedAt + WINDOW
-            ):
-                self._try(m.finalize, job, sender=self.accts["anyone"])
+        picked = self._picked_claimed_job(pick)
+        if picked is None:
+            return
+        job, cl = picked
+        now = self.chain.pending_timestamp
+        if cl.state == 2 and cl.activeGames == 0 and now >= cl.submittedAt + WINDOW:
+            self._try(self.sys.market.finalize, job, sender=self.accts["anyone"])
 
     def expire(self, pick: int) -> None:
-        jobs = self._jobs_in(2)
-        if jobs:
-            m = self.sys.market
-            job = jobs[pick % len(jobs)]
-            cl = m.getClaim(m.getJob(job).currentClaim)
-            if cl.state == 1 and self.chain.pending_timestamp > cl.claimedAt + EXECUTE:
-                self._try(m.expire, job, sender=self.accts["anyone"])
+        picked = self._picked_claimed_job(pick)
+        if picked is None:
+            return
+        job, cl = picked
+        if cl.state == 1 and self.chain.pending_timestamp > cl.claimedAt + EXECUTE:
+            self._try(self.sys.market.expire, job, sender=self.accts["anyone"])
 
     def cancel(self, pick: int, poster: int) -> None:
         jobs = self._jobs_in(1)

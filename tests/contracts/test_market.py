@@ -13,7 +13,7 @@ from conftest import (
     STAKE,
     WINDOW,
     balances_ok,
-    claimed_submitted,
+    challenged,
     job_params,
     open_game,
     post_job,
@@ -112,24 +112,17 @@ def test_missed_deadline_reopens_and_compensates_poster(
 
 
 def test_challenge_lost_by_provider_rejects_claim_and_splits_slash(
-    system,
-    poster,
-    provider,
-    challenger,
-    anyone,
-    chain,
-    honest_trace,  # noqa: ANN001
-):
+    system, poster, players, chain, honest_trace
+):  # noqa: ANN001
     from contracts_trace import Trace, play_traces
 
     m = system.market
+    _, challenger, _ = players
     liar = Trace(honest_trace.program, honest_trace.values, corrupt=(3, 7, 1))
-    job = claimed_submitted(system, poster, provider, liar, chain)
-    claim_id = int(m.claimCount())
-    gid = open_game(system, job, challenger)
+    job, claim_id, gid = challenged(system, poster, players, liar, chain)
     assert m.totalBonds() == BOND and list(m.gamesOfClaim(claim_id)) == [gid]
     burn_before = chain.provider.get_balance(BURN)
-    r = play_traces(system.game, gid, liar, honest_trace, (provider, challenger, anyone), chain)
+    r = play_traces(system.game, gid, liar, honest_trace, players, chain)
     assert r.status == GameStatus.CHALLENGER_WON and not r.reverts
     assert m.getClaim(claim_id).state == CLAIM_REJECTED and m.getJob(job).state == JOB_OPEN
     assert m.credits(challenger) == BOND + STAKE // 2
@@ -143,25 +136,16 @@ def test_challenge_lost_by_provider_rejects_claim_and_splits_slash(
 
 
 def test_challenge_lost_by_challenger_pays_bond_to_provider(
-    system,
-    poster,
-    provider,
-    challenger,
-    anyone,
-    chain,
-    honest_trace,  # noqa: ANN001
-):
+    system, poster, players, chain, honest_trace
+):  # noqa: ANN001
     from contracts_trace import play_traces
 
     m = system.market
-    job = claimed_submitted(system, poster, provider, honest_trace, chain)
-    claim_id = int(m.claimCount())
-    gid = open_game(system, job, challenger)
+    provider, _, anyone = players
+    job, claim_id, gid = challenged(system, poster, players, honest_trace, chain)
     with ape.reverts(m.WrongBond, jobId=job, sent=1, required=BOND):
         m.challenge(job, value=1, sender=anyone)
-    r = play_traces(
-        system.game, gid, honest_trace, honest_trace, (provider, challenger, anyone), chain
-    )
+    r = play_traces(system.game, gid, honest_trace, honest_trace, players, chain)
     assert r.status == GameStatus.PROVIDER_WON and not r.reverts
     assert m.credits(provider) == BOND and m.getClaim(claim_id).activeGames == 0
     advance(chain, WINDOW + 1)
@@ -172,13 +156,10 @@ def test_challenge_lost_by_challenger_pays_bond_to_provider(
     balances_ok(system)
 
 
-def test_finalize_waits_for_every_game(
-    system, poster, provider, challenger, anyone, chain, honest_trace
-):  # noqa: ANN001
+def test_finalize_waits_for_every_game(system, poster, players, chain, honest_trace):  # noqa: ANN001
     m = system.market
-    job = claimed_submitted(system, poster, provider, honest_trace, chain)
-    claim_id = int(m.claimCount())
-    g1 = open_game(system, job, challenger)
+    anyone = players[2]
+    job, claim_id, g1 = challenged(system, poster, players, honest_trace, chain)
     g2 = open_game(system, job, anyone)
     assert list(m.gamesOfClaim(claim_id)) == [g1, g2] and m.getClaim(claim_id).activeGames == 2
     advance(chain, WINDOW + 1)

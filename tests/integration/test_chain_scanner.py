@@ -7,40 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chain_helpers import compile_contract, deploy, rpc
-from eth_account import Account
+from chain_helpers import rpc
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from node.chain.rpc import connect
 from node.chain.scanner import ChainEvent, EventScanner
 from node.chain.sender import TxSender
-from node.devnet.anvil import AnvilNode, dev_private_key
 from node.state import StateStore
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def artifact() -> dict[str, Any]:
-    return compile_contract("Emitter")
-
-
-@pytest.fixture
-def w3(anvil_snapshot: AnvilNode) -> Web3:
-    return connect(anvil_snapshot.rpc_url)
-
-
-@pytest.fixture
-def account() -> LocalAccount:
-    acct: LocalAccount = Account.from_key(dev_private_key(2))
-    return acct
-
-
-@pytest.fixture
-def emitter(w3: Web3, account: LocalAccount, artifact: dict[str, Any]) -> Contract:
-    return deploy(w3, account, artifact)
 
 
 def _ping(w3: Web3, account: LocalAccount, emitter: Contract, *ids: int) -> None:

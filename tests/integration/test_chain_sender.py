@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chain_helpers import compile_contract, deploy, rpc
-from eth_account import Account
+from chain_helpers import rpc
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
@@ -18,32 +17,10 @@ from node.chain.errors import RpcUnreachable, TransactionFailed, TransactionReve
 from node.chain.revert import RevertDecoder
 from node.chain.rpc import RetryPolicy, connect
 from node.chain.sender import TxRequest, TxSender
-from node.devnet.anvil import AnvilNode, dev_private_key
 from node.devnet.ports import free_port
 from node.state import StateStore
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def emitter_artifact() -> dict[str, Any]:
-    return compile_contract("Emitter")
-
-
-@pytest.fixture
-def w3(anvil_snapshot: AnvilNode) -> Web3:
-    return connect(anvil_snapshot.rpc_url, expected_chain_id=anvil_snapshot.chain_id)
-
-
-@pytest.fixture
-def account() -> LocalAccount:
-    acct: LocalAccount = Account.from_key(dev_private_key(1))
-    return acct
-
-
-@pytest.fixture
-def emitter(w3: Web3, account: LocalAccount, emitter_artifact: dict[str, Any]) -> Contract:
-    return deploy(w3, account, emitter_artifact)
 
 
 @pytest.fixture
@@ -130,8 +107,7 @@ def test_a_restarted_sender_resumes_instead_of_sending_twice(
     rpc(w3, "evm_mine")
     TxSender(w3, account, state=state).wait(again)
     assert emitter.functions.count().call() == 1
-    recorded = state.tx("ping:20")
-    assert recorded is not None and recorded.status == "mined"
+    assert _recorded_status(state, "ping:20") == "mined"
 
 
 def test_unreachable_rpc_is_a_named_error_quickly() -> None:
@@ -165,14 +141,27 @@ def test_an_intent_whose_tx_failed_can_be_sent_again(
     assert info.value.error_name == "AlreadyDone" and info.value.tx_hash is None
 
 
+def _sent_and_forgotten(
+    w3: Web3, account: LocalAccount, state: StateStore, call: Any, key: str
+) -> Any:
+    """`call` submitted under `key` with its intent recorded in `state`, then lost by the node
+    (a node restart, an eviction) before it was mined."""
+    sent = TxSender(w3, account, state=state).submit(TxRequest.call(call, key=key))
+    rpc(w3, "anvil_dropTransaction", sent.tx_hash)
+    return sent
+
+
+def _recorded_status(state: StateStore, key: str) -> str | None:
+    recorded = state.tx(key)
+    return None if recorded is None else recorded.status
+
+
 def test_recovery_rebroadcasts_what_the_node_forgot_and_settles_it(
     w3: Web3, account: LocalAccount, emitter: Contract, tmp_path: Path, manual_mining: None
 ) -> None:
     state = StateStore(tmp_path / "state.db")
-    sent = TxSender(w3, account, state=state).submit(
-        TxRequest.call(emitter.functions.ping(30, b"\x00" * 32, ""), key="ping:30")
-    )
-    rpc(w3, "anvil_dropTransaction", sent.tx_hash)  # the node lost it (restart, eviction)
+    ping = emitter.functions.ping(30, b"\x00" * 32, "")
+    sent = _sent_and_forgotten(w3, account, state, ping, "ping:30")
     restarted = TxSender(w3, account, state=StateStore(tmp_path / "state.db"))
     [pending] = restarted.recover_pending()
     assert pending.tx_hash == sent.tx_hash and pending.request.key == "ping:30"
@@ -180,23 +169,18 @@ def test_recovery_rebroadcasts_what_the_node_forgot_and_settles_it(
     restarted.wait(pending)
     assert emitter.functions.count().call() == 1
     assert restarted.recover_pending() == []
-    recorded = state.tx("ping:30")
-    assert recorded is not None and recorded.status == "mined"
+    assert _recorded_status(state, "ping:30") == "mined"
 
 
 def test_recovery_marks_an_intent_dropped_when_its_nonce_was_reused(
     w3: Web3, account: LocalAccount, emitter: Contract, tmp_path: Path, manual_mining: None
 ) -> None:
     state = StateStore(tmp_path / "state.db")
-    sent = TxSender(w3, account, state=state).submit(
-        TxRequest.call(emitter.functions.ping(31, b"\x00" * 32, ""), key="ping:31")
-    )
-    rpc(w3, "anvil_dropTransaction", sent.tx_hash)
+    _sent_and_forgotten(w3, account, state, emitter.functions.ping(31, b"\x00" * 32, ""), "ping:31")
     TxSender(w3, account).submit(TxRequest.call(emitter.functions.once()))  # takes the nonce
     rpc(w3, "evm_mine")
     assert TxSender(w3, account, state=state).recover_pending() == []
-    recorded = state.tx("ping:31")
-    assert recorded is not None and recorded.status == "dropped"
+    assert _recorded_status(state, "ping:31") == "dropped"
 
 
 def test_a_transaction_without_receipt_is_repriced_and_the_mined_version_recorded(

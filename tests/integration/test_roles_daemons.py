@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from roles_helpers import advance, daemon, lab, poc, role_config, wait_for
 
 from node.chain.abi import protocol_abis as load_abis
-from node.chain.contracts.job_market import ClaimState, JobParams, JobState
+from node.chain.contracts.job_market import ClaimState, JobState
 from node.chain.rpc import connect
 from node.game.rules import GameStatus, Phase
 from node.roles.client import JobClient, JobTerms
@@ -93,102 +94,108 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             _kill(proc)
 
 
-def test_provider_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) -> None:
-    client = JobClient(net.ctx(1, tmp_path / "poster"))
-    job_id = client.post(*tiny_mlp(), TERMS)
-    prov_cfg = net.config(tmp_path / "provider", 2)
-    liar_cfg = net.config(tmp_path / "liar", 3)
-    assert poc(["provider", "stake", "1"], prov_cfg).returncode == 0
-    d = client.ctx.deployment
-    provider = daemon(["provider", "run"], prov_cfg, tmp_path / "provider.log")
-    liar = daemon(
-        ["watch", "run"],
-        liar_cfg,
-        tmp_path / "liar.log",
-        lab("--tower", "false-challenge"),
-    )
-    procs = [provider, liar]
-    try:
-        wait_for(
-            lambda: (
-                d.market.job(job_id).current_claim != 0
-                and d.market.games_of_claim(d.market.job(job_id).current_claim) != []
-            ),
-            90,
-            "a challenge",
-            procs,
-        )
-        claim_id = d.market.job(job_id).current_claim
-        (game_id,) = d.market.games_of_claim(claim_id)
-        wait_for(lambda: d.game_view(game_id).phase >= Phase.OP_OPEN, 60, "the opening", procs)
-        _kill(provider)
-        provider = daemon(["provider", "run"], prov_cfg, tmp_path / "provider.log")
-        procs = [provider, liar]
-        wait_for(lambda: not d.game_view(game_id).active, 90, "the game's end", procs)
-        assert d.game_view(game_id).status == GameStatus.PROVIDER_WON
-        advance(net.w3, TERMS.challenge_window + 1)
-        wait_for(
-            lambda: d.market.job(job_id).state == JobState.FINALIZED, 60, "finalization", procs
-        )
-        wait_for(lambda: d.market.credits(dev_account(2).address) == 0, 30, "the withdrawal", procs)
-    finally:
-        for proc in procs:
-            _stop(proc)
-    assert d.stake.free_stake(dev_account(2).address) == ETHER
-    res = client.result(job_id)
-    assert res.output.shape == (3, 32)
+@dataclass
+class Dispute:
+    """A tiny job on the chain, `poc provider run` (account 2) and `poc watch run` (account 3)
+    as daemons, and the game the watchtower opened on the provider's claim."""
+
+    client: JobClient
+    job_id: int
+    claim_id: int
+    game_id: int
+    daemons: dict[str, tuple[list[str], Path, Path, list[str] | None]]  # args, config, log, cmd
+    procs: dict[str, subprocess.Popen[bytes]]
+
+    def config(self, role: str) -> Path:
+        return self.daemons[role][1]
+
+    def start(self, role: str) -> None:
+        args, cfg, log, command = self.daemons[role]
+        self.procs[role] = daemon(args, cfg, log, command)
+
+    def restart_killed(self, role: str) -> None:
+        """SIGKILL the role's daemon and start it again on the same data folder."""
+        _kill(self.procs[role])
+        self.start(role)
+
+    def wait_for(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
+        wait_for(cond, timeout, what, list(self.procs.values()))
 
 
-def test_watchtower_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) -> None:
+@contextmanager
+def disputed_job(
+    net: Net,
+    tmp_path: Path,
+    seed: int,
+    provider_lab: list[str] | None = None,
+    tower_lab: list[str] | None = None,
+) -> Iterator[Dispute]:
+    """Posts tiny_mlp(seed), stakes the provider, starts both daemons (an adversary from
+    poc_lab where `*_lab` says) and yields once the game is open; stops the daemons on exit."""
     client = JobClient(net.ctx(1, tmp_path / "poster"))
-    job_id = client.post(*tiny_mlp(seed=2), TERMS)
+    job_id = client.post(*tiny_mlp(seed=seed), TERMS)
     prov_cfg = net.config(tmp_path / "provider", 2)
     tower_cfg = net.config(tmp_path / "tower", 3)
     assert poc(["provider", "stake", "1"], prov_cfg).returncode == 0
     d = client.ctx.deployment
-    provider = daemon(
-        ["provider", "run"],
-        prov_cfg,
-        tmp_path / "provider.log",
-        lab("--provider-cheat", "element"),
+    dispute = Dispute(
+        client,
+        job_id,
+        0,
+        0,
+        {
+            "provider": (["provider", "run"], prov_cfg, tmp_path / "provider.log", provider_lab),
+            "tower": (["watch", "run"], tower_cfg, tmp_path / "tower.log", tower_lab),
+        },
+        {},
     )
-    tower = daemon(["watch", "run"], tower_cfg, tmp_path / "tower.log")
-    procs = [provider, tower]
     try:
-        wait_for(
+        dispute.start("provider")
+        dispute.start("tower")
+        dispute.wait_for(
             lambda: (
                 d.market.job(job_id).current_claim != 0
                 and d.market.games_of_claim(d.market.job(job_id).current_claim) != []
             ),
             90,
             "a challenge",
-            procs,
         )
-        claim_id = d.market.job(job_id).current_claim
-        (game_id,) = d.market.games_of_claim(claim_id)
-        wait_for(
-            lambda: d.game_view(game_id).phase >= Phase.TENSOR_REVEAL, 60, "tensor level", procs
-        )
-        _kill(tower)
-        tower = daemon(["watch", "run"], tower_cfg, tmp_path / "tower.log")
-        procs = [provider, tower]
-        wait_for(
-            lambda: d.market.claim(claim_id).state == ClaimState.REJECTED,
-            90,
-            "the rejection",
-            procs,
+        dispute.claim_id = d.market.job(job_id).current_claim
+        (dispute.game_id,) = d.market.games_of_claim(dispute.claim_id)
+        yield dispute
+    finally:
+        for proc in dispute.procs.values():
+            _stop(proc)
+
+
+def test_provider_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) -> None:
+    with disputed_job(net, tmp_path, 0, tower_lab=lab("--tower", "false-challenge")) as x:
+        d, game_id = x.client.ctx.deployment, x.game_id
+        x.wait_for(lambda: d.game_view(game_id).phase >= Phase.OP_OPEN, 60, "the opening")
+        x.restart_killed("provider")
+        x.wait_for(lambda: not d.game_view(game_id).active, 90, "the game's end")
+        assert d.game_view(game_id).status == GameStatus.PROVIDER_WON
+        advance(net.w3, TERMS.challenge_window + 1)
+        x.wait_for(lambda: d.market.job(x.job_id).state == JobState.FINALIZED, 60, "finalization")
+        x.wait_for(lambda: d.market.credits(dev_account(2).address) == 0, 30, "the withdrawal")
+    assert d.stake.free_stake(dev_account(2).address) == ETHER
+    res = x.client.result(x.job_id)
+    assert res.output.shape == (3, 32)
+
+
+def test_watchtower_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) -> None:
+    with disputed_job(net, tmp_path, 2, provider_lab=lab("--provider-cheat", "element")) as x:
+        d, game_id = x.client.ctx.deployment, x.game_id
+        x.wait_for(lambda: d.game_view(game_id).phase >= Phase.TENSOR_REVEAL, 60, "tensor level")
+        x.restart_killed("tower")
+        x.wait_for(
+            lambda: d.market.claim(x.claim_id).state == ClaimState.REJECTED, 90, "the rejection"
         )
         assert d.game_view(game_id).status == GameStatus.CHALLENGER_WON
-        wait_for(
-            lambda: d.market.credits(dev_account(3).address) == 0,
-            30,
-            "the bounty withdrawal",
-            procs,
+        x.wait_for(
+            lambda: d.market.credits(dev_account(3).address) == 0, 30, "the bounty withdrawal"
         )
-    finally:
-        for proc in procs:
-            _stop(proc)
-    status = poc(["watch", "status", "--json"], tower_cfg)
+    status = poc(["watch", "status", "--json"], x.config("tower"))
     assert status.returncode == 0 and '"done"' in status.stdout
 
 
@@ -198,19 +205,7 @@ def _post_raw(net: Net, tmp_path: Path, locator: str, seed_for_roots: int = 0) -
     ctx = net.ctx(1, tmp_path / "raw-poster")
     c = JobPackage(*tiny_mlp(seed=seed_for_roots)).commitments()
     d = ctx.deployment
-    params = JobParams(
-        c.program_root,
-        c.s0,
-        c.n_inputs,
-        c.n_ops,
-        c.output_slot,
-        TERMS.required_stake,
-        TERMS.challenger_bond,
-        d.now() + 3600,
-        TERMS.execute_within,
-        TERMS.challenge_window,
-        TERMS.clock,
-    )
+    params = JobClient(ctx).params(c, replace(TERMS, claim_within=3600))
     receipt = ctx.send(d.market.post(params, locator, TERMS.reward))
     return d.market.posted_in(receipt)[0].job_id
 

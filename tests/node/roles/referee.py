@@ -34,6 +34,16 @@ from node.program.reference import (
 )
 
 W = 32
+# the bisections over a segment [lo, hi] (states, then partial sums): the reveal's phase and
+# field, and the pick's phase, field and the position's record of what was revealed
+SEGMENT_REVEALS = {
+    RevealStates: (Phase.EXEC_REVEAL, "roots"),
+    RevealSums: (Phase.SUM_REVEAL, "sums"),
+}
+SEGMENT_PICKS = {
+    PickState: (Phase.EXEC_PICK, "roots", "revealed_states"),
+    PickSum: (Phase.SUM_PICK, "sums", "revealed_sums"),
+}
 
 
 def start(s0: bytes, s_n: bytes, n_inputs: int, n_ops: int) -> GameView:
@@ -47,12 +57,15 @@ def _int(b: bytes) -> int:
 def check(v: GameView, a: Action, program_root: bytes) -> None:
     """AssertionError for a move the contract would revert (phase, lengths, reveal hashes to
     the node, proofs against the agreed roots)."""
-    k = v.arity
-    if isinstance(a, RevealStates):
-        assert v.phase == Phase.EXEC_REVEAL and len(a.roots) == len(points(v.lo, v.hi, k)) - 2
-    elif isinstance(a, PickState):
-        assert v.phase == Phase.EXEC_PICK and a.roots == v.revealed_states
-        assert 0 <= a.seg <= len(a.roots)
+    if type(a) in SEGMENT_REVEALS:
+        phase, field = SEGMENT_REVEALS[type(a)]
+        inner = getattr(a, field)
+        assert v.phase == phase and len(inner) == len(points(v.lo, v.hi, v.arity)) - 2
+    elif type(a) in SEGMENT_PICKS:
+        phase, field, revealed = SEGMENT_PICKS[type(a)]
+        picked = getattr(a, field)
+        assert v.phase == phase and picked == getattr(v, revealed)
+        assert 0 <= a.seg <= len(picked)  # type: ignore[union-attr]
     elif isinstance(a, OpenOp):
         assert v.phase == Phase.OP_OPEN
         o = a.opening
@@ -75,11 +88,6 @@ def check(v: GameView, a: Action, program_root: bytes) -> None:
         assert v.phase == Phase.LEAF_REVEAL and sha256(a.leaf) == v.high
     elif isinstance(a, PickElement):
         assert v.phase == Phase.ELEMENT_PICK and sha256(a.leaf) == v.high and 0 <= a.elem < W
-    elif isinstance(a, RevealSums):
-        assert v.phase == Phase.SUM_REVEAL and len(a.sums) == len(points(v.lo, v.hi, k)) - 2
-    elif isinstance(a, PickSum):
-        assert v.phase == Phase.SUM_PICK and a.sums == v.revealed_sums
-        assert 0 <= a.seg <= len(a.sums)
     elif isinstance(a, StepMove):
         assert v.phase == Phase.STEP and v.opened is not None and a.data.op == v.opened.op
     else:

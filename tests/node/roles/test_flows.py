@@ -12,6 +12,7 @@ from roles_support import ETHER, TERMS, advance, drive, post_tiny
 from node.chain.contracts.job_market import ClaimState, JobState
 from node.game.responder import MoveRecord
 from node.roles.client import JobClient
+from node.roles.context import RoleContext
 from node.roles.examples import tiny_mlp
 from node.roles.provider import Provider
 from node.roles.records import ProviderStage
@@ -29,6 +30,22 @@ def _staked_provider(
         provider = cheating_provider(make_ctx(2, "provider"), cheat, observers=observers)
     provider.stake(ETHER)
     return provider
+
+
+def _submitted(
+    make_ctx: Any, cheat: ProviderCheat | None = None, observers: list[Any] | None = None
+) -> tuple[int, Provider, int]:
+    """A tiny job posted by account 1, claimed by a staked provider (account 2, cheating by
+    `cheat`) whose result is submitted in one tick: (job id, provider, claim id)."""
+    job_id = post_tiny(make_ctx(1, "poster"))
+    provider = _staked_provider(make_ctx, cheat, observers)
+    provider.tick()
+    return job_id, provider, provider.ctx.deployment.market.job(job_id).current_claim
+
+
+def _reopened(ctx: RoleContext) -> RoleContext:
+    """A new context of the same account on the same data folder (a restarted daemon)."""
+    return RoleContext.build(ctx.w3, ctx.account, ctx.store, ctx.data_dir, ctx.deployment.addresses)
 
 
 def test_honest_job_finalizes_and_pays(chain: Any, make_ctx: Any) -> None:
@@ -65,13 +82,9 @@ def test_honest_job_finalizes_and_pays(chain: Any, make_ctx: Any) -> None:
 @pytest.mark.parametrize("mode", ["op", "leaf", "element", "sum", "silent"])
 def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode: str) -> None:
     moves: list[MoveRecord] = []
-    poster = make_ctx(1, "poster")
-    job_id = post_tiny(poster)
-    provider = _staked_provider(make_ctx, ProviderCheat(mode), [moves.append])
+    job_id, provider, claim_id = _submitted(make_ctx, ProviderCheat(mode), [moves.append])
     tower = Watchtower(make_ctx(3, "tower"), observers=[moves.append])
     d = provider.ctx.deployment
-    provider.tick()
-    claim_id = d.market.job(job_id).current_claim
     tower_before = chain.provider.web3.eth.get_balance(tower.ctx.address)
 
     # a silent provider is only beaten by its clock: let time run in big steps
@@ -95,18 +108,15 @@ def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode
 
 
 def test_false_challenger_loses_its_bond(chain: Any, make_ctx: Any) -> None:
-    poster = make_ctx(1, "poster")
-    job_id = post_tiny(poster)
-    provider = _staked_provider(make_ctx)
+    job_id, provider, claim_id = _submitted(make_ctx)
     liar = false_challenger(make_ctx(3, "liar"))
     d = provider.ctx.deployment
-    provider.tick()
     liar.tick()
-    claim_id = d.market.job(job_id).current_claim
     (game_id,) = d.market.games_of_claim(claim_id)
     drive(chain, [provider, liar], lambda: not d.game_view(game_id).active, seconds_per_round=1)
     assert d.game_view(game_id).status.name == "PROVIDER_WON"
-    shown = JobClient(poster).status(job_id)["claim"]["games"][game_id]
+    # reading needs no poster's key: any context shows the job
+    shown = JobClient(provider.ctx).status(job_id)["claim"]["games"][game_id]
     assert shown["status"] == "provider_won" and shown["to_move"] is None
     advance(chain, TERMS.challenge_window)
     drive(chain, [provider, liar], lambda: d.market.job(job_id).state == JobState.FINALIZED)
@@ -117,14 +127,10 @@ def test_false_challenger_loses_its_bond(chain: Any, make_ctx: Any) -> None:
 def test_wrong_pointing_challenger_loses_against_a_liar_but_an_honest_one_wins(
     chain: Any, make_ctx: Any
 ) -> None:
-    poster = make_ctx(1, "poster")
-    job_id = post_tiny(poster)
-    provider = _staked_provider(make_ctx, ProviderCheat("op"))
+    _, provider, claim_id = _submitted(make_ctx, ProviderCheat("op"))
     wrong = wrong_picker(make_ctx(3, "wrong"))
     honest = Watchtower(make_ctx(4, "honest"))
     d = provider.ctx.deployment
-    provider.tick()
-    claim_id = d.market.job(job_id).current_claim
     drive(
         chain,
         [provider, wrong, honest],
@@ -144,14 +150,10 @@ def test_wrong_pointing_challenger_loses_against_a_liar_but_an_honest_one_wins(
 
 
 def test_two_honest_challengers_on_one_claim(chain: Any, make_ctx: Any) -> None:
-    poster = make_ctx(1, "poster")
-    job_id = post_tiny(poster)
-    provider = _staked_provider(make_ctx, ProviderCheat("element"))
+    _, provider, claim_id = _submitted(make_ctx, ProviderCheat("element"))
     a = Watchtower(make_ctx(3, "a"))
     b = Watchtower(make_ctx(4, "b"))
     d = provider.ctx.deployment
-    provider.tick()
-    claim_id = d.market.job(job_id).current_claim
     drive(
         chain,
         [provider, a, b],
@@ -169,39 +171,17 @@ def test_two_honest_challengers_on_one_claim(chain: Any, make_ctx: Any) -> None:
 
 
 def test_roles_restarted_mid_game_resume_and_finish(chain: Any, make_ctx: Any) -> None:
-    poster = make_ctx(1, "poster")
-    job_id = post_tiny(poster)
-    provider = _staked_provider(make_ctx, ProviderCheat("sum"))
+    _, provider, claim_id = _submitted(make_ctx, ProviderCheat("sum"))
     tower = Watchtower(make_ctx(3, "tower"))
     d = provider.ctx.deployment
-    provider.tick()
     tower.tick()
     tower.tick()
-    claim_id = d.market.job(job_id).current_claim
     (game_id,) = d.market.games_of_claim(claim_id)
     provider.tick()
     assert d.game_view(game_id).phase > 1
     # "crash": new role objects on the same data folders, nothing kept in memory
-    tower_ctx, prov_ctx = tower.ctx, provider.ctx
-    tower = Watchtower(
-        type(tower_ctx).build(
-            tower_ctx.w3,
-            tower_ctx.account,
-            tower_ctx.store,
-            tower_ctx.data_dir,
-            d.addresses,
-        )
-    )
-    provider = cheating_provider(
-        type(prov_ctx).build(
-            prov_ctx.w3,
-            prov_ctx.account,
-            prov_ctx.store,
-            prov_ctx.data_dir,
-            d.addresses,
-        ),
-        ProviderCheat("sum"),
-    )
+    tower = Watchtower(_reopened(tower.ctx))
+    provider = cheating_provider(_reopened(provider.ctx), ProviderCheat("sum"))
     drive(chain, [provider, tower], lambda: d.market.claim(claim_id).state == ClaimState.REJECTED)
     assert tower.status()["claims"][claim_id]["stage"] in ("playing", "done")
 
@@ -210,14 +190,11 @@ def test_a_move_sent_twice_is_sent_once(chain: Any, make_ctx: Any) -> None:
     from node.game.rules import Side
     from node.game.solver import solve
 
-    poster = make_ctx(1, "poster")
-    job_id = post_tiny(poster)
-    provider = _staked_provider(make_ctx, ProviderCheat("op"))
+    job_id, provider, claim_id = _submitted(make_ctx, ProviderCheat("op"))
     tower = Watchtower(make_ctx(3, "tower"))
     d = provider.ctx.deployment
-    provider.tick()
     tower.tick()
-    (game_id,) = d.market.games_of_claim(d.market.job(job_id).current_claim)
+    (game_id,) = d.market.games_of_claim(claim_id)
     view = d.game_view(game_id)
     trace = provider._work[job_id].trace
     w3 = chain.provider.web3
@@ -278,11 +255,8 @@ def test_a_claim_recorded_by_no_one_is_adopted_after_a_crash(chain: Any, make_ct
 def test_a_submission_recorded_by_no_one_is_adopted_after_a_crash(
     chain: Any, make_ctx: Any
 ) -> None:
-    poster = make_ctx(1, "poster")
-    job_id = post_tiny(poster)
-    provider = _staked_provider(make_ctx)
+    job_id, provider, _ = _submitted(make_ctx)
     d = provider.ctx.deployment
-    provider.tick()
     rec = provider.record(job_id)
     provider.save(dataclasses.replace(rec, stage=ProviderStage.CLAIMED))  # as if the save was lost
     provider.tick()
@@ -293,15 +267,11 @@ def test_a_submission_recorded_by_no_one_is_adopted_after_a_crash(
 
 
 def test_a_challenger_that_stalls_loses_by_timeout(chain: Any, make_ctx: Any) -> None:
-    poster = make_ctx(1, "poster")
-    job_id = post_tiny(poster)
-    provider = _staked_provider(make_ctx)
+    job_id, provider, claim_id = _submitted(make_ctx)
     d = provider.ctx.deployment
-    provider.tick()
     griefer = make_ctx(3, "griefer")
-    claim_id = d.market.job(job_id).current_claim
     griefer.send(d.market.challenge(job_id, claim_id, TERMS.challenger_bond))
-    (game_id,) = d.market.games_of_claim(d.market.job(job_id).current_claim)
+    (game_id,) = d.market.games_of_claim(claim_id)
     provider.tick()  # answers the first reveal, then the challenger never moves
     assert d.game_view(game_id).phase == 2
     advance(chain, TERMS.clock + 1)
@@ -344,13 +314,9 @@ def test_log_lookups_work_in_small_windows(
     import node.chain.contracts._binding as binding
 
     monkeypatch.setattr(binding, "LOG_WINDOW", 2)
-    poster = make_ctx(1, "poster")
-    job_id = post_tiny(poster)
-    provider = _staked_provider(make_ctx, ProviderCheat("sum"))
+    _, provider, claim_id = _submitted(make_ctx, ProviderCheat("sum"))
     tower = Watchtower(make_ctx(3, "tower"))
     d = provider.ctx.deployment
-    provider.tick()
     for _ in range(5):
         advance(chain, 1)  # empty blocks between the job and the game
-    claim_id = d.market.job(job_id).current_claim
     drive(chain, [provider, tower], lambda: d.market.claim(claim_id).state == ClaimState.REJECTED)

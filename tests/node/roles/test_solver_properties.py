@@ -5,6 +5,7 @@ provider beats a challenger that points anywhere it likes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,22 +14,25 @@ from referee import play_out
 from node.game.rules import GameStatus
 from node.game.solver import Chooser
 from node.game.view import GameView
+from node.program.spec import JobSpec
 from node.roles.examples import random_mlp
 from node.trace.lazy import TraceProvider
 from poc_lab.adversary import CorruptedTrace, ProviderCheat
 
 WIDTHS = st.lists(st.sampled_from([32, 64, 96]), min_size=2, max_size=4)
+# a random MLP job (spec, input data) of 2-4 layers, 1-3 rows, and a draw for the rest
+ON_RANDOM_JOBS = given(
+    job=st.builds(random_mlp, WIDTHS, st.integers(1, 3), st.integers(0, 2**16)), data=st.data()
+)
 SETTINGS = settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
 @SETTINGS
-@given(widths=WIDTHS, rows=st.integers(1, 3), seed=st.integers(0, 2**16), data=st.data())
-def test_every_consistent_lie_loses(
-    widths: list[int], rows: int, seed: int, data: st.DataObject
-) -> None:
-    spec, x = random_mlp(widths, rows, seed)
+@ON_RANDOM_JOBS
+def test_every_consistent_lie_loses(job: tuple[JobSpec, Any], data: st.DataObject) -> None:
+    spec, x = job
     inputs = dict(enumerate(spec.input_values(x)))
     prog = spec.program
     op_index = data.draw(st.integers(0, len(prog.ops) - 1), label="op")
@@ -63,11 +67,9 @@ def _random_pick(draw: st.DataObject) -> Chooser:
 
 
 @SETTINGS
-@given(widths=WIDTHS, rows=st.integers(1, 3), seed=st.integers(0, 2**16), data=st.data())
-def test_honest_provider_beats_any_pointing(
-    widths: list[int], rows: int, seed: int, data: st.DataObject
-) -> None:
-    spec, x = random_mlp(widths, rows, seed)
+@ON_RANDOM_JOBS
+def test_honest_provider_beats_any_pointing(job: tuple[JobSpec, Any], data: st.DataObject) -> None:
+    spec, x = job
     honest = TraceProvider(spec.program, dict(enumerate(spec.input_values(x))))
     n = len(spec.program.ops)
     end, _ = play_out(honest, honest, honest.state_root(n), choose=_random_pick(data))
