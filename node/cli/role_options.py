@@ -94,11 +94,13 @@ def daemon_run(role: str) -> Callable[[Callable[..., dict[str, Any]]], Any]:
             **own: Any,
         ) -> None:
             from node.roles.daemon import run_forever
+            from node.state import exclusive
 
             setup_logging(log_format)
             daemon = build_daemon(config_file, role, device=device, **own_policy(**own))
-            logging.getLogger("node.roles").info(daemon.describe())
-            run_forever(daemon.tick, interval, once)
+            with exclusive(daemon.ctx.data_dir):
+                logging.getLogger("node.roles").info(daemon.describe())
+                run_forever(daemon.tick, interval, once)
 
         command: Any = run
         for option in reversed(

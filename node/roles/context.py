@@ -35,7 +35,17 @@ class RoleContext:
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = StateStore(self.data_dir / "state.db")
+        self.state.bind_to(self.chain_identity(), head=int(self.w3.eth.block_number))
         self.sender = TxSender(self.w3, self.account, self.deployment.decoder, self.state)
+
+    def chain_identity(self) -> dict[str, str]:
+        """What the state folder is bound to: the chain (id, genesis) and the deployment."""
+        genesis = self.w3.eth.get_block(0)["hash"]
+        return {
+            "chain_id": str(self.w3.eth.chain_id),
+            "genesis": "0x" + bytes(genesis).hex(),
+            **{k: str(v).lower() for k, v in self.deployment.addresses.items()},
+        }
 
     @property
     def address(self) -> str:

@@ -1,16 +1,20 @@
 """What each daemon remembers about the things it works on: typed, frozen records with a stage
 enum of their own (the provider's jobs, the watchtower's claims), stored as JSON in the state
 database's `jobs` and `claims` tables. The JSON keys are those of schema version 1, so a state
-folder written by an older node reads the same."""
+folder written by an older node reads the same; the failure fields (`failures`, `last_error`,
+`retry_at`, node.roles.daemon) are left out while unset and read as unset when absent."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, ClassVar, TypeVar
 
 from node.state.store import StateStore
+
+log = logging.getLogger(__name__)
 
 
 class ProviderStage(IntEnum):
@@ -22,10 +26,18 @@ class ProviderStage(IntEnum):
     DONE = 3  # finalized (paid)
     REFUSED = 4  # policy, package or deadline said no
     LOST = 5  # deadline missed or claim rejected
+    # claimed, then gave up computing (failures, see node.roles.daemon): waits for the execution
+    # deadline to expire its own claim, losing what the protocol takes for a missed deadline
+    ABANDONED = 6
 
     @property
     def live(self) -> bool:
-        return self in (ProviderStage.NEW, ProviderStage.CLAIMED, ProviderStage.SUBMITTED)
+        return self in (
+            ProviderStage.NEW,
+            ProviderStage.CLAIMED,
+            ProviderStage.SUBMITTED,
+            ProviderStage.ABANDONED,
+        )
 
 
 class WatchStage(IntEnum):
@@ -56,6 +68,11 @@ class Record:
     key: int
     stage: IntEnum
     reason: str | None = None  # why the record reached a final stage
+    # failed attempts in a row at advancing it, the last one's cause, and the chain time before
+    # which it is not tried again (node.roles.daemon); cleared by an attempt that succeeds
+    failures: int = 0
+    last_error: str | None = None
+    retry_at: int | None = None
 
     @property
     def live(self) -> bool:
@@ -65,7 +82,7 @@ class Record:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "key" or value is None:
+            if f.name == "key" or value is None or (f.name == "failures" and not value):
                 continue
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out["stage"] = int(self.stage)
@@ -91,8 +108,17 @@ class Record:
 
     @classmethod
     def all(cls: type[R], state: StateStore, stage: IntEnum | None = None) -> dict[int, R]:
+        """Every readable record (of one stage). A row this node cannot read (written by a
+        newer node, or damaged) is logged and left alone: it must not stop the daemon from
+        serving the others (`load` still refuses it by name)."""
         rows = state.records(cls.TABLE, None if stage is None else int(stage))
-        return {k: cls.from_data(k, d) for k, d in rows.items()}
+        out: dict[int, R] = {}
+        for k, d in rows.items():
+            try:
+                out[k] = cls.from_data(k, d)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("%s record %d is unreadable and left alone: %s", cls.TABLE, k, exc)
+        return out
 
     @classmethod
     def live_ones(cls: type[R], state: StateStore) -> list[R]:
@@ -100,8 +126,15 @@ class Record:
         return sorted(found, key=lambda r: r.key)
 
     def status(self) -> dict[str, Any]:
-        """For `status` commands: the data with the stage by name."""
-        return {**self.data(), "stage": self.stage.name.lower()}
+        """For `status` commands: the data with the stage by name; a live record that is
+        failing says so in `reason` (attempts, cause, next attempt)."""
+        out = {**self.data(), "stage": self.stage.name.lower()}
+        if self.live and self.failures and "reason" not in out:
+            nxt = f", next attempt at chain time {self.retry_at}" if self.retry_at else ""
+            out["reason"] = (
+                f"retrying after {self.failures} failed attempts{nxt}: {self.last_error}"
+            )
+        return out
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ from node.errors import PocError
 SCHEMA_VERSION = 2
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
     name TEXT PRIMARY KEY,
     block INTEGER NOT NULL,
@@ -97,9 +101,18 @@ TX_DROPPED = "dropped"
 
 
 class StateError(PocError):
-    """The state database is unusable (wrong schema version, corrupt file)."""
+    """The state database is unusable (wrong schema version, corrupt file, made on another
+    chain, held by another daemon)."""
 
     exit_code = 8
+
+
+class StateOfAnotherChain(StateError):
+    """The state folder was made on another chain or deployment than the one configured now."""
+
+
+class StateInUse(StateError):
+    """Another daemon holds the state folder."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +198,34 @@ class StateStore:
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return list(self._conn.execute(sql, params).fetchall())
+
+    # the chain this state belongs to ----------------------------------------------------
+
+    def bind_to(self, identity: dict[str, str], head: int | None = None) -> None:
+        """Tie this state to one chain and deployment (chain id, genesis hash, contract
+        addresses): the first call records them; a later call with other values raises
+        StateOfAnotherChain, because jobs, claims, checkpoints and pending transactions of one
+        chain mean nothing on another (a devnet restarted with the same chain id and the same
+        contract addresses is another chain: its genesis differs)."""
+        with self.transaction():
+            rows = self._rows("SELECT key, value FROM meta WHERE key LIKE 'chain.%'")
+            known = {r["key"][len("chain.") :]: r["value"] for r in rows}
+            if not known:
+                for key, value in identity.items():
+                    self._conn.execute(
+                        "INSERT INTO meta(key, value) VALUES (?, ?)", (f"chain.{key}", value)
+                    )
+                return
+        differ = {k: (known.get(k), v) for k, v in identity.items() if known.get(k) != v}
+        scanned = self._rows("SELECT MAX(block) AS block FROM checkpoints")[0]["block"]
+        if head is not None and scanned is not None and int(scanned) > head:
+            differ["head"] = (f"scanned to block {scanned}", f"block {head}")
+        if differ:
+            what = "; ".join(f"{k} {old} here, {new} now" for k, (old, new) in differ.items())
+            raise StateOfAnotherChain(
+                f"{self.path.parent} holds the state of another chain or deployment ({what}): "
+                "move that folder away (or delete it) to start fresh on this one"
+            )
 
     # checkpoints -----------------------------------------------------------------------
 
@@ -376,3 +417,30 @@ def _tx_row(row: sqlite3.Row) -> PendingTx:
         status=row["status"],
         block=row["block"],
     )
+
+
+@contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """Hold `folder` for one daemon: a second daemon on the same state folder would send the
+    same intents twice and race on every record. The lock (flock on `daemon.lock`) is released
+    when the holder exits, however it exits."""
+    import fcntl
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "daemon.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise StateInUse(
+                f"another daemon (pid {holder}) runs on {folder}; stop it first, or give this "
+                "one its own data folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)

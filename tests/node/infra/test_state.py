@@ -154,3 +154,49 @@ def test_records_are_typed_and_refuse_unknown_fields(tmp_path: Path) -> None:
         store.upsert_job(9, 0, {"stage": 0, "surprise": 1})
         with pytest.raises(ValueError, match="surprise"):
             JobRecord.load(store, 9)
+
+
+def test_an_unreadable_record_does_not_hide_the_others(tmp_path: Path) -> None:
+    """A row written by a newer node (an unknown field) is skipped by the daemon's pass over
+    live records, which still sees every readable one."""
+    from node.roles.records import JobRecord, ProviderStage
+
+    with StateStore(tmp_path / "s.db") as store:
+        JobRecord(3, ProviderStage.NEW, locator="bafy").save(store)
+        store.upsert_job(4, 0, {"stage": 0, "from_the_future": 1})
+        assert [r.key for r in JobRecord.live_ones(store)] == [3]
+        with pytest.raises(ValueError, match="from_the_future"):
+            JobRecord.load(store, 4)
+
+
+def test_a_state_folder_belongs_to_one_chain(tmp_path: Path) -> None:
+    """Issue 17 item 1: a devnet restarted with the same chain id and addresses is another chain
+    (its genesis differs); reusing the old state would ignore every new job, so it is refused
+    with a message that says what differs and what to do."""
+    from node.state import StateOfAnotherChain
+
+    first = {"chain_id": "31337", "genesis": "0xaa", "job_market": "0x01"}
+    with StateStore(tmp_path / "s.db") as store:
+        store.bind_to(first)
+        store.bind_to(first)  # the same chain again: fine
+        with pytest.raises(StateOfAnotherChain, match=r"genesis 0xaa here, 0xbb now") as err:
+            store.bind_to({**first, "genesis": "0xbb"})
+        assert "move that folder away" in str(err.value) and err.value.exit_code == 8
+        # the same genesis, but this state has scanned further than the chain's head
+        store.set_checkpoint("provider-jobs", 951)
+        store.bind_to(first, head=951)
+        with pytest.raises(StateOfAnotherChain, match="scanned to block 951 here, block 52 now"):
+            store.bind_to(first, head=52)
+
+
+def test_one_daemon_per_state_folder(tmp_path: Path) -> None:
+    """A second daemon on the same folder is refused by name (and pid); the lock is released
+    when the first one stops."""
+    from node.state import StateInUse, exclusive
+
+    with exclusive(tmp_path):
+        with pytest.raises(StateInUse, match=rf"pid {os.getpid()}\) runs on"):
+            with exclusive(tmp_path):
+                pass
+    with exclusive(tmp_path):  # released
+        pass
