@@ -60,6 +60,12 @@ def setup_logging(fmt: str, level: int = logging.INFO) -> None:
     if fmt == "json":
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonLogFormatter())
+    elif not sys.stderr.isatty():
+        # a file or a pipe: one record a line, never wrapped (hashes stay greppable)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        )
     else:
         from rich.logging import RichHandler
 

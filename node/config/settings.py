@@ -76,6 +76,18 @@ class Settings(BaseSettings):
     # local files
     data_dir: Path = DEFAULT_DATA_DIR
 
+    @field_validator("rpc_url")
+    @classmethod
+    def _is_rpc_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "ws://", "wss://")) and not (
+            value.endswith(".ipc")
+        ):
+            raise ValueError(
+                f"{value!r} is not an RPC endpoint: expected http(s)://host:port, ws(s)://… "
+                "or the path of a .ipc socket"
+            )
+        return value
+
     @property
     def state_db(self) -> Path:
         return self.data_dir / "state.db"
@@ -105,6 +117,18 @@ class Settings(BaseSettings):
 
 def default_config_path(data_dir: Path = DEFAULT_DATA_DIR) -> Path:
     return data_dir / "config.json"
+
+
+def config_search() -> str:
+    """Where settings were looked for, for messages about what is missing."""
+    named = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if named:
+        return f"{ENV_PREFIX}CONFIG={named}"
+    here = Path.cwd()
+    return (
+        f"no --config, no {ENV_PREFIX}CONFIG, and neither {here / DEFAULT_DATA_DIR / 'config.json'} "
+        f"nor {here / DEFAULT_DATA_DIR / 'config.toml'} exists"
+    )
 
 
 def _find_config(explicit: Path | None) -> Path | None:

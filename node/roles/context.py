@@ -81,7 +81,15 @@ class RoleContext:
         `read_only` commands (status, result) need no keystore: without one they get a fresh
         throwaway key that never signs anything."""
         from node.config import wiring
+        from node.config.settings import ConfigError, config_search
 
+        if settings.contracts.job_market is None:
+            # say so before connecting: an unreachable default RPC would hide the real problem
+            raise ConfigError(
+                "no protocol deployment configured: "
+                f"{config_search()}; run this where `poc devnet up` or `poc deploy` wrote "
+                ".poc/config.json, pass --config, or set POC_RPC_URL and POC_CONTRACTS__*"
+            )
         w3 = wiring.web3(settings)
         if read_only and settings.keystore is None:
             from eth_account import Account

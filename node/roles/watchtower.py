@@ -20,7 +20,13 @@ from node.chain.contracts.job_market import ClaimState, Job
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.rules import GameStatus, Side
-from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind
+from node.roles.daemon import (
+    BACKOFF_CAP,
+    GAME_BACKOFF_CAP,
+    DaemonPolicy,
+    RoleDaemon,
+    RoleKind,
+)
 from node.roles.records import ClaimRecord, WatchStage
 from node.roles.work import JobWork
 
@@ -73,6 +79,24 @@ class Watchtower(RoleDaemon[ClaimRecord]):
         if rec.stage == Stage.PLAYING:
             self._play(job, rec)
 
+    # ---- failures (node.roles.daemon: back-off, then these) ----
+
+    def give_up_at(self, rec: ClaimRecord) -> int | None:
+        """Checking and challenging end with the challenge window; a game runs to its end."""
+        return rec.window_end if rec.stage in (Stage.NEW, Stage.WRONG) else None
+
+    def give_up(self, rec: ClaimRecord, cause: str) -> ClaimRecord | None:
+        """NEW or WRONG: skipped, never challenged (we challenge only what we recomputed and
+        could act on). PLAYING: never (the game is ours to play or time out)."""
+        if rec.stage in (Stage.NEW, Stage.WRONG):
+            return self.finish(
+                rec, Stage.SKIPPED, f"gave up after {rec.failures} failed attempts: {cause}"
+            )
+        return None
+
+    def backoff_cap(self, rec: ClaimRecord) -> int:
+        return GAME_BACKOFF_CAP if rec.stage == Stage.PLAYING else BACKOFF_CAP
+
     def _sampled(self, claim_id: int, job: Job) -> bool:
         if job.reward + job.params.required_stake < self.policy.min_value:
             return False
@@ -98,12 +122,13 @@ class Watchtower(RoleDaemon[ClaimRecord]):
         mine = work.claim().s_n
         if mine == claim.s_n:
             return self.finish(rec, Stage.CORRECT, "recomputed: S_N matches")
+        # full roots: two roots that differ may share any prefix
         log.warning(
-            "claim %d (job %d): S_N 0x%s… differs from ours 0x%s…",
+            "claim %d (job %d): S_N 0x%s differs from ours 0x%s",
             rec.claim_id,
             job.job_id,
-            claim.s_n.hex()[:12],
-            mine.hex()[:12],
+            claim.s_n.hex(),
+            mine.hex(),
         )
         return self.save(dataclasses.replace(rec, stage=Stage.WRONG, my_s_n="0x" + mine.hex()))
 

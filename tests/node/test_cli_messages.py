@@ -1,0 +1,52 @@
+"""What an operator reads: log lines that stay whole in files, and settings errors that say what
+is missing and where it was looked for (issue 17, items 2, 10 and 11)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+POC = [sys.executable, "-m", "node.cli.main"]
+
+
+def test_logs_into_a_file_are_one_unwrapped_line_a_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 10: with stderr not a terminal, a record is one line, however long."""
+    import logging
+    import sys
+
+    from node.cli.role_options import setup_logging
+
+    out = (tmp_path / "log").open("w")
+    monkeypatch.setattr(sys, "stderr", out)
+    setup_logging("text")
+    long = "0x" + "ab" * 64
+    logging.getLogger("node.roles").warning("claim 1: S_N %s differs from ours %s", long, long)
+    out.flush()
+    lines = (tmp_path / "log").read_text().splitlines()
+    assert len(lines) == 1 and lines[0].count(long) == 2 and "WARNING node.roles" in lines[0]
+
+
+def _poc(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("POC_")}
+    return subprocess.run(
+        POC + args, cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_outside_a_deployment_the_command_says_where_it_looked(tmp_path: Path) -> None:
+    res = _poc(["provider", "status"], tmp_path)
+    assert res.returncode == 3, res.stderr
+    assert "no protocol deployment configured" in res.stderr
+    assert str(tmp_path / ".poc" / "config.json") in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_malformed_rpc_url_is_named(tmp_path: Path) -> None:
+    res = _poc(["provider", "status"], tmp_path, POC_RPC_URL="foo")
+    assert res.returncode == 3 and "'foo' is not an RPC endpoint" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
