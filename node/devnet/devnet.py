@@ -62,7 +62,10 @@ def _write_dev_keystores(folder: Path) -> dict[str, str]:
     from node.chain import keystore
 
     keys = folder / "keys"
-    (folder / "password").write_text(DEV_PASSWORD + "\n")
+    password = folder / "password"
+    password.touch(mode=0o600)
+    password.chmod(0o600)  # operator.md asks for 0600 on password files; so do we
+    password.write_text(DEV_PASSWORD + "\n")
     paths = {}
     for role, index in DEV_ROLES.items():
         path = keys / f"{role}.json"

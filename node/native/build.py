@@ -1,6 +1,6 @@
 """Build node/native/merkle.c into node/native/build/libpocmerkle.so.
 
-    python -m node.native.build
+    python -m node.native.build [--force]
 
 Self-contained (own SHA-256, SHA-NI when the CPU has it), so it needs only a C compiler. Exits
 non-zero with a message when no compiler is found; the hashlib fallback then stays in use."""
@@ -16,7 +16,11 @@ from node.native import LIB_DIR, LIB_PATH
 SOURCE = Path(__file__).resolve().parent / "merkle.c"
 
 
-def build(verbose: bool = True) -> Path:
+def build(verbose: bool = True, force: bool = False) -> Path:
+    if not force and LIB_PATH.exists() and LIB_PATH.stat().st_mtime >= SOURCE.stat().st_mtime:
+        if verbose:
+            print(f"{LIB_PATH} is up to date")
+        return LIB_PATH
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if cc is None:
         raise SystemExit(
@@ -35,4 +39,6 @@ def build(verbose: bool = True) -> Path:
 
 
 if __name__ == "__main__":
-    build()
+    import sys
+
+    build(force="--force" in sys.argv[1:])
