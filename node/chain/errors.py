@@ -66,6 +66,12 @@ class TransactionReverted(ChainError):
         super().__init__(f"{action} reverted{where}: {format_error(error_name, error_args)}")
 
 
+class InsufficientFunds(ChainError):
+    """The sending account cannot pay the transaction's value plus gas."""
+
+    exit_code = 9
+
+
 class TransactionFailed(TransactionReverted):
     """A mined transaction has status 0."""
 

@@ -23,7 +23,12 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import BlockIdentifier, TxParams, TxReceipt
 
-from node.chain.errors import TransactionFailed, TransactionReverted, TransactionTimeout
+from node.chain.errors import (
+    InsufficientFunds,
+    TransactionFailed,
+    TransactionReverted,
+    TransactionTimeout,
+)
 from node.chain.revert import RevertDecoder, revert_of_exception
 from node.chain.rpc import DEFAULT_RETRY, RetryPolicy, with_retries
 from node.state.store import TX_DROPPED, TX_FAILED, TX_MINED, TX_PENDING, PendingTx, StateStore
@@ -141,8 +146,22 @@ class TxSender:
         except Exception as exc:
             reverted = self._reverted(request, exc)
             if reverted is None:
+                self._raise_if_unfunded(request, exc)
                 raise
             raise reverted from None
+
+    def _raise_if_unfunded(self, request: TxRequest, exc: BaseException) -> None:
+        """A node's "insufficient funds" (in any of its spellings) as one clear error."""
+        text = str(exc).lower()
+        if not any(
+            s in text for s in ("insufficient funds", "not have enough", "insufficientfunds")
+        ):
+            return
+        balance = int(self._rpc("eth_getBalance", lambda: self.w3.eth.get_balance(self.address)))
+        raise InsufficientFunds(
+            f"{request.description or 'transaction'}: account {self.address} holds {balance} wei, "
+            f"not enough for a value of {request.value} wei plus gas; fund the account first"
+        ) from None
 
     # nonces and fees ----------------------------------------------------------------------
 
@@ -188,6 +207,7 @@ class TxSender:
             except Exception as exc:  # a revert here: state moved between dry run and estimate
                 reverted = self._reverted(request, exc)
                 if reverted is None:
+                    self._raise_if_unfunded(request, exc)
                     raise
                 raise reverted from None
             gas = int(estimate * self.gas_margin)
@@ -211,6 +231,12 @@ class TxSender:
                 log.warning("nonce %d already used by %s; resyncing", nonce, self.address)
                 self._resync_nonce()
                 continue
+            except _Unfunded as exc:
+                # value plus gas at the offered fee: nothing was sent, the nonce stays free
+                self._resync_nonce()
+                self._record(request, nonce, tx_hash, "", status=TX_FAILED)  # may be sent anew
+                self._raise_if_unfunded(request, exc)
+                raise
             log.info("sent %s as %s (nonce %d)", request.description, tx_hash, nonce)
             return SentTx(request, tx_hash, nonce, tx=tx)
         raise TransactionReverted(
@@ -231,6 +257,8 @@ class TxSender:
                 if self._known(tx_hash):
                     return  # our own transaction, mined already
                 raise _NonceTaken() from exc
+            if any(k in message for k in ("insufficient funds", "not have enough")):
+                raise _Unfunded(str(exc)) from exc
             raise
 
     def _known(self, tx_hash: str) -> bool:
@@ -273,8 +301,10 @@ class TxSender:
             if self._receipt_or_none(known.tx_hash) is None:
                 try:
                     self._broadcast(bytes(HexBytes(known.raw_tx)), known.tx_hash)
-                except _NonceTaken:
-                    return None  # its nonce went to another tx: the intent must be sent anew
+                except (_NonceTaken, _Unfunded):
+                    # its nonce went to another tx, or the account cannot pay for it any more:
+                    # the intent must be sent anew (and says why if it still cannot be)
+                    return None
         log.info(
             "resuming %s: %s already sent as %s", request.key, request.description, known.tx_hash
         )
@@ -454,6 +484,10 @@ class TxSender:
         if address is None:
             raise TransactionFailed(f"deploy {name}", "<no contract address>", {}, b"")
         return str(address)
+
+
+class _Unfunded(Exception):
+    """The node refused a signed transaction: the account cannot pay value plus gas."""
 
 
 class _NonceTaken(Exception):
