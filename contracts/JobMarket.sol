@@ -32,7 +32,6 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     uint256 public constant MISSED_DEADLINE_SLASH_BPS = 1000;
     uint256 public constant MIN_WINDOW = 60;
     uint256 public constant MAX_WINDOW = 14 days;
-    uint256 public constant MIN_CLOCK = 60;
     uint256 public constant MAX_CLOCK = 7 days;
     uint256 public constant MIN_EXECUTE = 60;
     uint256 public constant MAX_EXECUTE = 7 days;
@@ -53,6 +52,13 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     IStakeManager public immutable stakes;
     address public immutable deployer;
+    /// @notice Deployment parameter: the shortest clock a job may set, so that an honest provider
+    /// answering every move within one block never loses by clock on this chain (docs/protocol.md §6.5:
+    /// max provider moves of any accepted program x block time x safety factor).
+    uint256 public immutable MIN_CLOCK;
+    /// @notice Deployment parameter: the smallest challenger bond, the gas of a full honest defence
+    /// at the deployer's gas price (docs/protocol.md §6.5).
+    uint256 public immutable MIN_BOND;
     IDisputeGame public game;
 
     mapping(uint256 => Job) internal _jobs;
@@ -96,9 +102,15 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     event Credited(address indexed account, uint256 amount, uint8 reason);
     event Withdrawn(address indexed account, uint256 amount);
 
-    constructor(IStakeManager stakes_) {
+    /// @dev `minClock_` in [1, MAX_CLOCK] and `minBond_` in [1, 2^128 - 1], else ParamOutOfRange
+    /// (2 clock, 6 bond) with the allowed range.
+    constructor(IStakeManager stakes_, uint256 minClock_, uint256 minBond_) {
+        _range(P_CLOCK, minClock_, 1, MAX_CLOCK);
+        _range(P_BOND, minBond_, 1, type(uint128).max);
         stakes = stakes_;
         deployer = msg.sender;
+        MIN_CLOCK = minClock_;
+        MIN_BOND = minBond_;
     }
 
     /// @notice One-time wiring to the DisputeGame, by the deployer.
@@ -326,7 +338,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         _range(P_NOPS, p.nOps, 1, MAX_SLOTS);
         _range(P_SLOTS, uint256(p.nInputs) + p.nOps, 2, MAX_SLOTS);
         _range(P_OUTPUT_SLOT, p.outputSlot, 0, uint256(p.nInputs) + p.nOps - 1);
-        _range(P_BOND, p.challengerBond, 1, type(uint128).max);
+        _range(P_BOND, p.challengerBond, MIN_BOND, type(uint128).max);
         _range(P_STAKE, p.requiredStake, 1, type(uint128).max);
         _range(P_CLAIM_BY, p.claimBy, block.timestamp, type(uint64).max);
     }

@@ -7,7 +7,7 @@ import {Merkle} from "./lib/Merkle.sol";
 import {Op, OpCodec} from "./lib/OpCodec.sol";
 import {Leaf} from "./lib/Leaf.sol";
 import {
-    BadProof, ProofLength, OperandLength, NotElementwise, NotReduction, BadMultiplier, IndexOutOfRange
+    BadProof, ProofLength, OperandLength, NotElementwise, NotReduction, IndexOutOfRange
 } from "./lib/Errors.sol";
 
 /// @title TensorStep: one-step semantics of matmul (one chunk), add, requant, relu, lut, im2col
@@ -241,9 +241,10 @@ contract TensorStep is IStepVerifier {
         bool perChannel = op.flags & 4 != 0;
         if (perChannel) _len(OPERAND_B, bLeaf, 128);
         out = new bytes(32);
+        // Any int32 multiplier is defined (§4): a per-channel `b` may be computed by an earlier
+        // op, so a step must exist whatever its entries are (docs/protocol.md §4, validation).
         for (uint256 t; t < 32; ++t) {
             int256 m = perChannel ? Leaf.i32At(bLeaf, t) : int256(uint256(op.mult));
-            if (m <= 0) revert BadMultiplier(m);
             Leaf.setI8(out, t, _rq(Leaf.i32At(aLeaf, t) * m, op));
         }
     }

@@ -40,7 +40,9 @@ library OpCodec {
     uint16 internal constant NONE = 0xFFFF;
     uint256 internal constant MAX_K = 131071;
 
-    // field ids in BadOpField
+    uint256 internal constant MAX_TENSOR_ELEMS = 2 ** 31;
+
+    // BadOpField.field: the byte offset of the offending field in the 64-byte op (§4)
     uint8 internal constant F_OPCODE = 0;
     uint8 internal constant F_FLAGS = 1;
     uint8 internal constant F_OUT = 2;
@@ -51,8 +53,18 @@ library OpCodec {
     uint8 internal constant F_N = 16;
     uint8 internal constant F_MULT = 20;
     uint8 internal constant F_SHIFT = 24;
-    uint8 internal constant F_CLAMP = 26;
-    uint8 internal constant F_IM2COL = 28;
+    uint8 internal constant F_ZP = 25;
+    uint8 internal constant F_CLAMP = 26; // lo (also lo > hi)
+    uint8 internal constant F_HI = 27;
+    uint8 internal constant F_IM2COL = 28; // B, the first im2col field
+    uint8 internal constant F_H = 32;
+    uint8 internal constant F_W = 34;
+    uint8 internal constant F_C = 36;
+    uint8 internal constant F_KH = 38;
+    uint8 internal constant F_KW = 39;
+    uint8 internal constant F_S = 40;
+    uint8 internal constant F_P = 41;
+    uint8 internal constant F_PADV = 42;
     uint8 internal constant F_RESERVED = 43;
 
     function _field(uint256 w, uint256 offset, uint256 size) private pure returns (uint256) {
@@ -103,11 +115,13 @@ library OpCodec {
             || (op.opcode == REQUANT && op.flags & 4 != 0);
     }
 
-    /// @notice §4 validation that needs no operand shapes. `out` must be `nInputs + index`.
+    /// @notice §4 validation of one op, rule by rule in the order of docs/protocol.md §4
+    /// (node/program/validation.py applies the same rules in the same order and names the same
+    /// field): every rule that needs no operand shapes. `out` must be `nInputs + index`.
     function validate(Op memory op, uint256 nInputs, uint256 index) internal pure {
         uint8 c = op.opcode;
         if (c < MATMUL || c > IM2COL) revert BadOpField(F_OPCODE, c);
-        if (op.out != nInputs + index) revert BadOpField(F_OUT, op.out);
+        if (op.out != nInputs + index || op.out == NONE) revert BadOpField(F_OUT, op.out);
         if (op.a >= op.out) revert BadOpField(F_A, op.a);
         if (hasB(op)) {
             if (op.b >= op.out) revert BadOpField(F_B, op.b);
@@ -115,9 +129,11 @@ library OpCodec {
             revert BadOpField(F_B, op.b);
         }
         validateShape(op);
+        _unusedZero(op);
     }
 
-    /// @notice Dimension checks (also used by the step verifier, which must never divide by 0).
+    /// @notice The shape rules of `validate` (also run by the step verifier, which must never
+    /// divide by 0): flags, output shape, K, requant and im2col fields.
     function validateShape(Op memory op) internal pure {
         uint8 c = op.opcode;
         if (c < MATMUL || c > IM2COL) revert BadOpField(F_OPCODE, c);
@@ -126,6 +142,7 @@ library OpCodec {
         if (op.flags & ~allowed != 0) revert BadOpField(F_FLAGS, op.flags);
         if (op.M == 0) revert BadOpField(F_M, op.M);
         if (op.N == 0 || op.N % 32 != 0) revert BadOpField(F_N, op.N);
+        if (uint256(op.M) * op.N > MAX_TENSOR_ELEMS) revert BadOpField(F_M, op.M);
         if (c == MATMUL) {
             if (op.K == 0 || op.K % 32 != 0 || op.K > MAX_K) revert BadOpField(F_K, op.K);
         } else if (op.K != 0) {
@@ -133,19 +150,54 @@ library OpCodec {
         }
         if (c == REQUANT) {
             if (op.shift < 1 || op.shift > 62) revert BadOpField(F_SHIFT, op.shift);
-            if (op.lo > op.hi) revert BadOpField(F_CLAMP, uint256(uint8(op.lo)));
-            if (op.flags & 4 == 0 && (op.mult == 0 || op.mult >= 2 ** 31)) revert BadOpField(F_MULT, op.mult);
+            if (op.lo > op.hi) revert BadOpField(F_CLAMP, uint8(op.lo));
+            if (op.flags & 4 != 0) {
+                if (op.mult != 0) revert BadOpField(F_MULT, op.mult);
+            } else if (op.mult == 0 || op.mult >= 2 ** 31) {
+                revert BadOpField(F_MULT, op.mult);
+            }
+        } else if (c == IM2COL) {
+            _validateIm2col(op);
         }
-        if (c == IM2COL) {
-            if (op.C == 0 || op.C % 32 != 0 || op.S == 0 || op.KH == 0 || op.KW == 0 || op.B == 0) {
-                revert BadOpField(F_IM2COL, 0);
-            }
-            if (uint256(op.H) + 2 * uint256(op.P) < op.KH || uint256(op.W) + 2 * uint256(op.P) < op.KW) {
-                revert BadOpField(F_IM2COL, 1);
-            }
-            (uint256 oh, uint256 ow) = outHW(op);
-            if (uint256(op.M) != uint256(op.B) * oh * ow) revert BadOpField(F_M, op.M);
-            if (uint256(op.N) != uint256(op.KH) * op.KW * op.C) revert BadOpField(F_N, op.N);
+    }
+
+    function _validateIm2col(Op memory op) private pure {
+        if (op.C == 0 || op.C % 32 != 0) revert BadOpField(F_C, op.C);
+        if (op.B == 0) revert BadOpField(F_IM2COL, 0);
+        if (op.H == 0) revert BadOpField(F_H, 0);
+        if (op.W == 0) revert BadOpField(F_W, 0);
+        if (op.KH == 0) revert BadOpField(F_KH, 0);
+        if (op.KW == 0) revert BadOpField(F_KW, 0);
+        if (op.S == 0) revert BadOpField(F_S, 0);
+        // the kernel fits the padded image (OH, OW >= 1)
+        if (uint256(op.H) + 2 * uint256(op.P) < op.KH) revert BadOpField(F_KH, op.KH);
+        if (uint256(op.W) + 2 * uint256(op.P) < op.KW) revert BadOpField(F_KW, op.KW);
+        (uint256 oh, uint256 ow) = outHW(op);
+        if (uint256(op.M) != uint256(op.B) * oh * ow) revert BadOpField(F_M, op.M);
+        if (uint256(op.N) != uint256(op.KH) * op.KW * op.C) revert BadOpField(F_N, op.N);
+    }
+
+    /// @dev Fields the opcode does not use are zero (one op, one encoding), in encoding order;
+    /// signed fields are reported as their byte. K and a per-channel `mult` are checked above.
+    function _unusedZero(Op memory op) private pure {
+        uint8 c = op.opcode;
+        if (c != REQUANT) {
+            if (op.mult != 0) revert BadOpField(F_MULT, op.mult);
+            if (op.shift != 0) revert BadOpField(F_SHIFT, op.shift);
+            if (op.zp != 0) revert BadOpField(F_ZP, uint8(op.zp));
+            if (op.lo != 0) revert BadOpField(F_CLAMP, uint8(op.lo));
+            if (op.hi != 0) revert BadOpField(F_HI, uint8(op.hi));
+        }
+        if (c != IM2COL) {
+            if (op.B != 0) revert BadOpField(F_IM2COL, op.B);
+            if (op.H != 0) revert BadOpField(F_H, op.H);
+            if (op.W != 0) revert BadOpField(F_W, op.W);
+            if (op.C != 0) revert BadOpField(F_C, op.C);
+            if (op.KH != 0) revert BadOpField(F_KH, op.KH);
+            if (op.KW != 0) revert BadOpField(F_KW, op.KW);
+            if (op.S != 0) revert BadOpField(F_S, op.S);
+            if (op.P != 0) revert BadOpField(F_P, op.P);
+            if (op.padv != 0) revert BadOpField(F_PADV, uint8(op.padv));
         }
     }
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from node.cli.role_options import PocGroup
+
 _keystore = click.argument("keystore", type=click.Path(path_type=Path, dir_okay=False))
 _password_env = click.option(
     "--password-env",
@@ -35,7 +37,7 @@ def _password(env: str, file: Path | None, confirm: bool) -> str:
     return value
 
 
-@click.group("account")
+@click.group("account", cls=PocGroup)
 def account() -> None:
     """Create, import and inspect encrypted keystores."""
 

@@ -21,23 +21,66 @@ from node.cli.role_options import config_option, json_option
     help="Write a config file with the endpoint, the chain id, the addresses and the start "
     "block, for providers, watchtowers and posters to share.",
 )
+@click.option(
+    "--block-time",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="the chain's block time in seconds (default: the median of the last 20 blocks)",
+)
+@click.option(
+    "--gas-price",
+    "gas_price_gwei",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="gas price in gwei that the minimum bond must pay a defence at (default: the "
+    "node's current gas price; pass a high percentile on a busy chain)",
+)
+@click.option(
+    "--safety",
+    type=click.FloatRange(min=1),
+    default=3.0,
+    show_default=True,
+    help="safety factor of the clock floor",
+)
 @json_option
 def deploy_cmd(
-    config_file: Path | None, rpc_url: str | None, write_config: Path | None, as_json: bool
+    config_file: Path | None,
+    rpc_url: str | None,
+    write_config: Path | None,
+    block_time: float | None,
+    gas_price_gwei: float | None,
+    safety: float,
+    as_json: bool,
 ) -> None:
     """Deploy StakeManager, TensorStep, JobMarket and DisputeGame with the configured keystore
-    (POC_KEYSTORE, password from POC_PASSWORD or password_file), then wire them."""
+    (POC_KEYSTORE, password from POC_PASSWORD or password_file), then wire them.
+
+    The market's floors are derived for the target chain (docs/protocol.md §6.5): minimum clock
+    = max(60 s, 16 provider moves x block time x safety), minimum bond = 1.6M gas (a full
+    defence) x gas price."""
     from node.chain.revert import protocol_decoder
     from node.chain.sender import TxSender
     from node.config import settings as cfg
     from node.config import wiring
     from node.devnet.deploy import deploy_protocol
+    from node.roles.safety import GWEI, deploy_floors, measure_block_time
 
     overrides = {"rpc_url": rpc_url} if rpc_url else {}
     settings = cfg.load_settings(config_file, **overrides)
     w3 = wiring.web3(settings)
+    measured = ""
+    if block_time is None:
+        block_time = measure_block_time(w3)
+        measured = " (measured)"
+        if block_time is None:
+            block_time, measured = 1.0, " (no block history: assumed; pass --block-time)"
+    gas_price = int(w3.eth.gas_price) if gas_price_gwei is None else int(gas_price_gwei * GWEI)
+    try:
+        floors = deploy_floors(block_time, gas_price, safety)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     account = wiring.account(settings)
-    deployment = deploy_protocol(TxSender(w3, account, protocol_decoder()))
+    deployment = deploy_protocol(TxSender(w3, account, protocol_decoder()), floors=floors)
     chain_id = int(w3.eth.chain_id)
     if write_config is not None:
         values = settings.model_dump(mode="json", exclude_none=True)
@@ -50,11 +93,23 @@ def deploy_cmd(
         values.pop("keystore", None)  # each operator names its own key
         cfg.write_config(write_config, values)
     if as_json:
-        out = {"chain_id": chain_id, "start_block": deployment.block, **deployment.addresses}
+        out = {
+            "chain_id": chain_id,
+            "start_block": deployment.block,
+            **deployment.addresses,
+            "block_time": block_time,
+            "gas_price": gas_price,
+            "min_clock": floors.min_clock,
+            "min_bond": floors.min_bond,
+        }
         click.echo(json.dumps(out))
         return
     click.echo(
         f"deployed on chain {chain_id} by {account.address} (start block {deployment.block})"
+    )
+    click.echo(
+        f"  block time {block_time:g} s{measured}, gas price {gas_price / GWEI:g} gwei: "
+        f"minimum clock {floors.min_clock} s, minimum bond {floors.min_bond} wei"
     )
     for name, address in deployment.addresses.items():
         click.echo(f"  {name:<14} {address}")

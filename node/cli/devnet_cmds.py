@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from node.cli.role_options import PocGroup
 from node.config.settings import DEFAULT_DATA_DIR
 
 _data_dir = click.option(
@@ -17,7 +18,7 @@ _data_dir = click.option(
 )
 
 
-@click.group("devnet")
+@click.group("devnet", cls=PocGroup)
 def devnet() -> None:
     """A local anvil chain and offline IPFS node for development and demos."""
 

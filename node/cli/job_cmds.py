@@ -3,6 +3,7 @@ the logic is node.roles.client)."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import click
 
 from node.cli.role_options import (
+    PocGroup,
     add_withdraw_command,
     config_option,
     emit,
@@ -39,7 +41,7 @@ def _client(config_file: Path | None, read_only: bool = False) -> Any:
     return JobClient(RoleContext.from_settings(settings(config_file), "poster", read_only))
 
 
-@click.group("job")
+@click.group("job", cls=PocGroup)
 def job() -> None:
     """Post a job, follow it, fetch its checked result."""
 
@@ -76,6 +78,12 @@ def job() -> None:
     show_default=True,
     help="chess clock per side and game, seconds",
 )
+@click.option(
+    "--block-time",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="block time in seconds for the safety warnings (default: measured from recent blocks)",
+)
 @config_option
 @json_option
 def post_cmd(
@@ -89,10 +97,12 @@ def post_cmd(
     execute_within: int,
     window: int,
     clock: int,
+    block_time: float | None,
     config_file: Path | None,
     as_json: bool,
 ) -> None:
-    """Upload a job (a `poc compile` spec dir and an input, or --example) and escrow its reward."""
+    """Upload a job (a `poc compile` spec dir and an input, or --example) and escrow its reward.
+    Warns (stderr) about terms below the market's floors or that honest providers refuse."""
     from node.roles.amounts import parse_amount
     from node.roles.client import JobTerms
     from node.roles.jobs_input import load_job
@@ -111,10 +121,14 @@ def post_cmd(
     with _progress("loading the job", as_json):
         spec, data = load_job(spec_dir, example, input_path)
     client = _client(config_file)
+    # the rule honest providers apply (node.roles.safety): warn, the poster decides
+    warnings = client.warnings(spec, terms, block_time=block_time)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     with _progress("uploading the package and escrowing the reward", as_json):
         job_id = client.post(spec, data, terms)
     emit(
-        {"job_id": job_id, "program_root": "0x" + spec.program.root.hex()},
+        {"job_id": job_id, "program_root": "0x" + spec.program.root.hex(), "warnings": warnings},
         as_json,
         [f"posted job {job_id} (program root 0x{spec.program.root.hex()})"],
     )
@@ -149,14 +163,30 @@ def status_cmd(
     if not watch:
         emit(st, as_json, _status_lines(st))
         return
+    done = ("finalized", "cancelled")
+    if as_json or not sys.stdout.isatty():
+        # JSON: one document, at the end. Not a terminal (a pipe, a file, a CI log): a line each
+        # time the status changes, so a long wait is visible and nothing is redrawn.
+        shown: list[str] = []
+        while True:
+            lines = _status_lines(st)
+            if not as_json and lines != shown:
+                click.echo("\n".join(lines), nl=True)
+                shown = lines
+            if st["state"] in done:
+                break
+            time.sleep(interval)
+            st = client.status(job_id)
+        if as_json:
+            emit(st, as_json, [])
+        return
     from rich.console import Console
     from rich.live import Live
 
-    console = Console()
-    with Live(console=console, refresh_per_second=4, transient=not as_json) as live:
+    with Live(console=Console(), refresh_per_second=4, transient=True) as live:
         while True:
             live.update("\n".join(_status_lines(st)))
-            if st["state"] in ("finalized", "cancelled"):
+            if st["state"] in done:
                 break
             time.sleep(interval)
             st = client.status(job_id)
@@ -178,6 +208,8 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
     """Download the accepted output, check it against the on-chain output root, save it."""
     import numpy as np
 
+    if not out.parent.is_dir():
+        raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
     client = _client(config_file, read_only=True)
     with _progress("downloading and checking the output", as_json):
         res = client.result(job_id)

@@ -10,10 +10,11 @@ from typing import Any
 import click
 
 from node import __version__
+from node.cli.role_options import PocGroup
 from node.errors import PocError
 
 
-@click.group()
+@click.group(cls=PocGroup)
 @click.version_option(__version__, prog_name="poc")
 def cli() -> None:
     """poc: optimistic Proof of Compute."""

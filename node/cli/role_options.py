@@ -41,6 +41,23 @@ def log_option(f: F) -> F:
     )(f)
 
 
+class PocGroup(click.Group):
+    """A command group whose listing shows each command's whole first sentence, wrapped to the
+    terminal, instead of click's summary cut at 45 characters or at an "e.g."."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is None or cmd.hidden:
+                continue
+            text = cmd.short_help or (cmd.help or "").strip().split("\n\n")[0]
+            rows.append((name, " ".join(text.split())))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 class JsonLogFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {

@@ -14,12 +14,12 @@ def _tower(config_file: Path | None, **policy: Any) -> Any:
     return opts.build_daemon(config_file, "watchtower", **policy)
 
 
-@click.group("watch")
+@click.group("watch", cls=opts.PocGroup)
 def watch() -> None:
     """Re-execute submitted results, challenge wrong ones, win the games, collect bounties."""
 
 
-@watch.command("run")
+@watch.command("run", short_help="Run the watchtower daemon.")
 @click.option(
     "--sample",
     type=click.FloatRange(0.0, 1.0),

@@ -66,6 +66,7 @@ class Executor:
         self._wf: dict[int, torch.Tensor] = {}
         self._im2col: dict[int, torch.Tensor] = {}
         self._last_use = self._last_uses()
+        self._freed_after = self._frees()
         self._cpu_int8 = (
             self.device.type == "cpu"
             and self.config.cpu_int8_gemm == "auto"
@@ -150,13 +151,7 @@ class Executor:
                 roots[op.out] = root_of(out)
                 hash_s += time.perf_counter() - th
             if not keep:
-                for s in (op.a, op.b):
-                    if (
-                        self._last_use.get(s) == i
-                        and s not in self.constants
-                        and s != prog.output_slot
-                    ):
-                        del slots[s]
+                self._free(slots, i)
         out_t = slots[prog.output_slot]
         if self.device.type == "cuda":
             torch.cuda.synchronize()
@@ -187,12 +182,36 @@ class Executor:
             self._const_roots[slot] = r
         return r
 
+    def _free(self, slots: dict[int, torch.Tensor], i: int) -> None:
+        """Drop the tensors op i was the last to read, and its own output if nothing reads it
+        (its root is already taken). Each slot once: an op may read one slot as both operands
+        (`matmul(q, q)`, `add(m, m)`). Constants and the output slot stay."""
+        op = self.program.ops[i]
+        for s in self._freed_after[i]:
+            slots.pop(s, None)
+        if op.out not in self._last_use and op.out != self.program.output_slot:
+            slots.pop(op.out, None)
+
+    def _operands(self, i: int) -> tuple[int, ...]:
+        """The distinct slots op i reads (one entry when a == b)."""
+        op = self.program.ops[i]
+        reads = [op.a]
+        if 0 <= op.b < self.program.n_slots and op.b != op.a:
+            reads.append(op.b)
+        return tuple(reads)
+
     def _last_uses(self) -> dict[int, int]:
         last: dict[int, int] = {}
-        for i, op in enumerate(self.program.ops):
-            last[op.a] = i
-            if op.opcode in (Opcode.MATMUL, Opcode.ADD, Opcode.LUT) or op.b in range(
-                self.program.n_slots
-            ):
-                last[op.b] = i
+        for i in range(len(self.program.ops)):
+            for s in self._operands(i):
+                last[s] = i
         return last
+
+    def _frees(self) -> list[tuple[int, ...]]:
+        """Per op, the distinct slots whose last reader it is and that may be freed then."""
+        keep = set(self.constants) | {self.program.output_slot}
+        out: list[tuple[int, ...]] = [() for _ in self.program.ops]
+        for s, i in self._last_use.items():
+            if s not in keep:
+                out[i] += (s,)
+        return out

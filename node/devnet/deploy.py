@@ -2,7 +2,9 @@
 
 Constructor arguments are matched to earlier deployments by parameter name (`stakes_`,
 `market_`, `verifier_`, `log2Arity`, ...), so the plan follows the contracts' ABIs instead of
-hard-coding their signatures; an unknown parameter name is a clear error, not a guess."""
+hard-coding their signatures; an unknown parameter name is a clear error, not a guess. The
+market's floors (`minClock_`, `minBond_`) come from node.roles.safety: `poc deploy` derives them
+from the target chain, local chains get DEVNET_FLOORS (60 s, 0.0016 ETH)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 from node.chain.abi import ABI_DIR, load_artifact
 from node.chain.sender import TxSender
 from node.devnet.errors import DevnetError
+from node.roles.safety import DEVNET_FLOORS, Floors
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +47,13 @@ def _constructor_inputs(abi: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return []
 
 
-def _argument(contract: str, param: dict[str, Any], deployed: dict[str, str]) -> Any:
+def _argument(
+    contract: str, param: dict[str, Any], deployed: dict[str, str], floors: Floors
+) -> Any:
     name = str(param.get("name", "")).lower().strip("_")
     rules: list[tuple[tuple[str, ...], str | int]] = [
+        (("minclock",), floors.min_clock),
+        (("minbond",), floors.min_bond),
         (("arity",), LOG2_ARITY),
         (("unbond", "delay"), UNBONDING_DELAY),
         (("stake",), "StakeManager"),
@@ -68,8 +75,11 @@ def _argument(contract: str, param: dict[str, Any], deployed: dict[str, str]) ->
     )
 
 
-def deploy_protocol(sender: TxSender, abi_dir: Path = ABI_DIR) -> DeployedProtocol:
-    """Deploy and wire StakeManager, TensorStep, JobMarket and DisputeGame."""
+def deploy_protocol(
+    sender: TxSender, abi_dir: Path = ABI_DIR, floors: Floors = DEVNET_FLOORS
+) -> DeployedProtocol:
+    """Deploy and wire StakeManager, TensorStep, JobMarket and DisputeGame; the market with
+    `floors` (its minimum clock and bond)."""
     w3 = sender.w3
     start = int(w3.eth.block_number) + 1
     deployed: dict[str, str] = {}
@@ -78,7 +88,7 @@ def deploy_protocol(sender: TxSender, abi_dir: Path = ABI_DIR) -> DeployedProtoc
         artifact = load_artifact(name, abi_dir)
         if artifact.bytecode in ("", "0x"):
             raise DevnetError(f"{name} has no bytecode in {abi_dir}; re-export after compiling")
-        args = [_argument(name, p, deployed) for p in _constructor_inputs(artifact.abi)]
+        args = [_argument(name, p, deployed, floors) for p in _constructor_inputs(artifact.abi)]
         deployed[name] = sender.deploy(artifact.abi, artifact.bytecode, args, name=name)
         abis[name] = artifact.abi
         log.info("deployed %s at %s", name, deployed[name])

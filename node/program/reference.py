@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from node.program.constants import LEAF_ELEMS, DType, Flag, Opcode
-from node.program.errors import BadEncoding, FieldOutOfRange, ProgramError
+from node.program.errors import BadEncoding, ProgramError
 from node.program.ops import Op, im2col_out_hw
 from node.program.packing import pack, unpack, zero_leaf
 
@@ -20,7 +20,9 @@ I64 = npt.NDArray[np.int64]
 
 def requant_values(x: I64, mult: I64 | int, op: Op) -> I64:
     """clamp(((x * mult + 2^(shift-1)) >> shift) + zp, lo, hi), exact in int64 because
-    |x * mult| < 2^62 for int32 x and 0 < mult < 2^31."""
+    |x * mult| <= 2^62 for int32 x and int32 mult, and 2^62 + 2^61 < 2^63. Defined for every
+    int32 multiplier, zero and negative ones included (protocol.md section 4): a per-channel
+    multiplier may be computed by an earlier op, and every step must be provable."""
     y = (x * mult + (1 << (op.shift - 1))) >> op.shift  # numpy >> on int64 is a floor shift
     return np.clip(y + op.zp, op.lo, op.hi)
 
@@ -101,11 +103,7 @@ def step_elementwise(
         x = _leaf(a_leaf, DType.INT32)
         mult: I64 | int = op.mult
         if op.has(Flag.REQUANT_PER_CHANNEL):
-            mult = _leaf(_need(b_leaf), DType.INT32)
-            if (mult <= 0).any():  # the verifier reverts (BadMultiplier): no valid step exists
-                raise FieldOutOfRange(
-                    f"per-channel requant multiplier {int(mult.min())} is not positive"
-                )
+            mult = _leaf(_need(b_leaf), DType.INT32)  # any int32, <= 0 included
         return pack(requant_values(x, mult, op), DType.INT8)
     if code == Opcode.RELU:
         dt = DType.INT32 if op.has(Flag.RELU_INT32) else DType.INT8

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from safetensors.numpy import load_file, save_file
 
-from node.program.constants import PROTOCOL_VERSION, Flag
-from node.program.errors import FieldOutOfRange, ShapeMismatch, SpecFormatError
+from node.program.constants import PROTOCOL_VERSION
+from node.program.errors import ShapeMismatch, SpecFormatError
 from node.program.ops import Op
 from node.program.packing import numpy_dtype
 from node.program.program import InputSlot, Program
@@ -152,10 +152,6 @@ class JobSpec:
                     f"{arr.dtype}{list(arr.shape)}, expected {spec.dtype.label}"
                     f"[{spec.rows}, {spec.cols}]"
                 )
-        for op in self.program.ops:
-            if op.has(Flag.REQUANT_PER_CHANNEL) and op.b in self.constants:
-                if (self.constants[op.b] <= 0).any():
-                    raise FieldOutOfRange(f"per-channel multipliers of slot {op.b} must all be > 0")
         missing = set(range(self.program.n_inputs)) - set(self.constants) - {self.data_slot}
         if missing:
             raise SpecFormatError(f"input slots {sorted(missing)} have no tensor")

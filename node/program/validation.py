@@ -1,8 +1,21 @@
-"""Validation of ops against the tensor table (protocol.md section 4), with named errors."""
+"""Validation of ops (protocol.md section 4, "Validation"), with named errors.
+
+Two kinds of rules, applied in this order:
+
+- **op rules** need only the op, `nInputs` and its index. The contract applies the same rules
+  in the same order (`OpCodec.validate`, run by `DisputeGame.openOp`), so the first rule an
+  encoding breaks is the same on both sides: `encoding_violation` / `op_violation` name it as a
+  `Violation` (the Python error, and the contract's custom error with its field code), and
+  `validate_op` raises its Python error. tests/vectors/validation.json pins every rule.
+- **table rules** need the dtypes and shapes of the operand slots, which the contract never
+  sees (a state root commits to tensor roots only); they are checked here, before a node
+  posts, claims or re-executes a program.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from node.program.constants import (
     INT32_MAX,
@@ -12,21 +25,26 @@ from node.program.constants import (
     MAX_SLOTS,
     MAX_TENSOR_ELEMS,
     NO_SLOT,
+    OP_BYTES,
     DType,
     Flag,
     Opcode,
 )
 from node.program.errors import (
     AlignmentError,
+    BadEncoding,
     DTypeMismatch,
     FieldOutOfRange,
     OverflowRisk,
+    ProgramError,
+    ReservedBytesSet,
     ShapeMismatch,
     SizeLimitExceeded,
     SlotOutOfRange,
+    UnknownOpcode,
     WrongOutputSlot,
 )
-from node.program.ops import ENCODING_ORDER, Op, im2col_out_hw
+from node.program.ops import Op, im2col_out_hw
 from node.program.tensors import TensorSpec
 
 _ALLOWED_FLAGS = {
@@ -38,90 +56,244 @@ _ALLOWED_FLAGS = {
     Opcode.IM2COL: 0,
 }
 _NEEDS_B = {Opcode.MATMUL, Opcode.ADD, Opcode.LUT}
+_OPCODES = frozenset(int(c) for c in Opcode)
+
+# BadOpField.field on chain: the byte offset of the field in the 64-byte op (OpCodec.F_*).
+FIELD_OFFSET: dict[str, int] = {
+    "opcode": 0, "flags": 1, "out": 2, "a": 4, "b": 6, "M": 8, "K": 12, "N": 16, "mult": 20,
+    "shift": 24, "zp": 25, "lo": 26, "hi": 27, "B": 28, "H": 32, "W": 34, "C": 36, "KH": 38,
+    "KW": 39, "S": 40, "P": 41, "padv": 42, "reserved": 43,
+}  # fmt: skip
+RESERVED_OFFSET = 43
+# Fields checked to be zero when the opcode does not use them, in encoding order (K and a
+# per-channel requant's mult have rules of their own).
+_REQUANT_FIELDS = ("mult", "shift", "zp", "lo", "hi")
+_IM2COL_FIELDS = ("B", "H", "W", "C", "KH", "KW", "S", "P", "padv")
+_SIGNED = {"zp", "lo", "hi", "padv"}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """The first op rule an encoding breaks: the error `validate_op` (or `Op.decode`) raises,
+    and the custom error the contract reverts with: `BadOpField(field, value)` or
+    `BadOpLength(length)` (then `field` is None and `value` the length)."""
+
+    error: type[ProgramError]
+    chain_error: str
+    field: int | None
+    value: int
+    message: str
+
+    def exception(self) -> ProgramError:
+        return self.error(self.message)
+
+    @property
+    def chain_args(self) -> dict[str, int]:
+        if self.field is None:
+            return {"length": self.value}
+        return {"field": self.field, "value": self.value}
+
+
+def _bad(error: type[ProgramError], name: str, value: int, message: str) -> Violation:
+    raw = value & 0xFF if name in _SIGNED else value  # signed fields are reported as their byte
+    return Violation(error, "BadOpField", FIELD_OFFSET[name], raw, message)
+
+
+def encoding_violation(enc: bytes, index: int, n_inputs: int) -> Violation | None:
+    """The first op rule (protocol.md section 4) that the encoding of op `index` breaks, as
+    `Op.decode` + `validate_op` and `OpCodec.decode` + `OpCodec.validate` both see it."""
+    if len(enc) != OP_BYTES:
+        return Violation(
+            BadEncoding, "BadOpLength", None, len(enc), f"op encoding is {len(enc)} bytes"
+        )
+    if any(enc[RESERVED_OFFSET:]):
+        reserved = int.from_bytes(enc[RESERVED_OFFSET:], "big")
+        return Violation(
+            ReservedBytesSet,
+            "BadOpField",
+            RESERVED_OFFSET,
+            reserved,
+            f"reserved bytes 43..63 of an op must be zero: {enc.hex()}",
+        )
+    if enc[0] not in _OPCODES:
+        return _bad(UnknownOpcode, "opcode", enc[0], f"unknown opcode {enc[0]}")
+    return op_violation(Op.decode(enc), index, n_inputs)
+
+
+def op_violation(op: Op, index: int, n_inputs: int) -> Violation | None:
+    """The first op rule op `index` breaks (None if it keeps them all), in the contract's
+    order: output slot, operand slots, flags, output shape, K, requant fields, im2col fields,
+    unused fields zero."""
+    where = f"op {index} ({op.name})"
+    out = n_inputs + index
+    # fields an Op built in Python (not decoded) might hold beyond their 4 encoded bytes
+    for name in ("M", "K", "N", "B"):
+        if getattr(op, name) > MAX_DIM:
+            return _bad(SizeLimitExceeded, name, getattr(op, name), f"{where}: {name} too large")
+    if op.out != out:
+        return _bad(
+            WrongOutputSlot, "out", op.out, f"{where} writes slot {op.out}, must write {out}"
+        )
+    if op.out >= MAX_SLOTS:
+        return _bad(SizeLimitExceeded, "out", op.out, f"{where}: slot {op.out} beyond MAX_SLOTS")
+    if op.a >= out:
+        return _bad(SlotOutOfRange, "a", op.a, f"{where}: operand a slot {op.a} is not written yet")
+    if needs_b(op):
+        if op.b >= out:
+            return _bad(
+                SlotOutOfRange, "b", op.b, f"{where}: operand b slot {op.b} is not written yet"
+            )
+    elif op.b != NO_SLOT:
+        return _bad(FieldOutOfRange, "b", op.b, f"{where}: b must be 0xFFFF (no operand)")
+    if op.flags & ~_ALLOWED_FLAGS[op.opcode]:
+        return _bad(FieldOutOfRange, "flags", op.flags, f"{where}: flags {op.flags:#x} not allowed")
+    if op.M <= 0:
+        return _bad(ShapeMismatch, "M", op.M, f"{where}: output rows M = {op.M} must be positive")
+    if op.N <= 0:
+        return _bad(ShapeMismatch, "N", op.N, f"{where}: output cols N = {op.N} must be positive")
+    if op.N % LEAF_ELEMS:
+        return _bad(
+            AlignmentError, "N", op.N, f"{where}: N = {op.N} is not a multiple of {LEAF_ELEMS}"
+        )
+    if op.M * op.N > MAX_TENSOR_ELEMS:
+        return _bad(
+            SizeLimitExceeded,
+            "M",
+            op.M,
+            f"{where}: output of {op.M * op.N} elements exceeds {MAX_TENSOR_ELEMS}",
+        )
+    code = op.opcode
+    if code == Opcode.MATMUL:
+        if op.K <= 0 or op.K % LEAF_ELEMS:
+            return _bad(
+                AlignmentError,
+                "K",
+                op.K,
+                f"{where}: K = {op.K} is not a positive multiple of {LEAF_ELEMS}",
+            )
+        if op.K > MAX_K:
+            return _bad(
+                OverflowRisk,
+                "K",
+                op.K,
+                f"{where}: K = {op.K} > MAX_K = {MAX_K}: K*128*128 >= 2^31 may overflow int32",
+            )
+    elif op.K != 0:
+        return _bad(FieldOutOfRange, "K", op.K, f"{where}: field K is unused and must be zero")
+    if code == Opcode.REQUANT:
+        v = _requant_violation(op, where)
+    elif code == Opcode.IM2COL:
+        v = _im2col_violation(op, where)
+    else:
+        v = None
+    return v or _unused_violation(op, where)
+
+
+def _requant_violation(op: Op, where: str) -> Violation | None:
+    if not 1 <= op.shift <= 62:
+        return _bad(FieldOutOfRange, "shift", op.shift, f"{where}: shift {op.shift} outside 1..62")
+    if op.lo > op.hi:
+        return _bad(FieldOutOfRange, "lo", op.lo, f"{where}: clamp lo {op.lo} > hi {op.hi}")
+    if op.has(Flag.REQUANT_PER_CHANNEL):
+        if op.mult != 0:
+            return _bad(
+                FieldOutOfRange, "mult", op.mult, f"{where}: per-channel requant must leave mult 0"
+            )
+    elif not 0 < op.mult <= INT32_MAX:
+        return _bad(
+            FieldOutOfRange, "mult", op.mult, f"{where}: mult {op.mult} must be in 1..2^31-1"
+        )
+    return None
+
+
+def _im2col_violation(op: Op, where: str) -> Violation | None:
+    if op.C <= 0 or op.C % LEAF_ELEMS:
+        return _bad(
+            AlignmentError,
+            "C",
+            op.C,
+            f"{where}: C = {op.C} is not a positive multiple of {LEAF_ELEMS}",
+        )
+    for name in ("B", "H", "W", "KH", "KW", "S"):
+        if getattr(op, name) <= 0:
+            return _bad(
+                FieldOutOfRange, name, getattr(op, name), f"{where}: {name} must be positive"
+            )
+    if op.H + 2 * op.P < op.KH:
+        return _bad(
+            ShapeMismatch, "KH", op.KH, f"{where}: kernel height {op.KH} > padded image height"
+        )
+    if op.W + 2 * op.P < op.KW:
+        return _bad(
+            ShapeMismatch, "KW", op.KW, f"{where}: kernel width {op.KW} > padded image width"
+        )
+    oh, ow = im2col_out_hw(op)
+    if op.M != op.B * oh * ow:
+        return _bad(ShapeMismatch, "M", op.M, f"{where}: M = {op.M}, expected {op.B * oh * ow}")
+    if op.N != op.KH * op.KW * op.C:
+        return _bad(
+            ShapeMismatch, "N", op.N, f"{where}: N = {op.N}, expected {op.KH * op.KW * op.C}"
+        )
+    return None
+
+
+def _unused_violation(op: Op, where: str) -> Violation | None:
+    """Fields an op does not use must be zero, so that one op has one encoding."""
+    names = (() if op.opcode == Opcode.REQUANT else _REQUANT_FIELDS) + (
+        () if op.opcode == Opcode.IM2COL else _IM2COL_FIELDS
+    )
+    for name in names:
+        value = getattr(op, name)
+        if value != 0:
+            return _bad(
+                FieldOutOfRange, name, value, f"{where}: field {name} is unused and must be zero"
+            )
+    return None
+
+
+def needs_b(op: Op) -> bool:
+    """Whether the op reads a second operand `b` (OpCodec.hasB)."""
+    return op.opcode in _NEEDS_B or (
+        op.opcode == Opcode.REQUANT and op.has(Flag.REQUANT_PER_CHANNEL)
+    )
 
 
 def validate_op(op: Op, index: int, n_inputs: int, table: Sequence[TensorSpec]) -> TensorSpec:
     """Check op `index` against the slots written before it; returns its output spec.
     `table` holds the specs of slots 0 .. n_inputs + index - 1."""
+    violation = op_violation(op, index, n_inputs)
+    if violation is not None:
+        raise violation.exception()
     where = f"op {index} ({op.name})"
-    if op.out != n_inputs + index:
-        raise WrongOutputSlot(f"{where} writes slot {op.out}, must write {n_inputs + index}")
-    if op.out >= MAX_SLOTS:
-        raise SizeLimitExceeded(f"{where}: slot {op.out} beyond MAX_SLOTS")
-    if op.flags & ~_ALLOWED_FLAGS[op.opcode]:
-        raise FieldOutOfRange(f"{where}: flags {op.flags:#x} not allowed")
-    for d in (op.M, op.K, op.N, op.B):
-        if d > MAX_DIM:
-            raise SizeLimitExceeded(f"{where}: dimension {d} too large")
     a = _operand(op.a, table, where, "a")
-    needs_b = op.opcode in _NEEDS_B or (
-        op.opcode == Opcode.REQUANT and op.has(Flag.REQUANT_PER_CHANNEL)
-    )
-    b = _operand(op.b, table, where, "b") if needs_b else None
-    if not needs_b and op.b != NO_SLOT:
-        raise FieldOutOfRange(f"{where}: b must be 0xFFFF (no operand), got {op.b}")
-    out = op.out_spec
-    if out.rows <= 0 or out.cols <= 0:
-        raise ShapeMismatch(f"{where}: output shape [{op.M}, {op.N}] must be positive")
-    if op.N % LEAF_ELEMS:
-        raise AlignmentError(f"{where}: N = {op.N} is not a multiple of {LEAF_ELEMS}")
-    if out.numel > MAX_TENSOR_ELEMS:
-        raise SizeLimitExceeded(
-            f"{where}: output of {out.numel} elements exceeds {MAX_TENSOR_ELEMS}"
-        )
+    b = _operand(op.b, table, where, "b") if needs_b(op) else None
     code = op.opcode
-    _unused(op, where)
     if code == Opcode.MATMUL:
-        if op.K <= 0 or op.K % LEAF_ELEMS:
-            raise AlignmentError(f"{where}: K = {op.K} is not a positive multiple of {LEAF_ELEMS}")
-        if op.K > MAX_K:
-            raise OverflowRisk(
-                f"{where}: K = {op.K} > MAX_K = {MAX_K}: K*128*128 >= 2^31 may overflow int32"
-            )
-        _expect(a, DType.INT8, op.M * op.K, where, "A")
         assert b is not None
+        _expect(a, DType.INT8, op.M * op.K, where, "A")
         _expect(b, DType.INT8, op.N * op.K, where, "W")
     elif code == Opcode.ADD:
-        _expect(a, DType.INT32, op.M * op.N, where, "a")
         assert b is not None
+        _expect(a, DType.INT32, op.M * op.N, where, "a")
         _expect(b, DType.INT32, op.N if op.has(Flag.ADD_BROADCAST) else op.M * op.N, where, "b")
     elif code == Opcode.REQUANT:
         _expect(a, DType.INT32, op.M * op.N, where, "a")
-        if not 1 <= op.shift <= 62:
-            raise FieldOutOfRange(f"{where}: shift {op.shift} outside 1..62")
-        if op.lo > op.hi:
-            raise FieldOutOfRange(f"{where}: clamp lo {op.lo} > hi {op.hi}")
-        if op.has(Flag.REQUANT_PER_CHANNEL):
-            assert b is not None
+        if b is not None:
+            # any int32 multipliers: an earlier op may compute them (protocol.md section 4)
             _expect(b, DType.INT32, op.N, where, "mult")
-            if op.mult != 0:
-                raise FieldOutOfRange(f"{where}: per-channel requant must leave mult zero")
-        elif not 0 < op.mult <= INT32_MAX:
-            raise FieldOutOfRange(f"{where}: mult {op.mult} must be in 1..2^31-1")
     elif code == Opcode.RELU:
         _expect(a, DType.INT32 if op.has(Flag.RELU_INT32) else DType.INT8, op.M * op.N, where, "a")
     elif code == Opcode.LUT:
-        _expect(a, DType.INT8, op.M * op.N, where, "a")
         assert b is not None
+        _expect(a, DType.INT8, op.M * op.N, where, "a")
         _expect(b, DType.INT8, 256, where, "table")
     elif code == Opcode.IM2COL:
-        if op.C <= 0 or op.C % LEAF_ELEMS:
-            raise AlignmentError(f"{where}: C = {op.C} is not a positive multiple of {LEAF_ELEMS}")
-        if min(op.B, op.H, op.W, op.KH, op.KW, op.S) <= 0:
-            raise FieldOutOfRange(f"{where}: B, H, W, KH, KW, S must be positive")
-        oh, ow = im2col_out_hw(op)
-        if oh <= 0 or ow <= 0:
-            raise ShapeMismatch(f"{where}: kernel larger than the padded image")
-        if op.M != op.B * oh * ow or op.N != op.KH * op.KW * op.C:
-            raise ShapeMismatch(
-                f"{where}: M, N = {op.M}, {op.N}, expected {op.B * oh * ow}, {op.KH * op.KW * op.C}"
-            )
         _expect(a, DType.INT8, op.B * op.H * op.W * op.C, where, "X")
-    return out
+    return op.out_spec
 
 
 def _operand(slot: int, table: Sequence[TensorSpec], where: str, name: str) -> TensorSpec:
-    if slot == NO_SLOT or slot >= len(table):
+    if slot >= len(table):
         raise SlotOutOfRange(
             f"{where}: operand {name} slot {slot} is not written yet ({len(table)} slots written)"
         )
@@ -138,16 +310,3 @@ def _expect(spec: TensorSpec, dtype: DType, numel: int, where: str, name: str) -
             f"{where}: operand {name} has {spec.numel} elements "
             f"([{spec.rows}, {spec.cols}]), expected {numel}"
         )
-
-
-def _unused(op: Op, where: str) -> None:
-    """Fields an op does not use must be zero, so that one op has one encoding."""
-    code = op.opcode
-    used = {"K"} if code == Opcode.MATMUL else set()
-    if code == Opcode.REQUANT:
-        used |= {"mult", "shift", "zp", "lo", "hi"}
-    if code == Opcode.IM2COL:
-        used |= {"B", "H", "W", "C", "KH", "KW", "S", "P", "padv"}
-    for name in ("K", *ENCODING_ORDER[ENCODING_ORDER.index("mult") :]):
-        if name not in used and getattr(op, name) != 0:
-            raise FieldOutOfRange(f"{where}: field {name} is unused by {op.name} and must be zero")

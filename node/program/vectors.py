@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,14 @@ from node.program.constants import (
     INT32_MIN,
     LEAF_ELEMS,
     MAX_K,
+    MAX_SLOTS,
+    MAX_TENSOR_ELEMS,
+    NO_SLOT,
     DType,
     Flag,
     Opcode,
 )
+from node.program.errors import ProgramError
 from node.program.merkle import MerkleTree, depth_for, program_tree, slot_tree, tensor_tree
 from node.program.ops import Op, im2col_op, requant_op
 from node.program.packing import pack, unpack
@@ -34,7 +39,7 @@ from node.program.reference import (
 )
 from node.program.samples import random_im2col_window
 from node.program.tensors import TensorSpec
-from node.program.validation import validate_op
+from node.program.validation import FIELD_OFFSET, encoding_violation, validate_op
 
 SEED = 20261126
 RANDOM_CASES = 300
@@ -370,6 +375,261 @@ def matmul_cases(rng: Rng) -> list[Case]:
     return cases
 
 
+# ---------------------------------------------------------------- validation.json
+
+
+def _spec_json(spec: TensorSpec) -> list[Any]:
+    return [spec.dtype.label, spec.rows, spec.cols]
+
+
+def _num(v: int) -> int | str:
+    return v if abs(v) < 1 << 53 else str(v)
+
+
+def _patch(enc: bytes, name: str, value: int, size: int) -> bytes:
+    """`enc` with field `name` (at its byte offset, `size` bytes) set to `value` (unsigned)."""
+    off = FIELD_OFFSET[name]
+    return enc[:off] + value.to_bytes(size, "big") + enc[off + size :]
+
+
+def _context(
+    name: str, enc: bytes, n_inputs: int, index: int, operands: dict[str, TensorSpec] | None
+) -> Case:
+    case: Case = {"name": name, "enc": hx(enc), "n_inputs": n_inputs, "index": index}
+    if operands is not None:
+        case["operands"] = {k: _spec_json(v) for k, v in operands.items()}
+    return case
+
+
+def _invalid(name: str, enc: bytes, n_inputs: int, index: int) -> Case:
+    v = encoding_violation(enc, index, n_inputs)
+    assert v is not None, f"{name}: {enc.hex()} breaks no op rule"
+    return {
+        **_context(name, enc, n_inputs, index, None),
+        "python": v.error.__name__,
+        "error": v.chain_error,
+        "args": {k: _num(x) for k, x in v.chain_args.items()},
+    }
+
+
+def _table(n_inputs: int, index: int, operands: dict[str, TensorSpec], op: Op) -> list[TensorSpec]:
+    """Slots 0 .. out-1: the operand specs at slots a and b, a filler elsewhere."""
+    table = [TensorSpec(DType.INT8, 1, LEAF_ELEMS)] * (n_inputs + index)
+    for k, spec in operands.items():
+        table[getattr(op, k)] = spec
+    return table
+
+
+def _table_error(op: Op, n_inputs: int, index: int, operands: dict[str, TensorSpec]) -> str | None:
+    try:
+        validate_op(op, index, n_inputs, _table(n_inputs, index, operands, op))
+    except ProgramError as exc:
+        return type(exc).__name__
+    return None
+
+
+# A valid op of each kind with its context: (name, op, n_inputs, index, operand specs).
+def _valid_bases() -> list[tuple[str, Op, int, int, dict[str, TensorSpec]]]:
+    i8, i32 = DType.INT8, DType.INT32
+    rq = requant_op(1, 0, M=2, N=32, shift=4, mult=3, zp=1, lo=-100, hi=100)
+    rq_pc = requant_op(2, 0, M=2, N=64, shift=62, mults=1, zp=-3, lo=-128, hi=0)
+    win = im2col_op(1, 0, B=2, H=3, W=4, C=32, KH=2, KW=3, S=1, P=1, padv=-7)
+    kmax = MAX_K // LEAF_ELEMS * LEAF_ELEMS
+    big = MAX_TENSOR_ELEMS // LEAF_ELEMS
+    return [
+        ("matmul", Op(Opcode.MATMUL, out=2, a=0, b=1, M=2, K=64, N=32), 2, 0,
+         {"a": TensorSpec(i8, 2, 64), "b": TensorSpec(i8, 32, 64)}),
+        ("matmul K = MAX_K rounded to 32", Op(Opcode.MATMUL, out=3, a=1, b=0, M=1, K=kmax, N=32),
+         2, 1, {"a": TensorSpec(i8, 1, kmax), "b": TensorSpec(i8, 32, kmax)}),
+        ("add", Op(Opcode.ADD, out=2, a=0, b=1, M=3, N=64), 2, 0,
+         {"a": TensorSpec(i32, 3, 64), "b": TensorSpec(i32, 3, 64)}),
+        ("add broadcast", Op(Opcode.ADD, out=2, a=0, b=1, M=3, N=64, flags=Flag.ADD_BROADCAST),
+         2, 0, {"a": TensorSpec(i32, 3, 64), "b": TensorSpec(i32, 1, 64)}),
+        ("requant per-tensor", rq, 1, 0, {"a": TensorSpec(i32, 2, 32)}),
+        ("requant mult = 2^31-1", replace(rq, mult=INT32_MAX, shift=62), 1, 0,
+         {"a": TensorSpec(i32, 2, 32)}),
+        ("requant per-channel, multipliers an input", rq_pc, 2, 0,
+         {"a": TensorSpec(i32, 2, 64), "b": TensorSpec(i32, 1, 64)}),
+        # F3: multipliers computed by an earlier op (op 0 = relu of an int32 input) are valid
+        # on both sides, and every step of them is defined (validation.json "requant_steps")
+        ("requant per-channel, multipliers computed by op 0",
+         requant_op(3, 0, M=2, N=64, shift=8, mults=2), 2, 1,
+         {"a": TensorSpec(i32, 2, 64), "b": TensorSpec(i32, 1, 64)}),
+        ("relu int8", Op(Opcode.RELU, out=1, a=0, M=4, N=32), 1, 0, {"a": TensorSpec(i8, 4, 32)}),
+        ("relu int32", Op(Opcode.RELU, out=1, a=0, M=4, N=32, flags=Flag.RELU_INT32), 1, 0,
+         {"a": TensorSpec(i32, 4, 32)}),
+        ("relu of 2^31 elements", Op(Opcode.RELU, out=1, a=0, M=big, N=32), 1, 0,
+         {"a": TensorSpec(i8, big, 32)}),
+        ("relu writing slot 65534", Op(Opcode.RELU, out=MAX_SLOTS - 1, a=MAX_SLOTS - 2, M=1, N=32),
+         MAX_SLOTS - 1, 0, {"a": TensorSpec(i8, 1, 32)}),
+        ("lut", Op(Opcode.LUT, out=2, a=0, b=1, M=1, N=32), 2, 0,
+         {"a": TensorSpec(i8, 1, 32), "b": TensorSpec(i8, 1, 256)}),
+        ("im2col", win, 1, 0, {"a": TensorSpec(i8, 2 * 3 * 4, 32)}),
+        ("im2col kernel = padded image", im2col_op(1, 0, B=1, H=1, W=1, C=64, KH=3, KW=3, S=2, P=1),
+         1, 0, {"a": TensorSpec(i8, 1, 64)}),
+    ]  # fmt: skip
+
+
+def _named_invalid() -> list[Case]:
+    """One case per op rule (protocol.md section 4), each breaking that rule alone."""
+    bases = {name: (op, n, i) for name, op, n, i, _ in _valid_bases()}
+    cases: list[Case] = []
+
+    def bad(name: str, base: str, **change: Any) -> None:
+        op, n, i = bases[base]
+        cases.append(_invalid(name, replace(op, **change).encode(), n, i))
+
+    def raw(name: str, base: str, field: str, value: int, size: int) -> None:
+        op, n, i = bases[base]
+        cases.append(_invalid(name, _patch(op.encode(), field, value, size), n, i))
+
+    enc = bases["add"][0].encode()
+    for length in (0, 63, 65):
+        cases.append(_invalid(f"length {length}", (enc * 2)[:length], 2, 0))
+    for at in (43, 63):
+        cases.append(_invalid(f"reserved byte {at} set", enc[:at] + b"\x01" + enc[at + 1 :], 2, 0))
+    for code in (0, 7, 255):
+        raw(f"opcode {code}", "add", "opcode", code, 1)
+    bad("out beyond nInputs + index", "add", out=3)
+    bad("out below nInputs + index", "matmul K = MAX_K rounded to 32", out=2)
+    cases.append(
+        _invalid("out = 0xFFFF (MAX_SLOTS)",
+                 Op(Opcode.RELU, out=MAX_SLOTS, a=0, M=1, N=32).encode(), MAX_SLOTS, 0)
+    )  # fmt: skip
+    bad("a = out", "relu int8", a=1)
+    bad("a = 0xFFFF", "add", a=NO_SLOT)
+    bad("b = out (matmul)", "matmul", b=2)
+    bad("b = 0xFFFF (lut needs b)", "lut", b=NO_SLOT)
+    bad("b = 0xFFFF (per-channel requant needs b)", "requant per-channel, multipliers an input",
+        b=NO_SLOT)  # fmt: skip
+    bad("b set on relu", "relu int8", b=0)
+    bad("b set on per-tensor requant", "requant per-tensor", b=0)
+    bad("b set on im2col", "im2col", b=0)
+    for base, flags in [("matmul", 1), ("add", 1), ("add", 4), ("requant per-tensor", 2),
+                        ("relu int8", 2), ("lut", 8), ("im2col", 0x80)]:  # fmt: skip
+        bad(f"flags {flags:#x} on {base}", base, flags=flags)
+    bad("M = 0", "add", M=0)
+    bad("N = 0", "relu int8", N=0)
+    bad("N = 16", "relu int8", N=16)
+    bad("N = 33", "add", N=33)
+    bad("M * N = 2^31 + 32", "relu of 2^31 elements", M=MAX_TENSOR_ELEMS // LEAF_ELEMS + 1)
+    bad("matmul K = 0", "matmul", K=0)
+    bad("matmul K = 48", "matmul", K=48)
+    bad("matmul K = MAX_K rounded up to 32", "matmul", K=(MAX_K // LEAF_ELEMS + 1) * LEAF_ELEMS)
+    bad("K set on add", "add", K=32)
+    bad("requant shift 0", "requant per-tensor", shift=0)
+    bad("requant shift 63", "requant per-tensor", shift=63)
+    bad("requant lo > hi", "requant per-tensor", lo=5, hi=4)
+    bad("requant per-tensor mult 0", "requant per-tensor", mult=0)
+    raw("requant per-tensor mult 2^31", "requant per-tensor", "mult", 1 << 31, 4)
+    raw("requant per-tensor mult 2^32-1", "requant per-tensor", "mult", (1 << 32) - 1, 4)
+    bad("requant per-channel mult set", "requant per-channel, multipliers an input", mult=5)
+    bad("im2col C = 0", "im2col", C=0)
+    bad("im2col C = 48", "im2col", C=48)
+    for f in ("B", "H", "W", "KH", "KW", "S"):
+        bad(f"im2col {f} = 0", "im2col", **{f: 0})
+    bad("im2col H = W = 0 with padding (the kernel fits)", "im2col kernel = padded image",
+        H=0, W=0, M=1)  # fmt: skip
+    bad("im2col kernel taller than the padded image", "im2col", KH=6)
+    bad("im2col kernel wider than the padded image", "im2col", KW=7)
+    bad("im2col M != B*OH*OW", "im2col", M=1)
+    bad("im2col N != KH*KW*C", "im2col", N=64)
+    for base in ("relu int8", "matmul", "im2col"):
+        for f, v in [("mult", 1), ("shift", 1), ("zp", -1), ("lo", -128), ("hi", 1)]:
+            bad(f"{f} set on {base}", base, **{f: v})
+    for base in ("add", "requant per-tensor", "lut"):
+        for f in ("B", "H", "W", "C", "KH", "KW", "S", "P", "padv"):
+            bad(f"{f} set on {base}", base, **{f: -128 if f == "padv" else 32})
+    return cases
+
+
+def _random_invalid(rng: Rng, n: int) -> list[Case]:
+    """Valid ops with random bytes overwritten, kept when they break some rule: several rules
+    may break at once, and both sides must name the same (first) one."""
+    bases = _valid_bases()
+    cases: list[Case] = []
+    while len(cases) < n:
+        name, op, n_inputs, index, _ = bases[int(rng.integers(len(bases)))]
+        enc = bytearray(op.encode())
+        for _ in range(int(rng.integers(1, 4))):
+            at = int(rng.integers(0, 43)) if rng.random() < 0.95 else int(rng.integers(43, 64))
+            enc[at] = int(rng.choice([0, 1, 0xFF, 0x80, int(rng.integers(0, 256))]))
+        if rng.random() < 0.1:
+            index += int(rng.integers(-1, 2))
+        if index < 0 or encoding_violation(bytes(enc), index, n_inputs) is None:
+            continue
+        cases.append(_invalid(f"random {len(cases)} (from {name})", bytes(enc), n_inputs, index))
+    return cases
+
+
+def _python_only(bases: list[tuple[str, Op, int, int, dict[str, TensorSpec]]]) -> list[Case]:
+    """Ops that keep every op rule but break a table rule (an operand slot's dtype or size):
+    the contract accepts them (it sees operand roots, never their shapes); Python rejects."""
+    i8, i32 = DType.INT8, DType.INT32
+    by = {name: (op, n, i, ops) for name, op, n, i, ops in bases}
+    cases = []
+    for name, base, change in [
+        ("matmul A int32", "matmul", {"a": TensorSpec(i32, 2, 64)}),
+        ("matmul W of the wrong size", "matmul", {"b": TensorSpec(i8, 32, 32)}),
+        ("add b int8", "add", {"b": TensorSpec(i8, 3, 64)}),
+        ("add broadcast b of M rows", "add broadcast", {"b": TensorSpec(i32, 3, 64)}),
+        ("requant a int8", "requant per-tensor", {"a": TensorSpec(i8, 2, 32)}),
+        ("requant per-channel multipliers int8", "requant per-channel, multipliers an input",
+         {"b": TensorSpec(i8, 1, 64)}),
+        ("requant per-channel multipliers [1, 2N]", "requant per-channel, multipliers an input",
+         {"b": TensorSpec(i32, 1, 128)}),
+        ("relu int8 of an int32 slot", "relu int8", {"a": TensorSpec(i32, 4, 32)}),
+        ("relu int32 of an int8 slot", "relu int32", {"a": TensorSpec(i8, 4, 32)}),
+        ("lut table [1, 128]", "lut", {"b": TensorSpec(i8, 1, 128)}),
+        ("lut table int32", "lut", {"b": TensorSpec(i32, 1, 256)}),
+        ("im2col X of the wrong size", "im2col", {"a": TensorSpec(i8, 2 * 3 * 4, 64)}),
+    ]:  # fmt: skip
+        op, n, i, operands = by[base]
+        operands = {**operands, **change}
+        error = _table_error(op, n, i, operands)
+        assert error is not None and encoding_violation(op.encode(), i, n) is None, name
+        cases.append({**_context(name, op.encode(), n, i, operands), "python": error})
+    return cases
+
+
+def _requant_steps(rng: Rng) -> list[Case]:
+    """Per-channel requant with multipliers <= 0 (F3): defined by the formula of section 4
+    for every int32, so a step exists whatever an earlier op computed."""
+    cases = []
+    op = requant_op(3, 0, M=2, N=64, shift=8, mults=2, zp=3, lo=-100, hi=90)
+    edges = np.array([0, -1, INT32_MIN, INT32_MAX, 1] * 6 + [0, -(1 << 20)])
+    xs = np.array([INT32_MIN, INT32_MAX, -1, 0, 1, 255, -256, 128] * 4)
+    cases.append(_ew_case(op, 0, pack(xs, DType.INT32), pack(edges, DType.INT32)))
+    cases.append(_ew_case(op, 1, pack(xs, DType.INT32), pack(np.zeros(32), DType.INT32)))
+    for i in range(40):
+        shift = int(rng.integers(1, 63))
+        lo, hi = sorted(int(v) for v in rng.integers(-128, 128, 2))
+        op = requant_op(3, 0, M=2, N=64, shift=shift, mults=2, zp=int(rng.integers(-128, 128)),
+                        lo=lo, hi=hi)  # fmt: skip
+        mults = _i32(rng, LEAF_ELEMS, INT32_MIN, 0 if i % 2 else INT32_MAX)
+        mults[rng.random(LEAF_ELEMS) < 0.2] = 0
+        mag = max(1, min(INT32_MAX, (1 << shift) // max(1, int(np.abs(mults).max())) * 200))
+        x = _i32(rng, LEAF_ELEMS, -mag, mag) if rng.random() < 0.7 else _i32(rng, LEAF_ELEMS)
+        cases.append(_ew_case(op, int(rng.integers(0, 4)), pack(x, DType.INT32),
+                              pack(mults, DType.INT32)))  # fmt: skip
+    return cases
+
+
+def validation_vectors(rng: Rng) -> dict[str, Any]:
+    bases = _valid_bases()
+    valid = []
+    for name, op, n, i, operands in bases:
+        assert _table_error(op, n, i, operands) is None, name
+        valid.append(_context(name, op.encode(), n, i, operands))
+    return {
+        "version": 1,
+        "invalid": _named_invalid() + _random_invalid(rng, RANDOM_CASES),
+        "python_only": _python_only(bases),
+        "valid": valid,
+        "requant_steps": _requant_steps(rng),
+    }
+
+
 STEP_GENERATORS: dict[str, Callable[[Rng], list[Case]]] = {
     "matmul": matmul_cases,
     "add": add_cases,
@@ -390,6 +650,7 @@ def build_all() -> dict[str, str]:
             "op": name,
             "cases": gen(np.random.default_rng(SEED + 1 + k)),
         }
+    files["validation.json"] = validation_vectors(np.random.default_rng(SEED + 1 + len(files)))
     return {name: json.dumps(obj, indent=1) + "\n" for name, obj in files.items()}
 
 

@@ -11,13 +11,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from node.chain.contracts.job_market import ClaimState, JobParams, JobState
+from node.chain.contracts.job_market import ClaimState, Job, JobParams, JobState
 from node.game.view import GameView
 from node.program.merkle import tensor_root
 from node.program.packing import unpack
 from node.program.spec import JobSpec
+from node.roles import safety
 from node.roles.context import RoleContext, withdraw_credits
-from node.roles.errors import JobNotReady, OutputMismatch
+from node.roles.errors import JobNotReady, OutputMismatch, UnknownJob
 from node.roles.package import Commitments, JobPackage
 
 
@@ -56,6 +57,36 @@ class JobClient:
         receipt = self.ctx.send(d.market.post(params, locator, terms.reward))
         return d.market.posted_in(receipt)[0].job_id
 
+    def warnings(
+        self,
+        spec: JobSpec,
+        terms: JobTerms,
+        margins: safety.Margins = safety.Margins(),  # noqa: B008 (frozen)
+        block_time: float | None = None,
+    ) -> list[str]:
+        """What is wrong with `terms` for `spec` on this chain: below the market's floors (the
+        post would revert), or unsafe for honest providers (node.roles.safety, the rule their
+        nodes apply with default margins: they will refuse the job). Empty: fine."""
+        market = self.ctx.deployment.market
+        found = []
+        if terms.clock < (floor := market.min_clock()):
+            found.append(f"clock {terms.clock} s < the market's minimum {floor} s: post reverts")
+        if terms.challenger_bond < (floor := market.min_bond()):
+            found.append(
+                f"challenger bond {terms.challenger_bond} wei < the market's minimum "
+                f"{floor} wei: post reverts"
+            )
+        unsafe = safety.unsafe_terms(
+            clock=terms.clock,
+            execute_within=terms.execute_within,
+            challenge_window=terms.challenge_window,
+            challenger_bond=terms.challenger_bond,
+            cost=safety.JobCost.of(spec.program),
+            chain=safety.chain_conditions(self.ctx.w3, block_time),
+            margins=margins,
+        )
+        return found + [f"honest providers refuse: {why}" for why in unsafe]
+
     def params(self, c: Commitments, terms: JobTerms) -> JobParams:
         """The on-chain parameters of a job with commitments `c` on `terms`, claimable from now
         for `terms.claim_within` seconds."""
@@ -75,7 +106,7 @@ class JobClient:
 
     def status(self, job_id: int) -> dict[str, Any]:
         d = self.ctx.deployment
-        job = d.market.job(job_id)
+        job = self._existing(job_id)
         out: dict[str, Any] = {
             "job_id": job_id,
             "state": job.state.name.lower(),
@@ -104,7 +135,7 @@ class JobClient:
 
     def accepted_claim(self, job_id: int) -> int:
         market = self.ctx.deployment.market
-        job = market.job(job_id)
+        job = self._existing(job_id)
         if job.state != JobState.FINALIZED:
             raise JobNotReady(
                 f"job {job_id} is {job.state.name.lower()}, not finalized: no accepted result yet"
@@ -135,6 +166,16 @@ class JobClient:
         q = unpack(raw, out_spec.dtype).reshape(out_spec.rows, out_spec.cols)
         values = spec.output_adapter.dequantize(q) if spec.output_adapter else None
         return JobResult(job_id, q, values, claim.output_root)
+
+    def _existing(self, job_id: int) -> Job:
+        """The job, or UnknownJob (an id that was never posted reads as an empty job)."""
+        market = self.ctx.deployment.market
+        job = market.job(job_id)
+        if job.state == JobState.NONE:
+            count = market.job_count()
+            known = f"jobs 1..{count}" if count else "no jobs yet"
+            raise UnknownJob(f"job {job_id} does not exist on market {market.address} ({known})")
+        return job
 
     def cancel(self, job_id: int) -> None:
         self.ctx.send(self.ctx.deployment.market.cancel(job_id))

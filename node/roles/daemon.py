@@ -4,8 +4,16 @@ game, withdrawing), and `run_forever`, the loop behind `poc provider run` and `p
 
 A tick re-reads chain state and acts idempotently; every decision is a record in the state
 database and every transaction has an intent key, so stopping anywhere is safe: the next run
-resumes. Transient faults (RPC, storage) are logged and retried with backoff; SIGTERM and
-SIGINT stop the loop between ticks."""
+resumes. SIGTERM and SIGINT stop the loop between ticks.
+
+Failures are isolated (issue 11, P7): no job, program, claim or game stops a daemon from
+serving the others. A record whose advance raises, for any reason, keeps its cause in its
+`failures`, `last_error` and `retry_at` fields and is skipped until `retry_at`, an exponential
+back-off in chain time (`backoff`); the other records go on in the same tick. Retrying stops
+at the record's deadline (the role's `give_up_at`: the stage's own deadline check then ends it,
+with the cause in its reason) or, for errors that are not transient, after `MAX_ATTEMPTS`
+failures in a row (the role's `give_up`). A tick that raises is logged, backed off in wall
+time, and the loop continues."""
 
 from __future__ import annotations
 
@@ -22,10 +30,9 @@ from types import FrameType
 from typing import ClassVar, Generic, TypeVar
 
 from node.chain.contracts.job_market import Job
-from node.chain.errors import ChainError
+from node.chain.errors import ChainError, TransactionReverted
 from node.chain.scanner import ChainEvent, EventScanner
 from node.compute.config import ComputeConfig
-from node.errors import PocError
 from node.game.responder import MoveObserver, Responder
 from node.game.rules import GameStatus, Side
 from node.game.solver import Chooser, first_disagreement, solve
@@ -37,11 +44,41 @@ from node.trace.lazy import TraceProvider
 
 log = logging.getLogger(__name__)
 
+# Per-record retries, in seconds of chain time (the latest block's timestamp: the clock every
+# deadline is measured by, so that a back-off and a deadline are compared on one clock).
+BACKOFF_BASE = 2  # the first retry waits this long, each further one twice as long ...
+BACKOFF_CAP = 300  # ... up to this
+TRANSIENT_BACKOFF_CAP = 30  # RPC and content-store faults: retried sooner
+GAME_BACKOFF_CAP = 8  # records in a game (a chess clock runs): retried about every tick or two
+MAX_ATTEMPTS = 5  # non-transient failures in a row before the role gives up on a record
+ERROR_CHARS = 500  # of the cause kept in a record
+
+
+def is_transient(exc: BaseException) -> bool:
+    """RPC and content-store faults clear by themselves; a revert is the chain's verdict and
+    counts as any other error."""
+    return isinstance(exc, (ChainError, StorageError)) and not isinstance(exc, TransactionReverted)
+
+
+def describe_error(exc: BaseException) -> str:
+    """`Type: message`, the cause as a record keeps it."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
+
+
+def backoff(failures: int, cap: int) -> int:
+    """Seconds to wait after the `failures`-th failure in a row (1, 2, ...)."""
+    return int(min(BACKOFF_BASE * 2 ** min(max(failures - 1, 0), 30), cap))
+
 
 def run_forever(
     tick: Callable[[], None], interval: float = 2.0, once: bool = False, max_backoff: float = 60.0
 ) -> None:
+    """Tick every `interval` seconds until SIGTERM or SIGINT. A tick that raises (any
+    Exception) is logged and the next one waits twice as long, up to `max_backoff`; a
+    traceback is logged when the error differs from the last one, one line otherwise."""
     stopping = False
+    last_error: str | None = None
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
@@ -55,9 +92,17 @@ def run_forever(
             try:
                 tick()
                 delay = interval
-            except (ChainError, StorageError) as exc:
+                last_error = None
+            except Exception as exc:
                 delay = min(max(delay * 2, interval), max_backoff)
-                log.warning("tick failed (%s); retrying in %.0f s", exc, delay)
+                cause = describe_error(exc)
+                if is_transient(exc):
+                    log.warning("tick failed (%s); retrying in %.0f s", cause, delay)
+                elif cause != last_error:
+                    log.exception("tick failed (%s); retrying in %.0f s", cause, delay)
+                else:
+                    log.error("tick failed again (%s); retrying in %.0f s", cause, delay)
+                last_error = cause
             if once:
                 return
             deadline = time.monotonic() + delay
@@ -131,6 +176,23 @@ class RoleDaemon(ABC, Generic[R]):
     def advance(self, record: R) -> None:
         """Move one live record on as far as the chain allows now (idempotent)."""
 
+    # ---- what a role may define: when retrying a failing record stops helping ----
+
+    def give_up_at(self, record: R) -> int | None:
+        """Chain time after which retrying `record` cannot help (the deadline its stage
+        checks, which then ends it), None if its stage has none. May read the chain."""
+        return None
+
+    def give_up(self, record: R, cause: str) -> R | None:
+        """After `MAX_ATTEMPTS` non-transient failures in a row: move `record` to a final (or
+        winding-down) stage and return it, or return None to keep retrying (a stage where
+        giving up would forfeit what the chain still owes us, e.g. a game being played)."""
+        return None
+
+    def backoff_cap(self, record: R) -> int:
+        """The longest wait between two attempts at `record`."""
+        return BACKOFF_CAP
+
     # ---- records ----
 
     def record(self, key: int) -> R | None:
@@ -144,8 +206,11 @@ class RoleDaemon(ABC, Generic[R]):
         return record
 
     def finish(self, record: R, stage: IntEnum, why: str) -> R:
-        """A final stage: saved with its reason, the job's work dropped from memory."""
-        done = self.save(dataclasses.replace(record, stage=stage, reason=why))
+        """A final stage: saved with its reason (and the cause of the failures that led to it,
+        if any), the job's work dropped from memory."""
+        if record.failures and record.last_error and record.last_error not in why:
+            why = f"{why} (after {record.failures} failed attempts; last: {record.last_error})"
+        done = self.save(dataclasses.replace(record, stage=stage, reason=why, retry_at=None))
         self._work.pop(self._job_of(done), None)
         log.info("%s %d: %s (%s)", self.KIND.record.TABLE[:-1], done.key, stage.name.lower(), why)
         return done
@@ -157,21 +222,109 @@ class RoleDaemon(ABC, Generic[R]):
     # ---- the loop ----
 
     def tick(self) -> None:
-        self.scanner.scan(self.on_event)
+        self.scanner.scan(self._on_event)
         self.advance_live()
         self.withdraw()
 
+    def _on_event(self, event: ChainEvent) -> None:
+        """`on_event`, isolated: an event it cannot record is logged and skipped (a transient
+        fault propagates, so that the scan stops before it and reads it again)."""
+        try:
+            self.on_event(event)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.exception("event %s skipped: %s", event.name, describe_error(exc))
+
     def advance_live(self) -> None:
-        """Every live record, in id order. A fault in one is logged and retried next tick; it
-        never stops the others."""
-        what = self.KIND.record.TABLE[:-1]
-        for record in self.KIND.record.live_ones(self.ctx.state):
+        """Every live record, in id order, except those backing off. A failure in one, of any
+        kind, is kept in that record and retried after a back-off (see `_failed`); it never
+        stops the others."""
+        live = self.KIND.record.live_ones(self.ctx.state)
+        if not live:
+            return
+        now = self.ctx.deployment.now()
+        for record in live:
+            if record.retry_at is not None and now < record.retry_at:
+                continue
             try:
                 self.advance(record)  # type: ignore[arg-type]
-            except (ChainError, StorageError) as exc:
-                log.warning("%s %d: %s", what, record.key, exc)  # transient: keep it, retry
-            except PocError as exc:
-                log.error("%s %d: %s", what, record.key, exc)
+            except Exception as exc:
+                self._failed(record, exc, now)  # type: ignore[arg-type]
+            else:
+                self._succeeded(record.key)
+
+    def _succeeded(self, key: int) -> None:
+        cur = self.record(key)
+        if cur is not None and cur.live and (cur.failures or cur.retry_at is not None):
+            log.info("%s %d: recovered after %d failed attempts", self._what, key, cur.failures)
+            self.save(dataclasses.replace(cur, failures=0, last_error=None, retry_at=None))
+
+    def _failed(self, record: R, exc: Exception, now: int) -> None:
+        """Keep the cause, schedule the next attempt, or give up."""
+        cur = self.record(record.key) or record  # advance may have saved a later stage
+        cause = describe_error(exc)
+        transient = is_transient(exc)
+        failures = cur.failures + 1
+        if not cur.live:  # it reached a final stage, then something after that raised
+            log.error("%s %d: %s (after reaching %s)", self._what, cur.key, cause, cur.stage.name)
+            return
+        cur = self.save(dataclasses.replace(cur, failures=failures, last_error=cause))
+        try:
+            now = self.ctx.deployment.now()  # the attempt may have mined blocks
+        except Exception:
+            pass  # the pass's start time serves
+        if not transient and failures >= MAX_ATTEMPTS:
+            given = self._give_up(cur, cause)
+            if given is not None:
+                return
+        try:
+            deadline = self.give_up_at(cur)
+        except Exception as read_exc:  # the chain read failed too: back off without a deadline
+            log.debug("%s %d: no deadline (%s)", self._what, cur.key, describe_error(read_exc))
+            deadline = None
+        cap = min(self.backoff_cap(cur), TRANSIENT_BACKOFF_CAP if transient else BACKOFF_CAP)
+        retry_at = now + backoff(failures, cap)
+        if deadline is not None and now < deadline < retry_at:
+            retry_at = deadline  # look again when the deadline passes: the stage then ends it
+        self.save(dataclasses.replace(cur, retry_at=retry_at))
+        msg = "%s %d (%s): attempt %d failed: %s; next attempt at chain time %d (in %d s)"
+        args = (self._what, cur.key, cur.stage.name.lower(), failures, cause, retry_at)
+        if transient:
+            log.warning(msg, *args, retry_at - now)
+        else:
+            # the traceback once per record and cause, then one line per attempt
+            log.error(
+                msg, *args, retry_at - now, exc_info=exc if cause != record.last_error else None
+            )
+
+    def _give_up(self, record: R, cause: str) -> R | None:
+        try:
+            given = self.give_up(record, cause)
+        except Exception as exc:
+            log.error("%s %d: giving up failed: %s", self._what, record.key, describe_error(exc))
+            return None
+        if given is None:
+            return None
+        if given.live:  # winding down: wait for its deadline without further attempts
+            try:
+                retry_at = self.give_up_at(given)
+            except Exception:
+                retry_at = None
+            given = self.save(dataclasses.replace(given, retry_at=retry_at))
+        log.error(
+            "%s %d: gave up after %d failed attempts (%s): now %s",
+            self._what,
+            record.key,
+            record.failures,
+            cause,
+            given.stage.name.lower(),
+        )
+        return given
+
+    @property
+    def _what(self) -> str:
+        return self.KIND.record.TABLE[:-1]
 
     def describe(self) -> str:
         """One line for the daemon's start: who, where, what it resumes."""

@@ -43,3 +43,9 @@ class InsufficientStake(RoleError):
     """The provider's free stake does not cover the job's required stake."""
 
     exit_code = 15
+
+
+class UnknownJob(RoleError):
+    """No job has this id on the configured market."""
+
+    exit_code = 16

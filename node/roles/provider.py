@@ -18,7 +18,14 @@ from node.chain.contracts.job_market import ClaimState, Job, JobState
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.rules import GameStatus, Side
-from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind
+from node.roles import safety
+from node.roles.daemon import (
+    BACKOFF_CAP,
+    GAME_BACKOFF_CAP,
+    DaemonPolicy,
+    RoleDaemon,
+    RoleKind,
+)
 from node.roles.errors import InsufficientStake
 from node.roles.records import JobRecord, ProviderStage
 from node.storage.errors import ContentMismatch, ContentUnavailable, InvalidCid, StorageError
@@ -34,6 +41,12 @@ class ProviderPolicy(DaemonPolicy):
     max_ops: int = 4096
     max_input_bytes: int = 1 << 30  # the package's data and constants together
     max_stake: int | None = None  # never lock more than this per job
+    # safe terms for this chain and program (node.roles.safety, docs/operator.md)
+    margin: float = 3.0  # on the clock, execute-within and window bounds
+    bond_margin: float = 2.0  # on the bond's gas cost
+    macs_per_second: float = 1e8  # execution estimate (a slow CPU)
+    block_time: float | None = None  # seconds; None: measured from recent blocks
+    gas_price: int | None = None  # wei; None: the node's gas price
 
 
 class Provider(RoleDaemon[JobRecord]):
@@ -96,6 +109,60 @@ class Provider(RoleDaemon[JobRecord]):
                 rec = self.save(dataclasses.replace(rec, stage=Stage.SUBMITTED))
         if rec.stage == Stage.SUBMITTED:
             self._defend(job, rec)
+        if rec.stage == Stage.ABANDONED:
+            self._release(job, rec)
+
+    # ---- failures (node.roles.daemon: back-off, then these) ----
+
+    def give_up_at(self, rec: JobRecord) -> int | None:
+        """NEW: the claim deadline; CLAIMED or ABANDONED: just after the execution deadline
+        (when `expire` becomes possible); SUBMITTED: none (the claim is defended to its end)."""
+        market = self.ctx.deployment.market
+        if rec.stage == Stage.NEW:
+            return market.job(rec.job_id).params.claim_by
+        if rec.stage in (Stage.CLAIMED, Stage.ABANDONED) and rec.claim_id is not None:
+            job = market.job(rec.job_id)
+            return market.claim(rec.claim_id).claimed_at + job.params.execute_within + 1
+        return None
+
+    def give_up(self, rec: JobRecord, cause: str) -> JobRecord | None:
+        """NEW: refused. CLAIMED: abandoned, its claim expired once the deadline allows it.
+        SUBMITTED: never (finalizing and answering games need only the chain and the trace,
+        and giving up would forfeit the lock)."""
+        why = f"gave up after {rec.failures} failed attempts: {cause}"
+        if rec.stage == Stage.NEW:
+            return self.finish(rec, Stage.REFUSED, why)
+        if rec.stage == Stage.CLAIMED:
+            self._work.pop(rec.job_id, None)
+            return self.save(dataclasses.replace(rec, stage=Stage.ABANDONED, reason=why))
+        return None
+
+    def backoff_cap(self, rec: JobRecord) -> int:
+        return GAME_BACKOFF_CAP if rec.stage == Stage.SUBMITTED else BACKOFF_CAP
+
+    def _release(self, job: Job, rec: JobRecord) -> None:
+        """An abandoned claim: once its execution deadline has passed, `expire` it ourselves
+        (the protocol slashes its missed-deadline share of the lock, the rest is freed)."""
+        assert rec.claim_id is not None
+        claim = self.ctx.deployment.market.claim(rec.claim_id)
+        if claim.state == ClaimState.ACTIVE:
+            self._expire_own(job, rec, rec.reason or "abandoned")
+        elif claim.state == ClaimState.EXPIRED:
+            self.finish(rec, Stage.LOST, rec.reason or "execution deadline missed")
+        else:  # submitted by a run that stopped before recording it: defend it
+            self.save(dataclasses.replace(rec, stage=Stage.SUBMITTED, reason=None))
+
+    def _expire_own(self, job: Job, rec: JobRecord, why: str) -> JobRecord:
+        """Our claim is active: after its execution deadline, expire it (so that only the
+        missed-deadline share of the lock is lost and the job reopens) and lose the job."""
+        d = self.ctx.deployment
+        assert rec.claim_id is not None
+        deadline = d.market.claim(rec.claim_id).claimed_at + job.params.execute_within
+        if d.now() <= deadline:
+            return rec  # not yet: `expire` would revert
+        self.ctx.send(d.market.expire(job.job_id, rec.claim_id))
+        log.info("job %d: expired our own claim %d (%s)", job.job_id, rec.claim_id, why)
+        return self.finish(rec, Stage.LOST, f"{why}; claim expired at the execution deadline")
 
     def _consider(self, job: Job, rec: JobRecord) -> JobRecord:
         pol, d, me = self.policy, self.ctx.deployment, self.ctx.address
@@ -134,6 +201,18 @@ class Provider(RoleDaemon[JobRecord]):
         )
         if size > pol.max_input_bytes:
             return self.finish(rec, Stage.REFUSED, f"{size} bytes > limit {pol.max_input_bytes}")
+        unsafe = safety.unsafe_terms(
+            clock=job.params.clock,
+            execute_within=job.params.execute_within,
+            challenge_window=job.params.challenge_window,
+            challenger_bond=job.params.challenger_bond,
+            cost=safety.JobCost.of(work.package.spec.program),
+            chain=safety.chain_conditions(self.ctx.w3, pol.block_time, pol.gas_price),
+            margins=safety.Margins(pol.margin, pol.bond_margin, pol.macs_per_second),
+        )
+        if unsafe:
+            log.warning("job %d: unsafe terms: %s", job.job_id, "; ".join(unsafe))
+            return self.finish(rec, Stage.REFUSED, "unsafe terms: " + "; ".join(unsafe))
         free = d.stake.free_stake(me)
         if free < job.params.required_stake:
             note = str(
@@ -168,7 +247,7 @@ class Provider(RoleDaemon[JobRecord]):
         d = self.ctx.deployment
         assert rec.claim_id is not None
         if d.now() > d.market.claim(rec.claim_id).claimed_at + job.params.execute_within:
-            return self.finish(rec, Stage.LOST, "execution deadline passed")
+            return self._expire_own(job, rec, "execution deadline passed")
         result = self.work(job, rec.locator).claim()
         locator = self.ctx.store.put(result.output)
         self.ctx.send(

@@ -20,6 +20,10 @@ BOND = ETHER // 50
 CLOCK = 3600
 WINDOW = 600
 EXECUTE = 900
+# the market's deployment floors here: the old fixed clock floor, any positive bond (the suite
+# posts bonds down to 1 wei); tests of the floors deploy their own market
+MIN_CLOCK = 60
+MIN_BOND = 1
 
 FUZZ = os.environ.get("POC_FUZZ") == "1"
 
@@ -33,10 +37,16 @@ class System:
     deployer: object
 
 
-def deploy_system(project, deployer, log2_arity: int = LOG2_ARITY) -> System:  # noqa: ANN001
+def deploy_system(
+    project,  # noqa: ANN001
+    deployer,  # noqa: ANN001
+    log2_arity: int = LOG2_ARITY,
+    min_clock: int = MIN_CLOCK,
+    min_bond: int = MIN_BOND,
+) -> System:
     stake = deployer.deploy(project.StakeManager)
     step = deployer.deploy(project.TensorStep)
-    market = deployer.deploy(project.JobMarket, stake.address)
+    market = deployer.deploy(project.JobMarket, stake.address, min_clock, min_bond)
     game = deployer.deploy(project.DisputeGame, market.address, step.address, log2_arity)
     market.setGame(game.address, sender=deployer)
     stake.setMarket(market.address, sender=deployer)

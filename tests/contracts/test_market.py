@@ -384,3 +384,102 @@ def test_failed_transfer_keeps_credit(project, system, deployer, chain, honest_t
         r.attack(m.address, sender=deployer)
     assert m.credits(r) == REWARD
     balances_ok(system)
+
+
+# ------------------------------------------------------------------ deployment floors (issue 11: F2, I2)
+
+
+MAX_CLOCK = 7 * 86400
+UINT128_MAX = 2**128 - 1
+
+
+@pytest.fixture(scope="session")
+def slow_chain_market(project, deployer, system):  # noqa: ANN001, ANN201
+    """A market deployed as `poc deploy` would for 12 s blocks at 30 gwei (576 s, 0.048 ETH)."""
+    from node.roles.safety import deploy_floors
+
+    floors = deploy_floors(12, 30 * 10**9)
+    market = deployer.deploy(
+        project.JobMarket, system.stake.address, floors.min_clock, floors.min_bond
+    )
+    return market, floors
+
+
+def test_market_reports_its_deployment_floors(system, slow_chain_market):  # noqa: ANN001
+    market, floors = slow_chain_market
+    assert (floors.min_clock, floors.min_bond) == (576, 48 * 10**15)
+    assert (market.MIN_CLOCK(), market.MIN_BOND()) == (576, 48 * 10**15)
+    assert (system.market.MIN_CLOCK(), system.market.MIN_BOND()) == (60, 1)
+
+
+def test_clock_below_the_deployed_floor_is_refused(slow_chain_market, poster, chain, honest_trace):  # noqa: ANN001
+    """F2: the 60 s clock of the attack is out of range on a 12 s chain; the floor is accepted."""
+    market, floors = slow_chain_market
+    with ape.reverts(
+        market.ParamOutOfRange, param=2, value=60, min=floors.min_clock, max=MAX_CLOCK
+    ):
+        market.post(
+            job_params(honest_trace, chain, clock=60, challengerBond=floors.min_bond),
+            "x",
+            value=REWARD,
+            sender=poster,
+        )
+    with ape.reverts(
+        market.ParamOutOfRange, param=2, value=floors.min_clock - 1, min=floors.min_clock
+    ):
+        market.post(
+            job_params(
+                honest_trace, chain, clock=floors.min_clock - 1, challengerBond=floors.min_bond
+            ),
+            "x",
+            value=REWARD,
+            sender=poster,
+        )
+    market.post(
+        job_params(honest_trace, chain, clock=floors.min_clock, challengerBond=floors.min_bond),
+        "x",
+        value=REWARD,
+        sender=poster,
+    )
+    assert market.getJob(market.jobCount()).params.clock == floors.min_clock
+
+
+def test_bond_below_the_deployed_minimum_is_refused(slow_chain_market, poster, chain, honest_trace):  # noqa: ANN001
+    """I2: a 1 wei bond (a griefer's free ticket) is out of range; the minimum is accepted."""
+    market, floors = slow_chain_market
+    for bond in (1, floors.min_bond - 1):
+        with ape.reverts(
+            market.ParamOutOfRange, param=6, value=bond, min=floors.min_bond, max=UINT128_MAX
+        ):
+            market.post(
+                job_params(honest_trace, chain, clock=floors.min_clock, challengerBond=bond),
+                "x",
+                value=REWARD,
+                sender=poster,
+            )
+    market.post(
+        job_params(honest_trace, chain, clock=floors.min_clock, challengerBond=floors.min_bond),
+        "x",
+        value=REWARD,
+        sender=poster,
+    )
+
+
+@pytest.mark.parametrize(
+    "min_clock,min_bond,param,value",
+    [(0, 1, 2, 0), (MAX_CLOCK + 1, 1, 2, MAX_CLOCK + 1), (60, 0, 6, 0)],
+)
+def test_constructor_refuses_floors_out_of_range(
+    project, deployer, system, min_clock, min_bond, param, value
+):  # noqa: ANN001
+    with pytest.raises(ape.exceptions.ContractLogicError) as err:
+        deployer.deploy(project.JobMarket, system.stake.address, min_clock, min_bond)
+    if type(err.value).__name__ == "ParamOutOfRange":  # decoded (embedded chain)
+        assert (err.value.inputs["param"], err.value.inputs["value"]) == (param, value)
+    else:  # anvil: a deployment's revert comes back as raw data
+        from eth_abi import encode
+        from eth_utils import keccak
+
+        selector = keccak(text="ParamOutOfRange(uint8,uint256,uint256,uint256)")[:4]
+        head = (selector + encode(["uint8", "uint256"], [param, value])).hex()
+        assert head in str(err.value.revert_message).removeprefix("0x")

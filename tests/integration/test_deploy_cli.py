@@ -15,6 +15,7 @@ from node.chain.keystore import import_key
 from node.chain.rpc import connect
 from node.config import load_settings
 from node.devnet.anvil import AnvilNode, dev_private_key
+from node.roles.safety import DEFENCE_GAS
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +57,31 @@ def test_deploy_writes_a_config_with_wired_contracts(
 
     d = Deployment.from_addresses(w3, settings.contracts, start_block=settings.start_block)
     assert d.market.read("game") == addresses["dispute_game"]
+    # the floors derived from the chain (measured block time, the node's gas price)
+    assert d.market.min_clock() == addresses["min_clock"] >= 60
+    assert d.market.min_bond() == addresses["min_bond"] == DEFENCE_GAS * addresses["gas_price"]
+
+
+def test_deploy_derives_the_floors_from_the_given_block_time_and_gas_price(
+    anvil_snapshot: AnvilNode, tmp_path: Path
+) -> None:
+    """12 s blocks at 30 gwei: 16 moves x 12 s x 3 = 576 s, 1.6M gas x 30 gwei = 0.048 ETH."""
+    key = tmp_path / "deployer.json"
+    import_key(key, dev_private_key(7), "s3cret", light=True)
+    env = {
+        "POC_KEYSTORE": str(key),
+        "POC_PASSWORD": "s3cret",
+        "POC_RPC_URL": anvil_snapshot.rpc_url,
+    }
+    args = ["deploy", "--block-time", "12", "--gas-price", "30", "--json"]
+    done = _poc(args, env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert (out["min_clock"], out["min_bond"]) == (576, 48 * 10**15)
+    from node.chain.contracts.deployment import Deployment
+
+    d = Deployment.from_addresses(connect(anvil_snapshot.rpc_url), out)
+    assert (d.market.min_clock(), d.market.min_bond()) == (576, 48 * 10**15)
 
 
 def test_deploy_with_a_wrong_password_sends_nothing(

@@ -278,6 +278,17 @@ def test_job_cli_post_status_result(net: Net, tmp_path: Path) -> None:
     provider.tick()
     st = poc(["job", "status", str(job_id), "--json"], poster_cfg)
     assert json.loads(st.stdout)["state"] == "finalized"
+    # --watch --json: one JSON document; --watch into a pipe: the status as text lines
+    watched = poc(["job", "status", str(job_id), "--watch", "--json"], poster_cfg)
+    assert watched.returncode == 0 and json.loads(watched.stdout)["state"] == "finalized"
+    piped = poc(["job", "status", str(job_id), "--watch"], poster_cfg)
+    assert piped.returncode == 0 and f"job {job_id}" in piped.stdout
+    # an id never posted is an error, also with --watch (which would otherwise wait forever)
+    for extra in ([], ["--watch"]):
+        unknown = poc(["job", "status", "999", *extra], poster_cfg, timeout=30)
+        assert unknown.returncode == 16 and "job 999 does not exist" in unknown.stderr
+    nowhere = poc(["job", "result", str(job_id), "--out", "/nonexistent/dir/x.npy"], poster_cfg)
+    assert nowhere.returncode == 2 and "/nonexistent/dir does not exist" in nowhere.stderr
     out = tmp_path / "out.npy"
     res = poc(["job", "result", str(job_id), "--out", str(out), "--json"], poster_cfg)
     assert res.returncode == 0 and json.loads(res.stdout)["verified"] is True

@@ -50,3 +50,26 @@ def test_a_malformed_rpc_url_is_named(tmp_path: Path) -> None:
     res = _poc(["provider", "status"], tmp_path, POC_RPC_URL="foo")
     assert res.returncode == 3 and "'foo' is not an RPC endpoint" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_no_help_summary_is_cut() -> None:
+    """Issue 17 item 13: every command's one-line summary fits the help listing (80 columns)."""
+    import click
+    from click.testing import CliRunner
+
+    from node.cli.main import _register, cli
+
+    _register()
+    runner = CliRunner()
+    groups: list[tuple[list[str], click.Group]] = [([], cli)]
+    seen = 0
+    while groups:
+        path, group = groups.pop()
+        out = runner.invoke(cli, [*path, "--help"], terminal_width=80).output
+        listing = out.split("Commands:")[1] if "Commands:" in out else ""
+        assert "..." not in listing, (path, listing)
+        for name, cmd in group.commands.items():
+            seen += 1
+            if isinstance(cmd, click.Group):
+                groups.append(([*path, name], cmd))
+    assert seen > 20

@@ -59,7 +59,6 @@ class ContractError(StrEnum):
     OPERAND_LENGTH = "OperandLength"
     NOT_ELEMENTWISE = "NotElementwise"
     NOT_REDUCTION = "NotReduction"
-    BAD_MULTIPLIER = "BadMultiplier"
 
 
 # Reverts of a game move that only mean "the position moved on before the move landed"
@@ -104,7 +103,8 @@ PROOF: Mapping[int, str] = {
 # OperandLength.which: which operand leaf has the wrong length (TensorStep.OPERAND_*).
 OPERAND: Mapping[int, str] = {1: "aLeaf", 2: "bLeaf"}
 
-# BadOpField.field: the byte offset of the bad field in the 64-byte op (OpCodec.F_*).
+# BadOpField.field: the byte offset of the bad field in the 64-byte op (OpCodec.F_*); the same
+# rule, in the same order, is named by node/program/validation.py (protocol.md section 4).
 OP_FIELD: Mapping[int, str] = {
     0: "opcode",
     1: "flags",
@@ -116,8 +116,18 @@ OP_FIELD: Mapping[int, str] = {
     16: "N",
     20: "mult",
     24: "shift",
-    26: "clamp",
-    28: "im2col",
+    25: "zp",
+    26: "lo (clamp)",
+    27: "hi",
+    28: "B (im2col)",
+    32: "H",
+    34: "W",
+    36: "C",
+    38: "KH",
+    39: "KW",
+    40: "S",
+    41: "P",
+    42: "padv",
     43: "reserved",
 }
 

@@ -159,6 +159,14 @@ class JobMarketContract(ContractBinding):
     def window_end(self, job_id: int) -> int:
         return int(self.read("windowEnd", job_id))
 
+    def min_clock(self) -> int:
+        """The deployment's clock floor, seconds (protocol.md §6.5)."""
+        return int(self.read("MIN_CLOCK"))
+
+    def min_bond(self) -> int:
+        """The deployment's smallest challenger bond, wei (protocol.md §6.5)."""
+        return int(self.read("MIN_BOND"))
+
     # ---- events ----
 
     def job_posted(self, job_id: int) -> JobPosted:

@@ -14,6 +14,7 @@ from eth_account import Account
 
 from node.chain.abi import build_artifacts
 from node.roles.context import RoleContext
+from node.roles.safety import DEVNET_FLOORS
 from node.storage.local import LocalStore
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -30,7 +31,8 @@ def deployed(project: Any, accounts: Any) -> Deployed:
     deployer = accounts[0]
     stake = deployer.deploy(project.StakeManager)
     step = deployer.deploy(project.TensorStep)
-    market = deployer.deploy(project.JobMarket, stake.address)
+    floors = DEVNET_FLOORS  # what local deployments get (60 s, 0.0016 ETH)
+    market = deployer.deploy(project.JobMarket, stake.address, floors.min_clock, floors.min_bond)
     game = deployer.deploy(project.DisputeGame, market.address, step.address, 4)
     market.setGame(game.address, sender=deployer)
     stake.setMarket(market.address, sender=deployer)

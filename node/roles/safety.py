@@ -1,0 +1,225 @@
+"""Safe job parameters for the chain a node sees (docs/protocol.md §6.5, docs/operator.md).
+
+One rule, shared by the provider (which refuses unsafe jobs), the poster's client (which warns
+about them) and `poc deploy` (which derives the market's floors from it):
+
+- a job's **clock** must outlast the provider's moves on the worst path of the game: an honest
+  provider answers each move in the block after the challenger's, so its clock is charged at
+  least one block time per move. `provider_moves` counts the moves of one program's worst path
+  (the same narrowing as node/game/rules.py `points`, arity k = 16); `MAX_PROVIDER_MOVES` bounds
+  every program the protocol accepts (MAX_SLOTS ops, tensors of at most MAX_TENSOR_ELEMS
+  elements, K <= MAX_K): 4 execution reveals + 1 opening + 7 tensor reveals + 1 leaf + 3 sum
+  reveals = 16.
+- the **challenger bond** must pay the provider's gas for a whole defence: moves x MOVE_GAS at
+  the chain's gas price.
+- **execute-within** must hold the execution and two transactions (claim, submit); the
+  **challenge window** must let a watchtower re-execute and land a challenge.
+
+Every time bound is multiplied by a safety margin (the provider's polling interval, a block
+missed under congestion, a short outage)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from node.program.constants import LEAF_ELEMS, MAX_K, MAX_SLOTS, MAX_TENSOR_ELEMS, Opcode
+from node.program.merkle import depth_for
+from node.program.ops import Op
+from node.program.program import Program
+
+LOG2_ARITY = 4  # protocol.md §6.1: k = 16
+ARITY = 1 << LOG2_ARITY
+# One provider move, upper bound: the largest measured is 95,061 gas (docs/benchmarks.md, gas
+# section; the per-move target is < 100k).
+MOVE_GAS = 100_000
+# The deployment's clock floor never goes below this (the contracts' MIN_CLOCK before it became a
+# deployment parameter): a node's polling and a short restart fit in it on any chain.
+CLOCK_FLOOR_S = 60
+SAFETY = 3  # safety factor of the deployed clock floor
+MAX_CLOCK = 7 * 24 * 3600  # JobMarket.MAX_CLOCK
+MAX_TENSOR_HEIGHT = depth_for(MAX_TENSOR_ELEMS // LEAF_ELEMS)  # 26: output trees of 2^26 leaves
+GWEI = 10**9
+
+
+@cache
+def reveals(width: int, arity: int = ARITY) -> int:
+    """Reveals on the worst path that narrows an interval of `width` (ops or chunks) to width 1
+    by evenly spaced points (rules.points: segments of floor or ceil of width / n)."""
+    if width <= 1:
+        return 0
+    n = min(arity, width)
+    return 1 + max(reveals(width // n, arity), reveals(-(-width // n), arity))
+
+
+def tensor_reveals(height: int, log2_arity: int = LOG2_ARITY) -> int:
+    """Reveals from an output root `height` levels above its leaves down to a leaf."""
+    return -(-height // log2_arity)
+
+
+def op_moves(op: Op, arity: int = ARITY) -> int:
+    """Provider moves once op `op` is reached: the opening, the tensor level and, for a matmul,
+    the leaf and the reduction level over K/32 chunks."""
+    log2k = arity.bit_length() - 1
+    moves = 1 + tensor_reveals(depth_for(op.out_spec.n_leaves), log2k)
+    if op.opcode == Opcode.MATMUL:
+        moves += 1 + reveals(op.K // LEAF_ELEMS, arity)
+    return moves
+
+
+def provider_moves(program: Program, arity: int = ARITY) -> int:
+    """Provider moves of the program's worst path (an upper bound: the deepest execution path
+    plus the most expensive op)."""
+    return reveals(len(program.ops), arity) + max(op_moves(op, arity) for op in program.ops)
+
+
+def max_provider_moves(arity: int = ARITY) -> int:
+    """Provider moves of the worst path of any program the protocol accepts."""
+    log2k = arity.bit_length() - 1
+    return (
+        reveals(MAX_SLOTS, arity)
+        + 1
+        + tensor_reveals(MAX_TENSOR_HEIGHT, log2k)
+        + 1
+        + reveals(MAX_K // LEAF_ELEMS, arity)
+    )
+
+
+MAX_PROVIDER_MOVES = max_provider_moves()  # 16
+DEFENCE_GAS = MAX_PROVIDER_MOVES * MOVE_GAS  # 1,600,000: the most gas an honest defence spends
+
+
+def program_macs(program: Program) -> int:
+    """Multiply-accumulates of the program (elementwise ops count one per element)."""
+    total = 0
+    for op in program.ops:
+        total += op.M * op.N * (op.K if op.opcode == Opcode.MATMUL else 1)
+    return total
+
+
+# ---- the deployment's floors -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Floors:
+    """JobMarket's constructor arguments `minClock_` (seconds) and `minBond_` (wei)."""
+
+    min_clock: int
+    min_bond: int
+
+
+def deploy_floors(block_time: float, gas_price: int, safety: float = SAFETY) -> Floors:
+    """min_clock = max(60 s, MAX_PROVIDER_MOVES x block time x safety);
+    min_bond = DEFENCE_GAS x gas price (protocol.md §6.5)."""
+    if block_time <= 0 or gas_price < 0 or safety < 1:
+        raise ValueError(
+            f"block time {block_time} s, gas price {gas_price} wei, safety {safety}: "
+            "need a positive block time, a gas price >= 0 and a safety factor >= 1"
+        )
+    clock = max(CLOCK_FLOOR_S, math.ceil(MAX_PROVIDER_MOVES * block_time * safety))
+    if clock > MAX_CLOCK:
+        raise ValueError(f"a clock floor of {clock} s exceeds MAX_CLOCK ({MAX_CLOCK} s)")
+    return Floors(clock, max(1, DEFENCE_GAS * gas_price))
+
+
+# Local chains (anvil with 1 s blocks, ape's embedded chain) at 1 gwei: 60 s and 0.0016 ETH.
+DEVNET_FLOORS = deploy_floors(1.0, GWEI)
+
+
+# ---- what a node sees ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainConditions:
+    block_time: float  # seconds
+    gas_price: int  # wei
+
+
+def measure_block_time(w3: Any, blocks: int = 20) -> float | None:
+    """Median interval of the last `blocks` blocks (at least 1 s: timestamps are whole
+    seconds); None when the chain has fewer than two blocks."""
+    head = int(w3.eth.block_number)
+    first = max(0, head - blocks)
+    if head - first < 1:
+        return None
+    stamps = [int(w3.eth.get_block(n)["timestamp"]) for n in range(first, head + 1)]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    return max(1.0, float(statistics.median(gaps)))
+
+
+def chain_conditions(
+    w3: Any, block_time: float | None = None, gas_price: int | None = None
+) -> ChainConditions:
+    """The given values, or what the chain shows (median recent block interval, 1 s on a chain
+    without history; the node's gas price)."""
+    if block_time is None:
+        block_time = measure_block_time(w3) or 1.0
+    if gas_price is None:
+        gas_price = int(w3.eth.gas_price)
+    return ChainConditions(float(block_time), int(gas_price))
+
+
+# ---- the rule ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Margins:
+    """How much slack a node demands over the bare need."""
+
+    margin: float = 3.0  # on every time bound
+    bond_margin: float = 2.0  # on the bond (gas price swings)
+    macs_per_second: float = 1e8  # a slow CPU: the execution estimate for execute-within/window
+
+
+@dataclass(frozen=True)
+class JobCost:
+    moves: int  # provider moves of the worst path
+    macs: int
+
+    @classmethod
+    def of(cls, program: Program) -> JobCost:
+        return cls(provider_moves(program), program_macs(program))
+
+
+def unsafe_terms(
+    *,
+    clock: int,
+    execute_within: int,
+    challenge_window: int,
+    challenger_bond: int,
+    cost: JobCost,
+    chain: ChainConditions,
+    margins: Margins = Margins(),  # noqa: B008 (frozen)
+) -> list[str]:
+    """Why an honest provider refuses these terms on this chain (empty: safe)."""
+    bt, m = chain.block_time, margins.margin
+    reasons = []
+    need_clock = math.ceil(cost.moves * bt * m)
+    if clock < need_clock:
+        reasons.append(
+            f"clock {clock} s < {need_clock} s ({cost.moves} provider moves x {bt:g} s blocks "
+            f"x margin {m:g}): an honest provider could lose by clock"
+        )
+    compute = cost.macs / margins.macs_per_second
+    need_exec = math.ceil(m * (compute + 2 * bt))
+    if execute_within < need_exec:
+        reasons.append(
+            f"execute-within {execute_within} s < {need_exec} s (about {compute:.0f} s of "
+            f"compute and 2 blocks of {bt:g} s, x margin {m:g}): the deadline could be missed"
+        )
+    if challenge_window < need_exec:
+        reasons.append(
+            f"challenge window {challenge_window} s < {need_exec} s (re-execution and a "
+            f"challenge transaction, x margin {m:g}): no watchtower could check the result"
+        )
+    need_bond = math.ceil(cost.moves * MOVE_GAS * chain.gas_price * margins.bond_margin)
+    if challenger_bond < need_bond:
+        reasons.append(
+            f"challenger bond {challenger_bond} wei < {need_bond} wei ({cost.moves} moves x "
+            f"{MOVE_GAS} gas at {chain.gas_price / GWEI:g} gwei x {margins.bond_margin:g}): "
+            "a failed challenge would not pay the defence"
+        )
+    return reasons
