@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 
-from node.cli.role_options import config_option, json_option
+from node.cli.role_options import (
+    block_time_option,
+    config_option,
+    gas_price_option,
+    json_option,
+)
 
 
 @click.command("deploy")
@@ -21,19 +26,10 @@ from node.cli.role_options import config_option, json_option
     help="Write a config file with the endpoint, the chain id, the addresses and the start "
     "block, for providers, watchtowers and posters to share.",
 )
-@click.option(
-    "--block-time",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="the chain's block time in seconds (default: the median of the last 20 blocks)",
-)
-@click.option(
-    "--gas-price",
-    "gas_price_gwei",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="gas price in gwei that the minimum bond must pay a defence at (default: the "
-    "node's current gas price; pass a high percentile on a busy chain)",
+@block_time_option("the chain's block time in seconds (default: the median of the last 20 blocks)")
+@gas_price_option(
+    "gas price in gwei that the minimum bond must pay a defence at (default: the "
+    "node's current gas price; pass a high percentile on a busy chain)"
 )
 @click.option(
     "--safety",

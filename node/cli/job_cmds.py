@@ -13,6 +13,7 @@ import click
 from node.cli.role_options import (
     PocGroup,
     add_withdraw_command,
+    block_time_option,
     config_option,
     emit,
     json_option,
@@ -78,11 +79,8 @@ def job() -> None:
     show_default=True,
     help="chess clock per side and game, seconds",
 )
-@click.option(
-    "--block-time",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="block time in seconds for the safety warnings (default: measured from recent blocks)",
+@block_time_option(
+    "block time in seconds for the safety warnings (default: measured from recent blocks)"
 )
 @config_option
 @json_option

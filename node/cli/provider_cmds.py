@@ -9,10 +9,12 @@ import click
 
 from node.cli.role_options import (
     PocGroup,
+    block_time_option,
     build_daemon,
     config_option,
     daemon_run,
     emit,
+    gas_price_option,
     json_option,
     timestamp,
 )
@@ -142,19 +144,8 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
     show_default=True,
     help="execution speed assumed for execute-within and window",
 )
-@click.option(
-    "--block-time",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="seconds per block (default: measured from recent blocks)",
-)
-@click.option(
-    "--gas-price",
-    "gas_price_gwei",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="gwei (default: the node's gas price)",
-)
+@block_time_option("seconds per block (default: measured from recent blocks)")
+@gas_price_option("gwei (default: the node's gas price)")
 @daemon_run("provider")
 def run_cmd(
     min_reward: str,

@@ -99,6 +99,23 @@ def settings(config_file: Path | None, **overrides: Any) -> Any:
     return load_settings(config_file, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def block_time_option(help_text: str) -> Callable[[F], F]:
+    """`--block-time`: the chain's seconds per block (None: measured from recent blocks)."""
+    return click.option(
+        "--block-time",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help=help_text,
+    )
+
+
+def gas_price_option(help_text: str) -> Callable[[F], F]:
+    """`--gas-price` in gwei, passed on as `gas_price_gwei` (None: the node's price)."""
+    return click.option(
+        "--gas-price", "gas_price_gwei", type=click.FloatRange(min=0), default=None, help=help_text
+    )
+
+
 def daemon_run(role: str) -> Callable[[Callable[..., dict[str, Any]]], Any]:
     """Decorates the `run` command of a daemon: adds the options every daemon shares (tick
     interval, one tick only, device, config file, log format); the decorated function turns the

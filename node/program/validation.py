@@ -164,13 +164,8 @@ def op_violation(op: Op, index: int, n_inputs: int) -> Violation | None:
         )
     code = op.opcode
     if code == Opcode.MATMUL:
-        if op.K <= 0 or op.K % LEAF_ELEMS:
-            return _bad(
-                AlignmentError,
-                "K",
-                op.K,
-                f"{where}: K = {op.K} is not a positive multiple of {LEAF_ELEMS}",
-            )
+        if bad := _leaf_multiple(op, "K", where):
+            return bad
         if op.K > MAX_K:
             return _bad(
                 OverflowRisk,
@@ -206,14 +201,22 @@ def _requant_violation(op: Op, where: str) -> Violation | None:
     return None
 
 
-def _im2col_violation(op: Op, where: str) -> Violation | None:
-    if op.C <= 0 or op.C % LEAF_ELEMS:
+def _leaf_multiple(op: Op, name: str, where: str) -> Violation | None:
+    """`name` (K of a matmul, C of an im2col) must fill whole leaves."""
+    value = int(getattr(op, name))
+    if value <= 0 or value % LEAF_ELEMS:
         return _bad(
             AlignmentError,
-            "C",
-            op.C,
-            f"{where}: C = {op.C} is not a positive multiple of {LEAF_ELEMS}",
+            name,
+            value,
+            f"{where}: {name} = {value} is not a positive multiple of {LEAF_ELEMS}",
         )
+    return None
+
+
+def _im2col_violation(op: Op, where: str) -> Violation | None:
+    if bad := _leaf_multiple(op, "C", where):
+        return bad
     for name in ("B", "H", "W", "KH", "KW", "S"):
         if getattr(op, name) <= 0:
             return _bad(

@@ -190,8 +190,8 @@ class RoleDaemon(ABC, Generic[R]):
         return None
 
     def backoff_cap(self, record: R) -> int:
-        """The longest wait between two attempts at `record`."""
-        return BACKOFF_CAP
+        """The longest wait between two attempts at `record` (short while a game clock runs)."""
+        return GAME_BACKOFF_CAP if record.in_game else BACKOFF_CAP
 
     # ---- records ----
 

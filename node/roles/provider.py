@@ -19,13 +19,7 @@ from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.rules import GameStatus, Side
 from node.roles import safety
-from node.roles.daemon import (
-    BACKOFF_CAP,
-    GAME_BACKOFF_CAP,
-    DaemonPolicy,
-    RoleDaemon,
-    RoleKind,
-)
+from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind
 from node.roles.errors import InsufficientStake
 from node.roles.records import JobRecord, ProviderStage
 from node.storage.errors import ContentMismatch, ContentUnavailable, InvalidCid, StorageError
@@ -136,9 +130,6 @@ class Provider(RoleDaemon[JobRecord]):
             self._work.pop(rec.job_id, None)
             return self.save(dataclasses.replace(rec, stage=Stage.ABANDONED, reason=why))
         return None
-
-    def backoff_cap(self, rec: JobRecord) -> int:
-        return GAME_BACKOFF_CAP if rec.stage == Stage.SUBMITTED else BACKOFF_CAP
 
     def _release(self, job: Job, rec: JobRecord) -> None:
         """An abandoned claim: once its execution deadline has passed, `expire` it ourselves

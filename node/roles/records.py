@@ -39,6 +39,11 @@ class ProviderStage(IntEnum):
             ProviderStage.ABANDONED,
         )
 
+    @property
+    def in_game(self) -> bool:
+        """Defending a submitted claim: its games' chess clocks run."""
+        return self is ProviderStage.SUBMITTED
+
 
 class WatchStage(IntEnum):
     """A submitted claim as the watchtower sees it."""
@@ -53,6 +58,10 @@ class WatchStage(IntEnum):
     @property
     def live(self) -> bool:
         return self in (WatchStage.NEW, WatchStage.WRONG, WatchStage.PLAYING)
+
+    @property
+    def in_game(self) -> bool:
+        return self is WatchStage.PLAYING
 
 
 R = TypeVar("R", bound="Record")
@@ -77,6 +86,10 @@ class Record:
     @property
     def live(self) -> bool:
         return bool(self.stage.live)  # type: ignore[attr-defined]
+
+    @property
+    def in_game(self) -> bool:
+        return bool(self.stage.in_game)  # type: ignore[attr-defined]
 
     def data(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -20,13 +20,7 @@ from node.chain.contracts.job_market import ClaimState, Job
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.rules import GameStatus, Side
-from node.roles.daemon import (
-    BACKOFF_CAP,
-    GAME_BACKOFF_CAP,
-    DaemonPolicy,
-    RoleDaemon,
-    RoleKind,
-)
+from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind
 from node.roles.records import ClaimRecord, WatchStage
 from node.roles.work import JobWork
 
@@ -93,9 +87,6 @@ class Watchtower(RoleDaemon[ClaimRecord]):
                 rec, Stage.SKIPPED, f"gave up after {rec.failures} failed attempts: {cause}"
             )
         return None
-
-    def backoff_cap(self, rec: ClaimRecord) -> int:
-        return GAME_BACKOFF_CAP if rec.stage == Stage.PLAYING else BACKOFF_CAP
 
     def _sampled(self, claim_id: int, job: Job) -> bool:
         if job.reward + job.params.required_stake < self.policy.min_value:
