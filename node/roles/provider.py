@@ -211,7 +211,8 @@ class Provider(RoleDaemon[JobRecord]):
                     f"free stake {free} < required {job.params.required_stake}; `poc provider stake`"
                 )
             )
-            log.warning("job %d: %s", job.job_id, note)
+            if note != rec.note:  # once per change, not on every tick of the wait
+                log.warning("job %d: %s", job.job_id, note)
             return self.save(dataclasses.replace(rec, note=note))
         self.ctx.send(d.market.claim_job(job.job_id))
         claim_id = d.market.job(job.job_id).current_claim

@@ -320,3 +320,21 @@ def test_log_lookups_work_in_small_windows(
     for _ in range(5):
         advance(chain, 1)  # empty blocks between the job and the game
     drive(chain, [provider, tower], lambda: d.market.claim(claim_id).state == ClaimState.REJECTED)
+
+
+def test_a_job_waiting_for_stake_is_logged_once(
+    chain: Any, make_ctx: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 17 item 10: the "free stake < required" warning is logged when it starts (and when
+    it changes), not on every tick of the wait; the note stays on the record."""
+    import logging
+
+    job_id = post_tiny(make_ctx(1, "poster"))
+    provider = Provider(make_ctx(2, "unstaked"))
+    with caplog.at_level(logging.WARNING, logger="node.roles.provider"):
+        for _ in range(4):
+            provider.tick()
+    waits = [r for r in caplog.records if "free stake 0 < required" in r.getMessage()]
+    assert len(waits) == 1
+    rec = provider.record(job_id)
+    assert rec is not None and rec.stage == ProviderStage.NEW and "poc provider stake" in rec.note
