@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from node.chain.contracts.job_market import ClaimState, Job, JobState
+from node.chain.contracts.job_market import Claim, ClaimState, Job, JobState
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.rules import GameStatus, Side
@@ -27,6 +28,7 @@ from node.storage.errors import ContentMismatch, ContentUnavailable, InvalidCid,
 log = logging.getLogger(__name__)
 
 Stage = ProviderStage
+CHAIN_CONDITIONS_TTL = 300.0  # seconds a measured block time and gas price stay in use
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class ProviderPolicy(DaemonPolicy):
 
 class Provider(RoleDaemon[JobRecord]):
     KIND = RoleKind("provider", Side.PROVIDER, ProviderPolicy, JobRecord, "provider-jobs")
+
+    _conditions: tuple[float, safety.ChainConditions] | None = None  # (when measured, what)
 
     @property
     def policy(self) -> ProviderPolicy:
@@ -115,8 +119,7 @@ class Provider(RoleDaemon[JobRecord]):
         if rec.stage == Stage.NEW:
             return market.job(rec.job_id).params.claim_by
         if rec.stage in (Stage.CLAIMED, Stage.ABANDONED) and rec.claim_id is not None:
-            job = market.job(rec.job_id)
-            return market.claim(rec.claim_id).claimed_at + job.params.execute_within + 1
+            return _execute_deadline(market.job(rec.job_id), market.claim(rec.claim_id)) + 1
         return None
 
     def give_up(self, rec: JobRecord, cause: str) -> JobRecord | None:
@@ -148,8 +151,7 @@ class Provider(RoleDaemon[JobRecord]):
         missed-deadline share of the lock is lost and the job reopens) and lose the job."""
         d = self.ctx.deployment
         assert rec.claim_id is not None
-        deadline = d.market.claim(rec.claim_id).claimed_at + job.params.execute_within
-        if d.now() <= deadline:
+        if d.now() <= _execute_deadline(job, d.market.claim(rec.claim_id)):
             return rec  # not yet: `expire` would revert
         self.ctx.send(d.market.expire(job.job_id, rec.claim_id))
         log.info("job %d: expired our own claim %d (%s)", job.job_id, rec.claim_id, why)
@@ -198,7 +200,7 @@ class Provider(RoleDaemon[JobRecord]):
             challenge_window=job.params.challenge_window,
             challenger_bond=job.params.challenger_bond,
             cost=safety.JobCost.of(work.package.spec.program),
-            chain=safety.chain_conditions(self.ctx.w3, pol.block_time, pol.gas_price),
+            chain=self._chain_conditions(),
             margins=safety.Margins(pol.margin, pol.bond_margin, pol.macs_per_second),
         )
         if unsafe:
@@ -223,22 +225,30 @@ class Provider(RoleDaemon[JobRecord]):
             dataclasses.replace(rec, stage=Stage.CLAIMED, claim_id=claim_id, note=None)
         )
 
+    def _chain_conditions(self) -> safety.ChainConditions:
+        """Block time and gas price for the safety rule: the policy's, else measured (about 20
+        block reads), remeasured at most every CHAIN_CONDITIONS_TTL seconds rather than for
+        every job considered on every tick."""
+        pol, now = self.policy, time.monotonic()
+        cached = self._conditions
+        if cached is None or now - cached[0] > CHAIN_CONDITIONS_TTL:
+            cached = (now, safety.chain_conditions(self.ctx.w3, pol.block_time, pol.gas_price))
+            self._conditions = cached
+        return cached[1]
+
     def _expire_stale(self, job: Job) -> None:
         """Another provider claimed the job and let its execution deadline pass: `expire`
         (open to anyone) reopens it, so that we may claim it."""
         d = self.ctx.deployment
         other = d.market.claim(job.current_claim)
-        if (
-            other.state == ClaimState.ACTIVE
-            and d.now() > other.claimed_at + job.params.execute_within
-        ):
+        if other.state == ClaimState.ACTIVE and d.now() > _execute_deadline(job, other):
             self.ctx.send(d.market.expire(job.job_id, other.claim_id))
             log.info("job %d: expired claim %d of %s", job.job_id, other.claim_id, other.provider)
 
     def _submit(self, job: Job, rec: JobRecord) -> JobRecord:
         d = self.ctx.deployment
         assert rec.claim_id is not None
-        if d.now() > d.market.claim(rec.claim_id).claimed_at + job.params.execute_within:
+        if d.now() > _execute_deadline(job, d.market.claim(rec.claim_id)):
             return self._expire_own(job, rec, "execution deadline passed")
         result = self.work(job, rec.locator).claim()
         locator = self.ctx.store.put(result.output)
@@ -282,6 +292,11 @@ class Provider(RoleDaemon[JobRecord]):
             # dry run first: a game opened or resolved since we read is caught there
             self.ctx.send(d.market.finalize(job.job_id, claim.claim_id))
             self.finish(rec, Stage.DONE, "finalized")
+
+
+def _execute_deadline(job: Job, claim: Claim) -> int:
+    """The last second the claim may submit (JobLifecycle.executeDeadline); `expire` after it."""
+    return claim.claimed_at + job.params.execute_within
 
 
 def _is_permanent(exc: PocError) -> bool:
