@@ -6,7 +6,7 @@ APE := $(ENV) ape
 PYTEST_OPTS ?= -q -p no:cacheprovider
 ANVIL_NET := ethereum:local:foundry
 
-.PHONY: setup test lint typecheck unit anvil-suite compile demo bench fuzz clean
+.PHONY: setup test lint typecheck unit anvil-suite compile demo bench fuzz clean browser
 
 setup:
 	@bash tools/bootstrap.sh
@@ -23,8 +23,12 @@ lint: setup
 typecheck: setup
 	@$(ENV) mypy
 
+# Debian's chromium + chromedriver for the explorer's browser tests (skipped where none can be had).
+browser:
+	@bash scripts/install_browser.sh
+
 # Unit tests on ape's embedded chain (eth-tester); integration tests need real anvil / IPFS.
-unit: compile
+unit: compile browser
 	@$(APE) test tests $(PYTEST_OPTS) -m "not integration and not slow"
 
 # The contract scenario suite again on a real anvil (started and stopped by ape-foundry),

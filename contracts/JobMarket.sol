@@ -8,15 +8,17 @@ import {Merkle} from "./lib/Merkle.sol";
 import {Job, Claim, JobState, ClaimState, JobLifecycle, ClaimLifecycle} from "./lib/Lifecycle.sol";
 import {ReentrancyGuard} from "./lib/ReentrancyGuard.sol";
 import {
-    ZeroAmount, ParamOutOfRange, ClaimDeadlinePassed,
+    ZeroAmount, ParamOutOfRange, ClaimDeadlinePassed, WrongJobState,
     NotProvider, NotPoster, ExecutionDeadlinePassed, ExecutionDeadlineNotPassed, BadOutputProof, WindowClosed,
     WindowOpen, WrongBond, GamesPending, NothingToWithdraw, TransferFailed, NotDeployer, AlreadySet,
-    Unauthorized
+    Unauthorized, JobCoolingDown, OutputNotDemanded, OutputPending, BadOutputData, BadOutput
 } from "./lib/Errors.sol";
 
-/// @title JobMarket: escrow, job lifecycle, results, challenge window, payouts (pull)
+/// @title JobMarket: escrow, job lifecycle, results, challenge window, output availability, payouts (pull)
 /// @notice docs/protocol.md §6.2 and §6.5. Invariant: balance == totalEscrow + totalBonds + totalCredits.
 /// External functions check, move Jobs and Claims only through their lifecycle libraries, then emit.
+/// Payouts (§6.5 R1-R3): each game is paid from the provider stake locked for that game alone (its
+/// backing); a rejected claim's lock is burned whole, so no game can take another game's bounty.
 contract JobMarket is IGameResolver, ReentrancyGuard {
     using JobLifecycle for Job;
     using ClaimLifecycle for Claim;
@@ -27,6 +29,17 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     uint8 public constant REASON_BOND = 3;
     uint8 public constant REASON_BOUNTY = 4;
     uint8 public constant REASON_COMPENSATION = 5;
+
+    // ClaimRejected.cause
+    uint8 public constant CAUSE_GAME_LOST = 1;
+    uint8 public constant CAUSE_OUTPUT_WITHHELD = 2;
+
+    /// @notice A game's backing is locked in StakeManager under GAME_LOCK_BASE + gameId (claim
+    /// locks under their claim id, always below it).
+    uint256 public constant GAME_LOCK_BASE = 2 ** 128;
+    /// @notice publishOutput leaf sizes: an int8 leaf (32 x 1 byte), an int32 leaf (32 x 4 bytes).
+    uint256 public constant LEAF_INT8 = 32;
+    uint256 public constant LEAF_INT32 = 128;
 
     uint256 public constant CHALLENGER_SHARE_BPS = 5000;
     uint256 public constant MISSED_DEADLINE_SLASH_BPS = 1000;
@@ -63,9 +76,15 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     mapping(uint256 => Job) internal _jobs;
     mapping(uint256 => Claim) internal _claims;
+    /// @dev A game's challenger, bond and backing (two slots), kept after it settles.
+    struct GameBook {
+        address challenger;
+        uint128 bond;
+        uint128 backing;
+    }
+
     mapping(uint256 => uint256[]) internal _gamesOfClaim;
-    mapping(uint256 => uint256) public bondOfGame;
-    mapping(uint256 => address) public challengerOfGame;
+    mapping(uint256 => GameBook) internal _books;
     mapping(address => uint256) public credits;
     uint256 public jobCount;
     uint256 public claimCount;
@@ -85,20 +104,37 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         string outputLocator,
         uint256 windowEnd
     );
-    event Challenged(uint256 indexed jobId, uint256 indexed claimId, uint256 indexed gameId, address challenger, uint256 bond);
-    event JobFinalized(uint256 indexed jobId, uint256 indexed claimId, address indexed provider, uint256 reward);
-    event ClaimRejected(
+    event Challenged(
         uint256 indexed jobId,
         uint256 indexed claimId,
         uint256 indexed gameId,
         address challenger,
-        uint256 slashed,
-        uint256 challengerReward,
-        uint256 burned
+        uint256 bond,
+        uint256 backing
+    );
+    event JobFinalized(uint256 indexed jobId, uint256 indexed claimId, address indexed provider, uint256 reward);
+    /// @notice cause 1: game `gameId` lost; 2: output withheld (gameId 0). `slashed` (the whole
+    /// claim lock) is burned.
+    event ClaimRejected(
+        uint256 indexed jobId, uint256 indexed claimId, uint256 indexed gameId, uint8 cause, uint256 slashed
     );
     event ClaimExpired(uint256 indexed jobId, uint256 indexed claimId, address indexed provider, uint256 slashed);
+    event JobReopened(uint256 indexed jobId, uint256 reopensAt);
     event JobCancelled(uint256 indexed jobId, address indexed poster, uint256 refund);
-    event BondSettled(uint256 indexed gameId, uint256 indexed claimId, address indexed to, uint256 amount);
+    /// @notice One per game, whatever the claim's state: the bond to the winner; the backing back
+    /// to the provider (provider won) or `bounty` of it to the challenger and `burned` burned.
+    event GameSettled(
+        uint256 indexed gameId,
+        uint256 indexed claimId,
+        address indexed winner,
+        bool providerWon,
+        uint256 bond,
+        uint256 backing,
+        uint256 bounty,
+        uint256 burned
+    );
+    event OutputDemanded(uint256 indexed jobId, uint256 indexed claimId, uint256 due);
+    event OutputPublished(uint256 indexed jobId, uint256 indexed claimId, uint256 leafSize, bytes data);
     event Credited(address indexed account, uint256 amount, uint8 reason);
     event Withdrawn(address indexed account, uint256 amount);
 
@@ -139,6 +175,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         Job storage j = _job(jobId);
         j.expect(jobId, JobState.Open);
         if (block.timestamp > j.params.claimBy) revert ClaimDeadlinePassed(jobId, j.params.claimBy, block.timestamp);
+        if (block.timestamp < j.reopensAt) revert JobCoolingDown(jobId, j.reopensAt, block.timestamp);
         claimId = ++claimCount;
         uint256 lock = j.params.requiredStake;
         _claims[claimId].start(claimId, jobId, msg.sender, lock);
@@ -189,10 +226,11 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
             j.params.nOps,
             j.params.clock
         );
-        bondOfGame[gameId] = msg.value;
-        challengerOfGame[gameId] = msg.sender;
+        // R2: backed by the provider's free stake only, up to the claim lock; 0 does not refuse the game
+        uint256 backing = stakes.lockUpTo(c.provider, GAME_LOCK_BASE + gameId, c.lock);
+        _books[gameId] = GameBook(msg.sender, uint128(msg.value), uint128(backing));
         _gamesOfClaim[claimId].push(gameId);
-        emit Challenged(jobId, claimId, gameId, msg.sender, msg.value);
+        emit Challenged(jobId, claimId, gameId, msg.sender, msg.value, backing);
     }
 
     function finalize(uint256 jobId) external {
@@ -201,6 +239,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         uint256 end = j.windowEnd(c);
         if (block.timestamp < end) revert WindowOpen(claimId, end, block.timestamp);
         if (c.activeGames != 0) revert GamesPending(claimId, c.activeGames);
+        if (c.outputDue != 0) revert OutputPending(claimId, c.outputDue, block.timestamp);
         c.settle(claimId, ClaimState.Accepted);
         uint256 reward = j.close(jobId, JobState.Finalized);
         totalEscrow -= reward;
@@ -211,25 +250,61 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     function expire(uint256 jobId) external {
         (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
-        c.expect(claimId, ClaimState.Active);
-        uint256 deadline = j.executeDeadline(c);
-        if (block.timestamp <= deadline) revert ExecutionDeadlineNotPassed(claimId, deadline, block.timestamp);
-        uint256 slashed = c.lock * MISSED_DEADLINE_SLASH_BPS / 10_000;
-        c.settle(claimId, ClaimState.Expired);
-        j.reopen(jobId);
-        stakes.slash(claimId, slashed); // the slashed wei arrive through receive()
-        _credit(j.poster, slashed, REASON_COMPENSATION);
-        emit ClaimExpired(jobId, claimId, c.provider, slashed);
+        _expire(j, jobId, claimId, c);
     }
 
+    /// @notice The poster, while the job is Open (cooling down or not), or Claimed with its claim
+    /// Active past the execution deadline (that claim expires first, as by `expire`): §6.5 R5.
     function cancel(uint256 jobId) external {
         Job storage j = _job(jobId);
         if (msg.sender != j.poster) revert NotPoster(jobId, msg.sender, j.poster);
-        j.expect(jobId, JobState.Open);
+        if (j.state == JobState.Claimed) {
+            uint256 claimId = j.currentClaim;
+            Claim storage c = _claims[claimId];
+            // a submitted claim must be settled first (finalized or rejected)
+            if (c.state != ClaimState.Active) revert WrongJobState(jobId, uint8(j.state), uint8(JobState.Open));
+            _expire(j, jobId, claimId, c);
+        }
         uint256 refund = j.close(jobId, JobState.Cancelled);
         totalEscrow -= refund;
         _credit(msg.sender, refund, REASON_REFUND);
         emit JobCancelled(jobId, msg.sender, refund);
+    }
+
+    // ------------------------------------------------------------------ output availability (§6.5 R4)
+
+    /// @notice The poster demands the output of the current (Submitted) claim within `clock`.
+    function demandOutput(uint256 jobId) external {
+        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        if (msg.sender != j.poster) revert NotPoster(jobId, msg.sender, j.poster);
+        c.expect(claimId, ClaimState.Submitted);
+        uint256 end = j.windowEnd(c);
+        if (block.timestamp >= end) revert WindowClosed(claimId, end, block.timestamp);
+        uint256 due = block.timestamp + j.params.clock;
+        c.demandOutput(claimId, due);
+        emit OutputDemanded(jobId, claimId, due);
+    }
+
+    /// @notice Anyone: the current claim's output tensor, whose root must be the claim's outputRoot.
+    function publishOutput(uint256 jobId, uint256 leafSize, bytes calldata data) external {
+        (, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        c.publishOutput(claimId);
+        if ((leafSize != LEAF_INT8 && leafSize != LEAF_INT32) || data.length == 0 || data.length % leafSize != 0) {
+            revert BadOutputData(claimId, data.length, leafSize);
+        }
+        bytes32 root = Merkle.tensorRoot(data, leafSize);
+        if (root != c.outputRoot) revert BadOutput(claimId, root, c.outputRoot);
+        emit OutputPublished(jobId, claimId, leafSize, data);
+    }
+
+    /// @notice Anyone, once a demanded output is past due: the claim is rejected (lock burned).
+    function outputTimeout(uint256 jobId) external {
+        (, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        c.expect(claimId, ClaimState.Submitted);
+        uint256 due = c.outputDue;
+        if (due == 0) revert OutputNotDemanded(claimId);
+        if (block.timestamp <= due) revert OutputPending(claimId, due, block.timestamp);
+        _burn(_reject(claimId, c, CAUSE_OUTPUT_WITHHELD, 0));
     }
 
     function withdraw() external nonReentrant {
@@ -245,45 +320,68 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     // ------------------------------------------------------------------ game callback
 
     /// @inheritdoc IGameResolver
+    /// @dev §6.5 R3: the game's own bond and backing move, whatever the claim's state; the claim's
+    /// first lost game also rejects it (R1).
     function onGameResolved(uint256 gameId, uint256 claimId, bool providerWon) external {
         if (msg.sender != address(game)) revert Unauthorized(msg.sender);
         Claim storage c = _claims[claimId];
-        uint256 bond = bondOfGame[gameId];
-        bondOfGame[gameId] = 0;
+        GameBook storage b = _books[gameId];
+        (address challenger, uint256 bond, uint256 backing) = (b.challenger, b.bond, b.backing);
         totalBonds -= bond;
-        address challenger = challengerOfGame[gameId];
-        if (c.state == ClaimState.Rejected) {
-            // a claim already proven wrong: every other challenger gets its bond back
-            _credit(challenger, bond, REASON_BOND);
-            emit BondSettled(gameId, claimId, challenger, bond);
-            return;
-        }
         c.activeGames -= 1;
         if (providerWon) {
+            if (backing != 0) stakes.unlock(GAME_LOCK_BASE + gameId);
             _credit(c.provider, bond, REASON_BOND);
-            emit BondSettled(gameId, claimId, c.provider, bond);
+            emit GameSettled(gameId, claimId, c.provider, true, bond, backing, 0, 0);
             return;
         }
-        _reject(gameId, claimId, c, challenger, bond);
+        uint256 bounty = backing * CHALLENGER_SHARE_BPS / 10_000;
+        uint256 burned = backing - bounty;
+        if (backing != 0) stakes.slash(GAME_LOCK_BASE + gameId, backing); // the wei arrive through receive()
+        _credit(challenger, bond, REASON_BOND);
+        _credit(challenger, bounty, REASON_BOUNTY);
+        emit GameSettled(gameId, claimId, challenger, false, bond, backing, bounty, burned);
+        if (c.state == ClaimState.Submitted) burned += _reject(claimId, c, CAUSE_GAME_LOST, gameId);
+        _burn(burned);
     }
 
-    function _reject(uint256 gameId, uint256 claimId, Claim storage c, address challenger, uint256 bond) private {
+    /// @dev Claim -> Rejected, its whole lock slashed to this contract (R1); the job reopens (R5).
+    /// Returns the slashed amount, which the caller burns.
+    function _reject(uint256 claimId, Claim storage c, uint8 cause, uint256 gameId) private returns (uint256 slashed) {
         uint256 jobId = c.jobId;
         c.settle(claimId, ClaimState.Rejected);
-        _jobs[jobId].reopen(jobId);
-        uint256 slashed = c.lock;
-        uint256 reward = slashed * CHALLENGER_SHARE_BPS / 10_000;
-        uint256 burned = slashed - reward;
+        _reopen(_jobs[jobId], jobId);
+        slashed = c.lock;
         stakes.slash(claimId, slashed);
-        _credit(challenger, bond, REASON_BOND);
-        emit BondSettled(gameId, claimId, challenger, bond);
-        _credit(challenger, reward, REASON_BOUNTY);
-        totalBurned += burned;
-        emit ClaimRejected(jobId, claimId, gameId, challenger, slashed, reward, burned);
-        if (burned != 0) {
-            (bool ok,) = BURN.call{value: burned}("");
-            if (!ok) revert TransferFailed(BURN, burned);
-        }
+        emit ClaimRejected(jobId, claimId, gameId, cause, slashed);
+    }
+
+    /// @dev The claim missed its execution deadline: part of its lock to the poster, the job reopens.
+    function _expire(Job storage j, uint256 jobId, uint256 claimId, Claim storage c) private {
+        c.expect(claimId, ClaimState.Active);
+        uint256 deadline = j.executeDeadline(c);
+        if (block.timestamp <= deadline) revert ExecutionDeadlineNotPassed(claimId, deadline, block.timestamp);
+        uint256 slashed = c.lock * MISSED_DEADLINE_SLASH_BPS / 10_000;
+        c.settle(claimId, ClaimState.Expired);
+        _reopen(j, jobId);
+        stakes.slash(claimId, slashed); // the slashed wei arrive through receive()
+        _credit(j.poster, slashed, REASON_COMPENSATION);
+        emit ClaimExpired(jobId, claimId, c.provider, slashed);
+    }
+
+    /// @dev Back to Open after a claim ended unaccepted; claimable again only after MIN_CLOCK, so
+    /// that the poster can always cancel in between (an expire + claim in one transaction reverts).
+    function _reopen(Job storage j, uint256 jobId) private {
+        uint256 reopensAt = block.timestamp + MIN_CLOCK;
+        j.reopen(jobId, reopensAt);
+        emit JobReopened(jobId, reopensAt);
+    }
+
+    function _burn(uint256 amount) private {
+        if (amount == 0) return;
+        totalBurned += amount;
+        (bool ok,) = BURN.call{value: amount}("");
+        if (!ok) revert TransferFailed(BURN, amount);
     }
 
     // ------------------------------------------------------------------ views
@@ -298,6 +396,19 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     function gamesOfClaim(uint256 claimId) external view returns (uint256[] memory) {
         return _gamesOfClaim[claimId];
+    }
+
+    function challengerOfGame(uint256 gameId) external view returns (address) {
+        return _books[gameId].challenger;
+    }
+
+    function bondOfGame(uint256 gameId) external view returns (uint256) {
+        return _books[gameId].bond;
+    }
+
+    /// @notice The provider stake locked for game `gameId` when it opened (R2; 0 if none was free).
+    function backingOfGame(uint256 gameId) external view returns (uint256) {
+        return _books[gameId].backing;
     }
 
     /// @notice End of the challenge window of the job's current claim (0 if none submitted).
@@ -332,6 +443,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     function _checkParams(JobParams calldata p) private view {
         if (msg.value == 0) revert ZeroAmount();
+        // the reward shares a storage slot with reopensAt (a reopen then costs no fresh slot)
+        _range(P_REWARD, msg.value, 1, type(uint128).max);
         _range(P_WINDOW, p.challengeWindow, MIN_WINDOW, MAX_WINDOW);
         _range(P_CLOCK, p.clock, MIN_CLOCK, MAX_CLOCK);
         _range(P_EXECUTE, p.executeWithin, MIN_EXECUTE, MAX_EXECUTE);

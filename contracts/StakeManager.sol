@@ -8,8 +8,9 @@ import {
     TransferFailed, NotDeployer, AlreadySet, Unauthorized
 } from "./lib/Errors.sol";
 
-/// @title StakeManager: provider stake, per-claim locks, slashing, unbonding
-/// @notice Invariant: balance == totalFree + totalLocked + totalUnbonding.
+/// @title StakeManager: provider stake, locks (per claim, per game), slashing, unbonding
+/// @notice Invariant: balance == totalFree + totalLocked + totalUnbonding. A lock's key is the
+/// market's: a claim id, or GAME_LOCK_BASE + game id for a game's backing (protocol.md 6.5 R2).
 contract StakeManager is IStakeManager, ReentrancyGuard {
     struct Lock {
         address provider;
@@ -83,9 +84,20 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
     }
 
     function lock(address provider, uint256 claimId, uint256 amount) external onlyMarket {
-        if (lockOf[claimId].provider != address(0)) revert LockExists(claimId);
         uint256 free = freeStake[provider];
         if (free < amount) revert InsufficientStake(provider, free, amount);
+        _lock(provider, claimId, amount, free);
+    }
+
+    function lockUpTo(address provider, uint256 claimId, uint256 max) external onlyMarket returns (uint256 amount) {
+        uint256 free = freeStake[provider];
+        amount = free < max ? free : max;
+        // an unbacked game holds no lock: the market settles it without calling back
+        if (amount != 0) _lock(provider, claimId, amount, free);
+    }
+
+    function _lock(address provider, uint256 claimId, uint256 amount, uint256 free) private {
+        if (lockOf[claimId].provider != address(0)) revert LockExists(claimId);
         freeStake[provider] = free - amount;
         totalFree -= amount;
         totalLocked += amount;

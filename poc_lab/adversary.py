@@ -3,7 +3,8 @@
 A provider can lie in a chosen place (an elementwise op's output, a padding leaf, a matmul
 element, a partial sum) and then play consistently with its lie, or stop answering; a
 challenger can believe a wrong result (and so challenge a correct one) or point at parts it
-agrees with. Each is built from the seams the roles offer every caller (a trace factory, the
+agrees with. A provider can also compute honestly and hide the output: a corrupted or no blob
+behind its locator, and, if it likes, no publication when the poster demands it. Each is built from the seams the roles offer every caller (a trace factory, the
 solver's pick hook, one overridable method for answering a game); nothing in `node` knows
 about any of this, and nothing in `node` imports this module."""
 
@@ -30,9 +31,11 @@ from node.program.program import Program
 from node.roles.provider import Provider
 from node.roles.watchtower import Watchtower
 from node.roles.work import TraceFactory
+from node.storage.cid import content_cid
 from node.trace.lazy import TraceProvider
 
 PROVIDER_CHEATS = ("op", "leaf", "element", "sum", "silent")
+OUTPUT_CHEATS = ("corrupt", "missing")
 
 
 class AdversaryError(PocError):
@@ -94,6 +97,32 @@ class SilentProvider(Provider):
 
     def answer(self, game_id: int, trace: TraceProvider, job_id: int | None = None) -> GameStatus:
         return self.ctx.deployment.game_view(game_id).status
+
+
+class HidingProvider(Provider):
+    """Computes and submits the correct result (S_N and output root, so no game can catch it)
+    but hides the output (issue 11, P6): behind its locator it stores the output with its first
+    byte flipped (`blob="corrupt"`), or nothing (`"missing"`: the locator of those bytes, never
+    stored). It keeps the true output, so it publishes it when the poster demands it, unless
+    `withhold`: then it never publishes, and the poster's demand ends its claim by
+    outputTimeout."""
+
+    def __init__(
+        self, ctx: Any, *args: Any, blob: str = "corrupt", withhold: bool = False, **kwargs: Any
+    ) -> None:
+        if blob not in OUTPUT_CHEATS:
+            raise AdversaryError(f"unknown output cheat {blob!r} ({', '.join(OUTPUT_CHEATS)})")
+        super().__init__(ctx, *args, **kwargs)
+        self.blob = blob
+        self.withhold = withhold
+
+    def store_output(self, job_id: int, output: bytes) -> str:
+        bad = bytes([output[0] ^ 1]) + output[1:]
+        return content_cid(bad) if self.blob == "missing" else self.ctx.store.put(bad)
+
+    def publish_output(self, job_id: int, claim_id: int, leaf_size: int, data: bytes) -> None:
+        if not self.withhold:
+            super().publish_output(job_id, claim_id, leaf_size, data)
 
 
 def cheating_provider(ctx: Any, cheat: ProviderCheat, **kwargs: Any) -> Provider:

@@ -1,5 +1,7 @@
 """`make demo`: the main job end to end on embedded defaults (ape's in-process eth-tester chain
-and a local content store), then a cheating provider caught by the watchtower.
+and a local content store), then a cheating provider caught by the watchtower, which is paid
+its bond back and a bounty from the game's own backing while the cheater's claim lock burns
+(payouts v2, docs/protocol.md 6.5).
 
     python -m poc_lab.demo [--workdir DIR] [--cheat MODE]
 
@@ -170,8 +172,11 @@ def run(workdir: Path, cheat_mode: str) -> None:
         job2 = poster.post(spec, data, terms)
         cheater.tick()
         claim2 = market.job(job2).current_claim
+        free = stakes.free_stake(cheater.ctx.address)
         console.print(
-            f"8. job {job2}: the cheating provider submitted claim {claim2} with a corrupted value"
+            f"8. job {job2}: the cheating provider submitted claim {claim2} with a corrupted value; "
+            f"of its {ETHER / ETHER:.1f} ETH stake, {terms.required_stake / ETHER} is locked by the "
+            f"claim and {free / ETHER} is free: the backing of a game opened against it"
         )
         console.print(
             "9. the watchtower re-executes, disagrees, challenges; the game move by move:"
@@ -188,15 +193,33 @@ def run(workdir: Path, cheat_mode: str) -> None:
         gas = sum(int(m[5].replace(",", "")) for m in moves)
         console.print(
             f"10. provider slashed after {len(moves)} moves ({provider_moves} by the provider), "
-            f"{gas:,} gas in all, {time.monotonic() - t:.1f}s; job {job2} is open again"
+            f"{gas:,} gas in all, {time.monotonic() - t:.1f}s"
         )
-        # the honest provider picks the reopened job up
-        net.drive([honest, tower], lambda: market.job(job2).current_claim != claim2)
+        (gid,) = market.games_of_claim(claim2)
+        settled = market.game_settled(gid)
+        rejected = market.claim_rejected(claim2)
+        assert settled is not None and rejected is not None
+        console.print(
+            f"11. payouts: the watchtower got its bond {settled.bond / ETHER:.4f} ETH back and a "
+            f"bounty of {settled.bounty / ETHER:.4f} ETH (half the game's backing "
+            f"{settled.backing / ETHER:.4f}); burned {(rejected.slashed + settled.burned) / ETHER:.4f}"
+            f" ETH (the claim lock {rejected.slashed / ETHER:.4f} + the other half of the backing "
+            f"{settled.burned / ETHER:.4f})"
+        )
+        # the job reopens after the cooldown (the poster's turn to cancel); an honest provider
+        # picks it up then
+        reopens_at = market.job(job2).reopens_at
+        console.print(
+            f"12. job {job2} is open again, claimable from t = {reopens_at} "
+            f"(a {market.min_clock()} s cooldown in which only its poster may act: cancel)"
+        )
+        net.advance(market.min_clock())
+        net.drive([honest, tower], lambda: market.job(job2).current_claim not in (0, claim2))
         net.advance(terms.challenge_window + 1)
         net.drive([honest, tower], lambda: market.job(job2).state == JobState.FINALIZED)
         honest.tick()
         cheater.tick()
-        console.print(f"11. the honest provider re-ran job {job2}; it finalized")
+        console.print(f"13. the honest provider re-ran job {job2}; it finalized")
 
         # ---- closing table ---------------------------------------------------------------------
         table = Table(title="who was paid what (ETH; wallet includes gas, stake stays the owner's)")

@@ -73,25 +73,87 @@ def functions_table(a) -> list[tuple[str, int]]:  # noqa: ANN001
     job = int(m.jobCount())
     rec("JobMarket.claim", m.claim(job, sender=provider))
     rec("JobMarket.submitResult", submit(m, provider, job, t, "ipfs://bafy...out"))
-    rec("JobMarket.challenge (opens a game)", m.challenge(job, value=BOND, sender=challenger))
+    rec(
+        "JobMarket.challenge (opens a game, locks its backing)",
+        m.challenge(job, value=BOND, sender=challenger),
+    )
     gid = int(g.gameCount())
+    rec(
+        "JobMarket.challenge (a second game, backed)",
+        m.challenge(job, value=BOND, sender=anyone),
+    )
+    gid2 = int(g.gameCount())
+    rec(
+        "JobMarket.challenge (a third game, unbacked: no free stake)",
+        m.challenge(job, value=BOND, sender=deployer),
+    )
+    gid3 = int(g.gameCount())
     _advance(3601)
     rec(
-        "DisputeGame.timeout", g.timeout(gid, sender=anyone)
-    )  # provider never moved: claim rejected
+        "DisputeGame.timeout (game lost: claim rejected, lock and half the backing burned)",
+        g.timeout(gid, sender=anyone),
+    )  # provider never moved
+    rec("DisputeGame.timeout (a backed game of a rejected claim)", g.timeout(gid2, sender=anyone))
+    rec(
+        "DisputeGame.timeout (an unbacked game of a rejected claim)", g.timeout(gid3, sender=anyone)
+    )
     job2 = post_job(m, poster, t, chain)
     rec("JobMarket.cancel", m.cancel(job2, sender=poster))
+    s.deposit(value=3 * STAKE, sender=provider)
     job3 = post_job(m, poster, t, chain)
     m.claim(job3, sender=provider)
     _advance(EXECUTE + 1)
     rec("JobMarket.expire", m.expire(job3, sender=anyone))
+    job5 = post_job(m, poster, t, chain)
+    m.claim(job5, sender=provider)
+    _advance(EXECUTE + 1)
+    rec("JobMarket.cancel (of a claim Active past its deadline)", m.cancel(job5, sender=poster))
     job4 = claimed_submitted(sys_, poster, provider, t, chain)
+    rec("JobMarket.demandOutput", m.demandOutput(job4, sender=poster))
+    leaf = prog.table[prog.output_slot].dtype.leaf_bytes
+    out = t.packed[prog.output_slot]
+    rec(
+        f"JobMarket.publishOutput ({len(out)} B, {len(out) // leaf} leaves)",
+        m.publishOutput(job4, leaf, out, sender=provider),
+    )
     _advance(WINDOW + 1)
     rec("JobMarket.finalize", m.finalize(job4, sender=anyone))
+    job6 = claimed_submitted(sys_, poster, provider, t, chain)
+    m.demandOutput(job6, sender=poster)
+    _advance(3601)
+    rec(
+        "JobMarket.outputTimeout (claim rejected, lock burned)",
+        m.outputTimeout(job6, sender=anyone),
+    )
     rec("JobMarket.withdraw", m.withdraw(sender=provider))
     rec("StakeManager.requestUnbond", s.requestUnbond(STAKE, sender=provider))
     _advance(int(s.UNBONDING_DELAY()) + 1)
     rec("StakeManager.withdraw", s.withdraw(sender=provider))
+    return rows
+
+
+def publish_costs(a, sizes: Sequence[int] = (1024, 16384, 65536)) -> list[tuple[int, int]]:  # noqa: ANN001
+    """(bytes, gas) of `publishOutput` for int8 outputs of `sizes` bytes (random data; the claim's
+    S_N is a slot tree holding the data's root, which is all the market checks)."""
+    from node.program.merkle import slot_tree, tensor_tree
+
+    deployer, poster, provider = a[0], a[1], a[2]
+    sys_ = deploy_system(project, deployer)
+    m = sys_.market
+    prog, vals = sample_program(np.random.default_rng(1))
+    t = Trace(prog, vals)
+    rows = []
+    for size in sizes:
+        data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+        root = tensor_tree(data, DType.INT8).root
+        slots = [bytes(32)] * prog.n_slots
+        slots[prog.output_slot] = root
+        tree = slot_tree(slots)
+        job = post_job(m, poster, t, chain)
+        sys_.stake.deposit(value=STAKE, sender=provider)
+        m.claim(job, sender=provider)
+        m.submitResult(job, tree.root, root, tree.proof(prog.output_slot), "x", sender=provider)
+        rows.append((size, int(m.publishOutput(job, 32, data, sender=provider).gas_used)))
     return rows
 
 
@@ -105,6 +167,7 @@ def step_per_op(a) -> list[tuple[str, int, int]]:  # noqa: ANN001
     for i, op in enumerate(prog.ops):
         n = honest.tensors[prog.n_inputs + i].size
         liar = Trace(prog, vals, corrupt=(i, n // 2, 1))
+        sys_.stake.deposit(value=2 * STAKE, sender=provider)  # free stake: the game is backed
         job = claimed_submitted(sys_, poster, provider, liar, chain)
         gid = open_game(sys_, job, challenger)
         r = play_traces(sys_.game, gid, liar, honest, (provider, challenger, anyone), chain)
@@ -149,6 +212,7 @@ def full_dispute(a, quick: bool) -> tuple[dict, dict]:  # noqa: ANN001
     for log2k in (1, 2, 3, 4, 5, 6):
         k = 1 << log2k
         sys_ = deploy_system(project, deployer, log2k)
+        sys_.stake.deposit(value=2 * STAKE, sender=provider)  # free stake: the game is backed
         job = claimed_submitted(sys_, poster, provider, liar, chain)
         ch = sys_.market.challenge(job, value=BOND, sender=challenger)
         gid = int(sys_.game.gameCount())
@@ -185,7 +249,7 @@ def table(
     return ["", f"### {title}", "", *intro, *head, *rows]
 
 
-def render(funcs, steps, disputes, meta, quick: bool) -> str:  # noqa: ANN001
+def render(funcs, publish, steps, disputes, meta, quick: bool) -> str:  # noqa: ANN001
     """The body of the gas section of docs/benchmarks.md (between its markers)."""
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     k = 16
@@ -204,7 +268,28 @@ def render(funcs, steps, disputes, meta, quick: bool) -> str:  # noqa: ANN001
     )
     lines += [
         "",
-        "`challenge` pays for the game's storage (it pre-warms the slots the moves rewrite), so moves stay small.",
+        "`challenge` pays for the game's storage (it pre-warms the slots the moves rewrite), so moves stay small, "
+        "and since payouts v2 (protocol.md §6.5) for locking the game's backing in StakeManager "
+        "(none when the provider has no free stake). A game's settlement (in the deciding move or "
+        "`timeout`) releases or slashes that backing.",
+    ]
+    (b0, g0), (b1, g1) = publish[0], publish[-1]
+    per_kib = (g1 - g0) * 1024 // (b1 - b0)
+    lines += table(
+        "Output publication (`publishOutput`, int8 leaves of 32 bytes)",
+        ("output bytes", "gas"),
+        [f"| {b:,} | {g:,} |" for b, g in publish],
+        intro=(
+            "Calldata (16 gas a non-zero byte) plus one sha256 per leaf and the tree in memory; the "
+            "data is emitted in `OutputPublished`.",
+            "",
+        ),
+    )
+    lines += [
+        "",
+        f"About {per_kib:,} gas per KiB: an output must stay under about "
+        f"{30_000_000 * 1024 // per_kib // 1024:,} KiB to be publishable in a 30M-gas block "
+        "(protocol.md §6.5 R4, limit).",
     ]
     program = (
         f"Program: {meta['ops']} ops; op 49 is a matmul int8 [{n},{n}] x [{n},{n}]^T "
@@ -282,9 +367,10 @@ def main() -> None:
     quick = os.environ.get("POC_GAS_QUICK") == "1"
     a = accounts.test_accounts
     funcs = functions_table(a)
+    publish = publish_costs(a)
     steps = step_per_op(a)
     disputes, meta = full_dispute(a, quick)
-    section = render(funcs, steps, disputes, meta, quick)
+    section = render(funcs, publish, steps, disputes, meta, quick)
     write_section("gas", section)
     print(section)
 

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-/// @title IStakeManager: provider stake, per-claim locks, slashing, unbonding (docs/protocol.md §6.6)
+/// @title IStakeManager: provider stake, locks, slashing, unbonding (docs/protocol.md §6.6)
+/// @notice A lock is kept under a key chosen by the market: a claim's lock under its claim id, a
+/// game's backing under GAME_LOCK_BASE + game id (§6.5 R2). `claimId` below is that key.
 interface IStakeManager {
     event Deposited(address indexed provider, uint256 amount);
     event UnbondRequested(address indexed provider, uint256 amount, uint256 unlockAt);
@@ -18,6 +20,9 @@ interface IStakeManager {
     function withdraw() external;
     /// @notice Market only: locks `amount` of `provider`'s free stake for `claimId`.
     function lock(address provider, uint256 claimId, uint256 amount) external;
+    /// @notice Market only: locks `min(max, free stake)` of `provider`'s stake under `claimId`
+    /// (nothing, and no lock, when that is 0); returns the amount locked.
+    function lockUpTo(address provider, uint256 claimId, uint256 max) external returns (uint256 amount);
     /// @notice Market only: releases the lock of `claimId` to its provider's free stake.
     function unlock(uint256 claimId) external;
     /// @notice Market only: sends `amount` of the lock of `claimId` to the market, releases the rest.

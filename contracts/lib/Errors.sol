@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 // Every custom error of poc, with the offending values (docs/protocol.md §6). Numeric codes
 // (named for the node in node/chain/contracts/errors.py, checked by tests/node/infra):
-//   ParamOutOfRange.param (JobMarket.P_*): 1 challengeWindow, 2 clock, 3 executeWithin,
+//   ParamOutOfRange.param (JobMarket.P_*): 0 reward, 1 challengeWindow, 2 clock, 3 executeWithin,
 //     4 nInputs + nOps, 5 outputSlot, 6 challengerBond, 7 claimBy, 8 nOps, 9 requiredStake
 //   BadProof.which, ProofLength.which: 1 operand A leaf in aRoot, 2 operand B leaf or table in
 //     bRoot (TensorStep.OPERAND_*); 3 op in programRoot, 4 aRoot at slot a of S_lo, 5 bRoot at
@@ -46,6 +46,15 @@ error WindowClosed(uint256 claimId, uint256 windowEnd, uint256 nowTs);
 error WindowOpen(uint256 claimId, uint256 windowEnd, uint256 nowTs);
 error WrongBond(uint256 jobId, uint256 sent, uint256 required);
 error GamesPending(uint256 claimId, uint256 activeGames);
+// a job whose claim ended unaccepted may be claimed again from reopensAt (protocol.md 6.5 R5)
+error JobCoolingDown(uint256 jobId, uint256 reopensAt, uint256 nowTs);
+// output availability (protocol.md 6.5 R4)
+error OutputAlreadyDemanded(uint256 claimId, uint256 due);
+error OutputAlreadyPublished(uint256 claimId);
+error OutputNotDemanded(uint256 claimId);
+error OutputPending(uint256 claimId, uint256 due, uint256 nowTs);
+error BadOutputData(uint256 claimId, uint256 length, uint256 leafSize);
+error BadOutput(uint256 claimId, bytes32 computed, bytes32 outputRoot);
 
 // --- DisputeGame ---
 error GameNotFound(uint256 gameId);

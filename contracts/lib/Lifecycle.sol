@@ -2,10 +2,12 @@
 pragma solidity ^0.8.24;
 
 import {JobParams} from "./Types.sol";
-import {JobNotFound, WrongJobState, WrongClaimState} from "./Errors.sol";
+import {
+    JobNotFound, WrongJobState, WrongClaimState, OutputAlreadyDemanded, OutputAlreadyPublished
+} from "./Errors.sol";
 
 /// @notice Job states; 0 means "does not exist". Open -> Claimed -> Finalized, Claimed -> Open
-/// (expired or rejected claim), Open -> Cancelled.
+/// (expired or rejected claim; claimable again from `reopensAt`), Open -> Cancelled.
 enum JobState {
     None,
     Open,
@@ -30,7 +32,8 @@ struct Job {
     address poster;
     JobState state;
     uint64 currentClaim;
-    uint256 reward;
+    uint128 reward; // the market refuses a larger msg.value (ParamOutOfRange 0)
+    uint64 reopensAt; // 0, or when the job reopened: the first time it may be claimed again
 }
 
 struct Claim {
@@ -40,6 +43,8 @@ struct Claim {
     uint32 activeGames;
     uint64 claimedAt;
     uint64 submittedAt;
+    uint64 outputDue; // 0: no output demand pending; else the time the output must be published by
+    bool outputPublished;
     uint256 lock;
     bytes32 sN;
     bytes32 outputRoot;
@@ -60,7 +65,7 @@ library JobLifecycle {
         j.params = p;
         j.poster = poster;
         j.state = JobState.Open;
-        j.reward = reward;
+        j.reward = uint128(reward);
     }
 
     function assign(Job storage j, uint256 jobId, uint256 claimId) internal {
@@ -69,11 +74,13 @@ library JobLifecycle {
         j.currentClaim = uint64(claimId);
     }
 
-    /// @dev The current claim expired or was rejected: the job is open to claims again.
-    function reopen(Job storage j, uint256 jobId) internal {
+    /// @dev The current claim expired or was rejected: the job is open to claims again from
+    /// `reopensAt` (and to its poster's cancel at once).
+    function reopen(Job storage j, uint256 jobId, uint256 reopensAt) internal {
         expect(j, jobId, JobState.Claimed);
         j.state = JobState.Open;
         j.currentClaim = 0;
+        j.reopensAt = uint64(reopensAt);
     }
 
     /// @dev Finalized (from Claimed) or Cancelled (from Open): returns the escrowed reward.
@@ -113,6 +120,22 @@ library ClaimLifecycle {
         c.outputRoot = outputRoot;
         c.submittedAt = uint64(block.timestamp);
         c.state = ClaimState.Submitted;
+    }
+
+    /// @dev The poster's output demand on a Submitted claim: once, and not after a publication.
+    function demandOutput(Claim storage c, uint256 claimId, uint256 due) internal {
+        expect(c, claimId, ClaimState.Submitted);
+        if (c.outputPublished) revert OutputAlreadyPublished(claimId);
+        if (c.outputDue != 0) revert OutputAlreadyDemanded(claimId, c.outputDue);
+        c.outputDue = uint64(due);
+    }
+
+    /// @dev The output was published (its root checked by the caller): any demand is met.
+    function publishOutput(Claim storage c, uint256 claimId) internal {
+        expect(c, claimId, ClaimState.Submitted);
+        if (c.outputPublished) revert OutputAlreadyPublished(claimId);
+        c.outputPublished = true;
+        c.outputDue = 0;
     }
 
     /// @dev Accepted or Rejected (from Submitted), Expired (from Active).

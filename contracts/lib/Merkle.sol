@@ -53,6 +53,36 @@ library Merkle {
         return rootOfLevel(level);
     }
 
+    /// @notice Tensor root of section 3 over `data` cut into `leafSize`-byte leaves (the caller
+    /// checks that `data.length` is a positive multiple of `leafSize`): sha256 leaf nodes, the
+    /// list padded with all-zero leaves to a power of two, sha256 inner nodes.
+    function tensorRoot(bytes calldata data, uint256 leafSize) internal view returns (bytes32) {
+        uint256 n = data.length / leafSize;
+        uint256 width = uint256(1) << ceilLog2(n);
+        bytes32[] memory nodes = new bytes32[](width);
+        for (uint256 i; i < n; ++i) {
+            nodes[i] = _sha256Chunk(data, i * leafSize, leafSize);
+        }
+        if (width > n) {
+            bytes32 zeroLeaf = sha256(new bytes(leafSize));
+            for (uint256 i = n; i < width; ++i) {
+                nodes[i] = zeroLeaf;
+            }
+        }
+        return rootOfLevel(nodes);
+    }
+
+    /// @dev sha256 of `data[start : start + len]` (in range: the caller's loop bound), copied to
+    /// free memory, which stays unallocated: nothing else uses it before the next allocation.
+    function _sha256Chunk(bytes calldata data, uint256 start, uint256 len) private view returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, add(data.offset, start), len)
+            if iszero(staticcall(gas(), 0x02, ptr, len, 0x00, 0x20)) { revert(0, 0) }
+            h := mload(0x00)
+        }
+    }
+
     /// @notice ceil(log2(n)), 0 for n <= 1.
     function ceilLog2(uint256 n) internal pure returns (uint256 d) {
         while ((uint256(1) << d) < n) ++d;

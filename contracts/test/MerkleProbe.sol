@@ -13,6 +13,10 @@ contract MerkleProbe {
         return Merkle.rootFrom(sha256(leaf), index, siblings);
     }
 
+    function tensorRoot(bytes calldata data, uint256 leafSize) external view returns (bytes32) {
+        return Merkle.tensorRoot(data, leafSize);
+    }
+
     function ceilLog2(uint256 n) external pure returns (uint256) {
         return Merkle.ceilLog2(n);
     }

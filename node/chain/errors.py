@@ -44,8 +44,10 @@ class TransactionReverted(ChainError):
 
     `error_name` and `error_args` are decoded from the revert data with the contracts' ABIs:
     a custom error's name and arguments, `Error` with the reason string, or `Panic` with the
-    code. `tx_hash` is set when the transaction was mined. The message names the numeric
-    codes some errors carry, e.g. `ParamOutOfRange(param=1 (challengeWindow), value=30, ...)`."""
+    code. `tx_hash` is set when the transaction was mined. The message is a sentence
+    (node.chain.revert_text: the option, the states by name, the times as UTC dates) followed by
+    the decoded error, whose numeric codes are named too, e.g. `[ParamOutOfRange(param=1
+    (challengeWindow), value=30, ...)]`. A few errors have their own exit code (revert_text)."""
 
     exit_code = 9
 
@@ -57,13 +59,20 @@ class TransactionReverted(ChainError):
         data: bytes,
         tx_hash: str | None = None,
     ) -> None:
+        from node.chain import revert_text
+
         self.action = action
         self.error_name = error_name
         self.error_args = error_args
         self.data = data
         self.tx_hash = tx_hash
-        where = f" in mined tx {tx_hash}" if tx_hash else " (dry run)"
-        super().__init__(f"{action} reverted{where}: {format_error(error_name, error_args)}")
+        self.exit_code = revert_text.exit_code(error_name, type(self).exit_code)
+        where = f"reverted in mined tx {tx_hash}" if tx_hash else "refused (dry run, nothing sent)"
+        raw = format_error(error_name, error_args)
+        said = revert_text.sentence(error_name, error_args, action)
+        self.sentence = said or raw  # what the revert means, without the decoded error
+        text = f"{said} [{raw}]" if said else raw
+        super().__init__(f"{action} {where}: {text}")
 
 
 class InsufficientFunds(ChainError):

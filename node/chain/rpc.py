@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import requests
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ProviderConnectionError, RequestTimedOut
+from web3.middleware import Web3Middleware
+from web3.types import RPCEndpoint, RPCResponse
 
 from node.chain.errors import ChainIdMismatch, RpcUnreachable
 
@@ -82,3 +86,71 @@ def connect(
             f"{rpc_url} serves chain {chain_id}, configured chain id is {expected_chain_id}"
         )
     return w3
+
+
+# ---- observing requests (node.roles.metrics) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RpcCall:
+    """One JSON-RPC request as the observer sees it: its method, how long it took, and how it
+    failed: "transport" (no answer: connection, timeout), "response" (the node answered with an
+    error, e.g. a reverting eth_call), None (a result)."""
+
+    method: str
+    seconds: float
+    error: str | None = None
+
+
+RpcObserver = Callable[[RpcCall], None]
+
+# The observer of the requests made in the current context: a daemon sets its own for the
+# length of a tick, so that roles sharing one web3 (tests, the demo) each count only theirs.
+RPC_OBSERVER: ContextVar[RpcObserver | None] = ContextVar("poc_rpc_observer", default=None)
+_MIDDLEWARE_NAME = "poc_rpc_observer"
+
+
+class _ObservedRequests(Web3Middleware):
+    """Times every request made through the web3 and reports it to the context's observer."""
+
+    def wrap_make_request(self, make_request: Any) -> Any:
+        def middleware(method: RPCEndpoint, params: Any) -> RPCResponse:
+            observe = RPC_OBSERVER.get()
+            if observe is None:
+                return make_request(method, params)  # type: ignore[no-any-return]
+            start = time.perf_counter()
+            try:
+                response: RPCResponse = make_request(method, params)
+            except Exception:
+                _report(observe, RpcCall(str(method), time.perf_counter() - start, "transport"))
+                raise
+            failed = "response" if isinstance(response, dict) and "error" in response else None
+            _report(observe, RpcCall(str(method), time.perf_counter() - start, failed))
+            return response
+
+        return middleware
+
+
+def _report(observe: RpcObserver, call: RpcCall) -> None:
+    try:
+        observe(call)
+    except Exception:  # an observer never breaks a request
+        log.debug("RPC observer failed", exc_info=True)
+
+
+def observe_requests(w3: Web3) -> None:
+    """Install the request timer on `w3` (once; idempotent). It reports only inside
+    `observing(...)`, to that context's observer."""
+    if _MIDDLEWARE_NAME not in w3.middleware_onion:
+        w3.middleware_onion.add(_ObservedRequests, name=_MIDDLEWARE_NAME)
+
+
+@contextmanager
+def observing(observer: RpcObserver | None) -> Iterator[None]:
+    """Report the requests made inside the block (on webs with `observe_requests`) to
+    `observer`."""
+    token = RPC_OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        RPC_OBSERVER.reset(token)

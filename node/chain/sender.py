@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -72,6 +74,33 @@ class SentTx:
     nonce: int
     tx: dict[str, Any] | None = None  # the unsigned transaction, to re-price it
     earlier: tuple[str, ...] = ()  # hashes of replaced versions: one of them may be mined
+    sent_at: float = dataclass_field(default_factory=time.monotonic, compare=False)
+
+
+TX_REFUSED = "refused"  # the dry run reverted: nothing was sent, no gas spent
+
+
+@dataclass(frozen=True)
+class TxOutcome:
+    """What became of one request, for the node's earnings ledger and metrics: `status` is
+    TX_MINED, TX_FAILED (mined and reverted: its gas is spent all the same) or TX_REFUSED."""
+
+    request: TxRequest
+    status: str
+    sender: str
+    tx_hash: str | None = None
+    block: int | None = None
+    gas_used: int = 0
+    gas_price: int = 0  # wei per gas actually paid (the receipt's effective price)
+    seconds: float = 0.0  # from broadcast to receipt
+
+    @property
+    def fee(self) -> int:
+        """Wei paid for gas."""
+        return self.gas_used * self.gas_price
+
+
+TxObserver = Callable[[TxOutcome], None]
 
 
 class TxSender:
@@ -105,6 +134,9 @@ class TxSender:
         self._next_nonce: int | None = None
         self._nonce_lock = threading.Lock()
         self._chain_id: int | None = None
+        # told of every outcome (node.roles.earnings, node.roles.metrics); one that raises is
+        # logged and never fails the send
+        self.observers: list[TxObserver] = []
 
     # reads ------------------------------------------------------------------------------
 
@@ -154,7 +186,8 @@ class TxSender:
         """A node's "insufficient funds" (in any of its spellings) as one clear error."""
         text = str(exc).lower()
         if not any(
-            s in text for s in ("insufficient funds", "not have enough", "insufficientfunds")
+            s in text
+            for s in ("insufficient funds", "not have enough", "insufficientfunds", "cannot afford")
         ):
             return
         balance = int(self._rpc("eth_getBalance", lambda: self.w3.eth.get_balance(self.address)))
@@ -344,9 +377,39 @@ class TxSender:
         mined = replace(sent, tx_hash=mined_hash)
         if sent.request.key is not None:
             self._settle(sent.request.key, (sent.tx_hash, *sent.earlier), mined_hash, receipt)
+        self._tell(
+            TxOutcome(
+                sent.request,
+                TX_MINED if receipt["status"] == 1 else TX_FAILED,
+                self.address,
+                mined_hash,
+                int(receipt["blockNumber"]),
+                int(receipt["gasUsed"]),
+                self._paid_price(receipt, mined_hash),
+                time.monotonic() - sent.sent_at,
+            )
+        )
         if receipt["status"] != 1:
             raise self._failure(mined, receipt)
         return receipt
+
+    def _paid_price(self, receipt: TxReceipt, tx_hash: str) -> int:
+        """Wei per gas the transaction paid: the receipt's effective price (EIP-1559 nodes),
+        else the price it offered (legacy)."""
+        price = receipt.get("effectiveGasPrice")
+        if price is None:
+            tx = self._rpc(
+                "eth_getTransactionByHash", lambda: self.w3.eth.get_transaction(HexStr(tx_hash))
+            )
+            price = tx.get("gasPrice") or 0
+        return int(price)
+
+    def _tell(self, outcome: TxOutcome) -> None:
+        for observe in self.observers:
+            try:
+                observe(outcome)
+            except Exception:
+                log.exception("transaction observer failed on %s", outcome.tx_hash)
 
     def _first_receipt(self, hashes: tuple[str, ...]) -> tuple[str, TxReceipt] | None:
         for tx_hash in hashes:
@@ -454,7 +517,12 @@ class TxSender:
 
     def send(self, request: TxRequest, timeout: float | None = None) -> TxReceipt:
         """submit() then wait()."""
-        return self.wait(self.submit(request), timeout)
+        try:
+            sent = self.submit(request)
+        except TransactionReverted:
+            self._tell(TxOutcome(request, TX_REFUSED, self.address))
+            raise
+        return self.wait(sent, timeout)
 
     def transact(
         self,

@@ -31,7 +31,12 @@ def _emit(obj: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     required=True,
     help="directory to write the job spec to (manifest.json + tensors.safetensors)",
 )
-@click.option("--batch", type=int, default=None, help="items per job (the program's batch)")
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="items per job (the program's batch)",
+)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def compile_cmd(
     model: str | None, example: str | None, out: Path, batch: int | None, as_json: bool

@@ -25,12 +25,12 @@ def devnet() -> None:
 
 @devnet.command("up")
 @_data_dir
-@click.option("--chain-id", type=int, default=31337, show_default=True)
+@click.option("--chain-id", type=click.IntRange(1, 2**53 - 1), default=31337, show_default=True)
 @click.option("--ipfs/--no-ipfs", default=True, help="Start the IPFS node (else: local store).")
 @click.option("--deploy/--no-deploy", default=True, help="Deploy the protocol contracts.")
 @click.option(
     "--block-time",
-    type=float,
+    type=click.FloatRange(min=0),
     default=1.0,
     show_default=True,
     help="Seconds per block; 0 mines one block per transaction (then chain time, and so"

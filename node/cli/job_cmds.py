@@ -1,5 +1,5 @@
-"""`poc job post|status|result|cancel|withdraw`: the job poster's commands (click only;
-the logic is node.roles.client)."""
+"""`poc job post|status|result|demand-output|output-timeout|cancel|withdraw`: the job poster's
+commands (click only; the logic is node.roles.client)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import Any
 import click
 
 from node.cli.role_options import (
+    Amount,
     PocGroup,
+    Seconds,
     add_withdraw_command,
     block_time_option,
     config_option,
@@ -58,23 +60,32 @@ def job() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help=".npy/.safetensors input: floats for the input adapter, or the int8 data slot",
 )
-@click.option("--reward", default="0.1", show_default=True, help="escrowed reward (0.1 = 0.1 ETH)")
+@click.option(
+    "--reward",
+    type=Amount(),
+    default="0.1",
+    show_default=True,
+    help="escrowed reward (0.1 = 0.1 ETH)",
+)
 @click.option(
     "--stake",
     "required_stake",
+    type=Amount(),
     default="0.5",
     show_default=True,
     help="stake the provider must lock",
 )
-@click.option("--bond", default="0.02", show_default=True, help="bond a challenger must post")
-@click.option("--claim-within", type=int, default=86400, show_default=True, help="seconds")
-@click.option("--execute-within", type=int, default=3600, show_default=True, help="seconds")
 @click.option(
-    "--window", type=int, default=600, show_default=True, help="challenge window, seconds"
+    "--bond", type=Amount(), default="0.02", show_default=True, help="bond a challenger must post"
+)
+@click.option("--claim-within", type=Seconds(), default=86400, show_default=True, help="seconds")
+@click.option("--execute-within", type=Seconds(), default=3600, show_default=True, help="seconds")
+@click.option(
+    "--window", type=Seconds(), default=600, show_default=True, help="challenge window, seconds"
 )
 @click.option(
     "--clock",
-    type=int,
+    type=Seconds(),
     default=600,
     show_default=True,
     help="chess clock per side and game, seconds",
@@ -88,9 +99,9 @@ def post_cmd(
     spec_dir: Path | None,
     example: str | None,
     input_path: Path | None,
-    reward: str,
-    required_stake: str,
-    bond: str,
+    reward: int,
+    required_stake: int,
+    bond: int,
     claim_within: int,
     execute_within: int,
     window: int,
@@ -101,16 +112,15 @@ def post_cmd(
 ) -> None:
     """Upload a job (a `poc compile` spec dir and an input, or --example) and escrow its reward.
     Warns (stderr) about terms below the market's floors or that honest providers refuse."""
-    from node.roles.amounts import parse_amount
     from node.roles.client import JobTerms
-    from node.roles.jobs_input import load_job
+    from node.roles.jobs_input import load_job, padding_note
 
     if (spec_dir is None) == (example is None):
         raise click.UsageError("give exactly one of SPEC_DIR or --example")
     terms = JobTerms(
-        parse_amount(reward),
-        parse_amount(required_stake),
-        parse_amount(bond),
+        reward,
+        required_stake,
+        bond,
         claim_within,
         execute_within,
         window,
@@ -121,6 +131,8 @@ def post_cmd(
     client = _client(config_file)
     # the rule honest providers apply (node.roles.safety): warn, the poster decides
     warnings = client.warnings(spec, terms, block_time=block_time)
+    if (padded := padding_note(spec)) is not None:
+        click.echo(f"note: {padded}", err=True)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     with _progress("uploading the package and escrowing the reward", as_json):
@@ -133,17 +145,97 @@ def post_cmd(
 
 
 def _status_lines(st: dict[str, Any]) -> list[str]:
-    lines = [f"job {st['job_id']}: {st['state']}, reward {st['reward']} wei"]
-    claim = st.get("claim")
-    if claim:
-        lines.append(
-            f"  claim {claim['claim_id']} by {claim['provider']}: {claim['state']}, "
-            f"window ends {timestamp(claim['window_end'])}"
-        )
-        for g, s in claim["games"].items():
-            where = f", {s['level']}, {s['to_move']} to move" if s["to_move"] else ""
-            lines.append(f"  game {g}: {s['status']}{where}")
+    """The job, its terms, and every claim it has had with its games: amounts in ETH, durations
+    in words, times in UTC with their distance from the chain's now."""
+    from node.roles.readable import duration, eth, when
+
+    now, p = st["now"], st["params"]
+    lines = [
+        f"job {st['job_id']}: {st['state']}, reward {eth(st['reward'])}, poster {st['poster']}"
+    ]
+    lines.append(
+        f"  terms: stake {eth(p['required_stake'])}, challenger bond {eth(p['challenger_bond'])}, "
+        f"clock {duration(p['clock'])} per side, window {duration(p['challenge_window'])}, "
+        f"execute within {duration(p['execute_within'])}"
+    )
+    if st["state"] == "open":
+        lines.append(f"  claimable until {when(p['claim_by'], now)}")
+        if st.get("reopens_at") and st["reopens_at"] > now:
+            lines.append(f"  reopened: claimable again from {when(st['reopens_at'], now)}")
+    if st.get("refund") is not None:
+        lines.append(f"  cancelled: {eth(st['refund'])} refunded to the poster")
+    if not st["claims"]:
+        lines.append("  no claim yet")
+    for claim in st["claims"]:
+        lines += _claim_lines(claim, now)
     return lines
+
+
+def _claim_lines(c: dict[str, Any], now: int) -> list[str]:
+    from node.roles.readable import eth, when
+
+    state = c["state"]
+    if state == "accepted":
+        outcome = f"accepted, reward {eth(c['reward'] or 0)} paid"
+    elif state == "rejected":
+        game = f" (game {c['lost_game']})" if c.get("lost_game") else ""
+        outcome = f"rejected: {c['cause']}{game}, lock {eth(c['slashed'] or 0)} slashed and burned"
+    elif state == "expired":
+        outcome = f"expired: {c['cause']}, {eth(c['slashed'] or 0)} of the lock to the poster"
+    else:
+        outcome = state
+    lines = [f"  claim {c['claim_id']} by {c['provider']}: {outcome}"]
+    if c["submitted_at"] is None:
+        verb = "executes" if state == "active" else "had to execute"
+        lines.append(f"    locked {eth(c['lock'])}; {verb} by {when(c['execute_deadline'], now)}")
+    else:
+        window = ""
+        if state == "submitted":  # the window matters only while the claim can be challenged
+            ends = "ends" if c["window_end"] > now else "ended"
+            window = f", challenge window {ends} {when(c['window_end'], now)}"
+        lines.append(
+            f"    locked {eth(c['lock'])}; submitted {when(c['submitted_at'], now)}{window}"
+        )
+        lines.append(f"    output: {_output_words(c['output'], now)}")
+    for game in c["games"].values():
+        lines += _game_lines(game, now)
+    return lines
+
+
+def _output_words(o: dict[str, Any], now: int) -> str:
+    from node.roles.readable import when
+
+    if o["published"]:
+        size = f" ({o['size']} bytes)" if o.get("size") is not None else ""
+        asked = "demanded by the poster and " if o["demanded"] else ""
+        return f"{asked}published on chain{size}"
+    if o["demanded"]:
+        return f"demanded by the poster, not published yet: due {when(o['due'], now)}"
+    return "behind its locator (not demanded on chain)"
+
+
+def _game_lines(g: dict[str, Any], now: int) -> list[str]:
+    from node.roles.readable import duration, eth, when
+
+    head = f"    game {g['game_id']}, challenger {g['challenger']}: "
+    if g["status"] == "active":
+        return [
+            f"{head}active at the {g['level']} level, {g['to_move']} to move by "
+            f"{when(g['deadline'], now)}",
+            f"      clocks left: provider {duration(g['provider_clock'])}, challenger "
+            f"{duration(g['challenger_clock'])}; bond {eth(g['bond'])}, backing {eth(g['backing'])}",
+        ]
+    how = " by timeout" if g.get("by_timeout") else ""
+    if g["status"] == "provider_won":
+        return [
+            f"{head}provider won{how}",
+            f"      bond {eth(g['bond'])} to the provider, its backing {eth(g['backing'])} unlocked",
+        ]
+    return [
+        f"{head}challenger won{how}",
+        f"      bond {eth(g['bond'])} back to the challenger, bounty {eth(g['bounty'] or 0)} of "
+        f"the backing {eth(g['backing'])}, {eth(g['burned'] or 0)} burned",
+    ]
 
 
 @job.command("status")
@@ -165,12 +257,13 @@ def status_cmd(
     if as_json or not sys.stdout.isatty():
         # JSON: one document, at the end. Not a terminal (a pipe, a file, a CI log): a line each
         # time the status changes, so a long wait is visible and nothing is redrawn.
-        shown: list[str] = []
+        shown: dict[str, Any] | None = None
         while True:
-            lines = _status_lines(st)
-            if not as_json and lines != shown:
-                click.echo("\n".join(lines), nl=True)
-                shown = lines
+            # changed: anything but the chain's clock (the text's "in 9 min" moves with it)
+            state = {k: v for k, v in st.items() if k != "now"}
+            if not as_json and state != shown:
+                click.echo("\n".join(_status_lines(st)), nl=True)
+                shown = state
             if st["state"] in done:
                 break
             time.sleep(interval)
@@ -203,15 +296,23 @@ def status_cmd(
 @config_option
 @json_option
 def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_json: bool) -> None:
-    """Download the accepted output, check it against the on-chain output root, save it."""
+    """Download the accepted output, check it against the on-chain output root, save it. When
+    the blob behind the claim's locator is missing or wrong, the output published on chain (on
+    the poster's demand) is used. Before finalization it says whether the output can be had,
+    and when it cannot while the window is open, to `poc job demand-output` it."""
     import numpy as np
+
+    from node.roles.jobs_input import posted_output_rows
 
     if not out.parent.is_dir():
         raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
     client = _client(config_file, read_only=True)
     with _progress("downloading and checking the output", as_json):
         res = client.result(job_id)
+        real_rows = posted_output_rows(client.ctx, job_id)
     values = res.output if raw or res.values is None else res.values
+    if real_rows is not None:  # the rest is the output of the input's padding
+        values = values[:real_rows]
     np.save(out, values)
     emit(
         {
@@ -220,11 +321,64 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
             "shape": list(values.shape),
             "output_root": "0x" + res.output_root.hex(),
             "verified": True,
+            "source": res.source,
+            "note": res.note,
         },
         as_json,
         [
             f"output of job {job_id} verified against 0x{res.output_root.hex()}",
+            *(
+                [f"  read from the chain (published on demand): {res.note}"]
+                if res.source == "chain"
+                else []
+            ),
+            *(
+                [f"  kept the first {real_rows} rows, your items' (the padding's are left out)"]
+                if real_rows is not None
+                else []
+            ),
             f"wrote {out} {list(values.shape)}",
+        ],
+    )
+
+
+@job.command("demand-output")
+@click.argument("job_id", type=int)
+@config_option
+@json_option
+def demand_output_cmd(job_id: int, config_file: Path | None, as_json: bool) -> None:
+    """Demand that the provider publish the output of the job's submitted result on chain
+    (poster only, free, once, within the challenge window): use it when `poc job result` says
+    the output behind the claim's locator is missing or wrong. The provider must publish within
+    one clock; if it does not, `poc job output-timeout` rejects its claim."""
+    due = _client(config_file).demand_output(job_id)
+    emit(
+        {"job_id": job_id, "demanded": True, "due": due},
+        as_json,
+        [
+            f"demanded the output of job {job_id}: the provider must publish it by chain "
+            f"time {due} ({timestamp(due)})",
+            f"then `poc job result {job_id}` reads it from the chain; if it is not published "
+            f"by then, `poc job output-timeout {job_id}`",
+        ],
+    )
+
+
+@job.command("output-timeout")
+@click.argument("job_id", type=int)
+@config_option
+@json_option
+def output_timeout_cmd(job_id: int, config_file: Path | None, as_json: bool) -> None:
+    """Reject the job's claim whose demanded output was not published in time (anyone may):
+    the provider's lock is burned and the job reopens; `poc job cancel` then refunds you."""
+    claim_id = _client(config_file).output_timeout(job_id)
+    emit(
+        {"job_id": job_id, "claim_id": claim_id, "rejected": True},
+        as_json,
+        [
+            f"claim {claim_id} of job {job_id} rejected: its output was not published in time",
+            f"the job is open again; `poc job cancel {job_id}` and `poc job withdraw` refund "
+            "the escrow",
         ],
     )
 

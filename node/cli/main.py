@@ -38,12 +38,15 @@ _COMMANDS: list[tuple[str, str]] = [
     ("node.cli.watch_cmds", "watch"),
     ("node.cli.account_cmds", "account"),
     ("node.cli.deploy_cmds", "deploy_cmd"),
+    ("node.explorer.command", "explorer_cmd"),
 ]
 
 
 def main(role_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     """Run the CLI. `role_options` are extra keyword arguments for the provider and watchtower
-    objects the commands build (an embedding program's seam, e.g. a custom trace factory)."""
+    objects the commands build (an embedding program's seam, e.g. a custom trace factory).
+    Exit codes: docs/operator.md section 7 (a PocError's own code, 2 for usage, 130 for
+    Ctrl-C, 1 for anything not raised on purpose)."""
     _register()
     try:
         cli(standalone_mode=False, obj={"role_options": role_options or {}})
@@ -56,6 +59,12 @@ def main(role_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except Exception as exc:  # not raised on purpose: a bug; the traceback is for its report
+        import traceback
+
+        traceback.print_exc()
+        click.echo(f"error: unexpected {type(exc).__name__} (a bug: please report it)", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
+from node.cli.reports import metrics_options
 from node.cli.role_options import (
+    Amount,
     PocGroup,
     block_time_option,
     build_daemon,
@@ -18,6 +20,9 @@ from node.cli.role_options import (
     json_option,
     timestamp,
 )
+
+# node.roles.safety.MAX_OUTPUT_BYTES in KiB (not imported here: it loads numpy; a test checks)
+MAX_OUTPUT_KB = 96
 
 
 def _provider(config_file: Path | None, **policy: Any) -> Any:
@@ -30,58 +35,60 @@ def provider() -> None:
 
 
 def _stake_lines(st: dict[str, Any]) -> list[str]:
-    from node.roles.amounts import format_eth
+    from node.cli.reports import credits_line
+    from node.roles.readable import eth
 
+    unbonding = f"  unbonding   {eth(st['unbonding'])}"
+    if st["unbonding"]:
+        unbonding += f", withdrawable from {timestamp(st['unlock_at'])}"
     return [
         f"provider {st['address']}",
-        f"  free stake {format_eth(st['free_stake'])}",
-        f"  unbonding  {format_eth(st['unbonding'])} (from {timestamp(st['unlock_at'])})",
-        f"  credits    {format_eth(st['credits'])}",
+        f"  free stake  {eth(st['free_stake'])}",
+        unbonding,
+        credits_line(st["credits"]),
     ]
 
 
 @provider.command("register", short_help="Check key, chain and contracts; stake.")
-@click.option("--stake", "amount", default=None, help="also deposit this stake (e.g. 1.5)")
+@click.option(
+    "--stake", "amount", type=Amount(), default=None, help="also deposit this stake (e.g. 1.5)"
+)
 @config_option
 @json_option
-def register_cmd(amount: str | None, config_file: Path | None, as_json: bool) -> None:
+def register_cmd(amount: int | None, config_file: Path | None, as_json: bool) -> None:
     """Check the configured key, chain and contracts, and optionally deposit a first stake."""
-    from node.roles.amounts import parse_amount
+    from node.roles.readable import eth
 
     p = _provider(config_file)
     if amount:
-        p.stake(parse_amount(amount))
+        p.stake(amount)
     st = p.status()
     st["balance"] = int(p.ctx.w3.eth.get_balance(p.ctx.address))
     st.pop("jobs")
-    emit(st, as_json, _stake_lines(st) + [f"  balance    {st['balance']} wei"])
+    emit(st, as_json, _stake_lines(st) + [f"  balance     {eth(st['balance'])}"])
 
 
 @provider.command("stake", short_help="Deposit free stake.")
-@click.argument("amount")
+@click.argument("amount", type=Amount())
 @config_option
 @json_option
-def stake_cmd(amount: str, config_file: Path | None, as_json: bool) -> None:
+def stake_cmd(amount: int, config_file: Path | None, as_json: bool) -> None:
     """Deposit AMOUNT as free stake (for example 1.5 or 1.5eth)."""
-    from node.roles.amounts import parse_amount
-
     p = _provider(config_file)
-    p.stake(parse_amount(amount))
+    p.stake(amount)
     st = p.status()
     st.pop("jobs")
     emit(st, as_json, _stake_lines(st))
 
 
 @provider.command("unstake", short_help="Start unbonding free stake.")
-@click.argument("amount")
+@click.argument("amount", type=Amount())
 @config_option
 @json_option
-def unstake_cmd(amount: str, config_file: Path | None, as_json: bool) -> None:
+def unstake_cmd(amount: int, config_file: Path | None, as_json: bool) -> None:
     """Start unbonding AMOUNT of free stake (withdrawable after the unbonding delay)."""
-    from node.roles.amounts import parse_amount
-
     p = _provider(config_file)
-    p.unstake(parse_amount(amount))
+    p.unstake(amount)
     st = p.status()
     st.pop("jobs")
     emit(st, as_json, _stake_lines(st))
@@ -92,32 +99,44 @@ def unstake_cmd(amount: str, config_file: Path | None, as_json: bool) -> None:
 @json_option
 def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
     """Withdraw earned credits, and unbonded stake once its delay has passed."""
+    from node.cli.reports import withdrawal_sentence
+
     p = _provider(config_file)
     done = p.withdraw_all()
     st = p.status()
     st.pop("jobs")
-    emit({**st, "withdrawn": done}, as_json, [f"withdrew {done}"] + _stake_lines(st))
+    unbonding = p.ctx.deployment.stake.unbonding(p.ctx.address)
+    said = withdrawal_sentence(st["address"], done["credits"], done["stake"], unbonding)
+    emit({**st, "withdrawn": done}, as_json, [said] + _stake_lines(st))
 
 
-@provider.command("status")
+@provider.command("status", short_help="Stake, earnings (life, per job and game), jobs seen.")
 @config_option
 @json_option
 def status_cmd(config_file: Path | None, as_json: bool) -> None:
-    """Stake, credits and the jobs this provider has seen."""
-    st = _provider(config_file).status()
-    lines = _stake_lines(st) + [
-        f"  job {j}: {d['stage']} {d.get('reason', '')}" for j, d in st["jobs"].items()
-    ]
+    """Stake, what this node earned, lost and spent on gas (over its life, per job and game),
+    and the jobs it has seen. Amounts in ETH (wei with --json)."""
+    from node.cli.reports import record_lines, totals_lines
+
+    p = _provider(config_file)
+    st = p.status()
+    st["earnings"] = p.ledger.summary()
+    lines = _stake_lines(st) + totals_lines(st["earnings"]["totals"])
+    lines += record_lines("job", st["jobs"], st["earnings"], "jobs")
     emit(st, as_json, lines)
 
 
 @provider.command("run", short_help="Run the provider daemon.")
-@click.option("--min-reward", default="0", show_default=True, help="refuse jobs paying less")
-@click.option("--max-ops", type=int, default=4096, show_default=True)
-@click.option("--max-stake", default=None, help="refuse jobs locking more stake than this")
+@click.option(
+    "--min-reward", type=Amount(), default="0", show_default=True, help="refuse jobs paying less"
+)
+@click.option("--max-ops", type=click.IntRange(min=1), default=4096, show_default=True)
+@click.option(
+    "--max-stake", type=Amount(), default=None, help="refuse jobs locking more stake than this"
+)
 @click.option(
     "--max-input-mb",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=1024.0,
     show_default=True,
     help="refuse jobs whose data and weights exceed this",
@@ -144,34 +163,48 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
     show_default=True,
     help="execution speed assumed for execute-within and window",
 )
+@click.option(
+    "--max-output-kb",
+    type=click.IntRange(min=1, max=MAX_OUTPUT_KB),
+    default=MAX_OUTPUT_KB,
+    show_default=True,
+    help="refuse jobs whose output exceeds this many KiB (at most 96: a larger one cannot be "
+    "published on chain in one transaction when the poster demands it)",
+)
 @block_time_option("seconds per block (default: measured from recent blocks)")
 @gas_price_option("gwei (default: the node's gas price)")
+@metrics_options
 @daemon_run("provider")
 def run_cmd(
-    min_reward: str,
+    min_reward: int,
     max_ops: int,
-    max_stake: str | None,
+    max_stake: int | None,
     max_input_mb: float,
     margin: float,
     bond_margin: float,
     macs_per_second: float,
+    max_output_kb: int,
     block_time: float | None,
     gas_price_gwei: float | None,
+    metrics_port: int | None,
+    metrics_addr: str,
 ) -> dict[str, Any]:
     """Run the provider daemon (stop with Ctrl-C or SIGTERM; a restart resumes). Jobs whose
     terms are unsafe on this chain for their program are refused, with the reason in
     `poc provider status` (docs/operator.md)."""
-    from node.roles.amounts import parse_amount
     from node.roles.safety import GWEI
 
     return {
-        "min_reward": parse_amount(min_reward),
+        "min_reward": min_reward,
         "max_ops": max_ops,
-        "max_stake": parse_amount(max_stake) if max_stake else None,
+        "max_stake": max_stake,
         "max_input_bytes": int(max_input_mb * 2**20),
         "margin": margin,
         "bond_margin": bond_margin,
         "macs_per_second": macs_per_second,
+        "max_output_bytes": max_output_kb * 1024,
         "block_time": block_time,
         "gas_price": None if gas_price_gwei is None else int(gas_price_gwei * GWEI),
+        "metrics_port": metrics_port,
+        "metrics_addr": metrics_addr,
     }

@@ -17,6 +17,47 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Seconds(click.ParamType):
+    """A duration in whole seconds, 1 to `maximum` (the contracts store durations as uint32):
+    a negative or zero value is refused here, naming the option, not by the ABI encoder."""
+
+    name = "seconds"
+
+    def __init__(self, maximum: int = 2**32 - 1) -> None:
+        self.maximum = maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            seconds = value
+        else:
+            try:
+                seconds = int(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a whole number of seconds", param, ctx)
+        if seconds < 1:
+            self.fail(f"{seconds}: a duration must be at least 1 second", param, ctx)
+        if seconds > self.maximum:
+            self.fail(f"{seconds}: a duration must be at most {self.maximum} seconds", param, ctx)
+        return seconds
+
+
+class Amount(click.ParamType):
+    """An amount of ether as `poc` reads it (node.roles.amounts: `0.5`, `0.5eth`, `3gwei`,
+    `1000wei`), converted to wei; a bad one is a usage error that names the option."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from node.roles.amounts import BadAmount, parse_amount
+
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            return parse_amount(str(value))
+        except BadAmount as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def config_option(f: F) -> F:
     return click.option(
         "--config",
@@ -147,7 +188,7 @@ def daemon_run(role: str) -> Callable[[Callable[..., dict[str, Any]]], Any]:
             [
                 click.option(
                     "--interval",
-                    type=float,
+                    type=click.FloatRange(min=0, min_open=True),
                     default=2.0,
                     show_default=True,
                     help="seconds per tick",
@@ -193,8 +234,11 @@ def add_withdraw_command(group: click.Group, what: str, withdraw: Callable[[Any]
     @config_option
     @json_option
     def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
+        from node.roles.readable import eth
+
         amount = withdraw(config_file)
-        emit({"withdrawn": amount}, as_json, [f"withdrew {amount} wei"])
+        said = f"withdrew {eth(amount)} of market credits" if amount else "no credits to withdraw"
+        emit({"withdrawn": amount}, as_json, [said])
 
 
 def role_options(role: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from node.cli import role_options as opts
+from node.cli.reports import metrics_options
 
 
 def _tower(config_file: Path | None, **policy: Any) -> Any:
@@ -29,31 +30,55 @@ def watch() -> None:
 )
 @click.option(
     "--min-value",
+    type=opts.Amount(),
     default="0",
     show_default=True,
     help="re-execute only jobs whose reward + stake is at least this",
 )
+@metrics_options
 @opts.daemon_run("watchtower")
-def run_cmd(sample: float, min_value: str) -> dict[str, Any]:
+def run_cmd(
+    sample: float, min_value: int, metrics_port: int | None, metrics_addr: str
+) -> dict[str, Any]:
     """Run the watchtower daemon (stop with Ctrl-C or SIGTERM; a restart resumes)."""
-    from node.roles.amounts import parse_amount
+    return {
+        "sample_probability": sample,
+        "min_value": min_value,
+        "metrics_port": metrics_port,
+        "metrics_addr": metrics_addr,
+    }
 
-    return {"sample_probability": sample, "min_value": parse_amount(min_value)}
 
-
-@watch.command("status")
+@watch.command("status", short_help="Earnings (life, per claim and game) and claims checked.")
 @opts.config_option
 @opts.json_option
 def status_cmd(config_file: Path | None, as_json: bool) -> None:
-    """Credits and the claims this watchtower has checked."""
-    st = _tower(config_file).status()
-    lines = [f"watchtower {st['address']}, credits {st['credits']} wei"]
-    lines += [f"  claim {c}: {d['stage']} {d.get('reason', '')}" for c, d in st["claims"].items()]
+    """What this watchtower earned, lost and spent on gas (over its life, per claim and game),
+    and the claims it has checked. Amounts in ETH (wei with --json)."""
+    from node.cli.reports import credits_line, record_lines, totals_lines
+
+    tower = _tower(config_file)
+    st = tower.status()
+    st["earnings"] = tower.ledger.summary()
+    lines = [f"watchtower {st['address']}", credits_line(st["credits"])]
+    lines += totals_lines(st["earnings"]["totals"])
+    lines += record_lines("claim", st["claims"], st["earnings"], "claims")
     opts.emit(st, as_json, lines)
 
 
-opts.add_withdraw_command(
-    watch,
-    "bonds and bounties credited to this watchtower",
-    lambda config_file: _tower(config_file).withdraw(),
-)
+@watch.command("withdraw", short_help="Withdraw credited bonds and bounties.")
+@opts.config_option
+@opts.json_option
+def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
+    """Withdraw the bonds and bounties credited to this watchtower (its daemon does it as they
+    are credited)."""
+    from node.cli.reports import withdrawal_sentence
+
+    tower = _tower(config_file)
+    amount = tower.withdraw()
+    address = tower.ctx.address
+    opts.emit(
+        {"address": address, "withdrawn": amount},
+        as_json,
+        [withdrawal_sentence(address, amount, 0)],
+    )

@@ -8,7 +8,9 @@ from node.errors import PocError
 
 
 class DeviceUnavailable(PocError):
-    pass
+    """--device names a device this machine does not have (a usage error)."""
+
+    exit_code = 2
 
 
 def resolve(device: str) -> torch.device:

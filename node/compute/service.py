@@ -11,7 +11,6 @@ import numpy.typing as npt
 
 from node.compute.config import ComputeConfig
 from node.compute.executor import Commit, Executor
-from node.program.errors import SpecFormatError
 from node.program.spec import JobSpec
 
 EXAMPLE_INPUTS = "inputs.npy"
@@ -107,20 +106,19 @@ class RunReport:
 
 def load_input(spec: JobSpec, path: Path) -> tuple[npt.NDArray[np.int8], int]:
     """(int8 data slot, number of real rows) from a .npy or .safetensors file: an int8 array of
-    the slot's exact shape is used as is; anything else goes through the input adapter."""
-    if path.suffix == ".safetensors":
-        from safetensors.numpy import load_file
+    the slot's exact shape is used as is; anything else goes through the input adapter.
+    InputFileError (a usage error naming the file) when it does not fit."""
+    from node.compute.input_file import InputFileError, read_array
+    from node.program.errors import ProgramError
 
-        tensors = load_file(str(path))
-        arr = tensors.get("x", next(iter(tensors.values())))
-    elif path.suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
-    else:
-        raise SpecFormatError(f"input {path} must be .npy or .safetensors")
+    arr = read_array(path)
     ds = spec.data_spec
     if arr.dtype == np.int8 and arr.shape == (ds.rows, ds.cols):
         return arr, spec.batch
-    return spec.quantize_input(arr), int(arr.shape[0])
+    try:
+        return spec.quantize_input(arr), int(arr.shape[0])
+    except ProgramError as exc:
+        raise InputFileError(f"input {path} does not fit this job spec: {exc}") from None
 
 
 def run_spec(

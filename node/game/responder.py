@@ -91,7 +91,7 @@ class Responder:
                     "game %d: %s not sent (%s); re-reading next tick",
                     view.game_id,
                     fn_name,
-                    exc.error_name,
+                    exc.sentence,
                 )
                 return None
             raise

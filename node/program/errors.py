@@ -6,7 +6,10 @@ from node.errors import PocError
 
 
 class ProgramError(PocError):
-    """A program, op or tensor breaks a rule of docs/protocol.md."""
+    """A program, op or tensor breaks a rule of docs/protocol.md, or a job spec on disk is not
+    one (exit code as an invalid job package: the files, not the command, must change)."""
+
+    exit_code = 11
 
 
 class UnknownOpcode(ProgramError):

@@ -24,8 +24,12 @@ def parse_amount(text: str) -> int:
         value = Decimal(raw) * unit
     except InvalidOperation:
         raise BadAmount(f"not an amount: {text!r} (e.g. 0.5, 0.5eth, 3gwei, 1000wei)") from None
+    if not value.is_finite():
+        raise BadAmount(f"not an amount: {text!r} (e.g. 0.5, 0.5eth, 3gwei, 1000wei)")
     if value < 0 or value != value.to_integral_value():
         raise BadAmount(f"{text!r} is not a whole, non-negative number of wei")
+    if value >= 2**256:  # a uint256: no chain holds or moves more
+        raise BadAmount(f"{text!r} is more wei than a transaction can carry (2^256)")
     return int(value)
 
 

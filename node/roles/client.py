@@ -1,5 +1,7 @@
 """The job client (poster): post a job with escrow, follow it, fetch and check its result,
-cancel it. The result is trusted only when it hashes to the output root of an accepted claim."""
+demand its output on chain when the blob behind the locator is missing or wrong (issue 11,
+P6), cancel it. The result is trusted only when it hashes to the output root of an accepted
+claim, whether it comes from the content store or from the chain."""
 
 from __future__ import annotations
 
@@ -11,14 +13,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from node.chain.contracts.job_market import ClaimState, Job, JobParams, JobState
-from node.game.view import GameView
-from node.program.merkle import tensor_root
+from node.chain.contracts.errors import ContractError
+from node.chain.contracts.job_market import Claim, ClaimState, Job, JobParams, JobState
+from node.chain.errors import TransactionReverted
+from node.chain.sender import TxRequest
 from node.program.packing import unpack
 from node.program.spec import JobSpec
-from node.roles import safety
+from node.program.tensors import TensorSpec
+from node.roles import history, outputs, safety
 from node.roles.context import RoleContext, withdraw_credits
-from node.roles.errors import JobNotReady, OutputMismatch, UnknownJob
+from node.roles.errors import JobNotReady, UnknownJob
 from node.roles.package import Commitments, JobPackage
 
 
@@ -41,6 +45,10 @@ class JobResult:
     output: npt.NDArray[Any]  # the quantized output slot, [rows, cols]
     values: npt.NDArray[np.float64] | None  # dequantized by the spec's output adapter
     output_root: bytes
+    # where the output came from: "store" (the blob behind the claim's locator) or "chain"
+    # (published on demand), and, from the chain, why the blob did not serve
+    source: str = "store"
+    note: str | None = None
 
 
 class JobClient:
@@ -84,6 +92,7 @@ class JobClient:
             cost=safety.JobCost.of(spec.program),
             chain=safety.chain_conditions(self.ctx.w3, block_time),
             margins=margins,
+            reward=terms.reward,
         )
         return found + [f"honest providers refuse: {why}" for why in unsafe]
 
@@ -105,8 +114,13 @@ class JobClient:
         )
 
     def status(self, job_id: int) -> dict[str, Any]:
+        """The job, its terms, and every claim it has had (node.roles.history: accepted,
+        rejected and expired ones too, with their cause, games and payouts); `claim` is the
+        current one. Amounts in wei, times in chain seconds (`now` is the chain's time)."""
         d = self.ctx.deployment
         job = self._existing(job_id)
+        story = history.job_story(d, job_id)
+        claims = [c.as_json() for c in story.claims]
         out: dict[str, Any] = {
             "job_id": job_id,
             "state": job.state.name.lower(),
@@ -116,20 +130,13 @@ class JobClient:
                 k: ("0x" + v.hex()) if isinstance(v, bytes) else v
                 for k, v in asdict(job.params).items()
             },
+            "reopens_at": job.reopens_at or None,
+            "claims": claims,
+            "refund": story.refund,
         }
-        if job.current_claim:
-            claim = d.market.claim(job.current_claim)
-            games = d.market.games_of_claim(claim.claim_id)
-            out["claim"] = {
-                "claim_id": claim.claim_id,
-                "provider": claim.provider,
-                "state": claim.state.name.lower(),
-                "output_root": "0x" + claim.output_root.hex(),
-                "window_end": claim.submitted_at + job.params.challenge_window
-                if claim.submitted_at
-                else None,
-                "games": {g: _game_summary(d.game_view(g)) for g in games},
-            }
+        current = next((c for c in claims if c["claim_id"] == job.current_claim), None)
+        if current is not None:
+            out["claim"] = current
         out["now"] = d.now()
         return out
 
@@ -145,27 +152,135 @@ class JobClient:
         return claim.claim_id
 
     def result(self, job_id: int, spec: JobSpec | None = None) -> JobResult:
-        """Download the accepted output, check it against the on-chain root, dequantize."""
-        market = self.ctx.deployment.market
-        claim = market.claim(self.accepted_claim(job_id))
-        locator = market.output_locator(claim.claim_id)
-        if locator is None:
-            raise JobNotReady(f"no ResultSubmitted event for claim {claim.claim_id}")
-        if spec is None:
-            with tempfile.TemporaryDirectory() as tmp:
-                spec = JobPackage.download(
-                    self.ctx.store, market.spec_locator(job_id), Path(tmp) / "pkg"
-                ).spec
+        """The accepted output, checked against the on-chain root, dequantized: the blob behind
+        the claim's locator, or, when it is missing or does not match, the output published on
+        chain (OutputPublished). Before finalization: JobNotReady, or, when the output cannot
+        be had, OutputUnavailable saying whether `poc job demand-output` can still help."""
+        job = self._existing(job_id)
+        if job.state != JobState.FINALIZED:
+            self._not_ready(job, spec)
+        claim = self.ctx.deployment.market.claim(self.accepted_claim(job_id))
+        spec = spec or self._spec(job_id)
         out_spec = spec.program.spec(spec.program.output_slot)
-        raw = self.ctx.store.get(locator)
-        if len(raw) != out_spec.nbytes or tensor_root(raw, out_spec.dtype) != claim.output_root:
-            raise OutputMismatch(
-                f"output {locator} does not hash to the accepted output root "
-                f"0x{claim.output_root.hex()}"
+        found, source, note = self._output(claim, out_spec)
+        if found.raw is None:
+            raise outputs.OutputUnavailable(
+                f"the accepted output of job {job_id} cannot be had: {found.cause}; it was "
+                "never demanded on chain in the challenge window, which is over"
             )
-        q = unpack(raw, out_spec.dtype).reshape(out_spec.rows, out_spec.cols)
+        q = unpack(found.raw, out_spec.dtype).reshape(out_spec.rows, out_spec.cols)
         values = spec.output_adapter.dequantize(q) if spec.output_adapter else None
-        return JobResult(job_id, q, values, claim.output_root)
+        return JobResult(job_id, q, values, claim.output_root, source, note)
+
+    def _output(
+        self, claim: Claim, out_spec: TensorSpec
+    ) -> tuple[outputs.OutputCheck, str, str | None]:
+        """The claim's output from the store, else from the chain: (check, source, why the
+        store did not serve)."""
+        market = self.ctx.deployment.market
+        stored = outputs.from_store(
+            self.ctx.store, market.output_locator(claim.claim_id), out_spec, claim.output_root
+        )
+        if stored.ok:
+            return stored, "store", None
+        on_chain = outputs.from_chain(market, claim.claim_id, out_spec, claim.output_root)
+        if on_chain.ok:
+            return on_chain, "chain", stored.cause
+        return outputs.best(stored, on_chain), "", None
+
+    def _not_ready(self, job: Job, spec: JobSpec | None) -> None:
+        """Why an unfinalized job has no result yet; for a submitted claim, whether its output
+        can be had (so that the poster demands it while it still can)."""
+        job_id = job.job_id
+        not_final = f"job {job_id} is {job.state.name.lower()}, not finalized"
+        market = self.ctx.deployment.market
+        claim = market.claim(job.current_claim) if job.current_claim else None
+        if job.state != JobState.CLAIMED or claim is None or claim.state != ClaimState.SUBMITTED:
+            raise JobNotReady(f"{not_final}: no accepted result yet")
+        spec = spec or self._spec(job_id)
+        found, source, _ = self._output(claim, spec.program.spec(spec.program.output_slot))
+        window_end = claim.submitted_at + job.params.challenge_window
+        if found.ok:
+            where = "behind its locator" if source == "store" else "published on chain"
+            raise JobNotReady(
+                f"{not_final}: claim {claim.claim_id}'s output is available ({where}) and "
+                f"matches its root; it is final once the challenge window closes (chain time "
+                f"{window_end}) and every game has ended"
+            )
+        lost = f"{not_final}, and claim {claim.claim_id}'s output cannot be had: {found.cause}"
+        now = self.ctx.deployment.now()
+        if claim.output_due:
+            raise outputs.OutputUnavailable(
+                f"{lost}. It was demanded: the provider must publish it by chain time "
+                f"{claim.output_due} (now {now}); after that, `poc job output-timeout {job_id}` "
+                "rejects the claim (its lock is burned) and the job reopens"
+            )
+        if now < window_end:
+            raise outputs.OutputUnavailable(
+                f"{lost}. Demand it on chain before the challenge window closes (chain time "
+                f"{window_end}, now {now}): `poc job demand-output {job_id}`"
+            )
+        raise outputs.OutputUnavailable(
+            f"{lost}. The challenge window closed at chain time {window_end}: too late to demand it"
+        )
+
+    def _spec(self, job_id: int) -> JobSpec:
+        market = self.ctx.deployment.market
+        with tempfile.TemporaryDirectory() as tmp:
+            return JobPackage.download(
+                self.ctx.store, market.spec_locator(job_id), Path(tmp) / "pkg"
+            ).spec
+
+    # ---- output availability (issue 11, P6) ----
+
+    def demand_output(self, job_id: int) -> int:
+        """Demand, as the poster, that the provider of the job's submitted claim publish its
+        output on chain (free; within the challenge window; once per claim). Returns the chain
+        time it is due by: not published then, anyone may reject the claim
+        (`output_timeout`) and the job reopens."""
+        job = self._existing(job_id)
+        claim = self._submitted_claim(job, "demand its output")
+        market = self.ctx.deployment.market
+        # said before sending: a second demand would otherwise resume the first one's intent
+        if claim.output_published:
+            raise outputs.DemandRefused(_published(job, claim))
+        if claim.output_due:
+            raise outputs.DemandRefused(_demanded(claim, claim.output_due))
+        self._send_refusable(market.demand_output(job_id, claim.claim_id), job, claim)
+        return market.claim(claim.claim_id).output_due
+
+    def output_timeout(self, job_id: int) -> int:
+        """Reject the job's claim whose demanded output was not published by its due time
+        (anyone may): the provider's lock is burned and the job reopens, so that the poster
+        may cancel it. Returns the rejected claim's id."""
+        job = self._existing(job_id)
+        claim = self._submitted_claim(job, "time out its output")
+        market = self.ctx.deployment.market
+        self._send_refusable(market.output_timeout(job_id, claim.claim_id), job, claim)
+        return claim.claim_id
+
+    def _submitted_claim(self, job: Job, what: str) -> Claim:
+        claim = None
+        if job.current_claim:
+            claim = self.ctx.deployment.market.claim(job.current_claim)
+        if job.state != JobState.CLAIMED or claim is None or claim.state != ClaimState.SUBMITTED:
+            state = job.state.name.lower()
+            if claim is not None:
+                state += f", its claim {claim.claim_id} {claim.state.name.lower()}"
+            raise JobNotReady(
+                f"job {job.job_id} is {state}: only a submitted result's claim can {what}"
+            )
+        return claim
+
+    def _send_refusable(self, request: TxRequest, job: Job, claim: Claim) -> None:
+        """Send; the market's refusal is explained in words (the decoded error stays in it)."""
+        try:
+            self.ctx.send(request)
+        except TransactionReverted as exc:
+            hint = _refusal_hint(exc, job, claim, self.ctx.address)
+            if hint is None:
+                raise
+            raise outputs.DemandRefused(f"{hint} ({exc})") from exc
 
     def _existing(self, job_id: int) -> Job:
         """The job, or UnknownJob (an id that was never posted reads as an empty job)."""
@@ -184,14 +299,37 @@ class JobClient:
         return withdraw_credits(self.ctx)
 
 
-def _game_summary(v: GameView) -> dict[str, Any]:
-    return {
-        "status": v.status.name.lower(),
-        "level": v.phase.level if v.active else "resolved",
-        "to_move": v.mover.name.lower() if v.active else None,
-        "interval": [v.lo, v.hi],
-        "node": [v.height, v.index],
-        "provider_clock": v.provider_clock,
-        "challenger_clock": v.challenger_clock,
-        "deadline": v.deadline if v.active else None,
+def _refusal_hint(exc: TransactionReverted, job: Job, claim: Claim, me: str) -> str | None:
+    """What a refused demandOutput or outputTimeout means for the poster; None: no advice."""
+    a, j, c = exc.error_args, job.job_id, claim.claim_id
+    window_end = claim.submitted_at + job.params.challenge_window
+    hints = {
+        ContractError.NOT_POSTER: (
+            f"only the poster of job {j} ({job.poster}) may demand its output; this key is {me}"
+        ),
+        ContractError.WINDOW_CLOSED: (
+            f"claim {c}'s challenge window closed at chain time {window_end}: too late to demand "
+            "its output"
+        ),
+        ContractError.OUTPUT_ALREADY_DEMANDED: _demanded(claim, a.get("due")),
+        ContractError.OUTPUT_ALREADY_PUBLISHED: _published(job, claim),
+        ContractError.OUTPUT_NOT_DEMANDED: (
+            f"claim {c}'s output was never demanded: `poc job demand-output {j}` first"
+        ),
+        ContractError.OUTPUT_PENDING: (
+            f"claim {c}'s output is due at chain time {a.get('due')} (now {a.get('nowTs')}): "
+            "the provider may still publish it until then"
+        ),
     }
+    return hints.get(exc.error_name)  # type: ignore[call-overload]
+
+
+def _demanded(claim: Claim, due: Any) -> str:
+    return f"claim {claim.claim_id}'s output was already demanded; it is due at chain time {due}"
+
+
+def _published(job: Job, claim: Claim) -> str:
+    return (
+        f"claim {claim.claim_id}'s output is already published on chain: "
+        f"`poc job result {job.job_id}` reads it"
+    )

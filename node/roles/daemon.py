@@ -31,12 +31,15 @@ from typing import ClassVar, Generic, TypeVar
 
 from node.chain.contracts.job_market import Job
 from node.chain.errors import ChainError, TransactionReverted
+from node.chain.rpc import observe_requests, observing
 from node.chain.scanner import ChainEvent, EventScanner
 from node.compute.config import ComputeConfig
 from node.game.responder import MoveObserver, Responder
 from node.game.rules import GameStatus, Side
 from node.game.solver import Chooser, first_disagreement, solve
 from node.roles.context import RoleContext, withdraw_credits
+from node.roles.earnings import Ledger
+from node.roles.metrics import DEFAULT_ADDR, NodeMetrics
 from node.roles.records import Record
 from node.roles.work import JobWork, TraceFactory
 from node.storage.errors import StorageError
@@ -133,6 +136,8 @@ class DaemonPolicy:
 
     device: str = "auto"  # auto | cpu | cuda
     fetch_timeout: float = 30.0  # seconds for one content-store read
+    metrics_port: int | None = None  # serve Prometheus metrics here (0: any free port)
+    metrics_addr: str = DEFAULT_ADDR
 
 
 class RoleDaemon(ABC, Generic[R]):
@@ -155,7 +160,16 @@ class RoleDaemon(ABC, Generic[R]):
         self.compute = ComputeConfig(device=self.base_policy.device)
         self.trace_factory = trace_factory
         self.choose = choose
-        self.responder = Responder(ctx.send, ctx.deployment.game, ctx.state, observers)
+        # what the account earns, loses and spends (node.roles.earnings), and the metrics
+        # (node.roles.metrics), both fed by the generic layers: sender, web3, store, responder
+        self.metrics = NodeMetrics()
+        self.ledger = Ledger(ctx, observers=[self.metrics.on_entry])
+        ctx.sender.observers += [self.ledger.on_tx, self.metrics.on_tx]
+        ctx.store = self.metrics.observe_store(ctx.store)
+        observe_requests(ctx.w3)
+        self.responder = Responder(
+            ctx.send, ctx.deployment.game, ctx.state, [*(observers or []), self.metrics.on_move]
+        )
         self.scanner = EventScanner(
             ctx.w3,
             {"market": ctx.deployment.market.contract},
@@ -165,6 +179,12 @@ class RoleDaemon(ABC, Generic[R]):
             confirmations=ctx.confirmations,
         )
         self._work: dict[int, JobWork] = {}  # by job id
+        self.metrics_url: str | None = None
+        if self.base_policy.metrics_port is not None:
+            self.metrics_url = self.metrics.serve(
+                self.base_policy.metrics_port, self.base_policy.metrics_addr
+            )
+            self.metrics.describe_node(self.KIND.name, ctx.address, int(ctx.w3.eth.chain_id))
 
     # ---- what a role defines ----
 
@@ -222,19 +242,56 @@ class RoleDaemon(ABC, Generic[R]):
     # ---- the loop ----
 
     def tick(self) -> None:
-        self.scanner.scan(self._on_event)
-        self.advance_live()
-        self.withdraw()
+        with observing(self.metrics.on_rpc), self.metrics.tick():
+            self.scanner.scan(self._on_event)
+            self.advance_live()
+            self.withdraw()
+            if self.metrics_url is not None:
+                self._observe_chain()
 
     def _on_event(self, event: ChainEvent) -> None:
-        """`on_event`, isolated: an event it cannot record is logged and skipped (a transient
-        fault propagates, so that the scan stops before it and reads it again)."""
+        """The ledger's entries and the metrics, then `on_event`, each isolated: an event one
+        cannot handle is logged and skipped (a transient fault propagates, so that the scan
+        stops before it and reads it again)."""
+        try:
+            self.ledger.on_event(event)
+            self.metrics.on_event(event, self.ledger.ours(event))
+            if event.name == "GameSettled":
+                self._game_ended(int(event.args["gameId"]), bool(event.args["providerWon"]))
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.exception("event %s not counted: %s", event.name, describe_error(exc))
         try:
             self.on_event(event)
         except Exception as exc:
             if is_transient(exc):
                 raise
             log.exception("event %s skipped: %s", event.name, describe_error(exc))
+
+    def _game_ended(self, game_id: int, provider_won: bool) -> None:
+        """One of our games has settled: its row says so (its last read may have been before
+        the move that ended it) and its clocks are no longer shown."""
+        row = self.ctx.state.game(game_id)
+        if row is None:
+            return
+        status = GameStatus.PROVIDER_WON if provider_won else GameStatus.CHALLENGER_WON
+        self.ctx.state.upsert_game(
+            game_id, status=int(status), phase=row["phase"], role=row["role"], data=row["data"]
+        )
+        self.metrics.drop_game(game_id)
+
+    def _observe_chain(self) -> None:
+        """The gauges read from the chain once a tick (only while metrics are served)."""
+        try:
+            head = self.ctx.w3.eth.get_block("latest")
+            scanned = self.ctx.state.checkpoint(self.KIND.scanner)
+            self.metrics.chain(int(head["number"]), int(head["timestamp"]), scanned)
+            self.metrics.balance.set(self.ctx.w3.eth.get_balance(self.ctx.address))  # type: ignore[arg-type]
+            self.metrics.games_open.set(len(self.ctx.state.games(int(GameStatus.ACTIVE))))
+            self.metrics.live_records.set(len(self.KIND.record.live_ones(self.ctx.state)))
+        except Exception as exc:  # a gauge left as it was is better than a failed tick
+            log.debug("chain gauges not read: %s", describe_error(exc))
 
     def advance_live(self) -> None:
         """Every live record, in id order, except those backing off. A failure in one, of any
@@ -265,6 +322,7 @@ class RoleDaemon(ABC, Generic[R]):
         cur = self.record(record.key) or record  # advance may have saved a later stage
         cause = describe_error(exc)
         transient = is_transient(exc)
+        self.metrics.record_failures.labels(str(transient).lower()).inc()
         failures = cur.failures + 1
         if not cur.live:  # it reached a final stage, then something after that raised
             log.error("%s %d: %s (after reaching %s)", self._what, cur.key, cause, cur.stage.name)
@@ -329,11 +387,17 @@ class RoleDaemon(ABC, Generic[R]):
     def describe(self) -> str:
         """One line for the daemon's start: who, where, what it resumes."""
         live = len(self.KIND.record.live_ones(self.ctx.state))
+        chain_id = int(self.ctx.w3.eth.chain_id)
+        served = f"; metrics on {self.metrics_url}" if self.metrics_url else ""
         return (
-            f"{self.KIND.name} {self.ctx.address} on chain {self.ctx.w3.eth.chain_id}, state "
+            f"{self.KIND.name} {self.ctx.address} on chain {chain_id}, state "
             f"{self.ctx.data_dir}, resuming {live} live {self.KIND.record.TABLE} from block "
-            f"{self.scanner.next_block()}"
+            f"{self.scanner.next_block()}{served}"
         )
+
+    def close(self) -> None:
+        """Stop serving metrics (the state database is the context's to close)."""
+        self.metrics.close()
 
     # ---- work, games, pay ----
 
@@ -360,6 +424,7 @@ class RoleDaemon(ABC, Generic[R]):
         """Our move in one game, if it is ours or a timeout we can claim; returns the game's
         status as read before the move."""
         view = self.ctx.deployment.game_view(game_id)
+        self.metrics.on_game(view)
         self.ctx.state.upsert_game(
             game_id,
             status=int(view.status),

@@ -2,10 +2,12 @@
 
 Per job, in order: apply the policy (reward, size, deadlines), download the package and refuse
 it unless it matches the on-chain program root and S_0, claim (locking stake), execute (GPU
-when present, CPU otherwise), store the output, submit the claim, defend every game, finalize
-once the window has closed, and withdraw earned credits. Jobs are discovered by an event
-scanner whose checkpoint, like every decision and every sent transaction, lives in SQLite:
-a restart at any moment resumes where the last run stopped."""
+when present, CPU otherwise), store the output, submit the claim, defend every game, publish
+the output on chain if the poster demands it (and only then: it costs gas), finalize once the
+window has closed, and withdraw earned credits. A job that reopened after a claim ended is
+cooling down until its `reopensAt`: it is claimed after, not refused. Jobs are discovered by
+an event scanner whose checkpoint, like every decision and every sent transaction, lives in
+SQLite: a restart at any moment resumes where the last run stopped."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from node.chain.contracts.job_market import Claim, ClaimState, Job, JobState
+from node.chain.contracts.errors import ContractError
+from node.chain.contracts.job_market import Claim, ClaimState, Job, JobState, RejectCause
+from node.chain.errors import TransactionReverted
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.rules import GameStatus, Side
-from node.roles import safety
+from node.roles import outputs, safety
 from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind
 from node.roles.errors import InsufficientStake
 from node.roles.records import JobRecord, ProviderStage
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Stage = ProviderStage
 CHAIN_CONDITIONS_TTL = 300.0  # seconds a measured block time and gas price stay in use
+OUTPUT_FILE = "output.bin"  # our packed output, kept in the job's folder for a demand
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class ProviderPolicy(DaemonPolicy):
     macs_per_second: float = 1e8  # execution estimate (a slow CPU)
     block_time: float | None = None  # seconds; None: measured from recent blocks
     gas_price: int | None = None  # wei; None: the node's gas price
+    max_output_bytes: int = safety.MAX_OUTPUT_BYTES  # larger outputs cannot be published
 
 
 class Provider(RoleDaemon[JobRecord]):
@@ -201,11 +207,16 @@ class Provider(RoleDaemon[JobRecord]):
             challenger_bond=job.params.challenger_bond,
             cost=safety.JobCost.of(work.package.spec.program),
             chain=self._chain_conditions(),
-            margins=safety.Margins(pol.margin, pol.bond_margin, pol.macs_per_second),
+            margins=safety.Margins(
+                pol.margin, pol.bond_margin, pol.macs_per_second, pol.max_output_bytes
+            ),
+            reward=job.reward,
         )
         if unsafe:
             log.warning("job %d: unsafe terms: %s", job.job_id, "; ".join(unsafe))
             return self.finish(rec, Stage.REFUSED, "unsafe terms: " + "; ".join(unsafe))
+        if job.reopens_at > d.now():
+            return self._cooling(job.job_id, job.reopens_at, rec)
         free = d.stake.free_stake(me)
         if free < job.params.required_stake:
             note = str(
@@ -216,7 +227,13 @@ class Provider(RoleDaemon[JobRecord]):
             if note != rec.note:  # once per change, not on every tick of the wait
                 log.warning("job %d: %s", job.job_id, note)
             return self.save(dataclasses.replace(rec, note=note))
-        self.ctx.send(d.market.claim_job(job.job_id))
+        try:
+            self.ctx.send(d.market.claim_job(job.job_id))
+        except TransactionReverted as exc:
+            if exc.error_name != ContractError.JOB_COOLING_DOWN:
+                raise
+            # it reopened since we read it
+            return self._cooling(job.job_id, int(exc.error_args.get("reopensAt", 0)), rec)
         claim_id = d.market.job(job.job_id).current_claim
         if d.market.claim(claim_id).provider != me:
             return rec  # someone was faster; the tx reverted on dry run or we read their claim
@@ -224,6 +241,15 @@ class Provider(RoleDaemon[JobRecord]):
         return self.save(
             dataclasses.replace(rec, stage=Stage.CLAIMED, claim_id=claim_id, note=None)
         )
+
+    def _cooling(self, job_id: int, reopens_at: int, rec: JobRecord) -> JobRecord:
+        """The job reopened after a claim ended and cannot be claimed before `reopensAt`
+        (JobCoolingDown): not yet, not a failure. Said once, then skipped until then."""
+        note = f"cooling down until chain time {reopens_at} (reopened after a claim ended)"
+        if note == rec.note:
+            return rec
+        log.info("job %d: %s", job_id, note)
+        return self.save(dataclasses.replace(rec, note=note))
 
     def _chain_conditions(self) -> safety.ChainConditions:
         """Block time and gas price for the safety rule: the policy's, else measured (about 20
@@ -251,7 +277,8 @@ class Provider(RoleDaemon[JobRecord]):
         if d.now() > _execute_deadline(job, d.market.claim(rec.claim_id)):
             return self._expire_own(job, rec, "execution deadline passed")
         result = self.work(job, rec.locator).claim()
-        locator = self.ctx.store.put(result.output)
+        self._keep_output(job.job_id, result.output)
+        locator = self.store_output(job.job_id, result.output)
         self.ctx.send(
             d.market.submit_result(
                 job.job_id,
@@ -282,16 +309,120 @@ class Provider(RoleDaemon[JobRecord]):
             self.finish(rec, Stage.DONE, "finalized")
             return
         if claim.state == ClaimState.REJECTED:
-            self.finish(rec, Stage.LOST, "claim rejected by a challenge")
+            # Every game settles on its own (protocol.md §6.5 R3): the games still open are
+            # defended to their end, or their backing is lost by timeout.
+            if self._defend_games(job, rec, claim) == 0:
+                self.finish(rec, Stage.LOST, self._rejection(claim.claim_id))
             return
-        active = 0
-        for game_id in d.market.games_of_claim(claim.claim_id):
-            status = self.answer(game_id, self.work(job, rec.locator).trace, job.job_id)
-            active += status == GameStatus.ACTIVE
-        if active == 0 and d.now() >= claim.submitted_at + job.params.challenge_window:
+        # A demand has its own clock: answered first, but a failure to publish must not keep
+        # the games from being answered in this tick (it is raised after them, and retried).
+        publish_error: Exception | None = None
+        try:
+            if self._answer_demand(job, rec, claim):
+                claim = d.market.claim(rec.claim_id)
+        except Exception as exc:
+            publish_error = exc
+        active = self._defend_games(job, rec, claim)
+        if publish_error is not None:
+            raise publish_error
+        demand_pending = claim.output_due != 0 and not claim.output_published
+        window_over = d.now() >= claim.submitted_at + job.params.challenge_window
+        if active == 0 and window_over and not demand_pending:
             # dry run first: a game opened or resolved since we read is caught there
             self.ctx.send(d.market.finalize(job.job_id, claim.claim_id))
             self.finish(rec, Stage.DONE, "finalized")
+
+    def _defend_games(self, job: Job, rec: JobRecord, claim: Claim) -> int:
+        """Our moves in every game of the claim; returns how many are still active."""
+        active = 0
+        for game_id in self.ctx.deployment.market.games_of_claim(claim.claim_id):
+            status = self.answer(game_id, self.work(job, rec.locator).trace, job.job_id)
+            active += status == GameStatus.ACTIVE
+        return active
+
+    def _rejection(self, claim_id: int) -> str:
+        rejected = self.ctx.deployment.market.claim_rejected(claim_id)
+        if rejected is not None and rejected.cause == RejectCause.OUTPUT_WITHHELD:
+            return "claim rejected: the output the poster demanded was not published in time"
+        return "claim rejected by a challenge"
+
+    # ---- output availability (issue 11, P6) ----
+
+    def _answer_demand(self, job: Job, rec: JobRecord, claim: Claim) -> bool:
+        """The poster demanded our output: publish it on chain now, well before it is due
+        (after that anyone may reject the claim and our lock is burned). Never unasked: it
+        costs gas. The demand is recorded before sending, the publication after; a restart in
+        between finds the intent in the sender's state, or the publication on chain. Returns
+        whether it sent the publication."""
+        if claim.output_published:
+            if not rec.output_published:
+                self.save(dataclasses.replace(rec, output_published=True))
+            return False
+        if claim.output_due == 0:
+            return False  # not demanded
+        if rec.output_due != claim.output_due:
+            log.warning(
+                "job %d: the poster demanded the output of claim %d, due at chain time %d: "
+                "publishing it",
+                job.job_id,
+                claim.claim_id,
+                claim.output_due,
+            )
+            rec = self.save(dataclasses.replace(rec, output_due=claim.output_due))
+        data, leaf_size = self._own_output(job, rec, claim)
+        self.publish_output(job.job_id, claim.claim_id, leaf_size, data)
+        log.info(
+            "job %d: output of claim %d published on chain (%d bytes)",
+            job.job_id,
+            claim.claim_id,
+            len(data),
+        )
+        self.save(dataclasses.replace(rec, output_published=True))
+        return True
+
+    def _own_output(self, job: Job, rec: JobRecord, claim: Claim) -> tuple[bytes, int]:
+        """Our packed output and its leaf size, checked against the claimed root: the copy
+        kept in the job's folder, else the one in the content store, else computed again."""
+        spec = self.work(job, rec.locator).package.spec
+        out = spec.program.spec(spec.program.output_slot)
+        causes = []
+        kept = self.workdir(job.job_id) / OUTPUT_FILE
+        if kept.exists():
+            found = outputs.checked(kept.read_bytes(), out, claim.output_root, str(kept))
+            if found.raw is not None:
+                return found.raw, out.dtype.leaf_bytes
+            causes.append(found.cause)
+        found = outputs.from_store(
+            self.ctx.store, rec.output, out, claim.output_root, self.policy.fetch_timeout
+        )
+        if found.raw is None:
+            causes.append(found.cause)
+            computed = self.work(job, rec.locator).claim().output
+            found = outputs.checked(computed, out, claim.output_root, "the output computed again")
+        if found.raw is None:
+            causes.append(found.cause)
+            raise outputs.OutputUnavailable(
+                f"job {job.job_id}: no copy of our output matches claim {claim.claim_id}'s root: "
+                + "; ".join(c for c in causes if c)
+            )
+        self._keep_output(job.job_id, found.raw)
+        return found.raw, out.dtype.leaf_bytes
+
+    def _keep_output(self, job_id: int, output: bytes) -> None:
+        """A copy of our output beside the job's package: what a demand publishes."""
+        folder = self.workdir(job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / (OUTPUT_FILE + ".tmp")
+        tmp.write_bytes(output)
+        tmp.replace(folder / OUTPUT_FILE)
+
+    def store_output(self, job_id: int, output: bytes) -> str:
+        """Put the output in the content store (pinned); returns its locator."""
+        return self.ctx.store.put(output)
+
+    def publish_output(self, job_id: int, claim_id: int, leaf_size: int, data: bytes) -> None:
+        """Send `publishOutput` (the contract checks the data against the claim's root)."""
+        self.ctx.send(self.ctx.deployment.market.publish_output(job_id, claim_id, leaf_size, data))
 
 
 def _execute_deadline(job: Job, claim: Claim) -> int:

@@ -162,6 +162,10 @@ class JobRecord(Record):
     s_n: str | None = None  # 0x… of the state root we submitted
     output: str | None = None  # content id of the output we stored
     note: str | None = None  # why a live job waits (e.g. not enough free stake)
+    # the poster's demand for our output (issue 11, P6): the chain time it is due by, recorded
+    # before we publish; set once the output is published on chain (by us or anyone)
+    output_due: int | None = None
+    output_published: bool | None = None
 
     @property
     def job_id(self) -> int:
@@ -180,6 +184,9 @@ class ClaimRecord(Record):
     window_end: int = 0  # the challenge window's end (timestamp)
     my_s_n: str | None = None  # ours, when it differs
     games: tuple[int, ...] | None = None  # the games we opened on the claim
+    # the output blob behind the claim's locator (issue 11, P6): available | missing | mismatch
+    output: str | None = None
+    output_cause: str | None = None  # why missing or mismatch
 
     @property
     def claim_id(self) -> int:

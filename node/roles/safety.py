@@ -14,6 +14,10 @@ about them) and `poc deploy` (which derives the market's floors from it):
   the chain's gas price.
 - **execute-within** must hold the execution and two transactions (claim, submit); the
   **challenge window** must let a watchtower re-execute and land a challenge.
+- the **output** must be publishable on demand (issue 11, P6): the poster may demand it, free,
+  and the provider must then publish it in one `publishOutput` transaction or lose its lock. So
+  it must fit one transaction that every node relays (`MAX_OUTPUT_BYTES`), and publishing it
+  at the chain's gas price must cost less than the reward (`publish_gas`).
 
 Every time bound is multiplied by a safety margin (the provider's polling interval, a block
 missed under congestion, a short outage)."""
@@ -100,6 +104,38 @@ def program_macs(program: Program) -> int:
     return total
 
 
+# ---- publishing the output on demand (issue 11, P6) ---------------------------------------
+
+# Go-ethereum's transaction pool drops transactions above 128 KiB (4 slots of 32 KiB), and most
+# nodes follow it: an output over this cannot be published in one transaction that reaches a
+# block. 96 KiB leaves room for the call's encoding; publishing it costs at most 8.6M gas (an
+# int8 output; measured 7.4M), under EIP-7825's cap of 2^24 gas on one transaction.
+MAX_OUTPUT_BYTES = 96 * 1024
+# publishOutput's gas, an upper bound fitted to measurements on the embedded chain
+# (tests/node/roles/test_output_publish_cost.py checks it against the contract; docs/operator.md
+# has the figures): int8 32 B 39,208 gas, 3 KiB 266,996, 96 KiB 7,403,782; int32 128 B 41,337,
+# 96 KiB 3,416,315. A least-squares fit gives 20.9 gas a byte and 1,731 a leaf over a base of
+# about 38,000; the constants round each up.
+PUBLISH_GAS_BASE = 45_000
+PUBLISH_GAS_PER_BYTE = 24  # calldata (16) and the event's data (8), per non-zero byte
+PUBLISH_GAS_PER_LEAF = 2_000  # the leaf's sha256 and one inner node's, with their memory
+# EIP-7623 (Prague): a data-heavy transaction pays at least this per non-zero calldata byte
+CALLDATA_FLOOR_PER_BYTE = 40
+CALL_OVERHEAD_BYTES = 256  # selector, job id, leaf size, offset and length words, padding
+
+
+def publish_gas(output_bytes: int, output_leaves: int) -> int:
+    """Gas of `publishOutput` for an output of `output_bytes` bytes in `output_leaves` leaves
+    (an upper bound: the execution, or EIP-7623's calldata floor where it is higher)."""
+    execution = (
+        PUBLISH_GAS_BASE
+        + PUBLISH_GAS_PER_BYTE * output_bytes
+        + PUBLISH_GAS_PER_LEAF * output_leaves
+    )
+    floor = 21_000 + CALLDATA_FLOOR_PER_BYTE * (output_bytes + CALL_OVERHEAD_BYTES)
+    return max(execution, floor)
+
+
 # ---- the deployment's floors -------------------------------------------------------------
 
 
@@ -172,16 +208,20 @@ class Margins:
     margin: float = 3.0  # on every time bound
     bond_margin: float = 2.0  # on the bond (gas price swings)
     macs_per_second: float = 1e8  # a slow CPU: the execution estimate for execute-within/window
+    max_output_bytes: int = 0  # 0: MAX_OUTPUT_BYTES (what one transaction can publish)
 
 
 @dataclass(frozen=True)
 class JobCost:
     moves: int  # provider moves of the worst path
     macs: int
+    output_bytes: int = 0  # the packed output: what publishing it on demand sends
+    output_leaves: int = 0  # its leaves (32 elements each), hashed by the contract
 
     @classmethod
     def of(cls, program: Program) -> JobCost:
-        return cls(provider_moves(program), program_macs(program))
+        out = program.spec(program.output_slot)
+        return cls(provider_moves(program), program_macs(program), out.nbytes, out.n_leaves)
 
 
 def unsafe_terms(
@@ -193,8 +233,10 @@ def unsafe_terms(
     cost: JobCost,
     chain: ChainConditions,
     margins: Margins = Margins(),  # noqa: B008 (frozen)
+    reward: int | None = None,
 ) -> list[str]:
-    """Why an honest provider refuses these terms on this chain (empty: safe)."""
+    """Why an honest provider refuses these terms on this chain (empty: safe). The cost of
+    publishing the output on demand is weighed against `reward` when it is given."""
     bt, m = chain.block_time, margins.margin
     reasons = []
     need_clock = math.ceil(cost.moves * bt * m)
@@ -222,4 +264,19 @@ def unsafe_terms(
             f"{MOVE_GAS} gas at {chain.gas_price / GWEI:g} gwei x {margins.bond_margin:g}): "
             "a failed challenge would not pay the defence"
         )
+    limit = margins.max_output_bytes or MAX_OUTPUT_BYTES
+    if cost.output_bytes > limit:
+        reasons.append(
+            f"output of {cost.output_bytes} bytes > {limit} bytes: too large to publish on "
+            "chain in one transaction if the poster demands it"
+        )
+    elif reward is not None:
+        gas = publish_gas(cost.output_bytes, cost.output_leaves)
+        need = math.ceil(gas * chain.gas_price * margins.bond_margin)
+        if reward < need:
+            reasons.append(
+                f"reward {reward} wei < {need} wei (publishing the {cost.output_bytes}-byte "
+                f"output on demand: about {gas} gas at {chain.gas_price / GWEI:g} gwei x "
+                f"{margins.bond_margin:g}): a demand would cost more than the job pays"
+            )
     return reasons

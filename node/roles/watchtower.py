@@ -1,7 +1,10 @@
 """The watchtower daemon (a `RoleDaemon`): follows ResultSubmitted, re-executes (every result,
 or a sample), challenges results it has recomputed and found wrong while the window is open,
 plays each of its games to the end (calling timeout when the provider stalls) and withdraws its
-bonds and bounties.
+bonds and bounties. For each claim it checks, it also fetches the output behind the claim's
+locator and records whether it hashes to the claimed output root (issue 11, P6: a correct root
+over a missing or corrupted blob is paid, and only the poster's demand can bring the output on
+chain); that check never stands in the way of the result's check or of a challenge.
 
 It never challenges a result it has not recomputed: a job whose package cannot be fetched or
 does not match its on-chain roots is skipped, not challenged. Like the provider it is an
@@ -16,11 +19,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from node.chain.contracts.job_market import ClaimState, Job
+from node.chain.contracts.job_market import Claim, ClaimState, Job
 from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.rules import GameStatus, Side
-from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind
+from node.roles import outputs
+from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind, describe_error
 from node.roles.records import ClaimRecord, WatchStage
 from node.roles.work import JobWork
 
@@ -112,6 +116,7 @@ class Watchtower(RoleDaemon[ClaimRecord]):
             return self.finish(rec, Stage.SKIPPED, f"cannot recompute: {exc}")
         mine = work.claim().s_n
         if mine == claim.s_n:
+            rec = self._check_output(job, rec, claim, work)
             return self.finish(rec, Stage.CORRECT, "recomputed: S_N matches")
         # full roots: two roots that differ may share any prefix
         log.warning(
@@ -122,6 +127,39 @@ class Watchtower(RoleDaemon[ClaimRecord]):
             mine.hex(),
         )
         return self.save(dataclasses.replace(rec, stage=Stage.WRONG, my_s_n="0x" + mine.hex()))
+
+    def _check_output(self, job: Job, rec: ClaimRecord, claim: Claim, work: JobWork) -> ClaimRecord:
+        """Whether the blob behind the claim's output locator hashes to its output root, kept
+        in the record (available / missing / mismatch), once per claim: after the result is
+        found correct, or after a wrong one is challenged (a download must not delay a
+        challenge). A mismatch or a missing blob is logged once, with its cause. Whatever goes
+        wrong here is logged and recorded as not checked: it never stops the record."""
+        if rec.output is not None or rec.output_cause is not None:
+            return rec  # checked already
+        try:
+            spec = work.package.spec.program
+            found = outputs.from_store(
+                self.ctx.store,
+                self.ctx.deployment.market.output_locator(rec.claim_id),
+                spec.spec(spec.output_slot),
+                claim.output_root,
+                self.policy.fetch_timeout,
+            )
+        except Exception as exc:
+            cause = f"not checked: {describe_error(exc)}"
+            log.error("claim %d (job %d): output %s", rec.claim_id, job.job_id, cause)
+            return self.save(dataclasses.replace(rec, output_cause=cause))
+        if not found.ok:
+            log.warning(
+                "claim %d (job %d): output %s: %s (only the poster can demand it on chain)",
+                rec.claim_id,
+                job.job_id,
+                found.state.value,
+                found.cause,
+            )
+        return self.save(
+            dataclasses.replace(rec, output=found.state.value, output_cause=found.cause)
+        )
 
     def _work_for(self, job: Job) -> JobWork:
         return self.work(job, self.ctx.deployment.market.spec_locator(job.job_id))
@@ -145,6 +183,7 @@ class Watchtower(RoleDaemon[ClaimRecord]):
 
     def _play(self, job: Job, rec: ClaimRecord) -> None:
         d = self.ctx.deployment
+        rec = self._check_output(job, rec, d.market.claim(rec.claim_id), self._work_for(job))
         results = {}
         for game_id in rec.games or ():
             status = self.answer(game_id, self._work_for(job).trace, job.job_id)

@@ -75,6 +75,11 @@ CREATE TABLE IF NOT EXISTS pending_txs (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS pending_by_status ON pending_txs(status);
+CREATE TABLE IF NOT EXISTS ledger (
+    key TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
 """
 
 # (version, SQL) run on a database older than `version`, after the tables exist.
@@ -387,6 +392,24 @@ class StateStore:
             sql += " AND lower(sender) = lower(?)"
             params.append(sender)
         return [_tx_row(r) for r in self._rows(sql + " ORDER BY nonce, key", tuple(params))]
+
+    # the earnings ledger (node.roles.earnings): one entry per payment or gas bill, keyed by
+    # what caused it (an event's transaction and log index, a transaction hash), so that
+    # recording it again is harmless; amounts are JSON integers (wei exceeds 64 bits)
+
+    def add_ledger_entry(self, key: str, data: dict[str, Any]) -> bool:
+        """Record entry `key` unless it is already there; returns whether it was new."""
+        with self.transaction():
+            cursor = self._conn.execute(
+                "INSERT INTO ledger(key, data, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO NOTHING",
+                (key, _dump(data), time.time()),
+            )
+            return cursor.rowcount == 1
+
+    def ledger_entries(self) -> dict[str, dict[str, Any]]:
+        rows = self._rows("SELECT key, data FROM ledger ORDER BY rowid")
+        return {r["key"]: json.loads(r["data"]) for r in rows}
 
 
 def _dump(data: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ BENCHES: dict[str, list[str]] = {
     "gas": ["ape", "run", "gas_report"],
     "dispute": [sys.executable, "-m", "poc_lab.bench.dispute"],
     "plots": [sys.executable, "-m", "poc_lab.bench.plots"],
+    "economics": [sys.executable, "-m", "poc_lab.bench.economics"],
 }
 
 

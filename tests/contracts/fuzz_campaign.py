@@ -22,12 +22,13 @@ if str(HERE) not in sys.path:  # run as a script: the suite's helper modules liv
     sys.path.insert(0, str(HERE))
 
 CONTRACTS = ("StakeManager", "TensorStep", "JobMarket", "DisputeGame")
+ATTACKER = "Puppeteer"  # contracts/test: the attacker's accounts, one transaction for many calls
 
 
 def ape_artifacts(project: Any) -> dict[str, dict[str, Any]]:
-    """ABI and creation bytecode of the four contracts as ape compiled them."""
+    """ABI and creation bytecode of the four contracts (and the test attacker) as ape compiled them."""
     out = {}
-    for name in CONTRACTS:
+    for name in (*CONTRACTS, ATTACKER):
         ct = getattr(project, name).contract_type
         out[name] = {
             "contractName": name,
@@ -51,6 +52,15 @@ def rpc_system(chain: Any, artifacts: dict[str, dict[str, Any]], log2_arity: int
     return System(stake, step, market, game, deployer)
 
 
+def rpc_attacker(chain: Any, artifacts: dict[str, dict[str, Any]], puppets: int = 3) -> Any:
+    """The F1/F4 attacker (`puppets.Attacker`) deployed over `rpc_chain`, owned by account 9."""
+    from puppets import Attacker, PuppetRef
+
+    owner = chain.accounts[9]
+    pp = chain.deploy(artifacts[ATTACKER], [puppets], owner)
+    return Attacker(pp, owner, [PuppetRef(i, str(pp.puppets(i))) for i in range(puppets)])
+
+
 def run_on_anvil(
     artifacts: dict[str, dict[str, Any]], sequences: int, derandomize: bool, shrink: bool = True
 ) -> dict[str, int]:
@@ -65,7 +75,8 @@ def run_on_anvil(
     with AnvilNode.start() as anvil:
         chain = RpcChain(anvil.rpc_url)
         system = rpc_system(chain, artifacts, LOG2_ARITY)
-        ctx = market_machine.machine_context(chain, system, chain.accounts, (Reverted,))
+        attacker = rpc_attacker(chain, artifacts)
+        ctx = market_machine.machine_context(chain, system, chain.accounts, (Reverted,), attacker)
         t0 = time.monotonic()
         market_machine.run_sequences(ctx, sequences, derandomize=derandomize, shrink=shrink)
         market_machine.COUNTS["seconds (worker)"] = round(time.monotonic() - t0)

@@ -1,8 +1,18 @@
 """The hypothesis state machine over random sequences of market actions: posts, stakes,
 claims, results (honest or lying), challenges, game moves, timeouts, finalizations, expiries,
-cancellations, withdrawals. Checks after every action: solvency (balance == escrows + stakes +
-bonds + credits), forward-only states; at the end of a sequence, that everything can be ended
-and then no wei is stuck.
+cancellations, withdrawals, output demands, publications and timeouts, and the attacks of
+issue 11: a lying provider contract that submits and has its puppets challenge in the same
+transaction (F1), a griefer's expire + claim in one transaction (F4), the poster's cancel of an
+Active claim past its deadline.
+
+Checks after every action: solvency of both contracts (balance == escrows + bonds + credits;
+free + locked (claim locks and game backings) + unbonding), forward-only states, and a ledger:
+the machine computes every account's credits and free stake and the total burned under the
+payout rules of docs/protocol.md 6.5, and the chain must hold exactly that. On every settled
+game: R2 (backing = min(L, free stake at opening)) and P1 (a challenger that won got its bond and
+half the game's backing); on every rejected claim whose games have all ended: P2 (the provider's
+side, its puppets included, lost at least the lock). At the end of a sequence, that everything
+can be ended and then no wei is stuck.
 
 It drives the contracts through ape's objects (embedded chain) or through `rpc_chain` (anvil,
 for the long campaign): both offer the same calls."""
@@ -12,7 +22,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
-from conftest import ARITY, BOND, CLOCK, EXECUTE, STAKE, WINDOW, job_params, submit
+from conftest import ARITY, BOND, CLOCK, EXECUTE, MIN_CLOCK, STAKE, WINDOW, job_params, submit
 from contracts_trace import Challenger, Match, Provider, Refuse, Trace, sample_program
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -23,6 +33,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from puppets import Attacker, GameVia, PuppetRef, revert_of
 
 from node.game.rules import GameStatus
 
@@ -32,15 +43,45 @@ ACTIVE, PROVIDER_WON, CHALLENGER_WON = (
     GameStatus.CHALLENGER_WON,
 )
 
-JOB_NEXT = {1: {2, 4}, 2: {1, 3}, 3: set(), 4: set()}  # Open, Claimed, Finalized, Cancelled
+# Open, Claimed, Finalized, Cancelled; Claimed -> Cancelled: the poster's cancel of an Active claim
+# past its deadline (expired and cancelled in one call, protocol.md 6.5 R5)
+JOB_NEXT = {1: {2, 4}, 2: {1, 3, 4}, 3: set(), 4: set()}
 CLAIM_NEXT = {1: {2, 5}, 2: {3, 4}, 3: set(), 4: set(), 5: set()}
 COUNTS: dict[str, int] = {}
 OUTCOME = {2: "provider won", 3: "challenger won"}  # DisputeGame.Status
 CLAIM_END = {3: "accepted", 4: "rejected (slashed)", 5: "expired"}  # JobMarket.ClaimState
+L = STAKE  # every job's requiredStake: the claim lock
+COMPENSATION = L * 1000 // 10_000  # MISSED_DEADLINE_SLASH_BPS of the lock
 
 
 def _count(k: str, n: int = 1) -> None:
     COUNTS[k] = COUNTS.get(k, 0) + n
+
+
+def revert_name(exc: Exception) -> str:
+    """The custom error of a refused call: ape and rpc_chain name the exception after it, except
+    for a revert that came through the attacker's contract (decoded from its data)."""
+    name = type(exc).__name__
+    return revert_of(exc)[0] if name in ("ContractLogicError", "Reverted") else name
+
+
+class Ledger:
+    """What every account is owed (credits) and holds (free stake) and the total burned, as the
+    payout rules of protocol.md 6.5 say; the chain must agree after every action."""
+
+    def __init__(self) -> None:
+        self.credits: dict[str, int] = {}
+        self.free: dict[str, int] = {}
+        self.burned = 0
+        self.touched: set[str] = set()  # accounts booked since the last check
+
+    def credit(self, who: str, amount: int) -> None:
+        self.credits[who] = self.credits.get(who, 0) + amount
+        self.touched.add(who)
+
+    def stake(self, who: str, amount: int) -> None:
+        self.free[who] = self.free.get(who, 0) + amount
+        self.touched.add(who)
 
 
 class MarketMachine(RuleBasedStateMachine):
@@ -62,6 +103,17 @@ class MarketMachine(RuleBasedStateMachine):
         self.games: dict[int, dict] = {}  # game id -> match (players, carried reveal), last status
         self.result_of: dict[int, Trace] = {}  # claim id -> trace submitted
         self.actions = 0
+        self.atk: Attacker = c["attacker"]
+        self.puppet_addrs = {p.address for p in self.atk.puppets}
+        self.game_via = GameVia(self.sys.game, self.atk)
+        self.ledger = Ledger()
+        for a in self._everyone():
+            self.ledger.credits[a] = int(self.sys.market.credits(a))
+            self.ledger.free[a] = int(self.sys.stake.freeStake(a))
+        self.ledger.burned = int(self.sys.market.totalBurned())
+        self.reward_of: dict[int, int] = {}  # job id -> escrowed reward
+        self.rejected: set[int] = set()  # claims the ledger has rejected (lock burned)
+        self.p2_checked: set[int] = set()
 
     # ---------------------------------------------------------------- helpers
     def _advance(self, seconds: int) -> None:
@@ -100,7 +152,26 @@ class MarketMachine(RuleBasedStateMachine):
         return job, m.getClaim(m.getJob(job).currentClaim)
 
     def _provider_of(self, cl):  # noqa: ANN001, ANN202
-        return next(a for a in self.accts["providers"] if a.address == cl.provider)
+        """The provider's account, or the attacker's provider puppet (a PuppetRef)."""
+        for a in [*self.accts["providers"], self.atk.puppets[0]]:
+            if a.address == cl.provider:
+                return a
+        raise AssertionError(f"unknown provider {cl.provider}")
+
+    def _everyone(self) -> list[str]:
+        a = self.accts
+        accounts = a["posters"] + a["providers"] + a["challengers"] + [a["anyone"]]
+        return [x.address for x in accounts] + [p.address for p in self.atk.puppets]
+
+    def _expect_revert(self, names: set[str], fn, *args, **kw) -> str:  # noqa: ANN001
+        """Calls what must be refused; returns the custom error's name (one of `names`)."""
+        try:
+            fn(*args, **kw)
+        except self.reverts as exc:
+            name = revert_name(exc)
+            assert name in names, f"{name} not in {names}"
+            return name
+        raise AssertionError(f"not refused (want one of {names})")
 
     def _active_game(self, pick: int) -> int | None:
         active = [g for g, s in self.games.items() if s["status"] == ACTIVE]
@@ -125,9 +196,12 @@ class MarketMachine(RuleBasedStateMachine):
         )
         if self._try(m.post, p, "ipfs://spec", value=reward, sender=self.accts["posters"][poster]):
             self.jobs[int(m.jobCount())] = 1
+            self.reward_of[int(m.jobCount())] = reward
 
     def deposit(self, who: int, amount: int) -> None:
-        self._try(self.sys.stake.deposit, value=amount, sender=self.accts["providers"][who])
+        prov = self.accts["providers"][who]
+        if self._try(self.sys.stake.deposit, value=amount, sender=prov):
+            self.ledger.stake(prov.address, amount)
 
     def claim(self, who: int, pick: int) -> None:
         jobs = self._jobs_in(1) or sorted(self.jobs)
@@ -137,14 +211,15 @@ class MarketMachine(RuleBasedStateMachine):
         m, prov = self.sys.market, self.accts["providers"][who]
         j = m.getJob(job)
         now = self.chain.pending_timestamp
-        if (
-            j.state != 1
-            or now > j.params.claimBy
-            or self.sys.stake.freeStake(prov) < j.params.requiredStake
-        ):
+        if j.state != 1 or now > j.params.claimBy or self.ledger.free[prov.address] < L:
+            return
+        if now < j.reopensAt:  # R5: a reopened job waits MIN_CLOCK (the poster's turn to cancel)
+            self._expect_revert({"JobCoolingDown"}, m.claim, job, sender=prov)
+            _count("claims refused while cooling down (F4/P5)")
             return
         if self._try(m.claim, job, sender=prov):
             self.claims[int(self.sys.market.claimCount())] = 1
+            self.ledger.stake(prov.address, -L)
 
     def claim_submit_challenge(self, who: int, pick: int, lie: bool, chal: int, seed: int) -> None:
         """The common path in one rule, so that sequences reach the game often."""
@@ -167,7 +242,21 @@ class MarketMachine(RuleBasedStateMachine):
         trace = self.liar if lie else self.honest
         if self.chain.pending_timestamp > cl.claimedAt + EXECUTE:
             return
-        if self._try(submit, self.sys.market, self._provider_of(cl), int(cl.jobId), trace):
+        prov = self._provider_of(cl)
+        if isinstance(prov, PuppetRef):
+            prog = trace.program
+            result = (
+                trace.states[-1],
+                trace.slot_root(prog.output_slot),
+                trace.output_proof(prog.output_slot),
+            )
+            call = self.atk.call(
+                0, self.sys.market, "submitResult", int(cl.jobId), *result, "ipfs://o"
+            )
+            ok = self._try(self.atk.run, call)
+        else:
+            ok = self._try(submit, self.sys.market, prov, int(cl.jobId), trace)
+        if ok:
             self.result_of[cid] = trace
 
     def challenge(self, pick: int, who: int, random_play: bool, seed: int) -> None:
@@ -180,16 +269,31 @@ class MarketMachine(RuleBasedStateMachine):
         chal = self.accts["challengers"][who]
         if self.chain.pending_timestamp >= cl.submittedAt + WINDOW:
             return
-        if self._try(m.challenge, int(cl.jobId), value=job.params.challengerBond, sender=chal):
-            gid = int(self.sys.game.gameCount())
-            provider = self._provider_of(cl)
-            p = Provider(self.result_of[cid], ARITY)
-            c = Challenger(self.honest, ARITY, rng=random.Random(seed) if random_play else None)
-            self.games[gid] = {
-                "match": Match(self.sys.game, gid, p, c, (provider, chal)),
-                "status": ACTIVE,
-            }
-            _count("games")
+        bond = int(job.params.challengerBond)
+        if self._try(m.challenge, int(cl.jobId), value=bond, sender=chal):
+            rng = random.Random(seed) if random_play else None
+            self._opened(int(self.sys.game.gameCount()), cid, cl, chal, bond, rng)
+
+    def _opened(self, gid: int, cid: int, cl, chal, bond: int, rng: random.Random | None) -> None:  # noqa: ANN001
+        """Game `gid` was opened on claim `cid` by `chal`: R2 checked, the backing booked."""
+        provider = self._provider_of(cl)
+        backing = min(L, self.ledger.free[cl.provider])
+        assert int(self.sys.market.backingOfGame(gid)) == backing, (gid, "R2: backing")
+        self.ledger.stake(cl.provider, -backing)
+        p = Provider(self.result_of[cid], ARITY)
+        c = Challenger(self.honest, ARITY, rng=rng)
+        self.games[gid] = {
+            "match": Match(self.game_via, gid, p, c, (provider, chal)),
+            "status": ACTIVE,
+            "claim": cid,
+            "provider": cl.provider,
+            "challenger": chal.address,
+            "bond": bond,
+            "backing": backing,
+        }
+        _count("games")
+        if backing == 0:
+            _count("games unbacked (no free stake)")
 
     def move(self, pick: int, moves: int) -> None:
         gid = self._active_game(pick)
@@ -229,7 +333,17 @@ class MarketMachine(RuleBasedStateMachine):
         job, cl = picked
         now = self.chain.pending_timestamp
         if cl.state == 2 and cl.activeGames == 0 and now >= cl.submittedAt + WINDOW:
-            self._try(self.sys.market.finalize, job, sender=self.accts["anyone"])
+            m = self.sys.market
+            if cl.outputDue != 0:  # R4: a pending demand blocks the payment
+                self._expect_revert({"OutputPending"}, m.finalize, job, sender=self.accts["anyone"])
+                return
+            if self._try(m.finalize, job, sender=self.accts["anyone"]):
+                self.ledger.credit(cl.provider, self.reward_of[job])
+                self.ledger.stake(cl.provider, L)
+
+    def _expired(self, job: int, cl) -> None:  # noqa: ANN001
+        self.ledger.credit(self.sys.market.getJob(job).poster, COMPENSATION)
+        self.ledger.stake(cl.provider, L - COMPENSATION)
 
     def expire(self, pick: int) -> None:
         picked = self._picked_claimed_job(pick)
@@ -237,25 +351,169 @@ class MarketMachine(RuleBasedStateMachine):
             return
         job, cl = picked
         if cl.state == 1 and self.chain.pending_timestamp > cl.claimedAt + EXECUTE:
-            self._try(self.sys.market.expire, job, sender=self.accts["anyone"])
+            if self._try(self.sys.market.expire, job, sender=self.accts["anyone"]):
+                self._expired(job, cl)
+
+    def expire_and_claim(self, pick: int) -> None:
+        """F4: the attacker expires a claim past its deadline and claims in the same transaction;
+        it must revert (the job cools down first), leaving the poster its turn to cancel."""
+        picked = self._picked_claimed_job(pick)
+        if picked is None:
+            return
+        job, cl = picked
+        if cl.state != 1 or self.chain.pending_timestamp <= cl.claimedAt + EXECUTE:
+            return
+        m = self.sys.market
+        calls = (self.atk.call(0, m, "expire", job), self.atk.call(0, m, "claim", job))
+        name = self._expect_revert({"JobCoolingDown", "ClaimDeadlinePassed"}, self.atk.run, *calls)
+        _count(f"F4 expire + claim in one transaction refused ({name})")
 
     def cancel(self, pick: int, poster: int) -> None:
-        jobs = self._jobs_in(1)
-        if jobs:
-            job = jobs[pick % len(jobs)]
-            who = self.accts["posters"][poster]
-            if self.sys.market.getJob(job).poster == who.address:
-                self._try(self.sys.market.cancel, job, sender=who)
-
-    def withdraw_credits(self, who: str, i: int) -> None:
-        if self.sys.market.credits(self.accts[who][i]) == 0:
+        """The poster's cancel: of an Open job (cooling down or not), or of a Claimed one whose
+        claim is Active past its deadline (expired in the same call, R5)."""
+        m = self.sys.market
+        jobs = self._jobs_in(1, 2)
+        if not jobs:
             return
-        self._try(self.sys.market.withdraw, sender=self.accts[who][i])
+        job = jobs[pick % len(jobs)]
+        who = self.accts["posters"][poster]
+        j = m.getJob(job)
+        if j.poster != who.address:
+            return
+        if j.state == 1:
+            if self._try(m.cancel, job, sender=who):
+                self.ledger.credit(who.address, self.reward_of[job])
+            return
+        cl = m.getClaim(j.currentClaim)
+        if cl.state == 1 and self.chain.pending_timestamp > cl.claimedAt + EXECUTE:
+            if self._try(m.cancel, job, sender=who):
+                self._expired(job, cl)
+                self.ledger.credit(who.address, self.reward_of[job])
+                _count("cancels of an Active claim past its deadline")
+
+    # ---------------------------------------------------------------- F1: the attacker
+    def attack_submit(self, pick: int, puppets: int, top_up: int) -> None:
+        """F1: the attacker's provider contract (puppet 0) claims a job and, in ONE transaction,
+        submits a lie and has `puppets` of its other accounts challenge it. Its puppets then
+        play their games honestly (the liar wants them to win first); anyone else may challenge
+        the claim too."""
+        m, atk = self.sys.market, self.atk
+        p0 = atk.puppets[0].address
+        if top_up and self._try(
+            atk.run, atk.call(0, self.sys.stake, "deposit", value=top_up * L // 2)
+        ):
+            self.ledger.stake(p0, top_up * L // 2)
+        now = self.chain.pending_timestamp
+        jobs = [
+            j
+            for j in self._jobs_in(1)
+            if now >= m.getJob(j).reopensAt and now <= m.getJob(j).params.claimBy
+        ]
+        if not jobs or self.ledger.free[p0] < L:
+            return
+        job = jobs[pick % len(jobs)]
+        if not self._try(atk.run, atk.call(0, m, "claim", job)):
+            return
+        cid = int(m.claimCount())
+        self.claims[cid] = 1
+        self.ledger.stake(p0, -L)
+        prog = self.liar.program
+        lie = (
+            self.liar.states[-1],
+            self.liar.slot_root(prog.output_slot),
+            self.liar.output_proof(prog.output_slot),
+        )
+        bond = int(m.getJob(job).params.challengerBond)
+        calls = [atk.call(0, m, "submitResult", job, *lie, "ipfs://lie")]
+        calls += [atk.call(i, m, "challenge", job, value=bond) for i in range(1, puppets + 1)]
+        g0 = int(self.sys.game.gameCount())
+        if not self._try(atk.run, *calls):
+            return
+        self.result_of[cid] = self.liar
+        self.claims[cid] = 2
+        cl = m.getClaim(cid)
+        for i in range(1, puppets + 1):
+            self._opened(g0 + i, cid, cl, atk.puppets[i], bond, None)
+        _count(f"F1 submit + {puppets} puppet challenges in one transaction")
+
+    # ---------------------------------------------------------------- P6: output availability
+    def _submitted(self, pick: int):  # noqa: ANN202
+        """(job id, claim id, claim) of a Claimed job whose current claim is Submitted, or None."""
+        m = self.sys.market
+        jobs = [j for j in self._jobs_in(2) if int(m.getClaim(m.getJob(j).currentClaim).state) == 2]
+        if not jobs:
+            return None
+        job = jobs[pick % len(jobs)]
+        cid = int(m.getJob(job).currentClaim)
+        return job, cid, m.getClaim(cid)
+
+    def demand_output(self, pick: int) -> None:
+        picked = self._submitted(pick)
+        if picked is None:
+            return
+        job, cid, cl = picked
+        m = self.sys.market
+        poster = next(a for a in self.accts["posters"] if a.address == m.getJob(job).poster)
+        now = self.chain.pending_timestamp
+        if cl.outputDue == 0 and not cl.outputPublished and now < cl.submittedAt + WINDOW:
+            if self._try(m.demandOutput, job, sender=poster):
+                _count("output demands")
+        elif cl.outputDue != 0:
+            self._expect_revert(
+                {"OutputAlreadyDemanded", "WindowClosed"}, m.demandOutput, job, sender=poster
+            )
+
+    def publish_output(self, pick: int, good: bool) -> None:
+        picked = self._submitted(pick)
+        if picked is None:
+            return
+        job, cid, cl = picked
+        if cl.outputPublished:
+            return
+        trace = self.result_of[cid]
+        slot = trace.program.output_slot
+        size, data = trace.program.table[slot].dtype.leaf_bytes, trace.packed[slot]
+        m, who = self.sys.market, self.accts["anyone"]
+        if good:
+            if self._try(m.publishOutput, job, size, data, sender=who):
+                _count("outputs published")
+        else:
+            bad = bytes([data[0] ^ 0x40]) + data[1:]
+            self._expect_revert({"BadOutput"}, m.publishOutput, job, size, bad, sender=who)
+            _count("bad outputs refused")
+
+    def output_timeout(self, pick: int) -> None:
+        picked = self._submitted(pick)
+        if picked is None:
+            return
+        job, cid, cl = picked
+        if cl.outputDue == 0 or self.chain.pending_timestamp <= cl.outputDue:
+            return
+        if self._try(self.sys.market.outputTimeout, job, sender=self.accts["anyone"]):
+            self._rejected(cid)
+            _count("claims rejected for withheld output")
+
+    def _rejected(self, cid: int) -> None:
+        """R1: the claim's whole lock is burned."""
+        assert cid not in self.rejected, cid
+        self.rejected.add(cid)
+        self.ledger.burned += L
+        self._check_p2(cid)
+
+    # ---------------------------------------------------------------- credits and stake
+    def withdraw_credits(self, who: str, i: int) -> None:
+        acct = self.accts[who][i]
+        if self.sys.market.credits(acct) == 0:
+            return
+        if self._try(self.sys.market.withdraw, sender=acct):
+            self.ledger.credit(acct.address, -self.ledger.credits[acct.address])
 
     def unbond(self, i: int, amount: int) -> None:
-        if self.sys.stake.freeStake(self.accts["providers"][i]) < amount:
+        acct = self.accts["providers"][i]
+        if self.ledger.free[acct.address] < amount:
             return
-        self._try(self.sys.stake.requestUnbond, amount, sender=self.accts["providers"][i])
+        if self._try(self.sys.stake.requestUnbond, amount, sender=acct):
+            self.ledger.stake(acct.address, -amount)
 
     def withdraw_stake(self, i: int) -> None:
         amount, unlock_at = self.sys.stake.unbonding(self.accts["providers"][i])
@@ -266,13 +524,14 @@ class MarketMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def script(self, data) -> None:  # noqa: ANN001
         """A run of 10-40 actions drawn at once (hypothesis keeps stateful runs short otherwise),
-        with both invariants checked after each action."""
+        with the invariants checked after each action."""
         for _ in range(data.draw(st.integers(10, 40))):
             name = data.draw(st.sampled_from(SCRIPT_ACTIONS))
             fn, strategies = getattr(self, name), SCRIPT_ARGS[name]
             fn(**{k: data.draw(v) for k, v in strategies.items()})
             self.solvent()
             self.forward_only()
+            self.ledger_agrees(everyone=False)
         self.forward_only(everything=True)
 
     # ---------------------------------------------------------------- invariants
@@ -281,6 +540,59 @@ class MarketMachine(RuleBasedStateMachine):
         m, s = self.sys.market, self.sys.stake
         assert m.balance == m.totalEscrow() + m.totalBonds() + m.totalCredits()
         assert s.balance == s.totalFree() + s.totalLocked() + s.totalUnbonding()
+
+    @invariant()
+    def ledger_agrees(self, everyone: bool = True) -> None:
+        """Every account's credits and free stake, and the total burned, are the ledger's. After
+        each action only the accounts the ledger booked are read (a read costs ~30 ms through
+        ape); every account after each script, where a payment to an unexpected account shows."""
+        m, s = self.sys.market, self.sys.stake
+        accounts = self._everyone() if everyone else sorted(self.ledger.touched)
+        self.ledger.touched.clear()
+        for a in accounts:
+            assert int(m.credits(a)) == self.ledger.credits.get(a, 0), (a, "credits")
+            assert int(s.freeStake(a)) == self.ledger.free.get(a, 0), (a, "free stake")
+        assert int(m.totalBurned()) == self.ledger.burned, "burned"
+
+    def _settled(self, gid: int, s: dict, status: int) -> None:
+        """R3 in the ledger for game `gid`, ended with `status`; P1 and P2 checked."""
+        cid, bond, backing = s["claim"], s["bond"], s["backing"]
+        if status == PROVIDER_WON:
+            self.ledger.credit(s["provider"], bond)
+            self.ledger.stake(s["provider"], backing)
+        else:
+            bounty = backing // 2  # CHALLENGER_SHARE_BPS = 5000
+            self.ledger.credit(s["challenger"], bond + bounty)  # P1: paid from g's own backing
+            self.ledger.burned += backing - bounty
+            if cid not in self.rejected:
+                self._rejected(cid)
+            _count("P1: challenger that won paid bond + backing/2")
+        self._check_p2(cid)
+
+    def _check_p2(self, cid: int) -> None:
+        """P2, once a rejected claim's games have all ended: the provider's side (itself and,
+        for the attacker, its puppets) lost at least the lock L, whatever games it opened
+        against itself; bonds won from outsiders are the only thing it may set against that."""
+        games = [g for g in self.games.values() if g.get("claim") == cid]
+        if (
+            cid not in self.rejected
+            or cid in self.p2_checked
+            or any(g["status"] == ACTIVE for g in games)
+        ):
+            return
+        provider = next(iter({g["provider"] for g in games} or {None}))
+        side = {provider} | (self.puppet_addrs if provider in self.puppet_addrs else set())
+        net, from_outsiders = -L, 0
+        for g in games:
+            ours = g["challenger"] in side
+            if g["status"] == PROVIDER_WON:
+                net += 0 if ours else g["bond"]
+                from_outsiders += 0 if ours else g["bond"]
+            else:
+                net -= g["backing"] - g["backing"] // 2 if ours else g["backing"]
+        assert net - from_outsiders <= -L, (cid, net)
+        self.p2_checked.add(cid)
+        _count("P2: rejected claim cost its side at least L")
 
     @invariant()
     def forward_only(self, everything: bool = False) -> None:
@@ -304,7 +616,10 @@ class MarketMachine(RuleBasedStateMachine):
                 assert s["status"] == new or s["status"] == ACTIVE, (g, s["status"], new)
                 if s["status"] == ACTIVE and new != ACTIVE and not s.get("timed out"):
                     self._ended_by_a_move(g, s, new)
+                ended = s["status"] == ACTIVE and new != ACTIVE
                 s["status"] = new
+                if ended:
+                    self._settled(g, s, new)
 
     def _ended_by_a_move(self, gid: int, s: dict, status: int) -> None:
         """A game decided by the one-step check goes to the side that told the truth: an honest
@@ -332,11 +647,21 @@ class MarketMachine(RuleBasedStateMachine):
             for j in sorted(self.jobs):
                 st_ = int(m.getJob(j).state)
                 if st_ == 2:
-                    cl = m.getClaim(m.getJob(j).currentClaim)
+                    cid = int(m.getJob(j).currentClaim)
+                    cl = m.getClaim(cid)
                     if cl.state == 1:
                         m.expire(j, sender=anyone)
+                        self._expired(j, cl)
+                    elif cl.activeGames == 0 and cl.outputDue != 0:  # nobody published
+                        self.chain.pending_timestamp = max(
+                            self.chain.pending_timestamp, int(cl.outputDue) + 1
+                        )
+                        m.outputTimeout(j, sender=anyone)
+                        self._rejected(cid)
                     elif cl.activeGames == 0:
                         m.finalize(j, sender=anyone)
+                        self.ledger.credit(cl.provider, self.reward_of[j])
+                        self.ledger.stake(cl.provider, L)
                     self.forward_only()
                 st_ = int(m.getJob(j).state)
                 if st_ == 1:
@@ -344,9 +669,12 @@ class MarketMachine(RuleBasedStateMachine):
                         a for a in self.accts["posters"] if a.address == m.getJob(j).poster
                     )
                     m.cancel(j, sender=poster)
+                    self.ledger.credit(poster.address, self.reward_of[j])
                     self.forward_only(everything=True)
         assert all(int(m.getJob(j).state) in (3, 4) for j in self.jobs)
         assert m.totalEscrow() == 0 and m.totalBonds() == 0 and s.totalLocked() == 0
+        self.ledger_agrees()
+        assert all(c in self.p2_checked for c in self.rejected), "P2 not checked for a claim"
         everyone = (
             self.accts["posters"] + self.accts["providers"] + self.accts["challengers"] + [anyone]
         )
@@ -355,10 +683,19 @@ class MarketMachine(RuleBasedStateMachine):
                 m.withdraw(sender=a)
             if s.freeStake(a) > 0:
                 s.requestUnbond(s.freeStake(a), sender=a)
+        atk = self.atk
+        for p in atk.puppets:
+            if m.credits(p.address) > 0:
+                atk.run(atk.call(p.index, m, "withdraw"))
+            if s.freeStake(p.address) > 0:
+                atk.run(atk.call(p.index, s, "requestUnbond", s.freeStake(p.address)))
         self._advance(int(s.UNBONDING_DELAY()) + 1)
         for a in everyone:
             if s.unbonding(a)[0] > 0:
                 s.withdraw(sender=a)
+        for p in atk.puppets:
+            if s.unbonding(p.address)[0] > 0:
+                atk.run(atk.call(p.index, s, "withdraw"))
         assert m.balance == 0 and s.balance == 0, "wei stuck after everything ended"
 
     def teardown(self) -> None:
@@ -388,22 +725,36 @@ SCRIPT_ARGS = {
     "challenge": {"pick": _I, "who": st.integers(0, 1), "random_play": st.booleans(), "seed": st.integers(0, 2**16)},
     "move": {"pick": _I, "moves": st.integers(1, 6)},
     "timeout": {"pick": _I},
-    "wait": {"seconds": st.sampled_from([30, WINDOW + 1, EXECUTE + 1, CLOCK + 1, 86400])},
+    "wait": {"seconds": st.sampled_from([30, MIN_CLOCK + 1, WINDOW + 1, EXECUTE + 1, CLOCK + 1, 86400])},
     "finalize": {"pick": _I},
     "expire": {"pick": _I},
+    "expire_and_claim": {"pick": _I},
+    "attack_submit": {"pick": _I, "puppets": st.integers(0, 2), "top_up": st.integers(0, 5)},
+    "demand_output": {"pick": _I},
+    "publish_output": {"pick": _I, "good": st.booleans()},
+    "output_timeout": {"pick": _I},
     "cancel": {"pick": _I, "poster": st.integers(0, 1)},
     "withdraw_credits": {"who": st.sampled_from(["posters", "providers", "challengers"]), "i": st.integers(0, 1)},
     "unbond": {"i": st.integers(0, 1), "amount": st.integers(1, STAKE)},
     "withdraw_stake": {"i": st.integers(0, 1)},
 }  # fmt: skip
 # moves are the most frequent action, as in a real dispute
-SCRIPT_ACTIONS = sorted(SCRIPT_ARGS) + ["move"] * 6 + ["claim_submit_challenge"] * 2
+SCRIPT_ACTIONS = (
+    sorted(SCRIPT_ARGS) + ["move"] * 6 + ["claim_submit_challenge"] * 2 + ["attack_submit"]
+)
 
 
-def machine_context(chain, system, accounts, reverts: tuple[type[Exception], ...]) -> dict:  # noqa: ANN001
+def machine_context(
+    chain,
+    system,
+    accounts,
+    reverts: tuple[type[Exception], ...],
+    attacker: Attacker,  # noqa: ANN001
+) -> dict:
     """What `MarketMachine` runs against: a chain (ape's, or `rpc_chain.RpcChain`), a deployed
-    `System`, the dev accounts (ape's test accounts are anvil's: same roles either way) and the
-    exception types a refused call raises."""
+    `System`, the dev accounts (ape's test accounts are anvil's: same roles either way), the
+    exception types a refused call raises, and the attacker's contract (`puppets.Attacker`,
+    owned by account 9)."""
     prog, vals = sample_program(np.random.default_rng(1))
     return {
         "chain": chain,
@@ -417,6 +768,7 @@ def machine_context(chain, system, accounts, reverts: tuple[type[Exception], ...
         "honest": Trace(prog, vals),
         "liar": Trace(prog, vals, corrupt=(2, 3, 5)),
         "reverts": reverts,
+        "attacker": attacker,
     }
 
 

@@ -265,9 +265,13 @@ class _Function:
         self.result = _struct_type(tuple(p["name"] for p in entry["outputs"]))
         self.view = entry["stateMutability"] in ("view", "pure")
 
+    def encode_input(self, *args: Any) -> bytes:
+        """The call's data (selector and arguments), as ape's `encode_input`."""
+        return self.selector + encode(self.inputs, [_arg(a) for a in args])
+
     def __call__(self, *args: Any, sender: RpcAccount | None = None, value: int = 0) -> Any:
         c = self.contract
-        data = self.selector + encode(self.inputs, [_arg(a) for a in args])
+        data = self.encode_input(*args)
         tx: dict[str, Any] = {"to": c.address, "data": "0x" + data.hex()}
         if sender is not None:
             tx["from"] = sender.address

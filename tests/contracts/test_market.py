@@ -104,30 +104,39 @@ def test_missed_deadline_reopens_and_compensates_poster(
     with ape.reverts(m.WrongJobState, jobId=job, have=JOB_OPEN, want=JOB_CLAIMED):
         m.expire(job, sender=anyone)
     balances_ok(system)
-    # the job can be claimed again, by another provider
+    # the job can be claimed again, by another provider, after the cooldown (protocol.md 6.5 R5)
     s.deposit(value=STAKE, sender=anyone)
+    reopens_at = m.getJob(job).reopensAt
+    with ape.reverts(m.JobCoolingDown, jobId=job, reopensAt=reopens_at):
+        m.claim(job, sender=anyone)
+    advance(chain, m.MIN_CLOCK())
     m.claim(job, sender=anyone)
     assert m.getClaim(int(m.claimCount())).provider == anyone.address
     balances_ok(system)
 
 
-def test_challenge_lost_by_provider_rejects_claim_and_splits_slash(
+def test_challenge_lost_by_provider_rejects_claim_burns_lock_and_pays_backing(
     system, poster, players, chain, honest_trace
 ):  # noqa: ANN001
+    """protocol.md 6.5 R1-R3: the game's backing (free stake locked when it opened) pays the
+    bounty; the claim lock is burned whole."""
     from contracts_trace import Trace, play_traces
 
-    m = system.market
-    _, challenger, _ = players
+    m, s = system.market, system.stake
+    provider, challenger, _ = players
     liar = Trace(honest_trace.program, honest_trace.values, corrupt=(3, 7, 1))
+    s.deposit(value=2 * STAKE, sender=provider)  # the claim lock and, free, the game's backing
     job, claim_id, gid = challenged(system, poster, players, liar, chain)
     assert m.totalBonds() == BOND and list(m.gamesOfClaim(claim_id)) == [gid]
+    assert m.backingOfGame(gid) == STAKE and s.freeStake(provider) == 0
+    assert s.lockOf(2**128 + gid).amount == STAKE
     burn_before = chain.provider.get_balance(BURN)
     r = play_traces(system.game, gid, liar, honest_trace, players, chain)
     assert r.status == GameStatus.CHALLENGER_WON and not r.reverts
     assert m.getClaim(claim_id).state == CLAIM_REJECTED and m.getJob(job).state == JOB_OPEN
     assert m.credits(challenger) == BOND + STAKE // 2
-    assert chain.provider.get_balance(BURN) - burn_before == STAKE - STAKE // 2
-    assert m.totalBonds() == 0 and system.stake.totalLocked() == 0
+    assert chain.provider.get_balance(BURN) - burn_before == STAKE + STAKE - STAKE // 2
+    assert m.totalBonds() == 0 and s.totalLocked() == 0 and s.freeStake(provider) == 0
     balances_ok(system)
     m.cancel(job, sender=poster)
     m.withdraw(sender=challenger)
@@ -169,9 +178,11 @@ def test_finalize_waits_for_every_game(system, poster, players, chain, honest_tr
     advance(chain, CLOCK + 1)
     system.game.timeout(g1, sender=anyone)
     assert m.getClaim(claim_id).state == CLAIM_REJECTED
-    # game 2 of the rejected claim: its bond goes back, whoever wins
+    # game 2 of the rejected claim settles on its own: the provider (no free stake, so game 2
+    # is unbacked) loses it too; its challenger gets its bond back and a bounty of 0
+    assert m.backingOfGame(g2) == 0
     system.game.timeout(g2, sender=anyone)
-    assert m.credits(anyone) == BOND
+    assert m.credits(anyone) == BOND and m.getClaim(claim_id).activeGames == 0
     balances_ok(system)
 
 

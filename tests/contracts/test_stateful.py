@@ -1,5 +1,6 @@
-"""Random sequences of market actions (`market_machine.MarketMachine`): solvency and
-forward-only states after every action, nothing stuck once everything has ended.
+"""Random sequences of market actions (`market_machine.MarketMachine`), the attacks of issue 11
+among them: solvency, forward-only states and the payout ledger (P1, P2) after every action,
+nothing stuck once everything has ended.
 
 On the embedded chain the machine drives ape's contract objects; on anvil (the contracts suite
 run with `--network ethereum:local:foundry`) it drives its own anvil through `rpc_chain`. CI runs
@@ -19,9 +20,13 @@ from fuzz_campaign import ape_artifacts, campaign, run_on_anvil
 def test_market_sequences_stay_solvent_and_end_clean(accounts, chain, project, deployer):  # noqa: ANN001
     if chain.provider.name == "test":
         from ape.exceptions import ContractLogicError
+        from puppets import Attacker
 
         system = deploy_system(project, deployer)
-        ctx = market_machine.machine_context(chain, system, accounts, (ContractLogicError,))
+        attacker = Attacker.deploy(project, accounts[9], 3)
+        ctx = market_machine.machine_context(
+            chain, system, accounts, (ContractLogicError,), attacker
+        )
         market_machine.run_sequences(ctx, examples=3, steps=2, derandomize=not FUZZ)
     else:
         counts = run_on_anvil(ape_artifacts(project), sequences=20, derandomize=not FUZZ)

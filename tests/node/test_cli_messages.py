@@ -73,3 +73,32 @@ def test_no_help_summary_is_cut() -> None:
             if isinstance(cmd, click.Group):
                 groups.append(([*path, name], cmd))
     assert seen > 20
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["provider", "run", "--once", "--min-reward", "-1"], "--min-reward"),
+        (["provider", "run", "--once", "--max-stake", "lots"], "--max-stake"),
+        (["provider", "run", "--once", "--max-ops", "0"], "--max-ops"),
+        (["provider", "run", "--once", "--max-input-mb", "-1"], "--max-input-mb"),
+        (["provider", "run", "--once", "--interval", "-2"], "--interval"),
+        (["watch", "run", "--once", "--min-value", "nan"], "--min-value"),
+        (["provider", "stake", "0.5wei"], "AMOUNT"),
+        (["compile", "m.py", "--out", "o", "--batch", "0"], "--batch"),
+        (["devnet", "up", "--chain-id", "0"], "--chain-id"),
+        (["devnet", "up", "--block-time", "-1"], "--block-time"),
+        (["job", "post", "--example", "tiny-mlp", "--execute-within", "-3600"], "--execute-within"),
+    ],
+)
+def test_a_bad_number_is_a_usage_error_naming_the_option(args: list[str], option: str) -> None:
+    """Issue 17 item 2: refused while parsing, before any chain, key or file is touched."""
+    from click.testing import CliRunner
+
+    from node.cli.main import _register, cli
+
+    _register()
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2, (res.exit_code, res.output)
+    assert f"Invalid value for '{option}'" in res.output and res.exception is not None
+    assert "Traceback" not in res.output

@@ -1,5 +1,6 @@
 """`make demo` end to end on the embedded chain: the honest job finalizes with the compiled
-model's accuracy, the cheating provider is slashed and the payouts balance."""
+model's accuracy, the cheating provider is slashed, the watchtower is paid from the game's backing
+and the payouts balance (docs/protocol.md 6.5, payouts v2)."""
 
 from __future__ import annotations
 
@@ -23,5 +24,13 @@ def test_demo_runs_both_acts_and_settles(
     assert int_acc > 90.0 and abs(int_acc - float_acc) <= 1.0
     assert "provider slashed after" in out
     assert "the honest provider re-ran job 2; it finalized" in out
-    # half of the cheater's 0.5 ETH lock is burned, the other half is the watchtower's bounty
-    assert "burned (0x..dEaD)" in out and "+0.2500" in out
+    # the cheater staked 1 ETH: its 0.5 ETH claim lock burns whole; the watchtower's game was
+    # backed with its other (free) 0.5 ETH: half of it is the bounty, half burned
+    assert (
+        "the watchtower got its bond 0.0200 ETH back and a bounty of 0.2500 ETH "
+        "(half the game's backing 0.5000); burned 0.7500 ETH"
+    ) in " ".join(out.split())
+    assert "burned (0x..dEaD)" in out and "+0.7500" in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 5}
+    watchtower = rows["watchtower"].split("│")
+    assert 0.24 < float(watchtower[4]) < 0.25  # net: the bounty less its gas

@@ -1,15 +1,17 @@
 """JobMarket: typed reads of jobs and claims, the transactions of posters, providers and
-challengers, and the market's events as records (docs/protocol.md §6.2, §6A)."""
+challengers, and the market's events as records (docs/protocol.md §6.2, §6.5, §6A)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import IntEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from node.chain.contracts._binding import ContractBinding, EventRecord, camel, record
 from node.chain.errors import DeploymentNotConfigured
 from node.chain.sender import TxRequest
+
+R = TypeVar("R", bound=EventRecord)
 
 
 class JobState(IntEnum):
@@ -31,6 +33,20 @@ class ClaimState(IntEnum):
     ACCEPTED = 3
     REJECTED = 4
     EXPIRED = 5
+
+
+class RejectCause(IntEnum):
+    """ClaimRejected.cause (JobMarket.CAUSE_*): why a claim was rejected (protocol.md 6.5)."""
+
+    GAME_LOST = 1
+    OUTPUT_WITHHELD = 2
+
+
+# JobMarket.GAME_LOCK_BASE: a game's backing is StakeManager.lockOf(GAME_LOCK_BASE + game id)
+GAME_LOCK_BASE = 2**128
+# publishOutput leaf sizes (JobMarket.LEAF_INT8, LEAF_INT32): bytes per 32-element leaf
+LEAF_INT8 = 32
+LEAF_INT32 = 128
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,7 @@ class Job:
     state: JobState
     current_claim: int
     reward: int
+    reopens_at: int  # 0, or the first time a reopened job may be claimed again
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,8 @@ class Claim:
     active_games: int
     claimed_at: int
     submitted_at: int
+    output_due: int  # 0: no output demand pending
+    output_published: bool
     lock: int
     s_n: bytes
     output_root: bytes
@@ -125,9 +144,96 @@ class Challenged(EventRecord):
     game_id: int
     challenger: str
     bond: int
+    backing: int  # the provider stake locked for this game (0 when none was free)
 
 
-MARKET_EVENTS: tuple[type[EventRecord], ...] = (JobPosted, JobClaimed, ResultSubmitted, Challenged)
+@dataclass(frozen=True)
+class GameSettled(EventRecord):
+    game_id: int
+    claim_id: int
+    winner: str
+    provider_won: bool
+    bond: int
+    backing: int
+    bounty: int
+    burned: int
+
+
+@dataclass(frozen=True)
+class ClaimRejected(EventRecord):
+    job_id: int
+    claim_id: int
+    game_id: int  # 0 when the output was withheld
+    cause: RejectCause
+    slashed: int  # the whole claim lock, burned
+
+
+@dataclass(frozen=True)
+class OutputDemanded(EventRecord):
+    job_id: int
+    claim_id: int
+    due: int
+
+
+@dataclass(frozen=True)
+class OutputPublished(EventRecord):
+    job_id: int
+    claim_id: int
+    leaf_size: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class JobReopened(EventRecord):
+    job_id: int
+    reopens_at: int
+
+
+@dataclass(frozen=True)
+class ClaimExpired(EventRecord):
+    job_id: int
+    claim_id: int
+    provider: str
+    slashed: int
+
+
+@dataclass(frozen=True)
+class JobFinalized(EventRecord):
+    job_id: int
+    claim_id: int
+    provider: str
+    reward: int
+
+
+@dataclass(frozen=True)
+class JobCancelled(EventRecord):
+    job_id: int
+    poster: str
+    refund: int
+
+
+@dataclass(frozen=True)
+class Credited(EventRecord):
+    account: str
+    amount: int
+    reason: int  # JobMarket.REASON_*: 1 reward, 2 refund, 3 bond, 4 bounty, 5 compensation
+
+
+MARKET_EVENTS: tuple[type[EventRecord], ...] = (
+    JobPosted,
+    JobClaimed,
+    ResultSubmitted,
+    Challenged,
+    GameSettled,
+    ClaimRejected,
+    OutputDemanded,
+    OutputPublished,
+    JobReopened,
+    ClaimExpired,
+    JobFinalized,
+    JobCancelled,
+    Credited,
+)
 
 
 class JobMarketContract(ContractBinding):
@@ -152,6 +258,10 @@ class JobMarketContract(ContractBinding):
 
     def challenger_of(self, game_id: int) -> str:
         return str(self.read("challengerOfGame", game_id))
+
+    def backing_of(self, game_id: int) -> int:
+        """The provider stake locked for game `game_id` when it opened (protocol.md 6.5 R2)."""
+        return int(self.read("backingOfGame", game_id))
 
     def credits(self, account: str) -> int:
         return int(self.read("credits", account))
@@ -189,6 +299,26 @@ class JobMarketContract(ContractBinding):
     def output_locator(self, claim_id: int) -> str | None:
         submitted = self.result_submitted(claim_id)
         return submitted.output_locator if submitted else None
+
+    def _latest(self, cls: type[R], filters: dict[str, int]) -> R | None:
+        logs = self.latest_logs(cls.EVENT, filters)
+        return cls.from_log(logs[-1]) if logs else None
+
+    def output_demanded(self, claim_id: int) -> OutputDemanded | None:
+        """The claim's output demand, if the poster made one (protocol.md 6.5 R4)."""
+        return self._latest(OutputDemanded, {"claimId": claim_id})
+
+    def output_published(self, claim_id: int) -> OutputPublished | None:
+        """The claim's output as published on chain (its root checked by the contract)."""
+        return self._latest(OutputPublished, {"claimId": claim_id})
+
+    def game_settled(self, game_id: int) -> GameSettled | None:
+        """How game `game_id`'s bond and backing were paid, once it has ended."""
+        return self._latest(GameSettled, {"gameId": game_id})
+
+    def claim_rejected(self, claim_id: int) -> ClaimRejected | None:
+        """Why and for how much the claim was rejected, if it was."""
+        return self._latest(ClaimRejected, {"claimId": claim_id})
 
     def challenges(self, claim_id: int) -> list[Challenged]:
         """The Challenged events of a claim (in the newest window of blocks that has any)."""
@@ -238,7 +368,23 @@ class JobMarketContract(ContractBinding):
         return self.tx("expire", job_id, key=f"expire:{job_id}:{claim_id}")
 
     def cancel(self, job_id: int) -> TxRequest:
+        """The poster's cancel: of an Open job, or of a Claimed one whose claim is Active past its
+        execution deadline (that claim expires in the same call)."""
         return self.tx("cancel", job_id)
+
+    def demand_output(self, job_id: int, claim_id: int) -> TxRequest:
+        """The poster demands claim `claim_id`'s output on chain within the job's clock."""
+        return self.tx("demandOutput", job_id, key=f"demand:{job_id}:{claim_id}")
+
+    def publish_output(self, job_id: int, claim_id: int, leaf_size: int, data: bytes) -> TxRequest:
+        """Publish claim `claim_id`'s output tensor (`leaf_size` LEAF_INT8 or LEAF_INT32)."""
+        return self.tx(
+            "publishOutput", job_id, leaf_size, bytes(data), key=f"publish:{job_id}:{claim_id}"
+        )
+
+    def output_timeout(self, job_id: int, claim_id: int) -> TxRequest:
+        """Reject claim `claim_id`, whose demanded output is past due."""
+        return self.tx("outputTimeout", job_id, key=f"output-timeout:{job_id}:{claim_id}")
 
     def withdraw(self) -> TxRequest:
         """Pay out the caller's credits."""

@@ -19,7 +19,8 @@ class Unbonding:
 
 @dataclass(frozen=True)
 class Lock:
-    """StakeManager.lockOf(claimId): the stake a claim holds."""
+    """StakeManager.lockOf(key): the stake a claim holds (key = claim id), or a game's backing
+    (key = job_market.GAME_LOCK_BASE + game id; no lock when the game is unbacked)."""
 
     claim_id: int
     provider: str

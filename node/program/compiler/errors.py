@@ -6,7 +6,10 @@ from node.program.errors import ProgramError
 
 
 class CompileError(ProgramError):
-    pass
+    """`poc compile` cannot load or lower the model (its own exit code: the model file, not a
+    job spec, must change)."""
+
+    exit_code = 17
 
 
 class UnsupportedLayer(CompileError):

@@ -21,12 +21,16 @@ from node.chain.contracts import errors
 from node.chain.contracts._binding import abi_entry, camel, encode_args
 from node.chain.contracts.dispute_game import GAME_EVENTS
 from node.chain.contracts.job_market import (
+    GAME_LOCK_BASE,
+    LEAF_INT8,
+    LEAF_INT32,
     MARKET_EVENTS,
     Claim,
     ClaimState,
     Job,
     JobParams,
     JobState,
+    RejectCause,
 )
 from node.chain.contracts.stake_manager import Unbonding
 from node.chain.errors import AbiMismatch, TransactionReverted
@@ -81,6 +85,21 @@ def test_enums_follow_the_solidity_member_order(solidity: str, python: type[IntE
     assert [(m.name, m.value) for m in python] == [
         (_upper_snake(m), i) for i, m in enumerate(members)
     ]
+
+
+def test_reject_causes_and_market_constants_are_the_solidity_ones() -> None:
+    source = _sol("JobMarket.sol")
+    pattern = r"uint8\s+public\s+constant\s+CAUSE_(\w+)\s*=\s*(\d+)\s*;"
+    causes = {name: int(value) for name, value in re.findall(pattern, source)}
+    assert causes and causes == {c.name: c.value for c in RejectCause}
+    for name, value in [
+        ("GAME_LOCK_BASE", GAME_LOCK_BASE),
+        ("LEAF_INT8", LEAF_INT8),
+        ("LEAF_INT32", LEAF_INT32),
+    ]:
+        (expr,) = re.findall(rf"uint256\s+public\s+constant\s+{name}\s*=\s*([\d\s*]+);", source)
+        base, _, exponent = expr.partition("**")
+        assert int(base) ** int(exponent or 1) == value, name
 
 
 # ---- structs --------------------------------------------------------------------------------

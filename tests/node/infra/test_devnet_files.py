@@ -34,6 +34,9 @@ def test_the_native_kernel_is_rebuilt_only_when_its_source_changed(
     built = lib.stat().st_mtime_ns
     native.build()
     assert "up to date" in capsys.readouterr().out and lib.stat().st_mtime_ns == built
-    os.utime(lib, ns=(built - 10**9, built - 10**9))  # the source is now newer than the build
+    # the source is now newer than the build (relative to the source: a slow build under load
+    # may take more than a second)
+    older = source.stat().st_mtime_ns - 10**10
+    os.utime(lib, ns=(older, older))
     native.build()
     assert "up to date" not in capsys.readouterr().out and lib.stat().st_mtime_ns >= built

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from roles_support import ETHER, TERMS, advance, drive, post_tiny
 
-from node.chain.contracts.job_market import ClaimState, JobState
+from node.chain.contracts.job_market import ClaimState, JobState, RejectCause
 from node.game.responder import MoveRecord
 from node.roles.client import JobClient
 from node.roles.context import RoleContext
@@ -85,7 +85,9 @@ def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode
     job_id, provider, claim_id = _submitted(make_ctx, ProviderCheat(mode), [moves.append])
     tower = Watchtower(make_ctx(3, "tower"), observers=[moves.append])
     d = provider.ctx.deployment
-    tower_before = chain.provider.web3.eth.get_balance(tower.ctx.address)
+    w3, burn = chain.provider.web3, d.market.read("BURN")
+    tower_before = w3.eth.get_balance(tower.ctx.address)
+    burn_before = w3.eth.get_balance(burn)
 
     # a silent provider is only beaten by its clock: let time run in big steps
     drive(
@@ -95,10 +97,27 @@ def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode
         seconds_per_round=TERMS.clock // 2 if mode == "silent" else 1,
     )
     assert d.market.job(job_id).state == JobState.OPEN  # back on the market with its escrow
-    assert d.stake.free_stake(provider.ctx.address) == ETHER - TERMS.required_stake
+    # payout rules v2: the claim locked requiredStake (L); the tower's game locked the backing
+    # min(requiredStake, free stake left) (R2); the lost game burns L whole (R1) and pays half
+    # the backing to the tower, burning the other half (R3)
+    lock = TERMS.required_stake
+    backing = min(TERMS.required_stake, ETHER - lock)
+    bounty = backing * 5000 // 10000  # CHALLENGER_SHARE_BPS = 5000
+    (game_id,) = d.market.games_of_claim(claim_id)
+    assert d.market.backing_of(game_id) == backing
+    rejected = d.market.claim_rejected(claim_id)
+    assert rejected is not None and rejected.cause == RejectCause.GAME_LOST
+    assert rejected.game_id == game_id and rejected.slashed == lock
+    settled = d.market.game_settled(game_id)
+    assert settled is not None and not settled.provider_won
+    assert (settled.winner, settled.bond) == (tower.ctx.address, TERMS.challenger_bond)
+    assert (settled.bounty, settled.burned) == (bounty, backing - bounty)
+    assert d.stake.free_stake(provider.ctx.address) == ETHER - lock - backing
+    assert w3.eth.get_balance(burn) - burn_before == lock + backing - bounty
     tower.tick()  # settles: withdraws bond and bounty
-    gained = chain.provider.web3.eth.get_balance(tower.ctx.address) - tower_before
-    assert gained > TERMS.required_stake // 2 - ETHER // 100  # the bounty, less gas
+    assert d.market.credits(tower.ctx.address) == 0
+    gained = w3.eth.get_balance(tower.ctx.address) - tower_before
+    assert bounty - ETHER // 100 < gained <= bounty  # its bond back and the bounty, less gas
     levels = {m.level for m in moves}
     if mode == "silent":
         assert [m.move for m in moves if m.side == "challenger"][-1] == "timeout"
@@ -233,6 +252,15 @@ def test_stale_claim_is_expired_and_the_job_taken_over(chain: Any, make_ctx: Any
     advance(chain, TERMS.execute_within + 1)
     worker.tick()
     assert d.market.claim(1).state == ClaimState.EXPIRED
+    # R5: the job is back on the market, claimable MIN_CLOCK seconds after the expiry
+    (expiry,) = d.market.latest_logs("ClaimExpired", {"claimId": 1})
+    expired_at = int(chain.provider.web3.eth.get_block(expiry["blockNumber"])["timestamp"])
+    job = d.market.job(job_id)
+    assert job.state == JobState.OPEN and job.reopens_at == expired_at + d.market.min_clock()
+    worker.tick()
+    assert worker.record(job_id).stage == ProviderStage.NEW  # cooling down: not yet
+    advance(chain, job.reopens_at - d.now() + 1)
+    worker.tick()
     assert (
         d.market.job(job_id).current_claim == 2 and d.market.claim(2).provider == worker.ctx.address
     )

@@ -1,0 +1,301 @@
+"""What a daemon's account earned, lost and spent, kept in its state database (the `ledger`
+table) over the node's whole life: the daemons withdraw their credits as they come, so the
+market's credit balance says nothing of what was earned.
+
+Entries come from two places: the market events the daemon scans (a finalized job's reward, a
+game's bond and bounty, a slashed claim lock or game backing, a withdrawal) and the outcome of
+every transaction the account sends (its gas, node.chain.sender). Each entry is keyed by what
+caused it (an event's transaction and log index, a transaction hash), so a range scanned again
+after a crash, or a resumed transaction, is recorded once. Each is attributed to its job, claim
+and game where the chain says which; `summary` adds them up over the node's life, per job, per
+claim and per game. Amounts are wei."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from node.chain.scanner import ChainEvent
+from node.chain.sender import TX_REFUSED, TxOutcome
+from node.roles.context import RoleContext
+from node.roles.readable import eth
+
+log = logging.getLogger(__name__)
+
+
+class Kind(StrEnum):
+    REWARD = "reward"  # earned: the reward of a job we finalized
+    BOND_WON = "bond_won"  # earned: a challenger's bond, we won its game as the provider
+    BOUNTY = "bounty"  # earned: our share of a game's backing, we won it as the challenger
+    SLASHED = "slashed"  # lost: our claim's lock (rejected: all of it; expired: the poster's share)
+    BACKING_LOST = "backing_lost"  # lost: a game's backing, we lost the game as the provider
+    BOND_LOST = "bond_lost"  # lost: our bond, the provider won the game we opened
+    GAS = "gas"  # spent: the gas of a transaction we sent (mined, or mined and reverted)
+    WITHDRAWN = "withdrawn"  # market credits paid out to the account (not a gain or a loss)
+
+
+EARNED = (Kind.REWARD, Kind.BOND_WON, Kind.BOUNTY)
+LOST = (Kind.SLASHED, Kind.BACKING_LOST, Kind.BOND_LOST)
+
+# intent key prefixes (the bindings' transaction builders) -> what their numbers are
+_KEY_IDS: dict[str, tuple[str, ...]] = {
+    "claim": ("job_id",),
+    "submit": ("job_id", "claim_id"),
+    "finalize": ("job_id", "claim_id"),
+    "expire": ("job_id", "claim_id"),
+    "demand": ("job_id", "claim_id"),
+    "publish": ("job_id", "claim_id"),
+    "output-timeout": ("job_id", "claim_id"),
+    "challenge": ("claim_id",),
+    "game": ("game_id",),
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: Kind
+    amount: int  # wei, never negative: the kind says which way it went
+    job_id: int | None = None
+    claim_id: int | None = None
+    game_id: int | None = None
+    block: int | None = None
+    tx: str | None = None
+    what: str | None = None  # for gas: the function called
+
+    def data(self) -> dict[str, Any]:
+        return {k: (str(v) if k == "kind" else v) for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Entry:
+        return cls(**{**data, "kind": Kind(data["kind"])})
+
+
+EntryObserver = Callable[[Entry], None]
+
+
+def ids_of_key(key: str | None) -> dict[str, int]:
+    """The job, claim or game an intent key names (`submit:7:3` -> job 7, claim 3)."""
+    if not key:
+        return {}
+    head, *rest = key.split(":")
+    names = _KEY_IDS.get(head, ())
+    out = {}
+    for name, value in zip(names, rest, strict=False):
+        if value.isdigit():
+            out[name] = int(value)
+    return out
+
+
+class Ledger:
+    """The account's ledger in the state database; `on_event` and `on_tx` record into it
+    (the daemon feeds them), `summary` reads it."""
+
+    def __init__(self, ctx: RoleContext, observers: Iterable[EntryObserver] = ()) -> None:
+        self.ctx = ctx
+        self.me = ctx.address.lower()
+        self.observers = list(observers)
+        self._claims: dict[int, tuple[str, int]] = {}  # claim id -> (provider, job id)
+        self._challengers: dict[int, str] = {}  # game id -> challenger
+
+    # ---- whose is it ----
+
+    def claim_of(self, claim_id: int) -> tuple[str, int]:
+        """(provider, job id) of a claim (immutable once made: read once)."""
+        if claim_id not in self._claims:
+            claim = self.ctx.deployment.market.claim(claim_id)
+            self._claims[claim_id] = (claim.provider.lower(), claim.job_id)
+        return self._claims[claim_id]
+
+    def challenger_of(self, game_id: int) -> str:
+        if game_id not in self._challengers:
+            self._challengers[game_id] = self.ctx.deployment.market.challenger_of(game_id).lower()
+        return self._challengers[game_id]
+
+    def ours(self, event: ChainEvent) -> bool:
+        """Whether a market event is about our account: our claim (as its provider), our game
+        (as its challenger), or our credits."""
+        a = event.args
+        if "provider" in a:
+            return str(a["provider"]).lower() == self.me
+        if "account" in a:
+            return str(a["account"]).lower() == self.me
+        if event.name == "ClaimRejected":
+            return self.claim_of(int(a["claimId"]))[0] == self.me
+        if event.name == "GameSettled":
+            return (
+                self.claim_of(int(a["claimId"]))[0] == self.me
+                or self.challenger_of(int(a["gameId"])) == self.me
+            )
+        return False
+
+    # ---- recording ----
+
+    def on_event(self, event: ChainEvent) -> list[Entry]:
+        """Record what a scanned market event paid or took from us, and say so in the log (once:
+        an event handled again records and says nothing); returns the new entries."""
+        key = f"{event.tx_hash}:{event.log_index}"
+        recorded = []
+        for n, (entry, level, message) in enumerate(self._entries_of(event)):
+            if self._record(f"{key}:{n}" if n else key, entry):
+                log.log(level, "%s", message)
+                recorded.append(entry)
+        return recorded
+
+    def _entries_of(self, event: ChainEvent) -> list[tuple[Entry, int, str]]:
+        """(entry, log level, log line) for each payment the event made to or took from us."""
+        a, name = event.args, event.name
+        at: dict[str, Any] = {"block": event.block_number, "tx": event.tx_hash}
+        if name == "JobFinalized" and str(a["provider"]).lower() == self.me:
+            job, claim, reward = int(a["jobId"]), int(a["claimId"]), int(a["reward"])
+            said = f"job {job} finalized (claim {claim}): reward {eth(reward, True)}"
+            return [(Entry(Kind.REWARD, reward, job, claim, **at), logging.INFO, said)]
+        if name == "ClaimExpired" and str(a["provider"]).lower() == self.me:
+            job, claim, slashed = int(a["jobId"]), int(a["claimId"]), int(a["slashed"])
+            said = (
+                f"claim {claim} (job {job}) expired, execution deadline missed: "
+                f"{eth(-slashed, True)} of the lock to the poster"
+            )
+            return [(Entry(Kind.SLASHED, slashed, job, claim, **at), logging.WARNING, said)]
+        if name == "ClaimRejected" and self.claim_of(int(a["claimId"]))[0] == self.me:
+            job, claim, game = int(a["jobId"]), int(a["claimId"]), int(a["gameId"])
+            slashed = int(a["slashed"])
+            cause = f"game {game} lost" if game else "output withheld (not published on demand)"
+            said = (
+                f"claim {claim} (job {job}) rejected, {cause}: lock {eth(-slashed, True)} "
+                "slashed and burned"
+            )
+            # the claim's money, not the game's: the game that cost it is in the log line
+            entry = Entry(Kind.SLASHED, slashed, job, claim, **at)
+            return [(entry, logging.WARNING, said)]
+        if name == "GameSettled":
+            return self._settled(a, at)
+        if name == "Withdrawn" and str(a["account"]).lower() == self.me:
+            amount = int(a["amount"])
+            said = f"withdrew {eth(amount)} of market credits to {self.ctx.address}"
+            return [(Entry(Kind.WITHDRAWN, amount, **at), logging.INFO, said)]
+        return []
+
+    def _settled(self, a: dict[str, Any], at: dict[str, Any]) -> list[tuple[Entry, int, str]]:
+        """A game's settlement, for us as its claim's provider and/or as its challenger."""
+        game, claim = int(a["gameId"]), int(a["claimId"])
+        provider, job = self.claim_of(claim)
+        won_by_provider = bool(a["providerWon"])
+        bond, backing, bounty = int(a["bond"]), int(a["backing"]), int(a["bounty"])
+        where = f"game {game} (claim {claim}, job {job})"
+        ids: dict[str, Any] = {"job_id": job, "claim_id": claim, "game_id": game, **at}
+        out = []
+        if provider == self.me and won_by_provider:
+            said = (
+                f"{where} won as the provider: {eth(bond, True)} (the challenger's bond); "
+                f"backing {eth(backing)} unlocked"
+            )
+            out.append((Entry(Kind.BOND_WON, bond, **ids), logging.INFO, said))
+        elif provider == self.me:
+            said = (
+                f"{where} lost as the provider: backing {eth(-backing, True)} ({eth(bounty)} "
+                f"bounty to the challenger, {eth(int(a['burned']))} burned)"
+            )
+            out.append((Entry(Kind.BACKING_LOST, backing, **ids), logging.WARNING, said))
+        if self.challenger_of(game) == self.me and won_by_provider:
+            said = f"{where} lost as the challenger: bond {eth(-bond, True)} to the provider"
+            out.append((Entry(Kind.BOND_LOST, bond, **ids), logging.WARNING, said))
+        elif self.challenger_of(game) == self.me:
+            said = (
+                f"{where} won as the challenger: bond {eth(bond)} back, bounty {eth(bounty, True)}"
+            )
+            out.append((Entry(Kind.BOUNTY, bounty, **ids), logging.INFO, said))
+        return out
+
+    def on_tx(self, outcome: TxOutcome) -> None:
+        """The gas of a transaction we sent (refused ones cost nothing)."""
+        if (
+            outcome.status == TX_REFUSED
+            or outcome.tx_hash is None
+            or outcome.sender.lower() != self.me
+        ):
+            return
+        ids = ids_of_key(outcome.request.key)
+        entry = Entry(
+            Kind.GAS,
+            outcome.fee,
+            block=outcome.block,
+            tx=outcome.tx_hash,
+            what=outcome.request.description or None,
+            **ids,
+        )
+        self._record(f"gas:{outcome.tx_hash}", entry)
+
+    def _record(self, key: str, entry: Entry) -> bool:
+        if not self.ctx.state.add_ledger_entry(key, entry.data()):
+            return False  # recorded before (a range scanned again, a resumed transaction)
+        for observe in self.observers:
+            try:
+                observe(entry)
+            except Exception:
+                log.exception("ledger observer failed")
+        return True
+
+    # ---- reading ----
+
+    def entries(self) -> list[Entry]:
+        return [Entry.of(d) for d in self.ctx.state.ledger_entries().values()]
+
+    def summary(self) -> dict[str, Any]:
+        """Totals over the node's life, and per job, claim and game (wei): every kind, plus
+        `earned`, `lost`, `gas`, `net` (earned - lost - gas) and `transactions`. A gas entry
+        that names only its game is counted to the game's claim and job as the state
+        database's games table records them."""
+        games = {g["game_id"]: g for g in self.ctx.state.games()}
+        where: dict[int, dict[str, int]] = {}  # game id -> its job and claim ids
+        total = _Sums()
+        by: dict[str, dict[int, _Sums]] = {
+            "jobs": defaultdict(_Sums),
+            "claims": defaultdict(_Sums),
+            "games": defaultdict(_Sums),
+        }
+        for e in self.entries():
+            job, claim = e.job_id, e.claim_id
+            if e.game_id is not None and e.game_id in games:
+                job = job if job is not None else games[e.game_id]["job_id"]
+                claim = claim if claim is not None else games[e.game_id]["claim_id"]
+            total.add(e)
+            for name, key in (("jobs", job), ("claims", claim), ("games", e.game_id)):
+                if key is not None:
+                    by[name][int(key)].add(e)
+            if e.game_id is not None:
+                ids = {"job_id": job, "claim_id": claim}
+                where.setdefault(e.game_id, {}).update({k: v for k, v in ids.items() if v})
+        out: dict[str, Any] = {"totals": total.as_json()}
+        for name, sums in by.items():
+            out[name] = {k: s.as_json() for k, s in sorted(sums.items())}
+        for game_id, summary in out["games"].items():
+            summary.update(where.get(game_id, {}))
+        return out
+
+
+class _Sums:
+    def __init__(self) -> None:
+        self.kinds: dict[Kind, int] = defaultdict(int)
+        self.transactions = 0
+
+    def add(self, e: Entry) -> None:
+        self.kinds[e.kind] += e.amount
+        self.transactions += e.kind == Kind.GAS
+
+    def as_json(self) -> dict[str, int]:
+        earned = sum(self.kinds[k] for k in EARNED)
+        lost = sum(self.kinds[k] for k in LOST)
+        gas = self.kinds[Kind.GAS]
+        out = {str(k): v for k, v in self.kinds.items() if v and k != Kind.GAS}
+        return {
+            **out,
+            "earned": earned,
+            "lost": lost,
+            "gas": gas,
+            "net": earned - lost - gas,
+            "transactions": self.transactions,
+        }

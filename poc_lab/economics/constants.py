@@ -1,0 +1,79 @@
+"""Constants of the payout model: the contracts' own (docs/protocol.md §6.1) and measured gas.
+
+Every gas figure is a measurement from docs/benchmarks.md, named after the table it comes from;
+none is estimated here. A figure a contract change makes stale is re-measured by `make bench`
+(the gas and dispute sections) and updated here by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ETHER = 10**18
+GWEI = 10**9
+
+# ---- the contracts' constants (docs/protocol.md §6.1; JobMarket) ----------------------------
+BPS = 10_000
+CHALLENGER_SHARE_BPS = 5000  # share of a slashed amount paid to the winning challenger
+MISSED_DEADLINE_SLASH_BPS = 1000  # share of the lock paid to the poster at expiry
+GAME_LOCK_BASE = 2**128  # v2: StakeManager lock key of game g is GAME_LOCK_BASE + g
+
+# ---- gas per transaction: docs/benchmarks.md, "Gas (contracts)", table "Every function" ------
+POST_GAS = 237_359  # JobMarket.post
+CLAIM_GAS = 208_181  # JobMarket.claim
+SUBMIT_GAS = 95_069  # JobMarket.submitResult
+CHALLENGE_GAS = 368_196  # JobMarket.challenge (opens a game)
+TIMEOUT_GAS = 188_305  # DisputeGame.timeout (the provider never moved: the claim is rejected)
+CANCEL_GAS = 65_848  # JobMarket.cancel
+EXPIRE_GAS = 82_285  # JobMarket.expire
+FINALIZE_GAS = 95_336  # JobMarket.finalize
+WITHDRAW_GAS = 37_415  # JobMarket.withdraw (a credit)
+DEPOSIT_GAS = 67_134  # StakeManager.deposit (once per provider, not per job: not charged)
+
+
+@dataclass(frozen=True)
+class DisputeGas:
+    """Gas of one whole game played to the one step, split by side (the `challenge` that opens
+    it is CHALLENGE_GAS, not included), and the provider's first move (a game the provider wins
+    because its challenger stops answering costs it that move and a `timeout`)."""
+
+    name: str
+    provider: int
+    challenger: int  # includes the one step
+    first_provider_move: int
+    provider_moves: int  # on the worst path (node/roles/safety.py `provider_moves`)
+    macs: int
+
+    @property
+    def total(self) -> int:
+        return self.provider + self.challenger
+
+
+# docs/benchmarks.md, "Gas (contracts)", "Full dispute on a 1.07e+09-MAC program (k = 16)":
+# whole dispute 1,402,845 of which provider side 617,404; move 1 (revealStates) 56,033;
+# 10 provider moves; 100 ops, op 49 a [1024,1024] x [1024,1024]^T matmul.
+BILLION_MAC = DisputeGas(
+    name="1.07e9-MAC program (gas section)",
+    provider=617_404,
+    challenger=1_402_845 - 617_404,
+    first_provider_move=56_033,
+    provider_moves=10,
+    macs=1024 * 1024 * 1024,
+)
+
+# docs/benchmarks.md, "Full dispute on anvil": MLP 784-256-256-10, total 984,113, provider
+# 385,297 (7 moves), challenger 598,816 (one step 276,103); move 1 (revealStates) 47,759.
+MLP = DisputeGas(
+    name="MLP 784-256-256-10 (dispute section)",
+    provider=385_297,
+    challenger=598_816,
+    first_provider_move=47_759,
+    provider_moves=7,
+    macs=4 * (800 * 256 + 256 * 256 + 256 * 32),
+)
+
+# ---- v2 output availability (issue 11, P6): demandOutput, outputTimeout ----------------------
+# Not in the gas table yet (the functions are new): each receipt's gasUsed as measured on ape's
+# embedded chain by tests/contracts/test_economics_parity.py (test_withheld_output), which keeps
+# these within 10 % of the real contracts.
+DEMAND_OUTPUT_GAS = 38_962
+OUTPUT_TIMEOUT_GAS = 136_385
