@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from node.chain.contracts.errors import OP_FIELD, OPERAND, PARAM, PROOF, ContractError
-from node.roles.readable import duration, utc, when
-from node.roles.readable import eth as _readable_eth
+from node.readable import duration, utc, when
+from node.readable import eth as _readable_eth
 
 Args = Mapping[str, Any]
 E = ContractError

@@ -147,7 +147,7 @@ def post_cmd(
 def _status_lines(st: dict[str, Any]) -> list[str]:
     """The job, its terms, and every claim it has had with its games: amounts in ETH, durations
     in words, times in UTC with their distance from the chain's now."""
-    from node.roles.readable import duration, eth, when
+    from node.readable import duration, eth, when
 
     now, p = st["now"], st["params"]
     lines = [
@@ -172,7 +172,7 @@ def _status_lines(st: dict[str, Any]) -> list[str]:
 
 
 def _claim_lines(c: dict[str, Any], now: int) -> list[str]:
-    from node.roles.readable import eth, when
+    from node.readable import eth, when
 
     state = c["state"]
     if state == "accepted":
@@ -203,7 +203,7 @@ def _claim_lines(c: dict[str, Any], now: int) -> list[str]:
 
 
 def _output_words(o: dict[str, Any], now: int) -> str:
-    from node.roles.readable import when
+    from node.readable import when
 
     if o["published"]:
         size = f" ({o['size']} bytes)" if o.get("size") is not None else ""
@@ -215,7 +215,7 @@ def _output_words(o: dict[str, Any], now: int) -> str:
 
 
 def _game_lines(g: dict[str, Any], now: int) -> list[str]:
-    from node.roles.readable import duration, eth, when
+    from node.readable import duration, eth, when
 
     head = f"    game {g['game_id']}, challenger {g['challenger']}: "
     if g["status"] == "active":

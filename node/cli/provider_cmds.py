@@ -36,7 +36,7 @@ def provider() -> None:
 
 def _stake_lines(st: dict[str, Any]) -> list[str]:
     from node.cli.reports import credits_line
-    from node.roles.readable import eth
+    from node.readable import eth
 
     unbonding = f"  unbonding   {eth(st['unbonding'])}"
     if st["unbonding"]:
@@ -57,7 +57,7 @@ def _stake_lines(st: dict[str, Any]) -> list[str]:
 @json_option
 def register_cmd(amount: int | None, config_file: Path | None, as_json: bool) -> None:
     """Check the configured key, chain and contracts, and optionally deposit a first stake."""
-    from node.roles.readable import eth
+    from node.readable import eth
 
     p = _provider(config_file)
     if amount:

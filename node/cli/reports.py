@@ -1,6 +1,6 @@
 """What `poc provider` and `poc watch` print about money and metrics: the earnings over the
 node's life and per job, claim and game (node.roles.earnings), a withdrawal as a sentence, and
-the metrics options of the `run` commands. Amounts in ETH in text (node.roles.readable), wei in
+the metrics options of the `run` commands. Amounts in ETH in text (node.readable), wei in
 --json."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from node.roles.readable import eth, utc
+from node.readable import eth, utc
 
 F = TypeVar("F", bound=Callable[..., Any])
 

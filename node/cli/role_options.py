@@ -234,7 +234,7 @@ def add_withdraw_command(group: click.Group, what: str, withdraw: Callable[[Any]
     @config_option
     @json_option
     def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
-        from node.roles.readable import eth
+        from node.readable import eth
 
         amount = withdraw(config_file)
         said = f"withdrew {eth(amount)} of market credits" if amount else "no credits to withdraw"

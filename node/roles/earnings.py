@@ -21,8 +21,8 @@ from typing import Any
 
 from node.chain.scanner import ChainEvent
 from node.chain.sender import TX_REFUSED, TxOutcome
+from node.readable import eth
 from node.roles.context import RoleContext
-from node.roles.readable import eth
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,16 @@ MISSED_DEADLINE_SLASH_BPS = 1000  # share of the lock paid to the poster at expi
 GAME_LOCK_BASE = 2**128  # v2: StakeManager lock key of game g is GAME_LOCK_BASE + g
 
 # ---- gas per transaction: docs/benchmarks.md, "Gas (contracts)", table "Every function" ------
-POST_GAS = 237_359  # JobMarket.post
-CLAIM_GAS = 208_181  # JobMarket.claim
+POST_GAS = 237_558  # JobMarket.post
+CLAIM_GAS = 210_313  # JobMarket.claim
 SUBMIT_GAS = 95_069  # JobMarket.submitResult
-CHALLENGE_GAS = 368_196  # JobMarket.challenge (opens a game)
-TIMEOUT_GAS = 188_305  # DisputeGame.timeout (the provider never moved: the claim is rejected)
-CANCEL_GAS = 65_848  # JobMarket.cancel
-EXPIRE_GAS = 82_285  # JobMarket.expire
-FINALIZE_GAS = 95_336  # JobMarket.finalize
-WITHDRAW_GAS = 37_415  # JobMarket.withdraw (a credit)
-DEPOSIT_GAS = 67_134  # StakeManager.deposit (once per provider, not per job: not charged)
+CHALLENGE_GAS = 438_410  # JobMarket.challenge (opens a game, locks its backing)
+TIMEOUT_GAS = 218_339  # DisputeGame.timeout (the provider never moved: the claim is rejected)
+CANCEL_GAS = 65_824  # JobMarket.cancel
+EXPIRE_GAS = 88_989  # JobMarket.expire
+FINALIZE_GAS = 95_538  # JobMarket.finalize
+WITHDRAW_GAS = 37_437  # JobMarket.withdraw (a credit)
+DEPOSIT_GAS = 67_156  # StakeManager.deposit (once per provider, not per job: not charged)
 
 
 @dataclass(frozen=True)
@@ -49,23 +49,23 @@ class DisputeGas:
 
 
 # docs/benchmarks.md, "Gas (contracts)", "Full dispute on a 1.07e+09-MAC program (k = 16)":
-# whole dispute 1,402,845 of which provider side 617,404; move 1 (revealStates) 56,033;
+# whole dispute 1,423,279 of which provider side 617,404; move 1 (revealStates) 56,033;
 # 10 provider moves; 100 ops, op 49 a [1024,1024] x [1024,1024]^T matmul.
 BILLION_MAC = DisputeGas(
     name="1.07e9-MAC program (gas section)",
     provider=617_404,
-    challenger=1_402_845 - 617_404,
+    challenger=1_423_279 - 617_404,
     first_provider_move=56_033,
     provider_moves=10,
     macs=1024 * 1024 * 1024,
 )
 
-# docs/benchmarks.md, "Full dispute on anvil": MLP 784-256-256-10, total 984,113, provider
-# 385,297 (7 moves), challenger 598,816 (one step 276,103); move 1 (revealStates) 47,759.
+# docs/benchmarks.md, "Full dispute on anvil": MLP 784-256-256-10, total 1,007,347, provider
+# 388,097 (7 moves), challenger 619,250 (one step 296,537); move 1 (revealStates) 47,759.
 MLP = DisputeGas(
     name="MLP 784-256-256-10 (dispute section)",
-    provider=385_297,
-    challenger=598_816,
+    provider=388_097,
+    challenger=619_250,
     first_provider_move=47_759,
     provider_moves=7,
     macs=4 * (800 * 256 + 256 * 256 + 256 * 32),
@@ -76,4 +76,4 @@ MLP = DisputeGas(
 # embedded chain by tests/contracts/test_economics_parity.py (test_withheld_output), which keeps
 # these within 10 % of the real contracts.
 DEMAND_OUTPUT_GAS = 38_962
-OUTPUT_TIMEOUT_GAS = 136_385
+OUTPUT_TIMEOUT_GAS = 119_308

@@ -242,7 +242,7 @@ def test_f1_every_opening_and_settling_order_of_two_puppets_and_an_honest_challe
 def test_fuzz_f1_all_36_orders(system, poster, provider, challenger, accounts, chain, honest_trace):  # noqa: ANN001
     pairs = list(itertools.product(ORDERS, ORDERS))
     _orders(system, poster, provider, challenger, accounts, chain, honest_trace, pairs)
-    record("payouts: F1 orders", {"opening x settling orders, all as expected": len(pairs)})
+    record("payouts-orders", {"opening x settling orders, all as expected": len(pairs)})
 
 
 def _orders(system, poster, provider, challenger, accounts, chain, honest_trace, pairs) -> None:  # noqa: ANN001
@@ -401,7 +401,7 @@ def test_fuzz_p1_p2_campaign(system, poster, provider, accounts, chain, honest_t
     n = int(os.environ.get("POC_FUZZ_PAYOUTS", "200")) if FUZZ else 4
     run = _p1_p2_settings(n, not FUZZ)(given(**P1_P2_ARGS)(_p1_p2))
     run(system, poster, provider, accounts, chain, honest_trace)
-    record("payouts: P1 and P2", dict(P1_P2_COUNTS))
+    record("payouts-p1p2", dict(P1_P2_COUNTS))
 
 
 def _provider_reveals(game, gid: int, trace: Trace, provider, chain) -> None:  # noqa: ANN001

@@ -1,4 +1,4 @@
-"""Amounts and durations as the status commands print them (node.roles.readable), and the job,
+"""Amounts and durations as the status commands print them (node.readable), and the job,
 claim or game an intent key names (node.roles.earnings): properties over all inputs."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node.readable import WEI_PER_ETH, duration, eth
 from node.roles.earnings import ids_of_key
-from node.roles.readable import WEI_PER_ETH, duration, eth
 
 AMOUNT = re.compile(r"^([+-]?)(\d+)\.(\d{4,6}) ETH$")
 UNITS = {"d": 86400, "h": 3600, "min": 60, "s": 1}

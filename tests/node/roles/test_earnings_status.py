@@ -16,8 +16,8 @@ from roles_support import ETHER, TERMS, advance, drive, post_tiny
 
 from node.chain.contracts.job_market import ClaimState, JobState
 from node.cli import provider_cmds, watch_cmds
+from node.readable import eth
 from node.roles.provider import Provider
-from node.roles.readable import eth
 from node.roles.watchtower import Watchtower
 from poc_lab.adversary import ProviderCheat, cheating_provider, false_challenger
 

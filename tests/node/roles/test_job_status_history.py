@@ -15,9 +15,9 @@ from roles_support import ETHER, TERMS, advance, drive, post_tiny
 
 from node.chain.contracts.job_market import ClaimState, JobState
 from node.cli import job_cmds
+from node.readable import duration, eth
 from node.roles.client import JobClient
 from node.roles.provider import Provider
-from node.roles.readable import duration, eth
 from node.roles.watchtower import Watchtower
 from poc_lab.adversary import ProviderCheat, cheating_provider
 
