@@ -68,7 +68,12 @@ def register_cmd(amount: int | None, config_file: Path | None, as_json: bool) ->
     emit(st, as_json, _stake_lines(st) + [f"  balance     {eth(st['balance'])}"])
 
 
-@provider.command("stake", short_help="Deposit free stake.")
+@provider.command(
+    "stake",
+    short_help="Deposit free stake.",
+    # a negative AMOUNT reaches Amount (and its error), not "No such option: -1"
+    context_settings={"ignore_unknown_options": True},
+)
 @click.argument("amount", type=Amount())
 @config_option
 @json_option
@@ -81,7 +86,12 @@ def stake_cmd(amount: int, config_file: Path | None, as_json: bool) -> None:
     emit(st, as_json, _stake_lines(st))
 
 
-@provider.command("unstake", short_help="Start unbonding free stake.")
+@provider.command(
+    "unstake",
+    short_help="Start unbonding free stake.",
+    # a negative AMOUNT reaches Amount (and its error), not "No such option: -1"
+    context_settings={"ignore_unknown_options": True},
+)
 @click.argument("amount", type=Amount())
 @config_option
 @json_option

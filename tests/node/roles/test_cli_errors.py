@@ -155,6 +155,10 @@ def test_unstaking_more_than_the_free_stake_exits_15(
     ran = run("provider", "unstake", "5")
     _refused(ran, 15, "cannot unstake 5.0000 ETH", "has only 1.0000 ETH of free stake")
     _refused(run("provider", "unstake", "0.5wei"), 2, "not a whole, non-negative number of wei")
+    for cmd in ("stake", "unstake"):
+        ran = run("provider", cmd, "-1")
+        _refused(ran, 2, "non-negative")
+        assert "No such option" not in ran.err, ran.err
 
 
 def test_a_daemon_logs_a_failed_transaction_as_a_sentence(
