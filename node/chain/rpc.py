@@ -29,10 +29,21 @@ log = logging.getLogger(__name__)
 CONNECTION_FAULTS: tuple[type[BaseException], ...] = (
     requests.exceptions.ConnectionError,
     requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,  # the answer was cut mid-body
     ProviderConnectionError,
     RequestTimedOut,
     ConnectionError,
 )
+# HTTP answers of a gateway or a rate limiter in front of the node, not of the node itself.
+RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def is_transport_fault(exc: BaseException) -> bool:
+    """A fault worth retrying: no answer, a cut answer, or a busy/failed gateway."""
+    if isinstance(exc, requests.exceptions.HTTPError):
+        response = exc.response
+        return response is not None and response.status_code in RETRIED_STATUS
+    return isinstance(exc, CONNECTION_FAULTS)
 
 
 @dataclass(frozen=True)
@@ -57,16 +68,42 @@ def with_retries(
     for attempt in range(policy.attempts):
         try:
             return fn()
-        except CONNECTION_FAULTS as exc:
+        except Exception as exc:
+            if not is_transport_fault(exc):
+                raise
             if attempt == policy.attempts - 1:
                 target = f" at {endpoint}" if endpoint else ""
                 raise RpcUnreachable(
                     f"RPC endpoint{target} unreachable during {what} after "
                     f"{policy.attempts} attempts: {type(exc).__name__}"
                 ) from exc
-            log.warning("RPC fault during %s (%s); retrying", what, type(exc).__name__)
+            log.warning("RPC fault during %s (%s); retrying", what, _fault_name(exc))
             time.sleep(delays[attempt])
     raise AssertionError("unreachable")
+
+
+def _fault_name(exc: BaseException) -> str:
+    if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    return type(exc).__name__
+
+
+class RetryingHTTPProvider(HTTPProvider):
+    """Every request, reads and sends alike, retried on transport faults by `with_retries`.
+    Re-sending a signed transaction is safe: the node answers "already known" or the nonce
+    is taken, which node.chain.sender reads as sent."""
+
+    def __init__(self, rpc_url: str, timeout: float, policy: RetryPolicy) -> None:
+        super().__init__(
+            rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+        )
+        self.policy = policy
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        parent = super().make_request
+        return with_retries(
+            str(method), lambda: parent(method, params), self.policy, str(self.endpoint_uri)
+        )
 
 
 def connect(
@@ -76,11 +113,8 @@ def connect(
     policy: RetryPolicy = DEFAULT_RETRY,
 ) -> Web3:
     """A Web3 over HTTP that has answered eth_chainId (and serves the expected chain)."""
-    provider = HTTPProvider(
-        rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
-    )
-    w3 = Web3(provider)
-    chain_id = with_retries("eth_chainId", lambda: w3.eth.chain_id, policy, rpc_url)
+    w3 = Web3(RetryingHTTPProvider(rpc_url, timeout, policy))
+    chain_id = w3.eth.chain_id
     if expected_chain_id is not None and chain_id != expected_chain_id:
         raise ChainIdMismatch(
             f"{rpc_url} serves chain {chain_id}, configured chain id is {expected_chain_id}"

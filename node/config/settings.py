@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     contracts: ContractAddresses = ContractAddresses()
     start_block: int = 0  # the deployment block: scanners start there
     confirmations: int = 0
+    rpc_timeout: float = 10.0  # seconds one JSON-RPC request may take before it is retried
     # account
     keystore: Path | None = None
     password_env: str = "POC_PASSWORD"

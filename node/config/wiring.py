@@ -35,7 +35,9 @@ def state_store(settings: Settings) -> StateStore:
 def web3(settings: Settings) -> Web3:
     from node.chain.rpc import connect
 
-    return connect(settings.rpc_url, expected_chain_id=settings.chain_id)
+    return connect(
+        settings.rpc_url, expected_chain_id=settings.chain_id, timeout=settings.rpc_timeout
+    )
 
 
 def account(settings: Settings) -> LocalAccount:

@@ -9,7 +9,8 @@ resumes. SIGTERM and SIGINT stop the loop between ticks.
 Failures are isolated (issue 11, P7): no job, program, claim or game stops a daemon from
 serving the others. A record whose advance raises, for any reason, keeps its cause in its
 `failures`, `last_error` and `retry_at` fields and is skipped until `retry_at`, an exponential
-back-off in chain time (`backoff`); the other records go on in the same tick. Retrying stops
+back-off in chain time (`backoff`), or as long in wall time where the chain mines no block;
+the other records go on in the same tick. Retrying stops
 at the record's deadline (the role's `give_up_at`: the stage's own deadline check then ends it,
 with the cause in its reason) or, for errors that are not transient, after `MAX_ATTEMPTS`
 failures in a row (the role's `give_up`). A tick that raises is logged, backed off in wall
@@ -179,6 +180,11 @@ class RoleDaemon(ABC, Generic[R]):
             confirmations=ctx.confirmations,
         )
         self._work: dict[int, JobWork] = {}  # by job id
+        # A back-off is also over when its length has passed in wall time: chain time stands
+        # still on a chain that mines only on demand (anvil, a quiet devnet), and a record
+        # waiting for the next block there would wait for ever. Set when a back-off is first
+        # seen (after a restart: from its chain-time length).
+        self._retry_wall: dict[int, float] = {}  # by record key, time.monotonic()
         self.metrics_url: str | None = None
         if self.base_policy.metrics_port is not None:
             self.metrics_url = self.metrics.serve(
@@ -303,7 +309,11 @@ class RoleDaemon(ABC, Generic[R]):
         now = self.ctx.deployment.now()
         for record in live:
             if record.retry_at is not None and now < record.retry_at:
-                continue
+                wall = self._retry_wall.setdefault(
+                    record.key, time.monotonic() + record.retry_at - now
+                )
+                if time.monotonic() < wall:
+                    continue
             try:
                 self.advance(record)  # type: ignore[arg-type]
             except Exception as exc:
@@ -312,6 +322,7 @@ class RoleDaemon(ABC, Generic[R]):
                 self._succeeded(record.key)
 
     def _succeeded(self, key: int) -> None:
+        self._retry_wall.pop(key, None)
         cur = self.record(key)
         if cur is not None and cur.live and (cur.failures or cur.retry_at is not None):
             log.info("%s %d: recovered after %d failed attempts", self._what, key, cur.failures)
@@ -346,6 +357,7 @@ class RoleDaemon(ABC, Generic[R]):
         if deadline is not None and now < deadline < retry_at:
             retry_at = deadline  # look again when the deadline passes: the stage then ends it
         self.save(dataclasses.replace(cur, retry_at=retry_at))
+        self._retry_wall[cur.key] = time.monotonic() + (retry_at - now)
         msg = "%s %d (%s): attempt %d failed: %s; next attempt at chain time %d (in %d s)"
         args = (self._what, cur.key, cur.stage.name.lower(), failures, cause, retry_at)
         if transient:
@@ -364,6 +376,7 @@ class RoleDaemon(ABC, Generic[R]):
             return None
         if given is None:
             return None
+        self._retry_wall.pop(record.key, None)  # measured again from its new retry_at
         if given.live:  # winding down: wait for its deadline without further attempts
             try:
                 retry_at = self.give_up_at(given)

@@ -24,7 +24,7 @@ from node.chain.scanner import ChainEvent
 from node.errors import PocError
 from node.game.rules import GameStatus, Side
 from node.roles import outputs
-from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind, describe_error
+from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind, describe_error, is_transient
 from node.roles.records import ClaimRecord, WatchStage
 from node.roles.work import JobWork
 
@@ -112,6 +112,10 @@ class Watchtower(RoleDaemon[ClaimRecord]):
         try:
             work = self._work_for(job)
         except PocError as exc:
+            if is_transient(exc):
+                # a store or RPC fault: retried with back-off until the window closes, or a
+                # flaky gateway would let every lie through
+                raise
             # Never challenge what we could not recompute.
             return self.finish(rec, Stage.SKIPPED, f"cannot recompute: {exc}")
         mine = work.claim().s_n

@@ -13,7 +13,7 @@ from eth_utils import function_signature_to_4byte_selector
 from node.chain.abi import export_from_build, load_artifact
 from node.chain.errors import AbiNotFound, RpcUnreachable
 from node.chain.revert import RevertDecoder
-from node.chain.rpc import RetryPolicy, with_retries
+from node.chain.rpc import RetryPolicy, is_transport_fault, with_retries
 
 ABI = [
     {
@@ -74,6 +74,41 @@ def test_connection_faults_are_retried_then_succeed() -> None:
 
     assert with_retries("probe", flaky, RetryPolicy(attempts=3, base_delay=0.01)) == 42
     assert len(calls) == 3
+
+
+def _http_error(status: int) -> requests.exceptions.HTTPError:
+    response = requests.Response()
+    response.status_code = status
+    return requests.exceptions.HTTPError(f"{status}", response=response)
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_busy_or_failed_gateways_are_retried(status: int) -> None:
+    calls = []
+
+    def busy() -> int:
+        calls.append(1)
+        if len(calls) < 2:
+            raise _http_error(status)
+        return 7
+
+    assert with_retries("probe", busy, RetryPolicy(attempts=2, base_delay=0.01)) == 7
+    assert len(calls) == 2
+
+
+def test_a_client_error_or_a_cut_answer_is_told_apart() -> None:
+    assert not is_transport_fault(_http_error(400))
+    assert not is_transport_fault(ValueError("a node's answer"))
+    assert is_transport_fault(requests.exceptions.ChunkedEncodingError("IncompleteRead"))
+    calls = []
+
+    def bad_request() -> int:
+        calls.append(1)
+        raise _http_error(400)
+
+    with pytest.raises(requests.exceptions.HTTPError):
+        with_retries("probe", bad_request, RetryPolicy(attempts=3, base_delay=0.01))
+    assert len(calls) == 1  # not retried: asking again gets the same answer
 
 
 def test_persistent_connection_faults_become_rpc_unreachable() -> None:

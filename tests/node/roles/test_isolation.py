@@ -266,3 +266,78 @@ def test_run_forever_survives_a_tick_that_raises(caplog: pytest.LogCaptureFixtur
     assert len(failed) == 4
     # a traceback for each new error, one line when the same error repeats
     assert [bool(r.exc_info) for r in failed] == [True, False, False, True]
+
+
+def test_a_back_off_ends_in_wall_time_on_a_chain_that_mines_no_block(
+    make_ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chain time stands still where blocks are mined only on demand (anvil, a quiet devnet):
+    a record backing off after a store fault is retried once its back-off has passed on the
+    wall clock, not at a block that may never come (found by the fault proxy, issue 13)."""
+    from node.storage.errors import StorageError
+
+    spec, data = poison_job()
+    calls: list[int] = []
+    real = Executor.run
+
+    def flaky(self: Executor, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StorageError("IPFS cat failed: HTTP 502 from the gateway")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Executor, "run", flaky)
+    job_id = JobClient(make_ctx(ATTACKER, "attacker")).post(spec, data, TERMS)
+    honest = _provider(make_ctx, PROVIDER, "provider")
+    d = honest.ctx.deployment
+    honest.tick()
+    rec = honest.record(job_id)
+    assert rec is not None and rec.failures == 1 and rec.retry_at == d.now() + BACKOFF_BASE
+    frozen = d.now()
+    honest.tick()  # within the back-off on both clocks: skipped
+    assert len(calls) == 1
+    wall = daemon_mod.time.monotonic() + BACKOFF_BASE + 0.5
+    monkeypatch.setattr(daemon_mod.time, "monotonic", lambda: wall)
+    assert d.now() == frozen  # no block since the failure: chain time alone would wait
+    honest.tick()
+    assert len(calls) == 2
+    claim_id = d.market.job(job_id).current_claim
+    assert d.market.claim(claim_id).state == ClaimState.SUBMITTED
+    done = honest.record(job_id)
+    assert done is not None and done.failures == 0 and done.retry_at is None
+
+
+def test_a_watchtower_retries_a_claim_it_could_not_fetch_and_still_catches_the_lie(
+    chain: Any, make_ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store fault while fetching the job is transient: the claim is retried with back-off
+    until its window closes, not skipped for good (found by the fault proxy, issue 13: one
+    HTTP 502 from the IPFS gateway let a lie through)."""
+    from node.storage.errors import StorageError
+
+    job_id, liar_claim, liar = _liar_claims_an_mlp_job(make_ctx)
+    tower = Watchtower(make_ctx(TOWER, "tower"))
+    d = tower.ctx.deployment
+    real = Watchtower._work_for
+    failed: list[int] = []
+
+    def flaky(self: Watchtower, job: Any) -> Any:
+        if not failed:
+            failed.append(1)
+            raise StorageError("IPFS cat failed: HTTPError: 502 Server Error")
+        return real(self, job)
+
+    monkeypatch.setattr(Watchtower, "_work_for", flaky)
+    tower.tick()
+    rec = tower.record(liar_claim)
+    assert rec is not None and rec.stage == WatchStage.NEW and rec.failures == 1
+    assert rec.last_error is not None and "502" in rec.last_error
+    drive(
+        chain,
+        [liar, tower],
+        lambda: d.market.claim(liar_claim).state == ClaimState.REJECTED,
+        seconds_per_round=2,
+    )
+    (game,) = d.market.games_of_claim(liar_claim)
+    assert d.game_view(game).status.name == "CHALLENGER_WON"
+    assert job_id == d.market.claim(liar_claim).job_id
