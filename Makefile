@@ -6,7 +6,7 @@ APE := $(ENV) ape
 PYTEST_OPTS ?= -q -p no:cacheprovider
 ANVIL_NET := ethereum:local:foundry
 
-.PHONY: setup test lint typecheck unit anvil-suite compile demo bench fuzz clean browser
+.PHONY: setup test lint typecheck unit anvil-suite compile demo bench fuzz clean browser reliability
 
 setup:
 	@bash tools/bootstrap.sh
@@ -44,6 +44,13 @@ test: lint typecheck unit anvil-suite
 
 fuzz: compile
 	@$(ENV) POC_FUZZ=1 ape test tests $(PYTEST_OPTS) -m "slow"
+
+# The daemons through fault-injecting proxies (anvil + IPFS), more seeds than `make test`
+# runs; docs/reliability.md is rendered from what the runs recorded.
+reliability: compile
+	@rm -rf .cache/reliability
+	@$(ENV) POC_RELIABILITY_OUT=.cache/reliability POC_FAULT_SEEDS=3 ape test tests/integration/test_fault_proxy.py $(PYTEST_OPTS) -m integration
+	@$(ENV) python -m poc_lab.reliability .cache/reliability docs/reliability.md
 
 bench: compile
 	@$(ENV) python -m poc_lab.bench.all
