@@ -21,7 +21,7 @@ def _emit(obj: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 @click.argument("model", required=False)
 @click.option(
     "--example",
-    type=click.Choice(["digits-mlp", "digits-cnn"]),
+    type=click.Choice(["digits-mlp", "digits-cnn", "digits-resnet"]),
     help="train and compile a built-in example instead of MODEL",
 )
 @click.option(
