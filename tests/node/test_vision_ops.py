@@ -5,6 +5,7 @@ first field they break."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from fractions import Fraction
 
@@ -13,6 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from node.compute.config import ComputeConfig
+from node.compute.executor import Executor
 from node.program.compiler.builder import ProgramBuilder
 from node.program.constants import INT32_MAX, LEAF_ELEMS, MAX_GROUP, NO_SLOT, DType, Opcode
 from node.program.errors import (
@@ -20,13 +23,21 @@ from node.program.errors import (
     ShapeMismatch,
     UnknownOpcode,
 )
-from node.program.merkle import depth_for, multi_proof, root_from_multi, tensor_tree
+from node.program.merkle import (
+    depth_for,
+    multi_proof,
+    root_from_multi,
+    tensor_tree,
+    verify_leaf,
+)
 from node.program.ops import Op, group_op, qadd_op
 from node.program.packing import leaf, pack
+from node.program.program import InputSlot, Program
 from node.program.reference import group_leaf_indices, run_op, step_elementwise
 from node.program.samples import random_op
 from node.program.tensors import TensorSpec
 from node.program.validation import encoding_violation, op_violation, validate_op
+from node.trace.lazy import TraceProvider
 
 I8 = DType.INT8
 int8s = st.integers(-128, 127)
@@ -245,3 +256,61 @@ def test_samples_of_the_new_ops_validate_and_round_trip(seed: int, opcode: Opcod
     s = random_op(np.random.default_rng(seed), opcode)
     assert Op.decode(s.op.encode()) == s.op
     s.program.validate()
+
+
+@pytest.mark.parametrize("fill", [-128, 127])
+def test_executor_is_exact_at_the_extremes_of_the_new_ops(fill: int) -> None:
+    """qadd's exact sum (about 2^39) and gsum over MAX_GROUP groups of -128 or 127."""
+    m, n, g = 3, 64, MAX_GROUP
+    x = np.full((m, g * n), fill, np.int8)
+    x[1, ::3] = -fill - 1  # the other extreme in places
+    for op, vals in (
+        (group_op(Opcode.GSUM, 1, 0, groups=g, M=m, N=n), (x,)),
+        (group_op(Opcode.GMAX, 1, 0, groups=g, M=m, N=n), (x,)),
+        (
+            qadd_op(2, 0, 1, M=m, N=g * n, mult=INT32_MAX, mult2=INT32_MAX, shift=62, zp=-3),
+            (x, x[::-1].copy()),
+        ),
+    ):
+        specs = [TensorSpec(I8, *v.shape) for v in vals]
+        prog = Program(tuple(InputSlot(f"i{k}", s) for k, s in enumerate(specs)), (op,), len(vals))
+        out = Executor(prog, {}, ComputeConfig(device="cpu")).run(list(vals)).output
+        assert (out.astype(np.int64) == run_op(op, *vals, *([None] * (2 - len(vals))))).all()
+
+
+def _pool_program() -> tuple[Program, dict[int, np.ndarray]]:
+    """Max pool 2x2 (gmax), sum pool 3x3 stride 1 with padding (gsum), a residual qadd."""
+    b = ProgramBuilder()
+    x = b.data_input("x", 2 * 4 * 4, 64)  # B=2, 4 x 4, C = 64 (two leaves per pixel)
+    mp = b.gmax(b.im2col(x, 2, 4, 4, 64, 2, 2, 2, 0, padv=-128), groups=4, M=8, N=64)
+    b.gsum(b.im2col(x, 2, 4, 4, 64, 3, 3, 1, 1), groups=9, M=32, N=64)
+    res = b.qadd(mp, mp, mult=3, mult2=1 << 30, shift=30, zp=1)
+    prog, consts = b.finish(res)
+    rng = np.random.default_rng(3)
+    return prog, {**consts, 0: rng.integers(-128, 128, (32, 64)).astype(np.int8)}
+
+
+def test_trace_witnesses_of_the_new_ops_verify_and_give_the_output() -> None:
+    prog, vals = _pool_program()
+    tp = TraceProvider(prog, vals, ComputeConfig(device="cpu"))
+    res = Executor(prog, vals, ComputeConfig(device="cpu")).run([vals[0]])
+    assert tp.state_root(len(prog.ops)) == res.state_root
+    for i, op in enumerate(prog.ops):
+        if op.opcode not in (Opcode.GMAX, Opcode.GSUM, Opcode.QADD):
+            continue
+        n = op.out_spec.n_leaves
+        for j in range(1 << depth_for(n)):
+            sw = tp.step_witness(i, j)
+            assert sw.expected_leaf == tp.leaf(prog.n_inputs + i, j)
+            if j >= n:
+                assert sw.a is None and sw.b is None
+                continue
+            assert sw.a is not None
+            if op.opcode == Opcode.QADD:
+                assert sw.b is not None and verify_leaf(sw.b.leaf, j, sw.b.siblings, tp.root(op.b))
+                assert verify_leaf(sw.a.leaf, j, sw.a.siblings, tp.root(op.a))
+                continue
+            idx = group_leaf_indices(op, j)
+            nodes = [hashlib.sha256(sw.a.leaf[32 * k : 32 * k + 32]).digest() for k in range(op.K)]
+            depth = tp.tree(op.a).depth
+            assert root_from_multi(nodes, idx, sw.a.siblings, depth) == tp.root(op.a)
