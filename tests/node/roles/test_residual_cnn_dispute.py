@@ -39,10 +39,6 @@ def resnet_job() -> tuple[JobSpec, dict[int, Any]]:
     return spec, dict(enumerate(spec.input_values(data)))
 
 
-@pytest.mark.skip(
-    reason="needs the ops helper's TensorStep (Solidity step of qadd/gmax/gsum, protocol v3): "
-    "not on this branch yet"
-)
 @pytest.mark.parametrize(
     ("opcode", "lie"), [(Opcode.QADD, True), (Opcode.GMAX, True), (Opcode.QADD, False)]
 )
@@ -69,12 +65,17 @@ def test_residual_cnn_dispute_is_won_by_the_honest_side(
         (Side.PROVIDER, trace, Responder(prov.send, d.game)),
         (Side.CHALLENGER, honest, Responder(chal.send, d.game)),
     ]
+    opened: set[tuple[int, int]] = set()  # (op index, opcode) the game narrowed down to
     for _ in range(60):
         view = d.game_view(game_id)
         if not view.active:
             break
+        if view.opcode:
+            opened.add((view.op_index, view.opcode))
         for side, t, responder in players:
             if view.mover == side:
                 responder.execute(view, side, solve(view, side, t))
     want = GameStatus.CHALLENGER_WON if lie else GameStatus.PROVIDER_WON
     assert d.game_view(game_id).status == want
+    if lie:  # decided by the one-step check of the op that lied, not elsewhere
+        assert opened == {(op_index, int(opcode))}, opened
