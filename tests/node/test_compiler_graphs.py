@@ -196,6 +196,16 @@ def test_unsupported_layer_is_named_by_its_module_path() -> None:
     assert "not torch.fx-traceable" not in msg
 
 
+class _SpatialView(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.size(0), x.size(1), -1)  # [B, C, H*W]: not a flatten
+
+
+def test_a_view_that_is_not_a_flatten_is_refused() -> None:
+    with pytest.raises(UnsupportedLayer, match="only flattening to \\[batch, features\\]"):
+        compile_model(_SpatialView(), torch.randn(4, 3, 8, 8), CompileConfig())
+
+
 class _ScaledSum(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.add(x, x, alpha=2)

@@ -76,7 +76,7 @@ SUPPORTED = (
     "Linear, Conv2d (groups 1, dilation 1, equal strides and zero padding on both axes), "
     "BatchNorm2d after Conv2d and BatchNorm1d after Linear (folded into their weights), "
     "ReLU, GELU, SiLU, Sigmoid, Tanh, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), "
-    "mean over (2, 3), Flatten/view/reshape, Identity, Dropout, and the sum of two "
+    "mean over (2, 3), Flatten/view/reshape to [batch, features], Identity, Dropout, and the sum of two "
     "activations (x + y, torch.add, +=)"
 )
 _FOLDS: dict[type[nn.Module], type[nn.Module]] = {
@@ -234,6 +234,7 @@ def build_graph(model: nn.Module, calibration: torch.Tensor) -> ModelGraph:
     graph = ModelGraph(nodes, output)
     _check_shape_nodes(graph)
     graph.values = _calibrate(gm, calibration)
+    _check_flattens(graph)
     return graph
 
 
@@ -247,7 +248,8 @@ def _classify(node: torch.fx.Node, gm: torch.fx.GraphModule) -> GraphNode:
             kind = None  # fold_batchnorm removed every foldable one
     elif node.op == "call_function":
         kind = _FUNC_KINDS.get(node.target)
-        where = f"{getattr(node.target, '__module__', '') or ''}.{_name(node.target)}".lstrip(".")
+        owner = getattr(node.target, "__module__", "") or ""
+        where = f"{owner.lstrip('_')}.{_name(node.target)}".lstrip(".")  # _operator.mul
     else:
         kind = _METHOD_KINDS.get(str(node.target))
         where = f"Tensor.{node.target}"
@@ -303,6 +305,19 @@ def _check_shape_nodes(graph: ModelGraph) -> None:
         raise UnsupportedLayer("the model returns a shape, not a tensor")
     graph.nodes[:] = [n for n in graph.nodes if n.kind != "shape"]
     graph.__post_init__()
+
+
+def _check_flattens(graph: ModelGraph) -> None:
+    """Flatten/view/reshape must give [B, features]: other shapes would be misread."""
+    for n in graph.nodes:
+        if n.kind != "flatten":
+            continue
+        before, after = graph.values[n.inputs[0]], graph.values[n.name]
+        if after.dim() != 2 or after.shape[0] != before.shape[0]:
+            raise UnsupportedLayer(
+                f"{n.where} at node {n.name} reshapes {list(before.shape)} to "
+                f"{list(after.shape)}: only flattening to [batch, features] is supported"
+            )
 
 
 class _Recorder(torch.fx.Interpreter):
