@@ -22,11 +22,16 @@ from node.game.rules import Side
 from node.game.solver import first_disagreement, solve
 from node.game.view import GameView, OpenedOp
 from node.program.constants import LEAF_ELEMS, NO_SLOT, DType, Flag, Opcode
-from node.program.merkle import MerkleTree, slot_tree, tensor_tree
+from node.program.merkle import MerkleTree, multi_proof, slot_tree, tensor_tree
 from node.program.ops import Op
 from node.program.packing import pack
 from node.program.program import InputSlot, Program
-from node.program.reference import elementwise_leaf_indices, matmul_leaf_indices, run_op
+from node.program.reference import (
+    elementwise_leaf_indices,
+    group_leaf_indices,
+    matmul_leaf_indices,
+    run_op,
+)
 from node.program.tensors import TensorSpec
 from node.trace.lazy import LeafWitness, StepWitness
 from poc_lab.adversary import random_pick
@@ -166,7 +171,12 @@ class Trace:
                 op_index, leaf_index, self._witness(op.a, ai), self._witness(op.b, wi)
             )
         aw = bw = None
-        if leaf_index < op.out_spec.n_leaves:
+        if leaf_index < op.out_spec.n_leaves and op.opcode in (Opcode.GMAX, Opcode.GSUM):
+            # the G input leaves concatenated, with their one multiproof (protocol.md section 5)
+            idx = group_leaf_indices(op, leaf_index)
+            leaves = b"".join(self.leaf(op.a, i) for i in idx)
+            aw = LeafWitness(op.a, idx[0], leaves, multi_proof(self.trees[op.a], idx))
+        elif leaf_index < op.out_spec.n_leaves:
             ai, bi = elementwise_leaf_indices(op, leaf_index)
             aw = self._witness(op.a, ai) if ai is not None else None
             if op.opcode == Opcode.LUT:
