@@ -12,36 +12,12 @@ import hashlib
 import numpy as np
 import pytest
 from conftest import ARITY, STAKE, claimed_submitted, open_game
-from contracts_trace import Trace, play_traces, program_of, step_data, synthetic_view
+from contracts_trace import Trace, play_traces, step_data, synthetic_view, vision_program
 
 from node.game.rules import GameStatus
-from node.program.constants import MAX_GROUP, DType, Opcode
-from node.program.ops import group_op, im2col_op, qadd_op
 
 # regression guard for the N = 32 steps (measured 309k qadd, 376k gmax / 386k gsum at G = 64)
 STEP_GAS_GUARD = 400_000
-
-
-def vision_program(rng: np.random.Generator):  # noqa: ANN201
-    """Global max / sum pools over an 8x8 image (G = 64 = MAX_GROUP) with C = 32 and C = 128,
-    a residual qadd, and a 2x2 sum pool."""
-    inputs = [(DType.INT8, 64, 32), (DType.INT8, 64, 128)]
-    ni = len(inputs)
-    win = {"B": 1, "H": 8, "W": 8, "KH": 8, "KW": 8, "S": 1, "P": 0}
-    ops = [
-        im2col_op(ni, 0, C=32, padv=-128, **win),  # [1, 64*32]
-        group_op(Opcode.GMAX, ni + 1, ni, groups=MAX_GROUP, M=1, N=32),
-        group_op(Opcode.GSUM, ni + 2, ni, groups=MAX_GROUP, M=1, N=32),
-        im2col_op(ni + 3, 1, C=128, **win),  # [1, 64*128]
-        group_op(Opcode.GSUM, ni + 4, ni + 3, groups=MAX_GROUP, M=1, N=128),
-        group_op(Opcode.GMAX, ni + 5, ni + 3, groups=MAX_GROUP, M=1, N=128),
-        qadd_op(ni + 6, ni + 1, ni + 1, M=1, N=32, mult=3 << 20, mult2=5 << 20, shift=23, zp=-1),
-        im2col_op(ni + 7, 0, B=1, H=8, W=8, C=32, KH=2, KW=2, S=2, P=0),  # [16, 4*32]
-        group_op(Opcode.GSUM, ni + 8, ni + 7, groups=4, M=16, N=32),
-    ]
-    prog = program_of(inputs, ops)
-    vals = [rng.integers(-128, 128, (64, 32)), rng.integers(-128, 128, (64, 128))]
-    return prog, vals
 
 
 @pytest.fixture(scope="module")
