@@ -194,46 +194,65 @@ contract TensorStep is IStepVerifier {
         if (d.bLeaf.length != 0) revert OperandLength(OPERAND_B, d.bLeaf.length, 0);
         (uint256 first, uint256 stride) = groupOperands(op, j);
         uint256 depth = Merkle.ceilLog2(uint256(op.M) * g * op.N / 32);
-        uint256[] memory idx = new uint256[](g);
-        bytes32[] memory h = new bytes32[](g);
-        for (uint256 k; k < g; ++k) {
-            idx[k] = first + k * stride;
-            h[k] = _sha256Leaf(d.aLeaf, 32 * k);
-        }
-        bytes32[] calldata proof = d.aProof;
-        uint256 used;
-        uint256 count = g;
-        for (uint256 l; l < depth; ++l) {
-            uint256 w;
-            uint256 k;
-            while (k < count) {
-                uint256 i = idx[k];
-                bytes32 node;
-                if (i & 1 == 0 && k + 1 < count && idx[k + 1] == i + 1) {
-                    node = Merkle.hashPair(h[k], h[k + 1]);
-                    k += 2;
-                } else {
-                    if (used == proof.length) revert ProofLength(OPERAND_A, proof.length, used + 1);
-                    bytes32 s = proof[used++];
-                    node = i & 1 == 1 ? Merkle.hashPair(s, h[k]) : Merkle.hashPair(h[k], s);
-                    k += 1;
-                }
-                idx[w] = i >> 1;
-                h[w] = node;
-                ++w;
-            }
-            count = w;
-        }
-        if (used != proof.length) revert ProofLength(OPERAND_A, proof.length, used);
-        if (h[0] != d.aRoot) revert BadProof(OPERAND_A, h[0], d.aRoot);
+        (bytes32 root, uint256 used) = _multiRoot(d.aLeaf, first, stride, depth, d.aProof);
+        if (used != d.aProof.length) revert ProofLength(OPERAND_A, d.aProof.length, used);
+        if (root != d.aRoot) revert BadProof(OPERAND_A, root, d.aRoot);
     }
 
-    /// @dev sha256 of the 32-byte calldata leaf at `data[start:start+32]`, in scratch space.
-    function _sha256Leaf(bytes calldata data, uint256 start) private view returns (bytes32 r) {
+    /// @dev The root from the 32-byte leaves `leaves` at `first + k*stride` (k = 0, 1, ...) and
+    /// the multiproof `proof` (§5), and the number of proof elements the indices need (`used`;
+    /// the caller requires it to be `proof.length`: a short proof reads zero siblings past its
+    /// end and fails that check). In assembly: (index, node) word pairs past the free memory
+    /// pointer, rewritten in place level by level, and the sha256 precompile on scratch space.
+    function _multiRoot(bytes calldata leaves, uint256 first, uint256 stride, uint256 depth, bytes32[] calldata proof)
+        private
+        view
+        returns (bytes32 root, uint256 used)
+    {
         assembly ("memory-safe") {
-            mstore(0x00, calldataload(add(data.offset, start)))
-            if iszero(staticcall(gas(), 0x02, 0x00, 0x20, 0x00, 0x20)) { revert(0, 0) }
-            r := mload(0x00)
+            let base := mload(0x40)
+            let count := shr(5, leaves.length)
+            for { let k := 0 } lt(k, count) { k := add(k, 1) } {
+                let e := add(base, shl(6, k))
+                mstore(e, add(first, mul(k, stride)))
+                mstore(0x00, calldataload(add(leaves.offset, shl(5, k))))
+                if iszero(staticcall(gas(), 0x02, 0x00, 0x20, add(e, 0x20), 0x20)) { revert(0, 0) }
+            }
+            for { let l := 0 } lt(l, depth) { l := add(l, 1) } {
+                let w := 0
+                for { let k := 0 } lt(k, count) {} {
+                    let e := add(base, shl(6, k))
+                    let i := mload(e)
+                    switch and(iszero(and(i, 1)), and(lt(add(k, 1), count), eq(mload(add(e, 0x40)), add(i, 1))))
+                    case 1 {
+                        // its sibling is known: hash the two
+                        mstore(0x00, mload(add(e, 0x20)))
+                        mstore(0x20, mload(add(e, 0x60)))
+                        k := add(k, 2)
+                    }
+                    default {
+                        let sib := 0
+                        if lt(used, proof.length) { sib := calldataload(add(proof.offset, shl(5, used))) }
+                        used := add(used, 1)
+                        switch and(i, 1)
+                        case 1 {
+                            mstore(0x00, sib)
+                            mstore(0x20, mload(add(e, 0x20)))
+                        }
+                        default {
+                            mstore(0x00, mload(add(e, 0x20)))
+                            mstore(0x20, sib)
+                        }
+                        k := add(k, 1)
+                    }
+                    let o := add(base, shl(6, w))
+                    mstore(o, shr(1, i))
+                    if iszero(staticcall(gas(), 0x02, 0x00, 0x40, add(o, 0x20), 0x20)) { revert(0, 0) }
+                    w := add(w, 1)
+                }
+                count := w
+            }
+            root := mload(add(base, 0x20))
         }
     }
 
