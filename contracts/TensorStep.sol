@@ -10,7 +10,8 @@ import {
     BadProof, ProofLength, OperandLength, NotElementwise, NotReduction, IndexOutOfRange
 } from "./lib/Errors.sol";
 
-/// @title TensorStep: one-step semantics of matmul (one chunk), add, requant, relu, lut, im2col
+/// @title TensorStep: one-step semantics of matmul (one chunk), add, requant, relu, lut, im2col,
+/// qadd, gmax, gsum
 /// @notice Stateless. The pure `computeLeaf` / `computeChunk` are the semantics alone (checked
 /// against tests/vectors); `leafStep` / `chunkStep` add the operand Merkle proofs.
 contract TensorStep is IStepVerifier {
@@ -32,6 +33,10 @@ contract TensorStep is IStepVerifier {
     }
 
     function _checkLeafOperands(StepData calldata d, Op memory op, uint256 leafIndex) private view {
+        if (op.opcode == OpCodec.GMAX || op.opcode == OpCodec.GSUM) {
+            _checkGroup(d, op, leafIndex);
+            return;
+        }
         Operands memory r = _operands(op, leafIndex);
         if (r.useA) {
             _checkLeaf(OPERAND_A, d, _aLeafBytes(op), r.aIdx, r.aLeaves);
@@ -42,7 +47,7 @@ contract TensorStep is IStepVerifier {
             if (op.opcode == OpCodec.LUT) {
                 _checkTable(d.bLeaf, d.bProof, d.bRoot);
             } else {
-                _checkLeaf(OPERAND_B, d, 128, r.bIdx, r.bLeaves);
+                _checkLeaf(OPERAND_B, d, op.opcode == OpCodec.QADD ? 32 : 128, r.bIdx, r.bLeaves);
             }
         }
     }
@@ -118,6 +123,7 @@ contract TensorStep is IStepVerifier {
     function _aLeafBytes(Op memory op) private pure returns (uint256) {
         uint8 c = op.opcode;
         if (c == OpCodec.ADD || c == OpCodec.REQUANT || (c == OpCodec.RELU && op.flags & 1 != 0)) return 128;
+        // qadd: 32 (gmax / gsum read G leaves, _checkGroup)
         return 32;
     }
 
@@ -134,6 +140,13 @@ contract TensorStep is IStepVerifier {
         uint256 nLeaves = op.outLeaves();
         if (j >= nLeaves) return r;
         uint8 c = op.opcode;
+        if (c == OpCodec.GMAX || c == OpCodec.GSUM) {
+            // the first of the G leaves (groupOperands gives them all)
+            r.useA = true;
+            (r.aIdx,) = groupOperands(op, j);
+            r.aLeaves = uint256(op.M) * op.K * op.N / 32;
+            return r;
+        }
         if (c == OpCodec.IM2COL) {
             (r.useA, r.aIdx) = _im2colSource(op, j);
             r.aLeaves = uint256(op.B) * op.H * op.W * op.C / 32;
@@ -155,6 +168,91 @@ contract TensorStep is IStepVerifier {
         } else if (c == OpCodec.LUT) {
             r.useB = true;
             r.bLeaves = 8;
+        } else if (c == OpCodec.QADD) {
+            r.useB = true;
+            r.bIdx = j;
+            r.bLeaves = nLeaves;
+        }
+    }
+
+    /// @notice The G input leaves a gmax / gsum output leaf reads (§5), increasing:
+    /// `first + g * stride` for g < G.
+    function groupOperands(Op memory op, uint256 j) internal pure returns (uint256 first, uint256 stride) {
+        uint256 f = 32 * j;
+        uint256 m = f / op.N;
+        first = (m * op.K * op.N + f % op.N) / 32;
+        stride = uint256(op.N) / 32;
+    }
+
+    /// @dev gmax / gsum: `aLeaf` holds the G leaves concatenated and `aProof` their one
+    /// multiproof (§5): level by level from the leaves up, known nodes in increasing index, a
+    /// node whose sibling is known is hashed with it, otherwise the next proof element is its
+    /// sibling. The proof must be used up exactly and end at `aRoot`.
+    function _checkGroup(StepData calldata d, Op memory op, uint256 j) private view {
+        uint256 g = op.K;
+        if (d.aLeaf.length != 32 * g) revert OperandLength(OPERAND_A, d.aLeaf.length, 32 * g);
+        if (d.bLeaf.length != 0) revert OperandLength(OPERAND_B, d.bLeaf.length, 0);
+        (uint256 first, uint256 stride) = groupOperands(op, j);
+        uint256 depth = Merkle.ceilLog2(uint256(op.M) * g * op.N / 32);
+        (bytes32 root, uint256 used) = _multiRoot(d.aLeaf, first, stride, depth, d.aProof);
+        if (used != d.aProof.length) revert ProofLength(OPERAND_A, d.aProof.length, used);
+        if (root != d.aRoot) revert BadProof(OPERAND_A, root, d.aRoot);
+    }
+
+    /// @dev The root from the 32-byte leaves `leaves` at `first + k*stride` (k = 0, 1, ...) and
+    /// the multiproof `proof` (§5), and the number of proof elements the indices need (`used`;
+    /// the caller requires it to be `proof.length`: a short proof reads zero siblings past its
+    /// end and fails that check). In assembly: (index, node) word pairs past the free memory
+    /// pointer, rewritten in place level by level, and the sha256 precompile on scratch space.
+    function _multiRoot(bytes calldata leaves, uint256 first, uint256 stride, uint256 depth, bytes32[] calldata proof)
+        private
+        view
+        returns (bytes32 root, uint256 used)
+    {
+        assembly ("memory-safe") {
+            let base := mload(0x40)
+            let count := shr(5, leaves.length)
+            for { let k := 0 } lt(k, count) { k := add(k, 1) } {
+                let e := add(base, shl(6, k))
+                mstore(e, add(first, mul(k, stride)))
+                mstore(0x00, calldataload(add(leaves.offset, shl(5, k))))
+                if iszero(staticcall(gas(), 0x02, 0x00, 0x20, add(e, 0x20), 0x20)) { revert(0, 0) }
+            }
+            for { let l := 0 } lt(l, depth) { l := add(l, 1) } {
+                let w := 0
+                for { let k := 0 } lt(k, count) {} {
+                    let e := add(base, shl(6, k))
+                    let i := mload(e)
+                    switch and(iszero(and(i, 1)), and(lt(add(k, 1), count), eq(mload(add(e, 0x40)), add(i, 1))))
+                    case 1 {
+                        // its sibling is known: hash the two
+                        mstore(0x00, mload(add(e, 0x20)))
+                        mstore(0x20, mload(add(e, 0x60)))
+                        k := add(k, 2)
+                    }
+                    default {
+                        let sib := 0
+                        if lt(used, proof.length) { sib := calldataload(add(proof.offset, shl(5, used))) }
+                        used := add(used, 1)
+                        switch and(i, 1)
+                        case 1 {
+                            mstore(0x00, sib)
+                            mstore(0x20, mload(add(e, 0x20)))
+                        }
+                        default {
+                            mstore(0x00, mload(add(e, 0x20)))
+                            mstore(0x20, sib)
+                        }
+                        k := add(k, 1)
+                    }
+                    let o := add(base, shl(6, w))
+                    mstore(o, shr(1, i))
+                    if iszero(staticcall(gas(), 0x02, 0x00, 0x40, add(o, 0x20), 0x20)) { revert(0, 0) }
+                    w := add(w, 1)
+                }
+                count := w
+            }
+            root := mload(add(base, 0x20))
         }
     }
 
@@ -212,6 +310,9 @@ contract TensorStep is IStepVerifier {
         if (c == OpCodec.ADD) return _add(aLeaf, bLeaf);
         if (c == OpCodec.REQUANT) return _requant(op, aLeaf, bLeaf);
         if (c == OpCodec.RELU) return op.flags & 1 != 0 ? _relu32(aLeaf) : _relu8(aLeaf);
+        if (c == OpCodec.QADD) return _qadd(op, aLeaf, bLeaf);
+        if (c == OpCodec.GMAX) return _gmax(op, aLeaf);
+        if (c == OpCodec.GSUM) return _gsum(op, aLeaf);
         return _lut(aLeaf, bLeaf);
     }
 
@@ -255,6 +356,82 @@ contract TensorStep is IStepVerifier {
         if (y < op.lo) return op.lo;
         if (y > op.hi) return op.hi;
         return int8(y);
+    }
+
+    function _qadd(Op memory op, bytes calldata aLeaf, bytes calldata bLeaf) private pure returns (bytes memory out) {
+        _len(OPERAND_A, aLeaf, 32);
+        _len(OPERAND_B, bLeaf, 32);
+        out = new bytes(32);
+        int256 ma = int256(uint256(op.mult));
+        int256 mb = int256(uint256(op.mult2));
+        for (uint256 t; t < 32; ++t) {
+            // exact: |x*mult + y*mult2| < 2^40
+            Leaf.setI8(out, t, _rq(Leaf.i8At(aLeaf, t) * ma + Leaf.i8At(bLeaf, t) * mb, op));
+        }
+    }
+
+    // SWAR over the G leaves of a gmax / gsum step: each int8 is made unsigned (x + 128, a flip of
+    // its top bit), and the even and odd bytes of a word are spread into two words of 16-bit lanes
+    // (LANES), so 16 elements are compared or added per word operation without crossing lanes:
+    // a lane holds at most 255 (max) or 64 * 255 < 2^16 (sum).
+    uint256 private constant SIGN = 0x8080808080808080808080808080808080808080808080808080808080808080;
+    uint256 private constant LANES = 0x00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff;
+    uint256 private constant LANE_TOP = 0x8000800080008000800080008000800080008000800080008000800080008000;
+
+    function _groupWord(bytes calldata aLeaf, uint256 k) private pure returns (uint256 w) {
+        assembly {
+            w := xor(calldataload(add(aLeaf.offset, mul(k, 32))), SIGN)
+        }
+    }
+
+    /// @dev lane-wise max of two words of 16-bit lanes holding values < 2^15
+    function _laneMax(uint256 a, uint256 b) private pure returns (uint256) {
+        unchecked {
+            // bit 15 of a lane of (a | TOP) - b is set iff a >= b; no borrow crosses a lane
+            uint256 ge = (((a | LANE_TOP) - b) & LANE_TOP) >> 15;
+            uint256 mask = ge * 0xffff;
+            return (a & mask) | (b & ~mask);
+        }
+    }
+
+    function _gmax(Op memory op, bytes calldata aLeaf) private pure returns (bytes memory out) {
+        uint256 g = op.K;
+        _len(OPERAND_A, aLeaf, 32 * g);
+        uint256 w = _groupWord(aLeaf, 0);
+        uint256 even = w & LANES;
+        uint256 odd = (w >> 8) & LANES;
+        for (uint256 k = 1; k < g; ++k) {
+            w = _groupWord(aLeaf, k);
+            even = _laneMax(even, w & LANES);
+            odd = _laneMax(odd, (w >> 8) & LANES);
+        }
+        uint256 r = (even | (odd << 8)) ^ SIGN;
+        out = new bytes(32);
+        assembly {
+            mstore(add(out, 32), r)
+        }
+    }
+
+    function _gsum(Op memory op, bytes calldata aLeaf) private pure returns (bytes memory out) {
+        uint256 g = op.K;
+        _len(OPERAND_A, aLeaf, 32 * g);
+        uint256 even;
+        uint256 odd;
+        unchecked {
+            for (uint256 k; k < g; ++k) {
+                uint256 w = _groupWord(aLeaf, k);
+                even += w & LANES;
+                odd += (w >> 8) & LANES;
+            }
+        }
+        out = new bytes(128);
+        int256 bias = int256(128 * g); // each element was read as x + 128
+        for (uint256 t; t < 32; ++t) {
+            // byte t of a word sits at bit 8*(31-t): an even-lane byte when 31-t is even
+            uint256 sh = 8 * (31 - t);
+            uint256 lane = (31 - t) % 2 == 0 ? (even >> sh) & 0xffff : (odd >> (sh - 8)) & 0xffff;
+            Leaf.setI32(out, t, int256(lane) - bias);
+        }
     }
 
     function _relu32(bytes calldata aLeaf) private pure returns (bytes memory out) {

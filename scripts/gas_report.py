@@ -34,7 +34,13 @@ from conftest import (  # noqa: E402
     post_job,
     submit,
 )
-from contracts_trace import Trace, play_traces, program_of, sample_program  # noqa: E402
+from contracts_trace import (  # noqa: E402
+    Trace,
+    play_traces,
+    program_of,
+    sample_program,
+    vision_program,
+)
 
 from node.game.rules import GameStatus  # noqa: E402
 from node.program.constants import DType, Opcode  # noqa: E402
@@ -176,6 +182,31 @@ def step_per_op(a) -> list[tuple[str, int, int]]:  # noqa: ANN001
     return rows
 
 
+def step_per_new_op(a) -> list[tuple[str, int]]:  # noqa: ANN001
+    """(op and size, step tx gas incl. resolution) for a lie in each qadd / gmax / gsum of the
+    vision program (protocol v3; G = MAX_GROUP at N = 32 and N = 128), and in its first im2col
+    for comparison."""
+    deployer, poster, provider, challenger, anyone = a[0], a[1], a[2], a[3], a[4]
+    sys_ = deploy_system(project, deployer)
+    prog, vals = vision_program(np.random.default_rng(16))
+    honest = Trace(prog, vals)
+    new_ops = (Opcode.QADD, Opcode.GMAX, Opcode.GSUM)
+    rows = []
+    for i, op in enumerate(prog.ops):
+        if op.opcode not in new_ops and i != 0:
+            continue
+        n = honest.tensors[prog.n_inputs + i].size
+        liar = Trace(prog, vals, corrupt=(i, n // 2, 1))
+        sys_.stake.deposit(value=2 * STAKE, sender=provider)
+        job = claimed_submitted(sys_, poster, provider, liar, chain)
+        gid = open_game(sys_, job, challenger)
+        r = play_traces(sys_.game, gid, liar, honest, (provider, challenger, anyone), chain)
+        assert r.status == GameStatus.CHALLENGER_WON and not r.reverts, r
+        size = f"G = {op.K}, M = {op.M}, N = {op.N}" if op.K else f"M = {op.M}, N = {op.N}"
+        rows.append((f"{op.name} ({size})", r.gas["step"][0]))
+    return rows
+
+
 def billion_mac_program(quick: bool) -> tuple:
     n = 256 if quick else 1024  # M = K = N
     ni = 3
@@ -249,7 +280,7 @@ def table(
     return ["", f"### {title}", "", *intro, *head, *rows]
 
 
-def render(funcs, publish, steps, disputes, meta, quick: bool) -> str:  # noqa: ANN001
+def render(funcs, publish, steps, new_steps, disputes, meta, quick: bool) -> str:  # noqa: ANN001
     """The body of the gas section of docs/benchmarks.md (between its markers)."""
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     k = 16
@@ -322,6 +353,12 @@ def render(funcs, publish, steps, disputes, meta, quick: bool) -> str:  # noqa: 
         [f"| {op} | {gas:,} |" for op, gas in steps],
     )
     lines += table(
+        "One step per new op (protocol v3; lie in the middle element of each op of the vision "
+        "program of tests/contracts/contracts_trace.py, its first im2col for comparison)",
+        ("op", "`step` gas (incl. resolution)"),
+        [f"| {op} | {gas:,} |" for op, gas in new_steps],
+    )
+    lines += table(
         "Choice of k (same dispute, one deployment per k)",
         (
             "k",
@@ -369,8 +406,9 @@ def main() -> None:
     funcs = functions_table(a)
     publish = publish_costs(a)
     steps = step_per_op(a)
+    new_steps = step_per_new_op(a)
     disputes, meta = full_dispute(a, quick)
-    section = render(funcs, publish, steps, disputes, meta, quick)
+    section = render(funcs, publish, steps, new_steps, disputes, meta, quick)
     write_section("gas", section)
     print(section)
 

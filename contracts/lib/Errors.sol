@@ -12,7 +12,7 @@ pragma solidity ^0.8.24;
 //   OperandLength.which: 1 operand A, 2 operand B; BadOpField.field: the field's byte offset in
 //     the 64-byte op (OpCodec.F_*: 0 opcode, 1 flags, 2 out, 4 a, 6 b, 8 M, 12 K, 16 N, 20 mult,
 //     24 shift, 25 zp, 26 lo, 27 hi, 28 B, 32 H, 34 W, 36 C, 38 KH, 39 KW, 40 S, 41 P, 42 padv,
-//     43 reserved), the same rules and order as node/program/validation.py (protocol.md §4)
+//     43 mult2, 47 reserved), the same rules and order as node/program/validation.py (protocol.md §4)
 
 // --- common ---
 error Reentrancy();

@@ -27,6 +27,7 @@ struct Op {
     uint8 S;
     uint8 P;
     int8 padv;
+    uint32 mult2; // qadd: the multiplier of b (v3)
 }
 
 /// @title OpCodec: the 64-byte op encoding, its validation and the shapes it implies
@@ -37,6 +38,12 @@ library OpCodec {
     uint8 internal constant RELU = 4;
     uint8 internal constant LUT = 5;
     uint8 internal constant IM2COL = 6;
+    uint8 internal constant QADD = 7;
+    uint8 internal constant GMAX = 8;
+    uint8 internal constant GSUM = 9;
+    /// @dev Largest group count G (the K field) of gmax / gsum: one step reads G leaves under one
+    /// multiproof and must stay within 300k gas (docs/benchmarks.md).
+    uint256 internal constant MAX_GROUP = 64;
     uint16 internal constant NONE = 0xFFFF;
     uint256 internal constant MAX_K = 131071;
 
@@ -65,7 +72,8 @@ library OpCodec {
     uint8 internal constant F_S = 40;
     uint8 internal constant F_P = 41;
     uint8 internal constant F_PADV = 42;
-    uint8 internal constant F_RESERVED = 43;
+    uint8 internal constant F_MULT2 = 43;
+    uint8 internal constant F_RESERVED = 47;
 
     function _field(uint256 w, uint256 offset, uint256 size) private pure returns (uint256) {
         return (w >> (256 - 8 * (offset + size))) & ((uint256(1) << (8 * size)) - 1);
@@ -105,13 +113,15 @@ library OpCodec {
         op.S = uint8(_field(w1, 8, 1));
         op.P = uint8(_field(w1, 9, 1));
         op.padv = int8(uint8(_field(w1, 10, 1)));
-        // bytes 43..63 = w1 bytes 11..31 are reserved
-        if (w1 & ((uint256(1) << (21 * 8)) - 1) != 0) revert BadOpField(F_RESERVED, w1 & ((uint256(1) << 168) - 1));
+        op.mult2 = uint32(_field(w1, 11, 4));
+        // bytes 47..63 = w1 bytes 15..31 are reserved
+        uint256 reserved = w1 & ((uint256(1) << (17 * 8)) - 1);
+        if (reserved != 0) revert BadOpField(F_RESERVED, reserved);
     }
 
     /// @notice Whether the op reads a second operand `b`.
     function hasB(Op memory op) internal pure returns (bool) {
-        return op.opcode == MATMUL || op.opcode == ADD || op.opcode == LUT
+        return op.opcode == MATMUL || op.opcode == ADD || op.opcode == LUT || op.opcode == QADD
             || (op.opcode == REQUANT && op.flags & 4 != 0);
     }
 
@@ -120,7 +130,7 @@ library OpCodec {
     /// field): every rule that needs no operand shapes. `out` must be `nInputs + index`.
     function validate(Op memory op, uint256 nInputs, uint256 index) internal pure {
         uint8 c = op.opcode;
-        if (c < MATMUL || c > IM2COL) revert BadOpField(F_OPCODE, c);
+        if (c < MATMUL || c > GSUM) revert BadOpField(F_OPCODE, c);
         if (op.out != nInputs + index || op.out == NONE) revert BadOpField(F_OUT, op.out);
         if (op.a >= op.out) revert BadOpField(F_A, op.a);
         if (hasB(op)) {
@@ -133,10 +143,10 @@ library OpCodec {
     }
 
     /// @notice The shape rules of `validate` (also run by the step verifier, which must never
-    /// divide by 0): flags, output shape, K, requant and im2col fields.
+    /// divide by 0): flags, output shape, K, requant / qadd and im2col fields.
     function validateShape(Op memory op) internal pure {
         uint8 c = op.opcode;
-        if (c < MATMUL || c > IM2COL) revert BadOpField(F_OPCODE, c);
+        if (c < MATMUL || c > GSUM) revert BadOpField(F_OPCODE, c);
         // allowed flag bits: add 2 (broadcast), requant 4 (per-channel), relu 1 (int32)
         uint256 allowed = c == ADD ? 2 : c == REQUANT ? 4 : c == RELU ? 1 : 0;
         if (op.flags & ~allowed != 0) revert BadOpField(F_FLAGS, op.flags);
@@ -145,6 +155,10 @@ library OpCodec {
         if (uint256(op.M) * op.N > MAX_TENSOR_ELEMS) revert BadOpField(F_M, op.M);
         if (c == MATMUL) {
             if (op.K == 0 || op.K % 32 != 0 || op.K > MAX_K) revert BadOpField(F_K, op.K);
+        } else if (c == GMAX || c == GSUM) {
+            // K is the group count G; the input [M, G*N] is a tensor within the size limit
+            if (op.K == 0 || op.K > MAX_GROUP) revert BadOpField(F_K, op.K);
+            if (uint256(op.M) * op.K * op.N > MAX_TENSOR_ELEMS) revert BadOpField(F_K, op.K);
         } else if (op.K != 0) {
             revert BadOpField(F_K, op.K);
         }
@@ -156,6 +170,11 @@ library OpCodec {
             } else if (op.mult == 0 || op.mult >= 2 ** 31) {
                 revert BadOpField(F_MULT, op.mult);
             }
+        } else if (c == QADD) {
+            if (op.shift < 1 || op.shift > 62) revert BadOpField(F_SHIFT, op.shift);
+            if (op.lo > op.hi) revert BadOpField(F_CLAMP, uint8(op.lo));
+            if (op.mult == 0 || op.mult >= 2 ** 31) revert BadOpField(F_MULT, op.mult);
+            if (op.mult2 == 0 || op.mult2 >= 2 ** 31) revert BadOpField(F_MULT2, op.mult2);
         } else if (c == IM2COL) {
             _validateIm2col(op);
         }
@@ -181,7 +200,7 @@ library OpCodec {
     /// signed fields are reported as their byte. K and a per-channel `mult` are checked above.
     function _unusedZero(Op memory op) private pure {
         uint8 c = op.opcode;
-        if (c != REQUANT) {
+        if (c != REQUANT && c != QADD) {
             if (op.mult != 0) revert BadOpField(F_MULT, op.mult);
             if (op.shift != 0) revert BadOpField(F_SHIFT, op.shift);
             if (op.zp != 0) revert BadOpField(F_ZP, uint8(op.zp));
@@ -199,6 +218,7 @@ library OpCodec {
             if (op.P != 0) revert BadOpField(F_P, op.P);
             if (op.padv != 0) revert BadOpField(F_PADV, uint8(op.padv));
         }
+        if (c != QADD && op.mult2 != 0) revert BadOpField(F_MULT2, op.mult2);
     }
 
     function outHW(Op memory op) internal pure returns (uint256 oh, uint256 ow) {
@@ -214,7 +234,7 @@ library OpCodec {
     /// @notice Bytes of one output leaf: 128 for int32 outputs, 32 for int8.
     function outLeafBytes(Op memory op) internal pure returns (uint256) {
         uint8 c = op.opcode;
-        if (c == MATMUL || c == ADD || (c == RELU && op.flags & 1 != 0)) return 128;
+        if (c == MATMUL || c == ADD || c == GSUM || (c == RELU && op.flags & 1 != 0)) return 128;
         return 32;
     }
 }

@@ -21,7 +21,7 @@ def _emit(obj: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 @click.argument("model", required=False)
 @click.option(
     "--example",
-    type=click.Choice(["digits-mlp", "digits-cnn"]),
+    type=click.Choice(["digits-mlp", "digits-cnn", "digits-resnet"]),
     help="train and compile a built-in example instead of MODEL",
 )
 @click.option(
@@ -61,7 +61,10 @@ def compile_cmd(
         + ", ".join(f"{k} {v}" for k, v in rep.op_counts.items()),
     ]
     if rep.float_accuracy is not None:
-        lines.append(f"accuracy float {rep.float_accuracy:.4f}, int {rep.int_accuracy:.4f}")
+        lines.append(
+            f"accuracy float {rep.float_accuracy:.4f}, int {rep.int_accuracy:.4f}; "
+            f"top-1 agreement int vs float {rep.top1_agreement:.4f}"
+        )
         lines.append(f"test inputs {rep.example_inputs}")
     _emit(rep.to_json(), as_json, lines)
 

@@ -2,7 +2,8 @@
 
 Exact by arithmetic: on CUDA matmul is int8 x int8 -> int32 (torch._int_mm); on CPU it is fp32
 GEMM over K-chunks whose integer partial sums stay <= 2^24 (exactly representable). All other
-ops are integer ops (int64 where a product or sum could leave int32). So every device, batch
+ops are integer ops (int64 where a product or sum could leave int32). The kernels are torch
+ops that run the same on both devices (node/compute/kernels.py). So every device, batch
 size and thread count gives the same bits, and the same roots."""
 
 from __future__ import annotations
@@ -101,6 +102,13 @@ class Executor:
             if idx is None:
                 idx = self._im2col[i] = kernels.im2col_index(op, self.device)
             return kernels.im2col(a, idx, op)
+        if code == Opcode.QADD:
+            assert b is not None
+            return kernels.qadd(a, b, op)
+        if code == Opcode.GMAX:
+            return kernels.gmax(a, op)
+        if code == Opcode.GSUM:
+            return kernels.gsum(a, op)
         raise AssertionError(code)
 
     def _float_weights(self, op: Op, w: torch.Tensor) -> torch.Tensor:

@@ -139,6 +139,27 @@ def lut(a: torch.Tensor, table: torch.Tensor, op: Op) -> torch.Tensor:
     return table.reshape(256)[idx].reshape(op.M, op.N)
 
 
+def qadd(a: torch.Tensor, b: torch.Tensor, op: Op) -> torch.Tensor:
+    """clamp(((x*mult + y*mult2 + 2^(shift-1)) >> shift) + zp, lo, hi): the exact sum is below
+    2^40 in magnitude, so int64 holds it; >> on signed int64 is a floor (arithmetic) shift."""
+    y = a.reshape(op.M, op.N).to(torch.int64).mul_(op.mult)
+    y.add_(b.reshape(op.M, op.N).to(torch.int64).mul_(op.mult2))
+    y.add_(1 << (op.shift - 1)).bitwise_right_shift_(op.shift)
+    if op.zp:
+        y.add_(op.zp)
+    return y.clamp_(op.lo, op.hi).to(torch.int8)
+
+
+def gmax(a: torch.Tensor, op: Op) -> torch.Tensor:
+    """max over the G = K column groups of `a` read as [M, G*N]."""
+    return a.reshape(op.M, op.K, op.N).amax(dim=1)
+
+
+def gsum(a: torch.Tensor, op: Op) -> torch.Tensor:
+    """int32 sum over the G = K column groups (|sum| <= 128 * MAX_GROUP: int32 is exact)."""
+    return a.reshape(op.M, op.K, op.N).to(torch.int32).sum(dim=1, dtype=torch.int32)
+
+
 def im2col_index(op: Op, device: torch.device) -> torch.Tensor:
     idx = im2col_indices(op)
     idx = np.where(idx < 0, op.B * op.H * op.W, idx)  # the row after the last is the pad row

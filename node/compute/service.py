@@ -27,6 +27,7 @@ class CompileReport:
     op_counts: dict[str, int]
     float_accuracy: float | None = None
     int_accuracy: float | None = None
+    top1_agreement: float | None = None  # int program's class == float model's class
     example_inputs: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -63,10 +64,12 @@ def compile_example(name: str, out: Path, batch: int | None = None) -> CompileRe
     np.save(out / EXAMPLE_LABELS, y[:rows])
     rep = _report(spec, out)
     with torch.no_grad():
-        rep.float_accuracy = accuracy(model(data.x_test[:rows]).numpy(), y[:rows])
+        logits = model(data.x_test[:rows]).numpy()
+    rep.float_accuracy = accuracy(logits, y[:rows])
     res = run_spec(out, out / EXAMPLE_INPUTS, "cpu", commit=Commit.NONE)
     assert res.output is not None
     rep.int_accuracy = accuracy(np.asarray(res.output), y[:rows])
+    rep.top1_agreement = accuracy(np.asarray(res.output), logits.argmax(axis=1))
     rep.example_inputs = str(out / EXAMPLE_INPUTS)
     return rep
 

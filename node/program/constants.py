@@ -5,12 +5,15 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final
 
-PROTOCOL_VERSION: Final = 2  # v2: payout rules of issue 11 (protocol.md §6.5)
+PROTOCOL_VERSION: Final = 3  # v3: qadd, gmax, gsum (protocol.md §4, issue 16)
 WORD: Final = 32
 LEAF_ELEMS: Final = 32
 # Largest K such that K * 128 * 128 < 2^31: no partial sum of int8 products can overflow int32.
 MAX_K: Final = 131071
 MAX_SLOTS: Final = 65535
+# Largest group count G of gmax / gsum: one step reads G input leaves with one multiproof and
+# must stay within 300k gas (docs/benchmarks.md, one-step gas of the new ops).
+MAX_GROUP: Final = 64
 NO_SLOT: Final = 0xFFFF
 OP_BYTES: Final = 64
 INT32_MIN: Final = -(2**31)
@@ -54,6 +57,9 @@ class Opcode(IntEnum):
     RELU = 4
     LUT = 5
     IM2COL = 6
+    QADD = 7
+    GMAX = 8
+    GSUM = 9
 
 
 class Flag(IntEnum):

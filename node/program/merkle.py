@@ -117,3 +117,62 @@ def verify_leaf(leaf_bytes: bytes, index: int, siblings: Sequence[bytes], root: 
 
 def verify_node(node: bytes, index: int, siblings: Sequence[bytes], root: bytes) -> bool:
     return root_from_proof(node, index, siblings) == root
+
+
+# ---- multiproofs (protocol.md section 5: a gmax / gsum step reads G leaves of one tensor) ----
+
+
+def _check_indices(indices: Sequence[int], depth: int) -> None:
+    if not indices or any(b <= a for a, b in zip(indices, indices[1:], strict=False)):
+        raise ValueError(f"multiproof indices must be non-empty and increasing: {indices}")
+    if indices[0] < 0 or indices[-1] >= 1 << depth:
+        raise ValueError(f"multiproof indices {indices} outside a tree of depth {depth}")
+
+
+def multi_proof(tree: MerkleTree, indices: Sequence[int]) -> list[bytes]:
+    """The siblings that, with the leaf nodes at `indices` (increasing), give the root: level
+    by level from the leaves up, and within a level by increasing index, the sibling of each
+    known node whose sibling is not known itself (the order `root_from_multi` consumes)."""
+    _check_indices(indices, tree.depth)
+    out: list[bytes] = []
+    level = list(indices)
+    for lvl in range(tree.depth):
+        known = set(level)
+        for i in level:
+            if i ^ 1 not in known:
+                out.append(tree.node(lvl, i ^ 1))
+        level = sorted({i >> 1 for i in level})
+    return out
+
+
+def root_from_multi(
+    nodes: Sequence[bytes], indices: Sequence[int], siblings: Sequence[bytes], depth: int
+) -> bytes:
+    """Root of a tree of `depth` from its leaf nodes at `indices` (increasing) and the siblings
+    of `multi_proof`; ValueError if the siblings are too few or too many."""
+    _check_indices(indices, depth)
+    if len(nodes) != len(indices):
+        raise ValueError(f"{len(nodes)} nodes for {len(indices)} indices")
+    level = list(zip(indices, nodes, strict=True))
+    sib = iter(siblings)
+    used = 0
+    for _ in range(depth):
+        nxt: list[tuple[int, bytes]] = []
+        k = 0
+        while k < len(level):
+            i, h = level[k]
+            if i % 2 == 0 and k + 1 < len(level) and level[k + 1][0] == i + 1:
+                nxt.append((i >> 1, sha256(h + level[k + 1][1])))
+                k += 2
+                continue
+            try:
+                s = next(sib)
+            except StopIteration:
+                raise ValueError("multiproof has too few siblings") from None
+            used += 1
+            nxt.append((i >> 1, sha256(s + h) if i % 2 else sha256(h + s)))
+            k += 1
+        level = nxt
+    if used != len(siblings):
+        raise ValueError(f"multiproof has {len(siblings)} siblings, uses {used}")
+    return level[0][1]

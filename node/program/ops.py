@@ -9,8 +9,10 @@ from node.program.constants import NO_SLOT, OP_BYTES, DType, Flag, Opcode
 from node.program.errors import BadEncoding, ReservedBytesSet, UnknownOpcode
 from node.program.tensors import TensorSpec
 
-# opcode flags out a b M K N mult shift zp lo hi B H W C KH KW S P padv (43 bytes), 21 reserved.
-_LAYOUT = struct.Struct(">BBHHHIIIIBbbbIHHHBBBBb21x")
+# opcode flags out a b M K N mult shift zp lo hi B H W C KH KW S P padv mult2 (47 bytes),
+# 17 reserved.
+_LAYOUT = struct.Struct(">BBHHHIIIIBbbbIHHHBBBBbI17x")
+RESERVED_OFFSET = 47
 assert _LAYOUT.size == OP_BYTES
 
 
@@ -18,7 +20,7 @@ assert _LAYOUT.size == OP_BYTES
 # validation.
 ENCODING_ORDER = (
     "opcode", "flags", "out", "a", "b", "M", "K", "N", "mult", "shift", "zp", "lo", "hi",
-    "B", "H", "W", "C", "KH", "KW", "S", "P", "padv",
+    "B", "H", "W", "C", "KH", "KW", "S", "P", "padv", "mult2",
 )  # fmt: skip
 
 
@@ -46,6 +48,7 @@ class Op:
     S: int = 0
     P: int = 0
     padv: int = 0
+    mult2: int = 0  # qadd: multiplier of b
 
     def has(self, flag: Flag) -> bool:
         return bool(self.flags & flag)
@@ -55,9 +58,14 @@ class Op:
         return self.opcode.name.lower()
 
     @property
+    def groups(self) -> int:
+        """G of gmax / gsum (carried in the K field)."""
+        return self.K
+
+    @property
     def out_spec(self) -> TensorSpec:
         """The output tensor is fully determined by the op."""
-        if self.opcode in (Opcode.MATMUL, Opcode.ADD):
+        if self.opcode in (Opcode.MATMUL, Opcode.ADD, Opcode.GSUM):
             dt = DType.INT32
         elif self.opcode == Opcode.RELU and self.has(Flag.RELU_INT32):
             dt = DType.INT32
@@ -75,8 +83,8 @@ class Op:
     def decode(cls, data: bytes) -> Op:
         if len(data) != OP_BYTES:
             raise BadEncoding(f"op encoding is {len(data)} bytes, expected {OP_BYTES}")
-        if any(data[43:]):
-            raise ReservedBytesSet(f"reserved bytes 43..63 of an op must be zero: {data.hex()}")
+        if any(data[RESERVED_OFFSET:]):
+            raise ReservedBytesSet(f"reserved bytes 47..63 of an op must be zero: {data.hex()}")
         vals = _LAYOUT.unpack(data)
         try:
             opcode = Opcode(vals[0])
@@ -163,3 +171,41 @@ def requant_op(
         lo=lo,
         hi=hi,
     )
+
+
+def qadd_op(
+    out: int,
+    a: int,
+    b: int,
+    *,
+    M: int,
+    N: int,
+    mult: int,
+    mult2: int,
+    shift: int,
+    zp: int = 0,
+    lo: int = -128,
+    hi: int = 127,
+) -> Op:
+    """A quantized add: clamp(((a * mult + b * mult2 + 2^(shift-1)) >> shift) + zp, lo, hi)."""
+    return Op(
+        Opcode.QADD,
+        out=out,
+        a=a,
+        b=b,
+        M=M,
+        N=N,
+        mult=mult,
+        mult2=mult2,
+        shift=shift,
+        zp=zp,
+        lo=lo,
+        hi=hi,
+    )
+
+
+def group_op(opcode: Opcode, out: int, a: int, *, groups: int, M: int, N: int) -> Op:
+    """A gmax / gsum op: reduce `a` read as [M, groups*N] over its `groups` column groups."""
+    if opcode not in (Opcode.GMAX, Opcode.GSUM):
+        raise UnknownOpcode(f"{opcode.name.lower()} is not a group reduction")
+    return Op(opcode, out=out, a=a, M=M, K=groups, N=N)

@@ -27,6 +27,13 @@ def requant_values(x: I64, mult: I64 | int, op: Op) -> I64:
     return np.clip(y + op.zp, op.lo, op.hi)
 
 
+def qadd_values(x: I64, y: I64, op: Op) -> I64:
+    """clamp(((x * mult + y * mult2 + 2^(shift-1)) >> shift) + zp, lo, hi) for int8 x, y:
+    |x * mult + y * mult2| <= 2^39, exact in int64."""
+    s = x * op.mult + y * op.mult2 + (1 << (op.shift - 1))
+    return np.clip((s >> op.shift) + op.zp, op.lo, op.hi)
+
+
 def wrap_int32(x: I64) -> I64:
     return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
@@ -63,9 +70,18 @@ def elementwise_leaf_indices(op: Op, leaf_index: int) -> tuple[int | None, int |
         return leaf_index, None
     if code == Opcode.LUT:
         return leaf_index, 0
+    if code == Opcode.QADD:
+        return leaf_index, leaf_index
     if code == Opcode.IM2COL:
         return im2col_source_leaf(op, leaf_index), None
     raise ProgramError(f"{op.name} is not an elementwise op")
+
+
+def group_leaf_indices(op: Op, leaf_index: int) -> list[int]:
+    """The G input leaves (increasing) a gmax / gsum step reads for output leaf `leaf_index`:
+    flat input element m*G*N + g*N + n0 for g < G, with (m, n0) the leaf's first element."""
+    m, n0 = divmod(leaf_index * LEAF_ELEMS, op.N)
+    return [(m * op.K * op.N + g * op.N + n0) // LEAF_ELEMS for g in range(op.K)]
 
 
 def matmul_leaf_indices(op: Op, leaf_index: int, elem: int, chunk: int) -> tuple[int, int]:
@@ -108,6 +124,19 @@ def step_elementwise(
     if code == Opcode.RELU:
         dt = DType.INT32 if op.has(Flag.RELU_INT32) else DType.INT8
         return pack(np.maximum(_leaf(a_leaf, dt), 0), dt)
+    if code == Opcode.QADD:
+        x = _leaf(a_leaf, DType.INT8)
+        y = _leaf(_need(b_leaf), DType.INT8)
+        return pack(qadd_values(x, y, op), DType.INT8)
+    if code in (Opcode.GMAX, Opcode.GSUM):
+        # a_leaf: the G input leaves of group_leaf_indices, concatenated
+        want = op.K * DType.INT8.leaf_bytes
+        if len(a_leaf) != want:
+            raise BadEncoding(f"{op.name} step reads {want} bytes of a, got {len(a_leaf)}")
+        g = unpack(a_leaf, DType.INT8).reshape(op.K, LEAF_ELEMS)
+        if code == Opcode.GMAX:
+            return pack(g.max(axis=0), DType.INT8)
+        return pack(g.sum(axis=0), DType.INT32)
     if code == Opcode.LUT:
         table = _need(b_leaf)
         if len(table) != 256:
@@ -171,7 +200,12 @@ def run_op(op: Op, a: npt.NDArray[np.integer], b: npt.NDArray[np.integer] | None
         idx = im2col_indices(op)
         xin = np.concatenate([x.reshape(-1, op.C), np.full((1, op.C), op.padv, np.int64)])
         return xin[idx].reshape(op.M, op.N)  # index -1 picks the padv row
+    if code in (Opcode.GMAX, Opcode.GSUM):
+        grouped = x.reshape(op.M, op.K, op.N)
+        return grouped.max(axis=1) if code == Opcode.GMAX else grouped.sum(axis=1)
     x = x.reshape(op.M, op.N)
+    if code == Opcode.QADD:
+        return qadd_values(x, np.asarray(b, dtype=np.int64).reshape(op.M, op.N), op)
     if code == Opcode.ADD:
         y = np.asarray(b, dtype=np.int64).reshape(-1, op.N)
         return wrap_int32(x + y)

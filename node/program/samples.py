@@ -6,8 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from node.program.constants import INT32_MAX, INT32_MIN, LEAF_ELEMS, NO_SLOT, DType, Flag, Opcode
-from node.program.ops import Op, im2col_op
+from node.program.constants import (
+    INT32_MAX,
+    INT32_MIN,
+    LEAF_ELEMS,
+    MAX_GROUP,
+    NO_SLOT,
+    DType,
+    Flag,
+    Opcode,
+)
+from node.program.ops import Op, group_op, im2col_op, qadd_op
 from node.program.program import InputSlot, Program
 from node.program.tensors import TensorSpec
 
@@ -93,4 +102,27 @@ def random_op(rng: np.random.Generator, opcode: Opcode, max_rows: int = 6) -> Op
         op = im2col_op(1, 0, padv=int(rng.integers(-128, 128)), **win)
         spec = TensorSpec(DType.INT8, win["B"] * win["H"] * win["W"], win["C"])
         return OpSample(_prog([spec], op), (i8(spec.rows, spec.cols),))
+    if opcode == Opcode.QADD:
+        lo, hi = sorted(int(v) for v in rng.integers(-128, 128, 2))
+        op = qadd_op(
+            2,
+            0,
+            1,
+            M=m,
+            N=n,
+            mult=int(rng.integers(1, INT32_MAX, endpoint=True)),
+            mult2=int(rng.integers(1, INT32_MAX, endpoint=True)),
+            shift=int(rng.integers(1, 63)),
+            zp=int(rng.integers(-128, 128)),
+            lo=lo,
+            hi=hi,
+        )
+        specs = [TensorSpec(DType.INT8, m, n), TensorSpec(DType.INT8, m, n)]
+        return OpSample(_prog(specs, op), (i8(m, n), i8(m, n)))
+    if opcode in (Opcode.GMAX, Opcode.GSUM):
+        # G = 1 and G = MAX_GROUP as often as anything in between
+        g = int(rng.choice([1, MAX_GROUP, int(rng.integers(1, MAX_GROUP + 1))]))
+        m = int(rng.integers(1, 4))
+        op = group_op(opcode, 1, 0, groups=g, M=m, N=n)
+        return OpSample(_prog([TensorSpec(DType.INT8, m, g * n)], op), (i8(m, g * n),))
     raise ValueError(opcode)

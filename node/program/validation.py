@@ -21,6 +21,7 @@ from node.program.constants import (
     INT32_MAX,
     LEAF_ELEMS,
     MAX_DIM,
+    MAX_GROUP,
     MAX_K,
     MAX_SLOTS,
     MAX_TENSOR_ELEMS,
@@ -44,7 +45,7 @@ from node.program.errors import (
     UnknownOpcode,
     WrongOutputSlot,
 )
-from node.program.ops import Op, im2col_out_hw
+from node.program.ops import RESERVED_OFFSET, Op, im2col_out_hw
 from node.program.tensors import TensorSpec
 
 _ALLOWED_FLAGS = {
@@ -54,17 +55,22 @@ _ALLOWED_FLAGS = {
     Opcode.RELU: Flag.RELU_INT32,
     Opcode.LUT: 0,
     Opcode.IM2COL: 0,
+    Opcode.QADD: 0,
+    Opcode.GMAX: 0,
+    Opcode.GSUM: 0,
 }
-_NEEDS_B = {Opcode.MATMUL, Opcode.ADD, Opcode.LUT}
+_NEEDS_B = {Opcode.MATMUL, Opcode.ADD, Opcode.LUT, Opcode.QADD}
+_GROUP_OPS = {Opcode.GMAX, Opcode.GSUM}
+# ops whose requant-like fields (mult, shift, zp, lo, hi) are used
+_RESCALE_OPS = {Opcode.REQUANT, Opcode.QADD}
 _OPCODES = frozenset(int(c) for c in Opcode)
 
 # BadOpField.field on chain: the byte offset of the field in the 64-byte op (OpCodec.F_*).
 FIELD_OFFSET: dict[str, int] = {
     "opcode": 0, "flags": 1, "out": 2, "a": 4, "b": 6, "M": 8, "K": 12, "N": 16, "mult": 20,
     "shift": 24, "zp": 25, "lo": 26, "hi": 27, "B": 28, "H": 32, "W": 34, "C": 36, "KH": 38,
-    "KW": 39, "S": 40, "P": 41, "padv": 42, "reserved": 43,
+    "KW": 39, "S": 40, "P": 41, "padv": 42, "mult2": 43, "reserved": 47,
 }  # fmt: skip
-RESERVED_OFFSET = 43
 # Fields checked to be zero when the opcode does not use them, in encoding order (K and a
 # per-channel requant's mult have rules of their own).
 _REQUANT_FIELDS = ("mult", "shift", "zp", "lo", "hi")
@@ -113,7 +119,7 @@ def encoding_violation(enc: bytes, index: int, n_inputs: int) -> Violation | Non
             "BadOpField",
             RESERVED_OFFSET,
             reserved,
-            f"reserved bytes 43..63 of an op must be zero: {enc.hex()}",
+            f"reserved bytes 47..63 of an op must be zero: {enc.hex()}",
         )
     if enc[0] not in _OPCODES:
         return _bad(UnknownOpcode, "opcode", enc[0], f"unknown opcode {enc[0]}")
@@ -122,8 +128,8 @@ def encoding_violation(enc: bytes, index: int, n_inputs: int) -> Violation | Non
 
 def op_violation(op: Op, index: int, n_inputs: int) -> Violation | None:
     """The first op rule op `index` breaks (None if it keeps them all), in the contract's
-    order: output slot, operand slots, flags, output shape, K, requant fields, im2col fields,
-    unused fields zero."""
+    order: output slot, operand slots, flags, output shape, K (matmul reduction, gmax/gsum
+    groups), requant / qadd fields, im2col fields, unused fields zero."""
     where = f"op {index} ({op.name})"
     out = n_inputs + index
     # fields an Op built in Python (not decoded) might hold beyond their 4 encoded bytes
@@ -173,10 +179,27 @@ def op_violation(op: Op, index: int, n_inputs: int) -> Violation | None:
                 op.K,
                 f"{where}: K = {op.K} > MAX_K = {MAX_K}: K*128*128 >= 2^31 may overflow int32",
             )
+    elif code in _GROUP_OPS:
+        if not 1 <= op.K <= MAX_GROUP:
+            return _bad(
+                FieldOutOfRange,
+                "K",
+                op.K,
+                f"{where}: group count K = {op.K} outside 1..{MAX_GROUP}",
+            )
+        if op.M * op.K * op.N > MAX_TENSOR_ELEMS:
+            return _bad(
+                SizeLimitExceeded,
+                "K",
+                op.K,
+                f"{where}: input of {op.M * op.K * op.N} elements exceeds {MAX_TENSOR_ELEMS}",
+            )
     elif op.K != 0:
         return _bad(FieldOutOfRange, "K", op.K, f"{where}: field K is unused and must be zero")
     if code == Opcode.REQUANT:
         v = _requant_violation(op, where)
+    elif code == Opcode.QADD:
+        v = _qadd_violation(op, where)
     elif code == Opcode.IM2COL:
         v = _im2col_violation(op, where)
     else:
@@ -198,6 +221,20 @@ def _requant_violation(op: Op, where: str) -> Violation | None:
         return _bad(
             FieldOutOfRange, "mult", op.mult, f"{where}: mult {op.mult} must be in 1..2^31-1"
         )
+    return None
+
+
+def _qadd_violation(op: Op, where: str) -> Violation | None:
+    if not 1 <= op.shift <= 62:
+        return _bad(FieldOutOfRange, "shift", op.shift, f"{where}: shift {op.shift} outside 1..62")
+    if op.lo > op.hi:
+        return _bad(FieldOutOfRange, "lo", op.lo, f"{where}: clamp lo {op.lo} > hi {op.hi}")
+    for name in ("mult", "mult2"):
+        value = int(getattr(op, name))
+        if not 0 < value <= INT32_MAX:
+            return _bad(
+                FieldOutOfRange, name, value, f"{where}: {name} {value} must be in 1..2^31-1"
+            )
     return None
 
 
@@ -242,8 +279,10 @@ def _im2col_violation(op: Op, where: str) -> Violation | None:
 
 def _unused_violation(op: Op, where: str) -> Violation | None:
     """Fields an op does not use must be zero, so that one op has one encoding."""
-    names = (() if op.opcode == Opcode.REQUANT else _REQUANT_FIELDS) + (
-        () if op.opcode == Opcode.IM2COL else _IM2COL_FIELDS
+    names = (
+        (() if op.opcode in _RESCALE_OPS else _REQUANT_FIELDS)
+        + (() if op.opcode == Opcode.IM2COL else _IM2COL_FIELDS)
+        + (() if op.opcode == Opcode.QADD else ("mult2",))
     )
     for name in names:
         value = getattr(op, name)
@@ -292,6 +331,12 @@ def validate_op(op: Op, index: int, n_inputs: int, table: Sequence[TensorSpec]) 
         _expect(b, DType.INT8, 256, where, "table")
     elif code == Opcode.IM2COL:
         _expect(a, DType.INT8, op.B * op.H * op.W * op.C, where, "X")
+    elif code == Opcode.QADD:
+        assert b is not None
+        _expect(a, DType.INT8, op.M * op.N, where, "a")
+        _expect(b, DType.INT8, op.M * op.N, where, "b")
+    elif code in _GROUP_OPS:
+        _expect(a, DType.INT8, op.M * op.K * op.N, where, "a")
     return op.out_spec
 
 

@@ -19,6 +19,7 @@ from node.program.constants import (
     INT32_MAX,
     INT32_MIN,
     LEAF_ELEMS,
+    MAX_GROUP,
     MAX_K,
     MAX_SLOTS,
     MAX_TENSOR_ELEMS,
@@ -28,11 +29,19 @@ from node.program.constants import (
     Opcode,
 )
 from node.program.errors import ProgramError
-from node.program.merkle import MerkleTree, depth_for, program_tree, slot_tree, tensor_tree
-from node.program.ops import Op, im2col_op, requant_op
+from node.program.merkle import (
+    MerkleTree,
+    depth_for,
+    multi_proof,
+    program_tree,
+    slot_tree,
+    tensor_tree,
+)
+from node.program.ops import Op, group_op, im2col_op, qadd_op, requant_op
 from node.program.packing import pack, unpack
 from node.program.reference import (
     elementwise_leaf_indices,
+    group_leaf_indices,
     matmul_leaf_indices,
     step_elementwise,
     step_matmul,
@@ -318,6 +327,91 @@ def im2col_cases(rng: Rng) -> list[Case]:
     return cases
 
 
+def qadd_cases(rng: Rng) -> list[Case]:
+    """Random qadd steps, after boundary cases: saturation both ways with the largest
+    multipliers, -128 everywhere, rounding ties (the exact sum an odd multiple of 2^(shift-1))
+    and the largest shift."""
+    cases = []
+    big = INT32_MAX
+    edges: list[tuple[dict[str, int], np.ndarray, np.ndarray]] = [
+        ({"mult": big, "mult2": big, "shift": 1}, np.full(32, -128), np.full(32, -128)),
+        ({"mult": big, "mult2": big, "shift": 1}, np.full(32, 127), np.full(32, 127)),
+        ({"mult": big, "mult2": big, "shift": 62}, np.full(32, -128), np.full(32, 127)),
+        # ties: (x + y + 1) >> 1 with x + y odd rounds half up (towards +inf)
+        ({"mult": 1, "mult2": 1, "shift": 1}, np.arange(-16, 16), np.arange(16, -16, -1) - 1),
+        ({"mult": 3, "mult2": 5, "shift": 2, "zp": -7, "lo": -20, "hi": 20},
+         np.arange(-128, 128, 8), np.arange(127, -128, -8)),
+    ]  # fmt: skip
+    for i in range(RANDOM_CASES + len(edges)):
+        m, n = _shape(rng)
+        if i < len(edges):
+            kw, x, y = edges[i]
+            op = qadd_op(2, 0, 1, M=m, N=n, **kw)
+            j = 0
+        else:
+            lo, hi = sorted(int(v) for v in rng.integers(-128, 128, 2))
+            shift = int(rng.integers(1, 63))
+            mult, mult2 = (
+                int(v)
+                for v in rng.integers(1, min(INT32_MAX, 1 << min(shift + 2, 31)), 2, endpoint=True)
+            )
+            op = qadd_op(
+                2, 0, 1, M=m, N=n, mult=mult, mult2=mult2, shift=shift,
+                zp=int(rng.integers(-128, 128)), lo=lo, hi=hi,
+            )  # fmt: skip
+            x, y, j = _i8(rng, LEAF_ELEMS), _i8(rng, LEAF_ELEMS), _leaf_index(rng, op)
+        _checked(op, [TensorSpec(DType.INT8, m, n)] * 2, 2)
+        cases.append(_ew_case(op, j, pack(x, DType.INT8), pack(y, DType.INT8)))
+    return cases
+
+
+def _group_cases(rng: Rng, opcode: Opcode, n_cases: int) -> list[Case]:
+    """Whole random inputs, so that each case carries the G leaves' multiproof against the
+    input root (protocol.md section 5): G = 1 and G = MAX_GROUP first, all -128 and all 127."""
+    cases = []
+    for i in range(n_cases):
+        # mostly small G (the file stays small), every 10th up to MAX_GROUP
+        top = MAX_GROUP if i % 10 == 0 else 16
+        g = [1, MAX_GROUP, MAX_GROUP, 2][i] if i < 4 else int(rng.integers(1, top + 1))
+        m, n = int(rng.integers(1, 4)), LEAF_ELEMS * int(rng.integers(1, 4))
+        op = group_op(opcode, 1, 0, groups=g, M=m, N=n)
+        spec = TensorSpec(DType.INT8, m, g * n)
+        _checked(op, [spec], 1)
+        fill = {1: -128, 2: 127}.get(i)
+        x = np.full(spec.numel, fill) if fill is not None else _i8(rng, spec.numel)
+        px = pack(x, DType.INT8)
+        tree = tensor_tree(px, DType.INT8)
+        j = 0 if i < 4 else _leaf_index(rng, op)
+        n_leaves = op.out_spec.n_leaves
+        case: Case = {"enc": hx(op.encode()), "leaf_index": j, "n_leaves": n_leaves}
+        if j < n_leaves:
+            idx = group_leaf_indices(op, j)
+            a_leaf = b"".join(px[32 * k : 32 * k + 32] for k in idx)
+            proof = multi_proof(tree, idx)
+        else:
+            idx, a_leaf, proof = [], b"", []
+        expected = step_elementwise(op, j, n_leaves, a_leaf if idx else None, None)
+        case.update(
+            a_leaf=hx(a_leaf) if idx else None,
+            a_leaf_index=idx[0] if idx else None,
+            a_leaf_indices=idx,
+            a_root=hx(tree.root),
+            a_proof=[hx(p) for p in proof],
+            b_leaf=None,
+            expected=hx(expected),
+        )
+        cases.append(case)
+    return cases
+
+
+def gmax_cases(rng: Rng) -> list[Case]:
+    return _group_cases(rng, Opcode.GMAX, RANDOM_CASES)
+
+
+def gsum_cases(rng: Rng) -> list[Case]:
+    return _group_cases(rng, Opcode.GSUM, RANDOM_CASES)
+
+
 # ---------------------------------------------------------------- matmul steps
 
 
@@ -467,6 +561,15 @@ def _valid_bases() -> list[tuple[str, Op, int, int, dict[str, TensorSpec]]]:
         ("im2col", win, 1, 0, {"a": TensorSpec(i8, 2 * 3 * 4, 32)}),
         ("im2col kernel = padded image", im2col_op(1, 0, B=1, H=1, W=1, C=64, KH=3, KW=3, S=2, P=1),
          1, 0, {"a": TensorSpec(i8, 1, 64)}),
+        ("qadd", qadd_op(2, 0, 1, M=2, N=64, mult=3, mult2=INT32_MAX, shift=30, zp=-2, lo=-90,
+                         hi=90), 2, 0, {"a": TensorSpec(i8, 2, 64), "b": TensorSpec(i8, 2, 64)}),
+        ("gmax", group_op(Opcode.GMAX, 1, 0, groups=9, M=2, N=32), 1, 0,
+         {"a": TensorSpec(i8, 2, 9 * 32)}),
+        ("gsum G = MAX_GROUP", group_op(Opcode.GSUM, 2, 1, groups=MAX_GROUP, M=3, N=64), 2, 0,
+         {"a": TensorSpec(i8, 3, MAX_GROUP * 64)}),
+        ("gmax input of 2^31 elements", group_op(Opcode.GMAX, 1, 0, groups=MAX_GROUP,
+                                                 M=big // MAX_GROUP, N=32), 1, 0,
+         {"a": TensorSpec(i8, big // MAX_GROUP, MAX_GROUP * 32)}),
     ]  # fmt: skip
 
 
@@ -486,9 +589,9 @@ def _named_invalid() -> list[Case]:
     enc = bases["add"][0].encode()
     for length in (0, 63, 65):
         cases.append(_invalid(f"length {length}", (enc * 2)[:length], 2, 0))
-    for at in (43, 63):
+    for at in (47, 63):
         cases.append(_invalid(f"reserved byte {at} set", enc[:at] + b"\x01" + enc[at + 1 :], 2, 0))
-    for code in (0, 7, 255):
+    for code in (0, 10, 255):
         raw(f"opcode {code}", "add", "opcode", code, 1)
     bad("out beyond nInputs + index", "add", out=3)
     bad("out below nInputs + index", "matmul K = MAX_K rounded to 32", out=2)
@@ -505,8 +608,12 @@ def _named_invalid() -> list[Case]:
     bad("b set on relu", "relu int8", b=0)
     bad("b set on per-tensor requant", "requant per-tensor", b=0)
     bad("b set on im2col", "im2col", b=0)
+    bad("b set on gmax", "gmax", b=0)
+    bad("b = 0xFFFF (qadd needs b)", "qadd", b=NO_SLOT)
+    bad("b = out (qadd)", "qadd", b=2)
     for base, flags in [("matmul", 1), ("add", 1), ("add", 4), ("requant per-tensor", 2),
-                        ("relu int8", 2), ("lut", 8), ("im2col", 0x80)]:  # fmt: skip
+                        ("relu int8", 2), ("lut", 8), ("im2col", 0x80), ("qadd", 1),
+                        ("gmax", 2), ("gsum G = MAX_GROUP", 4)]:  # fmt: skip
         bad(f"flags {flags:#x} on {base}", base, flags=flags)
     bad("M = 0", "add", M=0)
     bad("N = 0", "relu int8", N=0)
@@ -517,6 +624,21 @@ def _named_invalid() -> list[Case]:
     bad("matmul K = 48", "matmul", K=48)
     bad("matmul K = MAX_K rounded up to 32", "matmul", K=(MAX_K // LEAF_ELEMS + 1) * LEAF_ELEMS)
     bad("K set on add", "add", K=32)
+    bad("K set on qadd", "qadd", K=2)
+    bad("gmax K = 0", "gmax", K=0)
+    bad("gsum K = MAX_GROUP + 1", "gsum G = MAX_GROUP", K=MAX_GROUP + 1)
+    raw("gmax K = 2^32-1", "gmax", "K", (1 << 32) - 1, 4)
+    bad("gmax input of 2^31 + 2048 elements", "gmax input of 2^31 elements",
+        M=MAX_TENSOR_ELEMS // LEAF_ELEMS // MAX_GROUP + 1)  # fmt: skip
+    bad("qadd shift 0", "qadd", shift=0)
+    bad("qadd shift 63", "qadd", shift=63)
+    bad("qadd lo > hi", "qadd", lo=5, hi=4)
+    bad("qadd mult 0", "qadd", mult=0)
+    raw("qadd mult 2^31", "qadd", "mult", 1 << 31, 4)
+    bad("qadd mult2 0", "qadd", mult2=0)
+    raw("qadd mult2 2^31", "qadd", "mult2", 1 << 31, 4)
+    raw("qadd mult2 2^32-1", "qadd", "mult2", (1 << 32) - 1, 4)
+    bad("qadd mult 0 and mult2 0 (mult first)", "qadd", mult=0, mult2=0)
     bad("requant shift 0", "requant per-tensor", shift=0)
     bad("requant shift 63", "requant per-tensor", shift=63)
     bad("requant lo > hi", "requant per-tensor", lo=5, hi=4)
@@ -534,12 +656,26 @@ def _named_invalid() -> list[Case]:
     bad("im2col kernel wider than the padded image", "im2col", KW=7)
     bad("im2col M != B*OH*OW", "im2col", M=1)
     bad("im2col N != KH*KW*C", "im2col", N=64)
-    for base in ("relu int8", "matmul", "im2col"):
+    for base in ("relu int8", "matmul", "im2col", "gmax", "gsum G = MAX_GROUP"):
         for f, v in [("mult", 1), ("shift", 1), ("zp", -1), ("lo", -128), ("hi", 1)]:
             bad(f"{f} set on {base}", base, **{f: v})
-    for base in ("add", "requant per-tensor", "lut"):
+    for base in ("add", "requant per-tensor", "lut", "qadd", "gmax"):
         for f in ("B", "H", "W", "C", "KH", "KW", "S", "P", "padv"):
             bad(f"{f} set on {base}", base, **{f: -128 if f == "padv" else 32})
+    for base in (
+        "add",
+        "requant per-tensor",
+        "requant per-channel, multipliers an input",
+        "relu int8",
+        "lut",
+        "im2col",
+        "matmul",
+        "gmax",
+        "gsum G = MAX_GROUP",
+    ):
+        bad(f"mult2 set on {base}", base, mult2=1)  # fmt: skip
+    # mult2 is the last field: every other rule comes first
+    bad("mult2 and padv set on relu (padv first)", "relu int8", mult2=1, padv=1)
     return cases
 
 
@@ -552,7 +688,7 @@ def _random_invalid(rng: Rng, n: int) -> list[Case]:
         name, op, n_inputs, index, _ = bases[int(rng.integers(len(bases)))]
         enc = bytearray(op.encode())
         for _ in range(int(rng.integers(1, 4))):
-            at = int(rng.integers(0, 43)) if rng.random() < 0.95 else int(rng.integers(43, 64))
+            at = int(rng.integers(0, 47)) if rng.random() < 0.95 else int(rng.integers(47, 64))
             enc[at] = int(rng.choice([0, 1, 0xFF, 0x80, int(rng.integers(0, 256))]))
         if rng.random() < 0.1:
             index += int(rng.integers(-1, 2))
@@ -583,6 +719,10 @@ def _python_only(bases: list[tuple[str, Op, int, int, dict[str, TensorSpec]]]) -
         ("lut table [1, 128]", "lut", {"b": TensorSpec(i8, 1, 128)}),
         ("lut table int32", "lut", {"b": TensorSpec(i32, 1, 256)}),
         ("im2col X of the wrong size", "im2col", {"a": TensorSpec(i8, 2 * 3 * 4, 64)}),
+        ("qadd a int32", "qadd", {"a": TensorSpec(i32, 2, 64)}),
+        ("qadd b of the wrong size", "qadd", {"b": TensorSpec(i8, 2, 32)}),
+        ("gmax a int32", "gmax", {"a": TensorSpec(i32, 2, 9 * 32)}),
+        ("gsum a of G-1 groups", "gsum G = MAX_GROUP", {"a": TensorSpec(i8, 3, 63 * 64)}),
     ]:  # fmt: skip
         op, n, i, operands = by[base]
         operands = {**operands, **change}
@@ -637,6 +777,9 @@ STEP_GENERATORS: dict[str, Callable[[Rng], list[Case]]] = {
     "relu": relu_cases,
     "lut": lut_cases,
     "im2col": im2col_cases,
+    "qadd": qadd_cases,
+    "gmax": gmax_cases,
+    "gsum": gsum_cases,
 }
 
 

@@ -97,10 +97,12 @@ DEFENCE_GAS = MAX_PROVIDER_MOVES * MOVE_GAS  # 1,600,000: the most gas an honest
 
 
 def program_macs(program: Program) -> int:
-    """Multiply-accumulates of the program (elementwise ops count one per element)."""
+    """Multiply-accumulates of the program (elementwise ops count one per element; gmax and
+    gsum one per input element: K = G of them per output element, like a matmul's K)."""
     total = 0
+    reduces_k = (Opcode.MATMUL, Opcode.GMAX, Opcode.GSUM)
     for op in program.ops:
-        total += op.M * op.N * (op.K if op.opcode == Opcode.MATMUL else 1)
+        total += op.M * op.N * (op.K if op.opcode in reduces_k else 1)
     return total
 
 

@@ -23,10 +23,11 @@ from node.compute.config import ComputeConfig
 from node.compute.executor import Executor
 from node.program.constants import LEAF_ELEMS, Opcode
 from node.program.errors import ProgramError
-from node.program.merkle import MerkleTree, tensor_tree
+from node.program.merkle import MerkleTree, multi_proof, tensor_tree
 from node.program.program import Program
 from node.program.reference import (
     elementwise_leaf_indices,
+    group_leaf_indices,
     matmul_leaf_indices,
     step_elementwise,
     step_matmul,
@@ -41,9 +42,9 @@ class TraceQueryError(ProgramError):
 @dataclass(frozen=True)
 class LeafWitness:
     slot: int
-    leaf_index: int
-    leaf: bytes
-    siblings: list[bytes]  # against the slot's tensor root
+    leaf_index: int  # gmax / gsum: the first of the G leaves
+    leaf: bytes  # gmax / gsum: the G leaves concatenated
+    siblings: list[bytes]  # against the slot's tensor root; gmax / gsum: their multiproof
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,12 @@ class TraceProvider:
     def leaf_witness(self, slot: int, j: int) -> LeafWitness:
         return LeafWitness(slot, j, self.leaf(slot, j), self.tree(slot).proof(j))
 
+    def group_witness(self, slot: int, indices: list[int]) -> LeafWitness:
+        """The leaves at `indices` (increasing) concatenated, with their one multiproof
+        (protocol.md section 5): what a gmax / gsum step reads."""
+        leaves = b"".join(self.leaf(slot, i) for i in indices)
+        return LeafWitness(slot, indices[0], leaves, multi_proof(self.tree(slot), indices))
+
     # ---- reduction level and one step ----
 
     def partial_sums(self, op_index: int, leaf_index: int, elem: int) -> list[int]:
@@ -236,7 +243,9 @@ class TraceProvider:
         if not 0 <= leaf_index < (1 << self.tree(slot).depth):
             raise TraceQueryError(f"leaf {leaf_index} outside op {op_index}'s output tree")
         aw = bw = None
-        if leaf_index < n_leaves:
+        if leaf_index < n_leaves and op.opcode in (Opcode.GMAX, Opcode.GSUM):
+            aw = self.group_witness(op.a, group_leaf_indices(op, leaf_index))
+        elif leaf_index < n_leaves:
             ea, eb = elementwise_leaf_indices(op, leaf_index)
             aw = self.leaf_witness(op.a, ea) if ea is not None else None
             if eb is not None:

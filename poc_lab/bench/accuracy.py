@@ -37,15 +37,17 @@ def render(rows: list[tuple[str, CompileReport, float]]) -> str:
         "Data: scikit-learn's bundled digits (8x8 images, 10 classes), a seeded 80/20 split; "
         "post-training static quantization with per-channel int8 weights.",
         "",
-        "| model | ops | float accuracy | int8 program accuracy | difference | train + compile + run |",
-        "|---|---|---|---|---|---|",
+        "| model | ops | float accuracy | int8 program accuracy | difference | top-1 agreement "
+        "| train + compile + run |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, rep, secs in rows:
         assert rep.float_accuracy is not None and rep.int_accuracy is not None
+        assert rep.top1_agreement is not None
         diff = 100 * (rep.int_accuracy - rep.float_accuracy)
         lines.append(
             f"| {name} | {rep.ops} | {rep.float_accuracy:.2%} | {rep.int_accuracy:.2%} | "
-            f"{diff:+.2f} pp | {secs:.1f} s |"
+            f"{diff:+.2f} pp | {rep.top1_agreement:.2%} | {secs:.1f} s |"
         )
     lines.append("")
     lines.append(f"Test set: {rows[0][1].batch} digits.")

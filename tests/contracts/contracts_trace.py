@@ -21,12 +21,17 @@ from node.game.actions import FUNCTION, Action, RevealStates, RevealSums, StepMo
 from node.game.rules import Side
 from node.game.solver import first_disagreement, solve
 from node.game.view import GameView, OpenedOp
-from node.program.constants import LEAF_ELEMS, NO_SLOT, DType, Flag, Opcode
-from node.program.merkle import MerkleTree, slot_tree, tensor_tree
-from node.program.ops import Op
+from node.program.constants import LEAF_ELEMS, MAX_GROUP, NO_SLOT, DType, Flag, Opcode
+from node.program.merkle import MerkleTree, multi_proof, slot_tree, tensor_tree
+from node.program.ops import Op, group_op, im2col_op, qadd_op
 from node.program.packing import pack
 from node.program.program import InputSlot, Program
-from node.program.reference import elementwise_leaf_indices, matmul_leaf_indices, run_op
+from node.program.reference import (
+    elementwise_leaf_indices,
+    group_leaf_indices,
+    matmul_leaf_indices,
+    run_op,
+)
 from node.program.tensors import TensorSpec
 from node.trace.lazy import LeafWitness, StepWitness
 from poc_lab.adversary import random_pick
@@ -166,7 +171,12 @@ class Trace:
                 op_index, leaf_index, self._witness(op.a, ai), self._witness(op.b, wi)
             )
         aw = bw = None
-        if leaf_index < op.out_spec.n_leaves:
+        if leaf_index < op.out_spec.n_leaves and op.opcode in (Opcode.GMAX, Opcode.GSUM):
+            # the G input leaves concatenated, with their one multiproof (protocol.md section 5)
+            idx = group_leaf_indices(op, leaf_index)
+            leaves = b"".join(self.leaf(op.a, i) for i in idx)
+            aw = LeafWitness(op.a, idx[0], leaves, multi_proof(self.trees[op.a], idx))
+        elif leaf_index < op.out_spec.n_leaves:
             ai, bi = elementwise_leaf_indices(op, leaf_index)
             aw = self._witness(op.a, ai) if ai is not None else None
             if op.opcode == Opcode.LUT:
@@ -200,6 +210,28 @@ def program_of(
     )
     prog.validate()
     return prog
+
+
+def vision_program(rng: np.random.Generator) -> tuple[Program, list[np.ndarray]]:
+    """Global max / sum pools over an 8x8 image (G = 64 = MAX_GROUP) with C = 32 and C = 128,
+    a residual qadd, and a 2x2 sum pool."""
+    inputs = [(DType.INT8, 64, 32), (DType.INT8, 64, 128)]
+    ni = len(inputs)
+    win = {"B": 1, "H": 8, "W": 8, "KH": 8, "KW": 8, "S": 1, "P": 0}
+    ops = [
+        im2col_op(ni, 0, C=32, padv=-128, **win),  # [1, 64*32]
+        group_op(Opcode.GMAX, ni + 1, ni, groups=MAX_GROUP, M=1, N=32),
+        group_op(Opcode.GSUM, ni + 2, ni, groups=MAX_GROUP, M=1, N=32),
+        im2col_op(ni + 3, 1, C=128, **win),  # [1, 64*128]
+        group_op(Opcode.GSUM, ni + 4, ni + 3, groups=MAX_GROUP, M=1, N=128),
+        group_op(Opcode.GMAX, ni + 5, ni + 3, groups=MAX_GROUP, M=1, N=128),
+        qadd_op(ni + 6, ni + 1, ni + 1, M=1, N=32, mult=3 << 20, mult2=5 << 20, shift=23, zp=-1),
+        im2col_op(ni + 7, 0, B=1, H=8, W=8, C=32, KH=2, KW=2, S=2, P=0),  # [16, 4*32]
+        group_op(Opcode.GSUM, ni + 8, ni + 7, groups=4, M=16, N=32),
+    ]
+    prog = program_of(inputs, ops)
+    vals = [rng.integers(-128, 128, (64, 32)), rng.integers(-128, 128, (64, 128))]
+    return prog, vals
 
 
 def sample_program(

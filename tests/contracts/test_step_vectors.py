@@ -16,7 +16,7 @@ from node.program.constants import NO_SLOT, DType, Flag, Opcode
 from node.program.ops import Op
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
-ELEMENTWISE = ["add", "requant", "relu", "lut", "im2col"]
+ELEMENTWISE = ["add", "requant", "relu", "lut", "im2col", "qadd", "gmax", "gsum"]
 # CI checks every case of a file up to this many (the files hold ~300 each); POC_FUZZ=1 all.
 LIMIT = 10**9 if FUZZ else 120
 
@@ -56,6 +56,47 @@ def test_elementwise_vectors(step, op):  # noqa: ANN001
                 assert not use_a, c
             else:
                 assert use_a and a_idx == c["a_leaf_index"], c
+
+
+def _group_step(c: dict) -> tuple:
+    """StepData of a gmax / gsum vector: the G leaves and their multiproof (slots unused)."""
+    return (
+        _hex(c["enc"]), _hex(c["a_root"]), bytes(32), _hex(c["a_leaf"]),
+        [_hex(p) for p in c["a_proof"]], b"", [], bytes(32), [], [],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("op", ["gmax", "gsum"])
+def test_group_vectors_multiproof_on_chain(step, op):  # noqa: ANN001
+    """leafStep checks the G leaves against the input root with the one multiproof (§5): the
+    vector's proof passes and gives the expected leaf; a changed leaf, a short or a long proof
+    revert."""
+    checked = 0
+    for c in _cases(op):
+        if c["a_leaf"] is None:
+            continue
+        d = _group_step(c)
+        j = c["leaf_index"]
+        assert bytes(step.leafStep(d, j)) == hashlib.sha256(_hex(c["expected"])).digest(), c
+        checked += 1
+        if checked > 12:
+            continue  # the failures: on a dozen cases
+        bad = list(d)
+        leaves = bytearray(d[3])
+        leaves[-1] ^= 1
+        bad[3] = bytes(leaves)
+        with ape.reverts(step.BadProof):
+            step.leafStep(tuple(bad), j)
+        if d[4]:
+            bad = list(d)
+            bad[4] = d[4][:-1]
+            with ape.reverts(step.ProofLength):
+                step.leafStep(tuple(bad), j)
+        bad = list(d)
+        bad[4] = [*d[4], bytes(32)]
+        with ape.reverts(step.ProofLength, which=1, have=len(d[4]) + 1, want=len(d[4])):
+            step.leafStep(tuple(bad), j)
+    assert checked > 100
 
 
 def test_matmul_vectors(step):  # noqa: ANN001
@@ -205,8 +246,8 @@ def test_step_errors(step):  # noqa: ANN001
     with ape.reverts(step.BadOpLength, length=63):
         step.computeLeaf(add[:63], 0, b"", b"")
     bad = bytearray(add)
-    bad[0] = 9
-    with ape.reverts(step.BadOpField, field=0, value=9):
+    bad[0] = 10  # opcodes are 1..9
+    with ape.reverts(step.BadOpField, field=0, value=10):
         step.computeLeaf(bytes(bad), 0, b"", b"")
     bad = bytearray(add)
     bad[50] = 1

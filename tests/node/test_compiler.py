@@ -27,7 +27,7 @@ from node.program.reference import requant_values
 from node.program.spec import JobSpec
 
 
-@pytest.fixture(scope="module", params=["digits-mlp", "digits-cnn"])
+@pytest.fixture(scope="module", params=["digits-mlp", "digits-cnn", "digits-resnet"])
 def example(request: pytest.FixtureRequest) -> tuple[str, JobSpec, nn.Module, object]:
     spec, model, data = build_example(request.param)
     return request.param, spec, model, data
@@ -49,6 +49,28 @@ def test_int_accuracy_is_within_one_point_of_float(example, capsys) -> None:  # 
         print(f"\n{name}: float {f_acc:.4f} int {i_acc:.4f} on {len(y)} test digits")
     assert f_acc > 0.9
     assert i_acc >= f_acc - 0.01
+
+
+def test_top1_agrees_with_float_on_held_out_and_generated_digits(example, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Held out: the test split. Generated here: the test digits with pixel noise, and shifted
+    by one pixel (inputs the model never saw, some outside the calibration range)."""
+    name, spec, model, data = example
+    g = torch.Generator().manual_seed(5)
+    sets = {
+        "held-out": data.x_test,
+        "noisy": (data.x_test + 0.15 * torch.randn(data.x_test.shape, generator=g)).clamp(0, 1),
+        "shifted": torch.roll(data.x_test, shifts=1, dims=3),
+    }
+    for what, x in sets.items():
+        with torch.no_grad():
+            ref = model(x).numpy()
+        got = spec.output_adapter.dequantize(
+            _run(spec, model_input(name, x).numpy()).output, len(x)
+        )
+        agree = float((got.argmax(1) == ref.argmax(1)).mean())
+        with capsys.disabled():
+            print(f"\n{name}: top-1 agreement int vs float {agree:.4f} on {len(x)} {what} digits")
+        assert agree >= 0.97, (what, agree)
 
 
 def test_rows_of_a_batch_equal_single_row_runs(example) -> None:  # type: ignore[no-untyped-def]
@@ -113,19 +135,19 @@ def test_fx_traced_module_with_table_activations_tracks_float() -> None:
     assert np.abs(out - ref).max() < 0.05 * np.abs(ref).max()
 
 
-class _Residual(nn.Module):
+class _Gated(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.fc = nn.Linear(32, 32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x) + x
+        return self.fc(x) * x  # a product of activations: no op computes it
 
 
 def test_unsupported_models_raise_named_errors() -> None:
-    with pytest.raises(UnsupportedLayer):
-        compile_model(_Residual(), torch.randn(4, 32), CompileConfig())
-    with pytest.raises(UnsupportedLayer):
+    with pytest.raises(UnsupportedLayer, match="mul"):
+        compile_model(_Gated(), torch.randn(4, 32), CompileConfig())
+    with pytest.raises(UnsupportedLayer, match="0 \\(LSTM\\)"):
         compile_model(nn.Sequential(nn.LSTM(4, 4)), torch.randn(4, 4), CompileConfig())
 
 

@@ -42,11 +42,11 @@ def test_decode_rejects_unknown_opcode_reserved_bytes_and_length() -> None:
     with pytest.raises(BadEncoding):
         Op.decode(bytes(enc[:63]))
     bad = bytearray(enc)
-    bad[0] = 9
+    bad[0] = 10  # opcodes are 1..9
     with pytest.raises(UnknownOpcode):
         Op.decode(bytes(bad))
     bad = bytearray(enc)
-    bad[60] = 1
+    bad[47] = 1  # the first reserved byte (43..46 is mult2)
     with pytest.raises(ReservedBytesSet):
         Op.decode(bytes(bad))
 

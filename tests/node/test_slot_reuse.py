@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from node.compute.config import ComputeConfig
 from node.compute.executor import Commit, Executor
 from node.program.constants import LEAF_ELEMS, NO_SLOT, DType, Flag, Opcode
-from node.program.ops import Op, im2col_op
+from node.program.ops import Op, group_op, im2col_op, qadd_op
 from node.program.program import InputSlot, Program
 from node.program.reference import run_op
 from node.program.tensors import TensorSpec
@@ -142,6 +142,22 @@ def random_reuse_program(seed: int, n_ops: int) -> Case:
             if b is None:
                 continue
             op = Op(Opcode.LUT, out=out, a=a, b=b, M=table[a].rows, N=table[a].cols)
+        elif code == Opcode.QADD:
+            a = pick(lambda t: t.dtype == DType.INT8)
+            if a is None:
+                continue
+            m, n = table[a].rows, table[a].cols
+            b = other(a, lambda t, need=m * n: t.dtype == DType.INT8 and t.numel == need)
+            if b is None:
+                continue
+            op = qadd_op(out, a, b, M=m, N=n, mult=int(rng.integers(1, 1 << 20)),
+                         mult2=int(rng.integers(1, 1 << 20)), shift=20)  # fmt: skip
+        elif code in (Opcode.GMAX, Opcode.GSUM):
+            g = int(rng.choice([1, 2, 4]))
+            a = pick(lambda t, g=g: t.dtype == DType.INT8 and t.numel % (g * L) == 0)
+            if a is None:
+                continue
+            op = group_op(code, out, a, groups=g, M=table[a].numel // (g * L), N=L)
         else:
             a = pick(lambda t: t.dtype == DType.INT8 and t.rows <= 32)
             if a is None:

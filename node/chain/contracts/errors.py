@@ -135,7 +135,8 @@ OP_FIELD: Mapping[int, str] = {
     40: "S",
     41: "P",
     42: "padv",
-    43: "reserved",
+    43: "mult2 (qadd)",
+    47: "reserved",
 }
 
 # (error, argument) -> the names of its codes

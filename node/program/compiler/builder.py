@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from node.program.constants import NO_SLOT, DType, Flag, Opcode
-from node.program.ops import Op, im2col_op, requant_op
+from node.program.ops import Op, group_op, im2col_op, qadd_op, requant_op
 from node.program.program import InputSlot, Program
 from node.program.tensors import TensorSpec
 from node.program.validation import validate_op
@@ -121,6 +121,54 @@ class ProgramBuilder:
         return self._emit(
             im2col_op(0, self._ref(a), B=b, H=h, W=w, C=c, KH=kh, KW=kw, S=s, P=p, padv=padv)
         )
+
+    def qadd(
+        self,
+        a: str,
+        b: str,
+        *,
+        mult: int,
+        mult2: int,
+        shift: int,
+        zp: int = 0,
+        lo: int = -128,
+        hi: int = 127,
+    ) -> str:
+        """Quantized add of two int8 tensors of a's shape (residual connections):
+        clamp(((a * mult + b * mult2 + 2^(shift-1)) >> shift) + zp, lo, hi)."""
+        spec = self._spec(a)
+        return self._emit(
+            qadd_op(
+                0,
+                self._ref(a),
+                self._ref(b),
+                M=spec.rows,
+                N=spec.cols,
+                mult=mult,
+                mult2=mult2,
+                shift=shift,
+                zp=zp,
+                lo=lo,
+                hi=hi,
+            )
+        )
+
+    def gmax(self, a: str, *, groups: int, M: int, N: int) -> str:
+        """int8 [M, N] max over the `groups` column groups of `a` read as [M, groups*N]."""
+        return self._emit(group_op(Opcode.GMAX, 0, self._ref(a), groups=groups, M=M, N=N))
+
+    def gsum(self, a: str, *, groups: int, M: int, N: int) -> str:
+        """int32 [M, N] sum over the `groups` column groups of `a` read as [M, groups*N]."""
+        return self._emit(group_op(Opcode.GSUM, 0, self._ref(a), groups=groups, M=M, N=N))
+
+    def _spec(self, ref: str) -> TensorSpec:
+        """The spec of an input or of an op's output."""
+        if ref.startswith("%"):
+            return self._pending[int(ref[1:])].out_spec
+        for s in self.inputs:
+            if s.name == ref:
+                return s.spec
+        raise KeyError(f"unknown operand {ref!r}")
 
     # Operands are stored as placeholders: -1 - k for op k, 1_000_000 + i for input i, and
     # resolved once the number of inputs is final.

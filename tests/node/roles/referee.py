@@ -24,10 +24,11 @@ from node.game.solver import Chooser, GameTrace, first_disagreement, solve
 from node.game.view import GameView
 from node.program.constants import Opcode
 from node.program.hashing import sha256
-from node.program.merkle import depth_for, root_from_proof, verify_leaf
+from node.program.merkle import depth_for, root_from_multi, root_from_proof, verify_leaf
 from node.program.ops import Op
 from node.program.reference import (
     elementwise_leaf_indices,
+    group_leaf_indices,
     matmul_leaf_indices,
     step_elementwise,
     step_matmul,
@@ -119,6 +120,13 @@ def _step(v: GameView, a: StepMove) -> bool:
         expected = rules.word(step_matmul(d.a_leaf, d.b_leaf, _int(v.low)))
     elif op.opcode == Opcode.MATMUL or v.index >= v.out_leaves:
         expected = sha256(bytes(op.out_spec.dtype.leaf_bytes))
+    elif op.opcode in (Opcode.GMAX, Opcode.GSUM):
+        # the G leaves under one multiproof (protocol.md section 5)
+        idx = group_leaf_indices(op, v.index)
+        nodes = [sha256(d.a_leaf[W * k : W * (k + 1)]) for k in range(len(idx))]
+        depth = depth_for(op.M * op.K * op.N // W)
+        assert root_from_multi(nodes, idx, d.a_proof, depth) == d.a_root
+        expected = sha256(step_elementwise(op, v.index, v.out_leaves, d.a_leaf, None))
     else:
         ai, bi = elementwise_leaf_indices(op, v.index)
         if ai is not None:
