@@ -66,7 +66,7 @@ def test_honest_provider_wins_against_a_lying_challenger(  # noqa: ANN001
 
 
 @pytest.mark.parametrize("op_i", [0, 1, 2, 4, 5, 6, 8])
-def test_verifier_gas_of_the_new_ops(system, vision_trace, op_i) -> None:  # noqa: ANN001
+def test_verifier_gas_of_the_new_ops(system, vision_trace, anyone, op_i) -> None:  # noqa: ANN001
     """The verifier alone (TensorStep.leafStep, by estimate, incl. the call's calldata)."""
     t = vision_trace
     op = t.program.ops[op_i]
@@ -74,5 +74,5 @@ def test_verifier_gas_of_the_new_ops(system, vision_trace, op_i) -> None:  # noq
     d = step_data(synthetic_view(t, op_i, j), t)
     want = hashlib.sha256(t.leaf(t.program.n_inputs + op_i, j)).digest()
     assert bytes(system.step.leafStep(d, j)) == want
-    gas = system.step.leafStep.estimate_gas_cost(d, j)
+    gas = system.step.leafStep.estimate_gas_cost(d, j, sender=anyone)  # funded: anvil checks
     print(f"\nverifier gas op {op_i} ({op.name}, K={op.K}, N={op.N}): {gas:,}")
