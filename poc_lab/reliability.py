@@ -55,9 +55,10 @@ def render_crashes(rows: list[dict[str, Any]]) -> list[str]:
     out = [
         "## Crashes (kill -9 at random points)",
         "",
-        "`test_daemons_killed_at_random_points`: the honest daemons of each case are SIGKILLed",
-        "2 to 9 s after each start, at random, over the whole life of the job and its game, and",
-        "restarted on the same data folder. Checked: the case's expected end, and no",
+        "`test_daemons_killed_at_random_points`: once started, an honest daemon is SIGKILLed",
+        "after a random number (1-6) of the lines it logs or a random 0.1-3 s, whichever is",
+        "first, so kills land inside its bursts of work (claim, execute, submit, each move);",
+        "it is restarted on the same data folder. Checked: the case's expected end, and no",
         "transaction of an honest daemon reverted (a re-sent claim, move or challenge would).",
         "",
         "| case | seed | kills | end |",
