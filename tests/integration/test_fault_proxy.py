@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -305,38 +305,49 @@ def _play(
     procs = {role: start(role) for role in commands}
     monkey = Chaos(seed, procs, VICTIMS[case], start, logs) if chaos else None
     try:
-        if monkey:
-            monkey.__enter__()
-        _until(lambda: _submitted(d, job_id), 240, "the provider's result", procs, chaos)
-        claim_id = d.market.job(job_id).current_claim
-        if case == "honest":
-            # the watchtower re-executes and stays quiet; then the window passes
-            _until(lambda: _checked(logs["tower"], claim_id), 240, "the check", procs, chaos)
-            assert d.market.games_of_claim(claim_id) == []
-            advance(net.w3, TERMS.challenge_window + 1)
-            _until(
-                lambda: d.market.job(job_id).state == JobState.FINALIZED,
-                120,
-                "finalization",
-                procs,
-                chaos,
-            )
-            return "finalized", logs, len(monkey.kills) if monkey else 0
-        _until(lambda: d.market.games_of_claim(claim_id) != [], 240, "a game", procs, chaos)
-        (game_id,) = d.market.games_of_claim(claim_id)
-        _until(lambda: not d.game_view(game_id).active, 420, "the game's end", procs, chaos)
-        status = d.game_view(game_id).status
-        if case == "liar caught":
-            assert status == GameStatus.CHALLENGER_WON
-            assert d.market.claim(claim_id).state == ClaimState.REJECTED
-            return "liar slashed", logs, len(monkey.kills) if monkey else 0
-        assert status == GameStatus.PROVIDER_WON
-        return "challenger lost", logs, len(monkey.kills) if monkey else 0
+        with monkey or nullcontext():
+            outcome = _await_end(net, d, case, job_id, logs, procs, chaos)
     finally:
-        if monkey:
-            monkey.__exit__()
         for p in procs.values():
             _stop(p)
+    return outcome, logs, len(monkey.kills) if monkey else 0
+
+
+def _await_end(
+    net: Net,
+    d: Any,
+    case: str,
+    job_id: int,
+    logs: dict[str, Path],
+    procs: dict[str, subprocess.Popen[bytes]],
+    chaos: bool,
+) -> str:
+    """Waits for the case's end and checks it; returns the outcome."""
+    _until(lambda: _submitted(d, job_id), 240, "the provider's result", procs, chaos)
+    claim_id = d.market.job(job_id).current_claim
+    if case == "honest":
+        # the watchtower re-executes and stays quiet; then the window passes
+        _until(lambda: _checked(logs["tower"], claim_id), 240, "the check", procs, chaos)
+        assert d.market.games_of_claim(claim_id) == []
+        advance(net.w3, TERMS.challenge_window + 1)
+        _until(
+            lambda: d.market.job(job_id).state == JobState.FINALIZED,
+            120,
+            "finalization",
+            procs,
+            chaos,
+        )
+        return "finalized"
+    _until(lambda: d.market.games_of_claim(claim_id) != [], 240, "a game", procs, chaos)
+    (game_id,) = d.market.games_of_claim(claim_id)
+    _until(lambda: not d.game_view(game_id).active, 420, "the game's end", procs, chaos)
+    status = d.game_view(game_id).status
+    if case == "liar caught":
+        assert status == GameStatus.CHALLENGER_WON
+        assert d.market.claim(claim_id).state == ClaimState.REJECTED
+        return "liar slashed"
+    assert status == GameStatus.PROVIDER_WON
+    return "challenger lost"
 
 
 def _honest_accounts(case: str) -> list[str]:
