@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final
 
-PROTOCOL_VERSION: Final = 2  # v2: payout rules of issue 11 (protocol.md §6.5)
+PROTOCOL_VERSION: Final = 3  # v3: the program root commits every slot's dtype and shape (P4, §3-4)
 WORD: Final = 32
 LEAF_ELEMS: Final = 32
 # Largest K such that K * 128 * 128 < 2^31: no partial sum of int8 products can overflow int32.
