@@ -9,7 +9,8 @@ import {Op, OpCodec} from "./lib/OpCodec.sol";
 import {Game, Phase, Status, GamePosition} from "./lib/GamePosition.sol";
 import {
     Unauthorized, ClockRunning, BadLength, IndexOutOfRange, NodesMismatch, BadProof, OpCommitMismatch, BadArity,
-    ProofLength
+    ProofLength,
+    SpecSourceLength
 } from "./lib/Errors.sol";
 
 /// @title DisputeGame: k-ary dissection over execution, tensor and reduction levels, then one step
@@ -26,6 +27,9 @@ contract DisputeGame is IDisputeGame {
     uint8 internal constant PROOF_SLOT_B = 5;
     uint8 internal constant PROOF_OUT_EMPTY = 6;
     uint8 internal constant PROOF_OUT_SET = 7;
+    uint8 internal constant PROOF_PROGRAM_HALVES = 8; // sha256(opsRoot || inputSpecRoot) = programRoot
+    uint8 internal constant PROOF_SPEC_A = 9; // operand a's spec source (v4)
+    uint8 internal constant PROOF_SPEC_B = 10;
 
     address public immutable market;
     IStepVerifier public immutable verifier;
@@ -104,20 +108,63 @@ contract DisputeGame is IDisputeGame {
         emit StatePicked(gameId, seg, g.lo, g.hi, g.low, g.high);
     }
 
-    /// @notice Provider: opens op `lo` (the interval has width 1): the op is leaf `lo` of the program
-    /// root, and one sibling path shows slot `out` empty in S_lo and equal to `outRoot` in S_hi (§6.3).
+    /// @notice Provider: opens op `lo` (the interval has width 1): the op is leaf `lo` of the ops
+    /// root, its operand slots hold what it expects (table rules, from the committed specs), and one
+    /// sibling path shows slot `out` empty in S_lo and equal to `outRoot` in S_hi (§6.3). An op that
+    /// breaks a rule cannot be opened: the provider that claimed its program loses by timeout (§4).
     function openOp(uint256 gameId, OpOpening calldata o) external {
         Game storage g = _move(gameId, Phase.OpOpen, true);
         uint256 a = g.lo;
-        _checkProof(PROOF_PROGRAM, sha256(o.op), a, o.opProof, Merkle.ceilLog2(g.nOps), g.commitment);
+        bytes32 root = Merkle.hashPair(o.opsRoot, o.inputSpecRoot);
+        if (root != g.commitment) revert BadProof(PROOF_PROGRAM_HALVES, root, g.commitment);
+        _checkProof(PROOF_PROGRAM, sha256(o.op), a, o.opProof, Merkle.ceilLog2(g.nOps), o.opsRoot);
         Op memory op = OpCodec.decode(o.op);
         op.validate(g.nInputs, a);
+        _checkOperands(g, op, o);
         uint256 slotDepth = Merkle.ceilLog2(uint256(g.nInputs) + g.nOps);
         bytes32 sLo = g.low;
         _checkProof(PROOF_OUT_EMPTY, bytes32(0), op.out, o.outProof, slotDepth, sLo);
         _checkProof(PROOF_OUT_SET, o.outRoot, op.out, o.outProof, slotDepth, g.high);
         uint256 height = g.openOp(op, a, o.outRoot, keccak256(abi.encode(o.op, sLo)));
         emit OpOpened(gameId, a, o.op, o.outRoot, height);
+    }
+
+    /// @dev Table rules (§4): each operand slot's committed spec is what the op expects.
+    function _checkOperands(Game storage g, Op memory op, OpOpening calldata o) private view {
+        (uint8 aDtype, uint256 aNumel, uint8 bDtype, uint256 bNumel) = op.operandSpecs();
+        (uint8 dtype, uint256 numel) = _slotSpec(g, o, 1, op.a);
+        OpCodec.checkOperand(1, op.a, dtype, numel, aDtype, aNumel);
+        if (op.hasB()) {
+            (dtype, numel) = _slotSpec(g, o, 2, op.b);
+            OpCodec.checkOperand(2, op.b, dtype, numel, bDtype, bNumel);
+        }
+    }
+
+    /// @dev The committed spec of operand `operand`'s `slot`: an input's spec leaf under
+    /// `inputSpecRoot` (checked by T1), or the out spec of the op that writes it, under `opsRoot`.
+    function _slotSpec(Game storage g, OpOpening calldata o, uint8 operand, uint256 slot)
+        private
+        view
+        returns (uint8, uint256)
+    {
+        bytes calldata src = operand == 1 ? o.aSpec : o.bSpec;
+        uint256 nInputs = g.nInputs;
+        if (slot < nInputs) {
+            if (src.length != 32) revert SpecSourceLength(operand, src.length, 32);
+            _checkSource(o, operand, sha256(src), slot, Merkle.ceilLog2(nInputs), o.inputSpecRoot);
+            return OpCodec.inputSpec(slot, bytes32(src));
+        }
+        if (src.length != 64) revert SpecSourceLength(operand, src.length, 64);
+        _checkSource(o, operand, sha256(src), slot - nInputs, Merkle.ceilLog2(g.nOps), o.opsRoot);
+        return OpCodec.decode(src).outSpec();
+    }
+
+    function _checkSource(OpOpening calldata o, uint8 operand, bytes32 leaf, uint256 index, uint256 depth, bytes32 root)
+        private
+        view
+    {
+        if (operand == 1) _checkProof(PROOF_SPEC_A, leaf, index, o.aSpecProof, depth, root);
+        else _checkProof(PROOF_SPEC_B, leaf, index, o.bSpecProof, depth, root);
     }
 
     // ------------------------------------------------------------------ tensor level

@@ -8,7 +8,10 @@ pragma solidity ^0.8.24;
 //   BadProof.which, ProofLength.which: 1 operand A leaf in aRoot, 2 operand B leaf or table in
 //     bRoot (TensorStep.OPERAND_*); 3 op in programRoot, 4 aRoot at slot a of S_lo, 5 bRoot at
 //     slot b of S_lo, 6 output slot empty in S_lo, 7 outRoot at the output slot of S_hi
-//     (DisputeGame.PROOF_*)
+//     (DisputeGame.PROOF_*), 8 opsRoot || inputSpecRoot to programRoot, 9 operand a's spec
+//     source (its input spec leaf or its producing op), 10 operand b's (v3, table rules)
+//   BadInputSpec.field: byte offset in the 32-byte spec leaf (0 dtype, 1 rows, 5 cols, 9 reserved);
+//   OperandMismatch.operand, SpecSourceLength.operand: 1 a, 2 b (protocol.md §4, table rules)
 //   OperandLength.which: 1 operand A, 2 operand B; BadOpField.field: the field's byte offset in
 //     the 64-byte op (OpCodec.F_*: 0 opcode, 1 flags, 2 out, 4 a, 6 b, 8 M, 12 K, 16 N, 20 mult,
 //     24 shift, 25 zp, 26 lo, 27 hi, 28 B, 32 H, 34 W, 36 C, 38 KH, 39 KW, 40 S, 41 P, 42 padv,
@@ -78,3 +81,10 @@ error ProofLength(uint8 which, uint256 have, uint256 want);
 error OperandLength(uint8 which, uint256 have, uint256 want);
 error NotElementwise(uint8 opcode, uint256 leafIndex);
 error NotReduction(uint8 opcode);
+// table rules (protocol.md §4, v3): a malformed input spec leaf; an operand of the wrong dtype or size;
+// an operand's spec source of the wrong length (32 for an input's spec leaf, 64 for an op)
+error BadInputSpec(uint256 slot, uint8 field, uint256 value);
+error OperandMismatch(
+    uint8 operand, uint256 slot, uint8 dtype, uint256 numel, uint8 wantDtype, uint256 wantNumel
+);
+error SpecSourceLength(uint8 operand, uint256 have, uint256 want);

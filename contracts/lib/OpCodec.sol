@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {BadOpLength, BadOpField} from "./Errors.sol";
+import {BadOpLength, BadOpField, BadInputSpec, OperandMismatch} from "./Errors.sol";
 
 /// @notice A decoded op (docs/protocol.md §4).
 struct Op {
@@ -48,6 +48,17 @@ library OpCodec {
     uint256 internal constant MAX_K = 131071;
 
     uint256 internal constant MAX_TENSOR_ELEMS = 2 ** 31;
+
+    // dtypes as the spec leaf holds them (§3): the item size
+    uint8 internal constant INT8 = 1;
+    uint8 internal constant INT32 = 4;
+    uint8 internal constant NO_DTYPE = 0; // no operand
+
+    // BadInputSpec.field: the byte offset in the 32-byte spec leaf (§3, §4 T1)
+    uint8 internal constant S_DTYPE = 0;
+    uint8 internal constant S_ROWS = 1;
+    uint8 internal constant S_COLS = 5;
+    uint8 internal constant S_RESERVED = 9;
 
     // BadOpField.field: the byte offset of the offending field in the 64-byte op (§4)
     uint8 internal constant F_OPCODE = 0;
@@ -229,6 +240,64 @@ library OpCodec {
     /// @notice Leaves of the output tensor (`M*N/32`).
     function outLeaves(Op memory op) internal pure returns (uint256) {
         return uint256(op.M) * op.N / 32;
+    }
+
+    /// @notice What the op expects of its operands (§4, table rules): `a`'s and `b`'s dtype and
+    /// element count (`NO_DTYPE, 0` for no `b`). The one table of opcode -> operands: a new
+    /// opcode adds its row here (node/program/validation.py `operand_expectations` is the same).
+    function operandSpecs(Op memory op)
+        internal
+        pure
+        returns (uint8 aDtype, uint256 aNumel, uint8 bDtype, uint256 bNumel)
+    {
+        uint8 c = op.opcode;
+        uint256 mn = uint256(op.M) * op.N;
+        if (c == MATMUL) return (INT8, uint256(op.M) * op.K, INT8, uint256(op.N) * op.K);
+        if (c == ADD) return (INT32, mn, INT32, op.flags & 2 != 0 ? uint256(op.N) : mn);
+        if (c == REQUANT) return op.flags & 4 != 0 ? (INT32, mn, INT32, uint256(op.N)) : (INT32, mn, NO_DTYPE, 0);
+        if (c == RELU) return (op.flags & 1 != 0 ? INT32 : INT8, mn, NO_DTYPE, 0);
+        if (c == LUT) return (INT8, mn, INT8, 256);
+        if (c == IM2COL) return (INT8, uint256(op.B) * op.H * op.W * op.C, NO_DTYPE, 0);
+        if (c == QADD) return (INT8, mn, INT8, mn);
+        if (c == GMAX || c == GSUM) return (INT8, mn * op.K, NO_DTYPE, 0);
+        revert BadOpField(F_OPCODE, c);
+    }
+
+    /// @notice The spec of the slot the op writes (its out spec, §3): dtype and element count.
+    function outSpec(Op memory op) internal pure returns (uint8 dtype, uint256 numel) {
+        dtype = outLeafBytes(op) == 128 ? INT32 : INT8;
+        numel = uint256(op.M) * op.N;
+    }
+
+    /// @notice An input slot's spec leaf (§3), checked by rule T1 of §4 in order: reserved bytes
+    /// zero, dtype, rows, cols (positive, whole leaves), size. Returns its dtype and element count.
+    function inputSpec(uint256 slot, bytes32 leaf) internal pure returns (uint8 dtype, uint256 numel) {
+        uint256 w = uint256(leaf);
+        uint256 reserved = w & ((uint256(1) << 184) - 1);
+        if (reserved != 0) revert BadInputSpec(slot, S_RESERVED, reserved);
+        dtype = uint8(w >> 248);
+        if (dtype != INT8 && dtype != INT32) revert BadInputSpec(slot, S_DTYPE, dtype);
+        uint256 rows = (w >> 216) & 0xFFFFFFFF;
+        uint256 cols = (w >> 184) & 0xFFFFFFFF;
+        if (rows == 0) revert BadInputSpec(slot, S_ROWS, 0);
+        if (cols == 0 || cols % 32 != 0) revert BadInputSpec(slot, S_COLS, cols);
+        numel = rows * cols;
+        if (numel > MAX_TENSOR_ELEMS) revert BadInputSpec(slot, S_ROWS, rows);
+    }
+
+    /// @notice Rule T2 of §4: operand `operand` (1 a, 2 b) in `slot` has the dtype, then the
+    /// element count, that the op expects.
+    function checkOperand(
+        uint8 operand,
+        uint256 slot,
+        uint8 dtype,
+        uint256 numel,
+        uint8 wantDtype,
+        uint256 wantNumel
+    ) internal pure {
+        if (dtype != wantDtype || numel != wantNumel) {
+            revert OperandMismatch(operand, slot, dtype, numel, wantDtype, wantNumel);
+        }
     }
 
     /// @notice Bytes of one output leaf: 128 for int32 outputs, 32 for int8.

@@ -17,12 +17,21 @@ struct StepData {
     bytes32[] bSlotProof;
 }
 
-/// @notice The provider's opening of op `a` at the end of the execution level (§6.3).
+/// @notice The provider's opening of op `a` at the end of the execution level (§6.3): the op under
+/// the program root's ops half, its output slot's transition, and (v4) each operand slot's spec
+/// source: its 32-byte input spec leaf under `inputSpecRoot`, or the 64-byte op that writes it
+/// under `opsRoot` (`bSpec` unused when the op reads no `b`).
 struct OpOpening {
     bytes op;
     bytes32[] opProof;
     bytes32 outRoot;
     bytes32[] outProof;
+    bytes32 opsRoot;
+    bytes32 inputSpecRoot;
+    bytes aSpec;
+    bytes32[] aSpecProof;
+    bytes bSpec;
+    bytes32[] bSpecProof;
 }
 
 /// @notice A job's parameters, fixed when it is posted (§6.2).

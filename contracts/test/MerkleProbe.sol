@@ -17,6 +17,11 @@ contract MerkleProbe {
         return Merkle.tensorRoot(data, leafSize);
     }
 
+    /// @notice sha256(a || b): also the program root of its two halves (v3, protocol.md §3).
+    function hashPair(bytes32 a, bytes32 b) external view returns (bytes32) {
+        return Merkle.hashPair(a, b);
+    }
+
     function ceilLog2(uint256 n) external pure returns (uint256) {
         return Merkle.ceilLog2(n);
     }

@@ -11,12 +11,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from node.chain.contracts.errors import OP_FIELD, OPERAND, PARAM, PROOF, ContractError
+from node.chain.contracts.errors import (
+    OP_FIELD,
+    OPENED_OPERAND,
+    OPERAND,
+    PARAM,
+    PROOF,
+    SPEC_FIELD,
+    ContractError,
+)
 from node.readable import duration, utc, when
 from node.readable import eth as _readable_eth
 
 Args = Mapping[str, Any]
 E = ContractError
+
+
+def _dtype(code: int) -> str:
+    """A spec leaf's dtype byte (its item size) as a name."""
+    return {1: "int8", 4: "int32"}.get(code, f"dtype {code}")
+
 
 # ParamOutOfRange.param -> the `poc job post` option that sets it (JobMarket.P_*); the
 # parameters with no option come from the compiled program.
@@ -383,6 +397,21 @@ _SENTENCES: Mapping[str, Callable[[Args, _Ctx], str]] = {
         "stepped on its own"
     ),
     E.NOT_REDUCTION: lambda a, c: f"op {_opcode(int(a['opcode']))} is not a reduction",
+    E.BAD_INPUT_SPEC: lambda a, c: (
+        f"input slot {a['slot']}'s committed spec has the invalid {SPEC_FIELD.get(int(a['field']), a['field'])} "
+        f"{a['value']}: the program breaks a table rule and the op cannot be opened "
+        "(docs/protocol.md section 4)"
+    ),
+    E.OPERAND_MISMATCH: lambda a, c: (
+        f"operand {OPENED_OPERAND.get(int(a['operand']), a['operand'])} (slot {a['slot']}) "
+        f"holds {_dtype(int(a['dtype']))} x {a['numel']}, the op expects "
+        f"{_dtype(int(a['wantDtype']))} x {a['wantNumel']}: the program breaks a table rule and "
+        "the op cannot be opened (docs/protocol.md section 4)"
+    ),
+    E.SPEC_SOURCE_LENGTH: lambda a, c: (
+        f"the spec source of operand {OPENED_OPERAND.get(int(a['operand']), a['operand'])} is "
+        f"{a['have']} bytes, {a['want']} expected (a spec leaf is 32, an op 64)"
+    ),
     # Solidity's own
     "Error": lambda a, c: f"the contract says: {a['reason']}",
     "Panic": lambda a, c: (

@@ -19,13 +19,21 @@ class PickState:
 
 @dataclass(frozen=True)
 class OpOpening:
-    """DisputeGame.OpOpening: op `a` under the program root, and its output root as slot
-    `op.out` of S_{a+1} (empty in S_a: one sibling path serves both)."""
+    """DisputeGame.OpOpening: op `a` under the ops root (the program root's first half), its
+    output root as slot `op.out` of S_{a+1} (empty in S_a: one sibling path serves both), and
+    each operand slot's spec source (v3: an input's spec leaf or the op that writes the slot,
+    with its path; empty for an absent `b`), for the table rules."""
 
     op: bytes
     op_proof: tuple[bytes, ...]
     out_root: bytes
     out_proof: tuple[bytes, ...]
+    ops_root: bytes
+    input_spec_root: bytes
+    a_spec: bytes
+    a_spec_proof: tuple[bytes, ...]
+    b_spec: bytes = b""
+    b_spec_proof: tuple[bytes, ...] = ()
 
     def as_struct(self) -> dict[str, object]:
         return {
@@ -33,6 +41,12 @@ class OpOpening:
             "opProof": list(self.op_proof),
             "outRoot": self.out_root,
             "outProof": list(self.out_proof),
+            "opsRoot": self.ops_root,
+            "inputSpecRoot": self.input_spec_root,
+            "aSpec": self.a_spec,
+            "aSpecProof": list(self.a_spec_proof),
+            "bSpec": self.b_spec,
+            "bSpecProof": list(self.b_spec_proof),
         }
 
 

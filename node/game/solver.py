@@ -108,12 +108,27 @@ def _provider_move(v: GameView, t: GameTrace) -> Action:
 
 
 def _opening(a: int, t: GameTrace) -> OpOpening:
-    """Op `a` under the program root, and its output root as slot `op.out`: empty in S_a, set
-    in S_{a+1} (one sibling path serves both: the states differ only in that slot). The
-    operands are not opened here: the challenger proves them from S_a at the step."""
-    op = t.program.ops[a]
+    """Op `a` under the ops root, and its output root as slot `op.out`: empty in S_a, set
+    in S_{a+1} (one sibling path serves both: the states differ only in that slot), with the
+    committed specs of its operand slots (the table rules). The operand roots are not opened
+    here: the challenger proves them from S_a at the step."""
+    prog = t.program
+    op = prog.ops[a]
     enc, op_proof = t.program_proof(a)
-    return OpOpening(enc, tuple(op_proof), t.root(op.out), tuple(t.state_proof(a + 1, op.out)))
+    a_spec, a_proof = prog.spec_source(op.a)
+    b_spec, b_proof = prog.spec_source(op.b) if op.b != NO_SLOT else (b"", [])
+    return OpOpening(
+        enc,
+        tuple(op_proof),
+        t.root(op.out),
+        tuple(t.state_proof(a + 1, op.out)),
+        prog.ops_tree().root,
+        prog.input_spec_tree().root,
+        a_spec,
+        tuple(a_proof),
+        b_spec,
+        tuple(b_proof),
+    )
 
 
 # ---- challenger: point at the first disagreement ----

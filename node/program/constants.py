@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final
 
-PROTOCOL_VERSION: Final = 3  # v3: qadd, gmax, gsum (protocol.md §4, issue 16)
+PROTOCOL_VERSION: Final = 4  # v3: qadd, gmax, gsum (issue 16); v4: the program root commits each input's dtype and shape (P4)
 WORD: Final = 32
 LEAF_ELEMS: Final = 32
 # Largest K such that K * 128 * 128 < 2^31: no partial sum of int8 products can overflow int32.

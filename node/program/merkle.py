@@ -1,4 +1,5 @@
-"""Merkle trees of protocol.md section 3: tensor roots, state roots, program roots, proofs.
+"""Merkle trees of protocol.md section 3: tensor roots, state roots, program roots (ops root and
+input spec table), proofs.
 
 Trees are stored level by level (level 0 = leaf nodes, level depth = root), each level one
 bytes object of concatenated digests without its padding; missing nodes on the right are the
@@ -99,9 +100,24 @@ def slot_tree(slot_roots: Sequence[bytes]) -> MerkleTree:
     return MerkleTree.from_leaf_nodes(b"".join(slot_roots), len(slot_roots), ZERO32)
 
 
-def program_tree(encodings: Sequence[bytes]) -> MerkleTree:
+def ops_tree(encodings: Sequence[bytes]) -> MerkleTree:
+    """The ops half of the program root: leaf i = sha256(enc(op_i)), padding zero."""
     leaves = b"".join(sha256(e) for e in encodings)
     return MerkleTree.from_leaf_nodes(leaves, len(encodings), ZERO32)
+
+
+def input_spec_tree(spec_leaves: Sequence[bytes]) -> MerkleTree:
+    """The input spec table (protocol.md section 3): leaf node sha256(32-byte spec leaf),
+    padding zero; one zero node (root bytes32(0)) when there is no input."""
+    if not spec_leaves:
+        return MerkleTree.from_leaf_nodes(ZERO32, 1, ZERO32)
+    leaves = b"".join(sha256(x) for x in spec_leaves)
+    return MerkleTree.from_leaf_nodes(leaves, len(spec_leaves), ZERO32)
+
+
+def program_root(ops_root: bytes, input_spec_root: bytes) -> bytes:
+    """v4: the program root commits the ops and every input's dtype and shape."""
+    return sha256(ops_root + input_spec_root)
 
 
 def root_from_proof(node: bytes, index: int, siblings: Sequence[bytes]) -> bytes:

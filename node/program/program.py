@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from node.program.constants import MAX_SLOTS
 from node.program.errors import SizeLimitExceeded, SlotOutOfRange
-from node.program.merkle import MerkleTree, program_tree
+from node.program.merkle import MerkleTree, input_spec_tree, ops_tree, program_root
 from node.program.ops import Op
 from node.program.tensors import TensorSpec
 from node.program.validation import validate_op
@@ -67,12 +67,29 @@ class Program:
     def encodings(self) -> list[bytes]:
         return [op.encode() for op in self.ops]
 
-    def program_tree(self) -> MerkleTree:
-        return program_tree(self.encodings())
+    def ops_tree(self) -> MerkleTree:
+        """The ops half of the program root (op proofs of the opening are against its root)."""
+        return ops_tree(self.encodings())
+
+    def input_spec_tree(self) -> MerkleTree:
+        """The input spec table (protocol.md section 3): every input's dtype and shape."""
+        return input_spec_tree([s.spec.spec_leaf() for s in self.inputs])
 
     @property
     def root(self) -> bytes:
-        return self.program_tree().root
+        """The program root (v4): sha256(ops root || input spec root)."""
+        return program_root(self.ops_tree().root, self.input_spec_tree().root)
+
+    def spec_source(self, slot: int) -> tuple[bytes, list[bytes]]:
+        """What `DisputeGame.openOp` takes to learn `slot`'s committed spec (protocol.md 6.3):
+        an input's 32-byte spec leaf with its path in the input spec table, or the 64-byte
+        encoding of the op that writes the slot with its path in the ops tree."""
+        if not 0 <= slot < self.n_slots:
+            raise SlotOutOfRange(f"slot {slot} does not exist ({self.n_slots} slots)")
+        if slot < self.n_inputs:
+            return self.inputs[slot].spec.spec_leaf(), self.input_spec_tree().proof(slot)
+        i = slot - self.n_inputs
+        return self.ops[i].encode(), self.ops_tree().proof(i)
 
     def op_slot(self, i: int) -> int:
         return self.n_inputs + i

@@ -1,20 +1,25 @@
 """Validation of ops (protocol.md section 4, "Validation"), with named errors.
 
-Two kinds of rules, applied in this order:
+Two kinds of rules, applied in this order, the same on both sides (v4):
 
 - **op rules** need only the op, `nInputs` and its index. The contract applies the same rules
   in the same order (`OpCodec.validate`, run by `DisputeGame.openOp`), so the first rule an
   encoding breaks is the same on both sides: `encoding_violation` / `op_violation` name it as a
   `Violation` (the Python error, and the contract's custom error with its field code), and
-  `validate_op` raises its Python error. tests/vectors/validation.json pins every rule.
-- **table rules** need the dtypes and shapes of the operand slots, which the contract never
-  sees (a state root commits to tensor roots only); they are checked here, before a node
-  posts, claims or re-executes a program.
+  `validate_op` raises its Python error.
+- **table rules** need the dtypes and shapes of the operand slots, which the program root
+  commits (an input's spec leaf, an op output's producing op): T1, an input operand's spec leaf
+  is well-formed (`spec_leaf_violation`); T2, each operand has the dtype and element count the
+  op expects (`operand_expectations`, the one opcode -> operands table, `operand_violation`).
+  `openOp` checks them for the op it opens (`opening_violation` is exactly that check).
+
+tests/vectors/validation.json pins every rule of both kinds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from node.program.constants import (
@@ -42,11 +47,12 @@ from node.program.errors import (
     ShapeMismatch,
     SizeLimitExceeded,
     SlotOutOfRange,
+    UnknownDType,
     UnknownOpcode,
     WrongOutputSlot,
 )
 from node.program.ops import RESERVED_OFFSET, Op, im2col_out_hw
-from node.program.tensors import TensorSpec
+from node.program.tensors import SPEC_LEAF_BYTES, SPEC_RESERVED_OFFSET, TensorSpec
 
 _ALLOWED_FLAGS = {
     Opcode.MATMUL: 0,
@@ -89,12 +95,16 @@ class Violation:
     field: int | None
     value: int
     message: str
+    # the custom error's arguments when they are not (field, value) or (length): table rules
+    args: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     def exception(self) -> ProgramError:
         return self.error(self.message)
 
     @property
     def chain_args(self) -> dict[str, int]:
+        if self.args:
+            return dict(self.args)
         if self.field is None:
             return {"length": self.value}
         return {"field": self.field, "value": self.value}
@@ -300,6 +310,149 @@ def needs_b(op: Op) -> bool:
     )
 
 
+# ---- table rules (protocol.md section 4, v4) ---------------------------------------------
+
+# BadInputSpec.field: the byte offset in the 32-byte spec leaf (OpCodec.S_*)
+SPEC_FIELD_OFFSET: dict[str, int] = {"dtype": 0, "rows": 1, "cols": 5, "reserved": 9}
+_DTYPES = frozenset(int(d) for d in DType)
+OPERAND_A, OPERAND_B = 1, 2  # the contract's `operand` code
+
+
+@dataclass(frozen=True)
+class Operand:
+    """What an op expects of one operand: its slot, dtype and element count."""
+
+    which: int  # OPERAND_A or OPERAND_B
+    slot: int
+    label: str  # its name in the op's semantics (A, W, table, ...)
+    dtype: DType
+    numel: int
+
+
+def operand_expectations(op: Op) -> tuple[Operand, ...]:
+    """The dtype and element count the op expects of each operand it reads (rule T2): the one
+    opcode -> operands table (OpCodec.operandSpecs); a new opcode adds its row here."""
+    i8, i32 = DType.INT8, DType.INT32
+    mn = op.M * op.N
+    code = op.opcode
+    rows: list[tuple[str, DType, int]]
+    if code == Opcode.MATMUL:
+        rows = [("A", i8, op.M * op.K), ("W", i8, op.N * op.K)]
+    elif code == Opcode.ADD:
+        rows = [("a", i32, mn), ("b", i32, op.N if op.has(Flag.ADD_BROADCAST) else mn)]
+    elif code == Opcode.REQUANT:
+        # any int32 multipliers: an earlier op may compute them (protocol.md section 4)
+        per_channel = op.has(Flag.REQUANT_PER_CHANNEL)
+        rows = [("a", i32, mn)] + ([("mult", i32, op.N)] if per_channel else [])
+    elif code == Opcode.RELU:
+        rows = [("a", i32 if op.has(Flag.RELU_INT32) else i8, mn)]
+    elif code == Opcode.LUT:
+        rows = [("a", i8, mn), ("table", i8, 256)]
+    elif code == Opcode.IM2COL:
+        rows = [("X", i8, op.B * op.H * op.W * op.C)]
+    elif code == Opcode.QADD:
+        rows = [("a", i8, mn), ("b", i8, mn)]
+    elif code in _GROUP_OPS:
+        rows = [("a", i8, op.M * op.K * op.N)]
+    else:
+        raise UnknownOpcode(f"unknown opcode {code}")
+    slots = (op.a, op.b)
+    return tuple(Operand(k + 1, slots[k], label, dt, n) for k, (label, dt, n) in enumerate(rows))
+
+
+def spec_leaf_violation(leaf: bytes, slot: int) -> Violation | None:
+    """Rule T1: the first rule input `slot`'s 32-byte spec leaf breaks (OpCodec.inputSpec)."""
+    where = f"input slot {slot}'s spec"
+
+    def bad(error: type[ProgramError], name: str, value: int, message: str) -> Violation:
+        off = SPEC_FIELD_OFFSET[name]
+        args = {"slot": slot, "field": off, "value": value}
+        return Violation(error, "BadInputSpec", off, value, f"{where}: {message}", args)
+
+    if len(leaf) != SPEC_LEAF_BYTES:
+        raise BadEncoding(f"{where} is {len(leaf)} bytes, expected {SPEC_LEAF_BYTES}")
+    reserved = int.from_bytes(leaf[SPEC_RESERVED_OFFSET:], "big")
+    if reserved:
+        return bad(BadEncoding, "reserved", reserved, "reserved bytes 9..31 must be zero")
+    if leaf[0] not in _DTYPES:
+        return bad(UnknownDType, "dtype", leaf[0], f"unknown dtype {leaf[0]} (1 int8, 4 int32)")
+    rows, cols = int.from_bytes(leaf[1:5], "big"), int.from_bytes(leaf[5:9], "big")
+    if rows == 0:
+        return bad(ShapeMismatch, "rows", 0, "rows must be positive")
+    if cols == 0:
+        return bad(ShapeMismatch, "cols", 0, "cols must be positive")
+    if cols % LEAF_ELEMS:
+        return bad(AlignmentError, "cols", cols, f"cols {cols} is not a multiple of {LEAF_ELEMS}")
+    if rows * cols > MAX_TENSOR_ELEMS:
+        return bad(
+            SizeLimitExceeded, "rows", rows, f"{rows * cols} elements exceed {MAX_TENSOR_ELEMS}"
+        )
+    return None
+
+
+def decode_spec_leaf(leaf: bytes, slot: int) -> TensorSpec:
+    """The TensorSpec of input `slot`'s spec leaf, or its T1 error."""
+    v = spec_leaf_violation(leaf, slot)
+    if v is not None:
+        raise v.exception()
+    rows, cols = int.from_bytes(leaf[1:5], "big"), int.from_bytes(leaf[5:9], "big")
+    return TensorSpec(DType(leaf[0]), rows, cols)
+
+
+def operand_violation(op: Op, index: int, spec_of: Callable[[int], TensorSpec]) -> Violation | None:
+    """Rule T2: the first operand (a, then b) whose slot's spec is not what op `index` expects
+    (dtype first, then element count); `spec_of(slot)` gives a slot's spec."""
+    for want in operand_expectations(op):
+        if (bad := _mismatch(op, index, want, spec_of(want.slot))) is not None:
+            return bad
+    return None
+
+
+def _mismatch(op: Op, index: int, want: Operand, got: TensorSpec) -> Violation | None:
+    if (got.dtype, got.numel) == (want.dtype, want.numel):
+        return None
+    where = f"op {index} ({op.name})"
+    args = {
+        "operand": want.which, "slot": want.slot, "dtype": int(got.dtype), "numel": got.numel,
+        "wantDtype": int(want.dtype), "wantNumel": want.numel,
+    }  # fmt: skip
+    shape = f"{got.dtype.label}[{got.rows}, {got.cols}]"
+    if got.dtype != want.dtype:
+        error: type[ProgramError] = DTypeMismatch
+        msg = f"operand {want.label} (slot {want.slot}) is {shape}, expected {want.dtype.label}"
+    else:
+        error = ShapeMismatch
+        msg = (
+            f"operand {want.label} (slot {want.slot}) is {shape}: {got.numel} elements, "
+            f"expected {want.numel}"
+        )
+    return Violation(error, "OperandMismatch", None, got.numel, f"{where}: {msg}", args)
+
+
+def opening_violation(
+    enc: bytes, index: int, n_inputs: int, sources: Mapping[int, bytes]
+) -> Violation | None:
+    """What `DisputeGame.openOp` checks of op `index` once its proofs hold (section 6.3): the op
+    rules, then operand a and then b: the spec its source commits, `sources[slot]`, an input's
+    32-byte spec leaf (slot < n_inputs, T1) or the 64-byte op that writes the slot (its out
+    spec, decoded, not validated), then T2."""
+    v = encoding_violation(enc, index, n_inputs)
+    if v is not None:
+        return v
+    op = Op.decode(enc)
+    for want in operand_expectations(op):
+        src = sources[want.slot]
+        if want.slot < n_inputs:
+            if (bad := spec_leaf_violation(src, want.slot)) is not None:
+                return bad
+            got = decode_spec_leaf(src, want.slot)
+        else:
+            got = Op.decode(src).out_spec
+        if (bad := _mismatch(op, index, want, got)) is not None:
+            return bad
+    return None
+
+
 def validate_op(op: Op, index: int, n_inputs: int, table: Sequence[TensorSpec]) -> TensorSpec:
     """Check op `index` against the slots written before it; returns its output spec.
     `table` holds the specs of slots 0 .. n_inputs + index - 1."""
@@ -307,54 +460,15 @@ def validate_op(op: Op, index: int, n_inputs: int, table: Sequence[TensorSpec]) 
     if violation is not None:
         raise violation.exception()
     where = f"op {index} ({op.name})"
-    a = _operand(op.a, table, where, "a")
-    b = _operand(op.b, table, where, "b") if needs_b(op) else None
-    code = op.opcode
-    if code == Opcode.MATMUL:
-        assert b is not None
-        _expect(a, DType.INT8, op.M * op.K, where, "A")
-        _expect(b, DType.INT8, op.N * op.K, where, "W")
-    elif code == Opcode.ADD:
-        assert b is not None
-        _expect(a, DType.INT32, op.M * op.N, where, "a")
-        _expect(b, DType.INT32, op.N if op.has(Flag.ADD_BROADCAST) else op.M * op.N, where, "b")
-    elif code == Opcode.REQUANT:
-        _expect(a, DType.INT32, op.M * op.N, where, "a")
-        if b is not None:
-            # any int32 multipliers: an earlier op may compute them (protocol.md section 4)
-            _expect(b, DType.INT32, op.N, where, "mult")
-    elif code == Opcode.RELU:
-        _expect(a, DType.INT32 if op.has(Flag.RELU_INT32) else DType.INT8, op.M * op.N, where, "a")
-    elif code == Opcode.LUT:
-        assert b is not None
-        _expect(a, DType.INT8, op.M * op.N, where, "a")
-        _expect(b, DType.INT8, 256, where, "table")
-    elif code == Opcode.IM2COL:
-        _expect(a, DType.INT8, op.B * op.H * op.W * op.C, where, "X")
-    elif code == Opcode.QADD:
-        assert b is not None
-        _expect(a, DType.INT8, op.M * op.N, where, "a")
-        _expect(b, DType.INT8, op.M * op.N, where, "b")
-    elif code in _GROUP_OPS:
-        _expect(a, DType.INT8, op.M * op.K * op.N, where, "a")
+    bad = operand_violation(op, index, lambda slot: _operand(slot, table, where))
+    if bad is not None:
+        raise bad.exception()
     return op.out_spec
 
 
-def _operand(slot: int, table: Sequence[TensorSpec], where: str, name: str) -> TensorSpec:
+def _operand(slot: int, table: Sequence[TensorSpec], where: str) -> TensorSpec:
     if slot >= len(table):
         raise SlotOutOfRange(
-            f"{where}: operand {name} slot {slot} is not written yet ({len(table)} slots written)"
+            f"{where}: operand slot {slot} is not written yet ({len(table)} slots written)"
         )
     return table[slot]
-
-
-def _expect(spec: TensorSpec, dtype: DType, numel: int, where: str, name: str) -> None:
-    if spec.dtype != dtype:
-        raise DTypeMismatch(
-            f"{where}: operand {name} is {spec.dtype.label}, expected {dtype.label}"
-        )
-    if spec.numel != numel:
-        raise ShapeMismatch(
-            f"{where}: operand {name} has {spec.numel} elements "
-            f"([{spec.rows}, {spec.cols}]), expected {numel}"
-        )

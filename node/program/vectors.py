@@ -32,8 +32,10 @@ from node.program.errors import ProgramError
 from node.program.merkle import (
     MerkleTree,
     depth_for,
+    input_spec_tree,
     multi_proof,
-    program_tree,
+    ops_tree,
+    program_root,
     slot_tree,
     tensor_tree,
 )
@@ -48,10 +50,16 @@ from node.program.reference import (
 )
 from node.program.samples import random_im2col_window
 from node.program.tensors import TensorSpec
-from node.program.validation import FIELD_OFFSET, encoding_violation, validate_op
+from node.program.validation import (
+    FIELD_OFFSET,
+    encoding_violation,
+    opening_violation,
+    validate_op,
+)
 
 SEED = 20261126
 RANDOM_CASES = 300
+RANDOM_TABLE_CASES = 100
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "tests" / "vectors"
 Rng = np.random.Generator
 Case = dict[str, Any]
@@ -133,16 +141,33 @@ def merkle_vectors(rng: Rng) -> dict[str, Any]:
         tree = slot_tree(slots)
         states.append({"slots": [hx(s) for s in slots], **_with_proofs(tree, "slot")})
     programs = []
-    for n_ops in (1, 3, 6):
-        encs = [_random_relu_chain(i) for i in range(n_ops)]
-        tree = program_tree(encs)
-        programs.append({"ops": [hx(e) for e in encs], **_with_proofs(tree, "index")})
-    return {"version": 1, "tensors": tensors, "states": states, "programs": programs}
+    extra = [TensorSpec(DType.INT32, 1, 64), TensorSpec(DType.INT8, 1, 256)] * 2
+    for n_inputs, n_ops in ((1, 1), (3, 3), (5, 6)):
+        specs = [TensorSpec(DType.INT8, 4, 64), *extra[: n_inputs - 1]]
+        encs = [_relu_chain(n_inputs, i) for i in range(n_ops)]
+        ops, table = ops_tree(encs), input_spec_tree([s.spec_leaf() for s in specs])
+        ops_part = _with_proofs(ops, "index")
+        spec_part = _with_proofs(table, "index")
+        programs.append(
+            {
+                "ops": [hx(e) for e in encs],
+                "ops_root": ops_part["root"],
+                "proofs": ops_part["proofs"],
+                "inputs": [_spec_json(s) for s in specs],
+                "spec_leaves": [hx(s.spec_leaf()) for s in specs],
+                "input_spec_root": spec_part["root"],
+                "spec_proofs": spec_part["proofs"],
+                "program_root": hx(program_root(ops.root, table.root)),
+            }
+        )
+    return {"version": 2, "tensors": tensors, "states": states, "programs": programs}
 
 
-def _random_relu_chain(i: int) -> bytes:
-    # A valid program: input slot 0 int8 [4, 64], op i = relu of slot i.
-    return Op(Opcode.RELU, out=1 + i, a=i, M=4, N=64).encode()
+def _relu_chain(n_inputs: int, i: int) -> bytes:
+    # A valid program: input slot 0 int8 [4, 64] (other inputs unread), op i = relu of the
+    # previous op's output (op 0: of slot 0).
+    a = 0 if i == 0 else n_inputs + i - 1
+    return Op(Opcode.RELU, out=n_inputs + i, a=a, M=4, N=64).encode()
 
 
 # ---------------------------------------------------------------- elementwise steps
@@ -698,15 +723,58 @@ def _random_invalid(rng: Rng, n: int) -> list[Case]:
     return cases
 
 
-def _python_only(bases: list[tuple[str, Op, int, int, dict[str, TensorSpec]]]) -> list[Case]:
-    """Ops that keep every op rule but break a table rule (an operand slot's dtype or size):
-    the contract accepts them (it sees operand roots, never their shapes); Python rejects."""
+def _producer(slot: int, spec: TensorSpec) -> Op:
+    """An op writing `slot` whose out spec is `spec` (the contract decodes an operand's producing
+    op for its out spec and does not validate it again: a relu of slot 0 serves)."""
+    flags = Flag.RELU_INT32 if spec.dtype == DType.INT32 else 0
+    return Op(Opcode.RELU, out=slot, a=0, M=spec.rows, N=spec.cols, flags=flags)
+
+
+def _source(slot: int, n_inputs: int, spec: TensorSpec) -> bytes:
+    """What openOp takes for an operand slot: its spec leaf (an input) or its producing op."""
+    return spec.spec_leaf() if slot < n_inputs else _producer(slot, spec).encode()
+
+
+def _spec_leaf(dtype: int, rows: int, cols: int, reserved: int = 0) -> bytes:
+    """A spec leaf of any field values (malformed ones included)."""
+    return (
+        bytes([dtype]) + rows.to_bytes(4, "big") + cols.to_bytes(4, "big")
+        + reserved.to_bytes(23, "big")
+    )  # fmt: skip
+
+
+def _sources(op: Op, n_inputs: int, operands: dict[str, TensorSpec]) -> dict[str, bytes]:
+    return {k: _source(getattr(op, k), n_inputs, v) for k, v in operands.items()}
+
+
+def _table_case(name: str, op: Op, n_inputs: int, index: int, sources: dict[str, bytes]) -> Case:
+    """An op that keeps every op rule with operand sources that break a table rule: both
+    sides name the same first rule (DisputeGame.openOp refuses it)."""
+    by_slot = {getattr(op, k): src for k, src in sources.items()}
+    v = opening_violation(op.encode(), index, n_inputs, by_slot)
+    assert v is not None and encoding_violation(op.encode(), index, n_inputs) is None, name
+    return {
+        **_context(name, op.encode(), n_inputs, index, None),
+        "sources": {k: hx(src) for k, src in sources.items()},
+        "python": v.error.__name__,
+        "error": v.chain_error,
+        "args": {k: _num(x) for k, x in v.chain_args.items()},
+    }
+
+
+def _table_cases(
+    rng: Rng, bases: list[tuple[str, Op, int, int, dict[str, TensorSpec]]]
+) -> list[Case]:
+    """Named cases of rules T1 (an input's spec leaf) and T2 (an operand's dtype, then size),
+    operands read from inputs and from earlier ops, then random ones."""
     i8, i32 = DType.INT8, DType.INT32
     by = {name: (op, n, i, ops) for name, op, n, i, ops in bases}
     cases = []
-    for name, base, change in [
+    t2: list[tuple[str, str, dict[str, TensorSpec]]] = [
         ("matmul A int32", "matmul", {"a": TensorSpec(i32, 2, 64)}),
         ("matmul W of the wrong size", "matmul", {"b": TensorSpec(i8, 32, 32)}),
+        ("matmul A and W wrong: A is named", "matmul",
+         {"a": TensorSpec(i8, 4, 64), "b": TensorSpec(i32, 32, 64)}),
         ("add b int8", "add", {"b": TensorSpec(i8, 3, 64)}),
         ("add broadcast b of M rows", "add broadcast", {"b": TensorSpec(i32, 3, 64)}),
         ("requant a int8", "requant per-tensor", {"a": TensorSpec(i8, 2, 32)}),
@@ -714,6 +782,10 @@ def _python_only(bases: list[tuple[str, Op, int, int, dict[str, TensorSpec]]]) -
          {"b": TensorSpec(i8, 1, 64)}),
         ("requant per-channel multipliers [1, 2N]", "requant per-channel, multipliers an input",
          {"b": TensorSpec(i32, 1, 128)}),
+        ("requant per-channel multipliers computed int8 (op output)",
+         "requant per-channel, multipliers computed by op 0", {"b": TensorSpec(i8, 1, 64)}),
+        ("requant per-channel multipliers computed [2, 64] (op output)",
+         "requant per-channel, multipliers computed by op 0", {"b": TensorSpec(i32, 2, 64)}),
         ("relu int8 of an int32 slot", "relu int8", {"a": TensorSpec(i32, 4, 32)}),
         ("relu int32 of an int8 slot", "relu int32", {"a": TensorSpec(i8, 4, 32)}),
         ("lut table [1, 128]", "lut", {"b": TensorSpec(i8, 1, 128)}),
@@ -723,12 +795,56 @@ def _python_only(bases: list[tuple[str, Op, int, int, dict[str, TensorSpec]]]) -
         ("qadd b of the wrong size", "qadd", {"b": TensorSpec(i8, 2, 32)}),
         ("gmax a int32", "gmax", {"a": TensorSpec(i32, 2, 9 * 32)}),
         ("gsum a of G-1 groups", "gsum G = MAX_GROUP", {"a": TensorSpec(i8, 3, 63 * 64)}),
-    ]:  # fmt: skip
+    ]  # fmt: skip
+    for name, base, change in t2:
         op, n, i, operands = by[base]
-        operands = {**operands, **change}
-        error = _table_error(op, n, i, operands)
-        assert error is not None and encoding_violation(op.encode(), i, n) is None, name
-        cases.append({**_context(name, op.encode(), n, i, operands), "python": error})
+        cases.append(_table_case(name, op, n, i, _sources(op, n, {**operands, **change})))
+    op, n, i, operands = by["matmul"]  # a = slot 0 int8 [2, 64], b = slot 1 int8 [32, 64]
+    good = _sources(op, n, operands)
+    t1: list[tuple[str, dict[str, bytes]]] = [
+        ("A spec reserved byte set", {"a": _spec_leaf(1, 2, 64, reserved=1)}),
+        ("A spec reserved high byte set", {"a": _spec_leaf(1, 2, 64, reserved=0xFF << 176)}),
+        ("A spec dtype 2", {"a": _spec_leaf(2, 2, 64)}),
+        ("A spec dtype 0", {"a": _spec_leaf(0, 2, 64)}),
+        ("A spec rows 0", {"a": _spec_leaf(1, 0, 64)}),
+        ("A spec cols 0", {"a": _spec_leaf(1, 4, 0)}),
+        ("A spec cols 48 (not whole leaves)", {"a": _spec_leaf(1, 2, 48)}),
+        ("A spec cols 1, 128 elements", {"a": _spec_leaf(1, 128, 1)}),
+        ("A spec of 2^31 + 32 elements", {"a": _spec_leaf(1, 2**26 + 1, 32)}),
+        ("A spec of 2^32 - 1 rows", {"a": _spec_leaf(1, 2**32 - 1, 2**32 - 32)}),
+        ("W spec dtype 4 rows 0", {"b": _spec_leaf(4, 0, 64)}),
+        ("A spec malformed and W int32: A is named",
+         {"a": _spec_leaf(3, 2, 64), "b": _spec_leaf(4, 32, 64)}),
+        ("A int32 and W spec malformed: A is named (T2 of a before T1 of b)",
+         {"a": _spec_leaf(4, 2, 64), "b": _spec_leaf(1, 32, 64, reserved=5)}),
+    ]  # fmt: skip
+    for name, leaves in t1:
+        cases.append(_table_case(name, op, n, i, {**good, **leaves}))
+    while len(cases) < len(t2) + len(t1) + RANDOM_TABLE_CASES:
+        name, op, n, i, specs = bases[int(rng.integers(len(bases)))]
+        sources = _sources(op, n, specs)
+        for k, spec in specs.items():
+            roll = rng.random()
+            if roll < 0.4:
+                continue
+            if roll < 0.8 or getattr(op, k) >= n:
+                dt = DType.INT8 if rng.random() < 0.5 else DType.INT32
+                rows = max(1, spec.rows + int(rng.integers(-1, 2)))
+                cols = max(32, spec.cols + 32 * int(rng.integers(-1, 2)))
+                slot = getattr(op, k)
+                sources[k] = (
+                    _spec_leaf(int(dt), rows, cols)
+                    if slot < n
+                    else _producer(slot, TensorSpec(dt, rows, cols)).encode()
+                )
+            else:
+                leaf = bytearray(sources[k])
+                leaf[int(rng.integers(0, 32))] = int(rng.integers(0, 256))
+                sources[k] = bytes(leaf)
+        slots = {getattr(op, k): src for k, src in sources.items()}
+        if opening_violation(op.encode(), i, n, slots) is None:
+            continue
+        cases.append(_table_case(f"random {len(cases)} (from {name})", op, n, i, sources))
     return cases
 
 
@@ -760,11 +876,12 @@ def validation_vectors(rng: Rng) -> dict[str, Any]:
     valid = []
     for name, op, n, i, operands in bases:
         assert _table_error(op, n, i, operands) is None, name
-        valid.append(_context(name, op.encode(), n, i, operands))
+        sources = {k: hx(v) for k, v in _sources(op, n, operands).items()}
+        valid.append({**_context(name, op.encode(), n, i, operands), "sources": sources})
     return {
-        "version": 1,
+        "version": 2,
         "invalid": _named_invalid() + _random_invalid(rng, RANDOM_CASES),
-        "python_only": _python_only(bases),
+        "table": _table_cases(rng, bases),
         "valid": valid,
         "requant_steps": _requant_steps(rng),
     }

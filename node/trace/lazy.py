@@ -166,9 +166,9 @@ class TraceProvider:
         return self.root(self._op_slot(op_index))
 
     def program_proof(self, op_index: int) -> tuple[bytes, list[bytes]]:
-        """(64-byte encoding, sibling path to the program root)."""
+        """(64-byte encoding, sibling path to the ops root: the program root's ops half)."""
         self._op_slot(op_index)
-        return self.program.ops[op_index].encode(), self.program.program_tree().proof(op_index)
+        return self.program.ops[op_index].encode(), self.program.ops_tree().proof(op_index)
 
     # ---- tensor level ----
 

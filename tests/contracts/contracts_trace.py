@@ -117,7 +117,7 @@ class Trace:
         return self.trees[slot].root
 
     def program_proof(self, op_index: int) -> tuple[bytes, list[bytes]]:
-        return self.program.ops[op_index].encode(), self.program.program_tree().proof(op_index)
+        return self.program.ops[op_index].encode(), self.program.ops_tree().proof(op_index)
 
     def children(self, slot: int, level: int, index: int, m: int) -> list[bytes]:
         return [self.node(slot, level - m, (index << m) + i) for i in range(1 << m)]

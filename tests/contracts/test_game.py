@@ -22,11 +22,14 @@ from contracts_trace import (
     play_traces,
     program_of,
     step_data,
+    synthetic_view,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.game.rules import GameStatus, Phase, points
+from node.game.actions import OpenOp
+from node.game.rules import GameStatus, Phase, Side, points
+from node.game.solver import solve
 from node.game.view import OpenedOp
 from node.program.constants import DType, Flag, Opcode
 from node.program.ops import Op
@@ -165,6 +168,17 @@ def test_padding_leaf_must_be_zero(system, provider, challenger, anyone, chain):
 # ------------------------------------------------------------------ move errors and clocks
 
 
+def _opening_args(t: Trace, i: int, **change: object) -> tuple:
+    """openOp's OpOpening for op `i` as the honest provider's solver builds it, with fields
+    replaced (Solidity names)."""
+    v = synthetic_view(t, i, 0, phase=Phase.OP_OPEN, lo=i, hi=i + 1)
+    (action,) = solve(v, Side.PROVIDER, t)
+    assert isinstance(action, OpenOp)
+    struct = action.opening.as_struct()
+    struct.update(change)
+    return tuple(struct.values())
+
+
 def _fresh_game(system, chain, players, trace):  # noqa: ANN001
     provider, challenger, _ = players
     job = claimed_submitted(system, PLAYERS_POSTER[0], provider, trace, chain)
@@ -186,7 +200,7 @@ def test_move_errors(system, provider, challenger, anyone, chain, honest_trace, 
     with ape.reverts(g.BadLength, gameId=gid, have=len(roots) - 1, want=len(roots)):
         g.revealStates(gid, roots[:-1], sender=provider)
     with ape.reverts(g.WrongPhase, gameId=gid, have=1, want=3):
-        g.openOp(gid, (b"", [], bytes(32), []), sender=provider)
+        g.openOp(gid, _opening_args(t, 0), sender=provider)
     g.revealStates(gid, roots, sender=provider)
     assert g.mover(gid) == challenger.address
     with ape.reverts(g.RevealMismatch):
@@ -203,18 +217,25 @@ def test_move_errors(system, provider, challenger, anyone, chain, honest_trace, 
     assert (v.lo, v.hi, v.phase) == (0, 1, Phase.OP_OPEN)
     op = t.program.ops[0]
     enc = op.encode()
-    proof = t.program.program_tree().proof(0)
-    st = t.state_trees[0]
-    out_proof = st.proof(op.out)
+    proof = t.program.ops_tree().proof(0)
     with ape.reverts(g.BadProof, which=3):
-        g.openOp(
-            gid, (enc, [bytes(32)] * len(proof), t.slot_root(op.out), out_proof), sender=provider
-        )
+        g.openOp(gid, _opening_args(t, 0, opProof=[bytes(32)] * len(proof)), sender=provider)
     with ape.reverts(g.ProofLength, which=3, have=len(proof) + 1, want=len(proof)):
-        g.openOp(gid, (enc, proof + [bytes(32)], t.slot_root(op.out), out_proof), sender=provider)
+        g.openOp(gid, _opening_args(t, 0, opProof=proof + [bytes(32)]), sender=provider)
     with ape.reverts(g.BadProof, which=7):
-        g.openOp(gid, (enc, proof, bytes(32), out_proof), sender=provider)
-    g.openOp(gid, (enc, proof, t.slot_root(op.out), out_proof), sender=provider)
+        g.openOp(gid, _opening_args(t, 0, outRoot=bytes(32)), sender=provider)
+    # v3: the program root's two halves, then each operand's committed spec (the matmul reads
+    # two inputs: their spec leaves under the input spec root)
+    with ape.reverts(g.BadProof, which=8):
+        g.openOp(gid, _opening_args(t, 0, inputSpecRoot=bytes(32)), sender=provider)
+    a_spec, a_proof = t.program.spec_source(op.a)
+    with ape.reverts(g.BadProof, which=9):
+        g.openOp(gid, _opening_args(t, 0, aSpecProof=[bytes(32)] * len(a_proof)), sender=provider)
+    with ape.reverts(g.ProofLength, which=10):
+        g.openOp(gid, _opening_args(t, 0, bSpecProof=[]), sender=provider)
+    with ape.reverts(g.SpecSourceLength, operand=1, have=64, want=32):
+        g.openOp(gid, _opening_args(t, 0, aSpec=enc), sender=provider)
+    g.openOp(gid, _opening_args(t, 0), sender=provider)
     v = game_view(g, gid)
     assert v.phase == Phase.TENSOR_REVEAL and v.height == 6
     nodes = [t.node(op.out, 2, i) for i in range(16)]

@@ -1,7 +1,7 @@
 """OpCodec.validate (what DisputeGame.openOp runs) against tests/vectors/validation.json: every
 invalid op reverts with the vector's custom error and code, the very rule Python's validator
-names (tests/node/test_validation_vectors.py); valid and table-rule-only ops pass (the contract
-never sees operand shapes); per-channel requant steps with multipliers <= 0 are computed as the
+names (tests/node/test_validation_vectors.py); ops that break a table rule (v4) revert at the
+opening (OpCodecProbe.checkOpening, openOp's check once its proofs hold); per-channel requant steps with multipliers <= 0 are computed as the
 Python reference computes them (F3: every step of every accepted op is provable)."""
 
 from __future__ import annotations
@@ -38,9 +38,27 @@ def test_invalid_ops_revert_with_the_vector_error(codec):  # noqa: ANN001
             _call(codec, case)
 
 
-def test_valid_and_table_rule_ops_pass(codec):  # noqa: ANN001
-    for case in VECTORS["valid"] + VECTORS["python_only"]:
+def _opening(codec, case: dict[str, Any]) -> int:  # noqa: ANN001
+    src = case["sources"]
+    return codec.checkOpening(
+        _b(case["enc"]), case["n_inputs"], case["index"], _b(src["a"]), _b(src.get("b", "0x"))
+    )
+
+
+def test_valid_ops_pass_both_kinds_of_rules(codec):  # noqa: ANN001
+    for case in VECTORS["valid"]:
         assert _call(codec, case) == _b(case["enc"])[0], case["name"]
+        assert _opening(codec, case) == _b(case["enc"])[0], case["name"]
+
+
+def test_table_rule_ops_revert_at_the_opening_with_the_vector_error(codec):  # noqa: ANN001
+    """v4: the table rules are the contract's too (an input's spec leaf, an operand's dtype
+    and size): the same first rule as Python names (tests/node/test_validation_vectors.py)."""
+    for case in VECTORS["table"]:
+        assert _call(codec, case) == _b(case["enc"])[0], case["name"]  # op rules hold
+        args = {k: int(v) for k, v in case["args"].items()}
+        with ape.reverts(getattr(codec, case["error"]), **args):
+            _opening(codec, case)
 
 
 def test_requant_steps_with_nonpositive_multipliers(step):  # noqa: ANN001

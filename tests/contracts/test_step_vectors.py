@@ -134,7 +134,17 @@ def test_merkle_vectors(probe):  # noqa: ANN001
                 else bytes(32)
             )
             sib = [_hex(s) for s in p["siblings"]]
-            assert bytes(probe.rootFrom(leaf, p["index"], sib)) == _hex(pr["root"])
+            assert bytes(probe.rootFrom(leaf, p["index"], sib)) == _hex(pr["ops_root"])
+        leaves = pr["spec_leaves"]
+        for p in pr["spec_proofs"]:
+            sib = [_hex(s) for s in p["siblings"]]
+            if p["index"] < len(leaves):
+                got = probe.leafRoot(_hex(leaves[p["index"]]), p["index"], sib)
+            else:
+                got = probe.rootFrom(bytes(32), p["index"], sib)
+            assert bytes(got) == _hex(pr["input_spec_root"])
+        halves = probe.hashPair(_hex(pr["ops_root"]), _hex(pr["input_spec_root"]))
+        assert bytes(halves) == _hex(pr["program_root"])
 
 
 def test_merkle_rejects_index_beyond_depth(probe):  # noqa: ANN001

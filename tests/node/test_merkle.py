@@ -15,7 +15,7 @@ from node.program import hashing
 from node.program.constants import LEAF_ELEMS, DType
 from node.program.merkle import (
     depth_for,
-    program_tree,
+    ops_tree,
     slot_tree,
     tensor_tree,
     verify_leaf,
@@ -129,7 +129,7 @@ def test_state_and_program_proofs_verify() -> None:
         assert verify_node(node, i, t.proof(i), t.root)
         assert not verify_node(_flip(node, 3), i, t.proof(i), t.root)
     encs = [rng.bytes(64) for _ in range(3)]
-    p = program_tree(encs)
+    p = ops_tree(encs)
     for i in range(3):
         assert verify_node(hashlib.sha256(encs[i]).digest(), i, p.proof(i), p.root)
 

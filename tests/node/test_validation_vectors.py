@@ -1,7 +1,7 @@
 """Python validation against tests/vectors/validation.json (protocol.md section 4, Validation):
 every invalid op is rejected with the vector's Python error and names the contract's error and
-code (tests/contracts/test_validation_vectors.py checks OpCodec.validate against the same file);
-table-rule cases are Python's alone; valid ops pass; per-channel requant with multipliers <= 0
+code (tests/contracts/test_opcodec_validation.py checks OpCodec against the same file);
+table-rule cases (v4) name the contract's BadInputSpec / OperandMismatch; valid ops pass; per-channel requant with multipliers <= 0
 (F3) is defined, the same in the step reference, the whole-tensor reference and the executor."""
 
 from __future__ import annotations
@@ -24,7 +24,12 @@ from node.program.packing import unpack
 from node.program.program import InputSlot, Program
 from node.program.reference import run_op, step_elementwise
 from node.program.tensors import TensorSpec
-from node.program.validation import FIELD_OFFSET, encoding_violation, validate_op
+from node.program.validation import (
+    FIELD_OFFSET,
+    encoding_violation,
+    opening_violation,
+    validate_op,
+)
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[1] / "vectors" / "validation.json").read_text()
@@ -59,9 +64,9 @@ def _ids(cases: list[dict[str, Any]]) -> list[str]:
 
 
 def test_the_file_has_every_section() -> None:
-    assert VECTORS["version"] == 1
+    assert VECTORS["version"] == 2
     assert len(VECTORS["invalid"]) >= 300 and len(VECTORS["requant_steps"]) >= 40
-    assert VECTORS["valid"] and VECTORS["python_only"]
+    assert VECTORS["valid"] and len(VECTORS["table"]) >= 100
 
 
 @pytest.mark.parametrize("case", VECTORS["invalid"], ids=_ids(VECTORS["invalid"]))
@@ -97,16 +102,42 @@ def test_every_op_rule_has_a_named_vector() -> None:
     } <= names
 
 
-@pytest.mark.parametrize("case", VECTORS["python_only"], ids=_ids(VECTORS["python_only"]))
-def test_table_rules_are_python_only(case: dict[str, Any]) -> None:
+def _sources(case: dict[str, Any]) -> dict[int, bytes]:
+    op = Op.decode(_b(case["enc"]))
+    return {getattr(op, k): _b(v) for k, v in case["sources"].items()}
+
+
+@pytest.mark.parametrize("case", VECTORS["table"], ids=_ids(VECTORS["table"]))
+def test_table_rule_is_named_as_the_contract_names_it(case: dict[str, Any]) -> None:
+    """v4: the op rules hold; the first table rule broken (T1 an input's spec leaf, T2 an
+    operand's dtype then size) is the vector's, on both sides (test_opcodec_validation)."""
     assert encoding_violation(_b(case["enc"]), case["index"], case["n_inputs"]) is None
-    assert _python_error(case) == case["python"]
+    v = opening_violation(_b(case["enc"]), case["index"], case["n_inputs"], _sources(case))
+    assert v is not None
+    assert (v.error.__name__, v.chain_error) == (case["python"], case["error"])
+    assert v.chain_args == {k: int(x) for k, x in case["args"].items()}
+
+
+def test_every_table_rule_has_a_named_vector() -> None:
+    named = [c for c in VECTORS["table"] if not c["name"].startswith("random")]
+    pairs = {(c["python"], c["error"], c["args"].get("field")) for c in named}
+    assert {
+        ("BadEncoding", "BadInputSpec", 9), ("UnknownDType", "BadInputSpec", 0),
+        ("ShapeMismatch", "BadInputSpec", 1), ("ShapeMismatch", "BadInputSpec", 5),
+        ("AlignmentError", "BadInputSpec", 5), ("SizeLimitExceeded", "BadInputSpec", 1),
+        ("DTypeMismatch", "OperandMismatch", None), ("ShapeMismatch", "OperandMismatch", None),
+    } <= pairs  # fmt: skip
+    # operands read from an op's output (its producing op's out spec), a and b both named
+    assert any(c["args"].get("slot", 0) >= c["n_inputs"] for c in named)
+    assert {c["args"].get("operand") for c in named} >= {1, 2}
 
 
 @pytest.mark.parametrize("case", VECTORS["valid"], ids=_ids(VECTORS["valid"]))
 def test_valid_op_passes(case: dict[str, Any]) -> None:
     assert encoding_violation(_b(case["enc"]), case["index"], case["n_inputs"]) is None
     assert _python_error(case) is None
+    v = opening_violation(_b(case["enc"]), case["index"], case["n_inputs"], _sources(case))
+    assert v is None
 
 
 def test_validate_op_and_violation_agree_on_ops_built_in_python() -> None:

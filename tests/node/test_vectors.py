@@ -12,6 +12,9 @@ from node.program import vectors
 from node.program.constants import DType
 from node.program.hashing import sha256
 from node.program.merkle import root_from_proof, verify_leaf
+from node.program.ops import Op
+from node.program.program import InputSlot, Program
+from node.program.tensors import TensorSpec
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
@@ -50,7 +53,24 @@ def test_merkle_vector_proofs_verify() -> None:
         for p in prog["proofs"]:
             i = p["index"]
             node = sha256(encs[i]) if i < len(encs) else bytes(32)
-            assert root_from_proof(node, i, [_b(x) for x in p["siblings"]]) == _b(prog["root"])
+            assert root_from_proof(node, i, [_b(x) for x in p["siblings"]]) == _b(prog["ops_root"])
+        # v3: the input spec table and the program root over both halves
+        specs = [TensorSpec(DType.parse(d), r, c) for d, r, c in prog["inputs"]]
+        leaves = [_b(x) for x in prog["spec_leaves"]]
+        assert [s.spec_leaf() for s in specs] == leaves
+        for p in prog["spec_proofs"]:
+            i = p["index"]
+            node = sha256(leaves[i]) if i < len(leaves) else bytes(32)
+            siblings = [_b(x) for x in p["siblings"]]
+            assert root_from_proof(node, i, siblings) == _b(prog["input_spec_root"])
+        program = Program(
+            tuple(InputSlot(f"in{i}", s) for i, s in enumerate(specs)),
+            tuple(Op.decode(e) for e in encs),
+            len(specs) + len(encs) - 1,
+        )
+        program.validate()
+        assert program.root == _b(prog["program_root"])
+        assert sha256(_b(prog["ops_root"]) + _b(prog["input_spec_root"])) == program.root
 
 
 @pytest.mark.parametrize("op", list(vectors.STEP_GENERATORS))

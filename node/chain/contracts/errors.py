@@ -66,6 +66,9 @@ class ContractError(StrEnum):
     OPERAND_LENGTH = "OperandLength"
     NOT_ELEMENTWISE = "NotElementwise"
     NOT_REDUCTION = "NotReduction"
+    BAD_INPUT_SPEC = "BadInputSpec"
+    OPERAND_MISMATCH = "OperandMismatch"
+    SPEC_SOURCE_LENGTH = "SpecSourceLength"
 
 
 # Reverts of a game move that only mean "the position moved on before the move landed"
@@ -96,15 +99,18 @@ PARAM: Mapping[int, str] = {
 }
 
 # BadProof.which and ProofLength.which: which Merkle proof failed. 1-2 from TensorStep
-# (OPERAND_*: an operand leaf under its tensor root), 3-7 from DisputeGame (PROOF_*).
+# (OPERAND_*: an operand leaf under its tensor root), 3-10 from DisputeGame (PROOF_*).
 PROOF: Mapping[int, str] = {
     1: "aProof: operand A leaf in aRoot",
     2: "bProof: operand B leaf or table in bRoot",
-    3: "opProof: op in programRoot",
+    3: "opProof: op in opsRoot",
     4: "aSlotProof: aRoot at slot a of S_lo",
     5: "bSlotProof: bRoot at slot b of S_lo",
     6: "outProof: output slot empty in S_lo",
     7: "outProof: outRoot at the output slot of S_hi",
+    8: "opsRoot || inputSpecRoot: the two halves of programRoot",
+    9: "aSpecProof: operand a's spec source (input spec leaf or producing op)",
+    10: "bSpecProof: operand b's spec source (input spec leaf or producing op)",
 }
 
 # OperandLength.which: which operand leaf has the wrong length (TensorStep.OPERAND_*).
@@ -139,6 +145,13 @@ OP_FIELD: Mapping[int, str] = {
     47: "reserved",
 }
 
+# BadInputSpec.field: the byte offset of the bad field in an input's 32-byte spec leaf
+# (OpCodec.S_*, protocol.md section 4 rule T1).
+SPEC_FIELD: Mapping[int, str] = {0: "dtype", 1: "rows", 5: "cols", 9: "reserved"}
+
+# OperandMismatch.operand and SpecSourceLength.operand: which operand of the opened op.
+OPENED_OPERAND: Mapping[int, str] = {1: "a", 2: "b"}
+
 # (error, argument) -> the names of its codes
 CODES: Mapping[tuple[str, str], Mapping[int, str]] = {
     (ContractError.PARAM_OUT_OF_RANGE, "param"): PARAM,
@@ -146,6 +159,9 @@ CODES: Mapping[tuple[str, str], Mapping[int, str]] = {
     (ContractError.PROOF_LENGTH, "which"): PROOF,
     (ContractError.OPERAND_LENGTH, "which"): OPERAND,
     (ContractError.BAD_OP_FIELD, "field"): OP_FIELD,
+    (ContractError.BAD_INPUT_SPEC, "field"): SPEC_FIELD,
+    (ContractError.OPERAND_MISMATCH, "operand"): OPENED_OPERAND,
+    (ContractError.SPEC_SOURCE_LENGTH, "operand"): OPENED_OPERAND,
 }
 
 

@@ -173,6 +173,12 @@ def _opening(**change: object) -> dict[str, object]:
         "opProof": [b"\x02" * 32],
         "outRoot": b"\x03" * 32,
         "outProof": [b"\x04" * 32],
+        "opsRoot": b"\x05" * 32,
+        "inputSpecRoot": b"\x06" * 32,
+        "aSpec": b"\x07" * 32,
+        "aSpecProof": [b"\x08" * 32],
+        "bSpec": b"",
+        "bSpecProof": [],
     }
     struct.update(change)
     return {k: v for k, v in struct.items() if v is not None}
@@ -228,8 +234,15 @@ def test_error_names_are_those_of_the_abis_and_errors_sol() -> None:
         ),
         (errors.OPERAND, _constants(_sol("TensorStep.sol"), "OPERAND_")),
         (errors.OP_FIELD, _constants(_sol("lib/OpCodec.sol"), "F_")),
+        (errors.SPEC_FIELD, _constants(_sol("lib/OpCodec.sol"), "S_")),
     ],
-    ids=["ParamOutOfRange.param", "BadProof.which", "OperandLength.which", "BadOpField.field"],
+    ids=[
+        "ParamOutOfRange.param",
+        "BadProof.which",
+        "OperandLength.which",
+        "BadOpField.field",
+        "BadInputSpec.field",
+    ],
 )
 def test_code_tables_cover_the_solidity_constants(
     table: dict[int, str], constants: dict[str, int]

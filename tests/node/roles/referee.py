@@ -24,7 +24,13 @@ from node.game.solver import Chooser, GameTrace, first_disagreement, solve
 from node.game.view import GameView
 from node.program.constants import Opcode
 from node.program.hashing import sha256
-from node.program.merkle import depth_for, root_from_multi, root_from_proof, verify_leaf
+from node.program.merkle import (
+    depth_for,
+    program_root,
+    root_from_multi,
+    root_from_proof,
+    verify_leaf,
+)
 from node.program.ops import Op
 from node.program.reference import (
     elementwise_leaf_indices,
@@ -33,6 +39,7 @@ from node.program.reference import (
     step_elementwise,
     step_matmul,
 )
+from node.program.validation import opening_violation
 
 W = 32
 # the bisections over a segment [lo, hi] (states, then partial sums): the reveal's phase and
@@ -55,7 +62,7 @@ def _int(b: bytes) -> int:
     return int.from_bytes(b, "big", signed=True)
 
 
-def check(v: GameView, a: Action, program_root: bytes) -> None:
+def check(v: GameView, a: Action, root: bytes) -> None:
     """AssertionError for a move the contract would revert (phase, lengths, reveal hashes to
     the node, proofs against the agreed roots)."""
     if type(a) in SEGMENT_REVEALS:
@@ -70,8 +77,20 @@ def check(v: GameView, a: Action, program_root: bytes) -> None:
     elif isinstance(a, OpenOp):
         assert v.phase == Phase.OP_OPEN
         o = a.opening
-        assert root_from_proof(sha256(o.op), v.lo, o.op_proof) == program_root
+        assert program_root(o.ops_root, o.input_spec_root) == root
+        assert root_from_proof(sha256(o.op), v.lo, o.op_proof) == o.ops_root
         op = Op.decode(o.op)
+        # the operands' spec sources against their tables, then the op and table rules (v4)
+        sources = {op.a: (o.a_spec, o.a_spec_proof), op.b: (o.b_spec, o.b_spec_proof)}
+        for slot, (src, proof) in sources.items():
+            if not src:
+                continue
+            index, table = (
+                (slot, o.input_spec_root) if slot < v.n_inputs else (slot - v.n_inputs, o.ops_root)
+            )
+            assert root_from_proof(sha256(src), index, proof) == table
+        by_slot = {slot: src for slot, (src, _) in sources.items()}
+        assert opening_violation(o.op, v.lo, v.n_inputs, by_slot) is None
         assert len(o.out_proof) == depth_for(v.n_inputs + v.n_ops)
         assert root_from_proof(bytes(32), op.out, o.out_proof) == v.low
         assert root_from_proof(o.out_root, op.out, o.out_proof) == v.high
