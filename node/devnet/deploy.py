@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 LOG2_ARITY = 4  # protocol.md §6.1: k = 16
 UNBONDING_DELAY = 36 * 24 * 3600  # protocol.md §6.1, for a StakeManager that takes it
+ETHER_ASSET = "0x" + "00" * 20  # StakeManager's asset for an ether market (protocol.md §6.7)
 # Deployment order: each contract's constructor needs only contracts before it.
 ORDER = ("StakeManager", "TensorStep", "JobMarket", "DisputeGame")
 _SETTINGS_KEY = {
@@ -48,10 +49,11 @@ def _constructor_inputs(abi: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _argument(
-    contract: str, param: dict[str, Any], deployed: dict[str, str], floors: Floors
+    contract: str, param: dict[str, Any], deployed: dict[str, str], floors: Floors, asset: str
 ) -> Any:
     name = str(param.get("name", "")).lower().strip("_")
     rules: list[tuple[tuple[str, ...], str | int]] = [
+        (("asset",), asset),
         (("minclock",), floors.min_clock),
         (("minbond",), floors.min_bond),
         (("arity",), LOG2_ARITY),
@@ -63,7 +65,7 @@ def _argument(
     ]
     for words, value in rules:
         if any(word in name for word in words):
-            if isinstance(value, int):
+            if isinstance(value, int) or value not in ORDER:  # a literal, not a contract
                 return value
             if value not in deployed:
                 raise DevnetError(
@@ -76,10 +78,14 @@ def _argument(
 
 
 def deploy_protocol(
-    sender: TxSender, abi_dir: Path = ABI_DIR, floors: Floors = DEVNET_FLOORS
+    sender: TxSender,
+    abi_dir: Path = ABI_DIR,
+    floors: Floors = DEVNET_FLOORS,
+    asset: str = ETHER_ASSET,
 ) -> DeployedProtocol:
     """Deploy and wire StakeManager, TensorStep, JobMarket and DisputeGame; the market with
-    `floors` (its minimum clock and bond)."""
+    `floors` (its minimum clock and bond), escrow and stake in `asset` (ETHER_ASSET: ether, else
+    an ERC-20's address, protocol.md §6.7)."""
     w3 = sender.w3
     start = int(w3.eth.block_number) + 1
     deployed: dict[str, str] = {}
@@ -88,7 +94,8 @@ def deploy_protocol(
         artifact = load_artifact(name, abi_dir)
         if artifact.bytecode in ("", "0x"):
             raise DevnetError(f"{name} has no bytecode in {abi_dir}; re-export after compiling")
-        args = [_argument(name, p, deployed, floors) for p in _constructor_inputs(artifact.abi)]
+        inputs = _constructor_inputs(artifact.abi)
+        args = [_argument(name, p, deployed, floors, asset) for p in inputs]
         deployed[name] = sender.deploy(artifact.abi, artifact.bytecode, args, name=name)
         abis[name] = artifact.abi
         log.info("deployed %s at %s", name, deployed[name])
