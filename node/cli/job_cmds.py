@@ -3,6 +3,7 @@ commands (click only; the logic is node.roles.client)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -129,6 +130,23 @@ def post_cmd(
     with _progress("loading the job", as_json):
         spec, data = load_job(spec_dir, example, input_path)
     client = _client(config_file)
+    asset = client.ctx.deployment.asset
+    if not asset.is_ether:  # the amounts were read as ether: they are amounts of the token
+        try:
+            terms = dataclasses.replace(
+                terms,
+                reward=asset.from_ether_scale(reward),
+                required_stake=asset.from_ether_scale(required_stake),
+                challenger_bond=asset.from_ether_scale(bond),
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        click.echo(
+            f"note: this market pays in {asset.symbol} ({asset.address}): reward "
+            f"{asset.show(terms.reward)}, stake {asset.show(terms.required_stake)}, bond "
+            f"{asset.show(terms.challenger_bond)}",
+            err=True,
+        )
     # the rule honest providers apply (node.roles.safety): warn, the poster decides
     warnings = client.warnings(spec, terms, block_time=block_time)
     if (padded := padding_note(spec)) is not None:

@@ -62,6 +62,7 @@ class JobClient:
             locator = package.upload(self.ctx.store, Path(tmp) / "spec")
         d = self.ctx.deployment
         params = self.params(package.commitments(), terms)
+        self.ctx.pay(d.market.address, terms.reward)
         receipt = self.ctx.send(d.market.post(params, locator, terms.reward))
         return d.market.posted_in(receipt)[0].job_id
 

@@ -37,21 +37,21 @@ CLAIM_SUBMITTED, CLAIM_ACCEPTED, CLAIM_REJECTED = 2, 3, 4
 L = STAKE
 
 
+TOKENS = ("MockStablecoin", "NoReturnToken", "FalseReturnToken", "fee")
+
+
 @pytest.fixture(scope="session")
 def token_factory(project, deployer):  # noqa: ANN001, ANN201
-    """Deploys a token of `kind` and a protocol on it (one per kind for the session)."""
+    """A token of each kind and a protocol on each, deployed once for the session (ape reverts
+    what a test deploys); `make(kind)` returns (token, system)."""
     made: dict[str, tuple[object, System]] = {}
-
-    def make(kind: str) -> tuple[object, System]:
-        if kind not in made:
-            if kind == "fee":
-                token = deployer.deploy(project.FeeOnTransferToken, FEE_BPS)
-            else:
-                token = deployer.deploy(getattr(project, kind))
-            made[kind] = (token, deploy_system(project, deployer, asset=token.address))
-        return made[kind]
-
-    return make
+    for kind in TOKENS:
+        if kind == "fee":
+            token = deployer.deploy(project.FeeOnTransferToken, FEE_BPS)
+        else:
+            token = deployer.deploy(getattr(project, kind))
+        made[kind] = (token, deploy_system(project, deployer, asset=token.address))
+    return made.__getitem__
 
 
 def fund(token, sys_: System, *who, amount: int = 10**24) -> None:  # noqa: ANN001
@@ -420,11 +420,15 @@ def test_token_path_gas_next_to_the_ether_path(
     for name, sy in (("ether", system), ("token", sys_)):
         m, s = sy.market, sy.stake
         p = job_params(honest_trace, chain)
+        # the second post is measured: the first also pays the market's fresh balance slot
+        for _ in range(2):
+            if name == "ether":
+                tx_post = m.post(p, "ipfs://spec", value=REWARD, sender=poster)
+            else:
+                tx_post = m.postToken(p, "ipfs://spec", REWARD, sender=poster)
         if name == "ether":
-            tx_post = m.post(p, "ipfs://spec", value=REWARD, sender=poster)
             s.deposit(value=STAKE, sender=provider)
         else:
-            tx_post = m.postToken(p, "ipfs://spec", REWARD, sender=poster)
             s.depositToken(STAKE, sender=provider)
         job = int(m.jobCount())
         m.claim(job, sender=provider)
@@ -447,7 +451,7 @@ def test_token_path_gas_next_to_the_ether_path(
         }
     print("\ngas (ether -> token):", {k: (gas["ether"][k], gas["token"][k]) for k in gas["ether"]})
     for k in gas["ether"]:
-        assert gas["token"][k] - gas["ether"][k] < 40_000, (k, gas)
+        assert gas["token"][k] - gas["ether"][k] < 30_000, (k, gas)
 
 
 def _post_eth(sys_: System, poster, trace: Trace, chain) -> int:  # noqa: ANN001
@@ -489,9 +493,7 @@ def test_solvency_holds_over_random_sequences_on_a_fee_token(
     pull, payout and slash lose 3 % in flight, so any booking of a nominal amount instead of
     the arrived one breaks the equality."""
     token, sys_ = token_factory("fee")
-    m, s = sys_.market, sys_.stake
     who = [accounts[i] for i in range(1, 5)]
-    players = (who[1], who[2], who[3])
     snap = chain.snapshot()
     try:
         fund(token, sys_, *who)
