@@ -4,7 +4,6 @@ challengers, and the market's events as records (docs/protocol.md §6.2, §6.5, 
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, TypeVar

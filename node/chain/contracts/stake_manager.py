@@ -4,7 +4,6 @@ transactions (docs/protocol.md §6A)."""
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 
 from node.chain.contracts._binding import ContractBinding, record

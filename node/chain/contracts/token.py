@@ -65,7 +65,6 @@ class Asset:
             raise ValueError(f"{text} is not an amount of {self.symbol} ({self.decimals} decimals)")
         return int(value)
 
-
     def from_ether_scale(self, amount18: int) -> int:
         """An amount the CLI read as ether (`2.5` -> 2.5e18, node.roles.amounts) in this
         asset's base units (2.5 mUSD -> 2_500_000); ValueError if that drops digits."""
