@@ -38,6 +38,12 @@ from node.cli.role_options import (
     show_default=True,
     help="safety factor of the clock floor",
 )
+@click.option(
+    "--token",
+    default=None,
+    help="pay the market in an ERC-20: its address, or 'mock' to deploy a 6-decimal "
+    "MockStablecoin (test chains; mints 1M mUSD to the deployer); default: ether",
+)
 @json_option
 def deploy_cmd(
     config_file: Path | None,
@@ -46,6 +52,7 @@ def deploy_cmd(
     block_time: float | None,
     gas_price_gwei: float | None,
     safety: float,
+    token: str | None,
     as_json: bool,
 ) -> None:
     """Deploy StakeManager, TensorStep, JobMarket and DisputeGame with the configured keystore
@@ -58,7 +65,8 @@ def deploy_cmd(
     from node.chain.sender import TxSender
     from node.config import settings as cfg
     from node.config import wiring
-    from node.devnet.deploy import deploy_protocol
+    from node.devnet.deploy import deploy_protocol, resolve_asset
+    from node.devnet.errors import DevnetError
     from node.roles.safety import GWEI, deploy_floors, measure_block_time
 
     overrides = {"rpc_url": rpc_url} if rpc_url else {}
@@ -76,7 +84,12 @@ def deploy_cmd(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     account = wiring.account(settings)
-    deployment = deploy_protocol(TxSender(w3, account, protocol_decoder()), floors=floors)
+    sender = TxSender(w3, account, protocol_decoder())
+    try:
+        asset = resolve_asset(sender, token, mint_to=(str(account.address),))
+    except DevnetError as exc:
+        raise click.UsageError(str(exc)) from None
+    deployment = deploy_protocol(sender, floors=floors, asset=asset)
     chain_id = int(w3.eth.chain_id)
     if write_config is not None:
         values = settings.model_dump(mode="json", exclude_none=True)
@@ -97,6 +110,7 @@ def deploy_cmd(
             "gas_price": gas_price,
             "min_clock": floors.min_clock,
             "min_bond": floors.min_bond,
+            "asset": asset,
         }
         click.echo(json.dumps(out))
         return
@@ -107,6 +121,7 @@ def deploy_cmd(
         f"  block time {block_time:g} s{measured}, gas price {gas_price / GWEI:g} gwei: "
         f"minimum clock {floors.min_clock} s, minimum bond {floors.min_bond} wei"
     )
+    click.echo(f"  {'asset':<14} {'ether' if int(asset, 16) == 0 else asset}")
     for name, address in deployment.addresses.items():
         click.echo(f"  {name:<14} {address}")
     if write_config is not None:

@@ -106,3 +106,33 @@ def deploy_protocol(
             contract = w3.eth.contract(address=deployed[owner], abi=abis[owner])  # type: ignore[call-overload]
             sender.transact(contract.functions[function](deployed[target]))
     return DeployedProtocol({_SETTINGS_KEY[n]: a for n, a in deployed.items()}, start)
+
+
+# `--token mock`: a MockStablecoin (contracts/test, 6 decimals, open mint) deployed for a devnet
+MOCK_TOKEN = "MockStablecoin"
+MOCK_MINT = 1_000_000 * 10**6  # 1M mUSD to each account named
+
+
+def resolve_asset(
+    sender: TxSender, token: str | None, abi_dir: Path = ABI_DIR, mint_to: tuple[str, ...] = ()
+) -> str:
+    """The asset address for `deploy_protocol` from a `--token` option: None or 'eth' ->
+    ether; 'mock' -> a fresh MockStablecoin, MOCK_MINT minted to each of `mint_to`; else an
+    ERC-20 address, which must hold code (DevnetError otherwise)."""
+    w3 = sender.w3
+    if token is None or token.lower() in ("eth", "ether"):
+        return ETHER_ASSET
+    if token.lower() == "mock":
+        artifact = load_artifact(MOCK_TOKEN, abi_dir)
+        address = sender.deploy(artifact.abi, artifact.bytecode, [], name=MOCK_TOKEN)
+        contract = w3.eth.contract(address=address, abi=artifact.abi)  # type: ignore[call-overload]
+        for who in mint_to:
+            sender.transact(contract.functions.mint(who, MOCK_MINT))
+        log.info("deployed %s at %s, minted to %d accounts", MOCK_TOKEN, address, len(mint_to))
+        return str(address)
+    if not w3.is_address(token):
+        raise DevnetError(f"--token {token!r} is neither 'mock', 'eth' nor an address")
+    address = w3.to_checksum_address(token)
+    if not w3.eth.get_code(address):
+        raise DevnetError(f"--token {address} has no code on this chain: not an ERC-20")
+    return str(address)

@@ -169,3 +169,24 @@ def test_without_a_price_the_provider_skips_token_jobs_and_says_why(
     assert "no asset price is set" in note and "--asset-price-eth" in note
     said = [r.getMessage() for r in caplog.records if "no asset price" in r.getMessage()]
     assert len(said) == 1  # told once, not on every tick
+
+
+def test_deploy_with_a_mock_token_or_an_address(make_token_ctx: Any, accounts: Any) -> None:
+    """`--token mock|ADDRESS|eth` as `poc deploy` and `poc devnet up` resolve it."""
+    from node.devnet.deploy import ETHER_ASSET, deploy_protocol, resolve_asset
+    from node.devnet.errors import DevnetError
+
+    ctx = make_token_ctx(0, "deployer")
+    poster = accounts[1].address
+    mock = resolve_asset(ctx.sender, "mock", mint_to=(poster,))
+    d = deploy_protocol(ctx.sender, asset=mock)
+    bound = RoleContext.build(ctx.w3, ctx.account, ctx.store, ctx.data_dir / "x", d.addresses)
+    assert bound.deployment.asset.symbol == "mUSD" and bound.deployment.asset.address == mock
+    assert bound.deployment.balance(poster) == 1_000_000 * 10**6
+    assert resolve_asset(ctx.sender, mock) == mock
+    assert resolve_asset(ctx.sender, None) == ETHER_ASSET == resolve_asset(ctx.sender, "eth")
+    with pytest.raises(DevnetError, match="has no code"):
+        resolve_asset(ctx.sender, poster)
+    with pytest.raises(DevnetError, match="neither"):
+        resolve_asset(ctx.sender, "usdt")
+    bound.close()
