@@ -91,6 +91,12 @@ def job() -> None:
     show_default=True,
     help="chess clock per side and game, seconds",
 )
+@click.option(
+    "--asset-price-eth",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="on a token market: ETH per whole token, to check the bond and reward against gas",
+)
 @block_time_option(
     "block time in seconds for the safety warnings (default: measured from recent blocks)"
 )
@@ -107,6 +113,7 @@ def post_cmd(
     execute_within: int,
     window: int,
     clock: int,
+    asset_price_eth: float | None,
     block_time: float | None,
     config_file: Path | None,
     as_json: bool,
@@ -148,7 +155,7 @@ def post_cmd(
             err=True,
         )
     # the rule honest providers apply (node.roles.safety): warn, the poster decides
-    warnings = client.warnings(spec, terms, block_time=block_time)
+    warnings = client.warnings(spec, terms, block_time=block_time, asset_price_eth=asset_price_eth)
     if (padded := padding_note(spec)) is not None:
         click.echo(f"note: {padded}", err=True)
     for warning in warnings:

@@ -16,7 +16,7 @@ from typing import Any
 from node.chain.abi import ABI_DIR, load_artifact
 from node.chain.sender import TxSender
 from node.devnet.errors import DevnetError
-from node.roles.safety import DEVNET_FLOORS, Floors
+from node.roles.safety import DEVNET_FLOORS, Floors, floors_in_asset
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class DeployedProtocol:
 
     addresses: dict[str, str]  # settings key (job_market, ...) -> address
     block: int  # first block of the deployment: scanners start here
+    floors: Floors | None = None  # the market's floors as deployed (the bond in the asset)
+    asset: str = "0x" + "00" * 20  # ether, or the ERC-20 the market is paid in
 
 
 def _constructor_inputs(abi: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -82,10 +84,18 @@ def deploy_protocol(
     abi_dir: Path = ABI_DIR,
     floors: Floors = DEVNET_FLOORS,
     asset: str = ETHER_ASSET,
+    asset_price_eth: float | None = None,
 ) -> DeployedProtocol:
     """Deploy and wire StakeManager, TensorStep, JobMarket and DisputeGame; the market with
-    `floors` (its minimum clock and bond), escrow and stake in `asset` (ETHER_ASSET: ether, else
-    an ERC-20's address, protocol.md §6.7)."""
+    `floors` (its minimum clock and bond, in wei), escrow and stake in `asset` (ETHER_ASSET:
+    ether, else an ERC-20's address, protocol.md §6.7). On a token market the bond floor is
+    converted to the token at `asset_price_eth` (ETH per whole token; required then)."""
+    if int(asset, 16) != 0:
+        if asset_price_eth is None:
+            raise DevnetError(
+                "a token market's bond floor needs the token's price in ETH (--asset-price-eth)"
+            )
+        floors = floors_in_asset(floors, token_decimals(sender, asset), asset_price_eth)
     w3 = sender.w3
     start = int(w3.eth.block_number) + 1
     deployed: dict[str, str] = {}
@@ -105,12 +115,16 @@ def deploy_protocol(
         if any(e.get("name") == function for e in abis[owner]):
             contract = w3.eth.contract(address=deployed[owner], abi=abis[owner])  # type: ignore[call-overload]
             sender.transact(contract.functions[function](deployed[target]))
-    return DeployedProtocol({_SETTINGS_KEY[n]: a for n, a in deployed.items()}, start)
+    return DeployedProtocol(
+        {_SETTINGS_KEY[n]: a for n, a in deployed.items()}, start, floors, asset
+    )
 
 
 # `--token mock`: a MockStablecoin (contracts/test, 6 decimals, open mint) deployed for a devnet
 MOCK_TOKEN = "MockStablecoin"
 MOCK_MINT = 1_000_000 * 10**6  # 1M mUSD to each account named
+# the price a devnet assumes for mUSD (a dollar at 3,333 $/ETH): the bond floor in mUSD units
+MOCK_PRICE_ETH = 0.0003
 
 
 def resolve_asset(
@@ -136,3 +150,13 @@ def resolve_asset(
     if not w3.eth.get_code(address):
         raise DevnetError(f"--token {address} has no code on this chain: not an ERC-20")
     return str(address)
+
+
+def token_decimals(sender: TxSender, token: str) -> int:
+    """The ERC-20's `decimals()`; DevnetError if it has none."""
+    from node.chain.contracts.token import TokenContract
+
+    try:
+        return int(TokenContract(sender.w3, token).read("decimals"))
+    except Exception as exc:  # noqa: BLE001 (any failure: not an ERC-20 with decimals)
+        raise DevnetError(f"{token} answers no decimals(): not an ERC-20 ({exc})") from None

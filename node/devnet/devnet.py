@@ -104,7 +104,7 @@ def _deploy(
     from node.chain.revert import protocol_decoder
     from node.chain.rpc import connect
     from node.chain.sender import TxSender
-    from node.devnet.deploy import deploy_protocol, resolve_asset
+    from node.devnet.deploy import MOCK_PRICE_ETH, deploy_protocol, resolve_asset
 
     w3 = connect(rpc_url, expected_chain_id=chain_id)
     sender = TxSender(w3, keystore.load(keystore_path, DEV_PASSWORD), protocol_decoder(folder))
@@ -112,7 +112,8 @@ def _deploy(
 
     accounts = tuple(str(Account.from_key(dev_private_key(i)).address) for i in DEV_ROLES.values())
     asset = resolve_asset(sender, token, folder, mint_to=accounts)
-    deployment = deploy_protocol(sender, folder, asset=asset)
+    # a devnet prices its token at MOCK_PRICE_ETH (the bond floor in the token's units)
+    deployment = deploy_protocol(sender, folder, asset=asset, asset_price_eth=MOCK_PRICE_ETH)
     return deployment.addresses, deployment.block
 
 

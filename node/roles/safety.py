@@ -147,6 +147,15 @@ class Floors:
     min_bond: int
 
 
+def floors_in_asset(floors: Floors, decimals: int, price_eth: float) -> Floors:
+    """`floors` for a token market: the bond floor (wei) in the token's base units at
+    `price_eth` ETH per whole token, rounded up (the clock floor is unchanged)."""
+    if price_eth <= 0:
+        raise ValueError(f"asset price {price_eth} ETH must be positive")
+    wei_per_unit = price_eth * 10**18 / 10**decimals
+    return Floors(floors.min_clock, max(1, math.ceil(floors.min_bond / wei_per_unit)))
+
+
 def deploy_floors(block_time: float, gas_price: int, safety: float = SAFETY) -> Floors:
     """min_clock = max(60 s, MAX_PROVIDER_MOVES x block time x safety);
     min_bond = DEFENCE_GAS x gas price (protocol.md §6.5)."""

@@ -5,6 +5,7 @@ the token in ETH (--asset-price-eth); without one it skips the token market's jo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -173,16 +174,24 @@ def test_without_a_price_the_provider_skips_token_jobs_and_says_why(
 
 def test_deploy_with_a_mock_token_or_an_address(make_token_ctx: Any, accounts: Any) -> None:
     """`--token mock|ADDRESS|eth` as `poc deploy` and `poc devnet up` resolve it."""
-    from node.devnet.deploy import ETHER_ASSET, deploy_protocol, resolve_asset
+    from node.devnet.deploy import MOCK_PRICE_ETH, deploy_protocol, resolve_asset
     from node.devnet.errors import DevnetError
+    from node.roles.safety import DEVNET_FLOORS
 
+    ETHER_ASSET = "0x" + "00" * 20
     ctx = make_token_ctx(0, "deployer")
     poster = accounts[1].address
     mock = resolve_asset(ctx.sender, "mock", mint_to=(poster,))
-    d = deploy_protocol(ctx.sender, asset=mock)
+    with pytest.raises(DevnetError, match="needs the token's price"):
+        deploy_protocol(ctx.sender, asset=mock)
+    d = deploy_protocol(ctx.sender, asset=mock, asset_price_eth=MOCK_PRICE_ETH)
+    # the bond floor, 0.0016 ETH, in mUSD at 0.0003 ETH each: 5.333334 mUSD (rounded up)
+    assert DEVNET_FLOORS.min_bond == 16 * 10**14
+    assert d.floors is not None and d.floors.min_bond == 5_333_334
     bound = RoleContext.build(ctx.w3, ctx.account, ctx.store, ctx.data_dir / "x", d.addresses)
     assert bound.deployment.asset.symbol == "mUSD" and bound.deployment.asset.address == mock
     assert bound.deployment.balance(poster) == 1_000_000 * 10**6
+    assert bound.deployment.market.min_bond() == 5_333_334
     assert resolve_asset(ctx.sender, mock) == mock
     assert resolve_asset(ctx.sender, None) == ETHER_ASSET == resolve_asset(ctx.sender, "eth")
     with pytest.raises(DevnetError, match="has no code"):
@@ -190,3 +199,22 @@ def test_deploy_with_a_mock_token_or_an_address(make_token_ctx: Any, accounts: A
     with pytest.raises(DevnetError, match="neither"):
         resolve_asset(ctx.sender, "usdt")
     bound.close()
+
+
+def test_post_warnings_weigh_the_bond_in_the_token_only_with_a_price(make_token_ctx: Any) -> None:
+    from node.roles.client import JobClient
+    from node.roles.examples import tiny_mlp
+
+    spec, _ = tiny_mlp()
+    client = JobClient(make_token_ctx(1, "poster"))
+    small = dataclasses.replace(TERMS, challenger_bond=2 * 10**15)  # 2e15 units = 2e9 mUSD
+    unpriced = client.warnings(spec, small)
+    assert any("no --asset-price-eth" in w for w in unpriced)
+    assert not any("challenger bond" in w for w in unpriced)
+    # at 1e-12 ETH per mUSD a unit is a wei: 2e15 wei pays the defence; at a millionth of
+    # that it does not, and the warning says so
+    assert not any(
+        "challenger bond" in w for w in client.warnings(spec, small, asset_price_eth=UNIT_PRICE)
+    )
+    cheap = client.warnings(spec, small, asset_price_eth=UNIT_PRICE / 10**6)
+    assert any(w.startswith("honest providers refuse: challenger bond") for w in cheap)
