@@ -6,7 +6,7 @@ import {ReentrancyGuard} from "./lib/ReentrancyGuard.sol";
 import {Asset} from "./lib/Asset.sol";
 import {
     ZeroAmount, InsufficientStake, LockExists, NoLock, SlashTooLarge, NothingToWithdraw, StillUnbonding,
-    NotDeployer, AlreadySet, Unauthorized, AssetNotAContract
+    NotDeployer, AlreadySet, Unauthorized, AssetHasNoCode
 } from "./lib/Errors.sol";
 
 /// @title StakeManager: provider stake, locks (per claim, per game), slashing, unbonding
@@ -41,10 +41,10 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
     uint256 public totalLocked;
     uint256 public totalUnbonding;
 
-    /// @dev `asset_` 0 (ether) or a contract, else AssetNotAContract (a transfer call to an
+    /// @dev `asset_` 0 (ether) or a contract, else AssetHasNoCode (a transfer call to an
     /// account without code would "succeed" and move nothing).
     constructor(address asset_) {
-        if (asset_ != address(0) && asset_.code.length == 0) revert AssetNotAContract(asset_);
+        if (asset_ != address(0) && asset_.code.length == 0) revert AssetHasNoCode(asset_);
         deployer = msg.sender;
         asset = asset_;
     }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {TokenTransferFailed, TransferFailed, EtherOnTokenPath, NotATokenMarket, NotAnEtherMarket} from "./Errors.sol";
+import {TokenTransferFailed, TransferFailed, EtherOnTokenPath, NotTokenMarket, NotEtherMarket} from "./Errors.sol";
 
 /// @title Asset: the one asset a market and its stake manager hold (docs/protocol.md §6.7)
 /// @notice address(0) is ether; any other address is an ERC-20 fixed at deployment. Token
@@ -15,12 +15,12 @@ library Asset {
 
     /// @dev The ether path: the caller's function must be one that takes ether.
     function expectEther(address asset) internal pure {
-        if (asset != address(0)) revert NotAnEtherMarket(asset);
+        if (asset != address(0)) revert NotEtherMarket(asset);
     }
 
     /// @dev The token path: no ether may come along (it would be stuck, credited to nobody).
     function expectToken(address asset) internal view {
-        if (asset == address(0)) revert NotATokenMarket();
+        if (asset == address(0)) revert NotTokenMarket();
         if (msg.value != 0) revert EtherOnTokenPath(msg.value);
     }
 

@@ -26,9 +26,9 @@ error Unauthorized(address caller);
 // sender of a pull, the recipient of a push, the holder of a balance read with amount 0)
 error TokenTransferFailed(address token, address party, uint256 amount);
 error EtherOnTokenPath(uint256 sent);
-error NotATokenMarket();
-error NotAnEtherMarket(address asset);
-error AssetNotAContract(address asset);
+error NotTokenMarket();
+error NotEtherMarket(address asset);
+error AssetHasNoCode(address asset);
 
 // --- StakeManager ---
 error InsufficientStake(address provider, uint256 free, uint256 needed);

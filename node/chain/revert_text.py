@@ -257,15 +257,15 @@ _SENTENCES: Mapping[str, Callable[[Args, _Ctx], str]] = {
         f"this market is paid in a token: send no ether with the call ({eth(int(a['sent']))} "
         "was sent)"
     ),
-    E.NOT_A_TOKEN_MARKET: lambda a, c: (
+    E.NOT_TOKEN_MARKET: lambda a, c: (
         "this market is paid in ether: use the ether functions (post, challenge, deposit "
         "with a value), not the token ones"
     ),
-    E.NOT_AN_ETHER_MARKET: lambda a, c: (
+    E.NOT_ETHER_MARKET: lambda a, c: (
         f"this market is paid in the token {_addr(a['asset'])}, not ether: use the token "
         "functions (postToken, challengeToken, depositToken; `poc` picks them itself)"
     ),
-    E.ASSET_NOT_A_CONTRACT: lambda a, c: (
+    E.ASSET_HAS_NO_CODE: lambda a, c: (
         f"the asset {_addr(a['asset'])} has no code: give an ERC-20 contract's address, or 0 "
         "for ether"
     ),

@@ -138,7 +138,9 @@ class JobClient:
         job = self._existing(job_id)
         story = history.job_story(d, job_id)
         claims = [c.as_json() for c in story.claims]
+        asset = d.asset
         out: dict[str, Any] = {
+            "asset": {"address": asset.address, "symbol": asset.symbol, "decimals": asset.decimals},
             "job_id": job_id,
             "state": job.state.name.lower(),
             "reward": job.reward,

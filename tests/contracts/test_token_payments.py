@@ -106,7 +106,7 @@ def test_asset_is_fixed_at_deployment(token_factory, system):  # noqa: ANN001
 
 
 def test_asset_must_be_a_contract(project, deployer, anyone):  # noqa: ANN001
-    with ape.reverts(project.StakeManager.AssetNotAContract, asset=anyone.address):
+    with ape.reverts(project.StakeManager.AssetHasNoCode, asset=anyone.address):
         deployer.deploy(project.StakeManager, anyone.address)
 
 
@@ -121,18 +121,18 @@ def test_ether_on_the_token_path_and_the_wrong_path_are_refused(
         m.postToken(p, "x", REWARD, value=1, sender=poster)
     with ape.reverts(s.EtherOnTokenPath, sent=5):
         s.depositToken(STAKE, value=5, sender=provider)
-    with ape.reverts(m.NotAnEtherMarket, asset=token.address):
+    with ape.reverts(m.NotEtherMarket, asset=token.address):
         m.post(p, "x", value=REWARD, sender=poster)
-    with ape.reverts(s.NotAnEtherMarket, asset=token.address):
+    with ape.reverts(s.NotEtherMarket, asset=token.address):
         s.deposit(value=STAKE, sender=provider)
     with ape.reverts(m.ZeroAmount):
         m.postToken(p, "x", 0, sender=poster)
     # and the token functions of an ether market
-    with ape.reverts(system.market.NotATokenMarket):
+    with ape.reverts(system.market.NotTokenMarket):
         system.market.postToken(p, "x", REWARD, sender=poster)
-    with ape.reverts(system.market.NotATokenMarket):
+    with ape.reverts(system.market.NotTokenMarket):
         system.market.challengeToken(1, BOND, sender=poster)
-    with ape.reverts(system.stake.NotATokenMarket):
+    with ape.reverts(system.stake.NotTokenMarket):
         system.stake.depositToken(STAKE, sender=provider)
     assert token.balanceOf(m.address) == 0 and m.balance == 0 and s.balance == 0
 
@@ -149,7 +149,7 @@ def test_challenge_on_the_token_path_refuses_ether_and_a_short_bond(
     submit(m, provider, job, honest_trace)
     with ape.reverts(m.EtherOnTokenPath, sent=BOND):
         m.challengeToken(job, BOND, value=BOND, sender=challenger)
-    with ape.reverts(m.NotAnEtherMarket, asset=token.address):
+    with ape.reverts(m.NotEtherMarket, asset=token.address):
         m.challenge(job, value=BOND, sender=challenger)
     with ape.reverts(m.WrongBond, jobId=job, sent=BOND - 1, required=BOND):
         m.challengeToken(job, BOND - 1, sender=challenger)

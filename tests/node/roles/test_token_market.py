@@ -218,3 +218,17 @@ def test_post_warnings_weigh_the_bond_in_the_token_only_with_a_price(make_token_
     )
     cheap = client.warnings(spec, small, asset_price_eth=UNIT_PRICE / 10**6)
     assert any(w.startswith("honest providers refuse: challenger bond") for w in cheap)
+
+
+def test_job_status_shows_amounts_in_the_token(make_token_ctx: Any) -> None:
+    from node.cli.job_cmds import _status_lines
+    from node.roles.client import JobClient
+
+    poster = make_token_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    st = JobClient(poster).status(job_id)
+    assert st["asset"]["symbol"] == "mUSD" and st["asset"]["decimals"] == 6
+    head = _status_lines(st)[:2]
+    reward = TERMS.reward / 10**6  # base units of mUSD shown as whole tokens
+    assert f"reward {reward:f}".rstrip("0").rstrip(".") + " mUSD" in head[0]
+    assert "ETH" not in " ".join(head)
