@@ -7,15 +7,19 @@ import {JobParams} from "./lib/Types.sol";
 import {Merkle} from "./lib/Merkle.sol";
 import {Job, Claim, JobState, ClaimState, JobLifecycle, ClaimLifecycle} from "./lib/Lifecycle.sol";
 import {ReentrancyGuard} from "./lib/ReentrancyGuard.sol";
+import {Asset} from "./lib/Asset.sol";
 import {
     ZeroAmount, ParamOutOfRange, ClaimDeadlinePassed, WrongJobState,
     NotProvider, NotPoster, ExecutionDeadlinePassed, ExecutionDeadlineNotPassed, BadOutputProof, WindowClosed,
-    WindowOpen, WrongBond, GamesPending, NothingToWithdraw, TransferFailed, NotDeployer, AlreadySet,
+    WindowOpen, WrongBond, GamesPending, NothingToWithdraw, NotDeployer, AlreadySet,
     Unauthorized, JobCoolingDown, OutputNotDemanded, OutputPending, BadOutputData, BadOutput
 } from "./lib/Errors.sol";
 
 /// @title JobMarket: escrow, job lifecycle, results, challenge window, output availability, payouts (pull)
-/// @notice docs/protocol.md §6.2 and §6.5. Invariant: balance == totalEscrow + totalBonds + totalCredits.
+/// @notice docs/protocol.md §6.2, §6.5 and §6.7. Invariant: balance == totalEscrow + totalBonds +
+/// totalCredits, the balance of `asset` (ether, or the ERC-20 fixed at deployment: then every
+/// amount that comes in is what arrived, and every function that moves the token holds the
+/// reentrancy guard, so that a token callback cannot move the balance between two reads).
 /// External functions check, move Jobs and Claims only through their lifecycle libraries, then emit.
 /// Payouts (§6.5 R1-R3): each game is paid from the provider stake locked for that game alone (its
 /// backing); a rejected claim's lock is burned whole, so no game can take another game's bounty.
@@ -64,6 +68,9 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     uint8 internal constant P_STAKE = 9;
 
     IStakeManager public immutable stakes;
+    /// @notice Escrow, bonds, credits and stake are in this asset: address(0) for ether, else the
+    /// ERC-20 the stake manager was deployed with (protocol.md §6.7).
+    address public immutable asset;
     address public immutable deployer;
     /// @notice Deployment parameter: the shortest clock a job may set, so that an honest provider
     /// answering every move within one block never loses by clock on this chain (docs/protocol.md §6.5:
@@ -144,6 +151,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         _range(P_CLOCK, minClock_, 1, MAX_CLOCK);
         _range(P_BOND, minBond_, 1, type(uint128).max);
         stakes = stakes_;
+        asset = stakes_.asset();
         deployer = msg.sender;
         MIN_CLOCK = minClock_;
         MIN_BOND = minBond_;
@@ -163,12 +171,35 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     // ------------------------------------------------------------------ lifecycle
 
+    /// @notice Ether market: posts a job whose reward is msg.value.
     function post(JobParams calldata p, string calldata specLocator) external payable returns (uint256 jobId) {
+        Asset.expectEther(asset);
+        _checkReward(msg.value);
         _checkParams(p);
+        return _open(p, specLocator, msg.value);
+    }
+
+    /// @notice Token market: pulls `amount` of the asset (approved beforehand); the reward is what
+    /// arrived, and the reward's range applies to it.
+    function postToken(JobParams calldata p, string calldata specLocator, uint256 amount)
+        external
+        payable
+        nonReentrant
+        returns (uint256 jobId)
+    {
+        Asset.expectToken(asset);
+        if (amount == 0) revert ZeroAmount();
+        _checkParams(p);
+        uint256 reward = Asset.pull(asset, msg.sender, amount);
+        _checkReward(reward);
+        return _open(p, specLocator, reward);
+    }
+
+    function _open(JobParams calldata p, string calldata specLocator, uint256 reward) private returns (uint256 jobId) {
         jobId = ++jobCount;
-        _jobs[jobId].open(jobId, p, msg.sender, msg.value);
-        totalEscrow += msg.value;
-        emit JobPosted(jobId, msg.sender, msg.value, p, specLocator);
+        _jobs[jobId].open(jobId, p, msg.sender, reward);
+        totalEscrow += reward;
+        emit JobPosted(jobId, msg.sender, reward, p, specLocator);
     }
 
     function claim(uint256 jobId) external returns (uint256 claimId) {
@@ -207,14 +238,38 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         );
     }
 
+    /// @notice Ether market: the bond is msg.value, exactly the job's challengerBond.
     function challenge(uint256 jobId) external payable returns (uint256 gameId) {
-        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        Asset.expectEther(asset);
+        (Job storage j, uint256 claimId, Claim storage c) = _challengeable(jobId);
+        if (msg.value != j.params.challengerBond) revert WrongBond(jobId, msg.value, j.params.challengerBond);
+        return _challenge(j, jobId, claimId, c, msg.value);
+    }
+
+    /// @notice Token market: pulls `amount`; what arrived is the bond and must be at least the
+    /// job's challengerBond (with a fee-on-transfer token, send enough that it is).
+    function challengeToken(uint256 jobId, uint256 amount) external payable nonReentrant returns (uint256 gameId) {
+        Asset.expectToken(asset);
+        (Job storage j, uint256 claimId, Claim storage c) = _challengeable(jobId);
+        uint256 bond = Asset.pull(asset, msg.sender, amount);
+        if (bond < j.params.challengerBond) revert WrongBond(jobId, bond, j.params.challengerBond);
+        _range(P_BOND, bond, j.params.challengerBond, type(uint128).max);
+        return _challenge(j, jobId, claimId, c, bond);
+    }
+
+    function _challengeable(uint256 jobId) private view returns (Job storage j, uint256 claimId, Claim storage c) {
+        (j, claimId, c) = _currentClaim(jobId);
         c.expect(claimId, ClaimState.Submitted);
         uint256 end = j.windowEnd(c);
         if (block.timestamp >= end) revert WindowClosed(claimId, end, block.timestamp);
-        if (msg.value != j.params.challengerBond) revert WrongBond(jobId, msg.value, j.params.challengerBond);
+    }
+
+    function _challenge(Job storage j, uint256 jobId, uint256 claimId, Claim storage c, uint256 bond)
+        private
+        returns (uint256 gameId)
+    {
         c.activeGames += 1;
-        totalBonds += msg.value;
+        totalBonds += bond;
         gameId = game.create(
             claimId,
             c.provider,
@@ -228,9 +283,9 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         );
         // R2: backed by the provider's free stake only, up to the claim lock; 0 does not refuse the game
         uint256 backing = stakes.lockUpTo(c.provider, GAME_LOCK_BASE + gameId, c.lock);
-        _books[gameId] = GameBook(msg.sender, uint128(msg.value), uint128(backing));
+        _books[gameId] = GameBook(msg.sender, uint128(bond), uint128(backing));
         _gamesOfClaim[claimId].push(gameId);
-        emit Challenged(jobId, claimId, gameId, msg.sender, msg.value, backing);
+        emit Challenged(jobId, claimId, gameId, msg.sender, bond, backing);
     }
 
     function finalize(uint256 jobId) external {
@@ -248,14 +303,14 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         emit JobFinalized(jobId, claimId, c.provider, reward);
     }
 
-    function expire(uint256 jobId) external {
+    function expire(uint256 jobId) external nonReentrant {
         (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
         _expire(j, jobId, claimId, c);
     }
 
     /// @notice The poster, while the job is Open (cooling down or not), or Claimed with its claim
     /// Active past the execution deadline (that claim expires first, as by `expire`): §6.5 R5.
-    function cancel(uint256 jobId) external {
+    function cancel(uint256 jobId) external nonReentrant {
         Job storage j = _job(jobId);
         if (msg.sender != j.poster) revert NotPoster(jobId, msg.sender, j.poster);
         if (j.state == JobState.Claimed) {
@@ -298,7 +353,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     }
 
     /// @notice Anyone, once a demanded output is past due: the claim is rejected (lock burned).
-    function outputTimeout(uint256 jobId) external {
+    function outputTimeout(uint256 jobId) external nonReentrant {
         (, uint256 claimId, Claim storage c) = _currentClaim(jobId);
         c.expect(claimId, ClaimState.Submitted);
         uint256 due = c.outputDue;
@@ -313,8 +368,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         credits[msg.sender] = 0;
         totalCredits -= amount;
         emit Withdrawn(msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert TransferFailed(msg.sender, amount);
+        Asset.push(asset, msg.sender, amount);
     }
 
     // ------------------------------------------------------------------ game callback
@@ -322,7 +376,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     /// @inheritdoc IGameResolver
     /// @dev §6.5 R3: the game's own bond and backing move, whatever the claim's state; the claim's
     /// first lost game also rejects it (R1).
-    function onGameResolved(uint256 gameId, uint256 claimId, bool providerWon) external {
+    function onGameResolved(uint256 gameId, uint256 claimId, bool providerWon) external nonReentrant {
         if (msg.sender != address(game)) revert Unauthorized(msg.sender);
         Claim storage c = _claims[claimId];
         GameBook storage b = _books[gameId];
@@ -335,9 +389,10 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
             emit GameSettled(gameId, claimId, c.provider, true, bond, backing, 0, 0);
             return;
         }
-        uint256 bounty = backing * CHALLENGER_SHARE_BPS / 10_000;
-        uint256 burned = backing - bounty;
-        if (backing != 0) stakes.slash(GAME_LOCK_BASE + gameId, backing); // the wei arrive through receive()
+        // shares of what arrived (all of it but with a fee-on-transfer token)
+        uint256 arrived = backing == 0 ? 0 : _slash(GAME_LOCK_BASE + gameId, backing);
+        uint256 bounty = arrived * CHALLENGER_SHARE_BPS / 10_000;
+        uint256 burned = arrived - bounty;
         _credit(challenger, bond, REASON_BOND);
         _credit(challenger, bounty, REASON_BOUNTY);
         emit GameSettled(gameId, claimId, challenger, false, bond, backing, bounty, burned);
@@ -346,14 +401,26 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     }
 
     /// @dev Claim -> Rejected, its whole lock slashed to this contract (R1); the job reopens (R5).
-    /// Returns the slashed amount, which the caller burns.
-    function _reject(uint256 claimId, Claim storage c, uint8 cause, uint256 gameId) private returns (uint256 slashed) {
+    /// Returns what of the slashed lock arrived, which the caller burns.
+    function _reject(uint256 claimId, Claim storage c, uint8 cause, uint256 gameId) private returns (uint256 arrived) {
         uint256 jobId = c.jobId;
         c.settle(claimId, ClaimState.Rejected);
         _reopen(_jobs[jobId], jobId);
-        slashed = c.lock;
-        stakes.slash(claimId, slashed);
+        uint256 slashed = c.lock;
+        arrived = _slash(claimId, slashed);
         emit ClaimRejected(jobId, claimId, gameId, cause, slashed);
+    }
+
+    /// @dev Slashes `amount` of lock `key` to this contract; returns what arrived: `amount` in
+    /// ether (through receive()), the balance change with a token (less with a transfer fee).
+    function _slash(uint256 key, uint256 amount) private returns (uint256 arrived) {
+        if (asset == address(0)) {
+            stakes.slash(key, amount);
+            return amount;
+        }
+        uint256 before = Asset.held(asset);
+        stakes.slash(key, amount);
+        arrived = Asset.held(asset) - before;
     }
 
     /// @dev The claim missed its execution deadline: part of its lock to the poster, the job reopens.
@@ -364,8 +431,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         uint256 slashed = c.lock * MISSED_DEADLINE_SLASH_BPS / 10_000;
         c.settle(claimId, ClaimState.Expired);
         _reopen(j, jobId);
-        stakes.slash(claimId, slashed); // the slashed wei arrive through receive()
-        _credit(j.poster, slashed, REASON_COMPENSATION);
+        // the poster is credited what arrived; a 0 slash still releases the lock
+        _credit(j.poster, _slash(claimId, slashed), REASON_COMPENSATION);
         emit ClaimExpired(jobId, claimId, c.provider, slashed);
     }
 
@@ -377,11 +444,12 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         emit JobReopened(jobId, reopensAt);
     }
 
+    /// @dev Ether and tokens alike go to BURN (0x...dEaD): no key is known for it, and a
+    /// token's own burn function is not part of ERC-20.
     function _burn(uint256 amount) private {
         if (amount == 0) return;
         totalBurned += amount;
-        (bool ok,) = BURN.call{value: amount}("");
-        if (!ok) revert TransferFailed(BURN, amount);
+        Asset.push(asset, BURN, amount);
     }
 
     // ------------------------------------------------------------------ views
@@ -441,10 +509,13 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         c = _claims[claimId];
     }
 
-    function _checkParams(JobParams calldata p) private view {
-        if (msg.value == 0) revert ZeroAmount();
+    function _checkReward(uint256 reward) private pure {
+        if (reward == 0) revert ZeroAmount();
         // the reward shares a storage slot with reopensAt (a reopen then costs no fresh slot)
-        _range(P_REWARD, msg.value, 1, type(uint128).max);
+        _range(P_REWARD, reward, 1, type(uint128).max);
+    }
+
+    function _checkParams(JobParams calldata p) private view {
         _range(P_WINDOW, p.challengeWindow, MIN_WINDOW, MAX_WINDOW);
         _range(P_CLOCK, p.clock, MIN_CLOCK, MAX_CLOCK);
         _range(P_EXECUTE, p.executeWithin, MIN_EXECUTE, MAX_EXECUTE);

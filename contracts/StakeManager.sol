@@ -3,14 +3,17 @@ pragma solidity ^0.8.24;
 
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {ReentrancyGuard} from "./lib/ReentrancyGuard.sol";
+import {Asset} from "./lib/Asset.sol";
 import {
     ZeroAmount, InsufficientStake, LockExists, NoLock, SlashTooLarge, NothingToWithdraw, StillUnbonding,
-    TransferFailed, NotDeployer, AlreadySet, Unauthorized
+    NotDeployer, AlreadySet, Unauthorized, AssetHasNoCode
 } from "./lib/Errors.sol";
 
 /// @title StakeManager: provider stake, locks (per claim, per game), slashing, unbonding
-/// @notice Invariant: balance == totalFree + totalLocked + totalUnbonding. A lock's key is the
-/// market's: a claim id, or GAME_LOCK_BASE + game id for a game's backing (protocol.md 6.5 R2).
+/// @notice Invariant: balance == totalFree + totalLocked + totalUnbonding (the balance of `asset`:
+/// ether when it is address(0), else the ERC-20 fixed at deployment, protocol.md 6.7; a token
+/// that moves balances by itself (rebasing) is not supported). A lock's key is the market's: a
+/// claim id, or GAME_LOCK_BASE + game id for a game's backing (protocol.md 6.5 R2).
 contract StakeManager is IStakeManager, ReentrancyGuard {
     struct Lock {
         address provider;
@@ -27,6 +30,8 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
     uint256 public constant UNBONDING_DELAY = 36 days;
 
     address public immutable deployer;
+    /// @notice The stake asset: address(0) for ether, else an ERC-20 (the market's asset too).
+    address public immutable asset;
     address public market;
 
     mapping(address => uint256) public freeStake;
@@ -36,8 +41,12 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
     uint256 public totalLocked;
     uint256 public totalUnbonding;
 
-    constructor() {
+    /// @dev `asset_` 0 (ether) or a contract, else AssetHasNoCode (a transfer call to an
+    /// account without code would "succeed" and move nothing).
+    constructor(address asset_) {
+        if (asset_ != address(0) && asset_.code.length == 0) revert AssetHasNoCode(asset_);
         deployer = msg.sender;
+        asset = asset_;
     }
 
     modifier onlyMarket() {
@@ -52,11 +61,27 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
         market = market_;
     }
 
+    /// @notice Ether market: adds msg.value to the caller's free stake.
     function deposit() external payable {
+        Asset.expectEther(asset);
         if (msg.value == 0) revert ZeroAmount();
-        freeStake[msg.sender] += msg.value;
-        totalFree += msg.value;
-        emit Deposited(msg.sender, msg.value);
+        _addFree(msg.sender, msg.value);
+    }
+
+    /// @notice Token market: pulls `amount` (approved beforehand) and adds what arrived to the
+    /// caller's free stake (less than `amount` for a fee-on-transfer token).
+    function depositToken(uint256 amount) external payable nonReentrant {
+        Asset.expectToken(asset);
+        if (amount == 0) revert ZeroAmount();
+        uint256 arrived = Asset.pull(asset, msg.sender, amount);
+        if (arrived == 0) revert ZeroAmount();
+        _addFree(msg.sender, arrived);
+    }
+
+    function _addFree(address provider, uint256 amount) private {
+        freeStake[provider] += amount;
+        totalFree += amount;
+        emit Deposited(provider, amount);
     }
 
     function requestUnbond(uint256 amount) external {
@@ -79,8 +104,7 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
         delete unbonding[msg.sender];
         totalUnbonding -= u.amount;
         emit Withdrawn(msg.sender, u.amount);
-        (bool ok,) = msg.sender.call{value: u.amount}("");
-        if (!ok) revert TransferFailed(msg.sender, u.amount);
+        Asset.push(asset, msg.sender, u.amount);
     }
 
     function lock(address provider, uint256 claimId, uint256 amount) external onlyMarket {
@@ -128,9 +152,7 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
             emit Unlocked(l.provider, claimId, rest);
         }
         emit Slashed(l.provider, claimId, amount);
-        if (amount != 0) {
-            (bool ok,) = market.call{value: amount}("");
-            if (!ok) revert TransferFailed(market, amount);
-        }
+        // the market measures what arrived (a fee-on-transfer token delivers less)
+        if (amount != 0) Asset.push(asset, market, amount);
     }
 }

@@ -12,8 +12,12 @@ interface IStakeManager {
     event Unlocked(address indexed provider, uint256 indexed claimId, uint256 amount);
     event Slashed(address indexed provider, uint256 indexed claimId, uint256 amount);
 
-    /// @notice Adds msg.value to the caller's free stake.
+    /// @notice Ether market: adds msg.value to the caller's free stake.
     function deposit() external payable;
+    /// @notice Token market: pulls `amount` of the asset and adds what arrived to the free stake.
+    function depositToken(uint256 amount) external payable;
+    /// @notice The stake asset: address(0) for ether, else the ERC-20 fixed at deployment.
+    function asset() external view returns (address);
     /// @notice Moves `amount` of free stake to unbonding and restarts the unbonding timer.
     function requestUnbond(uint256 amount) external;
     /// @notice Pays the caller its unbonding stake once the timer has passed.

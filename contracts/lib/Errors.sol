@@ -24,6 +24,14 @@ error NotDeployer(address caller);
 error AlreadySet();
 error ZeroAmount();
 error Unauthorized(address caller);
+// --- asset (protocol.md 6.7): token address 0 is ether ---
+// a token transfer reverted or returned something other than nothing or true (party: the
+// sender of a pull, the recipient of a push, the holder of a balance read with amount 0)
+error TokenTransferFailed(address token, address party, uint256 amount);
+error EtherOnTokenPath(uint256 sent);
+error NotTokenMarket();
+error NotEtherMarket(address asset);
+error AssetHasNoCode(address asset);
 
 // --- StakeManager ---
 error InsufficientStake(address provider, uint256 free, uint256 needed);

@@ -212,10 +212,12 @@ def _param_out_of_range(a: Args, c: _Ctx) -> str:
 def _zero_amount(_a: Args, c: _Ctx) -> str:
     what = {
         "post": "the reward (`--reward`)",
+        "postToken": "the reward that arrived (`--reward`, less any fee the token takes)",
         "deposit": "the stake to deposit",
+        "depositToken": "the stake that arrived (less any fee the token takes)",
         "requestUnbond": "the amount to unstake",
     }.get(c.action, "the amount")
-    return f"{what} is zero: it must be more than 0 ETH"
+    return f"{what} is zero: it must be more than 0"
 
 
 def _insufficient_stake(a: Args, c: _Ctx) -> str:
@@ -258,6 +260,28 @@ _SENTENCES: Mapping[str, Callable[[Args, _Ctx], str]] = {
     E.ZERO_AMOUNT: _zero_amount,
     E.UNAUTHORIZED: lambda a, c: (
         f"{_addr(a['caller'])} may not call this: only the protocol's own contracts may"
+    ),
+    # the asset (protocol.md 6.7)
+    E.TOKEN_TRANSFER_FAILED: lambda a, c: (
+        f"the market's token {_addr(a['token'])} refused to move {a['amount']} units for "
+        f"{_addr(a['party'])} (the transfer reverted or returned false): check that account's "
+        "token balance and its allowance to the market or the stake manager"
+    ),
+    E.ETHER_ON_TOKEN_PATH: lambda a, c: (
+        f"this market is paid in a token: send no ether with the call ({eth(int(a['sent']))} "
+        "was sent)"
+    ),
+    E.NOT_TOKEN_MARKET: lambda a, c: (
+        "this market is paid in ether: use the ether functions (post, challenge, deposit "
+        "with a value), not the token ones"
+    ),
+    E.NOT_ETHER_MARKET: lambda a, c: (
+        f"this market is paid in the token {_addr(a['asset'])}, not ether: use the token "
+        "functions (postToken, challengeToken, depositToken; `poc` picks them itself)"
+    ),
+    E.ASSET_HAS_NO_CODE: lambda a, c: (
+        f"the asset {_addr(a['asset'])} has no code: give an ERC-20 contract's address, or 0 "
+        "for ether"
     ),
     # StakeManager
     E.INSUFFICIENT_STAKE: _insufficient_stake,
@@ -307,8 +331,9 @@ _SENTENCES: Mapping[str, Callable[[Args, _Ctx], str]] = {
         "the job can be finalized only after that"
     ),
     E.WRONG_BOND: lambda a, c: (
-        f"a challenge of job {a['jobId']} must send exactly its challenger bond "
-        f"{eth(int(a['required']))}, not {eth(int(a['sent']))}"
+        f"a challenge of job {a['jobId']} must bring its challenger bond "
+        f"{eth(int(a['required']))} (exactly, in ether; at least, arrived, in a token), "
+        f"not {eth(int(a['sent']))}"
     ),
     E.GAMES_PENDING: lambda a, c: (
         f"claim {a['claimId']} still has {a['activeGames']} game(s) in play: the job can be "

@@ -38,6 +38,19 @@ from node.cli.role_options import (
     show_default=True,
     help="safety factor of the clock floor",
 )
+@click.option(
+    "--token",
+    default=None,
+    help="pay the market in an ERC-20: its address, or 'mock' to deploy a 6-decimal "
+    "MockStablecoin (test chains; mints 1M mUSD to the deployer); default: ether",
+)
+@click.option(
+    "--asset-price-eth",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="with --token: ETH per whole token, to set the bond floor in the token "
+    "(default for --token mock: 0.0003)",
+)
 @json_option
 def deploy_cmd(
     config_file: Path | None,
@@ -46,6 +59,8 @@ def deploy_cmd(
     block_time: float | None,
     gas_price_gwei: float | None,
     safety: float,
+    token: str | None,
+    asset_price_eth: float | None,
     as_json: bool,
 ) -> None:
     """Deploy StakeManager, TensorStep, JobMarket and DisputeGame with the configured keystore
@@ -58,7 +73,8 @@ def deploy_cmd(
     from node.chain.sender import TxSender
     from node.config import settings as cfg
     from node.config import wiring
-    from node.devnet.deploy import deploy_protocol
+    from node.devnet.deploy import MOCK_PRICE_ETH, deploy_protocol, resolve_asset
+    from node.devnet.errors import DevnetError
     from node.roles.safety import GWEI, deploy_floors, measure_block_time
 
     overrides = {"rpc_url": rpc_url} if rpc_url else {}
@@ -76,7 +92,16 @@ def deploy_cmd(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     account = wiring.account(settings)
-    deployment = deploy_protocol(TxSender(w3, account, protocol_decoder()), floors=floors)
+    sender = TxSender(w3, account, protocol_decoder())
+    try:
+        asset = resolve_asset(sender, token, mint_to=(str(account.address),))
+        if token is not None and token.lower() == "mock" and asset_price_eth is None:
+            asset_price_eth = MOCK_PRICE_ETH
+        deployment = deploy_protocol(
+            sender, floors=floors, asset=asset, asset_price_eth=asset_price_eth
+        )
+    except DevnetError as exc:
+        raise click.UsageError(str(exc)) from None
     chain_id = int(w3.eth.chain_id)
     if write_config is not None:
         values = settings.model_dump(mode="json", exclude_none=True)
@@ -96,7 +121,8 @@ def deploy_cmd(
             "block_time": block_time,
             "gas_price": gas_price,
             "min_clock": floors.min_clock,
-            "min_bond": floors.min_bond,
+            "min_bond": (deployment.floors or floors).min_bond,
+            "asset": asset,
         }
         click.echo(json.dumps(out))
         return
@@ -107,6 +133,12 @@ def deploy_cmd(
         f"  block time {block_time:g} s{measured}, gas price {gas_price / GWEI:g} gwei: "
         f"minimum clock {floors.min_clock} s, minimum bond {floors.min_bond} wei"
     )
+    if int(asset, 16) != 0 and deployment.floors is not None:
+        click.echo(
+            f"  paid in the token {asset} at {asset_price_eth:g} ETH per token: minimum bond "
+            f"{deployment.floors.min_bond} base units of it"
+        )
+    click.echo(f"  {'asset':<14} {'ether' if int(asset, 16) == 0 else asset}")
     for name, address in deployment.addresses.items():
         click.echo(f"  {name:<14} {address}")
     if write_config is not None:

@@ -36,12 +36,25 @@ def devnet() -> None:
     help="Seconds per block; 0 mines one block per transaction (then chain time, and so"
     " challenge windows and clocks, stands still while nobody sends a transaction).",
 )
-def up_cmd(data_dir: Path, chain_id: int, ipfs: bool, deploy: bool, block_time: float) -> None:
+@click.option(
+    "--token",
+    default=None,
+    help="Pay the market in a token: 'mock' deploys a 6-decimal MockStablecoin (mUSD) and "
+    "mints 1M to every devnet account, or an ERC-20 address (default: ether).",
+)
+def up_cmd(
+    data_dir: Path, chain_id: int, ipfs: bool, deploy: bool, block_time: float, token: str | None
+) -> None:
     """Start anvil and IPFS in the background, deploy, write <data-dir>/config.json."""
     from node.devnet import devnet as impl
 
     state = impl.up(
-        data_dir, chain_id, with_ipfs=ipfs, deploy=deploy, block_time=block_time or None
+        data_dir,
+        chain_id,
+        with_ipfs=ipfs,
+        deploy=deploy,
+        block_time=block_time or None,
+        token=token,
     )
     click.echo(f"anvil   {state.rpc_url} (chain {state.chain_id}, pid {state.anvil_pid})")
     if state.ipfs_api:
@@ -97,14 +110,14 @@ def status_cmd(data_dir: Path) -> None:
 )
 def export_abi_cmd(build_dir: Path, solcjs: bool) -> None:
     """Copy the protocol contracts' ABIs and bytecode from ape's build into node/abi/."""
-    from node.chain.abi import ABI_DIR, PROTOCOL_CONTRACTS, export_from_build
+    from node.chain.abi import ABI_DIR, DEVNET_CONTRACTS, PROTOCOL_CONTRACTS, export_from_build
 
     if solcjs:
         from node.devnet.solcjs import compile_protocol
 
         written = compile_protocol(ABI_DIR)
     else:
-        written = export_from_build(build_dir)
+        written = export_from_build(build_dir, names=PROTOCOL_CONTRACTS + DEVNET_CONTRACTS)
     click.echo(f"exported {', '.join(written) or 'nothing'} to {ABI_DIR}")
     missing = sorted(set(PROTOCOL_CONTRACTS) - set(written))
     if missing:

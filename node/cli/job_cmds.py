@@ -3,8 +3,10 @@ commands (click only; the logic is node.roles.client)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,12 @@ def job() -> None:
     show_default=True,
     help="chess clock per side and game, seconds",
 )
+@click.option(
+    "--asset-price-eth",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="on a token market: ETH per whole token, to check the bond and reward against gas",
+)
 @block_time_option(
     "block time in seconds for the safety warnings (default: measured from recent blocks)"
 )
@@ -106,6 +114,7 @@ def post_cmd(
     execute_within: int,
     window: int,
     clock: int,
+    asset_price_eth: float | None,
     block_time: float | None,
     config_file: Path | None,
     as_json: bool,
@@ -129,8 +138,25 @@ def post_cmd(
     with _progress("loading the job", as_json):
         spec, data = load_job(spec_dir, example, input_path)
     client = _client(config_file)
+    asset = client.ctx.deployment.asset
+    if not asset.is_ether:  # the amounts were read as ether: they are amounts of the token
+        try:
+            terms = dataclasses.replace(
+                terms,
+                reward=asset.from_ether_scale(reward),
+                required_stake=asset.from_ether_scale(required_stake),
+                challenger_bond=asset.from_ether_scale(bond),
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        click.echo(
+            f"note: this market pays in {asset.symbol} ({asset.address}): reward "
+            f"{asset.show(terms.reward)}, stake {asset.show(terms.required_stake)}, bond "
+            f"{asset.show(terms.challenger_bond)}",
+            err=True,
+        )
     # the rule honest providers apply (node.roles.safety): warn, the poster decides
-    warnings = client.warnings(spec, terms, block_time=block_time)
+    warnings = client.warnings(spec, terms, block_time=block_time, asset_price_eth=asset_price_eth)
     if (padded := padding_note(spec)) is not None:
         click.echo(f"note: {padded}", err=True)
     for warning in warnings:
@@ -144,17 +170,31 @@ def post_cmd(
     )
 
 
+def _money(st: dict[str, Any]) -> Callable[[int], str]:
+    """How the status shows amounts: ETH, or the token of `st["asset"]` with its symbol."""
+    from node.chain.contracts.token import Asset
+    from node.readable import eth
+
+    a = st.get("asset")
+    if not a or int(a["address"], 16) == 0:
+        return eth
+    return Asset(a["address"], a["symbol"], int(a["decimals"])).show
+
+
 def _status_lines(st: dict[str, Any]) -> list[str]:
-    """The job, its terms, and every claim it has had with its games: amounts in ETH, durations
-    in words, times in UTC with their distance from the chain's now."""
-    from node.readable import duration, eth, when
+    """The job, its terms, and every claim it has had with its games: amounts in ETH (or in the
+    market's token, with its symbol), durations in words, times in UTC with their distance from
+    the chain's now."""
+    from node.readable import duration, when
+
+    show = _money(st)
 
     now, p = st["now"], st["params"]
     lines = [
-        f"job {st['job_id']}: {st['state']}, reward {eth(st['reward'])}, poster {st['poster']}"
+        f"job {st['job_id']}: {st['state']}, reward {show(st['reward'])}, poster {st['poster']}"
     ]
     lines.append(
-        f"  terms: stake {eth(p['required_stake'])}, challenger bond {eth(p['challenger_bond'])}, "
+        f"  terms: stake {show(p['required_stake'])}, challenger bond {show(p['challenger_bond'])}, "
         f"clock {duration(p['clock'])} per side, window {duration(p['challenge_window'])}, "
         f"execute within {duration(p['execute_within'])}"
     )
@@ -163,42 +203,42 @@ def _status_lines(st: dict[str, Any]) -> list[str]:
         if st.get("reopens_at") and st["reopens_at"] > now:
             lines.append(f"  reopened: claimable again from {when(st['reopens_at'], now)}")
     if st.get("refund") is not None:
-        lines.append(f"  cancelled: {eth(st['refund'])} refunded to the poster")
+        lines.append(f"  cancelled: {show(st['refund'])} refunded to the poster")
     if not st["claims"]:
         lines.append("  no claim yet")
     for claim in st["claims"]:
-        lines += _claim_lines(claim, now)
+        lines += _claim_lines(claim, now, show)
     return lines
 
 
-def _claim_lines(c: dict[str, Any], now: int) -> list[str]:
-    from node.readable import eth, when
+def _claim_lines(c: dict[str, Any], now: int, show: Callable[[int], str]) -> list[str]:
+    from node.readable import when
 
     state = c["state"]
     if state == "accepted":
-        outcome = f"accepted, reward {eth(c['reward'] or 0)} paid"
+        outcome = f"accepted, reward {show(c['reward'] or 0)} paid"
     elif state == "rejected":
         game = f" (game {c['lost_game']})" if c.get("lost_game") else ""
-        outcome = f"rejected: {c['cause']}{game}, lock {eth(c['slashed'] or 0)} slashed and burned"
+        outcome = f"rejected: {c['cause']}{game}, lock {show(c['slashed'] or 0)} slashed and burned"
     elif state == "expired":
-        outcome = f"expired: {c['cause']}, {eth(c['slashed'] or 0)} of the lock to the poster"
+        outcome = f"expired: {c['cause']}, {show(c['slashed'] or 0)} of the lock to the poster"
     else:
         outcome = state
     lines = [f"  claim {c['claim_id']} by {c['provider']}: {outcome}"]
     if c["submitted_at"] is None:
         verb = "executes" if state == "active" else "had to execute"
-        lines.append(f"    locked {eth(c['lock'])}; {verb} by {when(c['execute_deadline'], now)}")
+        lines.append(f"    locked {show(c['lock'])}; {verb} by {when(c['execute_deadline'], now)}")
     else:
         window = ""
         if state == "submitted":  # the window matters only while the claim can be challenged
             ends = "ends" if c["window_end"] > now else "ended"
             window = f", challenge window {ends} {when(c['window_end'], now)}"
         lines.append(
-            f"    locked {eth(c['lock'])}; submitted {when(c['submitted_at'], now)}{window}"
+            f"    locked {show(c['lock'])}; submitted {when(c['submitted_at'], now)}{window}"
         )
         lines.append(f"    output: {_output_words(c['output'], now)}")
     for game in c["games"].values():
-        lines += _game_lines(game, now)
+        lines += _game_lines(game, now, show)
     return lines
 
 
@@ -214,8 +254,8 @@ def _output_words(o: dict[str, Any], now: int) -> str:
     return "behind its locator (not demanded on chain)"
 
 
-def _game_lines(g: dict[str, Any], now: int) -> list[str]:
-    from node.readable import duration, eth, when
+def _game_lines(g: dict[str, Any], now: int, show: Callable[[int], str]) -> list[str]:
+    from node.readable import duration, when
 
     head = f"    game {g['game_id']}, challenger {g['challenger']}: "
     if g["status"] == "active":
@@ -223,18 +263,18 @@ def _game_lines(g: dict[str, Any], now: int) -> list[str]:
             f"{head}active at the {g['level']} level, {g['to_move']} to move by "
             f"{when(g['deadline'], now)}",
             f"      clocks left: provider {duration(g['provider_clock'])}, challenger "
-            f"{duration(g['challenger_clock'])}; bond {eth(g['bond'])}, backing {eth(g['backing'])}",
+            f"{duration(g['challenger_clock'])}; bond {show(g['bond'])}, backing {show(g['backing'])}",
         ]
     how = " by timeout" if g.get("by_timeout") else ""
     if g["status"] == "provider_won":
         return [
             f"{head}provider won{how}",
-            f"      bond {eth(g['bond'])} to the provider, its backing {eth(g['backing'])} unlocked",
+            f"      bond {show(g['bond'])} to the provider, its backing {show(g['backing'])} unlocked",
         ]
     return [
         f"{head}challenger won{how}",
-        f"      bond {eth(g['bond'])} back to the challenger, bounty {eth(g['bounty'] or 0)} of "
-        f"the backing {eth(g['backing'])}, {eth(g['burned'] or 0)} burned",
+        f"      bond {show(g['bond'])} back to the challenger, bounty {show(g['bounty'] or 0)} of "
+        f"the backing {show(g['backing'])}, {show(g['burned'] or 0)} burned",
     ]
 
 

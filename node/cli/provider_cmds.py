@@ -34,19 +34,35 @@ def provider() -> None:
     """Stake, then run the provider daemon: claim jobs, execute, submit, defend, get paid."""
 
 
-def _stake_lines(st: dict[str, Any]) -> list[str]:
+def _in_asset(p: Any, amount: int | None) -> int | None:
+    """A CLI amount (read as ether, 18 decimals) in the market's asset's base units."""
+    if amount is None:
+        return None
+    asset = p.ctx.deployment.asset
+    try:
+        return int(asset.from_ether_scale(amount)) if not asset.is_ether else amount
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _stake_lines(st: dict[str, Any], p: Any = None) -> list[str]:
     from node.cli.reports import credits_line
     from node.readable import eth
 
-    unbonding = f"  unbonding   {eth(st['unbonding'])}"
+    asset = None if p is None else p.ctx.deployment.asset
+    if asset is not None and not asset.is_ether:
+        show = asset.show
+        st["asset"] = {"address": asset.address, "symbol": asset.symbol, "decimals": asset.decimals}
+        credits = f"  credits     {show(st['credits'])}"
+    else:
+        show, credits = eth, credits_line(st["credits"])
+    unbonding = f"  unbonding   {show(st['unbonding'])}"
     if st["unbonding"]:
         unbonding += f", withdrawable from {timestamp(st['unlock_at'])}"
-    return [
-        f"provider {st['address']}",
-        f"  free stake  {eth(st['free_stake'])}",
-        unbonding,
-        credits_line(st["credits"]),
-    ]
+    lines = [f"provider {st['address']}"]
+    if asset is not None and not asset.is_ether:
+        lines.append(f"  asset       {asset.symbol} ({asset.address}, {asset.decimals} decimals)")
+    return lines + [f"  free stake  {show(st['free_stake'])}", unbonding, credits]
 
 
 @provider.command("register", short_help="Check key, chain and contracts; stake.")
@@ -61,11 +77,15 @@ def register_cmd(amount: int | None, config_file: Path | None, as_json: bool) ->
 
     p = _provider(config_file)
     if amount:
-        p.stake(amount)
+        p.stake(_in_asset(p, amount))
     st = p.status()
     st["balance"] = int(p.ctx.w3.eth.get_balance(p.ctx.address))
     st.pop("jobs")
-    emit(st, as_json, _stake_lines(st) + [f"  balance     {eth(st['balance'])}"])
+    lines = _stake_lines(st, p) + [f"  balance     {eth(st['balance'])}"]
+    if p.ctx.deployment.token is not None:
+        st["asset_balance"] = p.ctx.deployment.balance(p.ctx.address)
+        lines.append(f"              {p.ctx.deployment.asset.show(st['asset_balance'])}")
+    emit(st, as_json, lines)
 
 
 @provider.command(
@@ -78,12 +98,13 @@ def register_cmd(amount: int | None, config_file: Path | None, as_json: bool) ->
 @config_option
 @json_option
 def stake_cmd(amount: int, config_file: Path | None, as_json: bool) -> None:
-    """Deposit AMOUNT as free stake (for example 1.5 or 1.5eth)."""
+    """Deposit AMOUNT as free stake (for example 1.5 or 1.5eth; on a token market 1.5 is 1.5
+    of its token, approved to the stake manager first)."""
     p = _provider(config_file)
-    p.stake(amount)
+    p.stake(_in_asset(p, amount))
     st = p.status()
     st.pop("jobs")
-    emit(st, as_json, _stake_lines(st))
+    emit(st, as_json, _stake_lines(st, p))
 
 
 @provider.command(
@@ -98,10 +119,10 @@ def stake_cmd(amount: int, config_file: Path | None, as_json: bool) -> None:
 def unstake_cmd(amount: int, config_file: Path | None, as_json: bool) -> None:
     """Start unbonding AMOUNT of free stake (withdrawable after the unbonding delay)."""
     p = _provider(config_file)
-    p.unstake(amount)
+    p.unstake(_in_asset(p, amount))
     st = p.status()
     st.pop("jobs")
-    emit(st, as_json, _stake_lines(st))
+    emit(st, as_json, _stake_lines(st, p))
 
 
 @provider.command("withdraw", short_help="Withdraw credits and unbonded stake.")
@@ -117,7 +138,7 @@ def withdraw_cmd(config_file: Path | None, as_json: bool) -> None:
     st.pop("jobs")
     unbonding = p.ctx.deployment.stake.unbonding(p.ctx.address)
     said = withdrawal_sentence(st["address"], done["credits"], done["stake"], unbonding)
-    emit({**st, "withdrawn": done}, as_json, [said] + _stake_lines(st))
+    emit({**st, "withdrawn": done}, as_json, [said] + _stake_lines(st, p))
 
 
 @provider.command("status", short_help="Stake, earnings (life, per job and game), jobs seen.")
@@ -131,7 +152,7 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
     p = _provider(config_file)
     st = p.status()
     st["earnings"] = p.ledger.summary()
-    lines = _stake_lines(st) + totals_lines(st["earnings"]["totals"])
+    lines = _stake_lines(st, p) + totals_lines(st["earnings"]["totals"])
     lines += record_lines("job", st["jobs"], st["earnings"], "jobs")
     emit(st, as_json, lines)
 
@@ -181,6 +202,13 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
     help="refuse jobs whose output exceeds this many KiB (at most 96: a larger one cannot be "
     "published on chain in one transaction when the poster demands it)",
 )
+@click.option(
+    "--asset-price-eth",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="on a token market: ETH per whole token, to weigh bonds and rewards against gas "
+    "(without it a token market's jobs are skipped, not judged)",
+)
 @block_time_option("seconds per block (default: measured from recent blocks)")
 @gas_price_option("gwei (default: the node's gas price)")
 @metrics_options
@@ -194,6 +222,7 @@ def run_cmd(
     bond_margin: float,
     macs_per_second: float,
     max_output_kb: int,
+    asset_price_eth: float | None,
     block_time: float | None,
     gas_price_gwei: float | None,
     metrics_port: int | None,
@@ -213,6 +242,7 @@ def run_cmd(
         "bond_margin": bond_margin,
         "macs_per_second": macs_per_second,
         "max_output_bytes": max_output_kb * 1024,
+        "asset_price_eth": asset_price_eth,
         "block_time": block_time,
         "gas_price": None if gas_price_gwei is None else int(gas_price_gwei * GWEI),
         "metrics_port": metrics_port,

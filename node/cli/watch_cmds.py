@@ -61,6 +61,13 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
     st = tower.status()
     st["earnings"] = tower.ledger.summary()
     lines = [f"watchtower {st['address']}", credits_line(st["credits"])]
+    asset = tower.ctx.deployment.asset
+    if not asset.is_ether:  # bonds, bounties and credits are in the market's token
+        st["asset"] = {"address": asset.address, "symbol": asset.symbol, "decimals": asset.decimals}
+        lines[1:] = [
+            f"  asset       {asset.symbol} ({asset.address}, {asset.decimals} decimals)",
+            f"  credits     {asset.show(st['credits'])}",
+        ]
     lines += totals_lines(st["earnings"]["totals"])
     lines += record_lines("claim", st["claims"], st["earnings"], "claims")
     opts.emit(st, as_json, lines)

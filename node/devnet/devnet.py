@@ -98,17 +98,22 @@ def _artifacts_dir(abi_dir: Path | None, scratch: Path, build_dir: Path) -> Path
 
 
 def _deploy(
-    rpc_url: str, chain_id: int, keystore_path: Path, folder: Path
+    rpc_url: str, chain_id: int, keystore_path: Path, folder: Path, token: str | None = None
 ) -> tuple[dict[str, str], int]:
     from node.chain import keystore
     from node.chain.revert import protocol_decoder
     from node.chain.rpc import connect
     from node.chain.sender import TxSender
-    from node.devnet.deploy import deploy_protocol
+    from node.devnet.deploy import MOCK_PRICE_ETH, deploy_protocol, resolve_asset
 
     w3 = connect(rpc_url, expected_chain_id=chain_id)
     sender = TxSender(w3, keystore.load(keystore_path, DEV_PASSWORD), protocol_decoder(folder))
-    deployment = deploy_protocol(sender, folder)
+    from eth_account import Account
+
+    accounts = tuple(str(Account.from_key(dev_private_key(i)).address) for i in DEV_ROLES.values())
+    asset = resolve_asset(sender, token, folder, mint_to=accounts)
+    # a devnet prices its token at MOCK_PRICE_ETH (the bond floor in the token's units)
+    deployment = deploy_protocol(sender, folder, asset=asset, asset_price_eth=MOCK_PRICE_ETH)
     return deployment.addresses, deployment.block
 
 
@@ -121,6 +126,7 @@ def up(
     block_time: float | None = None,
     detached: bool = True,
     build_dir: Path = Path(".build"),
+    token: str | None = None,
 ) -> DevnetState:
     """Start the devnet (refusing if one recorded here still runs) and write its config.
     `detached=False` ties the services to this process (tests: no leak even on SIGKILL)."""
@@ -146,7 +152,7 @@ def up(
                 log.warning("not deploying: no protocol artifacts in node/abi nor %s", build_dir)
             else:
                 contracts, start_block = _deploy(
-                    anvil.rpc_url, chain_id, Path(keys["deployer"]), artifacts
+                    anvil.rpc_url, chain_id, Path(keys["deployer"]), artifacts, token
                 )
         config_path = default_config_path(data_dir)
         config: dict[str, Any] = {

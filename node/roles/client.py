@@ -62,6 +62,7 @@ class JobClient:
             locator = package.upload(self.ctx.store, Path(tmp) / "spec")
         d = self.ctx.deployment
         params = self.params(package.commitments(), terms)
+        self.ctx.pay(d.market.address, terms.reward)
         receipt = self.ctx.send(d.market.post(params, locator, terms.reward))
         return d.market.posted_in(receipt)[0].job_id
 
@@ -71,18 +72,31 @@ class JobClient:
         terms: JobTerms,
         margins: safety.Margins = safety.Margins(),  # noqa: B008 (frozen)
         block_time: float | None = None,
+        asset_price_eth: float | None = None,
     ) -> list[str]:
         """What is wrong with `terms` for `spec` on this chain: below the market's floors (the
         post would revert), or unsafe for honest providers (node.roles.safety, the rule their
-        nodes apply with default margins: they will refuse the job). Empty: fine."""
-        market = self.ctx.deployment.market
+        nodes apply with default margins: they will refuse the job). Empty: fine. On a token
+        market the bond and reward are weighed against gas at `asset_price_eth` (ETH per
+        whole token); without it that part is not judged, and a note says so."""
+        d = self.ctx.deployment
+        market, asset = d.market, d.asset
         found = []
         if terms.clock < (floor := market.min_clock()):
             found.append(f"clock {terms.clock} s < the market's minimum {floor} s: post reverts")
         if terms.challenger_bond < (floor := market.min_bond()):
+            have = (
+                asset.show(terms.challenger_bond)
+                if not asset.is_ether
+                else f"{terms.challenger_bond} wei"
+            )
+            least = asset.show(floor) if not asset.is_ether else f"{floor} wei"
+            found.append(f"challenger bond {have} < the market's minimum {least}: post reverts")
+        wei_per_unit = safety.asset_wei_per_unit(asset.decimals, asset_price_eth, asset.is_ether)
+        if wei_per_unit is None:
             found.append(
-                f"challenger bond {terms.challenger_bond} wei < the market's minimum "
-                f"{floor} wei: post reverts"
+                f"bond and reward not weighed against gas: the market pays in {asset.symbol} "
+                "and no --asset-price-eth was given (providers without a price skip the job)"
             )
         unsafe = safety.unsafe_terms(
             clock=terms.clock,
@@ -93,7 +107,10 @@ class JobClient:
             chain=safety.chain_conditions(self.ctx.w3, block_time),
             margins=margins,
             reward=terms.reward,
+            wei_per_unit=wei_per_unit or 1.0,
         )
+        if wei_per_unit is None:  # the gas-weighed rules cannot be judged
+            unsafe = [why for why in unsafe if "bond" not in why and not why.startswith("reward")]
         return found + [f"honest providers refuse: {why}" for why in unsafe]
 
     def params(self, c: Commitments, terms: JobTerms) -> JobParams:
@@ -121,7 +138,9 @@ class JobClient:
         job = self._existing(job_id)
         story = history.job_story(d, job_id)
         claims = [c.as_json() for c in story.claims]
+        asset = d.asset
         out: dict[str, Any] = {
+            "asset": {"address": asset.address, "symbol": asset.symbol, "decimals": asset.decimals},
             "job_id": job_id,
             "state": job.state.name.lower(),
             "reward": job.reward,

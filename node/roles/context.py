@@ -56,6 +56,16 @@ class RoleContext:
         nonce, receipt); requests come from the bindings' builders."""
         return self.sender.send(request)
 
+    def pay(self, spender: str, amount: int) -> None:
+        """Before a call that takes `amount` of the asset: on a token market, approve `spender`
+        (the market or the stake manager) for it unless the allowance already covers it; on an
+        ether market nothing (the amount travels as the call's value)."""
+        token = self.deployment.token
+        if token is None or amount <= 0:
+            return
+        if token.allowance(self.address, spender) < amount:
+            self.send(token.approve(spender, amount))
+
     def close(self) -> None:
         self.state.close()
 

@@ -49,6 +49,9 @@ class ProviderPolicy(DaemonPolicy):
     block_time: float | None = None  # seconds; None: measured from recent blocks
     gas_price: int | None = None  # wei; None: the node's gas price
     max_output_bytes: int = safety.MAX_OUTPUT_BYTES  # larger outputs cannot be published
+    # ETH per whole token of a token market (docs/operator.md): needed to weigh the bond and the
+    # reward against gas; without it a token market's jobs are skipped, not judged
+    asset_price_eth: float | None = None
 
 
 class Provider(RoleDaemon[JobRecord]):
@@ -63,7 +66,9 @@ class Provider(RoleDaemon[JobRecord]):
     # ---- staking (operator commands) ----
 
     def stake(self, amount: int) -> None:
-        self.ctx.send(self.ctx.deployment.stake.deposit(amount))
+        stake = self.ctx.deployment.stake
+        self.ctx.pay(stake.address, amount)
+        self.ctx.send(stake.deposit(amount))
 
     def unstake(self, amount: int) -> None:
         self.ctx.send(self.ctx.deployment.stake.request_unbond(amount))
@@ -189,6 +194,18 @@ class Provider(RoleDaemon[JobRecord]):
             reasons.append("claim deadline passed")
         if reasons:
             return self.finish(rec, Stage.REFUSED, "; ".join(reasons))
+        asset = d.asset
+        wei_per_unit = safety.asset_wei_per_unit(
+            asset.decimals, pol.asset_price_eth, asset.is_ether
+        )
+        if wei_per_unit is None:
+            note = (
+                f"market pays in {asset.symbol} ({asset.address}) and no asset price is set: "
+                "cannot weigh the bond against gas, job skipped (set --asset-price-eth)"
+            )
+            if note != rec.note:
+                log.warning("job %d: %s", job.job_id, note)
+            return self.save(dataclasses.replace(rec, note=note))
         try:
             work = self.work(job, rec.locator)
         except PocError as exc:
@@ -211,6 +228,7 @@ class Provider(RoleDaemon[JobRecord]):
                 pol.margin, pol.bond_margin, pol.macs_per_second, pol.max_output_bytes
             ),
             reward=job.reward,
+            wei_per_unit=wei_per_unit,
         )
         if unsafe:
             log.warning("job %d: unsafe terms: %s", job.job_id, "; ".join(unsafe))

@@ -149,6 +149,15 @@ class Floors:
     min_bond: int
 
 
+def floors_in_asset(floors: Floors, decimals: int, price_eth: float) -> Floors:
+    """`floors` for a token market: the bond floor (wei) in the token's base units at
+    `price_eth` ETH per whole token, rounded up (the clock floor is unchanged)."""
+    if price_eth <= 0:
+        raise ValueError(f"asset price {price_eth} ETH must be positive")
+    wei_per_unit = price_eth * 10**18 / 10**decimals
+    return Floors(floors.min_clock, max(1, math.ceil(floors.min_bond / wei_per_unit)))
+
+
 def deploy_floors(block_time: float, gas_price: int, safety: float = SAFETY) -> Floors:
     """min_clock = max(60 s, MAX_PROVIDER_MOVES x block time x safety);
     min_bond = DEFENCE_GAS x gas price (protocol.md §6.5)."""
@@ -203,6 +212,19 @@ def chain_conditions(
 # ---- the rule ------------------------------------------------------------------------------
 
 
+def asset_wei_per_unit(decimals: int, price_eth: float | None, is_ether: bool) -> float | None:
+    """What one base unit of the market's asset is worth in wei: 1 for ether; for a token,
+    `price_eth` (ETH per whole token, the operator's --asset-price-eth) scaled by its decimals;
+    None when a token market has no price (the bond cannot be judged against gas)."""
+    if is_ether:
+        return 1.0
+    if price_eth is None:
+        return None
+    if price_eth <= 0:
+        raise ValueError(f"asset price {price_eth} ETH must be positive")
+    return price_eth * 10**18 / 10**decimals
+
+
 @dataclass(frozen=True)
 class Margins:
     """How much slack a node demands over the bare need."""
@@ -236,9 +258,12 @@ def unsafe_terms(
     chain: ChainConditions,
     margins: Margins = Margins(),  # noqa: B008 (frozen)
     reward: int | None = None,
+    wei_per_unit: float = 1.0,
 ) -> list[str]:
     """Why an honest provider refuses these terms on this chain (empty: safe). The cost of
-    publishing the output on demand is weighed against `reward` when it is given."""
+    publishing the output on demand is weighed against `reward` when it is given. Bond and
+    reward are in the market's asset: `wei_per_unit` is what one base unit of it is worth in
+    wei (1 for ether; for a token, the operator's price: asset_wei_per_unit)."""
     bt, m = chain.block_time, margins.margin
     reasons = []
     need_clock = math.ceil(cost.moves * bt * m)
@@ -260,9 +285,10 @@ def unsafe_terms(
             f"challenge transaction, x margin {m:g}): no watchtower could check the result"
         )
     need_bond = math.ceil(cost.moves * MOVE_GAS * chain.gas_price * margins.bond_margin)
-    if challenger_bond < need_bond:
+    bond_wei = math.floor(challenger_bond * wei_per_unit)
+    if bond_wei < need_bond:
         reasons.append(
-            f"challenger bond {challenger_bond} wei < {need_bond} wei ({cost.moves} moves x "
+            f"challenger bond {bond_wei} wei < {need_bond} wei ({cost.moves} moves x "
             f"{MOVE_GAS} gas at {chain.gas_price / GWEI:g} gwei x {margins.bond_margin:g}): "
             "a failed challenge would not pay the defence"
         )
@@ -275,9 +301,10 @@ def unsafe_terms(
     elif reward is not None:
         gas = publish_gas(cost.output_bytes, cost.output_leaves)
         need = math.ceil(gas * chain.gas_price * margins.bond_margin)
-        if reward < need:
+        reward_wei = math.floor(reward * wei_per_unit)
+        if reward_wei < need:
             reasons.append(
-                f"reward {reward} wei < {need} wei (publishing the {cost.output_bytes}-byte "
+                f"reward {reward_wei} wei < {need} wei (publishing the {cost.output_bytes}-byte "
                 f"output on demand: about {gas} gas at {chain.gas_price / GWEI:g} gwei x "
                 f"{margins.bond_margin:g}): a demand would cost more than the job pays"
             )

@@ -180,7 +180,9 @@ class Watchtower(RoleDaemon[ClaimRecord]):
                 return self.finish(rec, Stage.DONE, f"claim already {claim.state.name.lower()}")
             if d.now() >= rec.window_end:
                 return self.finish(rec, Stage.SKIPPED, "window closed before challenging")
-            self.ctx.send(d.market.challenge(job.job_id, rec.claim_id, job.params.challenger_bond))
+            bond = job.params.challenger_bond
+            self.ctx.pay(d.market.address, bond)
+            self.ctx.send(d.market.challenge(job.job_id, rec.claim_id, bond))
         games = tuple(self._my_games(rec.claim_id))
         log.info("claim %d: challenged (games %s)", rec.claim_id, list(games))
         return self.save(dataclasses.replace(rec, stage=Stage.PLAYING, games=games))

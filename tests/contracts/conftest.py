@@ -24,6 +24,7 @@ EXECUTE = 900
 # posts bonds down to 1 wei); tests of the floors deploy their own market
 MIN_CLOCK = 60
 MIN_BOND = 1
+ETHER_ASSET = "0x" + "00" * 20  # the asset address of an ether market (protocol.md 6.7)
 
 FUZZ = os.environ.get("POC_FUZZ") == "1"
 
@@ -43,8 +44,10 @@ def deploy_system(
     log2_arity: int = LOG2_ARITY,
     min_clock: int = MIN_CLOCK,
     min_bond: int = MIN_BOND,
+    asset: str = ETHER_ASSET,
 ) -> System:
-    stake = deployer.deploy(project.StakeManager)
+    """The protocol on `asset`: ETHER_ASSET (address 0) or an ERC-20's address."""
+    stake = deployer.deploy(project.StakeManager, asset)
     step = deployer.deploy(project.TensorStep)
     market = deployer.deploy(project.JobMarket, stake.address, min_clock, min_bond)
     game = deployer.deploy(project.DisputeGame, market.address, step.address, log2_arity)

@@ -40,10 +40,10 @@ def ape_artifacts(project: Any) -> dict[str, dict[str, Any]]:
 
 def rpc_system(chain: Any, artifacts: dict[str, dict[str, Any]], log2_arity: int) -> Any:
     """Deploys and wires the system as `conftest.deploy_system` does, over `rpc_chain`."""
-    from conftest import MIN_BOND, MIN_CLOCK, System
+    from conftest import ETHER_ASSET, MIN_BOND, MIN_CLOCK, System
 
     deployer = chain.accounts[0]
-    stake = chain.deploy(artifacts["StakeManager"], [], deployer)
+    stake = chain.deploy(artifacts["StakeManager"], [ETHER_ASSET], deployer)
     step = chain.deploy(artifacts["TensorStep"], [], deployer)
     market = chain.deploy(artifacts["JobMarket"], [stake, MIN_CLOCK, MIN_BOND], deployer)
     game = chain.deploy(artifacts["DisputeGame"], [market, step, log2_arity], deployer)

@@ -8,6 +8,7 @@ import pytest
 from conftest import (
     BOND,
     CLOCK,
+    ETHER_ASSET,
     EXECUTE,
     REWARD,
     STAKE,
@@ -338,7 +339,7 @@ def test_stake_deposit_unbond_withdraw(system, provider, chain):  # noqa: ANN001
 
 
 def test_stake_lock_errors_through_a_direct_market(project, deployer, accounts):  # noqa: ANN001
-    s = deployer.deploy(project.StakeManager)
+    s = deployer.deploy(project.StakeManager, ETHER_ASSET)
     mk = accounts[5]
     s.setMarket(mk.address, sender=deployer)
     p = accounts[6]

@@ -4,6 +4,7 @@ chain clock."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from node.chain.abi import protocol_abis
 from node.chain.contracts.dispute_game import DisputeGameContract
 from node.chain.contracts.job_market import JobMarketContract
 from node.chain.contracts.stake_manager import StakeManagerContract
+from node.chain.contracts.token import ETHER, Asset, TokenContract
 from node.chain.errors import AbiNotFound, DeploymentNotConfigured
 from node.chain.revert import RevertDecoder
 from node.game.view import GameView
@@ -83,6 +85,26 @@ class Deployment:
             "stake_manager": self.stake.address,
             "dispute_game": self.game.address,
         }
+
+    # ---- the asset (protocol.md §6.7) ----
+
+    @functools.cached_property
+    def token(self) -> TokenContract | None:
+        """The ERC-20 the market is paid in; None for an ether market."""
+        if not self.market.pays_in_token:
+            return None
+        return TokenContract(self.w3, self.market.asset_address, self.start_block)
+
+    @functools.cached_property
+    def asset(self) -> Asset:
+        """What amounts are in: ETHER, or the token's address, symbol and decimals."""
+        return ETHER if self.token is None else self.token.asset()
+
+    def balance(self, account: str) -> int:
+        """`account`'s holding of the asset (ether or token), outside the contracts."""
+        if self.token is None:
+            return int(self.w3.eth.get_balance(account))  # type: ignore[arg-type]
+        return self.token.balance_of(account)
 
     # ---- chain ----
 

@@ -3,6 +3,7 @@ challengers, and the market's events as records (docs/protocol.md §6.2, §6.5, 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, TypeVar
@@ -244,6 +245,15 @@ class JobMarketContract(ContractBinding):
     def job_count(self) -> int:
         return int(self.read("jobCount"))
 
+    @functools.cached_property
+    def asset_address(self) -> str:
+        """The market's asset (immutable): ETHER_ADDRESS, or the ERC-20 it is paid in."""
+        return str(self.read("asset"))
+
+    @property
+    def pays_in_token(self) -> bool:
+        return int(self.asset_address, 16) != 0
+
     def claim_count(self) -> int:
         return int(self.read("claimCount"))
 
@@ -333,6 +343,10 @@ class JobMarketContract(ContractBinding):
     # ---- transactions ----
 
     def post(self, params: JobParams, spec_locator: str, reward: int) -> TxRequest:
+        """Ether: the reward as the value; token: `postToken`, which pulls `reward` (approve
+        the market first: RoleContext.pay)."""
+        if self.pays_in_token:
+            return self.tx("postToken", params.as_struct(), spec_locator, reward)
         return self.tx("post", params.as_struct(), spec_locator, value=reward)
 
     def claim_job(self, job_id: int) -> TxRequest:
@@ -361,6 +375,8 @@ class JobMarketContract(ContractBinding):
         return self.tx("finalize", job_id, key=f"finalize:{job_id}:{claim_id}")
 
     def challenge(self, job_id: int, claim_id: int, bond: int) -> TxRequest:
+        if self.pays_in_token:
+            return self.tx("challengeToken", job_id, bond, key=f"challenge:{claim_id}")
         return self.tx("challenge", job_id, value=bond, key=f"challenge:{claim_id}")
 
     def expire(self, job_id: int, claim_id: int) -> TxRequest:

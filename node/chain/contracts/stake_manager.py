@@ -3,6 +3,7 @@ transactions (docs/protocol.md §6A)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from node.chain.contracts._binding import ContractBinding, record
@@ -44,9 +45,17 @@ class StakeManagerContract(ContractBinding):
     def unbonding_delay(self) -> int:
         return int(self.read("UNBONDING_DELAY"))
 
+    @functools.cached_property
+    def asset_address(self) -> str:
+        """The stake asset (immutable, the market's): ETHER_ADDRESS or an ERC-20."""
+        return str(self.read("asset"))
+
     # ---- transactions ----
 
     def deposit(self, amount: int) -> TxRequest:
+        """Ether: `amount` as the value; token: `depositToken` pulls it (approve first)."""
+        if int(self.asset_address, 16) != 0:
+            return self.tx("depositToken", amount)
         return self.tx("deposit", value=amount)
 
     def request_unbond(self, amount: int) -> TxRequest:

@@ -18,6 +18,7 @@ from node.roles.safety import DEVNET_FLOORS
 from node.storage.local import LocalStore
 
 ROOT = Path(__file__).resolve().parents[3]
+ETHER_ASSET = "0x" + "00" * 20  # StakeManager's asset for an ether market
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Deployed:
 @pytest.fixture(scope="session")
 def deployed(project: Any, accounts: Any) -> Deployed:
     deployer = accounts[0]
-    stake = deployer.deploy(project.StakeManager)
+    stake = deployer.deploy(project.StakeManager, ETHER_ASSET)
     step = deployer.deploy(project.TensorStep)
     floors = DEVNET_FLOORS  # what local deployments get (60 s, 0.0016 ETH)
     market = deployer.deploy(project.JobMarket, stake.address, floors.min_clock, floors.min_bond)
