@@ -70,6 +70,10 @@ class Opcode(IntEnum):
     MUL = 14  # exact int8 x int8 -> int32 product
 
 
+# ops whose real output leaves go to the reduction level (6.3): one element over K/32 chunks
+REDUCTION_OPS: Final = frozenset({Opcode.MATMUL, Opcode.REDUCE})
+
+
 class Flag(IntEnum):
     RELU_INT32 = 1
     ADD_BROADCAST = 2
