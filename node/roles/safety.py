@@ -10,8 +10,8 @@ about them) and `poc deploy` (which derives the market's floors from it):
   every program the protocol accepts (MAX_SLOTS ops, tensors of at most MAX_TENSOR_ELEMS
   elements, K <= MAX_K): 4 execution reveals + 1 opening + 7 tensor reveals + 1 leaf + 3 sum
   reveals = 16.
-- the **challenger bond** must pay the provider's gas for a whole defence: moves x MOVE_GAS at
-  the chain's gas price.
+- the **challenger bond** must pay the provider's gas for a whole defence: one opening
+  (OPEN_GAS) and the other moves (MOVE_GAS each) at the chain's gas price.
 - **execute-within** must hold the execution and two transactions (claim, submit); the
   **challenge window** must let a watchtower re-execute and land a challenge.
 - the **output** must be publishable on demand (issue 11, P6): the poster may demand it, free,
@@ -45,9 +45,13 @@ from node.program.program import Program
 
 LOG2_ARITY = 4  # protocol.md §6.1: k = 16
 ARITY = 1 << LOG2_ARITY
-# One provider move, upper bound: the largest measured is openOp at 108,368 gas (v4: the operand
-# spec proofs; docs/benchmarks.md, gas section), the next revealStates at 56k.
-MOVE_GAS = 110_000
+# A provider move other than the opening, upper bound: the largest measured is revealNodes at
+# 72k gas (docs/benchmarks.md, gas section). The opening (openOp, v4: op, slot and both operand
+# spec proofs) grows with the trees' depth: 108,368 gas on a 100-op program, 187,695 at 65,535
+# slots with both operands written by ops (tests/contracts/test_table_rules.py, the deepest
+# trees the protocol admits).
+MOVE_GAS = 100_000
+OPEN_GAS = 190_000
 # The deployment's clock floor never goes below this (the contracts' MIN_CLOCK before it became a
 # deployment parameter): a node's polling and a short restart fit in it on any chain.
 CLOCK_FLOOR_S = 60
@@ -101,13 +105,20 @@ def max_provider_moves(arity: int = ARITY) -> int:
 
 
 MAX_PROVIDER_MOVES = max_provider_moves()  # 16
-DEFENCE_GAS = MAX_PROVIDER_MOVES * MOVE_GAS  # 1,760,000: the most gas an honest defence spends
+# 1,690,000: the most gas an honest defence spends (one opening, 15 other moves)
+DEFENCE_GAS = OPEN_GAS + (MAX_PROVIDER_MOVES - 1) * MOVE_GAS
 
 
 def defence_bond(moves: int, gas_price: int, margin: float) -> int:
-    """The smallest bond that pays `moves` provider moves at `gas_price`, times `margin`, in
-    wei: exact (bonds pass 2^53 wei at high gas prices, where floats round)."""
-    return math.ceil(moves * MOVE_GAS * gas_price * Fraction(margin))
+    """The smallest bond that pays `moves` provider moves (one of them the opening) at
+    `gas_price`, times `margin`, in wei: exact (bonds pass 2^53 wei at high gas prices, where
+    floats round)."""
+    return math.ceil(defence_gas(moves) * gas_price * Fraction(margin))
+
+
+def defence_gas(moves: int) -> int:
+    """The provider's gas for a defence of `moves` moves: the opening and the others."""
+    return OPEN_GAS + max(moves - 1, 0) * MOVE_GAS
 
 
 def program_macs(program: Program) -> int:
@@ -189,7 +200,7 @@ def deploy_floors(block_time: float, gas_price: int, safety: float = SAFETY) -> 
     return Floors(clock, max(1, DEFENCE_GAS * gas_price))
 
 
-# Local chains (anvil with 1 s blocks, ape's embedded chain) at 1 gwei: 60 s and 0.00176 ETH.
+# Local chains (anvil with 1 s blocks, ape's embedded chain) at 1 gwei: 60 s and 0.00169 ETH.
 DEVNET_FLOORS = deploy_floors(1.0, GWEI)
 
 
@@ -305,8 +316,9 @@ def unsafe_terms(
     bond_wei = math.floor(Fraction(challenger_bond) * Fraction(wei_per_unit))
     if bond_wei < need_bond:
         reasons.append(
-            f"challenger bond {bond_wei} wei < {need_bond} wei ({cost.moves} moves x "
-            f"{MOVE_GAS} gas at {chain.gas_price / GWEI:g} gwei x {margins.bond_margin:g}): "
+            f"challenger bond {bond_wei} wei < {need_bond} wei ({cost.moves} moves, "
+            f"{defence_gas(cost.moves):,} gas at {chain.gas_price / GWEI:g} gwei x "
+            f"{margins.bond_margin:g}): "
             "a failed challenge would not pay the defence"
         )
     limit = margins.max_output_bytes or MAX_OUTPUT_BYTES
