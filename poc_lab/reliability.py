@@ -140,7 +140,8 @@ def render_load(rows: list[dict[str, Any]]) -> list[str]:
         "the poster keeps at most 40 jobs open and cancels each lied-about job once its claim is",
         "rejected. Chain time runs 4x wall time. Checked: every liar slashed (claim rejected,",
         "every game won by a watchtower), every honest job finalized by an honest provider,",
-        "nothing live or pending in the daemons' state, no honest transaction reverted, RSS flat",
+        "nothing live or pending in the daemons' state, no honest transaction reverted except",
+        "claims that lost a race to another provider's (counted below), RSS flat",
         "after warm-up. Jobs per minute are over wall time, from the first post to the last job",
         "done; RPC calls are every daemon's (their metrics), gas is every transaction's of the",
         "run (poster included).",
@@ -163,7 +164,9 @@ def render_load(rows: list[dict[str, Any]]) -> list[str]:
             + ", ".join(f"`{m}` {n:,}" for m, n in r["rpc_top"].items()),
             "",
             "Gas by sender: "
-            + ", ".join(f"{k} {v:,}" for k, v in sorted(r["gas_by_sender"].items())),
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(r["gas_by_sender"].items()))
+            + ". Claim races lost (a claim reverted: another provider's was mined first): "
+            + f"{r.get('claim_races_lost', 0)}, {r.get('claim_race_gas', 0):,} gas.",
             "",
             "| daemon | samples | first MB | after warm-up MB | peak MB | last MB |",
             "|---|---|---|---|---|---|",
