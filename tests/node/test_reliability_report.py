@@ -57,7 +57,7 @@ def test_the_chain_faults_are_listed_by_kind_point_and_end() -> None:
 
 
 LOAD = {"jobs": 20, "lies": 2, "providers": 4, "towers": 2, "seconds": 120.0,
-        "jobs_per_min": 10.0, "rpc_calls": 9000, "rpc_per_job": 450.0,
+        "jobs_per_min": 10.0, "rpc_calls": 9000, "rpc_per_job": 450.0, "rpc_network_per_job": 250.0,
         "rpc_top": {"eth_call": 5000, "eth_blockNumber": 4000}, "gas_per_job": 1234567,
         "gas_by_sender": {"poster": 100, "provider2": 200}, "soak_s": 0.0, "memory_flat": True,
         "rss_mb": {"provider2": [(0.0, 100.0), (5.0, 180.0), (10.0, 181.0), (15.0, 182.0),
@@ -66,7 +66,7 @@ LOAD = {"jobs": 20, "lies": 2, "providers": 4, "towers": 2, "seconds": 120.0,
 
 def test_the_load_section_gives_throughput_calls_gas_and_memory() -> None:
     text = "\n".join(render_load([LOAD]))
-    assert "| 20 | 2 | 0 | 120.0 | 10.0 | 450.0 | 1,234,567 | yes |" in text
+    assert "| 20 | 2 | 0 | 120.0 | 10.0 | 450.0 (250.0) | 1,234,567 | yes |" in text
     assert "`eth_call` 5,000, `eth_blockNumber` 4,000" in text
     assert "| provider2 | 6 | 100 | 180 | 183 | 183 |" in text
     assert "tower7" not in text  # no samples: no row
