@@ -46,10 +46,11 @@ fuzz: compile
 	@$(ENV) POC_FUZZ=1 ape test tests $(PYTEST_OPTS) -m "slow"
 
 # The daemons through fault-injecting proxies (anvil + IPFS), more seeds than `make test`
-# runs; docs/reliability.md is rendered from what the runs recorded.
+# runs, and through chain faults on anvil (reorgs, drops, base-fee spikes, restarts);
+# docs/reliability.md is rendered from what the runs recorded.
 reliability: compile
 	@rm -rf .cache/reliability
-	@$(ENV) POC_RELIABILITY_OUT=.cache/reliability POC_FAULT_SEEDS=3 ape test tests/integration/test_fault_proxy.py $(PYTEST_OPTS) -m integration
+	@$(ENV) POC_RELIABILITY_OUT=.cache/reliability POC_FAULT_SEEDS=3 ape test tests/integration/test_fault_proxy.py tests/integration/test_chain_faults.py $(PYTEST_OPTS) -m integration
 	@$(ENV) python -m poc_lab.reliability .cache/reliability docs/reliability.md
 
 bench: compile

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import subprocess
 import sys
 from collections import defaultdict
@@ -74,8 +75,127 @@ def render_crashes(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+FAULT_KINDS = {
+    "reorg": "reorg of d blocks (`anvil_reorg`) across the point; its transaction dropped",
+    "reorg+reinclude": "reorg of d blocks; the point's transaction re-included in a new block",
+    "rollback": "the last d blocks removed (`anvil_rollback`), the point's among them",
+    "drop": "the point's transaction dropped from the mempool (`anvil_dropTransaction`)",
+    "base-fee-10x": "the next block's base fee x10 (`anvil_setNextBlockBaseFeePerGas`)",
+    "base-fee-100x": "the next block's base fee x100",
+    "restart": "anvil killed after the point, restarted from the state dumped the round before",
+}
+
+
+def render_chain_faults(rows: list[dict[str, Any]]) -> list[str]:
+    """The chain faults section (tests/integration/test_chain_faults.py's records)."""
+    if not rows:
+        return []
+    out = [
+        "## Chain faults on anvil (fault kind x lifecycle point x outcome)",
+        "",
+        "`tests/integration/test_chain_faults.py`: the provider and the watchtower daemons,",
+        "ticked in turn in one process so that each fault lands exactly at its point (the",
+        "provider's claim, its submission, the watchtower's challenge, the n-th move of the",
+        "game). A reorg of depth d undoes the point's block and d-1 blocks around it, some of",
+        "them already scanned by the daemons. Checked in every case: the expected end, no",
+        "transaction of an honest daemon reverted, nothing left live in their records nor",
+        "pending in their senders, and the fault bit (a lost transaction was sent again, the",
+        "spiked block was paid for).",
+        "",
+    ]
+    for kind in sorted({r["fault"] for r in rows}):
+        out.append(f"- `{kind}`: {FAULT_KINDS.get(kind, kind)}")
+    out += [
+        "",
+        "| fault | point | depth | side | end | txs lost | sent again | reorgs seen by "
+        "scanners | ticks failed | attempts failed | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["fault"], r["point"], r["seed"])):
+        depth = "" if r.get("depth") is None else str(r["depth"])
+        out.append(
+            f"| {r['fault']} | {r['point']} | {depth} | {r['side']} | {r['outcome']} | "
+            f"{r['lost']} | {r['resent']} | {r['reorgs_seen']} | {r['tick_errors']} | "
+            f"{r.get('record_failures', '')} | {r['seconds']} |"
+        )
+    out += [
+        "",
+        f"{len(rows)} chain faults, every case ended as expected "
+        f"({sum(r['lost'] for r in rows)} transactions lost, "
+        f"{sum(r['resent'] for r in rows)} sent again).",
+        "",
+    ]
+    return out
+
+
+def render_load(rows: list[dict[str, Any]]) -> list[str]:
+    """The load section (tests/integration/test_load.py's records): throughput, RPC calls and
+    gas per job, and each daemon's RSS over the run."""
+    if not rows:
+        return []
+    out = [
+        "## Load: many jobs on one anvil",
+        "",
+        "`tests/integration/test_load.py`: 4 honest providers and 2 watchtowers as `poc`",
+        "daemons, and a lying provider (poc_lab) that answers the one job in ten marked for it;",
+        "the poster keeps at most 40 jobs open and cancels each lied-about job once its claim is",
+        "rejected. Chain time runs 4x wall time. Checked: every liar slashed (claim rejected,",
+        "every game won by a watchtower), every honest job finalized by an honest provider,",
+        "nothing live or pending in the daemons' state, no honest transaction reverted except",
+        "claims that lost a race to another provider's (counted below), RSS flat",
+        "after warm-up. Jobs per minute are over wall time, from the first post to the last job",
+        "done; RPC calls are every daemon's as web3 makes them (their metrics); those that reach",
+        "the node leave out `eth_chainId`, answered from the provider's cache after its first",
+        "call. Gas is every transaction's of the run (poster included).",
+        "",
+        "| jobs | lies | soak (s) | seconds | jobs/min | RPC calls/job (to the node) | gas/job "
+        "| memory flat |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['jobs']} | {r['lies']} | {r['soak_s']:.0f} | {r['seconds']} | "
+            f"{r['jobs_per_min']} | {r['rpc_per_job']} ({r.get('rpc_network_per_job', '?')}) | "
+            f"{r['gas_per_job']:,} | "
+            f"{'yes' if r['memory_flat'] else 'NO'} |"
+        )
+    for r in rows:
+        out += [
+            "",
+            f"### {r['jobs']} jobs: where the RPC calls and the gas went, RSS over the run",
+            "",
+            "RPC calls by method (all daemons): "
+            + ", ".join(f"`{m}` {n:,}" for m, n in r["rpc_top"].items()),
+            "",
+            "Gas by sender: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(r["gas_by_sender"].items()))
+            + ". Claim races lost (a claim reverted: another provider's was mined first): "
+            + f"{r.get('claim_races_lost', 0)}, {r.get('claim_race_gas', 0):,} gas.",
+            "",
+            "| daemon | samples | first MB | warm (2nd fifth, median) MB | peak MB | last MB |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, samples in sorted(r["rss_mb"].items()):
+            if not samples:
+                continue
+            values = [mb for _, mb in samples]
+            fifth = len(values) // 5
+            # the median of the second fifth: what test_load's flatness check compares with
+            warm = statistics.median(values[fifth : 2 * fifth]) if fifth else values[0]
+            out.append(
+                f"| {name} | {len(values)} | {values[0]:.0f} | {warm:.0f} | {max(values):.0f} | "
+                f"{values[-1]:.0f} |"
+            )
+    out.append("")
+    return out
+
+
 def render(
-    rows: list[dict[str, Any]], command: str, crashes: list[dict[str, Any]] | None = None
+    rows: list[dict[str, Any]],
+    command: str,
+    crashes: list[dict[str, Any]] | None = None,
+    chain: list[dict[str, Any]] | None = None,
+    load_rows: list[dict[str, Any]] | None = None,
 ) -> str:
     runs = sorted({(r["case"], r["seed"], r["outcome"]) for r in rows})
     requests: dict[tuple[str, int, str], int] = {}
@@ -148,6 +268,8 @@ def render(
         out.append(f"- `{f}`: {', '.join(ends)}")
     out.append("")
     out += render_crashes(crashes or [])
+    out += render_chain_faults(chain or [])
+    out += render_load(load_rows or [])
     return "\n".join(out)
 
 
@@ -167,13 +289,28 @@ def main() -> None:
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("--command", default="make reliability")
+    ap.add_argument(
+        "--load",
+        dest="extra_load",
+        type=Path,
+        action="append",
+        default=[],
+        help="a load.jsonl of another run (e.g. `make fuzz`'s 200 jobs) to render too",
+    )
     args = ap.parse_args()
     source = args.run_dir / "fault_matrix.jsonl"
     if not source.exists():
         sys.exit(f"{source} not found: run the fault tests with POC_RELIABILITY_OUT={args.run_dir}")
-    crashes = args.run_dir / "crashes.jsonl"
+    crashes, chain = args.run_dir / "crashes.jsonl", args.run_dir / "chain_faults.jsonl"
+    load_rows = [args.run_dir / "load.jsonl", *args.extra_load]
     args.out.write_text(
-        render(load(source), args.command, load(crashes) if crashes.exists() else [])
+        render(
+            load(source),
+            args.command,
+            load(crashes) if crashes.exists() else [],
+            load(chain) if chain.exists() else [],
+            [row for path in load_rows if path.exists() for row in load(path)],
+        )
     )
     print(f"wrote {args.out}")
 

@@ -98,12 +98,20 @@ class RetryingHTTPProvider(HTTPProvider):
             rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
         )
         self.policy = policy
+        # web3's validation asks eth_chainId before every eth_call and estimate (issue 13's
+        # load run: half of all requests); an endpoint's chain id is read once
+        self._chain_id: RPCResponse | None = None
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        if method == "eth_chainId" and self._chain_id is not None:
+            return self._chain_id
         parent = super().make_request
-        return with_retries(
+        response = with_retries(
             str(method), lambda: parent(method, params), self.policy, str(self.endpoint_uri)
         )
+        if method == "eth_chainId" and "result" in response and "error" not in response:
+            self._chain_id = response
+        return response
 
 
 def connect(

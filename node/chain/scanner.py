@@ -3,11 +3,20 @@
 Each scan reads logs from the block after the checkpoint up to `head - confirmations`, in
 bounded ranges; the handler's writes for a range and the new checkpoint commit in one SQLite
 transaction, so after a crash a range is either fully handled or handled again (handlers
-upsert, so handling twice is harmless). Reorganisations deeper than `confirmations` blocks are
-not undone: choose the depth for the chain (0 on anvil, a few blocks on an L2, more on L1)."""
+upsert, so handling twice is harmless).
+
+Reorganisations (issue 13): the scanner keeps the hashes of the last blocks it handled. Before
+each scan it compares the checkpoint's stored hash with the chain's block at that height; when
+the chain no longer has it (a reorg replaced it, a rollback or a node restarted from an older
+state removed it), the checkpoint is moved back to the newest stored block the chain still has,
+the events after it are read again, and `on_reorg` is told the first block that was undone (the
+daemons then re-read the state of what they track). A reorg deeper than the kept hashes
+(`REORG_MEMORY` ranges) rescans from the oldest one. `confirmations` keeps scans that many
+blocks behind the head, so that a shallow reorg never reaches what was handled at all."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -17,10 +26,12 @@ from eth_typing import ChecksumAddress
 from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import Web3RPCError
+from web3.exceptions import BlockNotFound, Web3RPCError
 from web3.types import FilterParams, LogReceipt
 
 from node.chain.rpc import DEFAULT_RETRY, RetryPolicy, with_retries
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointStore(Protocol):
@@ -29,6 +40,12 @@ class CheckpointStore(Protocol):
     def set_checkpoint(self, name: str, block: int) -> None: ...
 
     def transaction(self) -> AbstractContextManager[None]: ...
+
+    def scanned_blocks(self, name: str) -> dict[int, str]: ...
+
+    def set_scanned_block(self, name: str, block: int, block_hash: str, keep: int) -> None: ...
+
+    def drop_scanned_blocks(self, name: str, above: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,7 @@ class ChainEvent:
         return (self.block_number, self.log_index)
 
 
+REORG_MEMORY = 64  # scanned blocks whose hashes are kept to find where a reorg forked
 _TOO_LARGE_HINTS = ("range", "too many", "limit", "exceed", "10000 results", "query returned more")
 
 
@@ -65,7 +83,10 @@ class EventScanner:
         confirmations: int = 0,
         batch_blocks: int = 2000,
         retry: RetryPolicy = DEFAULT_RETRY,
+        on_reorg: Callable[[int], None] | None = None,
     ) -> None:
+        self.on_reorg = on_reorg
+        self.reorgs = 0  # reorgs seen by this scanner
         self.w3 = w3
         self.store = store
         self.name = name
@@ -143,19 +164,59 @@ class EventScanner:
             log_index=int(log["logIndex"]),
         )
 
+    def _block_hash(self, number: int) -> str | None:
+        """The chain's hash of block `number`, None when it has no such block."""
+        try:
+            block = self._rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(number))
+        except BlockNotFound:
+            return None
+        if block is None or block.get("hash") is None:
+            return None
+        return "0x" + bytes(block["hash"]).hex()
+
+    def _rewind_if_reorged(self) -> None:
+        """Move the checkpoint back below a reorg that undid scanned blocks (see above)."""
+        last = self.store.checkpoint(self.name)
+        if last is None:
+            return
+        known = self.store.scanned_blocks(self.name)
+        if last not in known or self._block_hash(last) == known[last]:
+            return  # nothing to compare with (an older state folder), or still canonical
+        below = sorted((b for b in known if b < last), reverse=True)
+        fork = next((b for b in below if self._block_hash(b) == known[b]), None)
+        back_to = fork if fork is not None else max(min(known) - 1, self.start_block - 1)
+        with self.store.transaction():
+            self.store.drop_scanned_blocks(self.name, back_to)
+            self.store.set_checkpoint(self.name, back_to)
+        self.reorgs += 1
+        log.warning(
+            "scanner %s: block %d is no longer on the chain (reorg or rollback); "
+            "scanning again from block %d",
+            self.name,
+            last,
+            back_to + 1,
+        )
+        if self.on_reorg is not None:
+            self.on_reorg(back_to + 1)
+
     def scan(self, handle: Callable[[ChainEvent], None], max_blocks: int | None = None) -> int:
         """Handle every new confirmed event once; returns how many were handled. The
         checkpoint advances even over ranges without events."""
+        self._rewind_if_reorged()
         first = self.next_block()
         last = self.safe_head()
         if max_blocks is not None:
             last = min(last, first + max_blocks - 1)
         handled = 0
         for start, end in self._ranges(first, last):
+            # the hash first: a reorg between the two reads then shows at the next scan
+            end_hash = self._block_hash(end)
             events = self.fetch(start, end)
             with self.store.transaction():
                 for event in events:
                     handle(event)
                 self.store.set_checkpoint(self.name, end)
+                if end_hash is not None:
+                    self.store.set_scanned_block(self.name, end, end_hash, REORG_MEMORY)
             handled += len(events)
         return handled

@@ -3,9 +3,15 @@
 Every send is: (1) resume check — an intent `key` already sent by an earlier run is awaited,
 not sent again; (2) dry run with eth_call, a revert decoded into the custom error's name and
 arguments and raised before any gas is spent; (3) gas estimate with a margin; (4) a nonce from
-a local counter that never goes below the chain's pending count; (5) the signed transaction is
-recorded (when a state store is given) before it is broadcast, so a crash in between cannot
-lose it; (6) broadcast and receipt polling, both retried on connection faults."""
+the chain's pending count, above any of our own transactions still in flight; (5) the signed
+transaction is recorded (when a state store is given) before it is broadcast, so a crash in
+between cannot lose it; (6) broadcast and receipt polling, both retried on connection faults.
+
+Chain faults (issue 13): fees follow the next block's base fee (a spike refuses a transaction
+priced on the last block's), and a transaction the node no longer has, neither mined nor
+pending (evicted from the mempool, undone by a reorg, lost by a restarted node), is sent
+again after a dry run: the same signed bytes while its nonce is still the next one, else
+anew. An intent whose mined transaction a reorg undid is likewise sent again, not awaited."""
 
 from __future__ import annotations
 
@@ -77,7 +83,14 @@ class SentTx:
     sent_at: float = dataclass_field(default_factory=time.monotonic, compare=False)
 
 
-TX_REFUSED = "refused"  # the dry run reverted: nothing was sent, no gas spent
+TX_REFUSED = "refused"
+# how nodes refuse a transaction whose fee cap is below the next block's base fee
+UNDERPRICED = (
+    "less than block base fee",
+    "fee cap less than",
+    "underpriced",
+    "feetoolow",
+)  # the dry run reverted: nothing was sent, no gas spent
 
 
 @dataclass(frozen=True)
@@ -116,10 +129,13 @@ class TxSender:
         poll_interval: float = 0.1,
         bump_after: float | None = None,
         bump_factor: float = 1.125,
+        recheck_after: float = 2.0,
     ) -> None:
         """`bump_after`: seconds without a receipt after which wait() re-sends the same nonce
         with fees raised by `bump_factor` (nodes accept a replacement from +10 %); None never
-        re-prices, which suits a local chain."""
+        re-prices, which suits a local chain. `recheck_after`: seconds without a receipt
+        after which wait() asks the node whether it still has the transaction (and sends it
+        again if not) and whether the next block's base fee has outgrown its fee cap."""
         self.w3 = w3
         self.account = account
         self.address: ChecksumAddress = account.address
@@ -131,7 +147,12 @@ class TxSender:
         self.poll_interval = poll_interval
         self.bump_after = bump_after
         self.bump_factor = bump_factor
-        self._next_nonce: int | None = None
+        self.recheck_after = recheck_after
+        # nonces of our transactions broadcast and not yet seen mined (or given up on): a
+        # lagging node may not count them yet. Only these are kept locally: a mined nonce is
+        # the chain's to count, so a reorg or a drop that lowered the count leaves no gap.
+        self._in_flight: set[int] = set()
+        self.resent = 0  # transactions sent again because the node had lost them
         self._nonce_lock = threading.Lock()
         self._chain_id: int | None = None
         # told of every outcome (node.roles.earnings, node.roles.metrics); one that raises is
@@ -198,30 +219,43 @@ class TxSender:
 
     # nonces and fees ----------------------------------------------------------------------
 
+    def _count(self, block: BlockIdentifier) -> int:
+        return int(
+            self._rpc(
+                "eth_getTransactionCount",
+                lambda: self.w3.eth.get_transaction_count(self.address, block),
+            )
+        )
+
     def _take_nonce(self) -> int:
         with self._nonce_lock:
-            chain_next = int(
-                self._rpc(
-                    "eth_getTransactionCount",
-                    lambda: self.w3.eth.get_transaction_count(self.address, "pending"),
-                )
-            )
-            nonce = max(chain_next, self._next_nonce or 0)
-            self._next_nonce = nonce + 1
+            nonce = self._count("pending")
+            if self._in_flight:
+                nonce = max(nonce, max(self._in_flight) + 1)
+            self._in_flight.add(nonce)
             return nonce
 
-    def _resync_nonce(self) -> None:
+    def _release_nonce(self, nonce: int) -> None:
+        """The nonce's transaction is mined, lost or never sent: the chain counts it now."""
         with self._nonce_lock:
-            self._next_nonce = None
+            self._in_flight.discard(nonce)
+
+    def _next_base_fee(self) -> int | None:
+        """The base fee of the next block (eth_feeHistory's last entry), None before London."""
+        history = self._rpc("eth_feeHistory", lambda: self.w3.eth.fee_history(1, "latest", []))
+        fees = history.get("baseFeePerGas") or []
+        return int(fees[-1]) if fees else None
 
     def _fees(self) -> dict[str, int]:
         block = self._rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block("latest"))
         base_fee = block.get("baseFeePerGas")
         if base_fee is None:  # a pre-London chain: legacy pricing
             return {"gasPrice": int(self._rpc("eth_gasPrice", lambda: self.w3.eth.gas_price))}
+        # the next block's base fee may be far above the last one's (a spike): price on it
+        base_fee = max(int(base_fee), self._next_base_fee() or 0)
         priority = int(self._rpc("eth_maxPriorityFeePerGas", lambda: self.w3.eth.max_priority_fee))
         # Twice the base fee survives six full blocks of base-fee growth before the tx stalls.
-        return {"maxFeePerGas": 2 * int(base_fee) + priority, "maxPriorityFeePerGas": priority}
+        return {"maxFeePerGas": 2 * base_fee + priority, "maxPriorityFeePerGas": priority}
 
     # sending --------------------------------------------------------------------------
 
@@ -230,6 +264,10 @@ class TxSender:
         resumed = self._resume(request)
         if resumed is not None:
             return resumed
+        return self._send_new(request)
+
+    def _send_new(self, request: TxRequest) -> SentTx:
+        """Dry-run, estimate, price, sign with a fresh nonce, record and broadcast."""
         self.dry_run(request)
         params = self._call_params(request)
         if request.gas is not None:
@@ -262,11 +300,17 @@ class TxSender:
             except _NonceTaken:
                 # Another sender with this key used the nonce: take a fresh one and re-sign.
                 log.warning("nonce %d already used by %s; resyncing", nonce, self.address)
-                self._resync_nonce()
+                self._release_nonce(nonce)
+                continue
+            except _Underpriced as exc:
+                # the base fee rose between our read and the node's check: price again
+                log.warning("%s refused as underpriced (%s); re-pricing", request.description, exc)
+                self._release_nonce(nonce)
+                fees = self._fees()
                 continue
             except _Unfunded as exc:
                 # value plus gas at the offered fee: nothing was sent, the nonce stays free
-                self._resync_nonce()
+                self._release_nonce(nonce)
                 self._record(request, nonce, tx_hash, "", status=TX_FAILED)  # may be sent anew
                 self._raise_if_unfunded(request, exc)
                 raise
@@ -292,6 +336,8 @@ class TxSender:
                 raise _NonceTaken() from exc
             if any(k in message for k in ("insufficient funds", "not have enough")):
                 raise _Unfunded(str(exc)) from exc
+            if any(k in message for k in UNDERPRICED):
+                raise _Underpriced(str(exc)) from exc
             raise
 
     def _known(self, tx_hash: str) -> bool:
@@ -328,20 +374,49 @@ class TxSender:
         known = self.state.tx(request.key)
         if known is None or known.tx_hash is None:
             return None
-        if known.status == TX_FAILED:
-            return None  # a reverted attempt: the intent may be tried again (dry run first)
-        if known.status == TX_PENDING and known.raw_tx and not self._known(known.tx_hash):
-            if self._receipt_or_none(known.tx_hash) is None:
-                try:
-                    self._broadcast(bytes(HexBytes(known.raw_tx)), known.tx_hash)
-                except (_NonceTaken, _Unfunded):
-                    # its nonce went to another tx, or the account cannot pay for it any more:
-                    # the intent must be sent anew (and says why if it still cannot be)
-                    return None
-        log.info(
-            "resuming %s: %s already sent as %s", request.key, request.description, known.tx_hash
-        )
+        if known.status in (TX_FAILED, TX_DROPPED):
+            return None  # a reverted or lost attempt: the intent may be tried again (dry run)
+        if self._receipt_or_none(known.tx_hash) is None and not self._known(known.tx_hash):
+            # neither mined nor pending: the node forgot it (a restart), evicted it, or a
+            # reorg undid it after we saw it mined (TX_MINED then)
+            if not self._rebroadcast(request, known.nonce, known.raw_tx or "", known.tx_hash):
+                log.warning(
+                    "%s (%s): transaction %s is gone from the chain; sending it anew",
+                    request.key,
+                    request.description,
+                    known.tx_hash,
+                )
+                return None
+            self.resent += 1
+            log.warning(
+                "%s (%s): transaction %s was lost by the node; broadcast again",
+                request.key,
+                request.description,
+                known.tx_hash,
+            )
+        else:
+            log.info(
+                "resuming %s: %s already sent as %s",
+                request.key,
+                request.description,
+                known.tx_hash,
+            )
         return SentTx(request, known.tx_hash, known.nonce)
+
+    def _rebroadcast(self, request: TxRequest, nonce: int, raw: str, tx_hash: str) -> bool:
+        """Broadcast a lost transaction's signed bytes again, after a dry run (the chain a
+        reorg left may make it revert: TransactionReverted then), if its nonce is still the
+        next one the chain will mine; False when it must be sent anew instead."""
+        if not raw or nonce != self._count("latest"):
+            return False  # its nonce went to another transaction, or a gap lies before it
+        self.dry_run(request)
+        try:
+            self._broadcast(bytes(HexBytes(raw)), tx_hash)
+        except (_NonceTaken, _Unfunded, _Underpriced):
+            # its nonce went to another tx, the account cannot pay for it any more, or its
+            # fee cap is below the base fee now: sent anew (and says why if it still cannot be)
+            return False
+        return True
 
     def _receipt_or_none(self, tx_hash: str) -> TxReceipt | None:
         try:
@@ -358,12 +433,13 @@ class TxSender:
         With `bump_after` set, a transaction without receipt is re-priced meanwhile."""
         limit = self.receipt_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
-        last_push = time.monotonic()
+        last_push = last_check = time.monotonic()
         while True:
             found = self._first_receipt((sent.tx_hash, *sent.earlier))
             if found is not None:
                 break
             if time.monotonic() > deadline:
+                self._release_nonce(sent.nonce)
                 raise TransactionTimeout(sent.tx_hash, limit)
             if (
                 self.bump_after is not None
@@ -372,7 +448,11 @@ class TxSender:
             ):
                 sent = self._bump(sent)
                 last_push = time.monotonic()
+            if time.monotonic() - last_check > self.recheck_after:
+                sent = self._recheck(sent)
+                last_check = time.monotonic()
             time.sleep(self.poll_interval)
+        self._release_nonce(sent.nonce)
         mined_hash, receipt = found
         mined = replace(sent, tx_hash=mined_hash)
         if sent.request.key is not None:
@@ -418,6 +498,51 @@ class TxSender:
                 return tx_hash, receipt
         return None
 
+    def _recheck(self, sent: SentTx) -> SentTx:
+        """No receipt yet: is the transaction still pending, and can it still be mined?"""
+        hashes = (sent.tx_hash, *sent.earlier)
+        if any(self._known(h) for h in hashes):
+            cap = (sent.tx or {}).get("maxFeePerGas")
+            next_base = self._next_base_fee() if cap is not None else None
+            if cap is not None and next_base is not None and int(cap) < next_base:
+                log.warning(
+                    "%s: fee cap %d below the next base fee %d; re-pricing",
+                    sent.request.description,
+                    cap,
+                    next_base,
+                )
+                return self._bump(sent)
+            return sent
+        if self._first_receipt(hashes) is not None:
+            return sent  # mined between the two reads
+        # neither mined nor pending: evicted from the mempool or undone by a reorg
+        self._release_nonce(sent.nonce)
+        raw = ""
+        if sent.tx is not None:
+            raw = "0x" + bytes(self.account.sign_transaction(sent.tx).raw_transaction).hex()
+        elif self.state is not None and sent.request.key is not None:
+            known = self.state.tx(sent.request.key)
+            raw = (
+                (known.raw_tx or "") if known is not None and known.tx_hash == sent.tx_hash else ""
+            )
+        self.resent += 1
+        if self._rebroadcast(sent.request, sent.nonce, raw, sent.tx_hash):
+            log.warning(
+                "%s: transaction %s was dropped by the node; broadcast again",
+                sent.request.description,
+                sent.tx_hash,
+            )
+            with self._nonce_lock:
+                self._in_flight.add(sent.nonce)
+            return sent
+        log.warning(
+            "%s: transaction %s was dropped by the node and its nonce moved on; sending anew",
+            sent.request.description,
+            sent.tx_hash,
+        )
+        fresh = self._send_new(sent.request)
+        return replace(fresh, earlier=hashes)
+
     def _bump(self, sent: SentTx) -> SentTx:
         """Re-sign the same nonce with higher fees and broadcast it; the old versions stay
         in `earlier` because any one of them may still be mined."""
@@ -434,7 +559,7 @@ class TxSender:
             self._broadcast(bytes(signed.raw_transaction), tx_hash)
         except _NonceTaken:
             return sent  # a version already mined (or the nonce went elsewhere): keep polling
-        except Web3RPCError as exc:
+        except (Web3RPCError, _Underpriced) as exc:
             log.warning("re-priced %s refused (%s); will raise again", sent.tx_hash, exc)
             return replace(sent, tx=tx)  # next bump starts from the higher fees
         self._record(sent.request, sent.nonce, tx_hash, "0x" + bytes(signed.raw_transaction).hex())
@@ -560,3 +685,7 @@ class _Unfunded(Exception):
 
 class _NonceTaken(Exception):
     pass
+
+
+class _Underpriced(Exception):
+    """The node refused a signed transaction: its fee cap is below the base fee."""

@@ -6,6 +6,7 @@ import json
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from node.devnet.ports import free_port
@@ -65,14 +66,19 @@ class AnvilNode:
         accounts: int = 10,
         start_timeout: float = 30.0,
         detached: bool = False,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
     ) -> AnvilNode:
-        """Start anvil on a free loopback port and wait until it answers eth_chainId.
-        Without `block_time` it mines one block per transaction (instant receipts)."""
+        """Start anvil on a free loopback port (or `port`: e.g. a restart from a dumped state,
+        `extra_args=["--load-state", path]`, where clients already point) and wait until it
+        answers eth_chainId. Without `block_time` it mines one block per transaction."""
         if work_dir is None:
             work_dir = Path(tempfile.mkdtemp(prefix="poc-anvil-"))
         folder = work_dir
         return start_with_retries(
-            lambda: cls._start_once(folder, chain_id, block_time, accounts, start_timeout, detached)
+            lambda: cls._start_once(
+                folder, chain_id, block_time, accounts, start_timeout, detached, port, extra_args
+            )
         )
 
     @classmethod
@@ -84,8 +90,10 @@ class AnvilNode:
         accounts: int,
         start_timeout: float,
         detached: bool,
+        fixed_port: int | None = None,
+        extra_args: Sequence[str] = (),
     ) -> AnvilNode:
-        port = free_port()
+        port = fixed_port or free_port()
         argv = [
             str(anvil_executable()),
             "--host",
@@ -101,6 +109,7 @@ class AnvilNode:
         ]
         if block_time is not None:
             argv += ["--block-time", str(block_time)]
+        argv += list(extra_args)
         process = ManagedProcess("anvil", argv, work_dir / f"anvil-{port}.log", detached=detached)
         node = cls(process, port, chain_id)
         process.wait_until(

@@ -35,6 +35,17 @@ class MemoryCheckpoints:
     def transaction(self) -> Iterator[None]:
         yield
 
+    # no block hashes: the explorer's index appends events, so it does not rescan after a
+    # reorg (a restarted explorer reads the chain as it is)
+    def scanned_blocks(self, name: str) -> dict[int, str]:
+        return {}
+
+    def set_scanned_block(self, name: str, block: int, block_hash: str, keep: int) -> None:
+        pass
+
+    def drop_scanned_blocks(self, name: str, above: int) -> None:
+        pass
+
 
 class ChainIndex:
     def __init__(self, deployment: Deployment) -> None:

@@ -178,6 +178,7 @@ class RoleDaemon(ABC, Generic[R]):
             name=self.KIND.scanner,
             start_block=ctx.deployment.start_block,
             confirmations=ctx.confirmations,
+            on_reorg=self._on_reorg,
         )
         self._work: dict[int, JobWork] = {}  # by job id
         # A back-off is also over when its length has passed in wall time: chain time stands
@@ -202,7 +203,12 @@ class RoleDaemon(ABC, Generic[R]):
     def advance(self, record: R) -> None:
         """Move one live record on as far as the chain allows now (idempotent)."""
 
-    # ---- what a role may define: when retrying a failing record stops helping ----
+    # ---- what a role may define: after a reorg, and when retrying stops helping ----
+
+    def reopen(self, record: R) -> R | None:
+        """After a reorg: a final `record` whose outcome the chain no longer shows, put back
+        in a live stage (and returned), or None to leave it. May read the chain."""
+        return None
 
     def give_up_at(self, record: R) -> int | None:
         """Chain time after which retrying `record` cannot help (the deadline its stage
@@ -254,6 +260,35 @@ class RoleDaemon(ABC, Generic[R]):
             self.withdraw()
             if self.metrics_url is not None:
                 self._observe_chain()
+
+    def _on_reorg(self, first_block: int) -> None:
+        """The scanner found blocks from `first_block` on undone: what the daemon did or saw
+        there may be gone (a claim, a submission, a challenge, a move). Every live record is
+        tried again now (its back-off measured a chain that no longer is), and a final record
+        whose outcome the chain no longer shows is reopened by the role (`reopen`); the
+        transactions it then sends again are the sender's to recognise (node.chain.sender)."""
+        log.warning("chain reorganised from block %d: re-reading every record's state", first_block)
+        self._retry_wall.clear()
+        for record in self.records().values():
+            if record.live:
+                if record.retry_at is not None:
+                    self.save(dataclasses.replace(record, retry_at=None))
+                continue
+            try:
+                reopened = self.reopen(record)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise  # the scan stops and the reorg is found again next tick
+                log.error("%s %d: not re-read: %s", self._what, record.key, describe_error(exc))
+                continue
+            if reopened is not None:
+                log.warning(
+                    "%s %d: %s undone by the reorg; now %s",
+                    self._what,
+                    record.key,
+                    record.stage.name.lower(),
+                    reopened.stage.name.lower(),
+                )
 
     def _on_event(self, event: ChainEvent) -> None:
         """The ledger's entries and the metrics, then `on_event`, each isolated: an event one

@@ -105,6 +105,8 @@ class Provider(RoleDaemon[JobRecord]):
     def advance(self, rec: JobRecord) -> None:
         market = self.ctx.deployment.market
         job = market.job(rec.job_id)
+        if rec.stage in (Stage.CLAIMED, Stage.SUBMITTED):
+            rec = self._reread_claim(rec, market.claim(rec.claim_id or 0))
         if rec.stage == Stage.NEW:
             rec = self._consider(job, rec)
         if rec.stage == Stage.CLAIMED:
@@ -120,6 +122,38 @@ class Provider(RoleDaemon[JobRecord]):
             self._defend(job, rec)
         if rec.stage == Stage.ABANDONED:
             self._release(job, rec)
+
+    # ---- reorgs (issue 13): what the chain no longer shows is done again ----
+
+    def _reread_claim(self, rec: JobRecord, claim: Claim) -> JobRecord:
+        """A reorg may have undone our claim (the job is open again: claim it anew) or our
+        submission (the claim is active again: submit anew)."""
+        if claim.state == ClaimState.NONE or claim.provider.lower() != self.ctx.address.lower():
+            log.warning(
+                "job %d: our claim %s is gone (reorg): claiming again", rec.key, rec.claim_id
+            )
+            return self.save(
+                dataclasses.replace(rec, stage=Stage.NEW, claim_id=None, s_n=None, output=None)
+            )
+        if rec.stage == Stage.SUBMITTED and claim.state == ClaimState.ACTIVE:
+            log.warning("job %d: our result is gone (reorg): submitting again", rec.key)
+            return self.save(dataclasses.replace(rec, stage=Stage.CLAIMED))
+        return rec
+
+    def reopen(self, rec: JobRecord) -> JobRecord | None:
+        """A finalized or lost job whose claim the chain shows active or submitted again."""
+        if rec.stage not in (Stage.DONE, Stage.LOST) or rec.claim_id is None:
+            return None
+        claim = self.ctx.deployment.market.claim(rec.claim_id)
+        if claim.provider.lower() != self.ctx.address.lower():
+            return None
+        if claim.state == ClaimState.SUBMITTED:
+            stage = Stage.SUBMITTED
+        elif claim.state == ClaimState.ACTIVE:
+            stage = Stage.CLAIMED
+        else:
+            return None
+        return self.save(dataclasses.replace(rec, stage=stage, reason=None))
 
     # ---- failures (node.roles.daemon: back-off, then these) ----
 

@@ -57,16 +57,23 @@ class Watchtower(RoleDaemon[ClaimRecord]):
         if event.name != "ResultSubmitted":
             return
         claim_id = int(event.args["claimId"])
-        if self.record(claim_id) is None:
-            self.save(
-                ClaimRecord(
-                    claim_id,
-                    Stage.NEW,
-                    job_id=int(event.args["jobId"]),
-                    s_n="0x" + bytes(event.args["sN"]).hex(),
-                    window_end=int(event.args["windowEnd"]),
-                )
-            )
+        fresh = ClaimRecord(
+            claim_id,
+            Stage.NEW,
+            job_id=int(event.args["jobId"]),
+            s_n="0x" + bytes(event.args["sN"]).hex(),
+            window_end=int(event.args["windowEnd"]),
+        )
+        known = self.record(claim_id)
+        if known is None:
+            self.save(fresh)
+        elif (known.s_n, known.window_end) != (fresh.s_n, fresh.window_end):
+            # a reorg undid the result we saw and the claim was submitted again: what we
+            # decided about the old result does not hold for this one (a game of ours, if
+            # any, is re-read by _play)
+            if known.stage != Stage.PLAYING:
+                log.warning("claim %d: submitted again after a reorg: checking anew", claim_id)
+                self.save(fresh)
 
     def advance(self, rec: ClaimRecord) -> None:
         job = self.ctx.deployment.market.job(rec.job_id)
@@ -92,6 +99,20 @@ class Watchtower(RoleDaemon[ClaimRecord]):
             )
         return None
 
+    def reopen(self, rec: ClaimRecord) -> ClaimRecord | None:
+        """A decided claim that the chain shows submitted and unchallenged by us again (a
+        reorg undid its games, or the result we checked): checked again (the work is cached)."""
+        if rec.stage == Stage.SKIPPED and rec.reason == "not sampled":
+            return None
+        claim = self.ctx.deployment.market.claim(rec.claim_id)
+        if claim.state != ClaimState.SUBMITTED or self._my_games(rec.claim_id):
+            return None
+        if rec.stage == Stage.CORRECT:
+            return None  # the same S_N checked once is correct on any chain
+        return self.save(
+            dataclasses.replace(rec, stage=Stage.NEW, reason=None, games=None, my_s_n=None)
+        )
+
     def _sampled(self, claim_id: int, job: Job) -> bool:
         if job.reward + job.params.required_stake < self.policy.min_value:
             return False
@@ -103,6 +124,9 @@ class Watchtower(RoleDaemon[ClaimRecord]):
     def _check(self, job: Job, rec: ClaimRecord) -> ClaimRecord:
         d = self.ctx.deployment
         claim = d.market.claim(rec.claim_id)
+        if claim.state in (ClaimState.NONE, ClaimState.ACTIVE) and d.now() < rec.window_end:
+            # the result we saw was undone by a reorg: wait for it to be submitted again
+            return rec
         if claim.state != ClaimState.SUBMITTED:
             return self.finish(rec, Stage.SKIPPED, f"claim is {claim.state.name.lower()}")
         if d.now() >= rec.window_end:
@@ -176,6 +200,8 @@ class Watchtower(RoleDaemon[ClaimRecord]):
         d = self.ctx.deployment
         if not self._my_games(rec.claim_id):
             claim = d.market.claim(rec.claim_id)
+            if claim.state in (ClaimState.NONE, ClaimState.ACTIVE) and d.now() < rec.window_end:
+                return rec  # the result was undone by a reorg: wait for it again
             if claim.state != ClaimState.SUBMITTED:
                 return self.finish(rec, Stage.DONE, f"claim already {claim.state.name.lower()}")
             if d.now() >= rec.window_end:
@@ -184,11 +210,20 @@ class Watchtower(RoleDaemon[ClaimRecord]):
             self.ctx.pay(d.market.address, bond)
             self.ctx.send(d.market.challenge(job.job_id, rec.claim_id, bond))
         games = tuple(self._my_games(rec.claim_id))
+        if not games:  # mined, then undone by a reorg before we read it: challenge again
+            log.warning("claim %d: our challenge is gone (reorg)", rec.claim_id)
+            return rec
         log.info("claim %d: challenged (games %s)", rec.claim_id, list(games))
         return self.save(dataclasses.replace(rec, stage=Stage.PLAYING, games=games))
 
     def _play(self, job: Job, rec: ClaimRecord) -> None:
         d = self.ctx.deployment
+        on_chain = self._my_games(rec.claim_id)
+        if set(rec.games or ()) - set(on_chain):
+            # a reorg undid our challenge (or one of its games): challenge again
+            log.warning("claim %d: our games %s are gone (reorg)", rec.claim_id, rec.games)
+            self.save(dataclasses.replace(rec, stage=Stage.WRONG, games=None))
+            return
         rec = self._check_output(job, rec, d.market.claim(rec.claim_id), self._work_for(job))
         results = {}
         for game_id in rec.games or ():

@@ -31,6 +31,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     block INTEGER NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS scanned_blocks (
+    name TEXT NOT NULL,
+    block INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (name, block)
+);
 CREATE TABLE IF NOT EXISTS jobs (
     job_id INTEGER PRIMARY KEY,
     status INTEGER NOT NULL,
@@ -245,6 +251,29 @@ class StateStore:
             "ON CONFLICT(name) DO UPDATE SET block = excluded.block, updated_at = excluded.updated_at",
             (name, block, time.time()),
         )
+
+    # the hashes of the last blocks each scanner handled (node.chain.scanner: a stored hash
+    # that the chain no longer has at that height means a reorg undid what was scanned there)
+
+    def scanned_blocks(self, name: str) -> dict[int, str]:
+        rows = self._rows("SELECT block, hash FROM scanned_blocks WHERE name = ?", (name,))
+        return {int(r["block"]): str(r["hash"]) for r in rows}
+
+    def set_scanned_block(self, name: str, block: int, block_hash: str, keep: int) -> None:
+        """Remember `block`'s hash; only the `keep` highest blocks are kept."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO scanned_blocks(name, block, hash) VALUES (?, ?, ?)",
+                (name, block, block_hash),
+            )
+            self._conn.execute(
+                "DELETE FROM scanned_blocks WHERE name = ? AND block NOT IN (SELECT block FROM "
+                "scanned_blocks WHERE name = ? ORDER BY block DESC LIMIT ?)",
+                (name, name, keep),
+            )
+
+    def drop_scanned_blocks(self, name: str, above: int) -> None:
+        self._write("DELETE FROM scanned_blocks WHERE name = ? AND block > ?", (name, above))
 
     # records: the provider's jobs and the watchtower's claims ---------------------------
     # (same shape: an id, a status column to select live records by, JSON data)

@@ -115,3 +115,16 @@ def wait_for(cond: Callable[[], bool], timeout: float, what: str, procs: list[An
                 raise AssertionError(f"daemon exited with {p.returncode} while waiting for {what}")
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def reverted_from(w3: Web3, address: str, since: int) -> list[str]:
+    """Transactions `address` sent since block `since` that reverted (a duplicate move, a
+    second claim, a late answer would)."""
+    bad = []
+    for n in range(since, w3.eth.block_number + 1):
+        for tx in w3.eth.get_block(n, full_transactions=True)["transactions"]:
+            assert not isinstance(tx, bytes)
+            if tx["from"].lower() == address.lower():
+                if w3.eth.get_transaction_receipt(tx["hash"])["status"] != 1:
+                    bad.append(tx["hash"].hex())
+    return bad

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from fault_proxy import FaultProxy, Schedule
-from roles_helpers import advance, daemon, lab, poc, role_config, wait_for
+from roles_helpers import advance, daemon, lab, poc, reverted_from, role_config, wait_for
 
 from node.chain.abi import protocol_abis as load_abis
 from node.chain.contracts.job_market import ClaimState, JobState
@@ -117,18 +117,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-
-
-def _reverted_from(w3: Any, address: str, since: int) -> list[str]:
-    """Transactions `address` sent since block `since` that reverted (a duplicate move, a
-    second claim, a late answer would)."""
-    bad = []
-    for n in range(since, w3.eth.block_number + 1):
-        for tx in w3.eth.get_block(n, full_transactions=True).transactions:
-            if tx["from"].lower() == address.lower():
-                if w3.eth.get_transaction_receipt(tx["hash"]).status != 1:
-                    bad.append(tx["hash"].hex())
-    return bad
 
 
 def _log_lines(log: Path) -> list[dict[str, Any]]:
@@ -370,7 +358,7 @@ def test_daemons_through_faults(net: Net, tmp_path: Path, case: str, seed: int) 
         fp.rpc.enabled = True
         outcome, logs, _ = _play(net, tmp_path, case, seed, configs, chaos=False)
     for address in _honest_accounts(case):
-        assert _reverted_from(net.w3, address, since) == [], f"{address} sent a reverting tx"
+        assert reverted_from(net.w3, address, since) == [], f"{address} sent a reverting tx"
     injected = sum(len(p.injected) for p in (fp.rpc, fp.ipfs, ft.rpc, ft.ipfs))
     assert injected >= 5, f"the schedule injected only {injected} faults: it tested nothing"
     assert _faults_are_warnings(list(logs.values())) > 0
@@ -405,7 +393,7 @@ def test_daemons_killed_at_random_points(net: Net, tmp_path: Path, case: str, se
     outcome, logs, kills = _play(net, tmp_path, case, seed, configs, chaos=True)
     assert kills >= 2, f"only {kills} kills: the run tested little"
     for address in _honest_accounts(case):
-        assert _reverted_from(net.w3, address, since) == [], f"{address} sent a reverting tx"
+        assert reverted_from(net.w3, address, since) == [], f"{address} sent a reverting tx"
     _crash_rows(case, seed, kills, outcome)
 
 

@@ -3,7 +3,7 @@ its point and kind, and every run is listed with its end."""
 
 from __future__ import annotations
 
-from poc_lab.reliability import point_of, render
+from poc_lab.reliability import point_of, render, render_chain_faults, render_load
 
 ROWS = [
     {"case": "honest", "seed": 11, "link": "provider-rpc", "method": "eth_sendRawTransaction",
@@ -32,3 +32,42 @@ def test_the_matrix_counts_each_fault_in_its_point_and_kind() -> None:
     assert "other (eth_newThing)" in text and point_of("cat").startswith("fetch")
     assert "| honest | 11 | 7 | finalized |" in text
     assert "- `reset-after`: finalized, liar slashed" in text
+
+
+CHAIN = [
+    {"fault": "reorg", "point": "claim", "depth": 7, "side": "honest", "outcome": "finalized, paid",
+     "lost": 1, "resent": 2, "reorgs_seen": 1, "tick_errors": 0, "record_failures": 3,
+     "seconds": 2.1, "seed": 101},
+    {"fault": "base-fee-10x", "point": "move", "depth": None, "side": "liar",
+     "outcome": "liar slashed", "lost": 0, "resent": 0, "reorgs_seen": 0, "tick_errors": 0,
+     "seconds": 3.5, "seed": 111},
+]  # fmt: skip
+
+
+def test_the_chain_faults_are_listed_by_kind_point_and_end() -> None:
+    text = "\n".join(render_chain_faults(CHAIN))
+    assert "| reorg | claim | 7 | honest | finalized, paid | 1 | 2 | 1 | 0 | 3 | 2.1 |" in text
+    assert "| base-fee-10x | move |  | liar | liar slashed | 0 | 0 | 0 | 0 |  | 3.5 |" in text
+    assert (
+        "2 chain faults, every case ended as expected (1 transactions lost, 2 sent again)" in text
+    )
+    assert "`base-fee-10x`: the next block's base fee x10" in text
+    assert render_chain_faults([]) == []
+    assert "## Chain faults on anvil" in render(ROWS, "make reliability", [], CHAIN)
+
+
+LOAD = {"jobs": 20, "lies": 2, "providers": 4, "towers": 2, "seconds": 120.0,
+        "jobs_per_min": 10.0, "rpc_calls": 9000, "rpc_per_job": 450.0, "rpc_network_per_job": 250.0,
+        "rpc_top": {"eth_call": 5000, "eth_blockNumber": 4000}, "gas_per_job": 1234567,
+        "gas_by_sender": {"poster": 100, "provider2": 200}, "soak_s": 0.0, "memory_flat": True,
+        "rss_mb": {"provider2": [(0.0, 100.0), (5.0, 180.0), (10.0, 181.0), (15.0, 182.0),
+                                 (20.0, 181.0), (25.0, 183.0)], "tower7": []}}  # fmt: skip
+
+
+def test_the_load_section_gives_throughput_calls_gas_and_memory() -> None:
+    text = "\n".join(render_load([LOAD]))
+    assert "| 20 | 2 | 0 | 120.0 | 10.0 | 450.0 (250.0) | 1,234,567 | yes |" in text
+    assert "`eth_call` 5,000, `eth_blockNumber` 4,000" in text
+    assert "| provider2 | 6 | 100 | 180 | 183 | 183 |" in text
+    assert "tower7" not in text  # no samples: no row
+    assert render_load([]) == []
