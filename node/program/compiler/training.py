@@ -27,6 +27,7 @@ import numpy.typing as npt
 import torch
 
 from node.program.compiler.builder import ProgramBuilder
+from node.program.compiler.errors import CompileError
 from node.program.constants import LEAF_ELEMS, DType, Opcode, ReduceKind, RowKind
 from node.program.ops import Op
 from node.program.program import Program
@@ -38,7 +39,7 @@ LOGIT_SCALE = 8.0  # int8 logits are 8 * z: z in [-16, 16)
 RESULT_COLS = 32
 
 
-class TrainingError(ValueError):
+class TrainingError(CompileError):
     """A training job that cannot be built (shapes, dataset, schedule)."""
 
 
@@ -345,3 +346,50 @@ def state_dict(
         f"{name}.weight": torch.from_numpy(np.ascontiguousarray(w))
         for name, w in zip(layer_names, weights, strict=True)
     }
+
+
+def epoch_batches(n: int, steps: int, batch: int, seed: int) -> list[npt.NDArray[np.int64]]:
+    """`steps` batches of `batch` row ids: seeded permutations of the n rows, epoch after epoch
+    (the last partial batch of an epoch is dropped)."""
+    if n < batch:
+        raise TrainingError(f"{n} rows cannot fill a batch of {batch}")
+    g = np.random.default_rng(seed)
+    out: list[npt.NDArray[np.int64]] = []
+    while len(out) < steps:
+        p = g.permutation(n)
+        out.extend(p[k : k + batch] for k in range(0, n - batch + 1, batch))
+    return out[:steps]
+
+
+def mlp_logits(weights: Sequence[torch.Tensor | npt.ArrayLike], x: torch.Tensor) -> torch.Tensor:
+    """The bias-free ReLU MLP in float (weights as tensors, autograd kept, or arrays)."""
+    h = x
+    for i, w in enumerate(weights):
+        wt = w if isinstance(w, torch.Tensor) else torch.as_tensor(np.asarray(w))
+        h = h @ wt.to(torch.float32).T
+        if i < len(weights) - 1:
+            h = torch.relu(h)
+    return h
+
+
+def float_sgd(
+    ws: Sequence[torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batches: Sequence[npt.NDArray[np.int64]],
+    cfg: TrainJobConfig,
+) -> tuple[list[torch.Tensor], list[float]]:
+    """Plain float32 SGD of the same model from the same weights over the same batches: the
+    reference an integer job is measured against. Returns the weights and the loss per step."""
+    wts = [w.clone().requires_grad_(True) for w in ws]
+    losses = []
+    for t, rows in enumerate(batches):
+        loss = torch.nn.functional.cross_entropy(mlp_logits(wts, x[rows]), y[rows])
+        losses.append(float(loss.detach()))
+        for w in wts:
+            w.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for w in wts:
+                w -= cfg.lr_at(t) * w.grad  # type: ignore[operator]
+    return [w.detach() for w in wts], losses
