@@ -39,11 +39,11 @@ class TrainRequest:
 def lr_schedule(text: str, steps: int) -> list[float]:
     """`0.3` (constant) or `0.3,0.1@300,0.03@400` (piecewise constant from the given steps)."""
     rates = [0.0] * steps
-    pieces = []
+    pieces: list[tuple[int, float]] = []
     try:
         for k, part in enumerate(text.split(",")):
-            rate, _, start = part.partition("@")
-            pieces.append((int(start) if start else 0 if k == 0 else -1, float(rate)))
+            rate_s, _, start_s = part.partition("@")
+            pieces.append((int(start_s) if start_s else 0 if k == 0 else -1, float(rate_s)))
     except ValueError:
         raise TrainingError(f"learning rate {text!r}: expected 0.3 or 0.3,0.1@300") from None
     if any(s < 0 for s, _ in pieces) or pieces[0][0] != 0:

@@ -146,9 +146,10 @@ def random_op(rng: np.random.Generator, opcode: Opcode, max_rows: int = 6) -> Op
             mult=int(rng.integers(1, INT32_MAX, endpoint=True)), shift=int(rng.integers(1, 33)),
             lo=lo, hi=hi, pos=int(rng.integers(0, 2**32)), period=int(rng.integers(0, 2**32)),
         )  # fmt: skip
-        w = i32(m, n, lo=-(2**15), hi=2**15) if master else i8(m, n)
-        g = i32(m, n) if rng.random() < 0.5 else i32(m, n, lo=-(2**12), hi=2**12)
-        return OpSample(_prog([TensorSpec(wdt, m, n), TensorSpec(DType.INT32, m, n)], op), (w, g))
+        wts = i32(m, n, lo=-(2**15), hi=2**15) if master else i8(m, n)
+        grad = i32(m, n) if rng.random() < 0.5 else i32(m, n, lo=-(2**12), hi=2**12)
+        specs = [TensorSpec(wdt, m, n), TensorSpec(DType.INT32, m, n)]
+        return OpSample(_prog(specs, op), (wts, grad))
     raise ValueError(opcode)
 
 

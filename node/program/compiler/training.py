@@ -157,7 +157,8 @@ def _float_pass(
     loss.backward()
     amax = [float(a.detach().abs().max()) for a in acts]
     gmax = [float(z.grad.abs().max()) for z in zs]  # type: ignore[union-attr]
-    return amax, gmax, [w.grad / len(y) for w in wts]  # type: ignore[operator]
+    grads: list[torch.Tensor] = [w.grad / len(y) for w in wts]  # type: ignore[operator, misc]
+    return amax, gmax, grads
 
 
 def calibrate(
@@ -309,10 +310,10 @@ def build_training_job(
     layout = []
     for name, blk in zip(names, blocks, strict=True):
         spec = b._spec(blk)
-        rows = spec.numel // RESULT_COLS
-        result = b.write(result, blk, pos=row, count=rows)
+        n_rows = spec.numel // RESULT_COLS
+        result = b.write(result, blk, pos=row, count=n_rows)
         layout.append((name, row, spec.rows, spec.cols))
-        row += rows
+        row += n_rows
     prog, consts = b.finish(result)
     return TrainingJob(prog, consts, dims, real, classes, sc, cfg, layout)
 
