@@ -325,6 +325,9 @@ def unpack_result(
     after every step, from a training job's output tensor."""
     tr = meta["training"]
     flat = np.asarray(result).reshape(-1)
+    want = sum(rows * cols for _, _, rows, cols in tr["layout"])
+    if flat.size != want:
+        raise TrainingError(f"a training output holds {want} values, got {flat.size}")
     real = tr["real"]
     weights: list[npt.NDArray[np.float32]] = []
     losses = np.zeros(0)
