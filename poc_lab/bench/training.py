@@ -120,7 +120,9 @@ def render(r: TrainingRun) -> str:
             "batches) by an integer training job (protocol v6, int16-range int32 master weights, "
             "int8 forward weights, activations and gradients) and by float32 torch SGD.",
             "",
-            "| | test accuracy | final loss (mean of last 20 steps) | time per step |",
+            "Times on one thread (`torch.set_num_threads(1)`, both sides).",
+        "",
+        "| | test accuracy | final loss (mean of last 20 steps) | time per step |",
             "|---|---|---|---|",
             f"| float32 torch SGD | {r.float_acc:.2%} | {np.mean(r.float_losses[-20:]):.3f} | "
             f"{1e3 * r.float_step_s:.2f} ms |",
@@ -146,6 +148,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
+    torch.set_num_threads(1)  # both sides on one thread: the machine's CPUs are shared
     r = measure(args.steps, args.lr)
     body = render(r)
     print(body)
