@@ -121,8 +121,8 @@ def render(r: TrainingRun) -> str:
             "int8 forward weights, activations and gradients) and by float32 torch SGD.",
             "",
             "Times on one thread (`torch.set_num_threads(1)`, both sides).",
-        "",
-        "| | test accuracy | final loss (mean of last 20 steps) | time per step |",
+            "",
+            "| | test accuracy | final loss (mean of last 20 steps) | time per step |",
             "|---|---|---|---|",
             f"| float32 torch SGD | {r.float_acc:.2%} | {np.mean(r.float_losses[-20:]):.3f} | "
             f"{1e3 * r.float_step_s:.2f} ms |",
@@ -134,7 +134,9 @@ def render(r: TrainingRun) -> str:
             f"({r.ops // r.steps} per step), built in {r.build_s:.0f} s (including the float "
             "shadow run that sets the per-step fixed-point scales). The integer step is a few "
             "dozen small ops, each a separate kernel call (and, for the second row, a Merkle "
-            "root), against one fused autograd step in torch.",
+            "root), against one fused autograd step in torch. The scales come from a float "
+            "run, so the program (its root) depends on the compiling machine's float arithmetic "
+            "(thread count included); the integer run of a given program does not.",
             "",
             "![loss curves](img/training_loss.png)",
         ]
