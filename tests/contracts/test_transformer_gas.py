@@ -52,9 +52,26 @@ LEAF_OPS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("name", list(LEAF_OPS))
+# the same ops at the shapes of the dispute block (tests/node/roles/test_transformer_disputes.py):
+# the whole step there minus these is what the game adds around the verifier
+SMALL_LEAF_OPS = {
+    "small gather": Op(Opcode.GATHER, out=2, a=0, b=1, M=32, K=64, N=64),
+    "small write rows": Op(Opcode.WRITE, out=2, a=0, b=1, M=64, K=32, N=32, pos=32),
+    "small write columns": Op(Opcode.WRITE, out=2, a=0, b=1, M=32, K=32, N=64, pos=32,
+                              flags=Flag.COLUMNS),
+    "small rowop norm": Op(Opcode.ROWOP, out=2, a=0, b=1, M=32, N=32, K=32, kind=RowKind.NORM,
+                           shift=5, lo=-128, hi=127),
+    "small rowop sub": Op(Opcode.ROWOP, out=2, a=0, b=1, M=32, N=64, kind=RowKind.SUB, lo=-128,
+                          hi=0, flags=Flag.MASK, pos=0, period=32),
+    "small rowop div": Op(Opcode.ROWOP, out=2, a=0, b=1, M=32, N=64, kind=RowKind.DIV, shift=7,
+                          lo=0, hi=127),
+    "small mul": Op(Opcode.MUL, out=2, a=0, b=1, M=32, N=32),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(LEAF_OPS) + list(SMALL_LEAF_OPS))
 def test_leaf_step_gas_at_the_largest_shapes(step, anyone, name: str) -> None:  # noqa: ANN001
-    op = LEAF_OPS[name]
+    op = {**LEAF_OPS, **SMALL_LEAF_OPS}[name]
     rng = np.random.default_rng(len(name))
     (adt, an), (bdt, bn) = ((o.dtype, o.numel) for o in operand_expectations(op))
     j = op.M * op.N // LEAF_ELEMS - 1  # the last row: the deepest mask limit, the last block
@@ -91,9 +108,19 @@ REDUCE_OPS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("name", list(REDUCE_OPS))
+SMALL_REDUCE_OPS = {
+    "small reduce argmax": Op(Opcode.REDUCE, out=1, a=0, M=32, K=64, N=32, kind=ReduceKind.ARGMAX,
+                              flags=Flag.INT32),
+    "small reduce max": Op(Opcode.REDUCE, out=1, a=0, M=32, K=64, N=32, kind=ReduceKind.MAX,
+                           flags=Flag.MASK, pos=0, period=32),
+    "small reduce moments": Op(Opcode.REDUCE, out=1, a=0, M=32, K=64, N=32,
+                               kind=ReduceKind.MOMENTS),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(REDUCE_OPS) + list(SMALL_REDUCE_OPS))
 def test_reduce_chunk_gas_at_the_largest_shapes(step, anyone, name: str) -> None:  # noqa: ANN001
-    op = REDUCE_OPS[name]
+    op = {**REDUCE_OPS, **SMALL_REDUCE_OPS}[name]
     rng = np.random.default_rng(len(name))
     dt = DType.INT32 if op.has(Flag.INT32) else DType.INT8
     row, elem, chunk = op.M - 1, 1, op.K // LEAF_ELEMS - 1  # the last chunk: fin() too
