@@ -7,12 +7,13 @@ import {Merkle} from "./lib/Merkle.sol";
 import {Op, OpCodec} from "./lib/OpCodec.sol";
 import {Leaf} from "./lib/Leaf.sol";
 import {TransformerOps} from "./lib/TransformerOps.sol";
+import {TrainOps} from "./lib/TrainOps.sol";
 import {
     BadProof, ProofLength, OperandLength, NotElementwise, NotReduction, IndexOutOfRange
 } from "./lib/Errors.sol";
 
 /// @title TensorStep: one-step semantics of matmul (one chunk), add, requant, relu, lut, im2col,
-/// qadd, gmax, gsum
+/// qadd, gmax, gsum; v5 gather, write, reduce, rowop, mul; v6 transpose, update
 /// @notice Stateless. The pure `computeLeaf` / `computeChunk` are the semantics alone (checked
 /// against tests/vectors); `leafStep` / `chunkStep` add the operand Merkle proofs.
 contract TensorStep is IStepVerifier {
@@ -35,7 +36,7 @@ contract TensorStep is IStepVerifier {
     }
 
     function _checkLeafOperands(StepData calldata d, Op memory op, uint256 leafIndex) private view {
-        if (op.opcode == OpCodec.GMAX || op.opcode == OpCodec.GSUM) {
+        if (op.opcode == OpCodec.GMAX || op.opcode == OpCodec.GSUM || op.opcode == OpCodec.TRANSPOSE) {
             _checkGroup(d, op, leafIndex);
             return;
         }
@@ -180,7 +181,7 @@ contract TensorStep is IStepVerifier {
     function _aLeafBytes(Op memory op) private pure returns (uint256) {
         uint8 c = op.opcode;
         if (c == OpCodec.ADD || c == OpCodec.REQUANT || (c == OpCodec.RELU && op.flags & 1 != 0)) return 128;
-        if (c == OpCodec.WRITE && op.flags & OpCodec.FLAG_INT32 != 0) return 128;
+        if ((c == OpCodec.WRITE || c == OpCodec.UPDATE) && op.flags & OpCodec.FLAG_INT32 != 0) return 128;
         // qadd: 32 (gmax / gsum read G leaves, _checkGroup)
         return 32;
     }
@@ -198,6 +199,13 @@ contract TensorStep is IStepVerifier {
         uint256 nLeaves = op.outLeaves();
         if (j >= nLeaves) return r;
         uint8 c = op.opcode;
+        if (c == OpCodec.TRANSPOSE) {
+            // the first of the 32 leaves (TrainOps.transposeOperands gives them all)
+            r.useA = true;
+            (r.aIdx,) = TrainOps.transposeOperands(op, j);
+            r.aLeaves = nLeaves;
+            return r;
+        }
         if (c == OpCodec.GMAX || c == OpCodec.GSUM) {
             // the first of the G leaves (groupOperands gives them all)
             r.useA = true;
@@ -248,6 +256,10 @@ contract TensorStep is IStepVerifier {
             r.bLeaves = op.M;
         } else if (c == OpCodec.WRITE) {
             (r.useB, r.bIdx, r.bLeaves) = TransformerOps.writeSource(op, j);
+        } else if (c == OpCodec.UPDATE) {
+            r.useB = true;
+            r.bIdx = j;
+            r.bLeaves = nLeaves;
         }
     }
 
@@ -265,11 +277,13 @@ contract TensorStep is IStepVerifier {
     /// node whose sibling is known is hashed with it, otherwise the next proof element is its
     /// sibling. The proof must be used up exactly and end at `aRoot`.
     function _checkGroup(StepData calldata d, Op memory op, uint256 j) private view {
-        uint256 g = op.K;
+        // gmax / gsum: G = K leaves of a [M, G*N]; transpose (v6): 32 leaves of a [N, M]
+        bool tr = op.opcode == OpCodec.TRANSPOSE;
+        uint256 g = tr ? 32 : op.K;
         if (d.aLeaf.length != 32 * g) revert OperandLength(OPERAND_A, d.aLeaf.length, 32 * g);
         if (d.bLeaf.length != 0) revert OperandLength(OPERAND_B, d.bLeaf.length, 0);
-        (uint256 first, uint256 stride) = groupOperands(op, j);
-        uint256 depth = Merkle.ceilLog2(uint256(op.M) * g * op.N / 32);
+        (uint256 first, uint256 stride) = tr ? TrainOps.transposeOperands(op, j) : groupOperands(op, j);
+        uint256 depth = Merkle.ceilLog2(uint256(op.M) * g * op.N / (tr ? 1024 : 32));
         (bytes32 root, uint256 used) = _multiRoot(d.aLeaf, first, stride, depth, d.aProof);
         if (used != d.aProof.length) revert ProofLength(OPERAND_A, d.aProof.length, used);
         if (root != d.aRoot) revert BadProof(OPERAND_A, root, d.aRoot);
@@ -397,6 +411,8 @@ contract TensorStep is IStepVerifier {
         if (c == OpCodec.WRITE) return TransformerOps.write(op, j, aLeaf, bLeaf);
         if (c == OpCodec.ROWOP) return TransformerOps.rowop(op, j, aLeaf, bLeaf);
         if (c == OpCodec.MUL) return TransformerOps.mul(aLeaf, bLeaf);
+        if (c == OpCodec.TRANSPOSE) return TrainOps.transpose(op, j, aLeaf);
+        if (c == OpCodec.UPDATE) return TrainOps.update(op, j, aLeaf, bLeaf);
         return _lut(aLeaf, bLeaf);
     }
 

@@ -50,7 +50,10 @@ library OpCodec {
     uint8 internal constant REDUCE = 12;
     uint8 internal constant ROWOP = 13;
     uint8 internal constant MUL = 14;
-    uint8 internal constant LAST_OPCODE = MUL;
+    // v6 (issue 15): training ops
+    uint8 internal constant TRANSPOSE = 15;
+    uint8 internal constant UPDATE = 16;
+    uint8 internal constant LAST_OPCODE = UPDATE;
     // flags of the v5 ops
     uint8 internal constant FLAG_INT32 = 1;
     uint8 internal constant FLAG_BROADCAST = 2;
@@ -66,6 +69,8 @@ library OpCodec {
     uint8 internal constant RMSNORM = 4;
     /// @dev Largest rowop shift: |c * 2^(shift+1)| < 2^58 (docs/protocol.md §4).
     uint256 internal constant MAX_ROW_SHIFT = 24;
+    /// @dev Largest update shift: the generator's 32 bits are cut to `shift` (docs/protocol.md §4).
+    uint256 internal constant MAX_UPDATE_SHIFT = 32;
     /// @dev Largest group count G (the K field) of gmax / gsum: one step reads G leaves under one
     /// multiproof and must stay within 300k gas (docs/benchmarks.md).
     uint256 internal constant MAX_GROUP = 64;
@@ -165,7 +170,7 @@ library OpCodec {
     function hasB(Op memory op) internal pure returns (bool) {
         uint8 c = op.opcode;
         return c == MATMUL || c == ADD || c == LUT || c == QADD || (c == REQUANT && op.flags & 4 != 0)
-            || c == GATHER || c == WRITE || c == ROWOP || c == MUL;
+            || c == GATHER || c == WRITE || c == ROWOP || c == MUL || c == UPDATE;
     }
 
     /// @notice §4 validation of one op, rule by rule in the order of docs/protocol.md §4
@@ -211,6 +216,9 @@ library OpCodec {
             if (op.K == 0 || op.K > MAX_K) revert BadOpField(F_K, op.K);
         } else if (op.K != 0) {
             revert BadOpField(F_K, op.K);
+        } else if (c == TRANSPOSE && op.M % 32 != 0) {
+            // a is read as [N, M]: its rows are whole leaves
+            revert BadOpField(F_M, op.M);
         }
         if (c == REQUANT) {
             if (op.shift < 1 || op.shift > 62) revert BadOpField(F_SHIFT, op.shift);
@@ -230,13 +238,19 @@ library OpCodec {
             if (op.lo > op.hi) revert BadOpField(F_CLAMP, uint8(op.lo));
             if (op.mult != 0) revert BadOpField(F_MULT, op.mult);
             if (op.zp != 0) revert BadOpField(F_ZP, uint8(op.zp));
+        } else if (c == UPDATE) {
+            if (op.shift < 1 || op.shift > MAX_UPDATE_SHIFT) revert BadOpField(F_SHIFT, op.shift);
+            if (op.lo > op.hi) revert BadOpField(F_CLAMP, uint8(op.lo));
+            if (op.mult == 0 || op.mult >= 2 ** 31) revert BadOpField(F_MULT, op.mult);
+            if (op.zp != 0) revert BadOpField(F_ZP, uint8(op.zp));
         } else if (c == IM2COL) {
             _validateIm2col(op);
         }
     }
 
     /// @dev Allowed flag bits: add 2 (broadcast), requant 4 (per-channel), relu 1 (int32);
-    /// v5: write 1|16 (int32, columns), reduce 1|8 (int32, mask), rowop 8 (mask), mul 2 (broadcast).
+    /// v5: write 1|16 (int32, columns), reduce 1|8 (int32, mask), rowop 8 (mask), mul 2 (broadcast);
+    /// v6: update 1 (int32 masters).
     function _allowedFlags(uint8 c) private pure returns (uint256) {
         if (c == ADD || c == MUL) return FLAG_BROADCAST;
         if (c == REQUANT) return 4;
@@ -244,6 +258,7 @@ library OpCodec {
         if (c == WRITE) return FLAG_INT32 | FLAG_COLUMNS;
         if (c == REDUCE) return FLAG_INT32 | FLAG_MASK;
         if (c == ROWOP) return FLAG_MASK;
+        if (c == UPDATE) return FLAG_INT32;
         return 0;
     }
 
@@ -261,6 +276,7 @@ library OpCodec {
             if (op.period == 0) revert BadOpField(F_PERIOD, 0);
             return;
         }
+        if (c == UPDATE) return; // v6: pos = the step, period = the seed, any uint32
         if (c == WRITE) {
             bool fits = op.flags & FLAG_COLUMNS != 0
                 ? uint256(op.pos) + op.K <= op.N && (op.pos % 32 == 0 || op.K <= 32)
@@ -297,7 +313,7 @@ library OpCodec {
     /// signed fields are reported as their byte. K and a per-channel `mult` are checked above.
     function _unusedZero(Op memory op) private pure {
         uint8 c = op.opcode;
-        if (c != REQUANT && c != QADD && c != ROWOP) {
+        if (c != REQUANT && c != QADD && c != ROWOP && c != UPDATE) {
             if (op.mult != 0) revert BadOpField(F_MULT, op.mult);
             if (op.shift != 0) revert BadOpField(F_SHIFT, op.shift);
             if (op.zp != 0) revert BadOpField(F_ZP, uint8(op.zp));
@@ -354,6 +370,8 @@ library OpCodec {
         if (c == REDUCE) return (dt, uint256(op.M) * op.K, NO_DTYPE, 0);
         if (c == ROWOP) return (INT8, mn, INT32, uint256(op.M) * 32);
         if (c == MUL) return (INT8, mn, INT8, op.flags & FLAG_BROADCAST != 0 ? uint256(op.N) : mn);
+        if (c == TRANSPOSE) return (INT8, mn, NO_DTYPE, 0);
+        if (c == UPDATE) return (dt, mn, INT32, mn);
         revert BadOpField(F_OPCODE, c);
     }
 
@@ -398,7 +416,7 @@ library OpCodec {
     function outLeafBytes(Op memory op) internal pure returns (uint256) {
         uint8 c = op.opcode;
         if (c == MATMUL || c == ADD || c == GSUM || c == REDUCE || c == MUL) return 128;
-        if ((c == RELU || c == WRITE) && op.flags & FLAG_INT32 != 0) return 128;
+        if ((c == RELU || c == WRITE || c == UPDATE) && op.flags & FLAG_INT32 != 0) return 128;
         return 32;
     }
 }

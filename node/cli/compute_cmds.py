@@ -37,16 +37,60 @@ def _emit(obj: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     default=None,
     help="items per job (the program's batch)",
 )
+@click.option(
+    "--train",
+    is_flag=True,
+    help="compile a training job: an MLP (--hidden) trained by integer SGD on --data",
+)
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="--train: .safetensors with `x` [n, features] and `y` [n] (default: the digits set)",
+)
+@click.option("--hidden", default="128,64", show_default=True, help="--train: hidden widths")
+@click.option("--steps", type=click.IntRange(min=1), default=450, show_default=True)
+@click.option(
+    "--lr", default="0.3", show_default=True, help="--train: 0.3, or a schedule 0.3,0.1@300"
+)
+@click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def compile_cmd(
-    model: str | None, example: str | None, out: Path, batch: int | None, as_json: bool
+    model: str | None,
+    example: str | None,
+    out: Path,
+    batch: int | None,
+    train: bool,
+    data: Path | None,
+    hidden: str,
+    steps: int,
+    lr: str,
+    seed: int,
+    as_json: bool,
 ) -> None:
-    """Compile a float torch model into an integer tensor program.
+    """Compile a float torch model into an integer tensor program, or (--train) an integer
+    training job.
 
     MODEL is a .py file or module defining build() -> (model, calibration), or `model` and
     `calibration` (and optionally `batch`)."""
     from node.compute import service
 
+    if train:
+        from node.compute import training_service as ts
+
+        try:
+            widths = tuple(int(w) for w in hidden.split(",") if w)
+        except ValueError:
+            raise click.UsageError(f"--hidden {hidden!r}: comma-separated widths") from None
+        req = ts.TrainRequest(widths, steps, batch or 32, lr, seed)
+        rep = ts.compile_training(data, out, req)
+        lines = [
+            f"wrote {rep.out_dir} (job input: {out / ts.TRAIN_INPUT})",
+            f"program root {rep.program_root}",
+            f"{rep.ops} ops ({steps} steps), {rep.slots} slots",
+        ]
+        _emit(rep.to_json(), as_json, lines)
+        return
     if (model is None) == (example is None):
         raise click.UsageError("give exactly one of MODEL or --example")
     rep = (
@@ -102,3 +146,19 @@ def run_cmd(spec: Path, input_path: Path, device: str, labels: Path | None, as_j
     if rep.accuracy is not None:
         lines.append(f"accuracy {rep.accuracy:.4f}")
     _emit(rep.to_json(), as_json, lines)
+
+
+@click.command("train-weights")
+@click.argument("spec", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def train_weights_cmd(spec: Path, output: Path, out: Path, as_json: bool) -> None:
+    """Turn a training job's output (the int32 result tensor, .npy, from `poc run` or
+    `poc job result --raw`) into a float PyTorch state dict (torch.save)."""
+    from node.compute.training_service import training_state_dict
+
+    summary = training_state_dict(spec, output, out)
+    lines = [f"wrote {out}"] + [f"  {k} {v}" for k, v in summary["layers"].items()]
+    lines.append(f"loss per item: first step {summary['loss_first']}, last {summary['loss_last']}")
+    _emit(summary, as_json, lines)

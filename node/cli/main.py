@@ -31,6 +31,7 @@ def _register() -> None:
 # (module, click object) pairs; add a line per command group.
 _COMMANDS: list[tuple[str, str]] = [
     ("node.cli.compute_cmds", "compile_cmd"),
+    ("node.cli.compute_cmds", "train_weights_cmd"),
     ("node.cli.compute_cmds", "run_cmd"),
     ("node.cli.devnet_cmds", "devnet"),
     ("node.cli.job_cmds", "job"),

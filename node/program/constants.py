@@ -6,8 +6,9 @@ from enum import IntEnum
 from typing import Final
 
 # v3: qadd, gmax, gsum (issue 16); v4: the program root commits each input's dtype and shape (P4);
-# v5: the transformer ops gather, write, reduce, rowop, mul (issue 16) and the kind, pos, period fields
-PROTOCOL_VERSION: Final = 5
+# v5: the transformer ops gather, write, reduce, rowop, mul (issue 16) and the kind, pos, period fields;
+# v6: the training ops transpose, update (issue 15)
+PROTOCOL_VERSION: Final = 6
 WORD: Final = 32
 LEAF_ELEMS: Final = 32
 # Largest K such that K * 128 * 128 < 2^31: no partial sum of int8 products can overflow int32.
@@ -68,6 +69,9 @@ class Opcode(IntEnum):
     REDUCE = 12  # row reduction with a combine kind, dissected like a matmul's K
     ROWOP = 13  # element-wise with per-row values: softmax sub / div, layer / rms norm
     MUL = 14  # exact int8 x int8 -> int32 product
+    # v6 (issue 15): training ops
+    TRANSPOSE = 15  # out[m, n] = a[n, m]: one output leaf from 32 input leaves (multiproof)
+    UPDATE = 16  # SGD step with stochastic rounding by a counter-based generator
 
 
 # ops whose real output leaves go to the reduction level (6.3): one element over K/32 chunks
@@ -79,7 +83,7 @@ class Flag(IntEnum):
     ADD_BROADCAST = 2
     REQUANT_PER_CHANNEL = 4
     # v5
-    INT32 = 1  # write, reduce: int32 data (same bit as relu's)
+    INT32 = 1  # write, reduce, update: int32 data (same bit as relu's)
     BROADCAST = 2  # mul: b is [1, N] (same bit as add's)
     MASK = 8  # reduce, rowop: the causal mask by position
     COLUMNS = 16  # write: replace columns instead of rows
@@ -102,6 +106,8 @@ class RowKind(IntEnum):
     RMSNORM = 4  # RMSNorm: clamp(round(x*D * 2^shift / isqrt(D*Q)), lo, hi)
 
 
+# Largest update shift: u = rng >> (32 - shift) needs shift <= 32.
+MAX_UPDATE_SHIFT: Final = 32
 # Largest rowop shift: |c * 2^(shift+1)| stays < 2^58 (exact in int64), protocol.md section 4.
 MAX_ROW_SHIFT: Final = 24
 # reduce states: the start of max and of argmax, and argmax's key base (protocol.md section 5)

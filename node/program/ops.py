@@ -70,7 +70,7 @@ class Op:
         """The output tensor is fully determined by the op."""
         if self.opcode in (Opcode.MATMUL, Opcode.ADD, Opcode.GSUM, Opcode.REDUCE, Opcode.MUL):
             dt = DType.INT32
-        elif self.opcode in (Opcode.RELU, Opcode.WRITE) and self.has(Flag.INT32):
+        elif self.opcode in (Opcode.RELU, Opcode.WRITE, Opcode.UPDATE) and self.has(Flag.INT32):
             dt = DType.INT32
         else:
             dt = DType.INT8

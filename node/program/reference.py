@@ -11,6 +11,7 @@ from node.program.constants import LEAF_ELEMS, DType, Flag, Opcode
 from node.program.errors import BadEncoding, ProgramError
 from node.program.ops import Op, im2col_out_hw
 from node.program.packing import pack, unpack, zero_leaf
+from node.program.train_ref import TRAIN_OPS, run_train, step_train, transpose_leaf_indices
 from node.program.transformer_ref import V5_ELEMENTWISE, V5_OPS, run_v5, step_v5, v5_leaf_indices
 
 I64 = npt.NDArray[np.int64]
@@ -77,12 +78,16 @@ def elementwise_leaf_indices(op: Op, leaf_index: int) -> tuple[int | None, int |
         return im2col_source_leaf(op, leaf_index), None
     if code in V5_ELEMENTWISE:
         return v5_leaf_indices(op, leaf_index)
+    if code == Opcode.UPDATE:
+        return leaf_index, leaf_index
     raise ProgramError(f"{op.name} is not an elementwise op")
 
 
 def group_leaf_indices(op: Op, leaf_index: int) -> list[int]:
     """The G input leaves (increasing) a gmax / gsum step reads for output leaf `leaf_index`:
     flat input element m*G*N + g*N + n0 for g < G, with (m, n0) the leaf's first element."""
+    if op.opcode == Opcode.TRANSPOSE:
+        return transpose_leaf_indices(op, leaf_index)
     m, n0 = divmod(leaf_index * LEAF_ELEMS, op.N)
     return [(m * op.K * op.N + g * op.N + n0) // LEAF_ELEMS for g in range(op.K)]
 
@@ -109,6 +114,8 @@ def step_elementwise(
     code = op.opcode
     if code in V5_ELEMENTWISE:
         return step_v5(op, leaf_index, a_leaf, b_leaf)
+    if code in TRAIN_OPS:
+        return step_train(op, leaf_index, a_leaf, b_leaf)
     if code == Opcode.IM2COL:
         if a_leaf is None:
             return pack(np.full(LEAF_ELEMS, op.padv), DType.INT8)
@@ -199,6 +206,8 @@ def run_op(op: Op, a: npt.NDArray[np.integer], b: npt.NDArray[np.integer] | None
     code = op.opcode
     if code in V5_OPS:
         return run_v5(op, a, b)
+    if code in TRAIN_OPS:
+        return run_train(op, a, b)
     if code == Opcode.MATMUL:
         w = np.asarray(b, dtype=np.int64).reshape(op.N, op.K)
         return x.reshape(op.M, op.K) @ w.T

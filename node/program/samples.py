@@ -132,6 +132,24 @@ def random_op(rng: np.random.Generator, opcode: Opcode, max_rows: int = 6) -> Op
         return OpSample(_prog([TensorSpec(DType.INT8, m, g * n)], op), (i8(m, g * n),))
     if opcode in V5_OPS:
         return _random_v5(rng, opcode, m, n, i8, i32)
+    if opcode == Opcode.TRANSPOSE:
+        # out [rows, n] from a [n, rows]: rows a multiple of 32
+        rows = LEAF_ELEMS * int(rng.integers(1, 4))
+        op = Op(Opcode.TRANSPOSE, out=1, a=0, M=rows, N=n)
+        return OpSample(_prog([TensorSpec(DType.INT8, n, rows)], op), (i8(n, rows),))
+    if opcode == Opcode.UPDATE:
+        master = bool(rng.integers(0, 2))
+        wdt = DType.INT32 if master else DType.INT8
+        lo, hi = sorted(int(v) for v in rng.integers(-128, 128, 2))
+        op = Op(
+            Opcode.UPDATE, out=2, a=0, b=1, M=m, N=n, flags=Flag.INT32 if master else 0,
+            mult=int(rng.integers(1, INT32_MAX, endpoint=True)), shift=int(rng.integers(1, 33)),
+            lo=lo, hi=hi, pos=int(rng.integers(0, 2**32)), period=int(rng.integers(0, 2**32)),
+        )  # fmt: skip
+        wts = i32(m, n, lo=-(2**15), hi=2**15) if master else i8(m, n)
+        grad = i32(m, n) if rng.random() < 0.5 else i32(m, n, lo=-(2**12), hi=2**12)
+        specs = [TensorSpec(wdt, m, n), TensorSpec(DType.INT32, m, n)]
+        return OpSample(_prog(specs, op), (wts, grad))
     raise ValueError(opcode)
 
 

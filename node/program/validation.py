@@ -31,6 +31,7 @@ from node.program.constants import (
     MAX_ROW_SHIFT,
     MAX_SLOTS,
     MAX_TENSOR_ELEMS,
+    MAX_UPDATE_SHIFT,
     NO_SLOT,
     OP_BYTES,
     DType,
@@ -72,14 +73,16 @@ _ALLOWED_FLAGS = {
     Opcode.REDUCE: Flag.INT32 | Flag.MASK,
     Opcode.ROWOP: Flag.MASK,
     Opcode.MUL: Flag.BROADCAST,
+    Opcode.TRANSPOSE: 0,
+    Opcode.UPDATE: Flag.INT32,
 }
 _NEEDS_B = {
     Opcode.MATMUL, Opcode.ADD, Opcode.LUT, Opcode.QADD, Opcode.GATHER, Opcode.WRITE, Opcode.ROWOP,
-    Opcode.MUL,
+    Opcode.MUL, Opcode.UPDATE,
 }  # fmt: skip
 _GROUP_OPS = {Opcode.GMAX, Opcode.GSUM}
 # ops whose requant-like fields (mult, shift, zp, lo, hi) are used
-_RESCALE_OPS = {Opcode.REQUANT, Opcode.QADD, Opcode.ROWOP}
+_RESCALE_OPS = {Opcode.REQUANT, Opcode.QADD, Opcode.ROWOP, Opcode.UPDATE}
 _NORM_KINDS = {RowKind.NORM, RowKind.RMSNORM}
 _OPCODES = frozenset(int(c) for c in Opcode)
 
@@ -244,12 +247,19 @@ def op_violation(op: Op, index: int, n_inputs: int) -> Violation | None:
             )
     elif op.K != 0:
         return _bad(FieldOutOfRange, "K", op.K, f"{where}: field K is unused and must be zero")
+    elif code == Opcode.TRANSPOSE and op.M % LEAF_ELEMS:
+        # a is read as [N, M]: its rows must be whole leaves
+        return _bad(
+            AlignmentError, "M", op.M, f"{where}: transpose M = {op.M} is not a multiple of 32"
+        )
     if code == Opcode.REQUANT:
         v = _requant_violation(op, where)
     elif code == Opcode.ROWOP:
         v = _rowop_violation(op, where)
     elif code == Opcode.QADD:
         v = _qadd_violation(op, where)
+    elif code == Opcode.UPDATE:
+        v = _update_violation(op, where)
     elif code == Opcode.IM2COL:
         v = _im2col_violation(op, where)
     else:
@@ -272,6 +282,23 @@ def _rowop_violation(op: Op, where: str) -> Violation | None:
     return None
 
 
+def _update_violation(op: Op, where: str) -> Violation | None:
+    if not 1 <= op.shift <= MAX_UPDATE_SHIFT:
+        return _bad(
+            FieldOutOfRange,
+            "shift",
+            op.shift,
+            f"{where}: update shift {op.shift} outside 1..{MAX_UPDATE_SHIFT}",
+        )
+    if op.lo > op.hi:
+        return _bad(FieldOutOfRange, "lo", op.lo, f"{where}: clamp lo {op.lo} > hi {op.hi}")
+    if not 1 <= op.mult <= INT32_MAX:
+        return _bad(FieldOutOfRange, "mult", op.mult, f"{where}: mult {op.mult} outside 1..2^31-1")
+    if op.zp != 0:
+        return _bad(FieldOutOfRange, "zp", op.zp, f"{where}: update leaves zp 0")
+    return None
+
+
 def _v5_violation(op: Op, where: str) -> Violation | None:
     """Rule 15: kind, then pos and period (the causal mask, write's block)."""
     code = op.opcode
@@ -287,6 +314,8 @@ def _v5_violation(op: Op, where: str) -> Violation | None:
         if op.period < 1:
             return _bad(FieldOutOfRange, "period", op.period, f"{where}: a mask needs period >= 1")
         return None
+    if code == Opcode.UPDATE:
+        return None  # pos = the step, period = the seed: any uint32
     if code == Opcode.WRITE:
         if op.has(Flag.COLUMNS):
             fits = op.pos + op.K <= op.N and (op.pos % LEAF_ELEMS == 0 or op.K <= LEAF_ELEMS)
@@ -466,6 +495,10 @@ def operand_expectations(op: Op) -> tuple[Operand, ...]:
         rows = [("a", i8, mn), ("stats", i32, op.M * LEAF_ELEMS)]
     elif code == Opcode.MUL:
         rows = [("a", i8, mn), ("b", i8, op.N if op.has(Flag.BROADCAST) else mn)]
+    elif code == Opcode.TRANSPOSE:
+        rows = [("a", i8, mn)]
+    elif code == Opcode.UPDATE:
+        rows = [("weights", i32 if op.has(Flag.INT32) else i8, mn), ("gradient", i32, mn)]
     else:
         raise UnknownOpcode(f"unknown opcode {code}")
     slots = (op.a, op.b)

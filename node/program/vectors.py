@@ -59,6 +59,7 @@ from node.program.validation import (
     opening_violation,
     validate_op,
 )
+from node.program.vectors_train import TRAIN_STEP_GENERATORS, train_bases, train_invalid
 from node.program.vectors_v5 import V5_STEP_GENERATORS
 
 SEED = 20261126
@@ -599,7 +600,7 @@ def _valid_bases() -> list[tuple[str, Op, int, int, dict[str, TensorSpec]]]:
         ("gmax input of 2^31 elements", group_op(Opcode.GMAX, 1, 0, groups=MAX_GROUP,
                                                  M=big // MAX_GROUP, N=32), 1, 0,
          {"a": TensorSpec(i8, big // MAX_GROUP, MAX_GROUP * 32)}),
-    ] + _v5_bases()  # fmt: skip
+    ] + _v5_bases() + train_bases()  # fmt: skip
 
 
 def _v5_bases() -> list[tuple[str, Op, int, int, dict[str, TensorSpec]]]:
@@ -708,7 +709,7 @@ def _named_invalid() -> list[Case]:
         cases.append(_invalid(f"length {length}", (enc * 2)[:length], 2, 0))
     for at in (56, 63):
         cases.append(_invalid(f"reserved byte {at} set", enc[:at] + b"\x01" + enc[at + 1 :], 2, 0))
-    for code in (0, 15, 255):
+    for code in (0, 17, 255):
         raw(f"opcode {code}", "add", "opcode", code, 1)
     bad("out beyond nInputs + index", "add", out=3)
     bad("out below nInputs + index", "matmul K = MAX_K rounded to 32", out=2)
@@ -794,6 +795,7 @@ def _named_invalid() -> list[Case]:
     # mult2 is the last field: every other rule comes first
     bad("mult2 and padv set on relu (padv first)", "relu int8", mult2=1, padv=1)
     _v5_invalid(bad, raw)
+    train_invalid(bad)
     return cases
 
 
@@ -991,6 +993,7 @@ STEP_GENERATORS: dict[str, Callable[[Rng], list[Case]]] = {
     "gmax": gmax_cases,
     "gsum": gsum_cases,
     **V5_STEP_GENERATORS,
+    **TRAIN_STEP_GENERATORS,
 }
 
 

@@ -256,7 +256,7 @@ class TraceProvider:
             raise TraceQueryError(f"leaf {leaf_index} outside op {op_index}'s output tree")
         aw: LeafWitness | None = None
         bw: LeafWitness | None = None
-        if leaf_index < n_leaves and op.opcode in (Opcode.GMAX, Opcode.GSUM):
+        if leaf_index < n_leaves and op.opcode in (Opcode.GMAX, Opcode.GSUM, Opcode.TRANSPOSE):
             aw = self.group_witness(op.a, group_leaf_indices(op, leaf_index))
         elif leaf_index < n_leaves and op.opcode == Opcode.GATHER:
             bw = self.leaf_witness(op.b, leaf_index * LEAF_ELEMS // op.N)

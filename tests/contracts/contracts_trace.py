@@ -171,7 +171,11 @@ class Trace:
                 op_index, leaf_index, self._witness(op.a, ai), self._witness(op.b, wi)
             )
         aw = bw = None
-        if leaf_index < op.out_spec.n_leaves and op.opcode in (Opcode.GMAX, Opcode.GSUM):
+        if leaf_index < op.out_spec.n_leaves and op.opcode in (
+            Opcode.GMAX,
+            Opcode.GSUM,
+            Opcode.TRANSPOSE,
+        ):
             # the G input leaves concatenated, with their one multiproof (protocol.md section 5)
             idx = group_leaf_indices(op, leaf_index)
             leaves = b"".join(self.leaf(op.a, i) for i in idx)

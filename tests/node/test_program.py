@@ -42,7 +42,7 @@ def test_decode_rejects_unknown_opcode_reserved_bytes_and_length() -> None:
     with pytest.raises(BadEncoding):
         Op.decode(bytes(enc[:63]))
     bad = bytearray(enc)
-    bad[0] = 15  # opcodes are 1..14 (v5)
+    bad[0] = 17  # opcodes are 1..16 (v6)
     with pytest.raises(UnknownOpcode):
         Op.decode(bytes(bad))
     bad = bytearray(enc)

@@ -271,6 +271,46 @@ class ProgramBuilder:
             )
         )
 
+    # ---- v6 training ops (protocol.md section 4, issue 15) ----
+
+    def transpose(self, a: str) -> str:
+        """int8 [cols, rows] = a^T for int8 `a` [rows, cols] (rows % 32 == 0)."""
+        spec = self._spec(a)
+        return self._emit(Op(Opcode.TRANSPOSE, out=0, a=self._ref(a), M=spec.cols, N=spec.rows))
+
+    def update(
+        self,
+        w: str,
+        grad: str,
+        *,
+        mult: int,
+        shift: int,
+        step: int,
+        seed: int,
+        lo: int = -127,
+        hi: int = 127,
+    ) -> str:
+        """`w - grad * mult / 2^shift` with stochastic rounding (the generator keyed by seed,
+        step and the element index), clamped to [lo, hi] (times 2^8 for int32 masters)."""
+        spec = self._spec(w)
+        return self._emit(
+            Op(
+                Opcode.UPDATE,
+                out=0,
+                a=self._ref(w),
+                b=self._ref(grad),
+                flags=Flag.INT32 if spec.dtype == DType.INT32 else 0,
+                M=spec.rows,
+                N=spec.cols,
+                mult=mult,
+                shift=shift,
+                lo=lo,
+                hi=hi,
+                pos=step,
+                period=seed,
+            )
+        )
+
     def _spec(self, ref: str) -> TensorSpec:
         """The spec of an input or of an op's output."""
         if ref.startswith("%"):

@@ -145,11 +145,12 @@ def _step(v: GameView, a: StepMove) -> bool:
         expected = rules.word(step_matmul(d.a_leaf, d.b_leaf, _int(v.low)))
     elif op.opcode in REDUCTION_OPS or v.index >= v.out_leaves:
         expected = sha256(bytes(op.out_spec.dtype.leaf_bytes))
-    elif op.opcode in (Opcode.GMAX, Opcode.GSUM):
-        # the G leaves under one multiproof (protocol.md section 5)
+    elif op.opcode in (Opcode.GMAX, Opcode.GSUM, Opcode.TRANSPOSE):
+        # the G (transpose: 32) leaves under one multiproof (protocol.md section 5)
         idx = group_leaf_indices(op, v.index)
         nodes = [sha256(d.a_leaf[W * k : W * (k + 1)]) for k in range(len(idx))]
-        depth = depth_for(op.M * op.K * op.N // W)
+        a_elems = op.M * op.N if op.opcode == Opcode.TRANSPOSE else op.M * op.K * op.N
+        depth = depth_for(a_elems // W)
         assert root_from_multi(nodes, idx, d.a_proof, depth) == d.a_root
         expected = sha256(step_elementwise(op, v.index, v.out_leaves, d.a_leaf, None))
     elif op.opcode == Opcode.GATHER:

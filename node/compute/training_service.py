@@ -1,0 +1,120 @@
+"""`poc compile --train` and `poc train-weights` (issue 15): a training job from a dataset and
+an MLP shape, and the trained weights back as a float PyTorch state dict. Argument parsing lives
+in node/cli; this module does the work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file
+
+from node.compute.service import CompileReport, _report
+from node.program.compiler.training import (
+    TrainingError,
+    TrainJobConfig,
+    build_training_job,
+    epoch_batches,
+    init_weights,
+    state_dict,
+    unpack_result,
+)
+from node.program.spec import JobSpec
+
+TRAIN_INPUT = "train_x.npy"  # the job's data input: the int8 dataset table
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    hidden: tuple[int, ...]
+    steps: int
+    batch: int = 32
+    lr: str = "0.1"  # one rate, or comma-separated `rate@from_step` pieces: 0.3,0.1@300
+    seed: int = 0
+
+
+def lr_schedule(text: str, steps: int) -> list[float]:
+    """`0.3` (constant) or `0.3,0.1@300,0.03@400` (piecewise constant from the given steps)."""
+    rates = [0.0] * steps
+    pieces: list[tuple[int, float]] = []
+    try:
+        for k, part in enumerate(text.split(",")):
+            rate_s, _, start_s = part.partition("@")
+            pieces.append((int(start_s) if start_s else 0 if k == 0 else -1, float(rate_s)))
+    except ValueError:
+        raise TrainingError(f"learning rate {text!r}: expected 0.3 or 0.3,0.1@300") from None
+    if any(s < 0 for s, _ in pieces) or pieces[0][0] != 0:
+        raise TrainingError(f"learning rate {text!r}: every piece after the first needs @step")
+    if [s for s, _ in pieces] != sorted({s for s, _ in pieces}):
+        raise TrainingError(f"learning rate {text!r}: steps must increase")
+    for (start, rate), nxt in zip(pieces, [*pieces[1:], (steps, 0.0)], strict=True):
+        for t in range(min(start, steps), min(nxt[0], steps)):
+            rates[t] = rate
+    if any(r <= 0 for r in rates):
+        raise TrainingError(f"learning rate {text!r}: every rate must be positive")
+    return rates
+
+
+def load_dataset(path: Path | None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(x [n, features] float, y [n] class ids, classes) from a .safetensors with tensors `x`
+    and `y`, or the digits training split when `path` is None."""
+    if path is None:
+        from node.program.compiler.examples import load_digits_split
+
+        d = load_digits_split()
+        return d.x_train.reshape(len(d.x_train), -1), d.y_train, 10
+    tensors = load_file(str(path))
+    if "x" not in tensors or "y" not in tensors:
+        raise TrainingError(
+            f"{path}: a training set holds tensors `x` and `y`, got {sorted(tensors)}"
+        )
+    x = torch.as_tensor(tensors["x"], dtype=torch.float32).reshape(len(tensors["x"]), -1)
+    y = torch.as_tensor(tensors["y"]).to(torch.int64).reshape(-1)
+    if len(x) != len(y) or y.min() < 0:
+        raise TrainingError(f"{path}: {len(x)} rows of x, {len(y)} labels (ids >= 0)")
+    return x, y, int(y.max()) + 1
+
+
+def compile_training(data: Path | None, out: Path, req: TrainRequest) -> CompileReport:
+    """Write the training job's spec to `out` (the dataset table is its data input, saved as
+    `out/train_x.npy`) and report it."""
+    x, y, classes = load_dataset(data)
+    dims = [int(x.shape[1]), *req.hidden, classes]
+    cfg = TrainJobConfig(
+        steps=req.steps, batch=req.batch, lr=lr_schedule(req.lr, req.steps), seed=req.seed
+    )
+    batches = epoch_batches(len(y), req.steps, req.batch, req.seed)
+    job = build_training_job(init_weights(dims, req.seed), x, y, classes, cfg, batches)
+    consts = dict(job.constants)
+    data_slot = job.program.input_index("x")
+    table = consts.pop(data_slot)
+    spec = JobSpec(job.program, consts, req.batch, data_slot=data_slot, meta=job.meta())
+    # the keys of nn.Sequential(Linear(bias=False), ReLU(), ..., Linear(bias=False))
+    spec.meta["training"]["layers"] = [f"{2 * i}" for i in range(len(dims) - 1)]
+    spec.save(out)
+    np.save(out / TRAIN_INPUT, table)
+    return _report(spec, out)
+
+
+def training_state_dict(spec_dir: Path, output: Path, out: Path, names: Sequence[str] = ()) -> dict:  # type: ignore[type-arg]
+    """The trained weights of a training job's output (a .npy of the int32 result tensor, as
+    `poc run` or `poc job result --raw` writes it) as a float state dict saved with torch.save;
+    returns a summary (layers, their shapes, the last step's loss)."""
+    spec = JobSpec.load(spec_dir)
+    if "training" not in spec.meta:
+        raise TrainingError(f"{spec_dir} is not a training job (no training metadata)")
+    weights, losses = unpack_result(np.load(output), spec.meta)
+    layer_names = (
+        list(names) or spec.meta["training"].get("layers") or [str(i) for i in range(len(weights))]
+    )
+    sd = state_dict(weights, layer_names)
+    torch.save(sd, out)
+    return {
+        "out": str(out),
+        "layers": {k: list(v.shape) for k, v in sd.items()},
+        "loss_first": float(losses[0]) if len(losses) else None,
+        "loss_last": float(losses[-1]) if len(losses) else None,
+    }
