@@ -12,6 +12,7 @@ against each source model's own logits."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,7 +106,14 @@ def _t(a: F64 | None) -> torch.Tensor | None:
     return None if a is None else torch.from_numpy(np.asarray(a, dtype=np.float64))
 
 
-def _norm(n: Norm, x: torch.Tensor) -> torch.Tensor:
+Recorder = Callable[[str, torch.Tensor], None]
+
+
+def _skip(name: str, value: torch.Tensor) -> None:
+    pass
+
+
+def _norm(n: Norm, x: torch.Tensor, rec: Recorder = _skip, name: str = "") -> torch.Tensor:
     w = _t(n.weight)
     assert w is not None
     if n.rms:
@@ -113,6 +121,7 @@ def _norm(n: Norm, x: torch.Tensor) -> torch.Tensor:
     else:
         mu = x.mean(-1, keepdim=True)
         y = (x - mu) * torch.rsqrt(((x - mu) ** 2).mean(-1, keepdim=True) + n.eps)
+    rec(name, y)  # normalized, before the gain (which the next matmul absorbs)
     y = y * w
     b = _t(n.bias)
     return y if b is None else y + b
@@ -123,43 +132,68 @@ def _lin(x: torch.Tensor, w: F64, b: F64 | None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def float_forward(tw: TransformerWeights, ids: list[int] | npt.NDArray[np.int64]) -> F64:
-    """Logits [T, vocab] of token ids [T] in float64 (the float reference)."""
+def float_forward(
+    tw: TransformerWeights, ids: list[int] | npt.NDArray[np.int64], rec: Recorder = _skip
+) -> F64:
+    """Logits [T, vocab] of token ids [T] in float64 (the float reference). `rec(name, value)`
+    sees the intermediate values the integer lowering quantizes (calibration, llm_quant.py)."""
     ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64))
     t = len(ids_t)
     if t > tw.context:
         raise ValueError(f"{t} tokens exceed the model's context of {tw.context}")
     x = _t(tw.wte)[ids_t]  # type: ignore[index]
+    rec("tok", x)
     if tw.wpe is not None:
+        rec("pos", _t(tw.wpe)[:t])  # type: ignore[index]
         x = x + _t(tw.wpe)[:t]  # type: ignore[index]
+    rec("emb", x)
     cos = sin = None
     if tw.rope_theta is not None:
         c, s = rope_tables(tw.rope_theta, tw.head_dim, t)
         cos, sin = torch.from_numpy(c), torch.from_numpy(s)
     hd, group = tw.head_dim, tw.heads // tw.kv_heads
     mask = torch.tril(torch.ones(t, t, dtype=torch.bool))
-    for ly in tw.layers:
-        h = _norm(ly.norm1, x)
+    for i, ly in enumerate(tw.layers):
+        h = _norm(ly.norm1, x, rec, f"{i}.n1")
         q = _lin(h, ly.wq, ly.bq).view(t, tw.heads, hd).transpose(0, 1)
         k = _lin(h, ly.wk, ly.bk).view(t, tw.kv_heads, hd).transpose(0, 1)
-        v = _lin(h, ly.wv, ly.bv).view(t, tw.kv_heads, hd).transpose(0, 1)
+        v_nb = _lin(h, ly.wv, None).view(t, tw.kv_heads, hd).transpose(0, 1)
+        v = v_nb if ly.bv is None else v_nb + _t(ly.bv).view(tw.kv_heads, 1, hd)  # type: ignore[union-attr]
         if cos is not None and sin is not None:
+            rec(f"{i}.qr", q)
+            rec(f"{i}.kr", k)
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
+        rec(f"{i}.q", q)
+        rec(f"{i}.k", k)
+        rec(f"{i}.v", v_nb)  # the lowering adds v's bias after attention (rows of P sum to 1)
         k = k.repeat_interleave(group, dim=0)
         v = v.repeat_interleave(group, dim=0)
+        v_nb = v_nb.repeat_interleave(group, dim=0)
         att = (q @ k.transpose(1, 2)) / math.sqrt(hd)
+        rec(f"{i}.att", att.masked_fill(~mask, 0.0))
         att = att.masked_fill(~mask, float("-inf")).softmax(-1)
+        rec(f"{i}.o", att @ v_nb)
         o = (att @ v).transpose(0, 1).reshape(t, tw.heads * hd)
-        x = x + _lin(o, ly.wo, ly.bo)
-        h = _norm(ly.norm2, x)
+        a = _lin(o, ly.wo, ly.bo)
+        rec(f"{i}.a", a)
+        x = x + a
+        rec(f"{i}.mid", x)
+        h = _norm(ly.norm2, x, rec, f"{i}.n2")
         up = _lin(h, ly.w_up, ly.b_up)
+        rec(f"{i}.up", up)
         if ly.w_gate is not None:
-            mid = activation(tw.activation, _lin(h, ly.w_gate, ly.b_gate)) * up
+            gate = _lin(h, ly.w_gate, ly.b_gate)
+            rec(f"{i}.gate", gate)
+            mid = activation(tw.activation, gate) * up
         else:
             mid = activation(tw.activation, up)
-        x = x + _lin(mid, ly.w_down, ly.b_down)
-    return _lin(_norm(tw.norm_f, x), tw.head, tw.head_b).numpy()
+        rec(f"{i}.h", mid)
+        dn = _lin(mid, ly.w_down, ly.b_down)
+        rec(f"{i}.d", dn)
+        x = x + dn
+        rec(f"{i}.out", x)
+    return _lin(_norm(tw.norm_f, x, rec, "nf"), tw.head, tw.head_b).numpy()
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
