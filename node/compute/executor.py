@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from node.compute import determinism, kernels
+from node.compute import determinism, kernels, transformer_kernels
 from node.compute.commit import packed, root_of, state_tree
 from node.compute.config import ComputeConfig
 from node.compute.device import resolve
@@ -26,6 +26,7 @@ from node.program.constants import Opcode
 from node.program.merkle import tensor_tree
 from node.program.ops import Op
 from node.program.program import Program
+from node.program.transformer_ref import V5_OPS
 
 
 class Commit(Enum):
@@ -109,6 +110,8 @@ class Executor:
             return kernels.gmax(a, op)
         if code == Opcode.GSUM:
             return kernels.gsum(a, op)
+        if code in V5_OPS:
+            return transformer_kernels.apply(op, a, b)
         raise AssertionError(code)
 
     def _float_weights(self, op: Op, w: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from node.game import actions as act
-from node.program.constants import LEAF_ELEMS, DType, Opcode
+from node.program.constants import LEAF_ELEMS, REDUCTION_OPS, DType
 from node.program.merkle import depth_for
 from node.program.ops import Op
 from node.program.packing import unpack
@@ -225,7 +225,7 @@ def descend(v: GameView, child: int, node: bytes) -> GameView:
 def at_leaf(v: GameView) -> GameView:
     """GamePosition.atLeaf: a real matmul leaf goes to the reduction level, any other leaf
     (elementwise, or a matmul padding leaf) to the step."""
-    real = v.opcode == Opcode.MATMUL and v.index < v.out_leaves
+    real = v.opcode in REDUCTION_OPS and v.index < v.out_leaves
     return replace(v, phase=Phase.LEAF_REVEAL if real else Phase.STEP)
 
 

@@ -29,7 +29,7 @@ from node.game.actions import (
 )
 from node.game.rules import Phase, Side, points
 from node.game.view import GameView
-from node.program.constants import NO_SLOT, DType, Opcode
+from node.program.constants import NO_SLOT, REDUCTION_OPS, DType
 from node.program.packing import unpack
 from node.program.program import Program
 
@@ -177,8 +177,8 @@ def _step_data(v: GameView, t: GameTrace) -> StepData:
     a_leaf = b_leaf = b""
     a_proof: tuple[bytes, ...] = ()
     b_proof: tuple[bytes, ...] = ()
-    # A matmul padding leaf must be zero and takes no operands.
-    if v.chunk_step or v.opcode != Opcode.MATMUL:
+    # A matmul or reduce padding leaf must be zero and takes no operands.
+    if v.chunk_step or v.opcode not in REDUCTION_OPS:
         w = (
             t.step_witness(v.op_index, v.index, v.elem, v.lo)
             if v.chunk_step

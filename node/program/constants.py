@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final
 
-PROTOCOL_VERSION: Final = 4  # v3: qadd, gmax, gsum (issue 16); v4: the program root commits each input's dtype and shape (P4)
+# v3: qadd, gmax, gsum (issue 16); v4: the program root commits each input's dtype and shape (P4);
+# v5: the transformer ops gather, write, reduce, rowop, mul (issue 16) and the kind, pos, period fields
+PROTOCOL_VERSION: Final = 5
 WORD: Final = 32
 LEAF_ELEMS: Final = 32
 # Largest K such that K * 128 * 128 < 2^31: no partial sum of int8 products can overflow int32.
@@ -60,9 +62,49 @@ class Opcode(IntEnum):
     QADD = 7
     GMAX = 8
     GSUM = 9
+    # v5 (issue 16): transformer ops, protocol.md section 4
+    GATHER = 10  # embedding rows by id (id mod V)
+    WRITE = 11  # rows / columns of a tensor replaced (KV caches)
+    REDUCE = 12  # row reduction with a combine kind, dissected like a matmul's K
+    ROWOP = 13  # element-wise with per-row values: softmax sub / div, layer / rms norm
+    MUL = 14  # exact int8 x int8 -> int32 product
+
+
+# ops whose real output leaves go to the reduction level (6.3): one element over K/32 chunks
+REDUCTION_OPS: Final = frozenset({Opcode.MATMUL, Opcode.REDUCE})
 
 
 class Flag(IntEnum):
     RELU_INT32 = 1
     ADD_BROADCAST = 2
     REQUANT_PER_CHANNEL = 4
+    # v5
+    INT32 = 1  # write, reduce: int32 data (same bit as relu's)
+    BROADCAST = 2  # mul: b is [1, N] (same bit as add's)
+    MASK = 8  # reduce, rowop: the causal mask by position
+    COLUMNS = 16  # write: replace columns instead of rows
+
+
+class ReduceKind(IntEnum):
+    """The `kind` field of reduce (protocol.md section 4)."""
+
+    MOMENTS = 1  # out[m, 0] = sum x, out[m, 1] = sum x^2, else 0
+    MAX = 2  # max x (-2^31 when nothing is visible)
+    ARGMAX = 3  # lowest index of the max (0 when nothing is visible)
+
+
+class RowKind(IntEnum):
+    """The `kind` field of rowop (protocol.md section 4)."""
+
+    SUB = 1  # clamp(x - S, lo, hi)
+    DIV = 2  # clamp(round(x * 2^shift / S), lo, hi), 0 unless S > 0
+    NORM = 3  # LayerNorm: clamp(round((x*D - S) * 2^shift / isqrt(D*Q - S^2)), lo, hi)
+    RMSNORM = 4  # RMSNorm: clamp(round(x*D * 2^shift / isqrt(D*Q)), lo, hi)
+
+
+# Largest rowop shift: |c * 2^(shift+1)| stays < 2^58 (exact in int64), protocol.md section 4.
+MAX_ROW_SHIFT: Final = 24
+# reduce states: the start of max and of argmax, and argmax's key base (protocol.md section 5)
+REDUCE_MAX_START: Final = -(2**31)
+ARGMAX_START: Final = -(2**64)
+ARGMAX_KEY: Final = 2**32

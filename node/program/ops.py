@@ -10,9 +10,9 @@ from node.program.errors import BadEncoding, ReservedBytesSet, UnknownOpcode
 from node.program.tensors import TensorSpec
 
 # opcode flags out a b M K N mult shift zp lo hi B H W C KH KW S P padv mult2 (47 bytes),
-# 17 reserved.
-_LAYOUT = struct.Struct(">BBHHHIIIIBbbbIHHHBBBBbI17x")
-RESERVED_OFFSET = 47
+# v5: kind pos period (9 bytes), 8 reserved.
+_LAYOUT = struct.Struct(">BBHHHIIIIBbbbIHHHBBBBbIBII8x")
+RESERVED_OFFSET = 56
 assert _LAYOUT.size == OP_BYTES
 
 
@@ -20,7 +20,7 @@ assert _LAYOUT.size == OP_BYTES
 # validation.
 ENCODING_ORDER = (
     "opcode", "flags", "out", "a", "b", "M", "K", "N", "mult", "shift", "zp", "lo", "hi",
-    "B", "H", "W", "C", "KH", "KW", "S", "P", "padv", "mult2",
+    "B", "H", "W", "C", "KH", "KW", "S", "P", "padv", "mult2", "kind", "pos", "period",
 )  # fmt: skip
 
 
@@ -49,6 +49,9 @@ class Op:
     P: int = 0
     padv: int = 0
     mult2: int = 0  # qadd: multiplier of b
+    kind: int = 0  # v5: reduce combine, rowop function
+    pos: int = 0  # v5: write's first row / column; the position of row 0 under MASK
+    period: int = 0  # v5: rows per sequence block under MASK
 
     def has(self, flag: Flag) -> bool:
         return bool(self.flags & flag)
@@ -65,9 +68,9 @@ class Op:
     @property
     def out_spec(self) -> TensorSpec:
         """The output tensor is fully determined by the op."""
-        if self.opcode in (Opcode.MATMUL, Opcode.ADD, Opcode.GSUM):
+        if self.opcode in (Opcode.MATMUL, Opcode.ADD, Opcode.GSUM, Opcode.REDUCE, Opcode.MUL):
             dt = DType.INT32
-        elif self.opcode == Opcode.RELU and self.has(Flag.RELU_INT32):
+        elif self.opcode in (Opcode.RELU, Opcode.WRITE) and self.has(Flag.INT32):
             dt = DType.INT32
         else:
             dt = DType.INT8
@@ -84,7 +87,7 @@ class Op:
         if len(data) != OP_BYTES:
             raise BadEncoding(f"op encoding is {len(data)} bytes, expected {OP_BYTES}")
         if any(data[RESERVED_OFFSET:]):
-            raise ReservedBytesSet(f"reserved bytes 47..63 of an op must be zero: {data.hex()}")
+            raise ReservedBytesSet(f"reserved bytes 56..63 of an op must be zero: {data.hex()}")
         vals = _LAYOUT.unpack(data)
         try:
             opcode = Opcode(vals[0])

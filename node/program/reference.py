@@ -11,6 +11,7 @@ from node.program.constants import LEAF_ELEMS, DType, Flag, Opcode
 from node.program.errors import BadEncoding, ProgramError
 from node.program.ops import Op, im2col_out_hw
 from node.program.packing import pack, unpack, zero_leaf
+from node.program.transformer_ref import V5_ELEMENTWISE, V5_OPS, run_v5, step_v5, v5_leaf_indices
 
 I64 = npt.NDArray[np.int64]
 
@@ -74,6 +75,8 @@ def elementwise_leaf_indices(op: Op, leaf_index: int) -> tuple[int | None, int |
         return leaf_index, leaf_index
     if code == Opcode.IM2COL:
         return im2col_source_leaf(op, leaf_index), None
+    if code in V5_ELEMENTWISE:
+        return v5_leaf_indices(op, leaf_index)
     raise ProgramError(f"{op.name} is not an elementwise op")
 
 
@@ -104,6 +107,8 @@ def step_elementwise(
     if leaf_index >= n_leaves:
         return zero_leaf(out_dt)  # padding leaves are zero, whatever the operands
     code = op.opcode
+    if code in V5_ELEMENTWISE:
+        return step_v5(op, leaf_index, a_leaf, b_leaf)
     if code == Opcode.IM2COL:
         if a_leaf is None:
             return pack(np.full(LEAF_ELEMS, op.padv), DType.INT8)
@@ -192,6 +197,8 @@ def run_op(op: Op, a: npt.NDArray[np.integer], b: npt.NDArray[np.integer] | None
     """Output [M, N] (int64 holding int8/int32 values) of `op` on flat-viewable operands."""
     x = np.asarray(a, dtype=np.int64)
     code = op.opcode
+    if code in V5_OPS:
+        return run_v5(op, a, b)
     if code == Opcode.MATMUL:
         w = np.asarray(b, dtype=np.int64).reshape(op.N, op.K)
         return x.reshape(op.M, op.K) @ w.T

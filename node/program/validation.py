@@ -28,6 +28,7 @@ from node.program.constants import (
     MAX_DIM,
     MAX_GROUP,
     MAX_K,
+    MAX_ROW_SHIFT,
     MAX_SLOTS,
     MAX_TENSOR_ELEMS,
     NO_SLOT,
@@ -35,6 +36,8 @@ from node.program.constants import (
     DType,
     Flag,
     Opcode,
+    ReduceKind,
+    RowKind,
 )
 from node.program.errors import (
     AlignmentError,
@@ -64,18 +67,28 @@ _ALLOWED_FLAGS = {
     Opcode.QADD: 0,
     Opcode.GMAX: 0,
     Opcode.GSUM: 0,
+    Opcode.GATHER: 0,
+    Opcode.WRITE: Flag.INT32 | Flag.COLUMNS,
+    Opcode.REDUCE: Flag.INT32 | Flag.MASK,
+    Opcode.ROWOP: Flag.MASK,
+    Opcode.MUL: Flag.BROADCAST,
 }
-_NEEDS_B = {Opcode.MATMUL, Opcode.ADD, Opcode.LUT, Opcode.QADD}
+_NEEDS_B = {
+    Opcode.MATMUL, Opcode.ADD, Opcode.LUT, Opcode.QADD, Opcode.GATHER, Opcode.WRITE, Opcode.ROWOP,
+    Opcode.MUL,
+}  # fmt: skip
 _GROUP_OPS = {Opcode.GMAX, Opcode.GSUM}
 # ops whose requant-like fields (mult, shift, zp, lo, hi) are used
-_RESCALE_OPS = {Opcode.REQUANT, Opcode.QADD}
+_RESCALE_OPS = {Opcode.REQUANT, Opcode.QADD, Opcode.ROWOP}
+_NORM_KINDS = {RowKind.NORM, RowKind.RMSNORM}
 _OPCODES = frozenset(int(c) for c in Opcode)
 
 # BadOpField.field on chain: the byte offset of the field in the 64-byte op (OpCodec.F_*).
 FIELD_OFFSET: dict[str, int] = {
     "opcode": 0, "flags": 1, "out": 2, "a": 4, "b": 6, "M": 8, "K": 12, "N": 16, "mult": 20,
     "shift": 24, "zp": 25, "lo": 26, "hi": 27, "B": 28, "H": 32, "W": 34, "C": 36, "KH": 38,
-    "KW": 39, "S": 40, "P": 41, "padv": 42, "mult2": 43, "reserved": 47,
+    "KW": 39, "S": 40, "P": 41, "padv": 42, "mult2": 43, "kind": 47, "pos": 48, "period": 52,
+    "reserved": 56,
 }  # fmt: skip
 # Fields checked to be zero when the opcode does not use them, in encoding order (K and a
 # per-channel requant's mult have rules of their own).
@@ -129,7 +142,7 @@ def encoding_violation(enc: bytes, index: int, n_inputs: int) -> Violation | Non
             "BadOpField",
             RESERVED_OFFSET,
             reserved,
-            f"reserved bytes 47..63 of an op must be zero: {enc.hex()}",
+            f"reserved bytes 56..63 of an op must be zero: {enc.hex()}",
         )
     if enc[0] not in _OPCODES:
         return _bad(UnknownOpcode, "opcode", enc[0], f"unknown opcode {enc[0]}")
@@ -171,6 +184,10 @@ def op_violation(op: Op, index: int, n_inputs: int) -> Violation | None:
         return _bad(
             AlignmentError, "N", op.N, f"{where}: N = {op.N} is not a multiple of {LEAF_ELEMS}"
         )
+    if op.opcode == Opcode.REDUCE and op.N != LEAF_ELEMS:
+        return _bad(
+            ShapeMismatch, "N", op.N, f"{where}: reduce writes [M, 32] per-row values, N = {op.N}"
+        )
     if op.M * op.N > MAX_TENSOR_ELEMS:
         return _bad(
             SizeLimitExceeded,
@@ -179,7 +196,7 @@ def op_violation(op: Op, index: int, n_inputs: int) -> Violation | None:
             f"{where}: output of {op.M * op.N} elements exceeds {MAX_TENSOR_ELEMS}",
         )
     code = op.opcode
-    if code == Opcode.MATMUL:
+    if code in (Opcode.MATMUL, Opcode.REDUCE):
         if bad := _leaf_multiple(op, "K", where):
             return bad
         if op.K > MAX_K:
@@ -204,17 +221,100 @@ def op_violation(op: Op, index: int, n_inputs: int) -> Violation | None:
                 op.K,
                 f"{where}: input of {op.M * op.K * op.N} elements exceeds {MAX_TENSOR_ELEMS}",
             )
+    elif code == Opcode.GATHER:
+        if op.K < 1:
+            return _bad(FieldOutOfRange, "K", op.K, f"{where}: the table has K = 0 rows")
+        if op.K * op.N > MAX_TENSOR_ELEMS:
+            return _bad(
+                SizeLimitExceeded,
+                "K",
+                op.K,
+                f"{where}: table of {op.K * op.N} elements exceeds {MAX_TENSOR_ELEMS}",
+            )
+    elif code == Opcode.WRITE:
+        if op.K < 1:
+            return _bad(FieldOutOfRange, "K", op.K, f"{where}: write of K = 0 rows / columns")
+    elif code == Opcode.ROWOP and op.kind in _NORM_KINDS:
+        if not 1 <= op.K <= MAX_K:
+            return _bad(
+                FieldOutOfRange,
+                "K",
+                op.K,
+                f"{where}: norm row length K = {op.K} outside 1..{MAX_K}",
+            )
     elif op.K != 0:
         return _bad(FieldOutOfRange, "K", op.K, f"{where}: field K is unused and must be zero")
     if code == Opcode.REQUANT:
         v = _requant_violation(op, where)
+    elif code == Opcode.ROWOP:
+        v = _rowop_violation(op, where)
     elif code == Opcode.QADD:
         v = _qadd_violation(op, where)
     elif code == Opcode.IM2COL:
         v = _im2col_violation(op, where)
     else:
         v = None
-    return v or _unused_violation(op, where)
+    return v or _unused_violation(op, where) or _v5_violation(op, where)
+
+
+def _rowop_violation(op: Op, where: str) -> Violation | None:
+    top = 0 if op.kind == RowKind.SUB else MAX_ROW_SHIFT
+    if not 0 <= op.shift <= top:
+        return _bad(
+            FieldOutOfRange, "shift", op.shift, f"{where}: shift {op.shift} outside 0..{top}"
+        )
+    if op.lo > op.hi:
+        return _bad(FieldOutOfRange, "lo", op.lo, f"{where}: clamp lo {op.lo} > hi {op.hi}")
+    if op.mult != 0:
+        return _bad(FieldOutOfRange, "mult", op.mult, f"{where}: rowop leaves mult 0")
+    if op.zp != 0:
+        return _bad(FieldOutOfRange, "zp", op.zp, f"{where}: rowop leaves zp 0")
+    return None
+
+
+def _v5_violation(op: Op, where: str) -> Violation | None:
+    """Rule 15: kind, then pos and period (the causal mask, write's block)."""
+    code = op.opcode
+    if code == Opcode.REDUCE:
+        kinds = (ReduceKind.MAX, ReduceKind.ARGMAX) if op.has(Flag.INT32) else tuple(ReduceKind)
+    elif code == Opcode.ROWOP:
+        kinds = tuple(RowKind)
+    else:
+        kinds = ()
+    if (op.kind != 0 or kinds) and op.kind not in kinds:
+        return _bad(FieldOutOfRange, "kind", op.kind, f"{where}: kind {op.kind} not allowed")
+    if code in (Opcode.REDUCE, Opcode.ROWOP) and op.has(Flag.MASK):
+        if op.period < 1:
+            return _bad(FieldOutOfRange, "period", op.period, f"{where}: a mask needs period >= 1")
+        return None
+    if code == Opcode.WRITE:
+        if op.has(Flag.COLUMNS):
+            fits = op.pos + op.K <= op.N and (op.pos % LEAF_ELEMS == 0 or op.K <= LEAF_ELEMS)
+        else:
+            fits = op.pos + op.K <= op.M
+        if not fits:
+            return _bad(
+                FieldOutOfRange,
+                "pos",
+                op.pos,
+                f"{where}: block pos {op.pos}, count {op.K} does not fit (or straddles leaves)",
+            )
+    elif op.pos != 0:
+        return _bad(
+            FieldOutOfRange, "pos", op.pos, f"{where}: field pos is unused and must be zero"
+        )
+    if op.period != 0:
+        return _bad(
+            FieldOutOfRange,
+            "period",
+            op.period,
+            f"{where}: field period is unused and must be zero",
+        )
+    return None
+
+
+def ceil32(n: int) -> int:
+    return -(-n // LEAF_ELEMS) * LEAF_ELEMS
 
 
 def _requant_violation(op: Op, where: str) -> Violation | None:
@@ -354,6 +454,18 @@ def operand_expectations(op: Op) -> tuple[Operand, ...]:
         rows = [("a", i8, mn), ("b", i8, mn)]
     elif code in _GROUP_OPS:
         rows = [("a", i8, op.M * op.K * op.N)]
+    elif code == Opcode.GATHER:
+        rows = [("table", i8, op.K * op.N), ("ids", i32, op.M * LEAF_ELEMS)]
+    elif code == Opcode.WRITE:
+        dt = i32 if op.has(Flag.INT32) else i8
+        block = op.M * ceil32(op.K) if op.has(Flag.COLUMNS) else op.K * op.N
+        rows = [("a", dt, mn), ("b", dt, block)]
+    elif code == Opcode.REDUCE:
+        rows = [("a", i32 if op.has(Flag.INT32) else i8, op.M * op.K)]
+    elif code == Opcode.ROWOP:
+        rows = [("a", i8, mn), ("stats", i32, op.M * LEAF_ELEMS)]
+    elif code == Opcode.MUL:
+        rows = [("a", i8, mn), ("b", i8, op.N if op.has(Flag.BROADCAST) else mn)]
     else:
         raise UnknownOpcode(f"unknown opcode {code}")
     slots = (op.a, op.b)

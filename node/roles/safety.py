@@ -30,7 +30,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from node.program.constants import LEAF_ELEMS, MAX_K, MAX_SLOTS, MAX_TENSOR_ELEMS, Opcode
+from node.program.constants import (
+    LEAF_ELEMS,
+    MAX_K,
+    MAX_SLOTS,
+    MAX_TENSOR_ELEMS,
+    REDUCTION_OPS,
+    Opcode,
+)
 from node.program.merkle import depth_for
 from node.program.ops import Op
 from node.program.program import Program
@@ -69,7 +76,7 @@ def op_moves(op: Op, arity: int = ARITY) -> int:
     the leaf and the reduction level over K/32 chunks."""
     log2k = arity.bit_length() - 1
     moves = 1 + tensor_reveals(depth_for(op.out_spec.n_leaves), log2k)
-    if op.opcode == Opcode.MATMUL:
+    if op.opcode in REDUCTION_OPS:
         moves += 1 + reveals(op.K // LEAF_ELEMS, arity)
     return moves
 
@@ -102,6 +109,9 @@ def program_macs(program: Program) -> int:
     total = 0
     reduces_k = (Opcode.MATMUL, Opcode.GMAX, Opcode.GSUM)
     for op in program.ops:
+        if op.opcode == Opcode.REDUCE:
+            total += op.M * op.K  # one pass over each input element, 32 values per row out
+            continue
         total += op.M * op.N * (op.K if op.opcode in reduces_k else 1)
     return total
 

@@ -21,7 +21,7 @@ import torch
 from node.compute.commit import packed, state_tree
 from node.compute.config import ComputeConfig
 from node.compute.executor import Executor
-from node.program.constants import LEAF_ELEMS, Opcode
+from node.program.constants import LEAF_ELEMS, REDUCTION_OPS, Opcode
 from node.program.errors import ProgramError
 from node.program.merkle import MerkleTree, multi_proof, tensor_tree
 from node.program.program import Program
@@ -32,6 +32,7 @@ from node.program.reference import (
     step_elementwise,
     step_matmul,
 )
+from node.program.transformer_ref import gather_table_leaf, reduce_states, step_reduce
 from node.trace.cache import ByteBudgetCache
 
 
@@ -207,9 +208,13 @@ class TraceProvider:
     # ---- reduction level and one step ----
 
     def partial_sums(self, op_index: int, leaf_index: int, elem: int) -> list[int]:
-        """P_0 = 0, ..., P_{K/32} (= the element) of a matmul output element."""
-        op = self._matmul(op_index)
+        """P_0 = 0, ..., P_{K/32} (= the element) of a matmul or reduce output element (reduce:
+        the kind's states, section 5)."""
+        op = self._reduction(op_index)
         m, n = self._element(op_index, leaf_index, elem)
+        if op.opcode == Opcode.REDUCE:
+            row = self.tensor(op.a).reshape(op.M, op.K)[m].to(torch.int64).cpu()
+            return reduce_states(op, [int(v) for v in row], m, elem)
         a = self.tensor(op.a).reshape(op.M, op.K)[m].to(torch.int64).cpu()
         w = self.tensor(op.b).reshape(op.N, op.K)[n].to(torch.int64).cpu()
         chunks = (a * w).reshape(-1, LEAF_ELEMS).sum(dim=1)
@@ -220,12 +225,19 @@ class TraceProvider:
     ) -> StepWitness:
         slot = self._op_slot(op_index)
         op = self.program.ops[op_index]
-        if op.opcode == Opcode.MATMUL:
+        if op.opcode in REDUCTION_OPS and leaf_index < op.out_spec.n_leaves:
             if elem is None or chunk is None:
-                raise TraceQueryError("a matmul step needs elem and chunk")
+                raise TraceQueryError(f"a {op.name} step needs elem and chunk")
             if not 0 <= chunk < op.K // LEAF_ELEMS:
                 raise TraceQueryError(f"chunk {chunk} outside 0..{op.K // LEAF_ELEMS - 1}")
             self._element(op_index, leaf_index, elem)
+            if op.opcode == Opcode.REDUCE:
+                rw = self.leaf_witness(op.a, (leaf_index * op.K + LEAF_ELEMS * chunk) // LEAF_ELEMS)
+                prev = self.partial_sums(op_index, leaf_index, elem)[chunk]
+                nxt = step_reduce(op, leaf_index, elem, chunk, rw.leaf, prev)
+                return StepWitness(
+                    op_index, leaf_index, rw, None, elem=elem, chunk=chunk, prev=prev, next=nxt
+                )
             ai, wi = matmul_leaf_indices(op, leaf_index, elem, chunk)
             a, w = self.leaf_witness(op.a, ai), self.leaf_witness(op.b, wi)
             prev = self.partial_sums(op_index, leaf_index, elem)[chunk]
@@ -242,10 +254,14 @@ class TraceProvider:
         n_leaves = op.out_spec.n_leaves
         if not 0 <= leaf_index < (1 << self.tree(slot).depth):
             raise TraceQueryError(f"leaf {leaf_index} outside op {op_index}'s output tree")
-        aw = bw = None
+        aw: LeafWitness | None = None
+        bw: LeafWitness | None = None
         if leaf_index < n_leaves and op.opcode in (Opcode.GMAX, Opcode.GSUM):
             aw = self.group_witness(op.a, group_leaf_indices(op, leaf_index))
-        elif leaf_index < n_leaves:
+        elif leaf_index < n_leaves and op.opcode == Opcode.GATHER:
+            bw = self.leaf_witness(op.b, leaf_index * LEAF_ELEMS // op.N)
+            aw = self.leaf_witness(op.a, gather_table_leaf(op, leaf_index, bw.leaf))
+        elif leaf_index < n_leaves and op.opcode not in REDUCTION_OPS:
             ea, eb = elementwise_leaf_indices(op, leaf_index)
             aw = self.leaf_witness(op.a, ea) if ea is not None else None
             if eb is not None:
@@ -269,15 +285,15 @@ class TraceProvider:
             raise TraceQueryError(f"op {op_index} does not exist ({len(self.program.ops)} ops)")
         return self.n_inputs + op_index
 
-    def _matmul(self, op_index: int) -> Any:
+    def _reduction(self, op_index: int) -> Any:
         self._op_slot(op_index)
         op = self.program.ops[op_index]
-        if op.opcode != Opcode.MATMUL:
-            raise TraceQueryError(f"op {op_index} is {op.name}, not matmul")
+        if op.opcode not in REDUCTION_OPS:
+            raise TraceQueryError(f"op {op_index} is {op.name}, not matmul or reduce")
         return op
 
     def _element(self, op_index: int, leaf_index: int, elem: int) -> tuple[int, int]:
-        op = self._matmul(op_index)
+        op = self._reduction(op_index)
         if not 0 <= elem < LEAF_ELEMS or not 0 <= leaf_index < op.out_spec.n_leaves:
             raise TraceQueryError(f"no element {elem} of leaf {leaf_index} in op {op_index}")
         return divmod(leaf_index * LEAF_ELEMS + elem, op.N)

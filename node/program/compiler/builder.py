@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from node.program.constants import NO_SLOT, DType, Flag, Opcode
+from node.program.constants import NO_SLOT, DType, Flag, Opcode, ReduceKind, RowKind
 from node.program.ops import Op, group_op, im2col_op, qadd_op, requant_op
 from node.program.program import InputSlot, Program
 from node.program.tensors import TensorSpec
@@ -160,6 +160,116 @@ class ProgramBuilder:
     def gsum(self, a: str, *, groups: int, M: int, N: int) -> str:
         """int32 [M, N] sum over the `groups` column groups of `a` read as [M, groups*N]."""
         return self._emit(group_op(Opcode.GSUM, 0, self._ref(a), groups=groups, M=M, N=N))
+
+    # ---- v5 transformer ops (protocol.md section 4) ----
+
+    def gather(self, table: str, ids: str) -> str:
+        """int8 [M, N]: row `ids[m, 0] mod V` of `table` (int8 [V, N]) for each row m of `ids`
+        (int32 [M, 32]). Token and position embeddings."""
+        t, i = self._spec(table), self._spec(ids)
+        return self._emit(
+            Op(
+                Opcode.GATHER,
+                out=0,
+                a=self._ref(table),
+                b=self._ref(ids),
+                M=i.rows,
+                K=t.rows,
+                N=t.cols,
+            )
+        )
+
+    def write(self, a: str, b: str, *, pos: int, count: int, columns: bool = False) -> str:
+        """`a` with rows (columns) pos .. pos+count-1 replaced by `b`: rows, b is [count, N];
+        columns, b is [M, ceil32(count)] (its first `count` columns). KV caches."""
+        spec = self._spec(a)
+        flags = (Flag.INT32 if spec.dtype == DType.INT32 else 0) | (Flag.COLUMNS if columns else 0)
+        return self._emit(
+            Op(
+                Opcode.WRITE,
+                out=0,
+                a=self._ref(a),
+                b=self._ref(b),
+                flags=flags,
+                M=spec.rows,
+                K=count,
+                N=spec.cols,
+                pos=pos,
+            )
+        )
+
+    def reduce(self, a: str, kind: ReduceKind, *, mask: tuple[int, int] | None = None) -> str:
+        """int32 [M, 32] per-row values of `a` ([M, K], int8; int32 for max / argmax): moments
+        (sum, sum of squares), max, or argmax (lowest index). `mask = (pos, period)`: row m at
+        position pos + m % period sees columns n <= that position."""
+        spec = self._spec(a)
+        flags = Flag.INT32 if spec.dtype == DType.INT32 else 0
+        pos, period = mask if mask is not None else (0, 0)
+        return self._emit(
+            Op(
+                Opcode.REDUCE,
+                out=0,
+                a=self._ref(a),
+                flags=flags | (Flag.MASK if mask is not None else 0),
+                M=spec.rows,
+                K=spec.cols,
+                N=32,
+                kind=int(kind),
+                pos=pos,
+                period=period,
+            )
+        )
+
+    def rowop(
+        self,
+        a: str,
+        stats: str,
+        kind: RowKind,
+        *,
+        shift: int = 0,
+        lo: int = -128,
+        hi: int = 127,
+        d: int = 0,
+        mask: tuple[int, int] | None = None,
+    ) -> str:
+        """int8 [M, N] from int8 `a` and the per-row values `stats` (int32 [M, 32]: S = col 0,
+        Q = col 1): sub (x - S), div (x * 2^shift / S), norm / rmsnorm over row length `d`
+        ((x - mean) / std * 2^shift); masked positions give `lo`."""
+        spec = self._spec(a)
+        pos, period = mask if mask is not None else (0, 0)
+        return self._emit(
+            Op(
+                Opcode.ROWOP,
+                out=0,
+                a=self._ref(a),
+                b=self._ref(stats),
+                flags=Flag.MASK if mask is not None else 0,
+                M=spec.rows,
+                K=d,
+                N=spec.cols,
+                shift=shift,
+                lo=lo,
+                hi=hi,
+                kind=int(kind),
+                pos=pos,
+                period=period,
+            )
+        )
+
+    def mul(self, a: str, b: str, *, broadcast: bool = False) -> str:
+        """int32 [M, N] = a * b exactly (int8 operands; b [1, N] with broadcast)."""
+        spec = self._spec(a)
+        return self._emit(
+            Op(
+                Opcode.MUL,
+                out=0,
+                a=self._ref(a),
+                b=self._ref(b),
+                flags=Flag.BROADCAST if broadcast else 0,
+                M=spec.rows,
+                N=spec.cols,
+            )
+        )
 
     def _spec(self, ref: str) -> TensorSpec:
         """The spec of an input or of an op's output."""
