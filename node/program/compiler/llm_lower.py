@@ -59,6 +59,15 @@ from node.program.constants import DType, ReduceKind, RowKind
 P_SHIFT = 7  # softmax probabilities are int8 at scale 2^-7 (1.0 saturates at 127/128)
 PAD_LOGIT = -(2**30)  # bias of padded vocabulary entries: never the argmax
 MAX_NORM_SHIFT = 24
+# rowop(sub) clamps a score's distance below its row max at -128 steps, and the exp table
+# maps -128 to 0 (masked): lossless only when exp(-128 * scale) * 127 rounds to 0 anyway.
+MIN_SCORE_SCALE = math.log(254.0) / 128.0
+
+
+def score_scale(absmax: float) -> float:
+    """The attention scores' int8 scale: the calibrated range, but never so fine that a score
+    within reach of its row max falls below -128 steps."""
+    return max(activation_scale(absmax), MIN_SCORE_SCALE)
 
 
 def calibrate(tw: TransformerWeights, samples: Sequence[Sequence[int]]) -> dict[str, float]:
@@ -217,7 +226,8 @@ class TransformerLowering:
         wq, bq = _fold_norm(ly.norm1, ly.wq, ly.bq)
         wk, bk = _fold_norm(ly.norm1, ly.wk, ly.bk)
         wv, bv = _fold_norm(ly.norm1, ly.wv, ly.bv)
-        s_q, s_k, s_v, s_att = (self.s(f"{i}.{n}") for n in ("q", "k", "v", "att"))
+        s_q, s_k, s_v = (self.s(f"{i}.{n}") for n in ("q", "k", "v"))
+        s_att = score_scale(self.amax[f"{i}.att"])
         s_o = self.s(f"{i}.o")
         # V^T = Wv X needs X's rows padded to 32 (they are the matmul's N): repeat the last row.
         t32 = pad_to(t)
@@ -256,18 +266,10 @@ class TransformerLowering:
             kc, vtc = caches[g].k, caches[g].vt
             sc = self.b.matmul(q, kc, t, dhp, self.tmax)
             sc = self.requant_to(sc, s_q * s_k / (math.sqrt(hd) * s_att))
-            mask = (pos, t)
-            mx = self.b.reduce(sc, ReduceKind.MAX, mask=mask)
-            e = self.b.rowop(sc, mx, RowKind.SUB, lo=-128, hi=0, mask=mask)
-            e = self.b.lut(e, exp_table, t, self.tmax)
-            p = self.b.rowop(
-                e, self.b.reduce(e, ReduceKind.MOMENTS), RowKind.DIV, shift=P_SHIFT, lo=0
-            )
+            p = self.softmax(sc, exp_table, t, pos)
             o = self.b.matmul(p, vtc, t, self.tmax, dhp)
             o = self.requant_to(o, s_v * 2.0**-P_SHIFT / s_o)
-            wref = self.const(
-                f"{i}.o{h}.w", qwo[:, h * dhp : (h + 1) * dhp].copy(), DType.INT8
-            )
+            wref = self.const(f"{i}.o{h}.w", qwo[:, h * dhp : (h + 1) * dhp].copy(), DType.INT8)
             part = self.b.matmul(o, wref, t, dhp, self.dp)
             acc = part if acc is None else self.b.add(acc, part, t, self.dp, False)
         assert acc is not None
@@ -275,8 +277,11 @@ class TransformerLowering:
         bo_pad = np.zeros(self.dp)
         bo_pad[: tw.width] = bo
         acc = self.b.add(
-            acc, self.const(f"{i}.o.b", quantize_bias(bo_pad, acc_scale), DType.INT32),
-            t, self.dp, True,
+            acc,
+            self.const(f"{i}.o.b", quantize_bias(bo_pad, acc_scale), DType.INT32),
+            t,
+            self.dp,
+            True,
         )
         s_a, s_mid = self.s(f"{i}.a"), self.s(f"{i}.mid")
         mult, shift = fixed_point(acc_scale / s_a)
@@ -297,13 +302,24 @@ class TransformerLowering:
             act = activation(tw.activation, q_in * s_g)
             s_act = activation_scale(float(act.abs().max()))
             gate = self.b.lut(gate, self.table(f"{i}.act", act, s_act), t, self.b._spec(gate).cols)
-            h = self.requant_to(self.b.mul(gate, up), s_act * s_up / s_h)
+            hid = self.requant_to(self.b.mul(gate, up), s_act * s_up / s_h)
         else:
             act = activation(tw.activation, q_in * s_up)
-            h = self.b.lut(up, self.table(f"{i}.act", act, s_h), t, self.b._spec(up).cols)
+            hid = self.b.lut(up, self.table(f"{i}.act", act, s_h), t, self.b._spec(up).cols)
         s_d, s_out = self.s(f"{i}.d"), self.s(f"{i}.out")
-        d = self.linear(h, t, ly.w_down, ly.b_down, s_h, s_d, f"{i}.down", self.dp)
+        d = self.linear(hid, t, ly.w_down, ly.b_down, s_h, s_d, f"{i}.down", self.dp)
         return self._residual(x, s_x, d, s_d, s_out), s_out
+
+    def softmax(self, scores: str, exp_table: str, t: int, pos: int) -> str:
+        """Causal softmax of int8 scores [t, cols] (row m at position pos + m) to int8
+        probabilities at scale 2^-P_SHIFT."""
+        cols = self.b._spec(scores).cols
+        mask = (pos, t)
+        mx = self.b.reduce(scores, ReduceKind.MAX, mask=mask)
+        e = self.b.rowop(scores, mx, RowKind.SUB, lo=-128, hi=0, mask=mask)
+        e = self.b.lut(e, exp_table, t, cols)
+        sums = self.b.reduce(e, ReduceKind.MOMENTS)
+        return self.b.rowop(e, sums, RowKind.DIV, shift=P_SHIFT, lo=0)
 
     def _exp_table(self, i: int, s_att: float) -> str:
         """exp(x * s_att) * 127 for x <= 0 (the scores minus their row max), 0 at -128."""
@@ -336,7 +352,9 @@ class TransformerLowering:
         s_r = self.s(f"{i}.{which}r")
         r = rotate_half_matrix(self.tw.head_dim)
         raw = self.linear(y, t, w, b, s_y, s_r, name, self.dhp)
-        rot = self.linear(y, t, r @ w, None if b is None else r @ b, s_y, s_r, f"{name}.rot", self.dhp)
+        rot = self.linear(
+            y, t, r @ w, None if b is None else r @ b, s_y, s_r, f"{name}.rot", self.dhp
+        )
         cos, sin = rope_tables(self.tw.rope_theta, self.tw.head_dim, pos + t)
         cq = self.const(f"cos{pos}x{t}", self._quant(cos[pos:], 1 / 127, t, self.dhp), DType.INT8)
         sq = self.const(f"sin{pos}x{t}", self._quant(sin[pos:], 1 / 127, t, self.dhp), DType.INT8)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -128,7 +129,7 @@ def _norm(n: Norm, x: torch.Tensor, rec: Recorder = _skip, name: str = "") -> to
 
 
 def _lin(x: torch.Tensor, w: F64, b: F64 | None) -> torch.Tensor:
-    return F.linear(x, _t(w), _t(b))  # type: ignore[arg-type]
+    return F.linear(x, torch.from_numpy(np.asarray(w, dtype=np.float64)), _t(b))
 
 
 @torch.no_grad()
@@ -213,25 +214,23 @@ def greedy_float(tw: TransformerWeights, prompt: list[int], new_tokens: int) -> 
 
 
 def from_tiny_gpt(model: torch.nn.Module) -> TransformerWeights:
-    from node.program.compiler.gpt import TinyGPT
+    from node.program.compiler.gpt import Block, TinyGPT
 
     assert isinstance(model, TinyGPT)
     cfg = model.cfg
     d, hd = cfg.width, cfg.width // cfg.heads
 
-    def arr(p: torch.Tensor | None) -> F64 | None:
-        return None if p is None else p.detach().to(torch.float64).numpy().copy()
+    def arr(p: Any) -> F64:
+        return np.asarray(p.detach().to(torch.float64).numpy(), dtype=np.float64).copy()
 
     def norm(m: torch.nn.LayerNorm) -> Norm:
-        w = arr(m.weight)
-        assert w is not None
-        return Norm(w, arr(m.bias), float(m.eps))
+        return Norm(arr(m.weight), arr(m.bias), float(m.eps))
 
     layers = []
     for blk in model.blocks:
+        assert isinstance(blk, Block)
         w = arr(blk.attn.qkv.weight)
         b = arr(blk.attn.qkv.bias)
-        assert w is not None and b is not None
         layers.append(
             Layer(
                 norm(blk.ln1),
@@ -241,14 +240,14 @@ def from_tiny_gpt(model: torch.nn.Module) -> TransformerWeights:
                 b[:d],
                 b[d : 2 * d],
                 b[2 * d :],
-                arr(blk.attn.proj.weight),  # type: ignore[arg-type]
+                arr(blk.attn.proj.weight),
                 arr(blk.attn.proj.bias),
                 norm(blk.ln2),
-                arr(blk.mlp.fc.weight),  # type: ignore[arg-type]
+                arr(blk.mlp.fc.weight),
                 arr(blk.mlp.fc.bias),
                 None,
                 None,
-                arr(blk.mlp.out.weight),  # type: ignore[arg-type]
+                arr(blk.mlp.out.weight),
                 arr(blk.mlp.out.bias),
             )
         )
@@ -261,11 +260,11 @@ def from_tiny_gpt(model: torch.nn.Module) -> TransformerWeights:
         hd,
         cfg.context,
         "gelu_tanh",
-        arr(model.wte.weight),  # type: ignore[arg-type]
+        arr(model.wte.weight),
         arr(model.wpe.weight),
         None,
         tuple(layers),
         norm(model.ln_f),
-        arr(model.head.weight),  # type: ignore[arg-type]
+        arr(model.head.weight),
         None,
     )
