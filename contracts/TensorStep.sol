@@ -6,6 +6,7 @@ import {StepData} from "./lib/Types.sol";
 import {Merkle} from "./lib/Merkle.sol";
 import {Op, OpCodec} from "./lib/OpCodec.sol";
 import {Leaf} from "./lib/Leaf.sol";
+import {TransformerOps} from "./lib/TransformerOps.sol";
 import {
     BadProof, ProofLength, OperandLength, NotElementwise, NotReduction, IndexOutOfRange
 } from "./lib/Errors.sol";
@@ -24,10 +25,11 @@ contract TensorStep is IStepVerifier {
     function leafStep(StepData calldata d, uint256 leafIndex) external view returns (bytes32) {
         Op memory op = OpCodec.decode(d.op);
         op.validateShape();
+        op.validateV5();
         if (leafIndex >= op.outLeaves()) {
             return sha256(new bytes(op.outLeafBytes()));
         }
-        if (op.opcode == OpCodec.MATMUL) revert NotElementwise(op.opcode, leafIndex);
+        if (_isReduction(op.opcode)) revert NotElementwise(op.opcode, leafIndex);
         _checkLeafOperands(d, op, leafIndex);
         return sha256(_compute(op, leafIndex, d.aLeaf, d.bLeaf));
     }
@@ -35,6 +37,12 @@ contract TensorStep is IStepVerifier {
     function _checkLeafOperands(StepData calldata d, Op memory op, uint256 leafIndex) private view {
         if (op.opcode == OpCodec.GMAX || op.opcode == OpCodec.GSUM) {
             _checkGroup(d, op, leafIndex);
+            return;
+        }
+        if (op.opcode == OpCodec.GATHER) {
+            // the id first (leaf m of b), then the table leaf it names (§5)
+            _checkLeaf(OPERAND_B, d, 128, 32 * leafIndex / op.N, op.M);
+            _checkLeaf(OPERAND_A, d, 32, gatherSource(op, leafIndex, d.bLeaf), uint256(op.K) * op.N / 32);
             return;
         }
         Operands memory r = _operands(op, leafIndex);
@@ -47,9 +55,31 @@ contract TensorStep is IStepVerifier {
             if (op.opcode == OpCodec.LUT) {
                 _checkTable(d.bLeaf, d.bProof, d.bRoot);
             } else {
-                _checkLeaf(OPERAND_B, d, op.opcode == OpCodec.QADD ? 32 : 128, r.bIdx, r.bLeaves);
+                _checkLeaf(OPERAND_B, d, _bLeafBytes(op), r.bIdx, r.bLeaves);
             }
+        } else if (d.bLeaf.length != 0) {
+            if (op.opcode == OpCodec.WRITE) revert OperandLength(OPERAND_B, d.bLeaf.length, 0);
         }
+    }
+
+    function _isReduction(uint8 c) private pure returns (bool) {
+        return c == OpCodec.MATMUL || c == OpCodec.REDUCE;
+    }
+
+    function _bLeafBytes(Op memory op) private pure returns (uint256) {
+        uint8 c = op.opcode;
+        if (c == OpCodec.QADD || c == OpCodec.MUL) return 32;
+        if (c == OpCodec.WRITE) return op.flags & OpCodec.FLAG_INT32 != 0 ? 128 : 32;
+        return 128; // add, requant per-channel, rowop
+    }
+
+    /// @notice The table leaf a gather output leaf copies (§5): row `id mod V` of the table, `id`
+    /// the first int32 of the ids leaf.
+    function gatherSource(Op memory op, uint256 j, bytes calldata idsLeaf) internal pure returns (uint256) {
+        int256 id = Leaf.i32At(idsLeaf, 0);
+        int256 v = int256(uint256(op.K));
+        uint256 row = uint256(((id % v) + v) % v);
+        return (row * op.N + 32 * j % op.N) / 32;
     }
 
     /// @inheritdoc IStepVerifier
@@ -60,12 +90,38 @@ contract TensorStep is IStepVerifier {
     {
         Op memory op = OpCodec.decode(d.op);
         op.validateShape();
-        if (op.opcode != OpCodec.MATMUL) revert NotReduction(op.opcode);
+        op.validateV5();
+        if (!_isReduction(op.opcode)) revert NotReduction(op.opcode);
         if (elem >= 32) revert IndexOutOfRange(elem, 32);
         if (chunk >= op.K / 32) revert IndexOutOfRange(chunk, op.K / 32);
         if (leafIndex >= op.outLeaves()) revert IndexOutOfRange(leafIndex, op.outLeaves());
+        if (op.opcode == OpCodec.REDUCE) {
+            // one leaf of row `leafIndex` (the output is [M, 32]: leaf m is row m); no b
+            uint256 kLeaves = uint256(op.K) / 32;
+            uint256 bytes_ = op.flags & OpCodec.FLAG_INT32 != 0 ? 128 : 32;
+            _checkLeaf(OPERAND_A, d, bytes_, leafIndex * kLeaves + chunk, uint256(op.M) * kLeaves);
+            if (d.bLeaf.length != 0) revert OperandLength(OPERAND_B, d.bLeaf.length, 0);
+            return TransformerOps.reduceChunk(op, leafIndex, elem, chunk, d.aLeaf, prev);
+        }
         _checkChunkOperands(d, op, leafIndex * 32 + elem, chunk);
         return prev + Leaf.dot8(d.aLeaf, d.bLeaf);
+    }
+
+    /// @notice One reduce chunk without proofs (§5): P_{c+1} from P_c = `prev` (the kind's start
+    /// at chunk 0), or the element at the last chunk.
+    function computeReduceChunk(bytes calldata op, uint256 row, uint256 elem, uint256 chunk, bytes calldata aLeaf, int256 prev)
+        external
+        pure
+        returns (int256)
+    {
+        Op memory o = OpCodec.decode(op);
+        o.validateShape();
+        o.validateV5();
+        if (o.opcode != OpCodec.REDUCE) revert NotReduction(o.opcode);
+        if (chunk >= o.K / 32) revert IndexOutOfRange(chunk, o.K / 32);
+        if (row >= o.M) revert IndexOutOfRange(row, o.M);
+        _len(OPERAND_A, aLeaf, o.flags & OpCodec.FLAG_INT32 != 0 ? 128 : 32);
+        return TransformerOps.reduceChunk(o, row, elem, chunk, aLeaf, prev);
     }
 
     // ------------------------------------------------------------------ pure semantics (§4, §5)
@@ -79,8 +135,9 @@ contract TensorStep is IStepVerifier {
     {
         Op memory o = OpCodec.decode(op);
         o.validateShape();
+        o.validateV5();
         if (leafIndex >= o.outLeaves()) return new bytes(o.outLeafBytes());
-        if (o.opcode == OpCodec.MATMUL) revert NotElementwise(o.opcode, leafIndex);
+        if (_isReduction(o.opcode)) revert NotElementwise(o.opcode, leafIndex);
         return _compute(o, leafIndex, aLeaf, bLeaf);
     }
 
@@ -123,6 +180,7 @@ contract TensorStep is IStepVerifier {
     function _aLeafBytes(Op memory op) private pure returns (uint256) {
         uint8 c = op.opcode;
         if (c == OpCodec.ADD || c == OpCodec.REQUANT || (c == OpCodec.RELU && op.flags & 1 != 0)) return 128;
+        if (c == OpCodec.WRITE && op.flags & OpCodec.FLAG_INT32 != 0) return 128;
         // qadd: 32 (gmax / gsum read G leaves, _checkGroup)
         return 32;
     }
@@ -145,6 +203,13 @@ contract TensorStep is IStepVerifier {
             r.useA = true;
             (r.aIdx,) = groupOperands(op, j);
             r.aLeaves = uint256(op.M) * op.K * op.N / 32;
+            return r;
+        }
+        if (c == OpCodec.GATHER) {
+            // b: the ids leaf of row m; the table leaf follows from its value (gatherSource)
+            r.useB = true;
+            r.bIdx = 32 * j / op.N;
+            r.bLeaves = op.M;
             return r;
         }
         if (c == OpCodec.IM2COL) {
@@ -172,6 +237,17 @@ contract TensorStep is IStepVerifier {
             r.useB = true;
             r.bIdx = j;
             r.bLeaves = nLeaves;
+        } else if (c == OpCodec.MUL) {
+            r.useB = true;
+            bool bcast = op.flags & OpCodec.FLAG_BROADCAST != 0;
+            r.bIdx = bcast ? j % rowLeaves : j;
+            r.bLeaves = bcast ? rowLeaves : nLeaves;
+        } else if (c == OpCodec.ROWOP) {
+            r.useB = true;
+            r.bIdx = j / rowLeaves;
+            r.bLeaves = op.M;
+        } else if (c == OpCodec.WRITE) {
+            (r.useB, r.bIdx, r.bLeaves) = TransformerOps.writeSource(op, j);
         }
     }
 
@@ -313,6 +389,14 @@ contract TensorStep is IStepVerifier {
         if (c == OpCodec.QADD) return _qadd(op, aLeaf, bLeaf);
         if (c == OpCodec.GMAX) return _gmax(op, aLeaf);
         if (c == OpCodec.GSUM) return _gsum(op, aLeaf);
+        if (c == OpCodec.GATHER) {
+            _len(OPERAND_B, bLeaf, 128);
+            _len(OPERAND_A, aLeaf, 32);
+            return aLeaf;
+        }
+        if (c == OpCodec.WRITE) return TransformerOps.write(op, j, aLeaf, bLeaf);
+        if (c == OpCodec.ROWOP) return TransformerOps.rowop(op, j, aLeaf, bLeaf);
+        if (c == OpCodec.MUL) return TransformerOps.mul(aLeaf, bLeaf);
         return _lut(aLeaf, bLeaf);
     }
 

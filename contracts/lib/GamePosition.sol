@@ -190,9 +190,10 @@ library GamePosition {
         else g.phase = Phase.TensorReveal;
     }
 
-    /// @dev At an output leaf: a real matmul leaf goes to the reduction level, anything else to the step.
+    /// @dev At an output leaf: a real matmul or reduce leaf goes to the reduction level, anything else to the step.
     function atLeaf(Game storage g) internal {
-        if (g.opcode == OpCodec.MATMUL && g.index < g.outLeaves) g.phase = Phase.LeafReveal;
+        bool reduction = g.opcode == OpCodec.MATMUL || g.opcode == OpCodec.REDUCE;
+        if (reduction && g.index < g.outLeaves) g.phase = Phase.LeafReveal;
         else g.phase = Phase.Step;
     }
 

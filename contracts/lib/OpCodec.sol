@@ -28,6 +28,9 @@ struct Op {
     uint8 P;
     int8 padv;
     uint32 mult2; // qadd: the multiplier of b (v3)
+    uint8 kind; // v5: reduce combine, rowop function
+    uint32 pos; // v5: write's first row / column; position of row 0 under MASK
+    uint32 period; // v5: rows per sequence block under MASK
 }
 
 /// @title OpCodec: the 64-byte op encoding, its validation and the shapes it implies
@@ -41,6 +44,28 @@ library OpCodec {
     uint8 internal constant QADD = 7;
     uint8 internal constant GMAX = 8;
     uint8 internal constant GSUM = 9;
+    // v5 (issue 16): transformer ops
+    uint8 internal constant GATHER = 10;
+    uint8 internal constant WRITE = 11;
+    uint8 internal constant REDUCE = 12;
+    uint8 internal constant ROWOP = 13;
+    uint8 internal constant MUL = 14;
+    uint8 internal constant LAST_OPCODE = MUL;
+    // flags of the v5 ops
+    uint8 internal constant FLAG_INT32 = 1;
+    uint8 internal constant FLAG_BROADCAST = 2;
+    uint8 internal constant FLAG_MASK = 8;
+    uint8 internal constant FLAG_COLUMNS = 16;
+    // reduce kinds; rowop kinds
+    uint8 internal constant MOMENTS = 1;
+    uint8 internal constant RMAX = 2;
+    uint8 internal constant ARGMAX = 3;
+    uint8 internal constant SUB = 1;
+    uint8 internal constant DIV = 2;
+    uint8 internal constant NORM = 3;
+    uint8 internal constant RMSNORM = 4;
+    /// @dev Largest rowop shift: |c * 2^(shift+1)| < 2^58 (docs/protocol.md §4).
+    uint256 internal constant MAX_ROW_SHIFT = 24;
     /// @dev Largest group count G (the K field) of gmax / gsum: one step reads G leaves under one
     /// multiproof and must stay within 300k gas (docs/benchmarks.md).
     uint256 internal constant MAX_GROUP = 64;
@@ -84,7 +109,10 @@ library OpCodec {
     uint8 internal constant F_P = 41;
     uint8 internal constant F_PADV = 42;
     uint8 internal constant F_MULT2 = 43;
-    uint8 internal constant F_RESERVED = 47;
+    uint8 internal constant F_KIND = 47;
+    uint8 internal constant F_POS = 48;
+    uint8 internal constant F_PERIOD = 52;
+    uint8 internal constant F_RESERVED = 56;
 
     function _field(uint256 w, uint256 offset, uint256 size) private pure returns (uint256) {
         return (w >> (256 - 8 * (offset + size))) & ((uint256(1) << (8 * size)) - 1);
@@ -125,15 +153,19 @@ library OpCodec {
         op.P = uint8(_field(w1, 9, 1));
         op.padv = int8(uint8(_field(w1, 10, 1)));
         op.mult2 = uint32(_field(w1, 11, 4));
-        // bytes 47..63 = w1 bytes 15..31 are reserved
-        uint256 reserved = w1 & ((uint256(1) << (17 * 8)) - 1);
+        op.kind = uint8(_field(w1, 15, 1));
+        op.pos = uint32(_field(w1, 16, 4));
+        op.period = uint32(_field(w1, 20, 4));
+        // bytes 56..63 = w1 bytes 24..31 are reserved
+        uint256 reserved = w1 & ((uint256(1) << (8 * 8)) - 1);
         if (reserved != 0) revert BadOpField(F_RESERVED, reserved);
     }
 
     /// @notice Whether the op reads a second operand `b`.
     function hasB(Op memory op) internal pure returns (bool) {
-        return op.opcode == MATMUL || op.opcode == ADD || op.opcode == LUT || op.opcode == QADD
-            || (op.opcode == REQUANT && op.flags & 4 != 0);
+        uint8 c = op.opcode;
+        return c == MATMUL || c == ADD || c == LUT || c == QADD || (c == REQUANT && op.flags & 4 != 0)
+            || c == GATHER || c == WRITE || c == ROWOP || c == MUL;
     }
 
     /// @notice §4 validation of one op, rule by rule in the order of docs/protocol.md §4
@@ -141,7 +173,7 @@ library OpCodec {
     /// field): every rule that needs no operand shapes. `out` must be `nInputs + index`.
     function validate(Op memory op, uint256 nInputs, uint256 index) internal pure {
         uint8 c = op.opcode;
-        if (c < MATMUL || c > GSUM) revert BadOpField(F_OPCODE, c);
+        if (c < MATMUL || c > LAST_OPCODE) revert BadOpField(F_OPCODE, c);
         if (op.out != nInputs + index || op.out == NONE) revert BadOpField(F_OUT, op.out);
         if (op.a >= op.out) revert BadOpField(F_A, op.a);
         if (hasB(op)) {
@@ -151,25 +183,32 @@ library OpCodec {
         }
         validateShape(op);
         _unusedZero(op);
+        validateV5(op);
     }
 
     /// @notice The shape rules of `validate` (also run by the step verifier, which must never
     /// divide by 0): flags, output shape, K, requant / qadd and im2col fields.
     function validateShape(Op memory op) internal pure {
         uint8 c = op.opcode;
-        if (c < MATMUL || c > GSUM) revert BadOpField(F_OPCODE, c);
-        // allowed flag bits: add 2 (broadcast), requant 4 (per-channel), relu 1 (int32)
-        uint256 allowed = c == ADD ? 2 : c == REQUANT ? 4 : c == RELU ? 1 : 0;
-        if (op.flags & ~allowed != 0) revert BadOpField(F_FLAGS, op.flags);
+        if (c < MATMUL || c > LAST_OPCODE) revert BadOpField(F_OPCODE, c);
+        if (op.flags & ~_allowedFlags(c) != 0) revert BadOpField(F_FLAGS, op.flags);
         if (op.M == 0) revert BadOpField(F_M, op.M);
         if (op.N == 0 || op.N % 32 != 0) revert BadOpField(F_N, op.N);
+        if (c == REDUCE && op.N != 32) revert BadOpField(F_N, op.N);
         if (uint256(op.M) * op.N > MAX_TENSOR_ELEMS) revert BadOpField(F_M, op.M);
-        if (c == MATMUL) {
+        if (c == MATMUL || c == REDUCE) {
             if (op.K == 0 || op.K % 32 != 0 || op.K > MAX_K) revert BadOpField(F_K, op.K);
         } else if (c == GMAX || c == GSUM) {
             // K is the group count G; the input [M, G*N] is a tensor within the size limit
             if (op.K == 0 || op.K > MAX_GROUP) revert BadOpField(F_K, op.K);
             if (uint256(op.M) * op.K * op.N > MAX_TENSOR_ELEMS) revert BadOpField(F_K, op.K);
+        } else if (c == GATHER) {
+            if (op.K == 0) revert BadOpField(F_K, 0);
+            if (uint256(op.K) * op.N > MAX_TENSOR_ELEMS) revert BadOpField(F_K, op.K);
+        } else if (c == WRITE) {
+            if (op.K == 0) revert BadOpField(F_K, 0);
+        } else if (c == ROWOP && (op.kind == NORM || op.kind == RMSNORM)) {
+            if (op.K == 0 || op.K > MAX_K) revert BadOpField(F_K, op.K);
         } else if (op.K != 0) {
             revert BadOpField(F_K, op.K);
         }
@@ -186,9 +225,56 @@ library OpCodec {
             if (op.lo > op.hi) revert BadOpField(F_CLAMP, uint8(op.lo));
             if (op.mult == 0 || op.mult >= 2 ** 31) revert BadOpField(F_MULT, op.mult);
             if (op.mult2 == 0 || op.mult2 >= 2 ** 31) revert BadOpField(F_MULT2, op.mult2);
+        } else if (c == ROWOP) {
+            if (op.shift > (op.kind == SUB ? 0 : MAX_ROW_SHIFT)) revert BadOpField(F_SHIFT, op.shift);
+            if (op.lo > op.hi) revert BadOpField(F_CLAMP, uint8(op.lo));
+            if (op.mult != 0) revert BadOpField(F_MULT, op.mult);
+            if (op.zp != 0) revert BadOpField(F_ZP, uint8(op.zp));
         } else if (c == IM2COL) {
             _validateIm2col(op);
         }
+    }
+
+    /// @dev Allowed flag bits: add 2 (broadcast), requant 4 (per-channel), relu 1 (int32);
+    /// v5: write 1|16 (int32, columns), reduce 1|8 (int32, mask), rowop 8 (mask), mul 2 (broadcast).
+    function _allowedFlags(uint8 c) private pure returns (uint256) {
+        if (c == ADD || c == MUL) return FLAG_BROADCAST;
+        if (c == REQUANT) return 4;
+        if (c == RELU) return FLAG_INT32;
+        if (c == WRITE) return FLAG_INT32 | FLAG_COLUMNS;
+        if (c == REDUCE) return FLAG_INT32 | FLAG_MASK;
+        if (c == ROWOP) return FLAG_MASK;
+        return 0;
+    }
+
+    /// @notice Rule 15 (v5): `kind` within the opcode's kinds, then `pos` and `period` (the causal
+    /// mask; write's block, whose every output leaf reads one `b` leaf). Also run by the step
+    /// verifier: a mask's `period` is never 0 there.
+    function validateV5(Op memory op) internal pure {
+        uint8 c = op.opcode;
+        bool kindOk;
+        if (c == REDUCE) kindOk = op.kind >= (op.flags & FLAG_INT32 != 0 ? RMAX : MOMENTS) && op.kind <= ARGMAX;
+        else if (c == ROWOP) kindOk = op.kind >= SUB && op.kind <= RMSNORM;
+        else kindOk = op.kind == 0;
+        if (!kindOk) revert BadOpField(F_KIND, op.kind);
+        if ((c == REDUCE || c == ROWOP) && op.flags & FLAG_MASK != 0) {
+            if (op.period == 0) revert BadOpField(F_PERIOD, 0);
+            return;
+        }
+        if (c == WRITE) {
+            bool fits = op.flags & FLAG_COLUMNS != 0
+                ? uint256(op.pos) + op.K <= op.N && (op.pos % 32 == 0 || op.K <= 32)
+                : uint256(op.pos) + op.K <= op.M;
+            if (!fits) revert BadOpField(F_POS, op.pos);
+        } else if (op.pos != 0) {
+            revert BadOpField(F_POS, op.pos);
+        }
+        if (op.period != 0) revert BadOpField(F_PERIOD, op.period);
+    }
+
+    /// @notice `n` rounded up to a multiple of 32 (write's column block `b`).
+    function ceil32(uint256 n) internal pure returns (uint256) {
+        return (n + 31) / 32 * 32;
     }
 
     function _validateIm2col(Op memory op) private pure {
@@ -211,7 +297,7 @@ library OpCodec {
     /// signed fields are reported as their byte. K and a per-channel `mult` are checked above.
     function _unusedZero(Op memory op) private pure {
         uint8 c = op.opcode;
-        if (c != REQUANT && c != QADD) {
+        if (c != REQUANT && c != QADD && c != ROWOP) {
             if (op.mult != 0) revert BadOpField(F_MULT, op.mult);
             if (op.shift != 0) revert BadOpField(F_SHIFT, op.shift);
             if (op.zp != 0) revert BadOpField(F_ZP, uint8(op.zp));
@@ -260,6 +346,14 @@ library OpCodec {
         if (c == IM2COL) return (INT8, uint256(op.B) * op.H * op.W * op.C, NO_DTYPE, 0);
         if (c == QADD) return (INT8, mn, INT8, mn);
         if (c == GMAX || c == GSUM) return (INT8, mn * op.K, NO_DTYPE, 0);
+        uint8 dt = op.flags & FLAG_INT32 != 0 ? INT32 : INT8; // write, reduce
+        if (c == GATHER) return (INT8, uint256(op.K) * op.N, INT32, uint256(op.M) * 32);
+        if (c == WRITE) {
+            return (dt, mn, dt, op.flags & FLAG_COLUMNS != 0 ? uint256(op.M) * ceil32(op.K) : uint256(op.K) * op.N);
+        }
+        if (c == REDUCE) return (dt, uint256(op.M) * op.K, NO_DTYPE, 0);
+        if (c == ROWOP) return (INT8, mn, INT32, uint256(op.M) * 32);
+        if (c == MUL) return (INT8, mn, INT8, op.flags & FLAG_BROADCAST != 0 ? uint256(op.N) : mn);
         revert BadOpField(F_OPCODE, c);
     }
 
@@ -303,7 +397,8 @@ library OpCodec {
     /// @notice Bytes of one output leaf: 128 for int32 outputs, 32 for int8.
     function outLeafBytes(Op memory op) internal pure returns (uint256) {
         uint8 c = op.opcode;
-        if (c == MATMUL || c == ADD || c == GSUM || (c == RELU && op.flags & 1 != 0)) return 128;
+        if (c == MATMUL || c == ADD || c == GSUM || c == REDUCE || c == MUL) return 128;
+        if ((c == RELU || c == WRITE) && op.flags & FLAG_INT32 != 0) return 128;
         return 32;
     }
 }

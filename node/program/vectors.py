@@ -21,12 +21,15 @@ from node.program.constants import (
     LEAF_ELEMS,
     MAX_GROUP,
     MAX_K,
+    MAX_ROW_SHIFT,
     MAX_SLOTS,
     MAX_TENSOR_ELEMS,
     NO_SLOT,
     DType,
     Flag,
     Opcode,
+    ReduceKind,
+    RowKind,
 )
 from node.program.errors import ProgramError
 from node.program.merkle import (
@@ -56,6 +59,7 @@ from node.program.validation import (
     opening_violation,
     validate_op,
 )
+from node.program.vectors_v5 import V5_STEP_GENERATORS
 
 SEED = 20261126
 RANDOM_CASES = 300
@@ -595,7 +599,95 @@ def _valid_bases() -> list[tuple[str, Op, int, int, dict[str, TensorSpec]]]:
         ("gmax input of 2^31 elements", group_op(Opcode.GMAX, 1, 0, groups=MAX_GROUP,
                                                  M=big // MAX_GROUP, N=32), 1, 0,
          {"a": TensorSpec(i8, big // MAX_GROUP, MAX_GROUP * 32)}),
+    ] + _v5_bases()  # fmt: skip
+
+
+def _v5_bases() -> list[tuple[str, Op, int, int, dict[str, TensorSpec]]]:
+    """Valid v5 ops (protocol.md section 4) with their operand specs."""
+    i8, i32 = DType.INT8, DType.INT32
+    kmax = MAX_K // LEAF_ELEMS * LEAF_ELEMS
+    mask = {"flags": Flag.MASK, "pos": 5, "period": 3}
+    return [
+        ("gather", Op(Opcode.GATHER, out=2, a=0, b=1, M=3, K=50, N=64), 2, 0,
+         {"a": TensorSpec(i8, 50, 64), "b": TensorSpec(i32, 3, 32)}),
+        ("write rows", Op(Opcode.WRITE, out=2, a=0, b=1, M=64, K=1, N=64, pos=63), 2, 0,
+         {"a": TensorSpec(i8, 64, 64), "b": TensorSpec(i8, 1, 64)}),
+        ("write columns int32", Op(Opcode.WRITE, out=2, a=0, b=1, M=4, K=40, N=128, pos=64,
+                                   flags=Flag.INT32 | Flag.COLUMNS), 2, 0,
+         {"a": TensorSpec(i32, 4, 128), "b": TensorSpec(i32, 4, 64)}),
+        ("write one column", Op(Opcode.WRITE, out=2, a=0, b=1, M=4, K=1, N=96, pos=77,
+                                flags=Flag.COLUMNS), 2, 0,
+         {"a": TensorSpec(i8, 4, 96), "b": TensorSpec(i8, 4, 32)}),
+        ("reduce moments", Op(Opcode.REDUCE, out=1, a=0, M=2, K=kmax, N=32,
+                              kind=ReduceKind.MOMENTS), 1, 0, {"a": TensorSpec(i8, 2, kmax)}),
+        ("reduce max masked", Op(Opcode.REDUCE, out=1, a=0, M=6, K=64, N=32,
+                                 kind=ReduceKind.MAX, **mask), 1, 0,
+         {"a": TensorSpec(i8, 6, 64)}),
+        ("reduce argmax int32", Op(Opcode.REDUCE, out=1, a=0, M=1, K=96, N=32,
+                                   kind=ReduceKind.ARGMAX, flags=Flag.INT32), 1, 0,
+         {"a": TensorSpec(i32, 1, 96)}),
+        ("rowop sub masked", Op(Opcode.ROWOP, out=2, a=0, b=1, M=6, N=64, kind=RowKind.SUB,
+                                lo=-128, hi=0, **mask), 2, 0,
+         {"a": TensorSpec(i8, 6, 64), "b": TensorSpec(i32, 6, 32)}),
+        ("rowop div", Op(Opcode.ROWOP, out=2, a=0, b=1, M=6, N=64, kind=RowKind.DIV, shift=7,
+                         lo=0, hi=127), 2, 0,
+         {"a": TensorSpec(i8, 6, 64), "b": TensorSpec(i32, 6, 32)}),
+        ("rowop norm", Op(Opcode.ROWOP, out=2, a=0, b=1, M=2, N=64, K=60, kind=RowKind.NORM,
+                          shift=MAX_ROW_SHIFT, lo=-128, hi=127), 2, 0,
+         {"a": TensorSpec(i8, 2, 64), "b": TensorSpec(i32, 2, 32)}),
+        ("rowop rmsnorm", Op(Opcode.ROWOP, out=2, a=0, b=1, M=2, N=64, K=MAX_K,
+                             kind=RowKind.RMSNORM, shift=5, lo=-128, hi=127), 2, 0,
+         {"a": TensorSpec(i8, 2, 64), "b": TensorSpec(i32, 2, 32)}),
+        ("mul", Op(Opcode.MUL, out=2, a=0, b=1, M=3, N=64), 2, 0,
+         {"a": TensorSpec(i8, 3, 64), "b": TensorSpec(i8, 3, 64)}),
+        ("mul broadcast", Op(Opcode.MUL, out=2, a=0, b=1, M=3, N=64, flags=Flag.BROADCAST), 2, 0,
+         {"a": TensorSpec(i8, 3, 64), "b": TensorSpec(i8, 1, 64)}),
     ]  # fmt: skip
+
+
+def _v5_invalid(bad: Callable[..., None], raw: Callable[..., None]) -> None:
+    """One case per v5 rule (rules 6, 7, 9, 11, 12, 14, 15 for the new ops)."""
+    bad("b = 0xFFFF (gather needs b)", "gather", b=NO_SLOT)
+    bad("b set on reduce", "reduce moments", b=0)
+    for base, flags in [("gather", 1), ("write rows", 8), ("reduce moments", 2),
+                        ("rowop div", 1), ("mul", 8), ("mul", 1)]:  # fmt: skip
+        bad(f"flags {flags:#x} on {base}", base, flags=flags)
+    bad("reduce N = 64", "reduce moments", N=64)
+    bad("reduce K = 0", "reduce max masked", K=0)
+    bad("reduce K = 48", "reduce max masked", K=48)
+    bad("reduce K = MAX_K rounded up to 32", "reduce moments",
+        K=(MAX_K // LEAF_ELEMS + 1) * LEAF_ELEMS)  # fmt: skip
+    bad("gather K = 0", "gather", K=0)
+    bad("gather table of 2^31 + 64 elements", "gather", K=MAX_TENSOR_ELEMS // 64 + 1)
+    bad("write K = 0", "write rows", K=0)
+    bad("rowop norm K = 0", "rowop norm", K=0)
+    bad("rowop norm K = MAX_K + 1", "rowop rmsnorm", K=MAX_K + 1)
+    bad("K set on rowop div", "rowop div", K=32)
+    bad("K set on mul", "mul", K=32)
+    bad("rowop shift 25", "rowop norm", shift=MAX_ROW_SHIFT + 1)
+    bad("rowop sub shift 1", "rowop sub masked", shift=1)
+    bad("rowop lo > hi", "rowop div", lo=5, hi=4)
+    bad("rowop mult set", "rowop div", mult=1)
+    bad("rowop zp set", "rowop div", zp=-1)
+    bad("rowop B set", "rowop div", B=1)
+    bad("mult2 set on rowop", "rowop norm", mult2=1)
+    bad("shift set on gather", "gather", shift=1)
+    bad("reduce kind 0", "reduce moments", kind=0)
+    bad("reduce kind 4", "reduce max masked", kind=4)
+    bad("reduce int32 moments", "reduce argmax int32", kind=ReduceKind.MOMENTS)
+    bad("rowop kind 0", "rowop div", kind=0)
+    bad("rowop kind 5", "rowop div", kind=5)
+    bad("kind set on mul", "mul", kind=1)
+    bad("kind set on write", "write rows", kind=1)
+    bad("mask period 0", "reduce max masked", period=0)
+    bad("pos set without mask", "rowop div", pos=1)
+    bad("period set without mask", "reduce moments", period=1)
+    bad("period set on write", "write rows", period=1)
+    bad("write rows past M", "write rows", K=2)
+    bad("write columns past N", "write columns int32", K=65)
+    bad("write unaligned columns wider than 32", "write one column", K=33, pos=33)
+    raw("write pos 2^32-1", "write rows", "pos", (1 << 32) - 1, 4)
+    raw("gather period 2^32-1", "gather", "period", (1 << 32) - 1, 4)
 
 
 def _named_invalid() -> list[Case]:
@@ -614,9 +706,9 @@ def _named_invalid() -> list[Case]:
     enc = bases["add"][0].encode()
     for length in (0, 63, 65):
         cases.append(_invalid(f"length {length}", (enc * 2)[:length], 2, 0))
-    for at in (47, 63):
+    for at in (56, 63):
         cases.append(_invalid(f"reserved byte {at} set", enc[:at] + b"\x01" + enc[at + 1 :], 2, 0))
-    for code in (0, 10, 255):
+    for code in (0, 15, 255):
         raw(f"opcode {code}", "add", "opcode", code, 1)
     bad("out beyond nInputs + index", "add", out=3)
     bad("out below nInputs + index", "matmul K = MAX_K rounded to 32", out=2)
@@ -701,6 +793,7 @@ def _named_invalid() -> list[Case]:
         bad(f"mult2 set on {base}", base, mult2=1)  # fmt: skip
     # mult2 is the last field: every other rule comes first
     bad("mult2 and padv set on relu (padv first)", "relu int8", mult2=1, padv=1)
+    _v5_invalid(bad, raw)
     return cases
 
 
@@ -897,6 +990,7 @@ STEP_GENERATORS: dict[str, Callable[[Rng], list[Case]]] = {
     "qadd": qadd_cases,
     "gmax": gmax_cases,
     "gsum": gsum_cases,
+    **V5_STEP_GENERATORS,
 }
 
 
