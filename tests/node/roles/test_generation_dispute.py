@@ -1,8 +1,9 @@
-"""A dispute over a generation job (issue 16) on the real DisputeGame and TensorStep: a small
-GPT-2-style program (prefill of the prompt, then greedy decode steps over KV caches), with the
-provider lying in the softmax of one decode step's attention (the rowop that divides by the row
-sum). The honest challenger wins, by the one-step check of that very op; against an honest
-provider the same challenger loses."""
+"""Generation jobs (issue 16) on the embedded chain: a small GPT-2-style program (prefill of
+the prompt, then greedy decode steps over KV caches) posted with its prompt's token ids, run by
+the provider daemon, agreed by a watchtower and read back by the poster; and a dispute on the
+real DisputeGame and TensorStep with the provider lying in the softmax of one decode step's
+attention (the rowop that divides by the row sum): the honest challenger wins, by the one-step
+check of that very op; against an honest provider the same challenger loses."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from roles_support import TERMS
+from roles_support import ETHER, TERMS, advance, drive
 from test_game_on_chain import _post_claim_submit
 
+from node.chain.contracts.job_market import JobState
 from node.game.responder import Responder
 from node.game.rules import GameStatus, Side
 from node.game.solver import solve
@@ -20,6 +22,9 @@ from node.program.compiler.llm_lower import calibrate
 from node.program.compiler.llm_program import Generation, compile_generation, ids_tensor
 from node.program.compiler.transformer import Layer, Norm, TransformerWeights
 from node.program.constants import Opcode, ReduceKind, RowKind
+from node.roles.client import JobClient
+from node.roles.provider import Provider
+from node.roles.watchtower import Watchtower
 from node.trace.lazy import TraceProvider
 from poc_lab.adversary import CorruptedTrace, ProviderCheat
 
@@ -112,3 +117,23 @@ def test_generation_dispute_is_won_by_the_honest_side(
     assert d.game_view(game_id).status == want
     if lie:
         assert opened == {(op_index, int(Opcode.ROWOP))}, opened
+
+
+def test_generation_job_is_posted_run_and_read_back(
+    chain: Any, make_ctx: Any, generation: tuple[Generation, dict[int, Any]]
+) -> None:
+    gen, _ = generation
+    poster = make_ctx(1, "poster")
+    client = JobClient(poster)
+    job_id = client.post(gen.spec, ids_tensor(PROMPT), TERMS)
+    provider = Provider(make_ctx(2, "provider"))
+    provider.stake(ETHER)
+    tower = Watchtower(make_ctx(3, "tower"))
+    provider.tick()
+    tower.tick()
+    assert tower.status()["claims"][1]["stage"] == "correct"
+    advance(chain, TERMS.challenge_window + 1)
+    market = provider.ctx.deployment.market
+    drive(chain, [provider, tower], lambda: market.job(job_id).state == JobState.FINALIZED)
+    result = client.result(job_id)
+    assert [int(v) for v in result.output[:, 0]] == gen.expected
