@@ -96,7 +96,7 @@ def calibration_samples(
         out = [ids[s : s + window] for s in starts.tolist()]
     else:
         out = [rng.integers(0, tw.vocab, window).tolist() for _ in range(CALIBRATION_WINDOWS)]
-    return [*out, prompt]
+    return [*out, prompt] if prompt else out
 
 
 def compile_llm(

@@ -2,7 +2,7 @@
 (machine, command and date inside each section). A failing benchmark is reported and the
 others still run; the exit status says whether all of them passed.
 
-    python -m poc_lab.bench.all [--only compute,accuracy,gas,dispute,plots]
+    python -m poc_lab.bench.all [--only compute,accuracy,gas,dispute,plots,economics,llm]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ BENCHES: dict[str, list[str]] = {
     "dispute": [sys.executable, "-m", "poc_lab.bench.dispute"],
     "plots": [sys.executable, "-m", "poc_lab.bench.plots"],
     "economics": [sys.executable, "-m", "poc_lab.bench.economics"],
+    "llm": [sys.executable, "-m", "poc_lab.bench.llm"],
 }
 
 

@@ -79,7 +79,8 @@ def calibrate(tw: TransformerWeights, samples: Sequence[Sequence[int]]) -> dict[
         amax[name] = max(amax.get(name, 0.0), float(value.abs().max()))
 
     for ids in samples:
-        float_forward(tw, list(ids), rec)
+        if len(ids):
+            float_forward(tw, list(ids), rec)
     return amax
 
 
