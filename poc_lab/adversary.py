@@ -23,7 +23,7 @@ from node.errors import PocError
 from node.game.rules import GameStatus
 from node.game.solver import Chooser, first_disagreement
 from node.game.view import GameView
-from node.program.constants import LEAF_ELEMS, Opcode
+from node.program.constants import LEAF_ELEMS, REDUCTION_OPS, Opcode
 from node.program.hashing import sha256
 from node.program.merkle import MerkleTree
 from node.program.packing import zero_leaf
@@ -175,7 +175,7 @@ class CorruptedTrace(TraceProvider):
                 return op.opcode != Opcode.MATMUL
             if cheat.mode == "leaf":
                 return spec.n_leaves & (spec.n_leaves - 1) != 0  # has padding leaves
-            return op.opcode == Opcode.MATMUL and (cheat.mode != "sum" or op.K > LEAF_ELEMS)
+            return op.opcode in REDUCTION_OPS and (cheat.mode != "sum" or op.K > LEAF_ELEMS)
 
         if cheat.op_index is not None:
             if not fits(cheat.op_index):

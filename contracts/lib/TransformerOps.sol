@@ -79,13 +79,19 @@ library TransformerOps {
         return uint256(op.pos) + m % op.period;
     }
 
-    /// @dev A rowop row's values: S, the divisor (div: S; norms: isqrt of the variance term), D.
+    /// @dev A rowop row's values: S, the divisor (div: S; norms: isqrt of the variance term), D,
+    /// 2^shift, the mask's last visible column; then the loop's constants (num = x*mul - sub).
     struct Row {
         int256 s;
         int256 den;
         int256 d;
         int256 scale;
         uint256 limit;
+        int256 mul;
+        int256 sub;
+        int256 lo;
+        int256 hi;
+        uint256 isSub;
     }
 
     function rowop(Op memory op, uint256 j, bytes calldata aLeaf, bytes calldata bLeaf)
@@ -96,11 +102,37 @@ library TransformerOps {
         _len(OPERAND_A, aLeaf, 32);
         _len(OPERAND_B, bLeaf, 128);
         Row memory r = _row(op, 32 * j / op.N, bLeaf);
-        uint256 n0 = 32 * j % op.N;
         out = new bytes(32);
-        for (uint256 t; t < 32; ++t) {
-            int8 y = n0 + t > r.limit ? op.lo : _clamp(_rowValue(op.kind, Leaf.i8At(aLeaf, t), r), op);
-            Leaf.setI8(out, t, y);
+        _rowLeaf(out, aLeaf, r, 32 * j % op.N);
+    }
+
+    /// @dev The 32 outputs in one assembly loop (every intermediate is below 2^59 in magnitude,
+    /// so the EVM's 256-bit words are exact): num = x*mul - sub, y = floor((2*num*2^shift + den)
+    /// / (2*den)) when den > 0 else 0; sub: y = x - S; then the clamp; a masked column gives lo.
+    function _rowLeaf(bytes memory out, bytes calldata aLeaf, Row memory r, uint256 n0) private pure {
+        assembly {
+            let w := calldataload(aLeaf.offset)
+            let den2 := mul(mload(add(r, 0x20)), 2)
+            let scale2 := mul(mload(add(r, 0x60)), 2)
+            for { let t := 0 } lt(t, 32) { t := add(t, 1) } {
+                let y := mload(add(r, 0xe0)) // lo
+                if iszero(gt(add(n0, t), mload(add(r, 0x80)))) {
+                    let x := signextend(0, byte(t, w))
+                    switch mload(add(r, 0x120))
+                    case 1 { y := sub(x, mload(r)) }
+                    default {
+                        y := 0
+                        if sgt(den2, 0) {
+                            x := add(mul(sub(mul(x, mload(add(r, 0xa0))), mload(add(r, 0xc0))), scale2), sdiv(den2, 2))
+                            y := sdiv(x, den2)
+                            if and(slt(x, 0), iszero(iszero(smod(x, den2)))) { y := sub(y, 1) }
+                        }
+                    }
+                    if slt(y, mload(add(r, 0xe0))) { y := mload(add(r, 0xe0)) }
+                    if sgt(y, mload(add(r, 0x100))) { y := mload(add(r, 0x100)) }
+                }
+                mstore8(add(add(out, 32), t), y)
+            }
         }
     }
 
@@ -115,12 +147,11 @@ library TransformerOps {
             int256 v = op.kind == OpCodec.NORM ? r.d * q - r.s * r.s : r.d * q;
             r.den = int256(isqrt(v > 0 ? uint256(v) : 0));
         }
-    }
-
-    function _rowValue(uint8 kind, int256 x, Row memory r) private pure returns (int256) {
-        if (kind == OpCodec.SUB) return x - r.s;
-        int256 num = kind == OpCodec.DIV ? x : kind == OpCodec.NORM ? x * r.d - r.s : x * r.d;
-        return roundDiv(num * r.scale, r.den);
+        r.mul = op.kind == OpCodec.DIV ? int256(1) : r.d;
+        r.sub = op.kind == OpCodec.NORM ? r.s : int256(0);
+        r.lo = op.lo;
+        r.hi = op.hi;
+        r.isSub = op.kind == OpCodec.SUB ? 1 : 0;
     }
 
     /// @notice floor((2*num + den) / (2*den)) for den > 0 (num/den rounded half up), else 0.
@@ -147,12 +178,6 @@ library TransformerOps {
             if (next >= r) break;
             r = next;
         }
-    }
-
-    function _clamp(int256 y, Op memory op) private pure returns (int8) {
-        if (y < op.lo) return op.lo;
-        if (y > op.hi) return op.hi;
-        return int8(y);
     }
 
     // ------------------------------------------------------------------ reduce

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,14 +12,18 @@ from node.program.constants import (
     INT32_MIN,
     LEAF_ELEMS,
     MAX_GROUP,
+    MAX_ROW_SHIFT,
     NO_SLOT,
     DType,
     Flag,
     Opcode,
+    ReduceKind,
+    RowKind,
 )
 from node.program.ops import Op, group_op, im2col_op, qadd_op
 from node.program.program import InputSlot, Program
 from node.program.tensors import TensorSpec
+from node.program.transformer_ref import V5_OPS
 
 
 @dataclass(frozen=True)
@@ -125,4 +130,84 @@ def random_op(rng: np.random.Generator, opcode: Opcode, max_rows: int = 6) -> Op
         m = int(rng.integers(1, 4))
         op = group_op(opcode, 1, 0, groups=g, M=m, N=n)
         return OpSample(_prog([TensorSpec(DType.INT8, m, g * n)], op), (i8(m, g * n),))
+    if opcode in V5_OPS:
+        return _random_v5(rng, opcode, m, n, i8, i32)
+    raise ValueError(opcode)
+
+
+def _random_v5(
+    rng: np.random.Generator,
+    opcode: Opcode,
+    m: int,
+    n: int,
+    i8: Callable[..., np.ndarray],
+    i32: Callable[..., np.ndarray],
+) -> OpSample:
+    """gather, write, reduce, rowop, mul (protocol.md section 4) on random operands; the
+    per-row values of a rowop are often the honest statistics of its input."""
+    i8t, i32t = DType.INT8, DType.INT32
+    mask: dict[str, int] = {}
+    if rng.random() < 0.5:
+        mask = {
+            "flags": Flag.MASK,
+            "pos": int(rng.integers(0, n)),
+            "period": int(rng.integers(1, m + 1)),
+        }
+    if opcode == Opcode.GATHER:
+        v = int(rng.integers(1, 20))
+        op = Op(Opcode.GATHER, out=2, a=0, b=1, M=m, K=v, N=n)
+        ids = i32(m, LEAF_ELEMS, lo=-3 * v, hi=3 * v) if rng.random() < 0.7 else i32(m, LEAF_ELEMS)
+        return OpSample(
+            _prog([TensorSpec(i8t, v, n), TensorSpec(i32t, m, LEAF_ELEMS)], op), (i8(v, n), ids)
+        )
+    if opcode == Opcode.WRITE:
+        wide, cols = bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
+        dt = i32t if wide else i8t
+        if cols:
+            k = 1 if rng.random() < 0.5 else int(rng.integers(1, min(32, n) + 1))
+            pos = int(rng.integers(0, n - k + 1))
+            b_rows, b_cols = m, -(-k // LEAF_ELEMS) * LEAF_ELEMS
+        else:
+            k = int(rng.integers(1, m + 1))
+            pos = int(rng.integers(0, m - k + 1))
+            b_rows, b_cols = k, n
+        flags = (Flag.INT32 if wide else 0) | (Flag.COLUMNS if cols else 0)
+        op = Op(Opcode.WRITE, out=2, a=0, b=1, M=m, K=k, N=n, flags=flags, pos=pos)
+        gen = i32 if wide else i8
+        specs = [TensorSpec(dt, m, n), TensorSpec(dt, b_rows, b_cols)]
+        return OpSample(_prog(specs, op), (gen(m, n), gen(b_rows, b_cols)))
+    if opcode == Opcode.REDUCE:
+        kind = ReduceKind(int(rng.integers(1, 4)))
+        wide = kind != ReduceKind.MOMENTS and bool(rng.integers(0, 2))
+        k = LEAF_ELEMS * int(rng.integers(1, 5))
+        flags = (Flag.INT32 if wide else 0) | mask.pop("flags", 0)
+        op = Op(
+            Opcode.REDUCE, out=1, a=0, M=m, K=k, N=LEAF_ELEMS, kind=int(kind), flags=flags, **mask
+        )
+        spec = TensorSpec(i32t if wide else i8t, m, k)
+        return OpSample(_prog([spec], op), (i32(m, k) if wide else i8(m, k),))
+    if opcode == Opcode.ROWOP:
+        row_kind = RowKind(int(rng.integers(1, 5)))
+        x = i8(m, n)
+        stats = i32(m, LEAF_ELEMS)
+        if rng.random() < 0.7:
+            xs = x.astype(np.int64)
+            stats[:, 0] = xs.max(axis=1) if row_kind == RowKind.SUB else np.abs(xs).sum(axis=1)
+            if row_kind in (RowKind.NORM, RowKind.RMSNORM):
+                stats[:, 0] = xs.sum(axis=1)
+            stats[:, 1] = (xs * xs).sum(axis=1)
+        lo, hi = sorted(int(v) for v in rng.integers(-128, 128, 2))
+        op = Op(
+            Opcode.ROWOP, out=2, a=0, b=1, M=m, N=n, kind=int(row_kind), lo=lo, hi=hi,
+            shift=0 if row_kind == RowKind.SUB else int(rng.integers(0, MAX_ROW_SHIFT + 1)),
+            K=n if row_kind in (RowKind.NORM, RowKind.RMSNORM) else 0, **mask,
+        )  # fmt: skip
+        return OpSample(
+            _prog([TensorSpec(i8t, m, n), TensorSpec(i32t, m, LEAF_ELEMS)], op), (x, stats)
+        )
+    if opcode == Opcode.MUL:
+        bc = bool(rng.integers(0, 2))
+        op = Op(Opcode.MUL, out=2, a=0, b=1, M=m, N=n, flags=Flag.BROADCAST if bc else 0)
+        specs = [TensorSpec(i8t, m, n), TensorSpec(i8t, 1 if bc else m, n)]
+        return OpSample(_prog(specs, op), (i8(m, n), i8(1 if bc else m, n)))
     raise ValueError(opcode)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cache
 from typing import Any
 
@@ -44,9 +45,9 @@ from node.program.program import Program
 
 LOG2_ARITY = 4  # protocol.md §6.1: k = 16
 ARITY = 1 << LOG2_ARITY
-# One provider move, upper bound: the largest measured is 95,061 gas (docs/benchmarks.md, gas
-# section; the per-move target is < 100k).
-MOVE_GAS = 100_000
+# One provider move, upper bound: the largest measured is openOp at 108,368 gas (v4: the operand
+# spec proofs; docs/benchmarks.md, gas section), the next revealStates at 56k.
+MOVE_GAS = 110_000
 # The deployment's clock floor never goes below this (the contracts' MIN_CLOCK before it became a
 # deployment parameter): a node's polling and a short restart fit in it on any chain.
 CLOCK_FLOOR_S = 60
@@ -100,7 +101,13 @@ def max_provider_moves(arity: int = ARITY) -> int:
 
 
 MAX_PROVIDER_MOVES = max_provider_moves()  # 16
-DEFENCE_GAS = MAX_PROVIDER_MOVES * MOVE_GAS  # 1,600,000: the most gas an honest defence spends
+DEFENCE_GAS = MAX_PROVIDER_MOVES * MOVE_GAS  # 1,760,000: the most gas an honest defence spends
+
+
+def defence_bond(moves: int, gas_price: int, margin: float) -> int:
+    """The smallest bond that pays `moves` provider moves at `gas_price`, times `margin`, in
+    wei: exact (bonds pass 2^53 wei at high gas prices, where floats round)."""
+    return math.ceil(moves * MOVE_GAS * gas_price * Fraction(margin))
 
 
 def program_macs(program: Program) -> int:
@@ -182,7 +189,7 @@ def deploy_floors(block_time: float, gas_price: int, safety: float = SAFETY) -> 
     return Floors(clock, max(1, DEFENCE_GAS * gas_price))
 
 
-# Local chains (anvil with 1 s blocks, ape's embedded chain) at 1 gwei: 60 s and 0.0016 ETH.
+# Local chains (anvil with 1 s blocks, ape's embedded chain) at 1 gwei: 60 s and 0.00176 ETH.
 DEVNET_FLOORS = deploy_floors(1.0, GWEI)
 
 
@@ -294,8 +301,8 @@ def unsafe_terms(
             f"challenge window {challenge_window} s < {need_exec} s (re-execution and a "
             f"challenge transaction, x margin {m:g}): no watchtower could check the result"
         )
-    need_bond = math.ceil(cost.moves * MOVE_GAS * chain.gas_price * margins.bond_margin)
-    bond_wei = math.floor(challenger_bond * wei_per_unit)
+    need_bond = defence_bond(cost.moves, chain.gas_price, margins.bond_margin)
+    bond_wei = math.floor(Fraction(challenger_bond) * Fraction(wei_per_unit))
     if bond_wei < need_bond:
         reasons.append(
             f"challenger bond {bond_wei} wei < {need_bond} wei ({cost.moves} moves x "

@@ -49,12 +49,12 @@ class DisputeGas:
 
 
 # docs/benchmarks.md, "Gas (contracts)", "Full dispute on a 1.07e+09-MAC program (k = 16)":
-# whole dispute 1,423,279 of which provider side 617,404; move 1 (revealStates) 56,033;
+# whole dispute 1,435,832 of which provider side 629,922 (v4: openOp proves the operand specs); move 1 (revealStates) 56,033;
 # 10 provider moves; 100 ops, op 49 a [1024,1024] x [1024,1024]^T matmul.
 BILLION_MAC = DisputeGas(
     name="1.07e9-MAC program (gas section)",
-    provider=617_404,
-    challenger=1_423_279 - 617_404,
+    provider=629_922,
+    challenger=1_435_832 - 629_922,
     first_provider_move=56_033,
     provider_moves=10,
     macs=1024 * 1024 * 1024,

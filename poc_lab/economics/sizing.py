@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from node.roles.safety import (
-    MOVE_GAS,
     ChainConditions,
     Floors,
     JobCost,
     Margins,
+    defence_bond,
     deploy_floors,
     unsafe_terms,
 )
@@ -72,7 +72,7 @@ def safe_minimums(
         clock=math.ceil(dispute.provider_moves * t * m),
         execute_within=need_exec,
         window=need_exec,
-        bond=math.ceil(dispute.provider_moves * MOVE_GAS * gas_price * margins.bond_margin),
+        bond=defence_bond(dispute.provider_moves, gas_price, margins.bond_margin),
     )
 
 

@@ -256,8 +256,8 @@ def test_step_errors(step):  # noqa: ANN001
     with ape.reverts(step.BadOpLength, length=63):
         step.computeLeaf(add[:63], 0, b"", b"")
     bad = bytearray(add)
-    bad[0] = 10  # opcodes are 1..9
-    with ape.reverts(step.BadOpField, field=0, value=10):
+    bad[0] = 15  # opcodes are 1..14 (v5)
+    with ape.reverts(step.BadOpField, field=0, value=15):
         step.computeLeaf(bytes(bad), 0, b"", b"")
     bad = bytearray(add)
     bad[50] = 1

@@ -187,3 +187,22 @@ def test_reduce_chunk_steps_with_proofs(step, kind):  # noqa: ANN001
     bad[4] = tree.proof(0)  # the proof of another leaf
     with ape.reverts(step.BadProof):
         step.chunkStep(tuple(bad), m - 1, 2, k // 32 - 1, states[-2])
+
+
+def test_v5_step_errors(step):  # noqa: ANN001
+    """A reduce is not an elementwise step (its leaves go to the reduction level); a write
+    leaf outside the block takes no b leaf; a mask's period 0 never reaches a step (rule 15)."""
+    red = Op(Opcode.REDUCE, out=1, a=0, M=1, K=64, N=32, kind=ReduceKind.MAX).encode()
+    with ape.reverts(step.NotElementwise, opcode=12, leafIndex=0):
+        step.computeLeaf(red, 0, bytes(32), b"")
+    mul = Op(Opcode.MUL, out=2, a=0, b=1, M=1, N=32).encode()
+    with ape.reverts(step.NotReduction, opcode=14):
+        step.computeReduceChunk(mul, 0, 0, 0, bytes(32), 0)
+    wr = Op(Opcode.WRITE, out=2, a=0, b=1, M=2, K=1, N=32, pos=1).encode()
+    assert bytes(step.computeLeaf(wr, 0, bytes(range(32)), b"")) == bytes(range(32))
+    with ape.reverts(step.OperandLength, which=2, have=32, want=0):
+        step.computeLeaf(wr, 0, bytes(32), bytes(32))
+    no_period = Op(Opcode.ROWOP, out=2, a=0, b=1, M=1, N=32, kind=RowKind.SUB, flags=Flag.MASK,
+                   pos=3).encode()  # fmt: skip
+    with ape.reverts(step.BadOpField, field=52, value=0):
+        step.computeLeaf(no_period, 0, bytes(32), bytes(128))

@@ -49,11 +49,11 @@ def test_decode_rejects_unknown_opcode_reserved_bytes_and_length() -> None:
     with pytest.raises(BadEncoding):
         Op.decode(bytes(enc[:63]))
     bad = bytearray(enc)
-    bad[0] = 10  # opcodes are 1..9
+    bad[0] = 15  # opcodes are 1..14 (v5)
     with pytest.raises(UnknownOpcode):
         Op.decode(bytes(bad))
     bad = bytearray(enc)
-    bad[47] = 1  # the first reserved byte (43..46 is mult2)
+    bad[56] = 1  # the first reserved byte (47..55: kind, pos, period, v5)
     with pytest.raises(ReservedBytesSet):
         Op.decode(bytes(bad))
 

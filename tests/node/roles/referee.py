@@ -22,7 +22,7 @@ from node.game.actions import (
 from node.game.rules import Phase, Side, points
 from node.game.solver import Chooser, GameTrace, first_disagreement, solve
 from node.game.view import GameView
-from node.program.constants import Opcode
+from node.program.constants import REDUCTION_OPS, Opcode
 from node.program.hashing import sha256
 from node.program.merkle import (
     depth_for,
@@ -39,6 +39,7 @@ from node.program.reference import (
     step_elementwise,
     step_matmul,
 )
+from node.program.transformer_ref import gather_table_leaf, step_reduce
 from node.program.validation import opening_violation
 
 W = 32
@@ -132,12 +133,17 @@ def _step(v: GameView, a: StepMove) -> bool:
     if d.b_slot_proof:
         assert root_from_proof(d.b_root, op.b, d.b_slot_proof) == d.s_lo
     assert len(d.a_slot_proof) == slot_depth
-    if v.chunk_step:
+    if v.chunk_step and op.opcode == Opcode.REDUCE:
+        # one leaf of row `index` (protocol.md section 5), no b
+        ai = (v.index * op.K + W * v.lo) // W
+        assert verify_leaf(d.a_leaf, ai, d.a_proof, d.a_root) and not d.b_leaf
+        expected = rules.word(step_reduce(op, v.index, v.elem, v.lo, d.a_leaf, _int(v.low)))
+    elif v.chunk_step:
         ai, wi = matmul_leaf_indices(op, v.index, v.elem, v.lo)
         assert verify_leaf(d.a_leaf, ai, d.a_proof, d.a_root)
         assert verify_leaf(d.b_leaf, wi, d.b_proof, d.b_root)
         expected = rules.word(step_matmul(d.a_leaf, d.b_leaf, _int(v.low)))
-    elif op.opcode == Opcode.MATMUL or v.index >= v.out_leaves:
+    elif op.opcode in REDUCTION_OPS or v.index >= v.out_leaves:
         expected = sha256(bytes(op.out_spec.dtype.leaf_bytes))
     elif op.opcode in (Opcode.GMAX, Opcode.GSUM):
         # the G leaves under one multiproof (protocol.md section 5)
@@ -146,6 +152,11 @@ def _step(v: GameView, a: StepMove) -> bool:
         depth = depth_for(op.M * op.K * op.N // W)
         assert root_from_multi(nodes, idx, d.a_proof, depth) == d.a_root
         expected = sha256(step_elementwise(op, v.index, v.out_leaves, d.a_leaf, None))
+    elif op.opcode == Opcode.GATHER:
+        # the id first, then the table leaf it names
+        assert verify_leaf(d.b_leaf, v.index * W // op.N, d.b_proof, d.b_root)
+        assert verify_leaf(d.a_leaf, gather_table_leaf(op, v.index, d.b_leaf), d.a_proof, d.a_root)
+        expected = sha256(step_elementwise(op, v.index, v.out_leaves, d.a_leaf, d.b_leaf))
     else:
         ai, bi = elementwise_leaf_indices(op, v.index)
         if ai is not None:

@@ -98,7 +98,7 @@ def test_provider_node_refuses_a_bond_below_a_defence(chain: Any, make_ctx: Any)
     spec, data = _job()
     terms = dataclasses.replace(TERMS, clock=SLOW_FLOORS.min_clock, challenger_bond=2 * 10**15)
     job_id = JobClient(make_ctx(1, "poster")).post(spec, data, terms)
-    # above the market's minimum (0.0016 ETH) but at 30 gwei a defence of 7 moves costs
+    # above the market's minimum (0.00176 ETH) but at 30 gwei a defence of 7 moves costs
     # 0.021 ETH, and twice that is asked for
     policy = ProviderPolicy(block_time=BLOCK, gas_price=30 * 10**9)
     provider = Provider(make_ctx(2, "provider"), policy)
