@@ -125,7 +125,6 @@ class TransformerLowering:
         self.dp = pad_to(tw.width)
         self.dhp = pad_to(tw.head_dim)
         self.vp = pad_to(tw.vocab)
-        self._names: set[str] = set()
         self._consts: dict[str, str] = {}
 
     # ---- scales and constants ----
@@ -237,7 +236,6 @@ class TransformerLowering:
             y32 = self.b.gather(y, self.ids_const(f"rows{t}", [min(r, t - 1) for r in range(t32)]))
         exp_table = self._exp_table(i, s_att)
         group = tw.heads // tw.kv_heads
-        keys: list[str] = []
         for g in range(tw.kv_heads):
             sl = slice(g * hd, (g + 1) * hd)
             k = self._rope_proj(i, "k", y, t, pos, wk[sl], bk[sl], s_y, s_k, g)
@@ -251,7 +249,6 @@ class TransformerLowering:
                 self.b.write(c.k, k, pos=pos, count=t),
                 self.b.write(c.vt, vt, pos=pos, count=t, columns=True),
             )
-            keys.append(k)
         # the output projection as a sum over heads; V's bias joins its bias
         bv_all = np.repeat(bv.reshape(tw.kv_heads, hd), group, axis=0).reshape(-1)
         bo = (np.zeros(tw.width) if ly.bo is None else ly.bo) + ly.wo @ bv_all
