@@ -40,7 +40,7 @@ class Speed:
 
 
 def accuracy_rows(
-    windows: int, new_tokens: int
+    windows: int, new_tokens: int, checkpoint: str | None = None
 ) -> tuple[Accuracy, list[tuple[str, str, str, int]]]:
     from node.compute.llm_service import Tokenizer, calibration_samples
     from node.program.compiler import gpt
@@ -48,7 +48,15 @@ def accuracy_rows(
     from node.program.compiler.llm_program import accuracy, compile_generation
     from node.program.compiler.transformer import from_tiny_gpt, greedy_float
 
-    tw = from_tiny_gpt(gpt.tiny_gpt())
+    if checkpoint is None:
+        model = gpt.tiny_gpt()
+    else:  # a TinyGPT state dict (torch.save), e.g. one trained on an older docs snapshot
+        import torch
+
+        model = gpt.TinyGPT()
+        model.load_state_dict(torch.load(checkpoint, weights_only=True))
+        model.eval()
+    tw = from_tiny_gpt(model)
     tok = Tokenizer("bytes")
     _, held_out = gpt.corpus()
     amax = calibrate(tw, calibration_samples(tw, tok, []))
@@ -117,7 +125,13 @@ def speed(prompt: int, new: int, reps: int = 3) -> Speed:
     )
 
 
-def render(acc: Accuracy, greedy: list[tuple[str, str, str, int]], sp: Speed, new: int) -> str:
+def render(
+    acc: Accuracy,
+    greedy: list[tuple[str, str, str, int]],
+    sp: Speed,
+    new: int,
+    checkpoint: str | None = None,
+) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     a = acc
     lines = [
@@ -128,7 +142,8 @@ def render(acc: Accuracy, greedy: list[tuple[str, str, str, int]], sp: Speed, ne
         "Model: the tiny GPT of `poc compile --example tiny-gpt` (4 layers, width 128, 4 heads, "
         "context 128, bytes), trained on docs/ without docs/poster.md; integer program: int8 "
         "activations per tensor, int8 weights per channel, calibrated on 16 windows of the "
-        "training text (node/program/compiler/llm_lower.py).",
+        "training text (node/program/compiler/llm_lower.py)."
+        + (f" Checkpoint: `{checkpoint}`." if checkpoint else ""),
         "",
         "| held-out text (docs/poster.md) | value |",
         "|---|---|",
@@ -165,12 +180,13 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--windows", type=int, default=8)
     ap.add_argument("--new-tokens", type=int, default=32)
+    ap.add_argument("--checkpoint", default=None, help="a TinyGPT state dict instead of tiny-gpt")
     args = ap.parse_args()
-    acc, greedy = accuracy_rows(args.windows, args.new_tokens)
+    acc, greedy = accuracy_rows(args.windows, args.new_tokens, args.checkpoint)
     print(acc, greedy, flush=True)
     sp = speed(64, args.new_tokens)
     print(sp, flush=True)
-    body = render(acc, greedy, sp, args.new_tokens)
+    body = render(acc, greedy, sp, args.new_tokens, args.checkpoint)
     print(body)
     if not args.no_write:
         write_section("llm", body)
