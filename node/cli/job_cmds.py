@@ -342,18 +342,26 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
     and when it cannot while the window is open, to `poc job demand-output` it."""
     import numpy as np
 
-    from node.roles.jobs_input import posted_output_rows
+    from node.compute.llm_service import decode_output
+    from node.roles.jobs_input import OUTPUT_ROWS, posted_meta
 
     if not out.parent.is_dir():
         raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
     client = _client(config_file, read_only=True)
     with _progress("downloading and checking the output", as_json):
         res = client.result(job_id)
-        real_rows = posted_output_rows(client.ctx, job_id)
+        meta = posted_meta(client.ctx, job_id)
+    rows = meta.get(OUTPUT_ROWS)
+    real_rows = rows if isinstance(rows, int) and rows > 0 else None
     values = res.output if raw or res.values is None else res.values
     if real_rows is not None:  # the rest is the output of the input's padding
         values = values[:real_rows]
     np.save(out, values)
+    generated: list[int] | None = None
+    text: str | None = None
+    if meta.get("kind") == "generation":  # token ids [N, 32], the id in column 0
+        generated = [int(v) for v in np.asarray(res.output)[:, 0]]
+        text = decode_output(meta, generated)
     emit(
         {
             "job_id": job_id,
@@ -363,6 +371,8 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
             "verified": True,
             "source": res.source,
             "note": res.note,
+            "generated_ids": generated,
+            "generated_text": text,
         },
         as_json,
         [
@@ -378,6 +388,8 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
                 else []
             ),
             f"wrote {out} {list(values.shape)}",
+            *([f"generated ids {generated}"] if generated is not None else []),
+            *([f"generated text {text!r}"] if text is not None else []),
         ],
     )
 

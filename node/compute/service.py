@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from node.compute.config import ComputeConfig
 from node.compute.executor import Commit, Executor
+from node.program.constants import DType
 from node.program.spec import JobSpec
 
 EXAMPLE_INPUTS = "inputs.npy"
@@ -107,9 +108,10 @@ class RunReport:
         return asdict(self)
 
 
-def load_input(spec: JobSpec, path: Path) -> tuple[npt.NDArray[np.int8], int]:
-    """(int8 data slot, number of real rows) from a .npy or .safetensors file: an int8 array of
-    the slot's exact shape is used as is; anything else goes through the input adapter.
+def load_input(spec: JobSpec, path: Path) -> tuple[npt.NDArray[Any], int]:
+    """(data slot, number of real rows) from a .npy or .safetensors file: an int8 array of
+    the slot's exact shape is used as is; token ids fill an int32 slot (generation programs);
+    anything else goes through the input adapter.
     InputFileError (a usage error naming the file) when it does not fit."""
     from node.compute.input_file import InputFileError, read_array
     from node.program.errors import ProgramError
@@ -118,6 +120,16 @@ def load_input(spec: JobSpec, path: Path) -> tuple[npt.NDArray[np.int8], int]:
     ds = spec.data_spec
     if arr.dtype == np.int8 and arr.shape == (ds.rows, ds.cols):
         return arr, spec.batch
+    if ds.dtype == DType.INT32:  # a generation program: token ids [T, 32] (id in column 0)
+        ids = arr[:, 0] if arr.ndim == 2 else arr
+        if arr.dtype.kind not in "iu" or ids.ndim != 1 or len(ids) != ds.rows:
+            raise InputFileError(
+                f"input {path}: this program takes {ds.rows} prompt token ids (int [T] or "
+                f"[T, 32] with the id in column 0), not {arr.dtype}{list(arr.shape)}"
+            )
+        out = np.zeros((ds.rows, ds.cols), dtype=np.int32)
+        out[:, 0] = ids
+        return out, spec.batch
     try:
         return spec.quantize_input(arr), int(arr.shape[0])
     except ProgramError as exc:

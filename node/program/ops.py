@@ -98,7 +98,8 @@ class Op:
         return cls(**kw)
 
     def to_json(self) -> dict[str, object]:
-        d = {k: v for k, v in asdict(self).items() if k in ("out", "a") or v != 0}
+        # slots are kept even when 0 (b = 0 reads slot 0, e.g. gather of the prompt ids)
+        d = {k: v for k, v in asdict(self).items() if k in ("out", "a", "b") or v != 0}
         d["opcode"] = self.name
         if self.b == NO_SLOT:
             d.pop("b", None)

@@ -160,12 +160,13 @@ class JobSpec:
     def data_spec(self) -> TensorSpec:
         return self.program.table[self.data_slot]
 
-    def input_values(self, data: npt.NDArray[np.int8]) -> list[npt.NDArray[Any]]:
-        """All input slots in order, with `data` in the data slot."""
+    def input_values(self, data: npt.NDArray[Any]) -> list[npt.NDArray[Any]]:
+        """All input slots in order, with `data` in the data slot (int8 features, or int32
+        token ids for a generation program)."""
         spec = self.data_spec
-        if data.shape != (spec.rows, spec.cols) or data.dtype != np.int8:
+        if data.shape != (spec.rows, spec.cols) or data.dtype != numpy_dtype(spec.dtype):
             raise ShapeMismatch(
-                f"data input is {data.dtype}{list(data.shape)}, expected int8"
+                f"data input is {data.dtype}{list(data.shape)}, expected {spec.dtype.label}"
                 f"[{spec.rows}, {spec.cols}]"
             )
         return [

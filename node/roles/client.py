@@ -23,7 +23,7 @@ from node.program.tensors import TensorSpec
 from node.roles import history, outputs, safety
 from node.roles.context import RoleContext, withdraw_credits
 from node.roles.errors import JobNotReady, UnknownJob
-from node.roles.package import Commitments, JobPackage
+from node.roles.package import Commitments, JobPackage, data_dtype
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,9 @@ class JobClient:
     def __init__(self, ctx: RoleContext) -> None:
         self.ctx = ctx
 
-    def post(self, spec: JobSpec, data: npt.NDArray[np.int8], terms: JobTerms) -> int:
+    def post(self, spec: JobSpec, data: npt.NDArray[Any], terms: JobTerms) -> int:
         """Upload the package, escrow the reward, return the job id."""
-        package = JobPackage(spec, np.ascontiguousarray(data, dtype=np.int8))
+        package = JobPackage(spec, np.ascontiguousarray(data, dtype=data_dtype(spec)))
         with tempfile.TemporaryDirectory() as tmp:
             locator = package.upload(self.ctx.store, Path(tmp) / "spec")
         d = self.ctx.deployment

@@ -24,7 +24,7 @@ OUTPUT_ROWS = "output_rows"  # spec.meta: the output rows those items give
 
 def load_job(
     spec_dir: Path | None, example: str | None, input_path: Path | None
-) -> tuple[JobSpec, npt.NDArray[np.int8]]:
+) -> tuple[JobSpec, npt.NDArray[Any]]:
     if example is not None:
         return _example(example)
     assert spec_dir is not None
@@ -59,14 +59,20 @@ def padding_note(spec: JobSpec) -> str | None:
     )
 
 
-def posted_output_rows(ctx: Any, job_id: int) -> int | None:
-    """The real output rows job `job_id` was posted with (its package's manifest), None when
-    its input filled the batch or the package does not say. Reads the package index and its
-    manifest only (node.roles.package: `manifest` is the manifest's CID), not the tensors."""
+def posted_meta(ctx: Any, job_id: int) -> dict[str, Any]:
+    """The `meta` of the spec job `job_id` was posted with ({} when its package has none).
+    Reads the package index and its manifest only (node.roles.package: `manifest` is the
+    manifest's CID), not the tensors."""
     index = json.loads(ctx.store.get(ctx.deployment.market.spec_locator(job_id)))
     manifest = json.loads(ctx.store.get(index["manifest"]))
     meta = manifest.get("meta") if isinstance(manifest, dict) else None
-    rows = meta.get(OUTPUT_ROWS) if isinstance(meta, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def posted_output_rows(ctx: Any, job_id: int) -> int | None:
+    """The real output rows job `job_id` was posted with (its package's manifest), None when
+    its input filled the batch or the package does not say."""
+    rows = posted_meta(ctx, job_id).get(OUTPUT_ROWS)
     return rows if isinstance(rows, int) and rows > 0 else None
 
 

@@ -1,8 +1,8 @@
 """The job package: what a poster uploads and a provider or watchtower downloads.
 
 The spec locator on chain is the CID of a small JSON index naming three content items by CID:
-the spec's manifest, its constant tensors (safetensors) and the job's int8 data input (packed
-bytes, protocol.md §2). Separate items let the same model serve many jobs without re-upload.
+the spec's manifest, its constant tensors (safetensors) and the job's data input (int8 bytes,
+or int32 little-endian token ids of a generation job). Separate items let the same model serve many jobs without re-upload.
 Whoever downloads a package checks it against the roots fixed on chain before trusting it."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from node.chain.contracts.job_market import JobParams
 from node.program.constants import DType
 from node.program.errors import ProgramError
 from node.program.merkle import ZERO32, slot_tree, tensor_root
-from node.program.packing import pack
+from node.program.packing import numpy_dtype, pack
 from node.program.spec import MANIFEST, TENSORS, JobSpec
 from node.roles.errors import JobPackageError, RootMismatch
 from node.storage.base import ContentStore
@@ -45,7 +45,7 @@ class Commitments:
 @dataclass
 class JobPackage:
     spec: JobSpec
-    data: npt.NDArray[np.int8]  # the data input slot, [rows, cols]
+    data: npt.NDArray[Any]  # the data input slot, [rows, cols]: int8, or int32 token ids
 
     def commitments(self) -> Commitments:
         prog = self.spec.program
@@ -88,7 +88,7 @@ class JobPackage:
             "version": VERSION,
             "manifest": store.put((d / MANIFEST).read_bytes()),
             "tensors": store.put((d / TENSORS).read_bytes()),
-            "input": store.put(self.data.astype(np.int8).tobytes()),
+            "input": store.put(self.data.astype(data_dtype(self.spec)).tobytes()),
             "input_shape": list(self.data.shape),
         }
         return store.put(json.dumps(index, sort_keys=True).encode())
@@ -125,16 +125,19 @@ class JobPackage:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise JobPackageError(f"job package in {directory} is malformed: {exc!r}") from None
         want = spec.data_spec
-        if (
-            (rows, cols) != (want.rows, want.cols)
-            or want.dtype != DType.INT8
-            or len(raw) != rows * cols
-        ):
+        dtype = data_dtype(spec)
+        if (rows, cols) != (want.rows, want.cols) or len(raw) != rows * cols * dtype.itemsize:
             raise JobPackageError(
                 f"data input is [{rows}, {cols}] ({len(raw)} bytes), the "
-                f"program wants int8 [{want.rows}, {want.cols}]"
+                f"program wants {want.dtype.label} [{want.rows}, {want.cols}]"
             )
-        return cls(spec, np.frombuffer(raw, dtype=np.int8).reshape(rows, cols).copy())
+        data = np.frombuffer(raw, dtype=dtype).reshape(rows, cols)
+        return cls(spec, data.astype(numpy_dtype(want.dtype)))
+
+
+def data_dtype(spec: JobSpec) -> np.dtype[Any]:
+    """How the data input's bytes are stored: int8, or int32 little-endian (token ids)."""
+    return np.dtype(np.int8) if spec.data_spec.dtype == DType.INT8 else np.dtype("<i4")
 
 
 def _index(raw: bytes, cid: str) -> dict[str, Any]:

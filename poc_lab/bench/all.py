@@ -2,7 +2,7 @@
 (machine, command and date inside each section). A failing benchmark is reported and the
 others still run; the exit status says whether all of them passed.
 
-    python -m poc_lab.bench.all [--only compute,accuracy,gas,dispute,plots,economics,training]
+    python -m poc_lab.bench.all [--only compute,accuracy,gas,dispute,plots,economics,training,llm]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ BENCHES: dict[str, list[str]] = {
     "plots": [sys.executable, "-m", "poc_lab.bench.plots"],
     "economics": [sys.executable, "-m", "poc_lab.bench.economics"],
     "training": [sys.executable, "-m", "poc_lab.bench.training"],
+    "llm": [sys.executable, "-m", "poc_lab.bench.llm"],
 }
 
 

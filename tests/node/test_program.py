@@ -37,6 +37,13 @@ def test_encoding_round_trips(seed: int, opcode: Opcode) -> None:
     assert Op.from_json(op.to_json()) == op
 
 
+def test_json_keeps_operand_slot_zero() -> None:
+    """b = 0 (an op reading slot 0 second, as a gather of the prompt ids) survives the JSON
+    of a saved spec; it once came back as "no operand"."""
+    op = Op(Opcode.GATHER, out=5, a=3, b=0, M=4, K=40, N=32)
+    assert Op.from_json(op.to_json()) == op
+
+
 def test_decode_rejects_unknown_opcode_reserved_bytes_and_length() -> None:
     enc = bytearray(Op(Opcode.RELU, out=1, a=0, M=1, N=32).encode())
     with pytest.raises(BadEncoding):

@@ -29,8 +29,9 @@ class ProgramBuilder:
     # Constants are collected first, ops refer to them by name, and slots are assigned in
     # finish(), because the protocol wants every input slot before the first op slot.
 
-    def data_input(self, name: str, rows: int, cols: int) -> str:
-        self._add_input(name, TensorSpec(DType.INT8, rows, cols), None)
+    def data_input(self, name: str, rows: int, cols: int, dtype: DType = DType.INT8) -> str:
+        """The job's data slot: int8 features, or int32 token ids [T, 32] (id in column 0)."""
+        self._add_input(name, TensorSpec(dtype, rows, cols), None)
         return name
 
     def constant(self, name: str, values: npt.ArrayLike, dtype: DType) -> str:

@@ -1,0 +1,139 @@
+"""Generation jobs (issue 16) on the embedded chain: a small GPT-2-style program (prefill of
+the prompt, then greedy decode steps over KV caches) posted with its prompt's token ids, run by
+the provider daemon, agreed by a watchtower and read back by the poster; and a dispute on the
+real DisputeGame and TensorStep with the provider lying in the softmax of one decode step's
+attention (the rowop that divides by the row sum): the honest challenger wins, by the one-step
+check of that very op; against an honest provider the same challenger loses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from roles_support import ETHER, TERMS, advance, drive
+from test_game_on_chain import _post_claim_submit
+
+from node.chain.contracts.job_market import JobState
+from node.game.responder import Responder
+from node.game.rules import GameStatus, Side
+from node.game.solver import solve
+from node.program.compiler.llm_lower import calibrate
+from node.program.compiler.llm_program import Generation, compile_generation, ids_tensor
+from node.program.compiler.transformer import Layer, Norm, TransformerWeights
+from node.program.constants import Opcode, ReduceKind, RowKind
+from node.roles.client import JobClient
+from node.roles.provider import Provider
+from node.roles.watchtower import Watchtower
+from node.trace.lazy import TraceProvider
+from poc_lab.adversary import CorruptedTrace, ProviderCheat
+
+PROMPT = [3, 14, 15, 9]
+NEW_TOKENS = 3
+
+
+def _tiny_gpt2(seed: int = 5, width: int = 32, vocab: int = 40) -> TransformerWeights:
+    rng = np.random.default_rng(seed)
+
+    def w(*shape: int) -> np.ndarray:
+        return rng.normal(0, 1 / np.sqrt(shape[-1]), shape)
+
+    def norm() -> Norm:
+        return Norm(1 + 0.1 * rng.normal(size=width), 0.1 * rng.normal(size=width), 1e-5)
+
+    layer = Layer(
+        norm(), w(width, width), w(width, width), w(width, width), None, None, None,
+        w(width, width), None, norm(), w(2 * width, width), None, None, None,
+        w(width, 2 * width), None,
+    )  # fmt: skip
+    return TransformerWeights(
+        "gpt2", vocab, width, 1, 1, width, 16, "gelu_tanh", rng.normal(0, 1, (vocab, width)),
+        rng.normal(0, 0.3, (16, width)), None, (layer,), norm(), rng.normal(0, 1, (vocab, width)),
+        None,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def generation() -> tuple[Generation, dict[int, Any]]:
+    tw = _tiny_gpt2()
+    amax = calibrate(tw, [list(range(12)), list(range(39, 27, -1))])
+    gen = compile_generation(tw, amax, PROMPT, NEW_TOKENS)
+    inputs = dict(gen.spec.constants)
+    inputs[gen.spec.data_slot] = ids_tensor(PROMPT)
+    return gen, inputs
+
+
+def _softmax_div_of_step(gen: Generation, step: int) -> int:
+    """Index of the first softmax division (rowop div) of decode step `step` (1-based): the
+    ops after the step-th argmax."""
+    ops = gen.spec.program.ops
+    argmaxes = [
+        i for i, op in enumerate(ops) if op.opcode == Opcode.REDUCE and op.kind == ReduceKind.ARGMAX
+    ]
+    start = argmaxes[step - 1]
+    return next(
+        i
+        for i, op in enumerate(ops)
+        if i > start and op.opcode == Opcode.ROWOP and op.kind == RowKind.DIV
+    )
+
+
+@pytest.mark.parametrize("lie", [True, False])
+def test_generation_dispute_is_won_by_the_honest_side(
+    make_ctx: Any, generation: tuple[Generation, dict[int, Any]], lie: bool
+) -> None:
+    gen, inputs = generation
+    prog = gen.spec.program
+    honest = TraceProvider(prog, inputs)
+    n = len(prog.ops)
+    assert [int(v) for v in honest.values(prog.output_slot).reshape(-1, 32)[:, 0]] == gen.expected
+    op_index = _softmax_div_of_step(gen, 2)
+    trace = honest
+    if lie:  # one attention weight of the second decode step off by 3, the rest follows
+        row = prog.spec(prog.n_inputs + op_index)
+        trace = CorruptedTrace(prog, inputs, ProviderCheat("op", op_index, row.numel // 2, 3))
+        assert trace.state_root(n) != honest.state_root(n)
+    poster, prov, chal = make_ctx(1, "poster"), make_ctx(2, "provider"), make_ctx(3, "chal")
+    job_id = _post_claim_submit(poster, prov, trace)
+    d = poster.deployment
+    claim_id = d.market.job(job_id).current_claim
+    chal.send(d.market.challenge(job_id, claim_id, TERMS.challenger_bond))
+    (game_id,) = d.market.games_of_claim(claim_id)
+    players = [
+        (Side.PROVIDER, trace, Responder(prov.send, d.game)),
+        (Side.CHALLENGER, honest, Responder(chal.send, d.game)),
+    ]
+    opened: set[tuple[int, int]] = set()
+    for _ in range(80):
+        view = d.game_view(game_id)
+        if not view.active:
+            break
+        if view.opcode:
+            opened.add((view.op_index, view.opcode))
+        for side, t, responder in players:
+            if view.mover == side:
+                responder.execute(view, side, solve(view, side, t))
+    want = GameStatus.CHALLENGER_WON if lie else GameStatus.PROVIDER_WON
+    assert d.game_view(game_id).status == want
+    if lie:
+        assert opened == {(op_index, int(Opcode.ROWOP))}, opened
+
+
+def test_generation_job_is_posted_run_and_read_back(
+    chain: Any, make_ctx: Any, generation: tuple[Generation, dict[int, Any]]
+) -> None:
+    gen, _ = generation
+    poster = make_ctx(1, "poster")
+    client = JobClient(poster)
+    job_id = client.post(gen.spec, ids_tensor(PROMPT), TERMS)
+    provider = Provider(make_ctx(2, "provider"))
+    provider.stake(ETHER)
+    tower = Watchtower(make_ctx(3, "tower"))
+    provider.tick()
+    tower.tick()
+    assert tower.status()["claims"][1]["stage"] == "correct"
+    advance(chain, TERMS.challenge_window + 1)
+    market = provider.ctx.deployment.market
+    drive(chain, [provider, tower], lambda: market.job(job_id).state == JobState.FINALIZED)
+    result = client.result(job_id)
+    assert [int(v) for v in result.output[:, 0]] == gen.expected
