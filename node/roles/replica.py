@@ -123,9 +123,13 @@ class ReplicaRole:
         d = self.p.ctx.deployment
         seat = self.market.seat(seat_id)
         now = d.now()
-        if seat.state == SeatState.CLAIMED and (job.state == ReplicaJobState.OPEN or now <= job.commit_by):
+        if seat.state == SeatState.CLAIMED and (
+            job.state == ReplicaJobState.OPEN or now <= job.commit_by
+        ):
             result = self.work(job).claim()
-            self.p.ctx.send(self.market.commit(seat_id, commitment(result.s_n, self.me, self.salt(seat_id))))
+            self.p.ctx.send(
+                self.market.commit(seat_id, commitment(result.s_n, self.me, self.salt(seat_id)))
+            )
             seat = self.market.seat(seat_id)
         if job.state == ReplicaJobState.RUNNING and seat.state == SeatState.COMMITTED:
             if self._reveals_open(job, now) and now <= job.reveal_by:
@@ -153,7 +157,9 @@ class ReplicaRole:
     def _reveals_open(self, job: ReplicaJob, now: int) -> bool:
         if now > job.commit_by:
             return True
-        return all(self.market.seat(s).state != SeatState.CLAIMED for s in self.market.seats_of(job.job_id))
+        return all(
+            self.market.seat(s).state != SeatState.CLAIMED for s in self.market.seats_of(job.job_id)
+        )
 
     def _play(self, job: ReplicaJob, seat_id: int) -> None:
         """Our moves in the pair games of our seat (either side) and the watch games on it."""

@@ -31,7 +31,9 @@ class ReplicaOptions:
     allow: tuple[str, ...] = ()
 
     def terms(self) -> ReplicaTerms:
-        return ReplicaTerms(self.replicas, self.reveal_window, self.min_stake, self.min_accepted, self.allow)
+        return ReplicaTerms(
+            self.replicas, self.reveal_window, self.min_stake, self.min_accepted, self.allow
+        )
 
 
 def replica_market(ctx: RoleContext) -> ReplicaMarketContract:
@@ -45,7 +47,11 @@ def replica_market(ctx: RoleContext) -> ReplicaMarketContract:
 
 
 def post_replicated(
-    ctx: RoleContext, spec: JobSpec, data: npt.NDArray[np.int8], terms: JobTerms, options: ReplicaOptions
+    ctx: RoleContext,
+    spec: JobSpec,
+    data: npt.NDArray[np.int8],
+    terms: JobTerms,
+    options: ReplicaOptions,
 ) -> int:
     """Upload the package, escrow the reward for `options.replicas` replicas; returns the job id."""
     market = replica_market(ctx)
@@ -84,7 +90,10 @@ def replica_status(ctx: RoleContext, job_id: int) -> dict[str, Any]:
         "window_end": job.window_end or None,
         "pair_games_pending": job.pending_pairs,
         "seats": seats,
-        "params": {k: ("0x" + v.hex()) if isinstance(v, bytes) else v for k, v in asdict(job.params).items()},
+        "params": {
+            k: ("0x" + v.hex()) if isinstance(v, bytes) else v
+            for k, v in asdict(job.params).items()
+        },
         "now": ctx.deployment.now(),
     }
 

@@ -17,7 +17,13 @@ from conftest import BOND, STAKE, job_params
 from contracts_trace import Trace, play_traces, sample_program
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 from replicas import (
     J_CANCELLED,
     J_DISPUTING,
@@ -59,7 +65,12 @@ class ReplicaMachine(RuleBasedStateMachine):
         self.chain = c["chain"]
         self.r: Replicated = c["replicated"]
         self.snap = self.chain.snapshot()
-        self.poster, self.replicas, self.watch, self.anyone = c["poster"], c["replicas"], c["watch"], c["anyone"]
+        self.poster, self.replicas, self.watch, self.anyone = (
+            c["poster"],
+            c["replicas"],
+            c["watch"],
+            c["anyone"],
+        )
         self.traces: list[Trace] = c["traces"]  # honest, liar 1, liar 2
         self.reverts = c["reverts"]
         self.jobs: dict[int, int] = {}
@@ -95,7 +106,11 @@ class ReplicaMachine(RuleBasedStateMachine):
                 self.games.add(g)
 
     # ---------------------------------------------------------------- rules
-    @initialize(jobs=st.lists(st.tuples(st.sampled_from([2, 3]), st.sampled_from([0, 120])), min_size=1, max_size=2))
+    @initialize(
+        jobs=st.lists(
+            st.tuples(st.sampled_from([2, 3]), st.sampled_from([0, 120])), min_size=1, max_size=2
+        )
+    )
     def setup(self, jobs: list[tuple[int, int]]) -> None:
         for replicas, window in jobs:
             self.post(replicas, window)
@@ -138,7 +153,9 @@ class ReplicaMachine(RuleBasedStateMachine):
         p = job_params(self.traces[0], self.chain, challengeWindow=window,
                        claimBy=self.chain.pending_timestamp + 3 * 86400)  # fmt: skip
         m = self.r.market
-        if self._try(m.post, p, terms(replicas), "ipfs://spec", value=10**17 + 1, sender=self.poster):
+        if self._try(
+            m.post, p, terms(replicas), "ipfs://spec", value=10**17 + 1, sender=self.poster
+        ):
             self.jobs[int(m.jobCount())] = J_OPEN
 
     @rule(who=st.integers(0, 3), pick=st.integers(0, 9))
@@ -190,7 +207,11 @@ class ReplicaMachine(RuleBasedStateMachine):
         g = self.r.game.getGame(gid)
         book = self.r.market.gameBook(gid)
         prov = self.traces[self.trace_of[int(g.claimId)]]
-        chal = self.traces[0] if int(book.challengerSeat) == 0 else self.traces[self.trace_of[int(book.challengerSeat)]]
+        chal = (
+            self.traces[0]
+            if int(book.challengerSeat) == 0
+            else self.traces[self.trace_of[int(book.challengerSeat)]]
+        )
         accts = (self._acct(g.provider), self._acct(g.challenger), self.anyone)
         res = play_traces(self.r.game, gid, prov, chal, accts, self.chain)
         _count(f"game {'provider' if res.status == GameStatus.PROVIDER_WON else 'challenger'} won")
@@ -293,7 +314,11 @@ def machine_context(chain, replicated: Replicated, accounts, reverts: tuple) -> 
         "replicas": [accounts[2], accounts[3], accounts[5], accounts[6]],
         "watch": accounts[7],
         "anyone": accounts[4],
-        "traces": [Trace(prog, vals), Trace(prog, vals, corrupt=(3, 7, 1)), Trace(prog, vals, corrupt=(2, 3, 5))],
+        "traces": [
+            Trace(prog, vals),
+            Trace(prog, vals, corrupt=(3, 7, 1)),
+            Trace(prog, vals, corrupt=(2, 3, 5)),
+        ],
         "reverts": reverts,
     }
 

@@ -17,7 +17,15 @@ KEY_BASE = 2**255  # ReplicaMarket.REPLICA_KEY_BASE
 GAME_BASE = 2**128  # ReplicaMarket.GAME_LOCK_BASE
 BURN = "0x000000000000000000000000000000000000dEaD"
 J_OPEN, J_RUNNING, J_DISPUTING, J_WINDOW, J_FINALIZED, J_CANCELLED = 1, 2, 3, 4, 5, 6
-S_CLAIMED, S_COMMITTED, S_REVEALED, S_ACCEPTED, S_REJECTED, S_EXPIRED, S_RELEASED = 1, 2, 3, 4, 5, 6, 7
+S_CLAIMED, S_COMMITTED, S_REVEALED, S_ACCEPTED, S_REJECTED, S_EXPIRED, S_RELEASED = (
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+)
 
 
 @dataclass
@@ -41,12 +49,29 @@ def deploy_replicas(project, sys_: System, log2_arity: int = LOG2_ARITY) -> Repl
     return Replicated(sys_, rm, rg)
 
 
-def terms(replicas: int = 2, reveal: int = REVEAL, min_stake: int = 0, min_accepted: int = 0, allow=()) -> tuple:  # noqa: ANN001
-    return (replicas, reveal, min_stake, min_accepted, [a.address if hasattr(a, "address") else a for a in allow])
+def terms(
+    replicas: int = 2, reveal: int = REVEAL, min_stake: int = 0, min_accepted: int = 0, allow=()
+) -> tuple:  # noqa: ANN001
+    return (
+        replicas,
+        reveal,
+        min_stake,
+        min_accepted,
+        [a.address if hasattr(a, "address") else a for a in allow],
+    )
 
 
-def post(r: Replicated, poster, trace: Trace, chain, replicas: int = 2, reward: int = REWARD, window: int = 0,  # noqa: ANN001
-         t: tuple | None = None, **over) -> int:  # noqa: ANN003
+def post(
+    r: Replicated,
+    poster,
+    trace: Trace,
+    chain,
+    replicas: int = 2,
+    reward: int = REWARD,
+    window: int = 0,  # noqa: ANN001
+    t: tuple | None = None,
+    **over,
+) -> int:  # noqa: ANN003
     """A replicated job for `trace`'s program; `window` is the poster's agreement window W."""
     p = job_params(trace, chain, challengeWindow=window, **over)
     r.market.post(p, t or terms(replicas), "ipfs://spec", value=reward, sender=poster)
@@ -71,7 +96,9 @@ def salt_of(who) -> bytes:  # noqa: ANN001
 
 
 def commit(r: Replicated, seat_id: int, who, trace: Trace):  # noqa: ANN001, ANN201
-    return r.market.commit(seat_id, commitment(trace.states[-1], who.address, salt_of(who)), sender=who)
+    return r.market.commit(
+        seat_id, commitment(trace.states[-1], who.address, salt_of(who)), sender=who
+    )
 
 
 def reveal(r: Replicated, seat_id: int, who, trace: Trace, salt: bytes | None = None):  # noqa: ANN001, ANN201
@@ -101,7 +128,10 @@ def run_round(r: Replicated, job: int, seats: list[tuple[Any, Trace]]) -> tuple[
 
 def pair_games(r: Replicated, receipt) -> list[tuple[int, int, int]]:  # noqa: ANN001
     """(game id, defender seat, challenger seat) of the PairGame events of `receipt`."""
-    return [(int(e.gameId), int(e.defenderSeat), int(e.challengerSeat)) for e in r.market.PairGame.from_receipt(receipt)]
+    return [
+        (int(e.gameId), int(e.defenderSeat), int(e.challengerSeat))
+        for e in r.market.PairGame.from_receipt(receipt)
+    ]
 
 
 def solvent(r: Replicated) -> None:
@@ -110,4 +140,3 @@ def solvent(r: Replicated) -> None:
     assert m.balance == m.totalEscrow() + m.totalBonds() + m.totalCredits()
     assert rm.balance == rm.totalEscrow() + rm.totalBonds() + rm.totalCredits()
     assert s.balance == s.totalFree() + s.totalLocked() + s.totalUnbonding()
-

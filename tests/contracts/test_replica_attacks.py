@@ -46,7 +46,10 @@ def rep(project, accounts):  # noqa: ANN001, ANN201
 @pytest.fixture(scope="module")
 def who(accounts):  # noqa: ANN001, ANN201
     """poster, replicas a b c, watchtower, anyone."""
-    return {n: accounts[i] for i, n in enumerate(("poster", "a", "b", "c", "watch", "anyone", "alt"), start=1)}
+    return {
+        n: accounts[i]
+        for i, n in enumerate(("poster", "a", "b", "c", "watch", "anyone", "alt"), start=1)
+    }
 
 
 def liar_of(t: Trace, where: tuple[int, int, int] = (3, 7, 1)) -> Trace:
@@ -129,11 +132,13 @@ def test_one_liar_among_two_loses_its_lock_and_the_honest_replica_is_paid(
     job = post(rep, who["poster"], honest_trace, chain, replicas=2, window=0)
     order = [(b, liar), (a, honest_trace)] if liar_first else [(a, honest_trace), (b, liar)]
     ids, last = run_round(rep, job, order)
-    (gid, d, c), = pair_games(rep, last)
+    ((gid, d, c),) = pair_games(rep, last)
     assert (d, c) == (ids[0], ids[1])
     defender, challenger = order[0], order[1]
     a_before, burn0, poster0 = credit(rep, a), burned(chain), credit(rep, who["poster"])
-    res = play_traces(rep.game, gid, defender[1], challenger[1], (defender[0], challenger[0], anyone), chain)
+    res = play_traces(
+        rep.game, gid, defender[1], challenger[1], (defender[0], challenger[0], anyone), chain
+    )
     assert res.status == (GameStatus.CHALLENGER_WON if liar_first else GameStatus.PROVIDER_WON)
     liar_seat = ids[0] if liar_first else ids[1]
     honest_seat = ids[1] if liar_first else ids[0]
@@ -257,9 +262,11 @@ def test_grief_by_never_answering_costs_the_griefer_its_lock(rep, who, chain, ho
     job = post(rep, who["poster"], honest_trace, chain, replicas=2, window=0)
     liar = liar_of(honest_trace)
     ids, last = run_round(rep, job, [(b, liar), (a, honest_trace)])
-    (gid, _, _), = pair_games(rep, last)
+    ((gid, _, _),) = pair_games(rep, last)
     start = chain.pending_timestamp
-    res = play_traces(rep.game, gid, liar, honest_trace, (b, a, anyone), chain, prov_kw={"refuse_at": 0})
+    res = play_traces(
+        rep.game, gid, liar, honest_trace, (b, a, anyone), chain, prov_kw={"refuse_at": 0}
+    )
     assert res.status == GameStatus.CHALLENGER_WON
     assert chain.pending_timestamp - start <= CLOCK + 2
     assert m.getSeat(ids[0]).state == S_REJECTED and m.getJob(job).state == J_FINALIZED
@@ -331,7 +338,9 @@ def test_several_accounts_do_not_make_a_lie_pay(rep, who, chain, honest_trace): 
     solvent(rep)
 
 
-def test_a_pair_game_cannot_be_joined_or_a_seat_challenged_outside_the_window(rep, who, chain, honest_trace):  # noqa: ANN001
+def test_a_pair_game_cannot_be_joined_or_a_seat_challenged_outside_the_window(
+    rep, who, chain, honest_trace
+):  # noqa: ANN001
     m = rep.market
     job = post(rep, who["poster"], honest_trace, chain, replicas=2, window=60)
     ids, _ = run_round(rep, job, [(who["a"], honest_trace), (who["b"], honest_trace)])
@@ -366,7 +375,9 @@ def test_eligibility_list_stake_and_record_are_checked_at_claim(rep, who, chain,
 
 def test_cancel_only_while_no_seat_or_after_claim_by(rep, who, chain, honest_trace):  # noqa: ANN001
     m = rep.market
-    job = post(rep, who["poster"], honest_trace, chain, replicas=2, claimBy=chain.pending_timestamp + 1000)
+    job = post(
+        rep, who["poster"], honest_trace, chain, replicas=2, claimBy=chain.pending_timestamp + 1000
+    )
     sa = seat(rep, job, who["a"])
     with ape.reverts(m.NotPoster):
         m.cancel(job, sender=who["poster"])  # a replica already holds a seat

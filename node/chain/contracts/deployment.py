@@ -74,7 +74,11 @@ class Deployment:
             return str(addresses[key])
 
         replicas = replica_game = None
-        if addresses.get("replica_market") and addresses.get("replica_game") and "ReplicaMarket" in abis:
+        if (
+            addresses.get("replica_market")
+            and addresses.get("replica_game")
+            and "ReplicaMarket" in abis
+        ):
             replicas = ReplicaMarketContract(
                 w3, at("replica_market"), abis["ReplicaMarket"], start_block
             )
@@ -95,7 +99,7 @@ class Deployment:
 
     @property
     def addresses(self) -> dict[str, str]:
-        out = {
+        out: dict[str, str] = {
             "job_market": self.market.address,
             "stake_manager": self.stake.address,
             "dispute_game": self.game.address,

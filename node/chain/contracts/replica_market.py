@@ -21,6 +21,7 @@ from node.chain.sender import TxRequest
 class JobNotPosted(ChainError):
     """The replicated job's post event is not on this chain (wrong deployment or start block)."""
 
+
 # StakeManager keys of this market (ReplicaMarket.REPLICA_KEY_BASE): seat s locks under
 # REPLICA_KEY_BASE + s, watch game g's backing under REPLICA_KEY_BASE + 2^128 + g
 REPLICA_KEY_BASE = 2**255
@@ -193,7 +194,9 @@ class ReplicaMarketContract(ContractBinding):
 
     # ---- transactions ----
 
-    def post(self, params: JobParams, terms: ReplicaTerms, spec_locator: str, reward: int) -> TxRequest:
+    def post(
+        self, params: JobParams, terms: ReplicaTerms, spec_locator: str, reward: int
+    ) -> TxRequest:
         if self.pays_in_token:
             return self.tx("postToken", params.as_struct(), terms.as_struct(), spec_locator, reward)
         return self.tx("post", params.as_struct(), terms.as_struct(), spec_locator, value=reward)
@@ -237,4 +240,7 @@ class ReplicaMarketContract(ContractBinding):
 
     def posted_in(self, receipt: Any) -> list[int]:
         """The job ids a `post` transaction created."""
-        return [int(e["args"]["jobId"]) for e in self.contract.events.ReplicaJobPosted().process_receipt(receipt)]
+        return [
+            int(e["args"]["jobId"])
+            for e in self.contract.events.ReplicaJobPosted().process_receipt(receipt)
+        ]

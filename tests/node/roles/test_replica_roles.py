@@ -20,7 +20,12 @@ from node.roles.context import RoleContext
 from node.roles.errors import NoReplicaMarket
 from node.roles.examples import tiny_mlp
 from node.roles.provider import Provider
-from node.roles.replica_client import ReplicaOptions, post_replicated, provider_records, replica_status
+from node.roles.replica_client import (
+    ReplicaOptions,
+    post_replicated,
+    provider_records,
+    replica_status,
+)
 from node.roles.safety import DEVNET_FLOORS
 from node.storage.local import LocalStore
 from poc_lab.adversary import ProviderCheat, cheating_provider
@@ -60,7 +65,11 @@ def rctx(chain: Any, accounts: Any, tmp_path: Path, replica_deployed: tuple) -> 
 
     def make(index: int, name: str, with_replicas: bool = True) -> RoleContext:
         acct = Account.from_key(accounts[index].private_key)
-        addr = addresses if with_replicas else {k: v for k, v in addresses.items() if "replica" not in k}
+        addr = (
+            addresses
+            if with_replicas
+            else {k: v for k, v in addresses.items() if "replica" not in k}
+        )
         ctx = RoleContext.build(chain.provider.web3, acct, store, tmp_path / name, addr, abis)
         made.append(ctx)
         return ctx
@@ -93,7 +102,9 @@ def test_two_honest_replicas_are_paid_at_the_last_reveal(chain: Any, rctx: Any) 
     balances = {p: chain.provider.web3.eth.get_balance(p.ctx.address) for p in (a, b)}
     drive(chain, [a, b], lambda: market.job(job_id).state == ReplicaJobState.FINALIZED, rounds=6)
     status = replica_status(poster, job_id)
-    assert status["state"] == "finalized" and [s["stage"] for s in status["seats"]] == ["accepted"] * 2
+    assert (
+        status["state"] == "finalized" and [s["stage"] for s in status["seats"]] == ["accepted"] * 2
+    )
     assert len({s["s_n"] for s in status["seats"]}) == 1
     for p in (a, b):
         p.tick()  # one more tick withdraws the share
@@ -139,3 +150,32 @@ def test_without_a_replica_market_the_client_says_so(rctx: Any) -> None:
     poster = rctx(1, "poster-plain", with_replicas=False)
     with pytest.raises(NoReplicaMarket, match="no replica market"):
         replica_status(poster, 1)
+
+
+def test_cli_posts_a_replicated_job_shows_its_seats_and_lists_records(
+    chain: Any, rctx: Any, capsys: Any, monkeypatch: Any
+) -> None:
+    """`poc job post --replicas 2`, `poc job status --replicated`, `poc provider list`."""
+    import json
+
+    from poc_cli_support import poc
+
+    poster = rctx(1, "cli-poster")
+    monkeypatch.setattr(RoleContext, "from_settings", classmethod(lambda cls, *a, **k: poster))
+    ran = poc(capsys, monkeypatch, "job", "post", "--example", "tiny-mlp", "--replicas", "2",
+              "--reveal-window", "600", "--agreement-window", "0", "--execute-within", "900", "--json")  # fmt: skip
+    assert ran.code == 0, ran.err
+    job_id = json.loads(ran.out)["job_id"]
+    market = poster.deployment.replicas
+    assert market is not None and market.job(job_id).replicas == 2
+    assert market.job(job_id).params.challenge_window == 0
+    a = _staked(Provider(rctx(2, "cli-a")))
+    a.tick()
+    ran = poc(capsys, monkeypatch, "job", "status", "--replicated", str(job_id))
+    assert ran.code == 0, ran.err
+    assert f"replicated job {job_id}: open, 2 replicas" in ran.out
+    assert f"{a.ctx.address}: committed" in ran.out
+    ran = poc(capsys, monkeypatch, "provider", "list", "--json")
+    assert ran.code == 0, ran.err
+    rows = {r["provider"]: r for r in json.loads(ran.out)["providers"]}
+    assert a.ctx.address in rows and rows[a.ctx.address]["expired"] == 0
