@@ -47,8 +47,28 @@ from node.game.rules import GameStatus
 
 # seat states: forward only (Claimed -> Committed -> Revealed -> Accepted | Rejected; any
 # unfinished -> Expired; Claimed/Committed -> Released by a cancel)
-SEAT_NEXT = {1: {2, 6, 7}, 2: {3, 6, 7}, 3: {4, 5}, 4: set(), 5: set(), 6: set(), 7: set()}
-JOB_NEXT = {1: {2, 6}, 2: {1, 3, 4, 5}, 3: {1, 4, 5}, 4: {1, 5}, 5: set(), 6: set()}
+SEAT_STEP = {1: {2, 6, 7}, 2: {3, 6, 7}, 3: {4, 5}, 4: set(), 5: set(), 6: set(), 7: set()}
+# jobs: Open -> Running -> (Disputing ->) Window -> Finalized; back to Open when nobody is upheld
+JOB_STEP = {1: {2, 6}, 2: {1, 3, 4, 5}, 3: {1, 4, 5}, 4: {1, 5}, 5: set(), 6: set()}
+
+
+def _reachable(step: dict[int, set[int]]) -> dict[int, set[int]]:
+    """Where a state may be after one action (which may make several transitions: a round is
+    claimed, committed, revealed and, with W = 0, finalized in one rule)."""
+    out = {}
+    for s in step:
+        seen, todo = set(), list(step[s])
+        while todo:
+            t = todo.pop()
+            if t not in seen:
+                seen.add(t)
+                todo.extend(step[t])
+        out[s] = seen
+    return out
+
+
+SEAT_NEXT = _reachable(SEAT_STEP)
+JOB_NEXT = _reachable(JOB_STEP)
 COUNTS: dict[str, int] = {}
 
 
