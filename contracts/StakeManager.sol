@@ -33,6 +33,10 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
     /// @notice The stake asset: address(0) for ether, else an ERC-20 (the market's asset too).
     address public immutable asset;
     address public market;
+    /// @notice The second market (replicated jobs, protocol.md 6.8), set once; its lock keys are
+    /// REPLICA_KEY_BASE and above, JobMarket's below, and neither may touch the other's.
+    address public replicaMarket;
+    uint256 public constant REPLICA_KEY_BASE = 2 ** 255;
 
     mapping(address => uint256) public freeStake;
     mapping(address => Unbond) public unbonding;
@@ -49,8 +53,12 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
         asset = asset_;
     }
 
-    modifier onlyMarket() {
-        if (msg.sender != market) revert Unauthorized(msg.sender);
+    /// @dev The caller must be a market and `key` in its key range.
+    modifier onlyMarket(uint256 key) {
+        bool replica = key >= REPLICA_KEY_BASE;
+        if (msg.sender != (replica ? replicaMarket : market) || msg.sender == address(0)) {
+            revert Unauthorized(msg.sender);
+        }
         _;
     }
 
@@ -59,6 +67,13 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
         if (msg.sender != deployer) revert NotDeployer(msg.sender);
         if (market != address(0)) revert AlreadySet();
         market = market_;
+    }
+
+    /// @notice One-time wiring to the ReplicaMarket, by the deployer.
+    function setReplicaMarket(address replica_) external {
+        if (msg.sender != deployer) revert NotDeployer(msg.sender);
+        if (replicaMarket != address(0)) revert AlreadySet();
+        replicaMarket = replica_;
     }
 
     /// @notice Ether market: adds msg.value to the caller's free stake.
@@ -107,13 +122,13 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
         Asset.push(asset, msg.sender, u.amount);
     }
 
-    function lock(address provider, uint256 claimId, uint256 amount) external onlyMarket {
+    function lock(address provider, uint256 claimId, uint256 amount) external onlyMarket(claimId) {
         uint256 free = freeStake[provider];
         if (free < amount) revert InsufficientStake(provider, free, amount);
         _lock(provider, claimId, amount, free);
     }
 
-    function lockUpTo(address provider, uint256 claimId, uint256 max) external onlyMarket returns (uint256 amount) {
+    function lockUpTo(address provider, uint256 claimId, uint256 max) external onlyMarket(claimId) returns (uint256 amount) {
         uint256 free = freeStake[provider];
         amount = free < max ? free : max;
         // an unbacked game holds no lock: the market settles it without calling back
@@ -129,7 +144,7 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
         emit Locked(provider, claimId, amount);
     }
 
-    function unlock(uint256 claimId) external onlyMarket {
+    function unlock(uint256 claimId) external onlyMarket(claimId) {
         Lock memory l = lockOf[claimId];
         if (l.provider == address(0)) revert NoLock(claimId);
         delete lockOf[claimId];
@@ -139,7 +154,7 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
         emit Unlocked(l.provider, claimId, l.amount);
     }
 
-    function slash(uint256 claimId, uint256 amount) external onlyMarket {
+    function slash(uint256 claimId, uint256 amount) external onlyMarket(claimId) {
         Lock memory l = lockOf[claimId];
         if (l.provider == address(0)) revert NoLock(claimId);
         if (amount > l.amount) revert SlashTooLarge(claimId, amount, l.amount);
@@ -152,7 +167,7 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
             emit Unlocked(l.provider, claimId, rest);
         }
         emit Slashed(l.provider, claimId, amount);
-        // the market measures what arrived (a fee-on-transfer token delivers less)
-        if (amount != 0) Asset.push(asset, market, amount);
+        // the calling market measures what arrived (a fee-on-transfer token delivers less)
+        if (amount != 0) Asset.push(asset, msg.sender, amount);
     }
 }

@@ -96,3 +96,15 @@ error OperandMismatch(
     uint8 operand, uint256 slot, uint8 dtype, uint256 numel, uint8 wantDtype, uint256 wantNumel
 );
 error SpecSourceLength(uint8 operand, uint256 have, uint256 want);
+
+// --- ReplicaMarket (protocol.md 6.8) ---
+// reason: 1 not on the job's list, 2 free stake below minStake, 3 too few accepted seats, 4 already seated
+error NotEligible(uint256 jobId, address provider, uint8 reason);
+error NotSeatHolder(uint256 seatId, address caller, address provider);
+error WrongSeatState(uint256 seatId, uint8 have, uint8 want);
+error CommitClosed(uint256 seatId, uint256 commitBy, uint256 nowTs);
+error RevealsNotOpen(uint256 jobId, uint256 commitBy, uint256 nowTs);
+error RevealsClosed(uint256 jobId, uint256 revealBy, uint256 nowTs);
+error RevealsOpen(uint256 jobId, uint256 revealBy, uint256 nowTs);
+// the revealed (sN, caller, salt) does not hash to the seat's commitment
+error BadReveal(uint256 seatId, bytes32 computed, bytes32 commitment);

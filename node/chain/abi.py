@@ -18,7 +18,7 @@ from node.chain.errors import AbiNotFound
 
 ABI_DIR = Path(__file__).resolve().parents[1] / "abi"
 # The contracts of the protocol (docs/protocol.md §6); test and probe contracts stay out.
-PROTOCOL_CONTRACTS = ("StakeManager", "TensorStep", "JobMarket", "DisputeGame")
+PROTOCOL_CONTRACTS = ("StakeManager", "TensorStep", "JobMarket", "DisputeGame", "ReplicaMarket")
 # shipped too, for `--token mock` on a devnet (contracts/test: not part of the protocol)
 DEVNET_CONTRACTS = ("MockStablecoin",)
 # `ape compile` output of a development checkout (this package's repository)

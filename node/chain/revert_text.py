@@ -12,11 +12,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from node.chain.contracts.errors import (
+    NOT_ELIGIBLE,
     OP_FIELD,
     OPENED_OPERAND,
     OPERAND,
     PARAM,
     PROOF,
+    SEAT_STATES,
     SPEC_FIELD,
     ContractError,
 )
@@ -338,6 +340,35 @@ _SENTENCES: Mapping[str, Callable[[Args, _Ctx], str]] = {
     E.GAMES_PENDING: lambda a, c: (
         f"claim {a['claimId']} still has {a['activeGames']} game(s) in play: the job can be "
         "finalized when they end"
+    ),
+    E.NOT_ELIGIBLE: lambda a, c: (
+        f"{_addr(a['provider'])} may not take a seat of replicated job {a['jobId']}: "
+        f"{NOT_ELIGIBLE.get(int(a['reason']), 'reason ' + str(a['reason']))}"
+    ),
+    E.NOT_SEAT_HOLDER: lambda a, c: (
+        f"only seat {a['seatId']}'s replica {_addr(a['provider'])} may do this, not {_addr(a['caller'])}"
+    ),
+    E.WRONG_SEAT_STATE: lambda a, c: (
+        f"seat {a['seatId']} is {SEAT_STATES.get(int(a['have']), a['have'])}, not "
+        f"{SEAT_STATES.get(int(a['want']), a['want'])}"
+    ),
+    E.COMMIT_CLOSED: lambda a, c: (
+        f"seat {a['seatId']}'s commit deadline passed at {c.at(int(a['commitBy']))}"
+    ),
+    E.REVEALS_NOT_OPEN: lambda a, c: (
+        f"job {a['jobId']}'s reveals open when every seat has committed or at "
+        f"{c.at(int(a['commitBy']))}"
+    ),
+    E.REVEALS_CLOSED: lambda a, c: (
+        f"job {a['jobId']}'s reveal window closed at {c.at(int(a['revealBy']))}"
+    ),
+    E.REVEALS_OPEN: lambda a, c: (
+        f"job {a['jobId']} can be tallied when every seat has revealed or after "
+        f"{c.at(int(a['revealBy']))}"
+    ),
+    E.BAD_REVEAL: lambda a, c: (
+        f"seat {a['seatId']}'s reveal does not match its commitment (result, replica address "
+        "and salt must be those committed)"
     ),
     E.JOB_COOLING_DOWN: lambda a, c: (
         f"job {a['jobId']} reopened after a failed claim and can be claimed again from "

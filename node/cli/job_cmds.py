@@ -98,6 +98,35 @@ def job() -> None:
     default=None,
     help="on a token market: ETH per whole token, to check the bond and reward against gas",
 )
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 5),
+    default=1,
+    show_default=True,
+    help="independent providers that each run the job (2-5: a replicated job, protocol.md 6.8; "
+    "the reward is split between them)",
+)
+@click.option(
+    "--reveal-window",
+    type=Seconds(),
+    default=600,
+    show_default=True,
+    help="replicated: seconds to reveal after the commit deadline",
+)
+@click.option(
+    "--agreement-window",
+    type=Seconds(minimum=0),
+    default=0,
+    show_default=True,
+    help="replicated: seconds watchtowers may challenge agreeing replicas (0: final at the last reveal)",
+)
+@click.option("--min-stake", type=Amount(), default="0", show_default=True,
+              help="replicated: free stake a replica must hold to take a seat")  # fmt: skip
+@click.option("--min-accepted", type=click.IntRange(min=0), default=0, show_default=True,
+              help="replicated: accepted seats a replica must have on record")  # fmt: skip
+@click.option(
+    "--allow", multiple=True, help="replicated: only these provider addresses (repeatable)"
+)
 @block_time_option(
     "block time in seconds for the safety warnings (default: measured from recent blocks)"
 )
@@ -115,12 +144,19 @@ def post_cmd(
     window: int,
     clock: int,
     asset_price_eth: float | None,
+    replicas: int,
+    reveal_window: int,
+    agreement_window: int,
+    min_stake: int,
+    min_accepted: int,
+    allow: tuple[str, ...],
     block_time: float | None,
     config_file: Path | None,
     as_json: bool,
 ) -> None:
     """Upload a job (a `poc compile` spec dir and an input, or --example) and escrow its reward.
-    Warns (stderr) about terms below the market's floors or that honest providers refuse."""
+    Warns (stderr) about terms below the market's floors or that honest providers refuse.
+    With --replicas 2-5 the job goes to the replica market (protocol.md 6.8)."""
     from node.roles.client import JobTerms
     from node.roles.jobs_input import load_job, padding_note
 
@@ -161,6 +197,21 @@ def post_cmd(
         click.echo(f"note: {padded}", err=True)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
+    if replicas > 1:
+        from node.roles.replica_client import ReplicaOptions, post_replicated
+
+        options = ReplicaOptions(replicas, reveal_window, min_stake, min_accepted, tuple(allow))
+        terms = dataclasses.replace(terms, challenge_window=agreement_window)
+        with _progress("uploading the package and escrowing the reward", as_json):
+            job_id = post_replicated(client.ctx, spec, data, terms, options)
+        emit(
+            {"job_id": job_id, "replicated": True, "replicas": replicas,
+             "program_root": "0x" + spec.program.root.hex(), "warnings": warnings},
+            as_json,
+            [f"posted replicated job {job_id} for {replicas} replicas "
+             f"(program root 0x{spec.program.root.hex()}; `poc job status --replicated {job_id}`)"],
+        )  # fmt: skip
+        return
     with _progress("uploading the package and escrowing the reward", as_json):
         job_id = client.post(spec, data, terms)
     emit(
@@ -208,6 +259,29 @@ def _status_lines(st: dict[str, Any]) -> list[str]:
         lines.append("  no claim yet")
     for claim in st["claims"]:
         lines += _claim_lines(claim, now, show)
+    return lines
+
+
+def _replica_lines(st: dict[str, Any]) -> list[str]:
+    """A replicated job: state, round deadlines, one line per seat."""
+    now = int(st["now"])
+    lines = [
+        f"replicated job {st['job_id']}: {st['state']}, {st['replicas']} replicas, "
+        f"reward {st['reward']} wei ({st['share']} per seat)"
+    ]
+    for key, label in (
+        ("commit_by", "commit by"),
+        ("reveal_by", "reveal by"),
+        ("window_end", "window ends"),
+    ):
+        if st.get(key):
+            lines.append(f"  {label} {timestamp(int(st[key]))} ({int(st[key]) - now:+d} s)")
+    if st["pair_games_pending"]:
+        lines.append(f"  {st['pair_games_pending']} pair game(s) in play")
+    for s in st["seats"]:
+        root = f" S_N {s['s_n'][:14]}…" if s["s_n"] else ""
+        games = f", {s['watch_games']} watch game(s)" if s["watch_games"] else ""
+        lines.append(f"  seat {s['seat_id']} {s['provider']}: {s['stage']}{root}{games}")
     return lines
 
 
@@ -282,13 +356,25 @@ def _game_lines(g: dict[str, Any], now: int, show: Callable[[int], str]) -> list
 @click.argument("job_id", type=int)
 @click.option("--watch", is_flag=True, help="refresh until the job is finalized or cancelled")
 @click.option("--interval", type=float, default=2.0, show_default=True)
+@click.option("--replicated", is_flag=True, help="a job of the replica market (each seat's stage)")
 @config_option
 @json_option
 def status_cmd(
-    job_id: int, watch: bool, interval: float, config_file: Path | None, as_json: bool
+    job_id: int,
+    watch: bool,
+    interval: float,
+    replicated: bool,
+    config_file: Path | None,
+    as_json: bool,
 ) -> None:
-    """State of a job, its current claim and games."""
+    """State of a job, its current claim and games (--replicated: its round and seats)."""
     client = _client(config_file, read_only=True)
+    if replicated:
+        from node.roles.replica_client import replica_status
+
+        rs = replica_status(client.ctx, job_id)
+        emit(rs, as_json, _replica_lines(rs))
+        return
     st = client.status(job_id)
     if not watch:
         emit(st, as_json, _status_lines(st))

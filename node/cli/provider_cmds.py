@@ -18,6 +18,7 @@ from node.cli.role_options import (
     emit,
     gas_price_option,
     json_option,
+    settings,
     timestamp,
 )
 
@@ -155,6 +156,26 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
     lines = _stake_lines(st, p) + totals_lines(st["earnings"]["totals"])
     lines += record_lines("job", st["jobs"], st["earnings"], "jobs")
     emit(st, as_json, lines)
+
+
+@provider.command("list", short_help="Providers' on-chain records in the replica market.")
+@click.argument("addresses", nargs=-1)
+@config_option
+@json_option
+def list_cmd(addresses: tuple[str, ...], config_file: Path | None, as_json: bool) -> None:
+    """Each provider's record in the replica market (protocol.md 6.8): seats accepted, rejected
+    and expired, and what its locks lost; every provider that ever took a seat, or ADDRESSES."""
+    from node.roles.context import RoleContext
+    from node.roles.replica_client import provider_records
+
+    ctx = RoleContext.from_settings(settings(config_file), "provider", read_only=True)
+    rows = provider_records(ctx, list(addresses) or None)
+    lines = [
+        f"{r['provider']}: accepted {r['accepted']}, rejected {r['rejected']}, expired "
+        f"{r['expired']}, slashed {r['slashed']} wei, free stake {r['free_stake']} wei"
+        for r in rows
+    ] or ["no provider has taken a seat yet"]
+    emit({"providers": rows}, as_json, lines)
 
 
 @provider.command("run", short_help="Run the provider daemon.")

@@ -23,8 +23,9 @@ class Seconds(click.ParamType):
 
     name = "seconds"
 
-    def __init__(self, maximum: int = 2**32 - 1) -> None:
+    def __init__(self, maximum: int = 2**32 - 1, minimum: int = 1) -> None:
         self.maximum = maximum
+        self.minimum = minimum
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -34,8 +35,10 @@ class Seconds(click.ParamType):
                 seconds = int(str(value).strip())
             except ValueError:
                 self.fail(f"{value!r} is not a whole number of seconds", param, ctx)
-        if seconds < 1:
-            self.fail(f"{seconds}: a duration must be at least 1 second", param, ctx)
+        if seconds < self.minimum:
+            self.fail(
+                f"{seconds}: a duration must be at least {self.minimum} second(s)", param, ctx
+            )
         if seconds > self.maximum:
             self.fail(f"{seconds}: a duration must be at most {self.maximum} seconds", param, ctx)
         return seconds

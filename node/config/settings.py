@@ -41,6 +41,8 @@ class ContractAddresses(BaseModel):
     stake_manager: str | None = None
     dispute_game: str | None = None
     tensor_step: str | None = None
+    replica_market: str | None = None  # optional: replicated jobs (protocol.md 6.8)
+    replica_game: str | None = None
 
     @field_validator("*")
     @classmethod

@@ -115,9 +115,32 @@ def deploy_protocol(
         if any(e.get("name") == function for e in abis[owner]):
             contract = w3.eth.contract(address=deployed[owner], abi=abis[owner])  # type: ignore[call-overload]
             sender.transact(contract.functions[function](deployed[target]))
-    return DeployedProtocol(
-        {_SETTINGS_KEY[n]: a for n, a in deployed.items()}, start, floors, asset
+    addresses = {_SETTINGS_KEY[n]: a for n, a in deployed.items()}
+    if (abi_dir / "ReplicaMarket.json").exists():
+        addresses.update(_deploy_replicas(sender, abi_dir, deployed, floors))
+    return DeployedProtocol(addresses, start, floors, asset)
+
+
+def _deploy_replicas(
+    sender: TxSender, abi_dir: Path, deployed: dict[str, str], floors: Floors
+) -> dict[str, str]:
+    """The replica market (protocol.md §6.8) beside the deployed protocol: ReplicaMarket on the
+    same StakeManager and floors, its own DisputeGame instance, both wired one time."""
+    w3 = sender.w3
+    rm = load_artifact("ReplicaMarket", abi_dir)
+    game = load_artifact("DisputeGame", abi_dir)
+    stake_args = [deployed["StakeManager"], floors.min_clock, floors.min_bond]
+    market = sender.deploy(rm.abi, rm.bytecode, stake_args, name="ReplicaMarket")
+    rgame = sender.deploy(
+        game.abi, game.bytecode, [market, deployed["TensorStep"], LOG2_ARITY], name="ReplicaGame"
     )
+    stake = load_artifact("StakeManager", abi_dir)
+    rm_contract = w3.eth.contract(address=market, abi=rm.abi)  # type: ignore[call-overload]
+    sender.transact(rm_contract.functions.setGame(rgame))
+    stake_contract = w3.eth.contract(address=deployed["StakeManager"], abi=stake.abi)  # type: ignore[call-overload]
+    sender.transact(stake_contract.functions.setReplicaMarket(market))
+    log.info("deployed ReplicaMarket at %s (its DisputeGame at %s)", market, rgame)
+    return {"replica_market": str(market), "replica_game": str(rgame)}
 
 
 # `--token mock`: a MockStablecoin (contracts/test, 6 decimals, open mint) deployed for a devnet

@@ -49,3 +49,7 @@ class UnknownJob(RoleError):
     """No job has this id on the configured market."""
 
     exit_code = 16
+
+
+class NoReplicaMarket(RoleError):
+    """The deployment has no replica market (replicated jobs, protocol.md 6.8)."""

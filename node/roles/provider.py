@@ -27,6 +27,7 @@ from node.roles import outputs, safety
 from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind
 from node.roles.errors import InsufficientStake
 from node.roles.records import JobRecord, ProviderStage
+from node.roles.replica import ReplicaRole
 from node.storage.errors import ContentMismatch, ContentUnavailable, InvalidCid, StorageError
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class ProviderPolicy(DaemonPolicy):
     # ETH per whole token of a token market (docs/operator.md): needed to weigh the bond and the
     # reward against gas; without it a token market's jobs are skipped, not judged
     asset_price_eth: float | None = None
+    # take seats of replicated jobs too, when the deployment has a replica market (§6.8)
+    replicas: bool = True
 
 
 class Provider(RoleDaemon[JobRecord]):
@@ -62,6 +65,24 @@ class Provider(RoleDaemon[JobRecord]):
     @property
     def policy(self) -> ProviderPolicy:
         return self.base_policy  # type: ignore[return-value]
+
+    # ---- the replica role (protocol.md §6.8) ----
+
+    _replica: ReplicaRole | None = None
+
+    def tick(self) -> None:
+        super().tick()
+        if self.ctx.deployment.replicas is None or not self.policy.replicas:
+            return
+        if self._replica is None:
+            self._replica = ReplicaRole(self)
+        try:
+            self._replica.tick()
+        except PocError as exc:  # the optimistic jobs must not wait on a replicated one
+            log.warning("replica role: %s", exc)
+        market = self.ctx.deployment.replicas
+        if market.credits(self.ctx.address) > 0:
+            self.ctx.send(market.withdraw())
 
     # ---- staking (operator commands) ----
 

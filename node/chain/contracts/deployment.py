@@ -14,6 +14,7 @@ from web3 import Web3
 from node.chain.abi import protocol_abis
 from node.chain.contracts.dispute_game import DisputeGameContract
 from node.chain.contracts.job_market import JobMarketContract
+from node.chain.contracts.replica_market import ReplicaMarketContract
 from node.chain.contracts.stake_manager import StakeManagerContract
 from node.chain.contracts.token import ETHER, Asset, TokenContract
 from node.chain.errors import AbiNotFound, DeploymentNotConfigured
@@ -29,6 +30,8 @@ CONTRACTS = {
     "stake_manager": "StakeManager",
     "dispute_game": "DisputeGame",
 }
+# optional: the replicated-jobs market and its own DisputeGame instance (protocol.md §6.8)
+REPLICA_CONTRACTS = {"replica_market": "ReplicaMarket", "replica_game": "DisputeGame"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class Deployment:
     game: DisputeGameContract
     decoder: RevertDecoder  # the custom errors of every protocol contract
     start_block: int = 0  # the deployment's first block: scans and log searches start here
+    replicas: ReplicaMarketContract | None = None  # None: no replica market deployed
+    replica_game: DisputeGameContract | None = None
 
     @classmethod
     def from_addresses(
@@ -68,6 +73,18 @@ class Deployment:
         def at(key: str) -> str:
             return str(addresses[key])
 
+        replicas = replica_game = None
+        if (
+            addresses.get("replica_market")
+            and addresses.get("replica_game")
+            and "ReplicaMarket" in abis
+        ):
+            replicas = ReplicaMarketContract(
+                w3, at("replica_market"), abis["ReplicaMarket"], start_block
+            )
+            replica_game = DisputeGameContract(
+                w3, at("replica_game"), abis["DisputeGame"], start_block, key_prefix="replica-"
+            )
         return cls(
             w3,
             JobMarketContract(w3, at("job_market"), abis["JobMarket"], start_block),
@@ -76,15 +93,21 @@ class Deployment:
             # a call into JobMarket may revert inside StakeManager, DisputeGame or TensorStep
             RevertDecoder(abis.values()),
             start_block,
+            replicas,
+            replica_game,
         )
 
     @property
     def addresses(self) -> dict[str, str]:
-        return {
+        out: dict[str, str] = {
             "job_market": self.market.address,
             "stake_manager": self.stake.address,
             "dispute_game": self.game.address,
         }
+        if self.replicas is not None and self.replica_game is not None:
+            out["replica_market"] = self.replicas.address
+            out["replica_game"] = self.replica_game.address
+        return out
 
     # ---- the asset (protocol.md §6.7) ----
 

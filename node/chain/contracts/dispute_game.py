@@ -124,9 +124,11 @@ def move_key(game_id: int, side: Side, position: str, fn: str) -> str:
 class DisputeGameContract(ContractBinding):
     NAME = "DisputeGame"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, key_prefix: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._log2_arity: int | None = None
+        # intent keys of another instance's games (the replica market's) must not meet ours
+        self.key_prefix = key_prefix
 
     # ---- reads ----
 
@@ -199,7 +201,7 @@ class DisputeGameContract(ContractBinding):
             raise TypeError(f"{action!r} is not a contract call")
         fn = FUNCTION[type(action)]
         key = move_key(view.game_id, side, view.position, fn)
-        return self.tx(fn, view.game_id, *call_args(action), key=key)
+        return self.tx(fn, view.game_id, *call_args(action), key=self.key_prefix + key)
 
     def timeout(self, game_id: int) -> TxRequest:
         """End a game whose mover's clock ran out (open to anyone; no intent key)."""

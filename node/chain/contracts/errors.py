@@ -74,6 +74,14 @@ class ContractError(StrEnum):
     BAD_INPUT_SPEC = "BadInputSpec"
     OPERAND_MISMATCH = "OperandMismatch"
     SPEC_SOURCE_LENGTH = "SpecSourceLength"
+    NOT_ELIGIBLE = "NotEligible"
+    NOT_SEAT_HOLDER = "NotSeatHolder"
+    WRONG_SEAT_STATE = "WrongSeatState"
+    COMMIT_CLOSED = "CommitClosed"
+    REVEALS_NOT_OPEN = "RevealsNotOpen"
+    REVEALS_CLOSED = "RevealsClosed"
+    REVEALS_OPEN = "RevealsOpen"
+    BAD_REVEAL = "BadReveal"
 
 
 # Reverts of a game move that only mean "the position moved on before the move landed"
@@ -88,6 +96,18 @@ STALE_MOVE: frozenset[str] = frozenset(
         ContractError.CLOCK_EXPIRED,
     }
 )
+
+# NotEligible.reason (ReplicaMarket.eligible, protocol.md 6.8): why a provider may not take a seat.
+NOT_ELIGIBLE: Mapping[int, str] = {
+    1: "not on the job's list of providers",
+    2: "free stake below the job's minimum",
+    3: "too few accepted seats on record",
+    4: "already holds a seat of this round",
+}
+# ReplicaMarket seat states (protocol.md 6.8)
+SEAT_STATES: Mapping[int, str] = {
+    1: "claimed", 2: "committed", 3: "revealed", 4: "accepted", 5: "rejected", 6: "expired", 7: "released",
+}  # fmt: skip
 
 # ParamOutOfRange.param: which JobParams field (or sum) is out of range (JobMarket.P_*).
 PARAM: Mapping[int, str] = {

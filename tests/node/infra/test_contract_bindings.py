@@ -203,7 +203,12 @@ def test_missing_addresses_are_named(chain: Chain) -> None:
 
 def test_binding_types(chain: Chain) -> None:
     assert isinstance(chain.deployment.game, DisputeGameContract)
-    assert set(chain.deployment.addresses) == {"job_market", "stake_manager", "dispute_game"}
+    # the devnet deployment also puts the replica market and its game in place (protocol.md 6.8)
+    assert set(chain.deployment.addresses) == {
+        "job_market", "stake_manager", "dispute_game", "replica_market", "replica_game"
+    }  # fmt: skip
+    assert isinstance(chain.deployment.replica_game, DisputeGameContract)
+    assert chain.deployment.replicas is not None and chain.deployment.replicas.job_count() == 0
 
 
 def test_scanned_events_decode_into_records(chain: Chain, tmp_path: Path) -> None:

@@ -1,0 +1,201 @@
+"""The provider's replica role (docs/protocol.md §6.8): on a deployment with a ReplicaMarket,
+each tick takes a seat of every open replicated job this provider is eligible for and willing
+to run, computes it, commits (keccak256(sN, own address, salt)), reveals once reveals open,
+tallies when the round may be tallied, plays its pair games (defending its result, or pointing
+at a disagreeing replica's), defends watch games on its seat, and finalizes.
+
+Everything is re-read from the chain each tick, so the role holds no state of its own: the salt
+of a seat is derived from the account's key and the seat id (secret, and the same after a
+restart), and the result is recomputed (or read from the job's work folder) when needed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from eth_utils import keccak
+
+from node.chain.contracts.errors import NOT_ELIGIBLE
+from node.chain.contracts.replica_market import (
+    ReplicaJob,
+    ReplicaJobState,
+    ReplicaMarketContract,
+    SeatState,
+    commitment,
+)
+from node.game.responder import Responder
+from node.game.rules import GameStatus, Side
+from node.game.solver import solve
+from node.roles.work import JobWork
+from node.trace.lazy import TraceProvider
+
+if TYPE_CHECKING:
+    from node.chain.contracts.dispute_game import DisputeGameContract
+    from node.roles.provider import Provider
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SeatView:
+    """One of our seats, as a tick sees it (for `poc provider status` and the tests)."""
+
+    job_id: int
+    seat_id: int
+    stage: str
+
+
+class ReplicaRole:
+    """Run by the Provider daemon's tick when the deployment has a replica market."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.p = provider
+        d = provider.ctx.deployment
+        assert d.replicas is not None and d.replica_game is not None
+        self.market: ReplicaMarketContract = d.replicas
+        self.game: DisputeGameContract = d.replica_game
+        self.responder = Responder(provider.ctx.send, self.game, provider.ctx.state)
+        self._work: dict[int, JobWork] = {}
+        self._skipped: dict[int, str] = {}  # job id -> why, logged once
+
+    @property
+    def me(self) -> str:
+        return self.p.ctx.address
+
+    # ---- the tick ----
+
+    def tick(self) -> list[SeatView]:
+        seats = []
+        for job_id in range(1, self.market.job_count() + 1):
+            job = self.market.job(job_id)
+            if job.state in (ReplicaJobState.FINALIZED, ReplicaJobState.CANCELLED):
+                continue
+            seat_id = self._our_seat(job_id)
+            if seat_id is None and job.state == ReplicaJobState.OPEN:
+                seat_id = self._maybe_claim(job)
+            if seat_id is not None:
+                seats.append(SeatView(job_id, seat_id, self._advance(job, seat_id)))
+        return seats
+
+    def _our_seat(self, job_id: int) -> int | None:
+        for seat_id in self.market.seats_of(job_id):
+            if self.market.seat(seat_id).provider == self.me:
+                return seat_id
+        return None
+
+    def _skip(self, job_id: int, why: str) -> None:
+        if self._skipped.get(job_id) != why:
+            log.info("replicated job %d skipped: %s", job_id, why)
+            self._skipped[job_id] = why
+
+    def _maybe_claim(self, job: ReplicaJob) -> int | None:
+        d, pol = self.p.ctx.deployment, self.p.policy
+        now = d.now()
+        why = self.market.eligible(job.job_id, self.me)
+        if why:
+            self._skip(job.job_id, f"not eligible: {NOT_ELIGIBLE.get(why, why)}")
+            return None
+        share = job.reward // job.replicas
+        if share < pol.min_reward:
+            self._skip(job.job_id, f"share {share} < minimum reward {pol.min_reward}")
+            return None
+        if job.params.n_ops > pol.max_ops:
+            self._skip(job.job_id, f"{job.params.n_ops} ops > limit {pol.max_ops}")
+            return None
+        if pol.max_stake is not None and job.params.required_stake > pol.max_stake:
+            self._skip(job.job_id, f"required stake {job.params.required_stake} > {pol.max_stake}")
+            return None
+        if now > job.params.claim_by or now < job.reopens_at:
+            return None
+        if d.stake.free_stake(self.me) < job.params.required_stake:
+            self._skip(job.job_id, "free stake below the required stake (`poc provider stake`)")
+            return None
+        self.work(job)  # the package must match the on-chain program before we lock stake
+        self.p.ctx.send(self.market.claim_seat(job.job_id, job.reopens_at))
+        seat_id = self._our_seat(job.job_id)
+        if seat_id is not None:
+            log.info("replicated job %d: seat %d taken", job.job_id, seat_id)
+        return seat_id
+
+    def _advance(self, job: ReplicaJob, seat_id: int) -> str:
+        """Our next step on seat `seat_id`; returns the seat's stage after it."""
+        d = self.p.ctx.deployment
+        seat = self.market.seat(seat_id)
+        now = d.now()
+        if seat.state == SeatState.CLAIMED and (
+            job.state == ReplicaJobState.OPEN or now <= job.commit_by
+        ):
+            result = self.work(job).claim()
+            self.p.ctx.send(
+                self.market.commit(seat_id, commitment(result.s_n, self.me, self.salt(seat_id)))
+            )
+            seat = self.market.seat(seat_id)
+        if job.state == ReplicaJobState.RUNNING and seat.state == SeatState.COMMITTED:
+            if self._reveals_open(job, now) and now <= job.reveal_by:
+                result = self.work(job).claim()
+                locator = self.p.store_output(job.job_id, result.output)
+                self.p.ctx.send(
+                    self.market.reveal(
+                        seat_id, result.s_n, result.output_root, result.output_proof,
+                        self.salt(seat_id), locator,
+                    )
+                )  # fmt: skip
+                log.info("replicated job %d: seat %d revealed", job.job_id, seat_id)
+                job = self.market.job(job.job_id)
+        if job.state == ReplicaJobState.RUNNING and now > job.reveal_by:
+            self.p.ctx.send(self.market.tally(job.job_id, job.commit_by))
+            job = self.market.job(job.job_id)
+        if job.state in (ReplicaJobState.DISPUTING, ReplicaJobState.WINDOW):
+            self._play(job, seat_id)
+            job = self.market.job(job.job_id)
+        if job.state == ReplicaJobState.WINDOW and d.now() >= job.window_end:
+            if self.market.seat(seat_id).active_games == 0:
+                self.p.ctx.send(self.market.finalize(job.job_id))
+        return self.market.seat(seat_id).state.name.lower()
+
+    def _reveals_open(self, job: ReplicaJob, now: int) -> bool:
+        if now > job.commit_by:
+            return True
+        return all(
+            self.market.seat(s).state != SeatState.CLAIMED for s in self.market.seats_of(job.job_id)
+        )
+
+    def _play(self, job: ReplicaJob, seat_id: int) -> None:
+        """Our moves in the pair games of our seat (either side) and the watch games on it."""
+        trace = self.work(job).trace
+        for pair in self.market.pair_games(job.job_id):
+            if seat_id == pair.defender_seat:
+                self.answer(pair.game_id, Side.PROVIDER, trace)
+            elif seat_id == pair.challenger_seat:
+                self.answer(pair.game_id, Side.CHALLENGER, trace)
+        for log_ in self.market.latest_logs("Challenged", {"seatId": seat_id}):
+            self.answer(int(log_["args"]["gameId"]), Side.PROVIDER, trace)
+
+    def answer(self, game_id: int, side: Side, trace: TraceProvider) -> GameStatus:
+        view = self.game.game_view(game_id, self.p.ctx.deployment.now())
+        if view.active:
+            self.responder.execute(view, side, solve(view, side, trace, self.p.choose))
+        return view.status
+
+    # ---- helpers ----
+
+    def salt(self, seat_id: int) -> bytes:
+        """Secret and reproducible: from the account's key and the seat (no state to lose)."""
+        key = bytes(self.p.ctx.account.key)
+        return keccak(b"poc-replica-salt" + key + seat_id.to_bytes(32, "big"))
+
+    def work(self, job: ReplicaJob) -> JobWork:
+        work = self._work.get(job.job_id)
+        if work is None:
+            work = JobWork.fetch(
+                self.p.ctx.store,
+                self.market.spec_locator(job.job_id),
+                job.params,
+                self.p.ctx.data_dir / "replica-jobs" / str(job.job_id),
+                self.p.compute,
+                self.p.trace_factory,
+                timeout=self.p.base_policy.fetch_timeout,
+            )
+            self._work[job.job_id] = work
+        return work
