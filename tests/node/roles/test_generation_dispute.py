@@ -11,13 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from game_support import play_dispute
 from roles_support import ETHER, TERMS, advance, drive
-from test_game_on_chain import _post_claim_submit
 
 from node.chain.contracts.job_market import JobState
-from node.game.responder import Responder
-from node.game.rules import GameStatus, Side
-from node.game.solver import solve
+from node.game.rules import GameStatus
 from node.program.compiler.llm_lower import calibrate
 from node.program.compiler.llm_program import Generation, compile_generation, ids_tensor
 from node.program.compiler.transformer import Layer, Norm, TransformerWeights
@@ -93,30 +91,10 @@ def test_generation_dispute_is_won_by_the_honest_side(
         row = prog.spec(prog.n_inputs + op_index)
         trace = CorruptedTrace(prog, inputs, ProviderCheat("op", op_index, row.numel // 2, 3))
         assert trace.state_root(n) != honest.state_root(n)
-    poster, prov, chal = make_ctx(1, "poster"), make_ctx(2, "provider"), make_ctx(3, "chal")
-    job_id = _post_claim_submit(poster, prov, trace)
-    d = poster.deployment
-    claim_id = d.market.job(job_id).current_claim
-    chal.send(d.market.challenge(job_id, claim_id, TERMS.challenger_bond))
-    (game_id,) = d.market.games_of_claim(claim_id)
-    players = [
-        (Side.PROVIDER, trace, Responder(prov.send, d.game)),
-        (Side.CHALLENGER, honest, Responder(chal.send, d.game)),
-    ]
-    opened: set[tuple[int, int]] = set()
-    for _ in range(80):
-        view = d.game_view(game_id)
-        if not view.active:
-            break
-        if view.opcode:
-            opened.add((view.op_index, view.opcode))
-        for side, t, responder in players:
-            if view.mover == side:
-                responder.execute(view, side, solve(view, side, t))
-    want = GameStatus.CHALLENGER_WON if lie else GameStatus.PROVIDER_WON
-    assert d.game_view(game_id).status == want
+    played = play_dispute(make_ctx, trace, honest)
+    assert played.status == (GameStatus.CHALLENGER_WON if lie else GameStatus.PROVIDER_WON)
     if lie:
-        assert opened == {(op_index, int(Opcode.ROWOP))}, opened
+        assert played.opened == {(op_index, int(Opcode.ROWOP))}, played.opened
 
 
 def test_generation_job_is_posted_run_and_read_back(

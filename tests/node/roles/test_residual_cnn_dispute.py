@@ -9,12 +9,9 @@ from typing import Any
 
 import pytest
 import torch
-from roles_support import TERMS
-from test_game_on_chain import _post_claim_submit
+from game_support import play_dispute
 
-from node.game.responder import Responder
-from node.game.rules import GameStatus, Side
-from node.game.solver import solve
+from node.game.rules import GameStatus
 from node.program.compiler.config import CompileConfig
 from node.program.compiler.examples import DigitsResNet
 from node.program.compiler.lower import compile_model
@@ -55,27 +52,7 @@ def test_residual_cnn_dispute_is_won_by_the_honest_side(
         trace = CorruptedTrace(prog, inputs, ProviderCheat("op", op_index, numel // 2, 3))
         n = len(prog.ops)
         assert trace.state_root(n) != honest.state_root(n)
-    poster, prov, chal = make_ctx(1, "poster"), make_ctx(2, "provider"), make_ctx(3, "chal")
-    job_id = _post_claim_submit(poster, prov, trace)
-    d = poster.deployment
-    claim_id = d.market.job(job_id).current_claim
-    chal.send(d.market.challenge(job_id, claim_id, TERMS.challenger_bond))
-    (game_id,) = d.market.games_of_claim(claim_id)
-    players = [
-        (Side.PROVIDER, trace, Responder(prov.send, d.game)),
-        (Side.CHALLENGER, honest, Responder(chal.send, d.game)),
-    ]
-    opened: set[tuple[int, int]] = set()  # (op index, opcode) the game narrowed down to
-    for _ in range(60):
-        view = d.game_view(game_id)
-        if not view.active:
-            break
-        if view.opcode:
-            opened.add((view.op_index, view.opcode))
-        for side, t, responder in players:
-            if view.mover == side:
-                responder.execute(view, side, solve(view, side, t))
-    want = GameStatus.CHALLENGER_WON if lie else GameStatus.PROVIDER_WON
-    assert d.game_view(game_id).status == want
+    played = play_dispute(make_ctx, trace, honest, rounds=60)
+    assert played.status == (GameStatus.CHALLENGER_WON if lie else GameStatus.PROVIDER_WON)
     if lie:  # decided by the one-step check of the op that lied, not elsewhere
-        assert opened == {(op_index, int(opcode))}, opened
+        assert played.opened == {(op_index, int(opcode))}, played.opened

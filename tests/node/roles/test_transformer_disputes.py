@@ -10,12 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from roles_support import ETHER, TERMS
+from game_support import play_dispute
 
-from node.chain.contracts.job_market import JobParams
-from node.game.responder import MoveRecord, Responder
-from node.game.rules import GameStatus, Side
-from node.game.solver import solve
+from node.game.rules import GameStatus
 from node.program.compiler.builder import ProgramBuilder
 from node.program.constants import DType, Opcode, ReduceKind, RowKind
 from node.program.program import Program
@@ -63,53 +60,6 @@ def attention_block(rng: np.random.Generator) -> tuple[Program, dict[int, np.nda
     return b.finish(out)
 
 
-def _post_claim_submit(poster: Any, provider: Any, liar: TraceProvider) -> int:
-    d = poster.deployment
-    prog = liar.program
-    n = len(prog.ops)
-    params = JobParams(
-        prog.root, liar.state_root(0), prog.n_inputs, n, prog.output_slot,
-        TERMS.required_stake, TERMS.challenger_bond, d.now() + 3600, TERMS.execute_within,
-        TERMS.challenge_window, TERMS.clock,
-    )  # fmt: skip
-    poster.send(d.market.post(params, "none", TERMS.reward))
-    job_id = d.market.job_count()
-    provider.send(d.stake.deposit(ETHER))
-    provider.send(d.market.claim_job(job_id))
-    claim_id = d.market.job(job_id).current_claim
-    out = prog.output_slot
-    provider.send(
-        d.market.submit_result(
-            job_id, claim_id, liar.state_root(n), liar.root(out), liar.state_proof(n, out), "none"
-        )
-    )
-    return job_id
-
-
-def _play(
-    make_ctx: Any, liar: TraceProvider, honest: TraceProvider
-) -> tuple[GameStatus, list[MoveRecord]]:
-    poster, prov, chal = make_ctx(1, "poster"), make_ctx(2, "provider"), make_ctx(3, "chal")
-    job_id = _post_claim_submit(poster, prov, liar)
-    d = poster.deployment
-    claim_id = d.market.job(job_id).current_claim
-    chal.send(d.market.challenge(job_id, claim_id, TERMS.challenger_bond))
-    (game_id,) = d.market.games_of_claim(claim_id)
-    players = [
-        (Side.PROVIDER, liar, Responder(prov.send, d.game)),
-        (Side.CHALLENGER, honest, Responder(chal.send, d.game)),
-    ]
-    moves: list[MoveRecord] = []
-    for _ in range(60):
-        view = d.game_view(game_id)
-        if not view.active:
-            break
-        for side, t, responder in players:
-            if view.mover == side:
-                moves += responder.execute(view, side, solve(view, side, t))
-    return d.game_view(game_id).status, moves
-
-
 @pytest.fixture(scope="module")
 def block() -> tuple[Program, dict[int, np.ndarray]]:
     return attention_block(np.random.default_rng(3))
@@ -146,7 +96,8 @@ def test_lie_in_a_v5_op_loses_at_its_step(make_ctx: Any, block: Any, target: int
     liar = CorruptedTrace(
         prog, consts, ProviderCheat("op", op_index=i, element=numel // 2 + 3, delta=1)
     )
-    status, moves = _play(make_ctx, liar, honest)
+    played = play_dispute(make_ctx, liar, honest, rounds=60)
+    status, moves = played.status, played.moves
     assert status == GameStatus.CHALLENGER_WON
     last = moves[-1]
     assert last.move == "step" and last.side == "challenger", moves[-3:]
@@ -160,5 +111,5 @@ def test_honest_provider_is_defended(make_ctx: Any, block: Any) -> None:
     honest = TraceProvider(prog, consts)
     i = _targets(prog)[-1]  # the argmax
     wrong = CorruptedTrace(prog, consts, ProviderCheat("op", op_index=i, element=5, delta=1))
-    status, _ = _play(make_ctx, honest, wrong)
+    status = play_dispute(make_ctx, honest, wrong, rounds=60).status
     assert status == GameStatus.PROVIDER_WON
