@@ -167,7 +167,10 @@ OP_FIELD: Mapping[int, str] = {
     41: "P",
     42: "padv",
     43: "mult2 (qadd)",
-    47: "reserved",
+    47: "kind (reduce, rowop)",
+    48: "pos",
+    52: "period",
+    56: "reserved",
 }
 
 # BadInputSpec.field: the byte offset of the bad field in an input's 32-byte spec leaf
