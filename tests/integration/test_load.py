@@ -8,7 +8,7 @@ open or live, no honest transaction reverted. Measured: throughput (jobs per min
 calls per job (from the daemons' metrics), gas per job, and each daemon's RSS every few
 seconds (flat: no growth after warm-up).
 
-`make test` runs 20 jobs; `make fuzz` runs 200 jobs and keeps the load on for a soak of
+`make test` runs 10 jobs (one of them answered by the liar); `make fuzz` runs 200 jobs and keeps the load on for a soak of
 POC_LOAD_SOAK_S seconds (1800 by default: jobs keep coming, at most POC_LOAD_IN_FLIGHT open at
 once); POC_LOAD_JOBS overrides the job count. Chain time runs 4x wall time (a thread adds 3 s
 a second) so that challenge windows close in 30 s. With POC_RELIABILITY_OUT set, the run's
@@ -402,7 +402,7 @@ def _record(row: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("jobs", "soak_s"),
     [
-        pytest.param(int(os.environ.get("POC_LOAD_JOBS", "20")), 0.0, id="small"),
+        pytest.param(int(os.environ.get("POC_LOAD_JOBS", "10")), 0.0, id="small"),
         pytest.param(
             int(os.environ.get("POC_LOAD_JOBS", "200")),
             float(os.environ.get("POC_LOAD_SOAK_S", "1800")),
