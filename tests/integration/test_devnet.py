@@ -46,6 +46,8 @@ def test_protocol_deploys_and_is_wired(anvil_snapshot: AnvilNode, protocol_abi_d
         "tensor_step",
         "job_market",
         "dispute_game",
+        "replica_market",  # beside the protocol, with its own game (protocol.md 6.8)
+        "replica_game",
     }
     for address in deployment.addresses.values():
         assert len(w3.eth.get_code(Web3.to_checksum_address(address))) > 0
