@@ -36,7 +36,6 @@ from node.program.merkle import (
     MerkleTree,
     depth_for,
     input_spec_tree,
-    multi_proof,
     ops_tree,
     program_root,
     slot_tree,
@@ -46,7 +45,6 @@ from node.program.ops import Op, group_op, im2col_op, qadd_op, requant_op
 from node.program.packing import pack, unpack
 from node.program.reference import (
     elementwise_leaf_indices,
-    group_leaf_indices,
     matmul_leaf_indices,
     step_elementwise,
     step_matmul,
@@ -60,7 +58,7 @@ from node.program.validation import (
     validate_op,
 )
 from node.program.vectors_train import TRAIN_STEP_GENERATORS, train_bases, train_invalid
-from node.program.vectors_v5 import V5_STEP_GENERATORS
+from node.program.vectors_v5 import V5_STEP_GENERATORS, multiproof_case
 
 SEED = 20261126
 RANDOM_CASES = 300
@@ -409,28 +407,8 @@ def _group_cases(rng: Rng, opcode: Opcode, n_cases: int) -> list[Case]:
         _checked(op, [spec], 1)
         fill = {1: -128, 2: 127}.get(i)
         x = np.full(spec.numel, fill) if fill is not None else _i8(rng, spec.numel)
-        px = pack(x, DType.INT8)
-        tree = tensor_tree(px, DType.INT8)
         j = 0 if i < 4 else _leaf_index(rng, op)
-        n_leaves = op.out_spec.n_leaves
-        case: Case = {"enc": hx(op.encode()), "leaf_index": j, "n_leaves": n_leaves}
-        if j < n_leaves:
-            idx = group_leaf_indices(op, j)
-            a_leaf = b"".join(px[32 * k : 32 * k + 32] for k in idx)
-            proof = multi_proof(tree, idx)
-        else:
-            idx, a_leaf, proof = [], b"", []
-        expected = step_elementwise(op, j, n_leaves, a_leaf if idx else None, None)
-        case.update(
-            a_leaf=hx(a_leaf) if idx else None,
-            a_leaf_index=idx[0] if idx else None,
-            a_leaf_indices=idx,
-            a_root=hx(tree.root),
-            a_proof=[hx(p) for p in proof],
-            b_leaf=None,
-            expected=hx(expected),
-        )
-        cases.append(case)
+        cases.append(multiproof_case(op, x, j))
     return cases
 
 

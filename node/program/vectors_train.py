@@ -12,40 +12,31 @@ from collections.abc import Callable
 import numpy as np
 
 from node.program.constants import INT32_MAX, INT32_MIN, LEAF_ELEMS, DType, Flag, Opcode
-from node.program.merkle import multi_proof, tensor_tree
 from node.program.ops import Op
 from node.program.packing import pack
-from node.program.reference import group_leaf_indices, run_op, step_elementwise
+from node.program.reference import run_op
 from node.program.tensors import TensorSpec
-from node.program.vectors_v5 import RANDOM_CASES, Case, Rng, _i8, _i32, _j, hx, leaf_case
+from node.program.vectors_v5 import (
+    RANDOM_CASES,
+    Case,
+    Rng,
+    _i8,
+    _i32,
+    _j,
+    hx,
+    leaf_case,
+    multiproof_case,
+)
 
 U32_MAX = 2**32 - 1
 
 
 def transpose_case(op: Op, x: np.ndarray, j: int) -> Case:
-    px = pack(x, DType.INT8)
-    tree = tensor_tree(px, DType.INT8)
-    n_leaves = op.out_spec.n_leaves
-    case: Case = {"enc": hx(op.encode()), "leaf_index": j, "n_leaves": n_leaves}
-    if j < n_leaves:
-        idx = group_leaf_indices(op, j)
-        a_leaf = b"".join(px[32 * k : 32 * k + 32] for k in idx)
-        proof = multi_proof(tree, idx)
-    else:
-        idx, a_leaf, proof = [], b"", []
-    expected = step_elementwise(op, j, n_leaves, a_leaf if idx else None, None)
-    if idx:
+    """gmax's multiproof case, and the step checked against the whole output's leaf."""
+    case = multiproof_case(op, x, j)
+    if j < op.out_spec.n_leaves:
         whole = pack(run_op(op, x, None), DType.INT8)
-        assert expected == whole[32 * j : 32 * j + 32], (op, j)
-    case.update(
-        a_leaf=hx(a_leaf) if idx else None,
-        a_leaf_index=idx[0] if idx else None,
-        a_leaf_indices=idx,
-        a_root=hx(tree.root),
-        a_proof=[hx(p) for p in proof],
-        b_leaf=None,
-        expected=hx(expected),
-    )
+        assert case["expected"] == hx(whole[32 * j : 32 * j + 32]), (op, j)
     return case
 
 

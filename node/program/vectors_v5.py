@@ -23,10 +23,15 @@ from node.program.constants import (
     ReduceKind,
     RowKind,
 )
-from node.program.merkle import depth_for
+from node.program.merkle import depth_for, multi_proof, tensor_tree
 from node.program.ops import Op
 from node.program.packing import pack
-from node.program.reference import elementwise_leaf_indices, run_op, step_elementwise
+from node.program.reference import (
+    elementwise_leaf_indices,
+    group_leaf_indices,
+    run_op,
+    step_elementwise,
+)
 from node.program.tensors import TensorSpec
 from node.program.transformer_ref import (
     ceil32,
@@ -308,3 +313,30 @@ V5_STEP_GENERATORS: dict[str, Callable[[Rng], list[Case]]] = {
     "rowop": rowop_cases,
     "mul": mul_cases,
 }
+
+
+def multiproof_case(op: Op, x: np.ndarray, j: int) -> Case:
+    """Output leaf `j` of a one-operand op whose step reads several int8 leaves of `a` under one
+    multiproof (gmax, gsum, transpose): the leaves, their indices, the proof and the step's
+    expected leaf (a padding leaf takes none)."""
+    px = pack(x, DType.INT8)
+    tree = tensor_tree(px, DType.INT8)
+    n_leaves = op.out_spec.n_leaves
+    case: Case = {"enc": hx(op.encode()), "leaf_index": j, "n_leaves": n_leaves}
+    if j < n_leaves:
+        idx = group_leaf_indices(op, j)
+        a_leaf = b"".join(px[32 * k : 32 * k + 32] for k in idx)
+        proof = multi_proof(tree, idx)
+    else:
+        idx, a_leaf, proof = [], b"", []
+    expected = step_elementwise(op, j, n_leaves, a_leaf if idx else None, None)
+    case.update(
+        a_leaf=hx(a_leaf) if idx else None,
+        a_leaf_index=idx[0] if idx else None,
+        a_leaf_indices=idx,
+        a_root=hx(tree.root),
+        a_proof=[hx(p) for p in proof],
+        b_leaf=None,
+        expected=hx(expected),
+    )
+    return case
