@@ -58,30 +58,22 @@ from node.program.validation import (
     validate_op,
 )
 from node.program.vectors_train import TRAIN_STEP_GENERATORS, train_bases, train_invalid
-from node.program.vectors_v5 import V5_STEP_GENERATORS, multiproof_case
+from node.program.vectors_v5 import (
+    RANDOM_CASES,
+    V5_STEP_GENERATORS,
+    Case,
+    Rng,
+    _i8,
+    _i32,
+    hx,
+    multiproof_case,
+)
 
 SEED = 20261126
-RANDOM_CASES = 300
+
+
 RANDOM_TABLE_CASES = 100
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "tests" / "vectors"
-Rng = np.random.Generator
-Case = dict[str, Any]
-
-
-def hx(b: bytes) -> str:
-    return "0x" + b.hex()
-
-
-def _i8(rng: Rng, n: int, edge: float = 0.2) -> np.ndarray:
-    """Random int8 values with a share of the boundaries -128, -1, 0, 127."""
-    v = rng.integers(-128, 128, n)
-    mask = rng.random(n) < edge
-    v[mask] = rng.choice([-128, -1, 0, 127], int(mask.sum()))
-    return v
-
-
-def _i32(rng: Rng, n: int, lo: int = INT32_MIN, hi: int = INT32_MAX) -> np.ndarray:
-    return rng.integers(lo, hi, n, endpoint=True)
 
 
 def _checked(op: Op, table: list[TensorSpec], n_inputs: int) -> Op:

@@ -51,6 +51,7 @@ def hx(b: bytes) -> str:
 
 
 def _i8(rng: Rng, n: int, edge: float = 0.2) -> np.ndarray:
+    """Random int8 values with a share of the boundaries -128, -1, 0, 127."""
     v = rng.integers(-128, 128, n)
     mask = rng.random(n) < edge
     v[mask] = rng.choice([-128, -1, 0, 127], int(mask.sum()))
