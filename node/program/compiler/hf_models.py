@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from node.program.compiler.errors import ModelLoadError, UnsupportedLayer
-from node.program.compiler.transformer import F64, Layer, Norm, TransformerWeights
+from node.program.compiler.transformer import F64, Layer, Norm, TransformerWeights, split_qkv
 
 FAMILIES = ("GPT2LMHeadModel", "LlamaForCausalLM")
 _GELU = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
@@ -91,12 +91,7 @@ def _from_gpt2(model: Any) -> TransformerWeights:
         layers.append(
             Layer(
                 norm(blk.ln_1),
-                w[:d],
-                w[d : 2 * d],
-                w[2 * d :],
-                b[:d],
-                b[d : 2 * d],
-                b[2 * d :],
+                *split_qkv(w, b, d),
                 _req(blk.attn.c_proj.weight).T.copy(),
                 _arr(blk.attn.c_proj.bias),
                 norm(blk.ln_2),

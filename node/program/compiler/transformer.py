@@ -213,6 +213,12 @@ def greedy_float(tw: TransformerWeights, prompt: list[int], new_tokens: int) -> 
 # ---- the project's TinyGPT ----
 
 
+def split_qkv(w: F64, b: F64, d: int) -> tuple[F64, F64, F64, F64, F64, F64]:
+    """A fused [3d, d] query-key-value projection and its [3d] bias, as Layer's wq, wk, wv, bq,
+    bk, bv (GPT-2's c_attn and TinyGPT's qkv are both laid out q, k, v)."""
+    return w[:d], w[d : 2 * d], w[2 * d :], b[:d], b[d : 2 * d], b[2 * d :]
+
+
 def from_tiny_gpt(model: torch.nn.Module) -> TransformerWeights:
     from node.program.compiler.gpt import Block, TinyGPT
 
@@ -234,12 +240,7 @@ def from_tiny_gpt(model: torch.nn.Module) -> TransformerWeights:
         layers.append(
             Layer(
                 norm(blk.ln1),
-                w[:d],
-                w[d : 2 * d],
-                w[2 * d :],
-                b[:d],
-                b[d : 2 * d],
-                b[2 * d :],
+                *split_qkv(w, b, d),
                 arr(blk.attn.proj.weight),
                 arr(blk.attn.proj.bias),
                 norm(blk.ln2),
