@@ -35,15 +35,33 @@ def watch() -> None:
     show_default=True,
     help="re-execute only jobs whose reward + stake is at least this",
 )
+@click.option(
+    "--margin",
+    type=click.FloatRange(min=1),
+    default=3.0,
+    show_default=True,
+    help="on a replicated job, challenge only if the game clock is at least this many times "
+    "the need (watchtower moves x block time)",
+)
+@opts.block_time_option("seconds per block (default: measured from recent blocks)")
 @metrics_options
 @opts.daemon_run("watchtower")
 def run_cmd(
-    sample: float, min_value: int, metrics_port: int | None, metrics_addr: str
+    sample: float,
+    min_value: int,
+    margin: float,
+    block_time: float | None,
+    metrics_port: int | None,
+    metrics_addr: str,
 ) -> dict[str, Any]:
-    """Run the watchtower daemon (stop with Ctrl-C or SIGTERM; a restart resumes)."""
+    """Run the watchtower daemon (stop with Ctrl-C or SIGTERM; a restart resumes). On a
+    deployment with a replica market it also watches the agreement windows of replicated
+    jobs."""
     return {
         "sample_probability": sample,
         "min_value": min_value,
+        "margin": margin,
+        "block_time": block_time,
         "metrics_port": metrics_port,
         "metrics_addr": metrics_addr,
     }
@@ -54,7 +72,8 @@ def run_cmd(
 @opts.json_option
 def status_cmd(config_file: Path | None, as_json: bool) -> None:
     """What this watchtower earned, lost and spent on gas (over its life, per claim and game),
-    and the claims it has checked. Amounts in ETH (wei with --json)."""
+    and the claims (and seats of replicated jobs) it has checked. Amounts in ETH (wei with
+    --json)."""
     from node.cli.reports import credits_line, record_lines, totals_lines
 
     tower = _tower(config_file)
@@ -70,6 +89,9 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
         ]
     lines += totals_lines(st["earnings"]["totals"])
     lines += record_lines("claim", st["claims"], st["earnings"], "claims")
+    for seat_id, rec in st["replica_seats"].items():  # replicated jobs' agreement windows
+        reason = f" ({rec['reason']})" if rec.get("reason") else ""
+        lines.append(f"  replica seat {seat_id} (job {rec['job_id']}): {rec['stage']}{reason}")
     opts.emit(st, as_json, lines)
 
 

@@ -278,7 +278,7 @@ class Provider(RoleDaemon[JobRecord]):
             challenge_window=job.params.challenge_window,
             challenger_bond=job.params.challenger_bond,
             cost=safety.JobCost.of(work.package.spec.program),
-            chain=self._chain_conditions(),
+            chain=self.chain_conditions(),
             margins=safety.Margins(
                 pol.margin, pol.bond_margin, pol.macs_per_second, pol.max_output_bytes
             ),
@@ -324,7 +324,7 @@ class Provider(RoleDaemon[JobRecord]):
         log.info("job %d: %s", job_id, note)
         return self.save(dataclasses.replace(rec, note=note))
 
-    def _chain_conditions(self) -> safety.ChainConditions:
+    def chain_conditions(self) -> safety.ChainConditions:
         """Block time and gas price for the safety rule: the policy's, else measured (about 20
         block reads), remeasured at most every CHAIN_CONDITIONS_TTL seconds rather than for
         every job considered on every tick."""

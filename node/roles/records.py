@@ -1,6 +1,6 @@
 """What each daemon remembers about the things it works on: typed, frozen records with a stage
-enum of their own (the provider's jobs, the watchtower's claims), stored as JSON in the state
-database's `jobs` and `claims` tables. The JSON keys are those of schema version 1, so a state
+enum of their own (the provider's jobs, the watchtower's claims and the seats of replicated jobs
+it watches), stored as JSON in the state database's `jobs`, `claims` and `seat_watches` tables. The JSON keys are those of schema version 1, so a state
 folder written by an older node reads the same; the failure fields (`failures`, `last_error`,
 `retry_at`, node.roles.daemon) are left out while unset and read as unset when absent."""
 
@@ -190,4 +190,23 @@ class ClaimRecord(Record):
 
     @property
     def claim_id(self) -> int:
+        return self.key
+
+
+@dataclass(frozen=True)
+class SeatWatchRecord(Record):
+    """A watchtower's upheld seat of a replicated job in its agreement window (key: seat id;
+    docs/protocol.md §6.8)."""
+
+    TABLE: ClassVar[str] = "seat_watches"
+    STAGES: ClassVar[type[IntEnum]] = WatchStage
+
+    job_id: int = 0
+    s_n: str = ""  # 0x… the seat's revealed S_N
+    window_end: int = 0  # the agreement window's end (timestamp)
+    my_s_n: str | None = None  # ours, when it differs
+    games: tuple[int, ...] | None = None  # our watch games on the seat (replica game ids)
+
+    @property
+    def seat_id(self) -> int:
         return self.key

@@ -24,9 +24,12 @@ from node.chain.contracts.replica_market import (
     SeatState,
     commitment,
 )
+from node.errors import PocError
 from node.game.responder import Responder
 from node.game.rules import GameStatus, Side
 from node.game.solver import solve
+from node.roles import safety
+from node.roles.daemon import describe_error, is_transient
 from node.roles.work import JobWork
 from node.trace.lazy import TraceProvider
 
@@ -58,6 +61,7 @@ class ReplicaRole:
         self.responder = Responder(provider.ctx.send, self.game, provider.ctx.state)
         self._work: dict[int, JobWork] = {}
         self._skipped: dict[int, str] = {}  # job id -> why, logged once
+        self._refused: dict[int, str] = {}  # job id -> why its package or terms are refused
 
     @property
     def me(self) -> str:
@@ -91,6 +95,8 @@ class ReplicaRole:
 
     def _maybe_claim(self, job: ReplicaJob) -> int | None:
         d, pol = self.p.ctx.deployment, self.p.policy
+        if job.job_id in self._refused:
+            return None
         now = d.now()
         why = self.market.eligible(job.job_id, self.me)
         if why:
@@ -108,15 +114,65 @@ class ReplicaRole:
             return None
         if now > job.params.claim_by or now < job.reopens_at:
             return None
+        unsafe = self._unsafe(job)
+        if unsafe is not None:
+            self._skip(job.job_id, unsafe)
+            return None
         if d.stake.free_stake(self.me) < job.params.required_stake:
             self._skip(job.job_id, "free stake below the required stake (`poc provider stake`)")
             return None
-        self.work(job)  # the package must match the on-chain program before we lock stake
         self.p.ctx.send(self.market.claim_seat(job.job_id, job.reopens_at))
         seat_id = self._our_seat(job.job_id)
         if seat_id is not None:
             log.info("replicated job %d: seat %d taken", job.job_id, seat_id)
         return seat_id
+
+    def _unsafe(self, job: ReplicaJob) -> str | None:
+        """Why a seat of `job` could trap us (None: safe to take), as the provider judges a
+        JobMarket job before locking stake (node.roles.safety.unsafe_replica_terms): the
+        package must match the on-chain program, its data fit the policy, and the terms be safe
+        on this chain for this program. A verdict on the package or the terms is kept: the job
+        is not judged again."""
+        pol = self.p.policy
+        asset = self.p.ctx.deployment.asset
+        wei_per_unit = safety.asset_wei_per_unit(
+            asset.decimals, pol.asset_price_eth, asset.is_ether
+        )
+        if wei_per_unit is None:
+            return (
+                f"market pays in {asset.symbol} ({asset.address}) and no asset price is set: "
+                "cannot weigh the bond against gas (set --asset-price-eth)"
+            )
+        try:
+            work = self.work(job)
+        except PocError as exc:
+            if is_transient(exc):
+                return f"package not fetched yet: {describe_error(exc)}"
+            return self._refuse(job.job_id, f"package refused: {exc}")
+        package = work.package
+        size = package.data.nbytes + sum(a.nbytes for a in package.spec.constants.values())
+        if size > pol.max_input_bytes:
+            return self._refuse(job.job_id, f"{size} bytes > limit {pol.max_input_bytes}")
+        unsafe = safety.unsafe_replica_terms(
+            clock=job.params.clock,
+            execute_within=job.params.execute_within,
+            reveal_window=job.reveal_window,
+            challenger_bond=job.params.challenger_bond,
+            required_stake=job.params.required_stake,
+            cost=safety.JobCost.of(package.spec.program),
+            chain=self.p.chain_conditions(),
+            margins=safety.Margins(pol.margin, pol.bond_margin, pol.macs_per_second),
+            wei_per_unit=wei_per_unit,
+        )
+        if unsafe:
+            return self._refuse(job.job_id, "unsafe terms: " + "; ".join(unsafe))
+        return None
+
+    def _refuse(self, job_id: int, why: str) -> str:
+        self._refused[job_id] = why
+        self._work.pop(job_id, None)
+        log.warning("replicated job %d refused: %s", job_id, why)
+        return why
 
     def _advance(self, job: ReplicaJob, seat_id: int) -> str:
         """Our next step on seat `seat_id`; returns the seat's stage after it."""

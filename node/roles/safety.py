@@ -292,35 +292,16 @@ def unsafe_terms(
     publishing the output on demand is weighed against `reward` when it is given. Bond and
     reward are in the market's asset: `wei_per_unit` is what one base unit of it is worth in
     wei (1 for ether; for a token, the operator's price: asset_wei_per_unit)."""
-    bt, m = chain.block_time, margins.margin
-    reasons = []
-    need_clock = math.ceil(cost.moves * bt * m)
-    if clock < need_clock:
-        reasons.append(
-            f"clock {clock} s < {need_clock} s ({cost.moves} provider moves x {bt:g} s blocks "
-            f"x margin {m:g}): an honest provider could lose by clock"
-        )
-    compute = cost.macs / margins.macs_per_second
-    need_exec = math.ceil(m * (compute + 2 * bt))
-    if execute_within < need_exec:
-        reasons.append(
-            f"execute-within {execute_within} s < {need_exec} s (about {compute:.0f} s of "
-            f"compute and 2 blocks of {bt:g} s, x margin {m:g}): the deadline could be missed"
-        )
+    m = margins.margin
+    reasons = clock_rule(clock, cost.moves, "provider", chain, margins)
+    reasons += execute_rule(execute_within, cost, chain, margins)
+    need_exec = _execution_bound(cost, chain, margins)
     if challenge_window < need_exec:
         reasons.append(
             f"challenge window {challenge_window} s < {need_exec} s (re-execution and a "
             f"challenge transaction, x margin {m:g}): no watchtower could check the result"
         )
-    need_bond = defence_bond(cost.moves, chain.gas_price, margins.bond_margin)
-    bond_wei = math.floor(Fraction(challenger_bond) * Fraction(wei_per_unit))
-    if bond_wei < need_bond:
-        reasons.append(
-            f"challenger bond {bond_wei} wei < {need_bond} wei ({cost.moves} moves, "
-            f"{defence_gas(cost.moves):,} gas at {chain.gas_price / GWEI:g} gwei x "
-            f"{margins.bond_margin:g}): "
-            "a failed challenge would not pay the defence"
-        )
+    reasons += bond_rule(challenger_bond, cost.moves, chain, margins, wei_per_unit)
     limit = margins.max_output_bytes or MAX_OUTPUT_BYTES
     if cost.output_bytes > limit:
         reasons.append(
@@ -338,3 +319,118 @@ def unsafe_terms(
                 f"{margins.bond_margin:g}): a demand would cost more than the job pays"
             )
     return reasons
+
+
+def clock_rule(
+    clock: int, moves: int, who: str, chain: ChainConditions, margins: Margins
+) -> list[str]:
+    """`who` (provider, replica, watchtower) makes `moves` moves on the worst path, each
+    charged at least one block of its clock."""
+    bt, m = chain.block_time, margins.margin
+    need = math.ceil(moves * bt * m)
+    if clock >= need:
+        return []
+    return [
+        f"clock {clock} s < {need} s ({moves} {who} moves x {bt:g} s blocks x margin {m:g}): "
+        f"an honest {who} could lose by clock"
+    ]
+
+
+def _execution_bound(cost: JobCost, chain: ChainConditions, margins: Margins) -> int:
+    """Seconds to execute the program and land two transactions, times the margin."""
+    compute = cost.macs / margins.macs_per_second
+    return math.ceil(margins.margin * (compute + 2 * chain.block_time))
+
+
+def execute_rule(
+    execute_within: int, cost: JobCost, chain: ChainConditions, margins: Margins
+) -> list[str]:
+    need = _execution_bound(cost, chain, margins)
+    if execute_within >= need:
+        return []
+    compute = cost.macs / margins.macs_per_second
+    return [
+        f"execute-within {execute_within} s < {need} s (about {compute:.0f} s of "
+        f"compute and 2 blocks of {chain.block_time:g} s, x margin {margins.margin:g}): the "
+        "deadline could be missed"
+    ]
+
+
+def bond_rule(
+    challenger_bond: int,
+    moves: int,
+    chain: ChainConditions,
+    margins: Margins,
+    wei_per_unit: float = 1.0,
+) -> list[str]:
+    """A failed challenge must pay the defence of `moves` provider moves."""
+    need_bond = defence_bond(moves, chain.gas_price, margins.bond_margin)
+    bond_wei = math.floor(Fraction(challenger_bond) * Fraction(wei_per_unit))
+    if bond_wei >= need_bond:
+        return []
+    return [
+        f"challenger bond {bond_wei} wei < {need_bond} wei ({moves} moves, "
+        f"{defence_gas(moves):,} gas at {chain.gas_price / GWEI:g} gwei x "
+        f"{margins.bond_margin:g}): "
+        "a failed challenge would not pay the defence"
+    ]
+
+
+# ReplicaMarket.CHALLENGER_SHARE_BPS: a pair game's winner gets this share of the loser's lock
+PAIR_WINNER_BPS = 5000
+
+
+def unsafe_replica_terms(
+    *,
+    clock: int,
+    execute_within: int,
+    reveal_window: int,
+    challenger_bond: int,
+    required_stake: int,
+    cost: JobCost,
+    chain: ChainConditions,
+    margins: Margins = Margins(),  # noqa: B008 (frozen)
+    wei_per_unit: float = 1.0,
+) -> list[str]:
+    """Why an honest replica does not take a seat of a replicated job (docs/protocol.md §6.8)
+    on these terms (empty: safe). As `unsafe_terms`, except: the agreement window is the
+    poster's choice (the replicas check one another; 0 is allowed) and there is no output
+    demand; a replica plays pair games on either side (the challenger's side has one more
+    move, the step); a pair game has no bond, so the half of a disagreeing replica's lock that
+    the winner gets must pay the defence; and the reveal window must hold a reveal and a tally."""
+    moves = cost.moves + 1
+    bt, m = chain.block_time, margins.margin
+    reasons = clock_rule(clock, moves, "replica", chain, margins)
+    reasons += execute_rule(execute_within, cost, chain, margins)
+    need_reveal = math.ceil(2 * bt * m)
+    if reveal_window < need_reveal:
+        reasons.append(
+            f"reveal window {reveal_window} s < {need_reveal} s (a reveal and a tally, 2 blocks "
+            f"of {bt:g} s x margin {m:g}): a late reveal costs 10 % of the lock"
+        )
+    reasons += bond_rule(challenger_bond, cost.moves, chain, margins, wei_per_unit)
+    need = defence_bond(moves, chain.gas_price, margins.bond_margin)
+    forfeit = math.floor(
+        Fraction(required_stake * PAIR_WINNER_BPS, 10_000) * Fraction(wei_per_unit)
+    )
+    if forfeit < need:
+        reasons.append(
+            f"required stake: a disagreeing replica forfeits {forfeit} wei to the winner (50 % "
+            f"of its lock) < {need} wei ({moves} moves, {defence_gas(moves):,} gas at "
+            f"{chain.gas_price / GWEI:g} gwei x {margins.bond_margin:g}): a pair game against "
+            "a liar would not pay for itself"
+        )
+    return reasons
+
+
+def unsafe_watch(
+    *,
+    clock: int,
+    cost: JobCost,
+    chain: ChainConditions,
+    margins: Margins = Margins(),  # noqa: B008 (frozen)
+) -> list[str]:
+    """Why an honest watchtower does not challenge on these terms (empty: safe): its clock
+    must outlast its moves on the worst path (one more than the provider's: the step), or a
+    liar that stalls wins the game and the bond by timeout."""
+    return clock_rule(clock, cost.moves + 1, "watchtower", chain, margins)

@@ -25,7 +25,8 @@ from node.errors import PocError
 from node.game.rules import GameStatus, Side
 from node.roles import outputs
 from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind, describe_error, is_transient
-from node.roles.records import ClaimRecord, WatchStage
+from node.roles.records import ClaimRecord, SeatWatchRecord, WatchStage
+from node.roles.replica_watch import ReplicaWatch
 from node.roles.work import JobWork
 
 log = logging.getLogger(__name__)
@@ -37,20 +38,42 @@ Stage = WatchStage
 class WatchPolicy(DaemonPolicy):
     sample_probability: float = 1.0  # share of results re-executed
     min_value: int = 0  # re-execute only jobs whose reward + stake at risk is at least this
+    # watch the agreement windows of replicated jobs too, when the deployment has a replica
+    # market (protocol.md §6.8, node.roles.replica_watch)
+    replicas: bool = True
+    # the clock rule for a replicated job's watch game (node.roles.safety.unsafe_watch)
+    margin: float = 3.0
+    block_time: float | None = None  # seconds; None: measured from recent blocks
 
 
 class Watchtower(RoleDaemon[ClaimRecord]):
     KIND = RoleKind("watchtower", Side.CHALLENGER, WatchPolicy, ClaimRecord, "watch-results")
 
+    _replicas: ReplicaWatch | None = None
+
     @property
     def policy(self) -> WatchPolicy:
         return self.base_policy  # type: ignore[return-value]
+
+    def tick(self) -> None:
+        super().tick()
+        if self.ctx.deployment.replicas is None or not self.policy.replicas:
+            return
+        if self._replicas is None:
+            self._replicas = ReplicaWatch(self)
+        try:
+            self._replicas.tick()
+        except PocError as exc:  # the optimistic path's claims must not wait on it
+            log.warning("replica watch: %s", describe_error(exc))
 
     def status(self) -> dict[str, Any]:
         return {
             "address": self.ctx.address,
             "credits": self.ctx.deployment.market.credits(self.ctx.address),
             "claims": {c: r.status() for c, r in self.records().items()},
+            "replica_seats": {
+                s: r.status() for s, r in SeatWatchRecord.all(self.ctx.state).items()
+            },
         }
 
     def on_event(self, event: ChainEvent) -> None:
@@ -113,12 +136,14 @@ class Watchtower(RoleDaemon[ClaimRecord]):
             dataclasses.replace(rec, stage=Stage.NEW, reason=None, games=None, my_s_n=None)
         )
 
-    def _sampled(self, claim_id: int, job: Job) -> bool:
-        if job.reward + job.params.required_stake < self.policy.min_value:
+    def sampled(self, draw: str, value: int) -> bool:
+        """Whether to check what `draw` names (a claim id; a replicated job's window), worth
+        `value` (reward + stake at risk)."""
+        if value < self.policy.min_value:
             return False
         # Deterministic per (watchtower, claim): a restart makes the same choice, and a
         # provider cannot tell in advance which claims this watchtower will check.
-        digest = hashlib.sha256(f"{self.ctx.address}:{claim_id}".encode()).digest()
+        digest = hashlib.sha256(f"{self.ctx.address}:{draw}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64 < self.policy.sample_probability
 
     def _check(self, job: Job, rec: ClaimRecord) -> ClaimRecord:
@@ -131,7 +156,7 @@ class Watchtower(RoleDaemon[ClaimRecord]):
             return self.finish(rec, Stage.SKIPPED, f"claim is {claim.state.name.lower()}")
         if d.now() >= rec.window_end:
             return self.finish(rec, Stage.SKIPPED, "challenge window closed before checking")
-        if not self._sampled(rec.claim_id, job):
+        if not self.sampled(str(rec.claim_id), job.reward + job.params.required_stake):
             return self.finish(rec, Stage.SKIPPED, "not sampled")
         try:
             work = self._work_for(job)

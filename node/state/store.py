@@ -49,6 +49,12 @@ CREATE TABLE IF NOT EXISTS claims (
     data TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS seat_watches (
+    seat_id INTEGER PRIMARY KEY,
+    status INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS games (
     game_id INTEGER PRIMARY KEY,
     job_id INTEGER,
@@ -103,7 +109,9 @@ _MIGRATIONS: list[tuple[int, str]] = [
 ]
 
 # the record tables and their key columns (names are never taken from input)
-_RECORD_TABLES = {"jobs": "job_id", "claims": "claim_id"}
+# (seat_watches: the watchtower's seats of replicated jobs, protocol.md §6.8; a table added
+# with IF NOT EXISTS, so an older state folder gains it on open and needs no migration)
+_RECORD_TABLES = {"jobs": "job_id", "claims": "claim_id", "seat_watches": "seat_id"}
 
 TX_PENDING = "pending"
 TX_MINED = "mined"

@@ -181,6 +181,15 @@ class ReplicaMarketContract(ContractBinding):
     def pair_games(self, job_id: int) -> list[PairGame]:
         return [PairGame.from_log(log) for log in self.latest_logs("PairGame", {"jobId": job_id})]
 
+    def watch_games(self, seat_id: int, watcher: str) -> list[int]:
+        """The watch games `watcher` opened on seat `seat_id` (its Challenged events)."""
+        who = watcher.lower()
+        return [
+            int(log["args"]["gameId"])
+            for log in self.latest_logs("Challenged", {"seatId": seat_id})
+            if str(log["args"]["challenger"]).lower() == who
+        ]
+
     def providers_seen(self) -> list[str]:
         """Every provider that ever took a seat (SeatClaimed since the deployment's first
         block, in windows of LOG_WINDOW blocks), in first-seen order."""

@@ -1,8 +1,10 @@
 """The provider daemon's replica role (docs/protocol.md 6.8) on the embedded chain: two
 provider daemons take the seats of a replicated job, commit, reveal and are paid; with one of
 them lying (the adversary of poc_lab, in tests only) the pair game is played by the daemons
-themselves and the honest one wins it. The poster's view of seats and the providers' records
-come from node.roles.replica_client."""
+themselves and the honest one wins it; with both lying alike they agree, and the watchtower
+daemon catches them in the agreement window (node.roles.replica_watch), resuming after a
+restart; a replica skips a job whose terms are unsafe. The poster's view of seats and the
+providers' records come from node.roles.replica_client."""
 
 from __future__ import annotations
 
@@ -19,14 +21,16 @@ from node.chain.contracts.replica_market import ReplicaJobState, SeatState
 from node.roles.context import RoleContext
 from node.roles.errors import NoReplicaMarket
 from node.roles.examples import tiny_mlp
-from node.roles.provider import Provider
+from node.roles.provider import Provider, ProviderPolicy
+from node.roles.records import SeatWatchRecord, WatchStage
 from node.roles.replica_client import (
     ReplicaOptions,
     post_replicated,
     provider_records,
     replica_status,
 )
-from node.roles.safety import DEVNET_FLOORS
+from node.roles.safety import DEVNET_FLOORS, GWEI
+from node.roles.watchtower import Watchtower
 from node.storage.local import LocalStore
 from poc_lab.adversary import ProviderCheat, cheating_provider
 
@@ -179,3 +183,59 @@ def test_cli_posts_a_replicated_job_shows_its_seats_and_lists_records(
     assert ran.code == 0, ran.err
     rows = {r["provider"]: r for r in json.loads(ran.out)["providers"]}
     assert a.ctx.address in rows and rows[a.ctx.address]["expired"] == 0
+
+
+def test_replicas_lying_alike_are_caught_by_a_watchtower_in_the_window(
+    chain: Any, rctx: Any
+) -> None:
+    """r = 2, both replicas lie the same way: they agree, the job enters its agreement window W,
+    and the watchtower challenges each seat in W and wins both games (it is restarted from its
+    state folder mid-game); both liars are slashed and the job reopens."""
+    poster, job_id = _post(rctx, terms=TERMS)  # W = 600 s
+    market = poster.deployment.replicas
+    assert market is not None
+    liars = [_staked(cheating_provider(rctx(i, f"liar{i}"), ProviderCheat("op"))) for i in (2, 3)]
+    tower = Watchtower(rctx(4, "tower"))
+    w3 = chain.provider.web3
+    before = w3.eth.get_balance(tower.ctx.address)
+
+    def seats() -> dict[int, SeatWatchRecord]:
+        return SeatWatchRecord.all(tower.ctx.state)
+
+    drive(chain, [*liars, tower], lambda: any(r.stage == WatchStage.PLAYING for r in seats().values()),
+          rounds=10, seconds_per_round=5)  # fmt: skip
+    assert market.job(job_id).state == ReplicaJobState.WINDOW  # they agreed: only W is left
+    assert len(seats()) == 2 and len({r.s_n for r in seats().values()}) == 1
+    tower = Watchtower(rctx(4, "tower"))  # a restart: the records and the scan resume
+    drive(chain, [*liars, tower], lambda: all(r.stage == WatchStage.DONE for r in seats().values()),
+          rounds=60, seconds_per_round=5)  # fmt: skip
+    for seat_id, rec in seats().items():
+        assert market.seat(seat_id).state == SeatState.REJECTED, rec
+        assert rec.reason is not None and rec.reason.startswith("won games")
+    for liar in liars:
+        record = market.record_of(liar.ctx.address)
+        assert record.rejected == 1 and record.slashed >= 2 * TERMS.required_stake // 2
+    assert market.job(job_id).state == ReplicaJobState.OPEN  # no replica was honest
+    tower.tick()  # withdraws what is left
+    # two bonds back and half of each game's backing (the other half of the liar's free stake)
+    bounty = 2 * (TERMS.required_stake // 2)
+    assert w3.eth.get_balance(tower.ctx.address) > before + bounty // 2
+    assert "replica_seats" in tower.status() and len(tower.status()["replica_seats"]) == 2
+
+
+def test_a_replica_skips_a_job_whose_terms_are_unsafe(
+    chain: Any, rctx: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lock so small that half of it (what a disagreeing replica forfeits to the winner of a
+    pair game) does not pay a defence at 1 gwei: the replica does not take a seat, and says why."""
+    poster, job_id = _post(rctx, terms=dataclasses.replace(W0, required_stake=10**12))
+    market = poster.deployment.replicas
+    assert market is not None
+    a = _staked(Provider(rctx(2, "unsafe"), ProviderPolicy(gas_price=GWEI, block_time=1.0)))
+    with caplog.at_level("INFO", logger="node.roles.replica"):
+        a.tick()
+        a.tick()
+    assert all(market.seat(s).provider != a.ctx.address for s in market.seats_of(job_id))
+    said = [r.getMessage() for r in caplog.records if f"job {job_id}" in r.getMessage()]
+    assert any("unsafe terms" in m and "a pair game against a liar" in m for m in said), said
+    assert sum("refused" in m for m in said) == 1, said  # judged once, not on every tick
