@@ -194,6 +194,11 @@ class ReplicaWatch:
 
     def _play(self, job: ReplicaJob, rec: SeatWatchRecord) -> None:
         now = self.t.ctx.deployment.now
+        if set(rec.games or ()) - set(self.market.watch_games(rec.seat_id, self.me)):
+            # a reorg undid our challenge: challenge again (while the window allows)
+            log.warning("seat %d: our games %s are gone (reorg)", rec.seat_id, rec.games)
+            self._save(dataclasses.replace(rec, stage=Stage.WRONG, games=None))
+            return
         trace = self._work_for(job).trace
         results = {}
         for game_id in rec.games or ():
