@@ -282,6 +282,13 @@ def test_a_prompt_is_compiled_posted_run_and_read_back(
     assert lines[0].startswith("compiled gpt2: 4 prompt tokens, 3 new tokens; "), ran.out
     assert lines[1] == f"program root {compiled['program_root']}"
     assert lines[2] == f"posted job 1 (program root {compiled['program_root']})"
+    ran = run("job", "post", "--hf", "gpt2", *prompt, "--json")  # the same, for scripts
+    assert ran.code == 0, ran.err
+    posted = json.loads(ran.out)
+    assert posted["job_id"] == 2 and posted["program_root"] == compiled["program_root"]
+    assert posted["generation"] == {
+        "model": "gpt2", "prompt_tokens": 4, "max_new_tokens": 3, "ops": compiled["ops"]
+    }  # fmt: skip
     provider = Provider(make_ctx(PROVIDER, "provider-daemon"))
     provider.stake(ETHER)
     market = provider.ctx.deployment.market
