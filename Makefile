@@ -6,7 +6,7 @@ APE := $(ENV) ape
 PYTEST_OPTS ?= -q -p no:cacheprovider
 ANVIL_NET := ethereum:local:foundry
 
-.PHONY: setup test lint typecheck unit anvil-suite compile demo bench fuzz clean browser reliability
+.PHONY: setup test lint typecheck unit anvil-suite compile demo demo-llm bench fuzz clean browser reliability
 
 setup:
 	@bash tools/bootstrap.sh
@@ -58,6 +58,11 @@ bench: compile
 
 demo: compile
 	@$(ENV) python -m poc_lab.demo
+
+# the LLM act: a tiny-gpt generation job verified, then a lie in one attention head's softmax
+# slashed (~40 s; the first run trains the tiny GPT for some minutes, cached in .cache/models)
+demo-llm: compile
+	@$(ENV) python -m poc_lab.demo llm
 
 clean:
 	rm -rf .build .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,9 +1,12 @@
 """`make demo`: the main job end to end on embedded defaults (ape's in-process eth-tester chain
 and a local content store), then a cheating provider caught by the watchtower, which is paid
 its bond back and a bounty from the game's own backing while the cheater's claim lock burns
-(payouts v2, docs/protocol.md 6.5).
+(payouts v2, docs/protocol.md 6.5). The LLM act (`make demo-llm`, kept out of `make demo` since
+its first run trains the tiny GPT for minutes): a tiny-gpt generation job compiled from a
+prompt, finalized and its text checked, then a provider lying in the softmax of one attention
+head of one decode step, caught by the watchtower and slashed.
 
-    python -m poc_lab.demo [--workdir DIR] [--cheat MODE]
+    python -m poc_lab.demo [digits | llm | all] [--workdir DIR] [--cheat MODE]
 
 Nothing is started outside this process, so nothing is left running when it ends."""
 
@@ -235,9 +238,155 @@ def run(workdir: Path, cheat_mode: str) -> None:
     console.print(f"demo finished in {time.monotonic() - t0:.1f}s; no process was started")
 
 
+# the LLM act: a prompt of the project's own words, a few greedy tokens, and a lie in one
+# attention head's softmax of one decode step (layer 1, head 2: not the first op of its kind)
+LLM_PROMPT = "the challenge wi"
+LLM_NEW_TOKENS = 4
+LIE_STEP, LIE_LAYER, LIE_HEAD = 2, 1, 2
+
+
+def run_llm(workdir: Path) -> None:
+    """Act 3: a tiny-gpt generation job compiled from a prompt, run by an honest provider,
+    finalized, its text read back and checked; then a provider that lies in the softmax of one
+    attention head of one decode step, caught by the watchtower and slashed."""
+    t0 = time.monotonic()
+
+    from node.chain.contracts.job_market import ClaimState, JobState
+    from node.compute.llm_service import compile_llm, decode_output
+    from node.embedded import embedded_net
+    from node.program.compiler.llm_program import softmax_ops
+    from node.roles.client import JobClient, JobTerms
+    from node.roles.jobs_input import load_job
+    from node.roles.provider import Provider
+    from node.roles.watchtower import Watchtower
+    from poc_lab.adversary import ProviderCheat, cheating_provider
+
+    console.rule("[bold]act 3: a language model's generation as a job (tiny-gpt)")
+    console.print(
+        f"1. compile: the project's byte-level GPT (trained on its docs, cached), prompt "
+        f"{LLM_PROMPT!r}, {LLM_NEW_TOKENS} new tokens"
+    )
+    t = time.monotonic()
+    workdir.mkdir(parents=True, exist_ok=True)
+    rep = compile_llm("tiny-gpt", None, workdir / "gen", LLM_PROMPT, None, LLM_NEW_TOKENS)
+    spec, data = load_job(workdir / "gen", None, None)
+    prog = spec.program
+    console.print(
+        f"   program: {rep.prompt_tokens} prompt tokens (prefill) + {LLM_NEW_TOKENS - 1} decode "
+        f"steps over KV caches, {rep.ops} ops, {time.monotonic() - t:.1f}s; "
+        f"{rep.float_match} of {LLM_NEW_TOKENS} greedy tokens match the float model's"
+    )
+    heads = int(spec.meta["heads"])
+    lie_op = softmax_ops(prog, LIE_STEP)[LIE_LAYER * heads + LIE_HEAD]
+    lie_row = prog.spec(prog.n_inputs + lie_op)
+
+    with embedded_net(workdir / "chain") as net:
+        ctx = net.ctx
+        terms = JobTerms(
+            reward=ETHER // 10,
+            required_stake=ETHER // 2,
+            challenger_bond=ETHER // 50,
+            execute_within=3600,
+            challenge_window=600,
+            clock=600,
+        )
+        poster = JobClient(ctx(1, "poster"))
+        honest = Provider(ctx(2, "provider"))
+        moves: list[list[str]] = []
+        printer = _move_printer(moves)
+        tower = Watchtower(ctx(3, "watchtower"), observers=[printer])
+        # one attention weight (of the row's first position) off by 3; the rest follows from it
+        cheat = ProviderCheat("op", lie_op, 0, 3)
+        liar = cheating_provider(ctx(4, "mallory"), cheat, observers=[printer])
+        honest.stake(ETHER)
+        market = honest.ctx.deployment.market
+
+        job1 = poster.post(spec, data, terms)
+        console.print(f"2. job {job1} posted with its prompt; reward {terms.reward / ETHER} ETH")
+        t = time.monotonic()
+        honest.tick()
+        claim1 = market.job(job1).current_claim
+        console.print(
+            f"3. provider claimed, generated and submitted in {time.monotonic() - t:.1f}s: "
+            f"S_N {market.claim(claim1).s_n.hex()[:16]}..."
+        )
+        tower.tick()
+        console.print(
+            f"4. watchtower re-executed claim {claim1}: {tower.status()['claims'][claim1]['stage']}"
+        )
+        net.advance(terms.challenge_window + 1)
+        net.drive([honest, tower], lambda: market.job(job1).state == JobState.FINALIZED)
+        result = poster.result(job1, spec)
+        ids = [int(v) for v in result.output[:, 0]]
+        text = decode_output(spec.meta, ids)
+        if ids != rep.generated_ids:
+            raise AssertionError(
+                f"the chain's tokens {ids} are not the compiled {rep.generated_ids}"
+            )
+        console.print(
+            f"5. job {job1} finalized; output checked against the on-chain root "
+            f"{result.output_root.hex()[:16]}...: {LLM_PROMPT!r} + {text!r} (ids {ids}, the "
+            "tokens the program computes)"
+        )
+
+        console.rule(
+            f"a provider that lies in the softmax of head {LIE_HEAD}, layer {LIE_LAYER}, "
+            f"decode step {LIE_STEP}"
+        )
+        liar.stake(ETHER)
+        job2 = poster.post(spec, data, terms)
+        liar.tick()
+        claim2 = market.job(job2).current_claim
+        console.print(
+            f"6. job {job2}: the lying provider submitted claim {claim2}; op {lie_op} of "
+            f"{len(prog.ops)} (rowop div, a [{lie_row.rows}, {lie_row.cols}] row of attention "
+            "weights) holds one weight off by 3, and everything after it follows from the lie"
+        )
+        console.print(
+            "7. the watchtower re-executes, disagrees, challenges; the game move by move:"
+        )
+        console.print("  " + "  ".join(f"{c:<{w}}" for c, w in zip(_HEAD, _WIDTHS, strict=True)))
+        t = time.monotonic()
+        net.drive(
+            [liar, tower], lambda: market.claim(claim2).state == ClaimState.REJECTED, step_s=1
+        )
+        tower.tick()
+        (gid,) = market.games_of_claim(claim2)
+        settled = market.game_settled(gid)
+        rejected = market.claim_rejected(claim2)
+        assert settled is not None and rejected is not None
+        provider_moves = sum(1 for m in moves if m[1] == "provider")
+        gas = sum(int(m[5].replace(",", "")) for m in moves)
+        last, decided = moves[-1], honest.ctx.deployment.game_view(gid)
+        if decided.op_index != lie_op:
+            raise AssertionError(f"the game ended at op {decided.op_index}, the lie is in {lie_op}")
+        console.print(
+            f"8. the honest side won: the game narrowed to op {decided.op_index} (the lying "
+            f"softmax) and the {last[1]}'s {last[2]} at {last[4]} ran it on chain"
+        )
+        console.print(
+            f"9. liar slashed after {len(moves)} moves ({provider_moves} by the provider), "
+            f"{gas:,} gas in all (largest move {max(int(m[5].replace(',', '')) for m in moves):,}),"
+            f" {time.monotonic() - t:.1f}s; burned {(rejected.slashed + settled.burned) / ETHER:.4f}"
+            f" ETH, the watchtower's bounty {settled.bounty / ETHER:.4f} ETH"
+        )
+    console.print(f"LLM act finished in {time.monotonic() - t0:.1f}s; no process was started")
+
+
+ACTS = ("all", "digits", "llm")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "act",
+        nargs="?",
+        choices=ACTS,
+        default="digits",
+        help="digits (default, `make demo`): the classifier job and a cheater; llm (`make "
+        "demo-llm`): a generation job and a lie in one attention head; all: both",
     )
     ap.add_argument(
         "--workdir", type=Path, default=None, help="keep state here (default: a temp dir)"
@@ -246,7 +395,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="poc-demo-"))
     try:
-        run(workdir, args.cheat)
+        if args.act in ("all", "digits"):
+            run(workdir, args.cheat)
+        if args.act in ("all", "llm"):
+            run_llm(workdir / "llm")
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -8,6 +8,13 @@ from typing import Any
 
 import click
 
+from node.cli.generation_options import (
+    GenerationArgs,
+    compiled_lines,
+    generation_args,
+    generation_options,
+)
+
 
 def _emit(obj: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     if as_json:
@@ -24,24 +31,7 @@ def _emit(obj: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     type=click.Choice(["digits-mlp", "digits-cnn", "digits-resnet", "tiny-gpt"]),
     help="train and compile a built-in example instead of MODEL (tiny-gpt: a generation job)",
 )
-@click.option(
-    "--hf",
-    "hf_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="a Hugging Face GPT-2 or Llama causal LM saved with save_pretrained (a generation job)",
-)
-@click.option("--prompt", default=None, help="generation: the prompt text (model's tokenizer)")
-@click.option(
-    "--prompt-ids", default=None, help="generation: the prompt as token ids, comma-separated"
-)
-@click.option(
-    "--max-new-tokens",
-    type=click.IntRange(min=1),
-    default=16,
-    show_default=True,
-    help="generation: tokens to generate (prefill + this many - 1 decode steps)",
-)
+@generation_options
 @click.option(
     "--out",
     "out",
@@ -79,7 +69,7 @@ def compile_cmd(
     hf_dir: Path | None,
     prompt: str | None,
     prompt_ids: str | None,
-    max_new_tokens: int,
+    max_new_tokens: int | None,
     out: Path,
     batch: int | None,
     train: bool,
@@ -98,6 +88,8 @@ def compile_cmd(
     generation job: the prompt's prefill and greedy decode steps over a KV cache."""
     from node.compute import service
 
+    source = None if example else ("--train" if train else f"MODEL {model}")
+    gen = generation_args(example, hf_dir, prompt, prompt_ids, max_new_tokens, source)
     if train:
         from node.compute import training_service as ts
 
@@ -116,8 +108,8 @@ def compile_cmd(
         return
     if sum(x is not None for x in (model, example, hf_dir)) != 1:
         raise click.UsageError("give exactly one of MODEL, --example or --hf")
-    if example == "tiny-gpt" or hf_dir is not None:
-        _compile_llm(example, hf_dir, prompt, prompt_ids, max_new_tokens, out, as_json)
+    if gen is not None:
+        _compile_llm(gen, out, as_json)
         return
     rep = (
         service.compile_example(example, out, batch)
@@ -139,38 +131,12 @@ def compile_cmd(
     _emit(rep.to_json(), as_json, lines)
 
 
-def _parse_ids(text: str) -> list[int]:
-    try:
-        ids = [int(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: token ids are comma-separated integers") from None
-    if not ids:
-        raise click.BadParameter("--prompt-ids: no token id given")
-    return ids
-
-
-def _compile_llm(
-    example: str | None,
-    hf_dir: Path | None,
-    prompt: str | None,
-    prompt_ids: str | None,
-    new_tokens: int,
-    out: Path,
-    as_json: bool,
-) -> None:
-    from node.compute.llm_service import compile_llm
-
-    if prompt is None and prompt_ids is None:
-        raise click.UsageError("a generation job needs --prompt TEXT or --prompt-ids IDS")
-    ids = _parse_ids(prompt_ids) if prompt_ids is not None else None
-    rep = compile_llm(example, hf_dir, out, prompt, ids, new_tokens)
+def _compile_llm(gen: GenerationArgs, out: Path, as_json: bool) -> None:
+    rep = gen.compile(out)
     text = rep.generated_text
     lines = [
         f"wrote {rep.out_dir} (prompt ids in {rep.inputs})",
-        f"program root {rep.program_root}",
-        f"{rep.model}: {rep.prompt_tokens} prompt tokens, {rep.max_new_tokens} new tokens; "
-        f"{rep.ops} ops, {rep.slots} slots: "
-        + ", ".join(f"{k} {v}" for k, v in rep.op_counts.items()),
+        *compiled_lines(rep),
         f"generated ids {rep.generated_ids}",
         *([f"generated text {text!r}"] if text is not None else []),
         f"{rep.float_match} of {rep.max_new_tokens} greedy tokens match the float model's",

@@ -12,6 +12,13 @@ from typing import Any
 
 import click
 
+from node.cli.generation_options import (
+    LLM_EXAMPLE,
+    GenerationArgs,
+    compiled_lines,
+    generation_args,
+    generation_options,
+)
 from node.cli.role_options import (
     Amount,
     PocGroup,
@@ -25,7 +32,7 @@ from node.cli.role_options import (
     timestamp,
 )
 
-EXAMPLES = ("tiny-mlp", "mlp-784", "digits-mlp")
+EXAMPLES = ("tiny-mlp", "mlp-784", "digits-mlp", LLM_EXAMPLE)
 
 
 def _progress(what: str, quiet: bool) -> Any:
@@ -55,7 +62,12 @@ def job() -> None:
 @click.argument(
     "spec_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
 )
-@click.option("--example", type=click.Choice(EXAMPLES), help="a built-in job instead of SPEC_DIR")
+@click.option(
+    "--example",
+    type=click.Choice(EXAMPLES),
+    help=f"a built-in job instead of SPEC_DIR ({LLM_EXAMPLE}: a generation job, with --prompt)",
+)
+@generation_options
 @click.option(
     "--input",
     "input_path",
@@ -135,6 +147,10 @@ def job() -> None:
 def post_cmd(
     spec_dir: Path | None,
     example: str | None,
+    hf_dir: Path | None,
+    prompt: str | None,
+    prompt_ids: str | None,
+    max_new_tokens: int | None,
     input_path: Path | None,
     reward: int,
     required_stake: int,
@@ -155,13 +171,20 @@ def post_cmd(
     as_json: bool,
 ) -> None:
     """Upload a job (a `poc compile` spec dir and an input, or --example) and escrow its reward.
+    A generation job is compiled here from its prompt (--example tiny-gpt or --hf DIR, with
+    --prompt TEXT or --prompt-ids IDS and --max-new-tokens N), as `poc compile` would.
     Warns (stderr) about terms below the market's floors or that honest providers refuse.
     With --replicas 2-5 the job goes to the replica market (protocol.md 6.8)."""
-    from node.roles.client import JobTerms
-    from node.roles.jobs_input import load_job, padding_note
+    import tempfile
 
-    if (spec_dir is None) == (example is None):
-        raise click.UsageError("give exactly one of SPEC_DIR or --example")
+    from node.roles.client import JobTerms
+
+    if sum(x is not None for x in (spec_dir, example, hf_dir)) != 1:
+        raise click.UsageError("give exactly one of SPEC_DIR, --example or --hf")
+    source = _spec_dir_words(spec_dir) if spec_dir is not None else None
+    gen = generation_args(example, hf_dir, prompt, prompt_ids, max_new_tokens, source)
+    if gen is not None and input_path is not None:
+        raise click.UsageError("--input: a generation job's input is its prompt (--prompt)")
     terms = JobTerms(
         reward,
         required_stake,
@@ -171,17 +194,82 @@ def post_cmd(
         window,
         clock,
     )
-    with _progress("loading the job", as_json):
-        spec, data = load_job(spec_dir, example, input_path)
+    # a generation job's spec lives in a temporary folder until it is uploaded
+    with tempfile.TemporaryDirectory(prefix="poc-generation-") as tmp:
+        _post(spec_dir, example, input_path, gen, Path(tmp), terms, replicas,
+              (reveal_window, agreement_window, min_stake, min_accepted, allow),
+              asset_price_eth, block_time, config_file, as_json)  # fmt: skip
+
+
+def _spec_dir_words(spec_dir: Path) -> str:
+    """How a refusal of --prompt names SPEC_DIR: a generation job's is compiled for its own
+    prompt already."""
+    import json
+
+    try:
+        meta = json.loads((spec_dir / "manifest.json").read_text()).get("meta") or {}
+    except (OSError, ValueError, AttributeError):
+        meta = {}
+    if isinstance(meta, dict) and meta.get("kind") == "generation":
+        return (
+            f"SPEC_DIR {spec_dir}, a generation job compiled for its own prompt already "
+            "(post it without --prompt)"
+        )
+    return f"SPEC_DIR {spec_dir}"
+
+
+def _load(
+    spec_dir: Path | None,
+    example: str | None,
+    input_path: Path | None,
+    gen: GenerationArgs | None,
+    tmp: Path,
+    as_json: bool,
+) -> tuple[Any, Any, dict[str, Any] | None]:
+    """The job's spec and input (a generation job compiled into `tmp` first), and what was
+    compiled (None when nothing was)."""
+    from node.roles.jobs_input import load_job
+
+    if gen is None:
+        with _progress("loading the job", as_json):
+            spec, data = load_job(spec_dir, example, input_path)
+        return spec, data, None
+    with _progress("compiling the generation program", as_json):
+        rep = gen.compile(tmp)
+    if not as_json:  # what is posted, before the upload
+        click.echo("compiled " + "\n".join(compiled_lines(rep)))
+    spec, data = load_job(tmp, None, None)
+    return spec, data, {"model": rep.model, "prompt_tokens": rep.prompt_tokens,
+                        "max_new_tokens": rep.max_new_tokens, "ops": rep.ops}  # fmt: skip
+
+
+def _post(
+    spec_dir: Path | None,
+    example: str | None,
+    input_path: Path | None,
+    gen: GenerationArgs | None,
+    tmp: Path,
+    terms: Any,
+    replicas: int,
+    replica_terms: tuple[int, int, int, int, tuple[str, ...]],
+    asset_price_eth: float | None,
+    block_time: float | None,
+    config_file: Path | None,
+    as_json: bool,
+) -> None:
+    from node.roles.jobs_input import padding_note
+
+    reveal_window, agreement_window, min_stake, min_accepted, allow = replica_terms
+    spec, data, compiled = _load(spec_dir, example, input_path, gen, tmp, as_json)
     client = _client(config_file)
     asset = client.ctx.deployment.asset
     if not asset.is_ether:  # the amounts were read as ether: they are amounts of the token
         try:
             terms = dataclasses.replace(
                 terms,
-                reward=asset.from_ether_scale(reward),
-                required_stake=asset.from_ether_scale(required_stake),
-                challenger_bond=asset.from_ether_scale(bond),
+                reward=asset.from_ether_scale(terms.reward),
+                required_stake=asset.from_ether_scale(terms.required_stake),
+                challenger_bond=asset.from_ether_scale(terms.challenger_bond),
             )
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
@@ -206,7 +294,8 @@ def post_cmd(
             job_id = post_replicated(client.ctx, spec, data, terms, options)
         emit(
             {"job_id": job_id, "replicated": True, "replicas": replicas,
-             "program_root": "0x" + spec.program.root.hex(), "warnings": warnings},
+             "program_root": "0x" + spec.program.root.hex(), "warnings": warnings,
+             "generation": compiled},
             as_json,
             [f"posted replicated job {job_id} for {replicas} replicas "
              f"(program root 0x{spec.program.root.hex()}; `poc job status --replicated {job_id}`)"],
@@ -215,7 +304,12 @@ def post_cmd(
     with _progress("uploading the package and escrowing the reward", as_json):
         job_id = client.post(spec, data, terms)
     emit(
-        {"job_id": job_id, "program_root": "0x" + spec.program.root.hex(), "warnings": warnings},
+        {
+            "job_id": job_id,
+            "program_root": "0x" + spec.program.root.hex(),
+            "warnings": warnings,
+            "generation": compiled,
+        },
         as_json,
         [f"posted job {job_id} (program root 0x{spec.program.root.hex()})"],
     )

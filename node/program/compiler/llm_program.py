@@ -19,7 +19,8 @@ from node.program.compiler.eager import EagerBuilder
 from node.program.compiler.errors import CompileError
 from node.program.compiler.llm_lower import TransformerLowering
 from node.program.compiler.transformer import TransformerWeights, float_forward
-from node.program.constants import DType, ReduceKind
+from node.program.constants import DType, Opcode, ReduceKind, RowKind
+from node.program.program import Program
 from node.program.spec import JobSpec
 
 PROMPT_INPUT = "ids"
@@ -89,6 +90,25 @@ def compile_generation(
     data_slot = next(i for i, s in enumerate(prog.inputs) if s.name == PROMPT_INPUT)
     spec = JobSpec(prog, consts, 1, data_slot, None, None, info)
     return Generation(spec, list(prompt), expected, info)
+
+
+def softmax_ops(program: Program, step: int) -> list[int]:
+    """The op indices of decode step `step`'s softmax divisions (the rowop that divides by
+    the row sum: one per layer and attention head, layer by layer, head by head). Step 0 is
+    the prefill, step s >= 1 runs after the s-th argmax; where to look at one head's
+    attention in a generation program (a watchtower's report, the demo)."""
+    ops = program.ops
+    argmaxes = [
+        i for i, op in enumerate(ops) if op.opcode == Opcode.REDUCE and op.kind == ReduceKind.ARGMAX
+    ]
+    if not 0 <= step < len(argmaxes):
+        raise CompileError(f"step {step}: this program has steps 0 .. {len(argmaxes) - 1}")
+    lo = argmaxes[step - 1] if step else -1
+    return [
+        i
+        for i in range(lo + 1, argmaxes[step])
+        if ops[i].opcode == Opcode.ROWOP and ops[i].kind == RowKind.DIV
+    ]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ stake exits 15; a padded input's result comes back with the poster's rows only."
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -253,3 +254,79 @@ def test_an_account_without_ether_is_told_to_fund_it(
     monkeypatch.setattr(RoleContext, "from_settings", staticmethod(from_settings))
     ran = run(*args)
     _refused(ran, 9, f"account {broke.address} holds 0 wei", "fund the account first")
+
+
+def _save_gpt2(d: Path) -> None:
+    """A one-layer random GPT-2 without a tokenizer (prompts by ids), saved locally."""
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(n_layer=1, n_embd=64, n_head=2, vocab_size=300, n_positions=32)
+    transformers.GPT2LMHeadModel(cfg).eval().save_pretrained(d)
+
+
+def test_a_prompt_is_compiled_posted_run_and_read_back(
+    run: Callable[..., Ran], make_ctx: Callable[[int, str], RoleContext], chain: Any
+) -> None:
+    """Issue 16: `poc job post --hf DIR --prompt-ids ...` compiles the generation program as
+    `poc compile` does (the same program root), says what it compiled, posts it; the provider
+    runs it and `poc job result` gives the tokens `poc compile` computed."""
+    _save_gpt2(Path("gpt2"))
+    prompt = ["--prompt-ids", "5,17,250,3", "--max-new-tokens", "3"]
+    ran = run("compile", "--hf", "gpt2", *prompt, "--out", "spec", "--json")
+    assert ran.code == 0, ran.err
+    compiled = json.loads(ran.out)
+    ran = run("job", "post", "--hf", "gpt2", *prompt)
+    assert ran.code == 0, ran.err
+    lines = ran.out.splitlines()
+    assert lines[0].startswith("compiled gpt2: 4 prompt tokens, 3 new tokens; "), ran.out
+    assert lines[1] == f"program root {compiled['program_root']}"
+    assert lines[2] == f"posted job 1 (program root {compiled['program_root']})"
+    ran = run("job", "post", "--hf", "gpt2", *prompt, "--json")  # the same, for scripts
+    assert ran.code == 0, ran.err
+    posted = json.loads(ran.out)
+    assert posted["job_id"] == 2 and posted["program_root"] == compiled["program_root"]
+    assert posted["generation"] == {
+        "model": "gpt2", "prompt_tokens": 4, "max_new_tokens": 3, "ops": compiled["ops"]
+    }  # fmt: skip
+    provider = Provider(make_ctx(PROVIDER, "provider-daemon"))
+    provider.stake(ETHER)
+    market = provider.ctx.deployment.market
+    drive(chain, [provider], lambda: market.job(1).state == JobState.FINALIZED, 20, 120)
+    ran = run("job", "result", "1", "--out", "y.npy", "--json")
+    assert ran.code == 0, ran.err
+    assert json.loads(ran.out)["generated_ids"] == compiled["generated_ids"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--example", "tiny-mlp", "--prompt", "hi"],
+         ["--prompt: only for a generation job", "not for --example tiny-mlp"]),
+        (["--example", "digits-mlp", "--max-new-tokens", "4"],
+         ["--max-new-tokens: only for a generation job", "not for --example digits-mlp"]),
+        (["spec", "--prompt-ids", "1,2"], ["--prompt-ids: only for", "not for SPEC_DIR spec"]),
+        (["gen", "--prompt", "hi"], ["SPEC_DIR gen, a generation job compiled for its own prompt"]),
+        (["--example", "tiny-gpt", "--prompt", "hi", "--prompt-ids", "1"],
+         ["give --prompt TEXT or --prompt-ids IDS, not both"]),
+        (["--example", "tiny-gpt"], ["a generation job needs --prompt TEXT or --prompt-ids IDS"]),
+        (["--example", "tiny-gpt", "--prompt", ""], ["'--prompt'", "an empty prompt"]),
+        (["--example", "tiny-gpt", "--prompt-ids", "1,x"],
+         ["'--prompt-ids'", "'1,x': token ids are comma-separated integers"]),
+        (["--example", "tiny-gpt", "--prompt", "hi", "--max-new-tokens", "0"],
+         ["'--max-new-tokens'", "0 is not in the range x>=1"]),
+        (["--example", "tiny-gpt", "--prompt", "hi", "--input", "x.npy"],
+         ["--input: a generation job's input is its prompt"]),
+        (["--example", "tiny-gpt", "--hf", "gen", "--prompt", "hi"],
+         ["give exactly one of SPEC_DIR, --example or --hf"]),
+    ],
+)  # fmt: skip
+def test_a_bad_prompt_for_job_post_is_a_usage_error_naming_it(
+    run: Callable[..., Ran], args: list[str], words: list[str]
+) -> None:
+    """Refused before anything is compiled or sent (the tiny GPT is never trained here)."""
+    for folder, kind in (("spec", "inference"), ("gen", "generation")):
+        Path(folder).mkdir()
+        Path(folder, "manifest.json").write_text(json.dumps({"meta": {"kind": kind}}))
+    np.save("x.npy", np.zeros(4))
+    _refused(run("job", "post", *args), 2, *words)

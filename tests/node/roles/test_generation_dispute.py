@@ -16,10 +16,16 @@ from roles_support import ETHER, TERMS, advance, drive
 
 from node.chain.contracts.job_market import JobState
 from node.game.rules import GameStatus
+from node.program.compiler.errors import CompileError
 from node.program.compiler.llm_lower import calibrate
-from node.program.compiler.llm_program import Generation, compile_generation, ids_tensor
+from node.program.compiler.llm_program import (
+    Generation,
+    compile_generation,
+    ids_tensor,
+    softmax_ops,
+)
 from node.program.compiler.transformer import Layer, Norm, TransformerWeights
-from node.program.constants import Opcode, ReduceKind, RowKind
+from node.program.constants import Opcode, RowKind
 from node.roles.client import JobClient
 from node.roles.provider import Provider
 from node.roles.watchtower import Watchtower
@@ -61,19 +67,20 @@ def generation() -> tuple[Generation, dict[int, Any]]:
     return gen, inputs
 
 
-def _softmax_div_of_step(gen: Generation, step: int) -> int:
-    """Index of the first softmax division (rowop div) of decode step `step` (1-based): the
-    ops after the step-th argmax."""
-    ops = gen.spec.program.ops
-    argmaxes = [
-        i for i, op in enumerate(ops) if op.opcode == Opcode.REDUCE and op.kind == ReduceKind.ARGMAX
+def test_softmax_ops_finds_each_steps_softmax(
+    generation: tuple[Generation, dict[int, Any]],
+) -> None:
+    """One division per step (one layer, one head), each inside its own step, in step order;
+    a step the program does not have is named."""
+    prog = generation[0].spec.program
+    found = [softmax_ops(prog, s) for s in range(NEW_TOKENS)]
+    assert all(len(f) == 1 for f in found), found
+    divs = [
+        i for i, op in enumerate(prog.ops) if op.opcode == Opcode.ROWOP and op.kind == RowKind.DIV
     ]
-    start = argmaxes[step - 1]
-    return next(
-        i
-        for i, op in enumerate(ops)
-        if i > start and op.opcode == Opcode.ROWOP and op.kind == RowKind.DIV
-    )
+    assert [f[0] for f in found] == divs
+    with pytest.raises(CompileError, match=f"step {NEW_TOKENS}: this program has steps 0 .. 2"):
+        softmax_ops(prog, NEW_TOKENS)
 
 
 @pytest.mark.parametrize("lie", [True, False])
@@ -85,7 +92,7 @@ def test_generation_dispute_is_won_by_the_honest_side(
     honest = TraceProvider(prog, inputs)
     n = len(prog.ops)
     assert [int(v) for v in honest.values(prog.output_slot).reshape(-1, 32)[:, 0]] == gen.expected
-    op_index = _softmax_div_of_step(gen, 2)
+    op_index = softmax_ops(gen.spec.program, 2)[0]
     trace = honest
     if lie:  # one attention weight of the second decode step off by 3, the rest follows
         row = prog.spec(prog.n_inputs + op_index)
