@@ -31,10 +31,13 @@ browser:
 unit: compile browser
 	@$(APE) test tests $(PYTEST_OPTS) -m "not integration and not slow"
 
-# The contract scenario suite again on a real anvil (started and stopped by ape-foundry),
-# then the integration suite (its fixtures start and stop anvil and the IPFS node).
+# The contract scenarios again on a real anvil (started and stopped by ape-foundry): every
+# market, payout, game and token scenario; the `evm_only` checks (vectors, gas tables, long
+# random sequences: the EVM alone decides them) stay on the embedded chain, where `unit` runs
+# them. Then the roles on anvil and the integration suite (its fixtures start and stop anvil
+# and the IPFS node).
 anvil-suite: compile
-	@$(APE) test tests/contracts tests/toolchain $(PYTEST_OPTS) -m "not slow" --network $(ANVIL_NET)
+	@$(APE) test tests/contracts tests/toolchain $(PYTEST_OPTS) -m "not slow and not evm_only" --network $(ANVIL_NET)
 	@# separate session: both folders have a `conftest` module imported by name
 	@$(APE) test tests/node/roles $(PYTEST_OPTS) -m "not slow and not integration" --network $(ANVIL_NET)
 	@$(APE) test tests $(PYTEST_OPTS) -m "integration and not slow"

@@ -17,6 +17,9 @@ from node.game.rules import GameStatus
 from node.program.compiler.training import TrainJobConfig, build_training_job, init_weights
 from node.program.constants import Opcode
 
+# EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
+pytestmark = pytest.mark.evm_only
+
 STEPS = 3
 STEP_GAS: dict[str, int] = {}
 

@@ -16,6 +16,9 @@ from contracts_trace import Trace, play_traces, step_data, synthetic_view, visio
 
 from node.game.rules import GameStatus
 
+# EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
+pytestmark = pytest.mark.evm_only
+
 # regression guard for the N = 32 steps (measured 309k qadd, 376k gmax / 386k gsum at G = 64)
 STEP_GAS_GUARD = 400_000
 

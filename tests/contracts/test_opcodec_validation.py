@@ -13,6 +13,9 @@ from typing import Any
 import ape
 import pytest
 
+# EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
+pytestmark = pytest.mark.evm_only
+
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[1] / "vectors" / "validation.json").read_text()
 )

@@ -8,6 +8,9 @@ from conftest import BOND, STAKE, deploy_system, job_params
 from contracts_trace import Trace, play_traces
 from replicas import commit, deploy_replicas, pair_games, post, reveal, seat, terms
 
+# EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
+pytestmark = pytest.mark.evm_only
+
 GAS: dict[str, int] = {}
 
 

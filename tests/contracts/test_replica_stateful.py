@@ -12,6 +12,9 @@ import replica_machine
 from conftest import FUZZ, deploy_system
 from replicas import deploy_replicas
 
+# EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
+pytestmark = pytest.mark.evm_only
+
 
 def _run(project, accounts, chain, examples: int, steps: int) -> None:  # noqa: ANN001
     from ape.exceptions import ContractLogicError

@@ -15,6 +15,9 @@ from conftest import FUZZ
 from node.program.constants import NO_SLOT, DType, Flag, Opcode
 from node.program.ops import Op
 
+# EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
+pytestmark = pytest.mark.evm_only
+
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 ELEMENTWISE = ["add", "requant", "relu", "lut", "im2col", "qadd", "gmax", "gsum"]
 # CI checks every case of a file up to this many (the files hold ~300 each); POC_FUZZ=1 all.

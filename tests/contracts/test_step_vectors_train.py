@@ -20,6 +20,9 @@ from node.program.ops import Op
 from node.program.packing import pack
 from node.program.reference import group_leaf_indices, run_op
 
+# EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
+pytestmark = pytest.mark.evm_only
+
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 LIMIT = 10**9 if FUZZ else 120
 # the verifier alone at M = 32 .. 256 (32 * log2(M/32) siblings more per doubling of M)

@@ -20,6 +20,9 @@ from node.program.packing import pack
 from node.program.reference import elementwise_leaf_indices, run_op, step_elementwise
 from node.program.transformer_ref import gather_table_leaf, reduce_states
 
+# EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
+pytestmark = pytest.mark.evm_only
+
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 LIMIT = 10**9 if FUZZ else 120
 

@@ -40,6 +40,9 @@ from node.program.reference import run_op
 from node.program.tensors import TensorSpec
 from node.program.validation import opening_violation
 
+# EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
+pytestmark = pytest.mark.evm_only
+
 CLAIM_REJECTED = 4
 GAME_CHALLENGER_WON = 3
 

@@ -20,6 +20,9 @@ from node.program.reference import elementwise_leaf_indices, step_elementwise
 from node.program.transformer_ref import gather_table_leaf, step_reduce
 from node.program.validation import operand_expectations
 
+# EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
+pytestmark = pytest.mark.evm_only
+
 T, D, HIDDEN = 2048, 4096, 16384
 VOCAB = MAX_K // LEAF_ELEMS * LEAF_ELEMS
 # the verifier's share of the 300k step (the game adds ~100-130k around it: slot proofs, op
