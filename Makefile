@@ -28,8 +28,11 @@ browser:
 	@bash scripts/install_browser.sh
 
 # Unit tests on ape's embedded chain (eth-tester); integration tests need real anvil / IPFS.
+# The roles suite (daemons playing whole games) runs once, on anvil, in `anvil-suite`: its
+# fixtures work on either chain, and there it takes about 5 minutes where py-evm's step
+# execution takes several times that (`ape test tests/node/roles` runs it on the embedded chain).
 unit: compile browser
-	@$(APE) test tests $(PYTEST_OPTS) -m "not integration and not slow"
+	@$(APE) test tests $(PYTEST_OPTS) -m "not integration and not slow" --ignore tests/node/roles
 
 # The contract scenarios again on a real anvil (started and stopped by ape-foundry): every
 # market, payout, game and token scenario; the `evm_only` checks (vectors, gas tables, long

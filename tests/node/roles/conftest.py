@@ -1,6 +1,7 @@
-"""Fixtures of the roles suite on ape's embedded chain: the protocol deployed with ape, the
-in-process web3 handed to the roles, a shared local content store, and a driver that ticks
-roles and moves chain time deterministically."""
+"""Fixtures of the roles suite, on whichever chain ape's session runs (`make test` runs it on
+anvil, `--network ethereum:local:foundry`; plain `ape test` on the embedded chain): the
+protocol deployed with ape, the provider's web3 handed to the roles, a shared local content
+store, and a driver that ticks roles and moves chain time deterministically."""
 
 from __future__ import annotations
 
