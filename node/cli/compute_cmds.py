@@ -187,9 +187,7 @@ def run_cmd(spec: Path, input_path: Path, device: str, labels: Path | None, as_j
 def train_weights_cmd(spec: Path, output: Path, out: Path, as_json: bool) -> None:
     """Turn a training job's output (the int32 result tensor, .npy, from `poc run` or
     `poc job result --raw`) into a float PyTorch state dict (torch.save)."""
-    from node.compute.training_service import training_state_dict
+    from node.compute.training_service import state_dict_lines, training_state_dict
 
     summary = training_state_dict(spec, output, out)
-    lines = [f"wrote {out}"] + [f"  {k} {v}" for k, v in summary["layers"].items()]
-    lines.append(f"loss per item: first step {summary['loss_first']}, last {summary['loss_last']}")
-    _emit(summary, as_json, lines)
+    _emit(summary, as_json, state_dict_lines(summary))

@@ -509,25 +509,45 @@ def status_cmd(
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help=".npy file for the (dequantized when the spec says how) output",
+    help=".npy file for the (dequantized when the spec says how) output; needed unless "
+    "--state-dict is given",
 )
 @click.option("--raw", is_flag=True, help="write the quantized integers instead")
+@click.option(
+    "--state-dict",
+    "state_dict_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="training jobs: write the trained weights as a float PyTorch state dict (torch.save), "
+    "as `poc train-weights` does",
+)
 @config_option
 @json_option
-def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_json: bool) -> None:
+def result_cmd(
+    job_id: int,
+    out: Path | None,
+    raw: bool,
+    state_dict_out: Path | None,
+    config_file: Path | None,
+    as_json: bool,
+) -> None:
     """Download the accepted output, check it against the on-chain output root, save it. When
     the blob behind the claim's locator is missing or wrong, the output published on chain (on
     the poster's demand) is used. Before finalization it says whether the output can be had,
-    and when it cannot while the window is open, to `poc job demand-output` it."""
+    and when it cannot while the window is open, to `poc job demand-output` it. For a training
+    job, --state-dict writes the checked weights as a float state dict."""
     import numpy as np
 
     from node.compute.llm_service import decode_output
     from node.roles.jobs_input import OUTPUT_ROWS, posted_meta
 
-    if not out.parent.is_dir():
-        raise click.UsageError(f"--out {out}: the folder {out.parent} does not exist")
+    if out is None and state_dict_out is None:
+        raise click.UsageError("give --out FILE.npy, --state-dict FILE.pt (training jobs) or both")
+    for flag, path in (("--out", out), ("--state-dict", state_dict_out)):
+        if path is not None and not path.parent.is_dir():
+            raise click.UsageError(f"{flag} {path}: the folder {path.parent} does not exist")
     client = _client(config_file, read_only=True)
+    if state_dict_out is not None:  # refused before the download
+        _require_training(job_id, posted_meta(client.ctx, job_id))
     with _progress("downloading and checking the output", as_json):
         res = client.result(job_id)
         meta = posted_meta(client.ctx, job_id)
@@ -536,7 +556,15 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
     values = res.output if raw or res.values is None else res.values
     if real_rows is not None:  # the rest is the output of the input's padding
         values = values[:real_rows]
-    np.save(out, values)
+    if out is not None:
+        np.save(out, values)
+    trained: dict[str, Any] | None = None  # what --state-dict wrote, and its lines
+    trained_lines: list[str] = []
+    if state_dict_out is not None:
+        from node.compute.training_service import save_state_dict, state_dict_lines
+
+        trained = save_state_dict(res.output, meta, state_dict_out)
+        trained_lines = state_dict_lines(trained)
     generated: list[int] | None = None
     text: str | None = None
     if meta.get("kind") == "generation":  # token ids [N, 32], the id in column 0
@@ -545,7 +573,7 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
     emit(
         {
             "job_id": job_id,
-            "out": str(out),
+            "out": None if out is None else str(out),
             "shape": list(values.shape),
             "output_root": "0x" + res.output_root.hex(),
             "verified": True,
@@ -553,6 +581,7 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
             "note": res.note,
             "generated_ids": generated,
             "generated_text": text,
+            "state_dict": trained,
         },
         as_json,
         [
@@ -567,11 +596,24 @@ def result_cmd(job_id: int, out: Path, raw: bool, config_file: Path | None, as_j
                 if real_rows is not None
                 else []
             ),
-            f"wrote {out} {list(values.shape)}",
+            *([f"wrote {out} {list(values.shape)}"] if out is not None else []),
+            *trained_lines,
             *([f"generated ids {generated}"] if generated is not None else []),
             *([f"generated text {text!r}"] if text is not None else []),
         ],
     )
+
+
+def _require_training(job_id: int, meta: dict[str, Any]) -> None:
+    """Refuse --state-dict on a job whose posted spec is not a training job's, naming its kind."""
+    from node.compute.training_service import is_training
+
+    if not is_training(meta):
+        kind = meta.get("kind") or "inference"
+        raise click.UsageError(
+            f"--state-dict: job {job_id} is not a training job (kind: {kind}; its posted spec "
+            "has no training metadata); use --out for its output"
+        )
 
 
 @job.command("demand-output")

@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from safetensors.numpy import load_file
 
@@ -99,16 +101,35 @@ def compile_training(data: Path | None, out: Path, req: TrainRequest) -> Compile
     return _report(spec, out)
 
 
-def training_state_dict(spec_dir: Path, output: Path, out: Path, names: Sequence[str] = ()) -> dict:  # type: ignore[type-arg]
+def training_state_dict(
+    spec_dir: Path, output: Path, out: Path, names: Sequence[str] = ()
+) -> dict[str, Any]:
     """The trained weights of a training job's output (a .npy of the int32 result tensor, as
     `poc run` or `poc job result --raw` writes it) as a float state dict saved with torch.save;
     returns a summary (layers, their shapes, the last step's loss)."""
     spec = JobSpec.load(spec_dir)
-    if "training" not in spec.meta:
+    if not is_training(spec.meta):
         raise TrainingError(f"{spec_dir} is not a training job (no training metadata)")
-    weights, losses = unpack_result(np.load(output), spec.meta)
+    return save_state_dict(np.load(output), spec.meta, out, names)
+
+
+def is_training(meta: dict[str, Any]) -> bool:
+    """Whether a spec's (or a posted job's) meta is a training job's."""
+    return isinstance(meta.get("training"), dict)
+
+
+def save_state_dict(
+    result: npt.NDArray[np.integer],
+    meta: dict[str, Any],
+    out: Path,
+    names: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Save the float state dict of a training job's int32 output tensor `result` (its spec's
+    `meta` says the layout and scales) with torch.save to `out`; `poc train-weights` and
+    `poc job result --state-dict` both come here. Returns the summary they print."""
+    weights, losses = unpack_result(result, meta)
     layer_names = (
-        list(names) or spec.meta["training"].get("layers") or [str(i) for i in range(len(weights))]
+        list(names) or meta["training"].get("layers") or [str(i) for i in range(len(weights))]
     )
     sd = state_dict(weights, layer_names)
     torch.save(sd, out)
@@ -118,3 +139,13 @@ def training_state_dict(spec_dir: Path, output: Path, out: Path, names: Sequence
         "loss_first": float(losses[0]) if len(losses) else None,
         "loss_last": float(losses[-1]) if len(losses) else None,
     }
+
+
+def state_dict_lines(summary: dict[str, Any]) -> list[str]:
+    """What the CLI prints of a `save_state_dict` summary."""
+    lines = [f"wrote {summary['out']}"] + [f"  {k} {v}" for k, v in summary["layers"].items()]
+    if summary["loss_last"] is not None:
+        lines.append(
+            f"loss per item: first step {summary['loss_first']}, last {summary['loss_last']}"
+        )
+    return lines
