@@ -477,6 +477,7 @@ ACTIONS = (
 )
 
 
+@pytest.mark.evm_only  # random sequences: the EVM alone decides them (115 s on anvil)
 @settings(
     max_examples=12,
     deadline=None,
