@@ -70,6 +70,45 @@ _HEAD = ["#", "side", "move", "level", "position", "gas", "clocks p/c"]
 _WIDTHS = [3, 10, 13, 10, 26, 9, 16]
 
 
+@dataclass
+class _Cast:
+    """Who plays in an act: the poster, an honest provider, a watchtower printing the moves
+    it sees, and a provider lying as its cheat says; the terms every job of the act gets."""
+
+    terms: Any
+    poster: Any
+    honest: Any
+    tower: Any
+    liar: Any
+    moves: list[list[str]]
+
+
+def _cast(ctx: Callable[[int, str], Any], cheat: Any) -> _Cast:
+    from node.roles.client import JobClient, JobTerms
+    from node.roles.provider import Provider
+    from node.roles.watchtower import Watchtower
+    from poc_lab.adversary import cheating_provider
+
+    terms = JobTerms(
+        reward=ETHER // 10,
+        required_stake=ETHER // 2,
+        challenger_bond=ETHER // 50,
+        execute_within=3600,
+        challenge_window=600,
+        clock=600,
+    )
+    moves: list[list[str]] = []
+    printer = _move_printer(moves)
+    return _Cast(
+        terms,
+        JobClient(ctx(1, "poster")),
+        Provider(ctx(2, "provider")),
+        Watchtower(ctx(3, "watchtower"), observers=[printer]),
+        cheating_provider(ctx(4, "mallory"), cheat, observers=[printer]),
+        moves,
+    )
+
+
 def run(workdir: Path, cheat_mode: str) -> None:
     t0 = time.monotonic()
 
@@ -78,10 +117,7 @@ def run(workdir: Path, cheat_mode: str) -> None:
     from node.chain.contracts.job_market import ClaimState, JobState
     from node.embedded import embedded_net
     from node.program.compiler.examples import accuracy, build_example, model_input
-    from node.roles.client import JobClient, JobTerms
-    from node.roles.provider import Provider
-    from node.roles.watchtower import Watchtower
-    from poc_lab.adversary import ProviderCheat, cheating_provider
+    from poc_lab.adversary import ProviderCheat
 
     console.rule("[bold]poc demo: optimistic Proof of Compute on embedded defaults")
     console.print("1. compile: train a digits classifier (scikit-learn digits), quantize to int8")
@@ -107,23 +143,14 @@ def run(workdir: Path, cheat_mode: str) -> None:
         console.print(
             f"2. deploy on ape's embedded chain: JobMarket {net.local.deployment.addresses['job_market']}"
         )
-        ctx = net.ctx
-
-        terms = JobTerms(
-            reward=ETHER // 10,
-            required_stake=ETHER // 2,
-            challenger_bond=ETHER // 50,
-            execute_within=3600,
-            challenge_window=600,
-            clock=600,
-        )
-        poster = JobClient(ctx(1, "poster"))
-        honest = Provider(ctx(2, "provider"))
-        moves: list[list[str]] = []
-        printer = _move_printer(moves)
-        tower = Watchtower(ctx(3, "watchtower"), observers=[printer])
-        cheater = cheating_provider(
-            ctx(4, "mallory"), ProviderCheat(cheat_mode), observers=[printer]
+        cast = _cast(net.ctx, ProviderCheat(cheat_mode))
+        terms, poster, honest, tower, cheater, moves = (
+            cast.terms,
+            cast.poster,
+            cast.honest,
+            cast.tower,
+            cast.liar,
+            cast.moves,
         )
         parties = [
             Party("job poster", poster.ctx.address, 0),
@@ -255,11 +282,8 @@ def run_llm(workdir: Path) -> None:
     from node.compute.llm_service import compile_llm, decode_output
     from node.embedded import embedded_net
     from node.program.compiler.llm_program import softmax_ops
-    from node.roles.client import JobClient, JobTerms
     from node.roles.jobs_input import load_job
-    from node.roles.provider import Provider
-    from node.roles.watchtower import Watchtower
-    from poc_lab.adversary import ProviderCheat, cheating_provider
+    from poc_lab.adversary import ProviderCheat
 
     console.rule("[bold]act 3: a language model's generation as a job (tiny-gpt)")
     console.print(
@@ -281,23 +305,16 @@ def run_llm(workdir: Path) -> None:
     lie_row = prog.spec(prog.n_inputs + lie_op)
 
     with embedded_net(workdir / "chain") as net:
-        ctx = net.ctx
-        terms = JobTerms(
-            reward=ETHER // 10,
-            required_stake=ETHER // 2,
-            challenger_bond=ETHER // 50,
-            execute_within=3600,
-            challenge_window=600,
-            clock=600,
-        )
-        poster = JobClient(ctx(1, "poster"))
-        honest = Provider(ctx(2, "provider"))
-        moves: list[list[str]] = []
-        printer = _move_printer(moves)
-        tower = Watchtower(ctx(3, "watchtower"), observers=[printer])
         # one attention weight (of the row's first position) off by 3; the rest follows from it
-        cheat = ProviderCheat("op", lie_op, 0, 3)
-        liar = cheating_provider(ctx(4, "mallory"), cheat, observers=[printer])
+        cast = _cast(net.ctx, ProviderCheat("op", lie_op, 0, 3))
+        terms, poster, honest, tower, liar, moves = (
+            cast.terms,
+            cast.poster,
+            cast.honest,
+            cast.tower,
+            cast.liar,
+            cast.moves,
+        )
         honest.stake(ETHER)
         market = honest.ctx.deployment.market
 
