@@ -3,7 +3,9 @@ table) over the node's whole life: the daemons withdraw their credits as they co
 market's credit balance says nothing of what was earned.
 
 Entries come from two places: the market events the daemon scans (a finalized job's reward, a
-game's bond and bounty, a slashed claim lock or game backing, a withdrawal) and the outcome of
+game's bond and bounty, a slashed claim lock or game backing, a withdrawal; on the JobMarket
+and, where one is deployed, the ReplicaMarket: a seat's share, a slashed seat lock, a pair or
+watch game's bond, backing or bounty, a withdrawal) and the outcome of
 every transaction the account sends (its gas, node.chain.sender). Each entry is keyed by what
 caused it (an event's transaction and log index, a transaction hash), so a range scanned again
 after a crash, or a resumed transaction, is recorded once. Each is attributed to its job, claim
@@ -19,6 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from node.chain.contracts.replica_market import ReplicaMarketContract
 from node.chain.contracts.token import ETHER, ETHER_ADDRESS, Asset
 from node.chain.scanner import ChainEvent
 from node.chain.sender import TX_REFUSED, TxOutcome
@@ -229,6 +232,85 @@ class Ledger:
             said = f"{where} won as the challenger: bond {self._show(bond)} back, bounty {self._show(bounty, True)}"
             out.append((Entry(Kind.BOUNTY, bounty, **ids), logging.INFO, said))
         return out
+
+    # ---- the ReplicaMarket (protocol.md §6.8) ----
+    # Its job, seat and game ids are its own (not JobMarket's), so its entries carry none of
+    # the record ids: they count in the totals, and `what` names the replica job and seat.
+
+    def on_replica_event(self, event: ChainEvent) -> list[Entry]:
+        """Record what a scanned ReplicaMarket event paid or took from us (a seat's share, a
+        slashed seat lock, a pair or watch game's bond, backing or bounty, a withdrawal);
+        keyed by the event's transaction and log index as `on_event`'s."""
+        key = f"{event.tx_hash}:{event.log_index}"
+        asset = self.market_asset.address.lower()
+        recorded = []
+        for entry, level, message in self._replica_entries_of(event):
+            entry = replace(entry, asset=asset, block=event.block_number, tx=event.tx_hash)
+            if self._record(key, entry):
+                log.log(level, "%s", message)
+                recorded.append(entry)
+        return recorded
+
+    def _replica_entries_of(self, event: ChainEvent) -> list[tuple[Entry, int, str]]:
+        a, name, show = event.args, event.name, self._show
+        replicas = self.ctx.deployment.replicas
+        if name == "SeatAccepted" and str(a["provider"]).lower() == self.me:
+            job, seat, share = int(a["jobId"]), int(a["seatId"]), int(a["share"])
+            what = f"replica job {job} seat {seat}"
+            said = f"{what} accepted: share {show(share, True)}"
+            return [(Entry(Kind.REWARD, share, what=what), logging.INFO, said)]
+        if name == "SeatExpired" and str(a["provider"]).lower() == self.me:
+            job, seat, slashed = int(a["jobId"]), int(a["seatId"]), int(a["slashed"])
+            what = f"replica job {job} seat {seat}"
+            said = f"{what} expired: lock {show(-slashed, True)} slashed"
+            return [(Entry(Kind.SLASHED, slashed, what=what), logging.WARNING, said)]
+        if name == "SeatRejected" and replicas is not None:
+            seat = int(a["seatId"])
+            if replicas.seat(seat).provider.lower() != self.me:
+                return []
+            job, game, slashed = int(a["jobId"]), int(a["gameId"]), int(a["slashed"])
+            what = f"replica job {job} seat {seat}"
+            said = (
+                f"{what} rejected (replica game {game} lost): lock {show(-slashed, True)} slashed"
+            )
+            return [(Entry(Kind.SLASHED, slashed, what=what), logging.WARNING, said)]
+        if name == "GameSettled" and replicas is not None:
+            return self._replica_settled(a, replicas)
+        if name == "Withdrawn" and str(a["account"]).lower() == self.me:
+            amount = int(a["amount"])
+            said = f"withdrew {show(amount)} of replica market credits to {self.ctx.address}"
+            return [(Entry(Kind.WITHDRAWN, amount, what="replica market"), logging.INFO, said)]
+        return []
+
+    def _replica_settled(
+        self, a: dict[str, Any], replicas: ReplicaMarketContract
+    ) -> list[tuple[Entry, int, str]]:
+        """A replica game's settlement. A pair game (no bond) pays its winner a bounty out of
+        the loser's lock (the loss is that seat's SeatRejected); a watch game pays the seat's
+        provider the watcher's bond, or the watcher a bounty out of the game's backing."""
+        game, seat = int(a["gameId"]), int(a["seatId"])
+        bond, backing, bounty = int(a["bond"]), int(a["backing"]), int(a["bounty"])
+        won, by_seat = str(a["winner"]).lower() == self.me, bool(a["providerWon"])
+        what = f"replica game {game} (seat {seat})"
+        show = self._show
+        if bond == 0:  # a pair game
+            if won and bounty:
+                said = f"{what} won: bounty {show(bounty, True)}"
+                return [(Entry(Kind.BOUNTY, bounty, what=what), logging.INFO, said)]
+            return []
+        if won and by_seat:
+            said = f"{what} won as the seat's provider: {show(bond, True)} (the watcher's bond)"
+            return [(Entry(Kind.BOND_WON, bond, what=what), logging.INFO, said)]
+        if won:
+            said = f"{what} won as the watcher: bond {show(bond)} back, bounty {show(bounty, True)}"
+            return [(Entry(Kind.BOUNTY, bounty, what=what), logging.INFO, said)]
+        if by_seat and replicas.game_book(game).watcher.lower() == self.me:
+            said = f"{what} lost as the watcher: bond {show(-bond, True)} to the seat's provider"
+            return [(Entry(Kind.BOND_LOST, bond, what=what), logging.WARNING, said)]
+        if not by_seat and replicas.seat(seat).provider.lower() == self.me:
+            said = f"{what} lost as the seat's provider: backing {show(-backing, True)}"
+            return [(Entry(Kind.BACKING_LOST, backing, what=what), logging.WARNING, said)]
+        return []
 
     def on_tx(self, outcome: TxOutcome) -> None:
         """The gas of a transaction we sent (refused ones cost nothing)."""
