@@ -24,6 +24,18 @@ def eth(wei: int, sign: bool = False) -> str:
     return f"{prefix}{whole}.{frac} ETH"
 
 
+def in_asset(amount: int, symbol: str, decimals: int, sign: bool = False) -> str:
+    """An amount of a market's asset: ETH as `eth` shows it, a token's base units as a decimal
+    with its symbol (`2.5 mUSD`); `sign` as in `eth`."""
+    if symbol == "ETH" and decimals == 18:
+        return eth(amount, sign)
+    prefix = (
+        ("+" if amount > 0 else "-" if amount < 0 else "") if sign else ("-" if amount < 0 else "")
+    )
+    value = Decimal(abs(int(amount))).scaleb(-decimals).normalize()
+    return f"{prefix}{value:f} {symbol}"
+
+
 def duration(seconds: int | float) -> str:
     """`45 s`, `10 min`, `1 h 30 min`, `2 d 3 h`: the two largest units that are not zero
     (what is left out is less than the smaller one shown)."""

@@ -153,7 +153,7 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
     p = _provider(config_file)
     st = p.status()
     st["earnings"] = p.ledger.summary()
-    lines = _stake_lines(st, p) + totals_lines(st["earnings"]["totals"])
+    lines = _stake_lines(st, p) + totals_lines(st["earnings"])
     lines += record_lines("job", st["jobs"], st["earnings"], "jobs")
     emit(st, as_json, lines)
 

@@ -1,7 +1,7 @@
 """What `poc provider` and `poc watch` print about money and metrics: the earnings over the
 node's life and per job, claim and game (node.roles.earnings), a withdrawal as a sentence, and
-the metrics options of the `run` commands. Amounts in ETH in text (node.readable), wei in
---json."""
+the metrics options of the `run` commands. Amounts in text in each asset's unit (ETH, or the
+market's token with its symbol; node.readable), base units in --json."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
-from node.readable import eth, utc
+from node.readable import eth, in_asset, utc
+
+ETHER_ADDRESS = "0x" + "00" * 20  # node.chain.contracts.token (not imported: web3 follows)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +27,7 @@ WORDS = {
 }
 EARNED = ("reward", "bond_won", "bounty")
 LOST = ("slashed", "backing_lost", "bond_lost")
+_ZERO = {"earned": 0, "lost": 0, "gas": 0, "net": 0, "transactions": 0}
 CREDITS_NOTE = "the daemon withdraws them as they are credited"
 
 
@@ -45,36 +48,67 @@ def metrics_options(f: F) -> F:
     )(f)
 
 
-def totals_lines(totals: dict[str, int], withdrawn_hint: bool = True) -> list[str]:
-    """Earned, lost, gas and net over the node's life."""
-    earned = ", ".join(f"{WORDS[k]} {eth(totals[k])}" for k in EARNED if totals.get(k))
-    lost = ", ".join(f"{WORDS[k]} {eth(totals[k])}" for k in LOST if totals.get(k))
-    lines = [
-        f"  earned      {eth(totals['earned'])}" + (f" ({earned})" if earned else ""),
-        f"  lost        {eth(totals['lost'])}" + (f" ({lost})" if lost else ""),
-        f"  gas         {eth(totals['gas'])} in {totals['transactions']} transactions",
-        f"  net         {eth(totals['net'], sign=True)} over this node's life",
-    ]
-    if withdrawn_hint:
-        lines.append(
-            f"  withdrawn   {eth(totals.get('withdrawn', 0))} of market credits to the account "
-            "(bonds returned included)"
-        )
+Assets = dict[str, dict[str, Any]]  # a summary's `assets`: address -> symbol, decimals
+
+
+def _shower(assets: Assets, address: str) -> Callable[..., str]:
+    a = assets.get(address) or {"symbol": "ETH", "decimals": 18}
+
+    def show(amount: int, sign: bool = False) -> str:
+        return in_asset(amount, str(a["symbol"]), int(a["decimals"]), sign)
+
+    return show
+
+
+def totals_lines(earnings: dict[str, Any], withdrawn_hint: bool = True) -> list[str]:
+    """Earned, lost, gas and net over the node's life, each asset in its own unit (a token
+    market: the token's earned, lost and net, then ether's gas and net)."""
+    assets: Assets = earnings.get("assets", {})
+    per_asset: dict[str, dict[str, int]] = earnings["totals"] or {ETHER_ADDRESS: _ZERO}
+    lines = []
+    # the market's token first, then ether (its gas)
+    for address, totals in sorted(per_asset.items(), key=lambda kv: kv[0] == ETHER_ADDRESS):
+        show = _shower(assets, address)
+        if len(per_asset) > 1:
+            lines.append(f"  in {assets.get(address, {}).get('symbol', address)}:")
+        if totals["earned"] or totals["lost"] or address != ETHER_ADDRESS or len(per_asset) == 1:
+            earned = ", ".join(f"{WORDS[k]} {show(totals[k])}" for k in EARNED if totals.get(k))
+            lost = ", ".join(f"{WORDS[k]} {show(totals[k])}" for k in LOST if totals.get(k))
+            lines += [
+                f"  earned      {show(totals['earned'])}" + (f" ({earned})" if earned else ""),
+                f"  lost        {show(totals['lost'])}" + (f" ({lost})" if lost else ""),
+            ]
+        if address == ETHER_ADDRESS:
+            lines.append(
+                f"  gas         {show(totals['gas'])} in {totals['transactions']} transactions"
+            )
+        lines.append(f"  net         {show(totals['net'], sign=True)} over this node's life")
+        if withdrawn_hint and (totals.get("withdrawn") or totals["earned"] or len(per_asset) == 1):
+            lines.append(
+                f"  withdrawn   {show(totals.get('withdrawn', 0))} of market credits to the "
+                "account (bonds returned included)"
+            )
     return lines
 
 
-def money(summary: dict[str, int] | None) -> str:
-    """One record's (job, claim, game) earnings: `reward +0.1000 ETH, gas -0.0011 ETH, net
-    +0.0989 ETH`; empty when nothing was paid or spent."""
+def money(summary: dict[str, dict[str, int]] | None, assets: Assets | None = None) -> str:
+    """One record's (job, claim, game) earnings per asset: `reward +0.1000 ETH, gas -0.0011
+    ETH, net +0.0989 ETH`, or on a token market `reward +2.5 mUSD; gas -0.0011 ETH`; empty when
+    nothing was paid or spent."""
     if not summary:
         return ""
-    parts = [f"{WORDS[k]} {eth(summary[k], sign=True)}" for k in EARNED if summary.get(k)]
-    parts += [f"{WORDS[k]} {eth(-summary[k], sign=True)}" for k in LOST if summary.get(k)]
-    if summary.get("gas"):
-        parts.append(f"gas {eth(-summary['gas'], sign=True)}")
-    if len(parts) > 1:
-        parts.append(f"net {eth(summary['net'], sign=True)}")
-    return ", ".join(parts)
+    out = []
+    for address, sums in sorted(summary.items(), key=lambda kv: kv[0] == ETHER_ADDRESS):
+        show = _shower(assets or {}, address)
+        parts = [f"{WORDS[k]} {show(sums[k], sign=True)}" for k in EARNED if sums.get(k)]
+        parts += [f"{WORDS[k]} {show(-sums[k], sign=True)}" for k in LOST if sums.get(k)]
+        if sums.get("gas"):
+            parts.append(f"gas {show(-sums['gas'], sign=True)}")
+        if len(parts) > 1:
+            parts.append(f"net {show(sums['net'], sign=True)}")
+        if parts:
+            out.append(", ".join(parts))
+    return "; ".join(out)
 
 
 def record_lines(
@@ -83,15 +117,17 @@ def record_lines(
     """A line per record (`label` job or claim, `per` the summary key: jobs or claims) with its
     stage, reason and money, and a line per game of it that moved money."""
     games = earnings.get("games", {})
+    game_ids = earnings.get("game_ids", {})
+    assets = earnings.get("assets", {})
     lines = []
     for key, rec in records.items():
         reason = f" ({rec['reason']})" if rec.get("reason") else ""
-        paid = money(earnings.get(per, {}).get(int(key)))
+        paid = money(earnings.get(per, {}).get(int(key)), assets)
         lines.append(f"  {label} {key}: {rec['stage']}{reason}" + (f"; {paid}" if paid else ""))
         id_key = "job_id" if per == "jobs" else "claim_id"
         for game_id, g in games.items():
-            if g.get(id_key) == int(key):
-                lines.append(f"    game {game_id}: {money(g)}")
+            if game_ids.get(game_id, {}).get(id_key) == int(key):
+                lines.append(f"    game {game_id}: {money(g, assets)}")
     return lines
 
 

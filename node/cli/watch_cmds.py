@@ -87,7 +87,7 @@ def status_cmd(config_file: Path | None, as_json: bool) -> None:
             f"  asset       {asset.symbol} ({asset.address}, {asset.decimals} decimals)",
             f"  credits     {asset.show(st['credits'])}",
         ]
-    lines += totals_lines(st["earnings"]["totals"])
+    lines += totals_lines(st["earnings"])
     lines += record_lines("claim", st["claims"], st["earnings"], "claims")
     for seat_id, rec in st["replica_seats"].items():  # replicated jobs' agreement windows
         reason = f" ({rec['reason']})" if rec.get("reason") else ""

@@ -180,6 +180,18 @@ class RoleDaemon(ABC, Generic[R]):
             confirmations=ctx.confirmations,
             on_reorg=self._on_reorg,
         )
+        # the ReplicaMarket's payouts to us, for the ledger only (node.roles.earnings): its
+        # own scanner and checkpoint, so that its events never reach the JobMarket handlers
+        self.replica_scanner: EventScanner | None = None
+        if ctx.deployment.replicas is not None:
+            self.replica_scanner = EventScanner(
+                ctx.w3,
+                {"replicas": ctx.deployment.replicas.contract},
+                ctx.state,
+                name=f"{self.KIND.scanner}-replica-ledger",
+                start_block=ctx.deployment.start_block,
+                confirmations=ctx.confirmations,
+            )
         self._work: dict[int, JobWork] = {}  # by job id
         # A back-off is also over when its length has passed in wall time: chain time stands
         # still on a chain that mines only on demand (anvil, a quiet devnet), and a record
@@ -256,6 +268,8 @@ class RoleDaemon(ABC, Generic[R]):
     def tick(self) -> None:
         with observing(self.metrics.on_rpc), self.metrics.tick():
             self.scanner.scan(self._on_event)
+            if self.replica_scanner is not None:
+                self.replica_scanner.scan(self._on_replica_event)
             self.advance_live()
             self.withdraw()
             if self.metrics_url is not None:
@@ -289,6 +303,15 @@ class RoleDaemon(ABC, Generic[R]):
                     record.stage.name.lower(),
                     reopened.stage.name.lower(),
                 )
+
+    def _on_replica_event(self, event: ChainEvent) -> None:
+        """A ReplicaMarket event, for the ledger (isolated as `_on_event`'s)."""
+        try:
+            self.ledger.on_replica_event(event)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.exception("replica event %s not counted: %s", event.name, describe_error(exc))
 
     def _on_event(self, event: ChainEvent) -> None:
         """The ledger's entries and the metrics, then `on_event`, each isolated: an event one

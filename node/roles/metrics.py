@@ -25,6 +25,7 @@ from prometheus_client import (
     start_http_server,
 )
 
+from node.chain.contracts.token import ETHER_ADDRESS
 from node.chain.rpc import RpcCall
 from node.chain.scanner import ChainEvent
 from node.chain.sender import TxOutcome
@@ -93,9 +94,17 @@ class NodeMetrics:
         )
         self.moves = counter("moves", "Game moves we had mined", ("side", "move"))
         # money
-        self.earned = counter("earned_wei", "Wei earned (reward, bond_won, bounty)", ("kind",))
-        self.lost = counter("lost_wei", "Wei lost (slashed, backing_lost, bond_lost)", ("kind",))
-        self.withdrawn = counter("withdrawn_wei", "Market credits paid out to our account")
+        # (the names say wei, as they did before token markets; `asset` is the asset's address,
+        # 0x00..00 for ether, and a token's amounts are its base units)
+        self.earned = counter(
+            "earned_wei", "Earned (reward, bond_won, bounty), base units", ("kind", "asset")
+        )
+        self.lost = counter(
+            "lost_wei", "Lost (slashed, backing_lost, bond_lost), base units", ("kind", "asset")
+        )
+        self.withdrawn = counter(
+            "withdrawn_wei", "Market credits paid out to our account, base units", ("asset",)
+        )
         self.gas_used = counter("gas_used", "Gas our transactions used", ("function",))
         self.gas_spent = counter("gas_spent_wei", "Wei our transactions paid for gas")
         self.transactions = counter(
@@ -194,14 +203,15 @@ class NodeMetrics:
 
     def on_entry(self, entry: Entry) -> None:
         """A new earnings ledger entry."""
+        asset = entry.asset or ETHER_ADDRESS
         if entry.kind in EARNED:
-            self.earned.labels(str(entry.kind)).inc(entry.amount)
+            self.earned.labels(str(entry.kind), asset).inc(entry.amount)
         elif entry.kind in LOST:
-            self.lost.labels(str(entry.kind)).inc(entry.amount)
+            self.lost.labels(str(entry.kind), asset).inc(entry.amount)
         elif entry.kind == Kind.GAS:
-            self.gas_spent.inc(entry.amount)
+            self.gas_spent.inc(entry.amount)  # always ether
         elif entry.kind == Kind.WITHDRAWN:
-            self.withdrawn.inc(entry.amount)
+            self.withdrawn.labels(asset).inc(entry.amount)
         if entry.kind in _WON:
             self.games.labels("won").inc()
         elif entry.kind in _LOST_GAME:

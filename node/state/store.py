@@ -19,7 +19,7 @@ from typing import Any
 
 from node.errors import PocError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -105,6 +105,15 @@ _MIGRATIONS: list[tuple[int, str]] = [
         "SELECT job_id, status, data, updated_at FROM jobs "
         "WHERE json_extract(data, '$.window_end') IS NOT NULL;"
         "DELETE FROM jobs WHERE json_extract(data, '$.window_end') IS NOT NULL;",
+    ),
+    # v3: ledger entries say their asset (node.roles.earnings). Gas was always paid in ether;
+    # the other rows of an older folder stay without one and are read as the deployment's
+    # market asset (the store does not know it; node.roles.earnings.Entry.of).
+    (
+        3,
+        "UPDATE ledger SET data = json_set(data, '$.asset', '0x" + "00" * 20 + "') "
+        "WHERE json_extract(data, '$.kind') = 'gas' "
+        "AND json_extract(data, '$.asset') IS NULL;",
     ),
 ]
 

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from roles_support import ETHER, TERMS, advance, drive, post_tiny
 
 from node.chain.contracts.job_market import JobState
+from node.chain.contracts.token import ETHER_ADDRESS
 from node.game.responder import MoveRecord
 from node.roles.metrics import MetricsUnavailable, NodeMetrics, exposed_names, series_names
 from node.roles.provider import Provider, ProviderPolicy
@@ -85,7 +86,7 @@ def test_scraped_counters_follow_a_job_and_a_game(chain: Any, make_ctx: Any) -> 
             provider.ctx.store.get("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", 1)
 
         got = scrape(provider.metrics_url)
-        totals = provider.ledger.summary()["totals"]
+        totals = provider.ledger.summary()["totals"][ETHER_ADDRESS]
         assert value(got, "poc_jobs_total", stage="seen") == 1
         for stage in ("claimed", "submitted", "finalized"):
             assert value(got, "poc_jobs_total", stage=stage) == 1, stage
@@ -96,7 +97,9 @@ def test_scraped_counters_follow_a_job_and_a_game(chain: Any, make_ctx: Any) -> 
         assert not [k for k in got if k[0] == "poc_game_clock_seconds"]  # the game ended
         ours = [m for m in moves if m.side == "provider"]
         assert value(got, "poc_moves_total", side="provider") == len(ours) > 0
-        assert value(got, "poc_earned_wei_total", kind="reward") == TERMS.reward
+        assert value(got, "poc_earned_wei_total", kind="reward", asset=ETHER_ADDRESS) == (
+            TERMS.reward
+        )
         assert value(got, "poc_earned_wei_total", kind="bond_won") == TERMS.challenger_bond
         assert value(got, "poc_withdrawn_wei_total") == TERMS.reward + TERMS.challenger_bond
         assert value(got, "poc_gas_spent_wei_total") == totals["gas"] > 0

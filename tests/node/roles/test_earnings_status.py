@@ -15,6 +15,7 @@ from poc_cli_support import Ran, poc
 from roles_support import ETHER, TERMS, advance, drive, post_tiny
 
 from node.chain.contracts.job_market import ClaimState, JobState
+from node.chain.contracts.token import ETHER_ADDRESS
 from node.cli import provider_cmds, watch_cmds
 from node.readable import eth
 from node.roles.provider import Provider
@@ -77,17 +78,18 @@ def test_provider_status_shows_reward_and_bond_won_and_the_log_says_so(
     assert " wei" not in text
 
     st = json.loads(cli(provider, "provider", "status", "--json").out)
-    totals = st["earnings"]["totals"]
+    assert st["earnings"]["assets"] == {ETHER_ADDRESS: {"symbol": "ETH", "decimals": 18}}
+    (totals,) = st["earnings"]["totals"].values()  # an ether market: one asset
     assert (totals["reward"], totals["bond_won"], totals["earned"]) == (TERMS.reward, BOND, earned)
     assert totals["lost"] == 0 and totals["withdrawn"] == earned
     assert totals["net"] == earned - totals["gas"] and totals["gas"] > 0
     # the ledger's gas is what the account paid: the balance moved by exactly
     # -stake - gas + withdrawn since the daemon was made
     assert _balance(provider) - start == -ETHER - totals["gas"] + totals["withdrawn"]
-    per_job = st["earnings"]["jobs"][str(job_id)]
-    per_game = st["earnings"]["games"][str(game_id)]
+    per_job = st["earnings"]["jobs"][str(job_id)][ETHER_ADDRESS]
+    per_game = st["earnings"]["games"][str(game_id)][ETHER_ADDRESS]
     assert per_job["bond_won"] == BOND and per_game["bond_won"] == BOND
-    assert per_game["job_id"] == job_id and per_game["claim_id"] == claim_id
+    assert st["earnings"]["game_ids"][str(game_id)] == {"job_id": job_id, "claim_id": claim_id}
     assert 0 < per_game["gas"] < per_job["gas"] <= totals["gas"]
 
     said = caplog.text
@@ -137,7 +139,9 @@ def test_watch_status_shows_the_bounty_and_provider_status_the_slash(
     assert f"earned      {eth(bounty)} (bounty {eth(bounty)})" in shown.out
     assert f"withdrawn   {eth(bounty + BOND)} of market credits" in shown.out
     assert f"claim {claim_id}: done (won games [{game_id}]); bounty +0.2500 ETH, gas -" in shown.out
-    totals = json.loads(cli(tower, "watch", "status", "--json").out)["earnings"]["totals"]
+    totals = json.loads(cli(tower, "watch", "status", "--json").out)["earnings"]["totals"][
+        ETHER_ADDRESS
+    ]
     assert totals["bounty"] == bounty and totals["withdrawn"] == bounty + BOND
     # it posted the bond, got it back with the bounty, and paid gas: nothing else moved
     assert _balance(tower) - start == -BOND - totals["gas"] + totals["withdrawn"]
@@ -147,7 +151,7 @@ def test_watch_status_shows_the_bounty_and_provider_status_the_slash(
     ) in caplog.text
 
     lost = cli(liar, "provider", "status", "--json")
-    totals = json.loads(lost.out)["earnings"]["totals"]
+    totals = json.loads(lost.out)["earnings"]["totals"][ETHER_ADDRESS]
     assert (totals["slashed"], totals["backing_lost"]) == (LOCK, LOCK)
     assert totals["net"] == -2 * LOCK - totals["gas"]
     text = cli(liar, "provider", "status").out

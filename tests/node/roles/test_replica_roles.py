@@ -18,6 +18,7 @@ from roles_support import ETHER, TERMS, drive
 
 from node.chain.abi import build_artifacts
 from node.chain.contracts.replica_market import ReplicaJobState, SeatState
+from node.chain.contracts.token import ETHER_ADDRESS
 from node.roles.context import RoleContext
 from node.roles.errors import NoReplicaMarket
 from node.roles.examples import tiny_mlp
@@ -118,6 +119,11 @@ def test_two_honest_replicas_are_paid_at_the_last_reveal(chain: Any, rctx: Any) 
     assert records[a.ctx.address]["accepted"] >= 1 and records[b.ctx.address]["rejected"] == 0
     # each got its share (less gas, which is far below it)
     share = TERMS.reward // 2
+    for p in (a, b):  # the ledger has the share and its withdrawal, once each
+        p.tick()  # scans the withdrawal
+        (totals,) = p.ledger.summary()["totals"].values()
+        assert (totals["reward"], totals["withdrawn"]) == (share, share), totals
+        assert totals["net"] == share - totals["gas"]
     for p in (a, b):
         assert chain.provider.web3.eth.get_balance(p.ctx.address) > balances[p] + share // 2
 
@@ -135,6 +141,13 @@ def test_a_lying_replica_loses_its_pair_game_to_the_honest_daemon(chain: Any, rc
     assert seats[liar.ctx.address].state == SeatState.REJECTED
     assert market.pair_games(job_id), "the disagreement was settled by a pair game"
     assert market.record_of(liar.ctx.address).slashed >= TERMS.required_stake
+    # the ledgers: the liar's seat lock slashed, the honest replica's bounty out of it
+    liar.tick()
+    honest.tick()
+    lost = liar.ledger.summary()["totals"][ETHER_ADDRESS]
+    assert lost["slashed"] == market.record_of(liar.ctx.address).slashed
+    won = honest.ledger.summary()["totals"][ETHER_ADDRESS]
+    assert won["bounty"] > 0 and "slashed" not in won and won["reward"] > 0
     stages = [s["stage"] for s in replica_status(poster, job_id)["seats"]]
     assert sorted(stages) == ["accepted", "rejected"]
 
@@ -220,6 +233,15 @@ def test_replicas_lying_alike_are_caught_by_a_watchtower_in_the_window(
     # two bonds back and half of each game's backing (the other half of the liar's free stake)
     bounty = 2 * (TERMS.required_stake // 2)
     assert w3.eth.get_balance(tower.ctx.address) > before + bounty // 2
+    # the ledgers: each game's bounty to the tower; each liar's seat lock and game backing lost
+    for daemon in (tower, *liars):
+        daemon.tick()
+    paid = tower.ledger.summary()["totals"][ETHER_ADDRESS]
+    assert paid["bounty"] == bounty and "bond_lost" not in paid, paid
+    for liar in liars:
+        lost = liar.ledger.summary()["totals"][ETHER_ADDRESS]
+        assert lost["lost"] == market.record_of(liar.ctx.address).slashed, lost
+        assert lost["backing_lost"] > 0 and lost["slashed"] > 0
     assert "replica_seats" in tower.status() and len(tower.status()["replica_seats"]) == 2
 
 

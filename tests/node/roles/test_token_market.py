@@ -16,6 +16,9 @@ from roles_support import TERMS, advance, drive, post_tiny
 
 from node.chain.abi import build_artifacts
 from node.chain.contracts.job_market import ClaimState, JobState
+from node.chain.contracts.token import ETHER_ADDRESS
+from node.cli.reports import totals_lines
+from node.readable import eth, in_asset
 from node.roles.context import RoleContext
 from node.roles.provider import Provider, ProviderPolicy
 from node.roles.safety import DEVNET_FLOORS
@@ -116,6 +119,23 @@ def test_honest_job_on_the_token_market_pays_in_the_token(
     provider.tick()  # withdraws the reward, in mUSD
     assert d.market.credits(provider.ctx.address) == 0
     assert token.balanceOf(provider.ctx.address) == held + TERMS.reward
+    # the ledger keeps the reward in mUSD and the gas in ETH, and nets each apart
+    earnings = provider.ledger.summary()
+    mine = token.address.lower()
+    assert earnings["assets"][mine] == {"symbol": "mUSD", "decimals": 6}
+    in_token, in_eth = earnings["totals"][mine], earnings["totals"][ETHER_ADDRESS]
+    assert (in_token["reward"], in_token["gas"]) == (TERMS.reward, 0)
+    assert in_token["net"] == TERMS.reward  # no ether gas taken from a token amount
+    assert in_token["withdrawn"] == TERMS.reward
+    assert in_eth["earned"] == 0 and in_eth["gas"] > 0 and in_eth["net"] == -in_eth["gas"]
+    assert earnings["jobs"][job_id][mine]["reward"] == TERMS.reward
+    lines = "\n".join(totals_lines(earnings))
+    reward = in_asset(TERMS.reward, "mUSD", 6)
+    assert f"earned      {reward} (reward {reward})" in lines
+    assert f"net         +{reward} over" in lines
+    assert f"net         {eth(-in_eth['gas'], sign=True)} over" in lines
+    assert f"gas         {eth(in_eth['gas'])} in" in lines
+    assert f"withdrawn   {reward} of market credits" in lines
     m = d.market
     assert token.balanceOf(m.address) == (
         m.read("totalEscrow") + m.read("totalBonds") + m.read("totalCredits")
@@ -151,6 +171,13 @@ def test_a_liar_is_caught_on_the_token_market(
     tower.tick()  # withdraws bond and bounty, in mUSD
     assert token.balanceOf(tower.ctx.address) == tower_held + bounty  # the bond came back
     assert d.market.credits(tower.ctx.address) == 0
+    provider.tick()
+    mine = token.address.lower()
+    won = tower.ledger.summary()["totals"]
+    assert (won[mine]["bounty"], won[mine]["net"]) == (bounty, bounty)
+    assert won[ETHER_ADDRESS]["net"] == -won[ETHER_ADDRESS]["gas"] < 0
+    lost = provider.ledger.summary()["totals"][mine]
+    assert (lost["slashed"], lost["backing_lost"], lost["net"]) == (lock, backing, -lock - backing)
 
 
 def test_without_a_price_the_provider_skips_token_jobs_and_says_why(
