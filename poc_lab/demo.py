@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from rich.console import Console
@@ -70,8 +70,7 @@ _HEAD = ["#", "side", "move", "level", "position", "gas", "clocks p/c"]
 _WIDTHS = [3, 10, 13, 10, 26, 9, 16]
 
 
-@dataclass
-class _Cast:
+class _Cast(NamedTuple):
     """Who plays in an act: the poster, an honest provider, a watchtower printing the moves
     it sees, and a provider lying as its cheat says; the terms every job of the act gets."""
 
@@ -143,15 +142,7 @@ def run(workdir: Path, cheat_mode: str) -> None:
         console.print(
             f"2. deploy on ape's embedded chain: JobMarket {net.local.deployment.addresses['job_market']}"
         )
-        cast = _cast(net.ctx, ProviderCheat(cheat_mode))
-        terms, poster, honest, tower, cheater, moves = (
-            cast.terms,
-            cast.poster,
-            cast.honest,
-            cast.tower,
-            cast.liar,
-            cast.moves,
-        )
+        terms, poster, honest, tower, cheater, moves = _cast(net.ctx, ProviderCheat(cheat_mode))
         parties = [
             Party("job poster", poster.ctx.address, 0),
             Party("provider (honest)", honest.ctx.address, 0),
@@ -306,14 +297,8 @@ def run_llm(workdir: Path) -> None:
 
     with embedded_net(workdir / "chain") as net:
         # one attention weight (of the row's first position) off by 3; the rest follows from it
-        cast = _cast(net.ctx, ProviderCheat("op", lie_op, 0, 3))
-        terms, poster, honest, tower, liar, moves = (
-            cast.terms,
-            cast.poster,
-            cast.honest,
-            cast.tower,
-            cast.liar,
-            cast.moves,
+        terms, poster, honest, tower, liar, moves = _cast(
+            net.ctx, ProviderCheat("op", lie_op, 0, 3)
         )
         honest.stake(ETHER)
         market = honest.ctx.deployment.market
