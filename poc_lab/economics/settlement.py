@@ -19,7 +19,7 @@ class EconomicsError(PocError):
 
 
 class Reason(IntEnum):
-    """JobMarket's credit reasons (`Credited(account, amount, reason)`)."""
+    """JobMarket's (and ReplicaMarket's) credit reasons (`Credited(account, amount, reason)`)."""
 
     REWARD = 1
     REFUND = 2
@@ -35,6 +35,7 @@ class Pot(Enum):
     BOND = "bond"  # a challenger's bond, held by JobMarket
     CLAIM_LOCK = "claim lock"  # the provider's stake locked by `claim`, in StakeManager
     GAME_BACKING = "game backing"  # v2: the provider's stake locked by `challenge` for a game
+    SEAT_LOCK = "seat lock"  # ReplicaMarket: a replica's stake locked by `claim` for its seat
 
 
 @dataclass(frozen=True)
