@@ -61,19 +61,64 @@ class GameRecord:
     provider_won: bool | None = None
 
 
-class JobLedger:
-    def __init__(self, rules: Rules, terms: Terms, poster: str = "poster") -> None:
-        self.rules = rules
-        self.terms = terms
+class Books:
+    """The money of one job's model, whichever market: the accounts, the escrow, the bonds
+    held and what was burned; a settlement moves it, and every wei in must equal every wei out
+    after each one."""
+
+    def __init__(self, poster: str) -> None:
         self.poster = poster
         self.accounts: dict[str, Account] = defaultdict(Account)
-        self.state = JobState.NONE
         self.escrow = 0
         self.bonds = 0
         self.burned = 0
+        self.settlements: list[Settlement] = []
+
+    def total(self) -> int:
+        """Zero at all times (conservation)."""
+        held = sum(a.wealth for a in self.accounts.values())
+        return held + self.escrow + self.bonds + self.burned
+
+    def delta(self, *names: str) -> int:
+        """Wealth change of the named accounts together (a provider and its puppets)."""
+        return sum(self.accounts[n].wealth for n in names)
+
+    def _apply(self, s: Settlement) -> Settlement:
+        for t in s.taken:
+            if t.pot == Pot.ESCROW:
+                self._take("escrow", t.amount)
+            elif t.pot == Pot.BOND:
+                self._take("bonds", t.amount)
+            else:
+                a = self.accounts[t.owner]
+                if a.locked < t.amount:
+                    raise EconomicsError(f"{s.outcome}: {t.owner} has only {a.locked} locked")
+                a.locked -= t.amount
+        for c in s.credits:
+            self.accounts[c.account].credits += c.amount
+        for u in s.unlocked:
+            self.accounts[u.account].free += u.amount
+        self.burned += s.burned
+        self.settlements.append(s)
+        if self.total() != 0:
+            raise EconomicsError(f"{s.outcome}: money not conserved ({self.total()} wei)")
+        return s
+
+    def _take(self, pot: str, amount: int) -> None:
+        have = getattr(self, pot)
+        if have < amount:
+            raise EconomicsError(f"{pot} holds {have} wei, cannot pay {amount}")
+        setattr(self, pot, have - amount)
+
+
+class JobLedger(Books):
+    def __init__(self, rules: Rules, terms: Terms, poster: str = "poster") -> None:
+        super().__init__(poster)
+        self.rules = rules
+        self.terms = terms
+        self.state = JobState.NONE
         self.claims: list[ClaimRecord] = []
         self.games: list[GameRecord] = []
-        self.settlements: list[Settlement] = []
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -86,15 +131,6 @@ class JobLedger:
 
     def active_games(self, claim: int) -> list[int]:
         return [g for g in self.claims[claim].games if not self.games[g].settled]
-
-    def total(self) -> int:
-        """Zero at all times (conservation)."""
-        held = sum(a.wealth for a in self.accounts.values())
-        return held + self.escrow + self.bonds + self.burned
-
-    def delta(self, *names: str) -> int:
-        """Wealth change of the named accounts together (a provider and its puppets)."""
-        return sum(self.accounts[n].wealth for n in names)
 
     # ---- calls -------------------------------------------------------------------------
 
@@ -205,33 +241,6 @@ class JobLedger:
     def _reject(self, claim: int) -> None:
         self.claims[claim].state = ClaimState.REJECTED
         self.state = JobState.OPEN  # the job reopens with its escrow
-
-    def _apply(self, s: Settlement) -> Settlement:
-        for t in s.taken:
-            if t.pot == Pot.ESCROW:
-                self._take("escrow", t.amount)
-            elif t.pot == Pot.BOND:
-                self._take("bonds", t.amount)
-            else:
-                a = self.accounts[t.owner]
-                if a.locked < t.amount:
-                    raise EconomicsError(f"{s.outcome}: {t.owner} has only {a.locked} locked")
-                a.locked -= t.amount
-        for c in s.credits:
-            self.accounts[c.account].credits += c.amount
-        for u in s.unlocked:
-            self.accounts[u.account].free += u.amount
-        self.burned += s.burned
-        self.settlements.append(s)
-        if self.total() != 0:
-            raise EconomicsError(f"{s.outcome}: money not conserved ({self.total()} wei)")
-        return s
-
-    def _take(self, pot: str, amount: int) -> None:
-        have = getattr(self, pot)
-        if have < amount:
-            raise EconomicsError(f"{pot} holds {have} wei, cannot pay {amount}")
-        setattr(self, pot, have - amount)
 
     def _expect_job(self, want: JobState) -> None:
         if self.state != want:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 from poc_lab.economics import replica_rules as rr
-from poc_lab.economics.ledger import Account
+from poc_lab.economics.ledger import Books
 from poc_lab.economics.rules import Game
-from poc_lab.economics.settlement import EconomicsError, Pot, Settlement
+from poc_lab.economics.settlement import EconomicsError, Settlement
 
 Commitment = tuple[str, str, int]  # (sN, provider, salt): keccak256(abi.encode(...)) on chain
 
@@ -78,36 +78,23 @@ class WatchGame:
     settled: bool = False
 
 
-class ReplicaLedger:
+class ReplicaLedger(Books):
     def __init__(self, terms: rr.ReplicaTerms, poster: str = "poster") -> None:
+        super().__init__(poster)
         self.terms = terms
-        self.poster = poster
-        self.accounts: dict[str, Account] = defaultdict(Account)
         self.records: dict[str, ProviderRecord] = defaultdict(ProviderRecord)
         self.state = RJob.NONE
-        self.escrow = 0
-        self.bonds = 0
-        self.burned = 0
         self.round = 0
         self.seats: list[SeatRecord] = []  # every seat of every round, in claim order
         self.pairs: list[PairGame] = []
         self.watches: list[WatchGame] = []
         self.pending_pairs = 0
-        self.settlements: list[Settlement] = []
 
     # ---- reads ---------------------------------------------------------------------------
 
     def current(self) -> list[int]:
         """The seats of the current round, in claim order (`seatsOf`)."""
         return [i for i, s in enumerate(self.seats) if s.round == self.round]
-
-    def total(self) -> int:
-        """Zero at all times (conservation)."""
-        held = sum(a.wealth for a in self.accounts.values())
-        return held + self.escrow + self.bonds + self.burned
-
-    def delta(self, *names: str) -> int:
-        return sum(self.accounts[n].wealth for n in names)
 
     def upheld(self) -> list[int]:
         return [i for i in self.current() if self.seats[i].state == RSeat.REVEALED]
@@ -300,33 +287,6 @@ class ReplicaLedger:
         """No seat stands: the job is Open again with its escrow, the round's seats cleared."""
         self.state = RJob.OPEN
         self.round += 1
-
-    def _apply(self, s: Settlement) -> Settlement:
-        for t in s.taken:
-            if t.pot == Pot.ESCROW:
-                self._take("escrow", t.amount)
-            elif t.pot == Pot.BOND:
-                self._take("bonds", t.amount)
-            else:
-                a = self.accounts[t.owner]
-                if a.locked < t.amount:
-                    raise EconomicsError(f"{s.outcome}: {t.owner} has only {a.locked} locked")
-                a.locked -= t.amount
-        for c in s.credits:
-            self.accounts[c.account].credits += c.amount
-        for u in s.unlocked:
-            self.accounts[u.account].free += u.amount
-        self.burned += s.burned
-        self.settlements.append(s)
-        if self.total() != 0:
-            raise EconomicsError(f"{s.outcome}: money not conserved ({self.total()} wei)")
-        return s
-
-    def _take(self, pot: str, amount: int) -> None:
-        have = getattr(self, pot)
-        if have < amount:
-            raise EconomicsError(f"{pot} holds {have} wei, cannot pay {amount}")
-        setattr(self, pot, have - amount)
 
     def _expect(self, want: RJob) -> None:
         if self.state != want:

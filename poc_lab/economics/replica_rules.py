@@ -26,7 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from poc_lab.economics.constants import CHALLENGER_SHARE_BPS, MISSED_DEADLINE_SLASH_BPS
-from poc_lab.economics.rules import Game, share
+from poc_lab.economics.rules import (
+    Game,
+    backed_game_won_by_challenger,
+    backed_game_won_by_provider,
+    share,
+)
 from poc_lab.economics.settlement import (
     Credit,
     EconomicsError,
@@ -126,37 +131,14 @@ def pair_game_lost(t: ReplicaTerms, loser: str, winner: str, first_loss: bool) -
 
 
 def watch_won_by_provider(game: Game) -> Settlement:
-    return Settlement(
-        "watch game won by the seat",
-        taken=(
-            Taken(Pot.BOND, game.challenger, game.bond),
-            Taken(Pot.GAME_BACKING, game.provider, game.backing),
-        ),
-        credits=(Credit(game.provider, game.bond, Reason.BOND),),
-        unlocked=(Unlock(game.provider, game.backing),),
-    )
+    return backed_game_won_by_provider(game, "watch game won by the seat")
 
 
 def watch_won_by_challenger(t: ReplicaTerms, game: Game, seat_upheld: bool) -> Settlement:
     """`seat_upheld`: the seat was still Revealed, so this game rejects it and burns its lock."""
-    bounty = share(game.backing, CHALLENGER_SHARE_BPS)
-    taken = [
-        Taken(Pot.BOND, game.challenger, game.bond),
-        Taken(Pot.GAME_BACKING, game.provider, game.backing),
-    ]
-    burned = game.backing - bounty
-    if seat_upheld:
-        taken.append(Taken(Pot.SEAT_LOCK, game.provider, t.stake))
-        burned += t.stake
-    return Settlement(
-        "watch game won by the watchtower" + (" (seat rejected)" if seat_upheld else ""),
-        taken=tuple(taken),
-        credits=(
-            Credit(game.challenger, game.bond, Reason.BOND),
-            Credit(game.challenger, bounty, Reason.BOUNTY),
-        ),
-        burned=burned,
-    )
+    lock = Taken(Pot.SEAT_LOCK, game.provider, t.stake) if seat_upheld else None
+    label = "watch game won by the watchtower" + (" (seat rejected)" if seat_upheld else "")
+    return backed_game_won_by_challenger(game, lock, label)
 
 
 def cancelled(t: ReplicaTerms, poster: str, seated: Sequence[str]) -> Settlement:

@@ -123,35 +123,13 @@ class RulesV2(_Common):
 
     def game_won_by_provider(self, game: Game, claim_rejected: bool) -> Settlement:
         # R3: whatever the claim's state, the bond to the provider, the backing back to it
-        return Settlement(
-            "game won by provider",
-            taken=(
-                Taken(Pot.BOND, game.challenger, game.bond),
-                Taken(Pot.GAME_BACKING, game.provider, game.backing),
-            ),
-            credits=(Credit(game.provider, game.bond, Reason.BOND),),
-            unlocked=(Unlock(game.provider, game.backing),),
-        )
+        return backed_game_won_by_provider(game, "game won by provider")
 
     def game_won_by_challenger(self, terms: Terms, game: Game, claim_submitted: bool) -> Settlement:
-        bounty = share(game.backing, CHALLENGER_SHARE_BPS)
-        taken = [
-            Taken(Pot.BOND, game.challenger, game.bond),
-            Taken(Pot.GAME_BACKING, game.provider, game.backing),
-        ]
-        burned = game.backing - bounty
-        if claim_submitted:  # R1: the first lost game rejects the claim, its lock burned whole
-            taken.append(Taken(Pot.CLAIM_LOCK, game.provider, terms.stake))
-            burned += terms.stake
-        return Settlement(
-            "game won by challenger" + (" (claim rejected)" if claim_submitted else ""),
-            taken=tuple(taken),
-            credits=(
-                Credit(game.challenger, game.bond, Reason.BOND),
-                Credit(game.challenger, bounty, Reason.BOUNTY),
-            ),
-            burned=burned,
-        )
+        # R1: the first lost game rejects the claim, its lock burned whole
+        lock = Taken(Pot.CLAIM_LOCK, game.provider, terms.stake) if claim_submitted else None
+        label = "game won by challenger" + (" (claim rejected)" if claim_submitted else "")
+        return backed_game_won_by_challenger(game, lock, label)
 
     def rejected_withheld(self, terms: Terms, provider: str) -> Settlement:
         return Settlement(
@@ -207,3 +185,40 @@ class RulesV1(_Common):
 V1 = RulesV1()
 V2 = RulesV2()
 RULES: dict[str, Rules] = {"v1": V1, "v2": V2}
+
+
+def backed_game_won_by_provider(game: Game, label: str) -> Settlement:
+    """A game backed by the provider's free stake (R2), won by the provider: the challenger's
+    bond to it, the backing unlocked. The replica market's watch games pay the same."""
+    return Settlement(
+        label,
+        taken=(
+            Taken(Pot.BOND, game.challenger, game.bond),
+            Taken(Pot.GAME_BACKING, game.provider, game.backing),
+        ),
+        credits=(Credit(game.provider, game.bond, Reason.BOND),),
+        unlocked=(Unlock(game.provider, game.backing),),
+    )
+
+
+def backed_game_won_by_challenger(game: Game, lock: Taken | None, label: str) -> Settlement:
+    """A backed game won by the challenger: its bond back, CHALLENGER_SHARE_BPS of the backing,
+    the rest burned; `lock` (the claim's or the seat's, when this game rejects it) burned whole."""
+    bounty = share(game.backing, CHALLENGER_SHARE_BPS)
+    taken = [
+        Taken(Pot.BOND, game.challenger, game.bond),
+        Taken(Pot.GAME_BACKING, game.provider, game.backing),
+    ]
+    burned = game.backing - bounty
+    if lock is not None:
+        taken.append(lock)
+        burned += lock.amount
+    return Settlement(
+        label,
+        taken=tuple(taken),
+        credits=(
+            Credit(game.challenger, game.bond, Reason.BOND),
+            Credit(game.challenger, bounty, Reason.BOUNTY),
+        ),
+        burned=burned,
+    )
