@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from node.compute.executor import Executor
@@ -195,6 +195,7 @@ def _random_weights(
     shape=st.sampled_from([(2, 2, 32), (2, 1, 64), (4, 2, 64), (1, 1, 32)]),
     t=st.integers(2, 40),
 )
+@example(seed=41, rope=True, shape=(2, 2, 32), t=2)  # the worst draw seen: 0.39 and 0.941
 def test_integer_model_tracks_float(
     seed: int, rope: bool, shape: tuple[int, int, int], t: int
 ) -> None:
@@ -208,10 +209,14 @@ def test_integer_model_tracks_float(
     amax = calibrate(tw, samples)
     ids = list(rng.integers(0, tw.vocab, t))
     li, lf = int_logits(tw, amax, ids), float_forward(tw, ids)
+    # Untrained random weights are int8's worst case: over 400 random draws the largest error
+    # was 0.35 of the largest logit and the lowest correlation 0.955, with one tail draw (the
+    # example above) at 0.39 and 0.941; one attention output projection with its sign flipped
+    # gives 0.99-1.46 and 0.13-0.47 (12 draws).
     err = np.abs(li - lf).max() / np.abs(lf).max()
-    assert err < 0.35, err
+    assert err < 0.5, err
     corr = np.corrcoef(li.ravel(), lf.ravel())[0, 1]
-    assert corr > 0.95, corr
+    assert corr > 0.9, corr
 
 
 @settings(max_examples=40, deadline=None)
