@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from poc_lab.bench.report import machine, write_section
 from poc_lab.economics.agents import Strategies
@@ -147,17 +149,23 @@ def outcome_examples() -> list[str]:
         "generated (`poc_lab/economics/outcomes.py`), and the rows account for every wei moved.",
     ]
     for case in outcome_cases(t, backing=t.stake):
-        lines += [
-            "",
-            f"**{case.title}** ({case.rules}). When: {case.when}."
-            + (f" Backing: {case.backing}." if case.backing else ""),
-            "",
-            "| party | what happens | formula | wei at the defaults |",
-            "|---|---|---|---|",
-        ]
-        for r in case.rows:
-            lines.append(f"| {r.party} | {r.effect} | `{r.formula}` | {r.wei:,} |")
+        head = f"**{case.title}** ({case.rules}). When: {case.when}." + (
+            f" Backing: {case.backing}." if case.backing else ""
+        )
+        lines += _case_table(head, "wei at the defaults", case.rows)
     return lines
+
+
+def _case_table(head: str, wei_column: str, rows: Sequence[Any]) -> list[str]:
+    """One outcome: its heading, then a row per party (what happens, the formula, the wei)."""
+    return [
+        "",
+        head,
+        "",
+        f"| party | what happens | formula | {wei_column} |",
+        "|---|---|---|---|",
+        *(f"| {r.party} | {r.effect} | `{r.formula}` | {r.wei:,} |" for r in rows),
+    ]
 
 
 # ---- replicated jobs (docs/economics.md §6) --------------------------------------------------
@@ -185,16 +193,10 @@ def replica_outcome_lines() -> list[str]:
         "the rows account for every wei.",
     ]
     for case in replica_cases(t, free=t.stake):
-        lines += [
-            "",
-            f"**{case.title}.** When: {case.when}."
-            + (f" Note: {case.backing}." if case.backing else ""),
-            "",
-            "| party | what happens | formula | wei at these terms |",
-            "|---|---|---|---|",
-        ]
-        for r in case.rows:
-            lines.append(f"| {r.party} | {r.effect} | `{r.formula}` | {r.wei:,} |")
+        head = f"**{case.title}.** When: {case.when}." + (
+            f" Note: {case.backing}." if case.backing else ""
+        )
+        lines += _case_table(head, "wei at these terms", case.rows)
     return lines
 
 
