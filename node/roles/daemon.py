@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import ClassVar, Generic, TypeVar
 
-from node.chain.contracts.job_market import Job
+from node.chain.contracts.job_market import Job, JobParams
 from node.chain.errors import ChainError, TransactionReverted
 from node.chain.rpc import observe_requests, observing
 from node.chain.scanner import ChainEvent, EventScanner
@@ -476,17 +476,22 @@ class RoleDaemon(ABC, Generic[R]):
         """The job's verified package and computation (downloaded once, kept per job)."""
         work = self._work.get(job.job_id)
         if work is None:
-            work = JobWork.fetch(
-                self.ctx.store,
-                locator,
-                job.params,
-                self.workdir(job.job_id),
-                self.compute,
-                self.trace_factory,
-                timeout=self.base_policy.fetch_timeout,
-            )
+            work = self.fetch_work(job.params, locator, self.workdir(job.job_id))
             self._work[job.job_id] = work
         return work
+
+    def fetch_work(self, params: JobParams, locator: str, workdir: Path) -> JobWork:
+        """A package fetched (or reused from `workdir`) and checked against `params`, computed
+        with this daemon's device and trace; either market's jobs (callers keep the cache)."""
+        return JobWork.fetch(
+            self.ctx.store,
+            locator,
+            params,
+            workdir,
+            self.compute,
+            self.trace_factory,
+            timeout=self.base_policy.fetch_timeout,
+        )
 
     def workdir(self, job_id: int) -> Path:
         return self.ctx.data_dir / "jobs" / str(job_id)

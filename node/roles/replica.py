@@ -244,14 +244,10 @@ class ReplicaRole:
     def work(self, job: ReplicaJob) -> JobWork:
         work = self._work.get(job.job_id)
         if work is None:
-            work = JobWork.fetch(
-                self.p.ctx.store,
-                self.market.spec_locator(job.job_id),
+            work = self.p.fetch_work(
                 job.params,
+                self.market.spec_locator(job.job_id),
                 self.p.ctx.data_dir / "replica-jobs" / str(job.job_id),
-                self.p.compute,
-                self.p.trace_factory,
-                timeout=self.p.base_policy.fetch_timeout,
             )
             self._work[job.job_id] = work
         return work

@@ -231,14 +231,10 @@ class ReplicaWatch:
     def _work_for(self, job: ReplicaJob) -> JobWork:
         work = self._work.get(job.job_id)
         if work is None:
-            work = JobWork.fetch(
-                self.t.ctx.store,
-                self.market.spec_locator(job.job_id),
+            work = self.t.fetch_work(
                 job.params,
+                self.market.spec_locator(job.job_id),
                 self.t.ctx.data_dir / "replica-jobs" / str(job.job_id),
-                self.t.compute,
-                self.t.trace_factory,
-                timeout=self.t.base_policy.fetch_timeout,
             )
             self._work[job.job_id] = work
         return work
