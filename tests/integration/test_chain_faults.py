@@ -104,6 +104,9 @@ class Fault:
     lost: list[str] = field(default_factory=list)  # hashes of point transactions gone
     spiked_to: int | None = None
     spiked_block: int | None = None
+    # held by the miner from reading the pool to mining it, and by every broadcast: a point
+    # transaction sent between the read and the mine would be mined unseen, never dropped
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.depth = self.rng.randint(1, 10)
@@ -156,18 +159,31 @@ class Fault:
     def mine(self) -> None:
         """Automine off: drop the point's transaction the first time it is pending, mine the
         rest."""
-        pool = rpc(self.w3, "txpool_content")["result"]["pending"]
-        txs = [tx for by_nonce in pool.values() for tx in by_nonce.values()]
-        for tx in sorted(txs, key=lambda t: int(t["nonce"], 16)):
-            if self.fired:
-                break
-            selector = bytes.fromhex(tx["input"][2:10])
-            names = [n for n, sels in self.selectors.items() if selector in sels]
-            if names and self._is_point(names[0]):
-                rpc(self.w3, "anvil_dropTransaction", tx["hash"])
-                self.fired = True
-                self.lost.append(tx["hash"])
-        rpc(self.w3, "evm_mine")
+        with self.lock:
+            pool = rpc(self.w3, "txpool_content")["result"]["pending"]
+            txs = [tx for by_nonce in pool.values() for tx in by_nonce.values()]
+            for tx in sorted(txs, key=lambda t: int(t["nonce"], 16)):
+                if self.fired:
+                    break
+                selector = bytes.fromhex(tx["input"][2:10])
+                names = [n for n, sels in self.selectors.items() if selector in sels]
+                if names and self._is_point(names[0]):
+                    rpc(self.w3, "anvil_dropTransaction", tx["hash"])
+                    self.fired = True
+                    self.lost.append(tx["hash"])
+            rpc(self.w3, "evm_mine")
+
+    def serialize_sends(self, daemons: list[RoleDaemon[Any]]) -> None:
+        """Every broadcast of these daemons waits for the miner's lock."""
+        for daemon in daemons:
+            sender = daemon.ctx.sender
+            original = sender._broadcast
+
+            def guarded(raw: bytes, tx_hash: str, _send: Callable[..., None] = original) -> None:
+                with self.lock:
+                    _send(raw, tx_hash)
+
+            setattr(sender, "_broadcast", guarded)  # noqa: B010 - a test-only seam
 
 
 def _selectors(abis: dict[str, Any]) -> dict[str, set[bytes]]:
@@ -315,6 +331,7 @@ def _play(
     between: Callable[[], None] = lambda: None  # noqa: E731
     miner = None
     if kind == "drop":
+        fault.serialize_sends(run.daemons)
         miner = _wait_miner(fault, _url(w3))
     elif restarter is not None:
         restarter.keep(w3)
