@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from roles_helpers import advance, daemon, lab, poc, role_config, wait_for
+from daemon_net import DaemonNet, daemons
+from roles_helpers import advance, lab, poc, wait_for
 
-from node.chain.abi import protocol_abis
 from node.chain.contracts.replica_market import ReplicaJobState, SeatState
 from node.chain.rpc import connect
 from node.roles.client import JobTerms
-from node.roles.context import RoleContext
 from node.roles.examples import tiny_mlp
 from node.roles.localnet import dev_account
 from node.roles.replica_client import ReplicaOptions, post_replicated
-from node.storage.ipfs import IpfsStore
 
 pytestmark = pytest.mark.integration
 ETHER = 10**18
@@ -35,75 +29,13 @@ TERMS = JobTerms(
 )
 
 
-@dataclasses.dataclass
-class Replicas:
-    """The deployment as the daemons see it: a config per account, and the poster's context."""
-
-    w3: Any
-    tmp: Path
-    deployment: Any  # node.devnet.pytest_fixtures.ProtocolDeployment
-    ipfs_api: str
-
-    def config(self, name: str, index: int) -> Path:
-        d = self.deployment
-        contracts = {k: v for k, v in d.addresses.model_dump().items() if v}
-        return role_config(
-            self.tmp / name, index, d.rpc_url, self.ipfs_api, contracts, d.start_block
-        )
-
-    def ctx(self, index: int, name: str) -> RoleContext:
-        d = self.deployment
-        return RoleContext.build(
-            self.w3,
-            dev_account(index),
-            IpfsStore(self.ipfs_api, 5.0),
-            self.tmp / name,
-            d.addresses.model_dump(),
-            protocol_abis(d.abi_dir),
-            d.start_block,
-        )
-
-    def stake(self, index: int, amount: int = ETHER) -> None:
-        """In process (a `poc provider stake` per provider would add seconds of start-up each)."""
-        ctx = self.ctx(index, f"staker{index}")
-        try:
-            ctx.send(ctx.deployment.stake.deposit(amount))
-        finally:
-            ctx.close()
-
-
 @pytest.fixture
-def net(protocol_deployment: Any, anvil_snapshot: Any, ipfs_node: Any, tmp_path: Path) -> Replicas:
+def net(protocol_deployment: Any, anvil_snapshot: Any, ipfs_node: Any, tmp_path: Path) -> DaemonNet:
     w3 = connect(protocol_deployment.rpc_url)
-    return Replicas(w3, tmp_path, protocol_deployment, ipfs_node.api_addr)
+    return DaemonNet(w3, tmp_path, protocol_deployment, ipfs_node.api_addr)
 
 
-@contextmanager
-def daemons(
-    net: Replicas, roles: list[tuple[str, int, list[str], list[str] | None]]
-) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """(name, account, args, command): each provider staked 1 ETH first; all stopped on exit."""
-    procs = []
-    try:
-        for _name, index, args, _command in roles:
-            if args[0] == "provider":
-                net.stake(index)
-        for name, index, args, command in roles:
-            procs.append(daemon(args, net.config(name, index), net.tmp / f"{name}.log", command))
-        yield procs
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-
-
-def _post(net: Replicas, replicas: int, terms: JobTerms) -> tuple[Any, int]:
+def _post(net: DaemonNet, replicas: int, terms: JobTerms) -> tuple[Any, int]:
     ctx = net.ctx(1, "poster")
     job_id = post_replicated(
         ctx, *tiny_mlp(seed=replicas), terms, ReplicaOptions(replicas, reveal_window=300)
@@ -113,12 +45,12 @@ def _post(net: Replicas, replicas: int, terms: JobTerms) -> tuple[Any, int]:
     return market, job_id
 
 
-def _balances(net: Replicas, indices: list[int]) -> dict[int, int]:
+def _balances(net: DaemonNet, indices: list[int]) -> dict[int, int]:
     return {i: net.w3.eth.get_balance(dev_account(i).address) for i in indices}
 
 
 def test_two_honest_replicas_are_checked_by_the_watchtower_finalized_and_paid(
-    net: Replicas,
+    net: DaemonNet,
 ) -> None:
     terms = dataclasses.replace(TERMS, challenge_window=120)  # W: the watchtower checks in it
     market, job_id = _post(net, 2, terms)
@@ -151,7 +83,7 @@ def test_two_honest_replicas_are_checked_by_the_watchtower_finalized_and_paid(
 
 
 def test_one_liar_of_three_is_slashed_by_its_pair_games_and_the_honest_are_paid(
-    net: Replicas,
+    net: DaemonNet,
 ) -> None:
     market, job_id = _post(net, 3, TERMS)
     liar = lab("--provider-cheat", "op")
