@@ -4,6 +4,7 @@ daemons as processes:
     python -m poc_lab.cli --provider-cheat element provider run --once
     python -m poc_lab.cli --tower false-challenge watch run
     python -m poc_lab.cli --provider-output corrupt:withhold provider run
+    python -m poc_lab.cli --replica copy provider run
 
 The leading options pick the adversary; everything after them is the ordinary `poc` command
 line. The roles are built through the CLI's embedding seam (node.cli.main.main(role_options)),
@@ -24,14 +25,22 @@ from poc_lab.adversary import (
     agreeing_pick,
     lying_trace,
 )
+from poc_lab.replica_adversary import REPLICA_CHEATS
 
 TOWERS = ("false-challenge", "wrong-pick")
 
 
 def role_options(
-    provider_cheat: str | None, tower: str | None, provider_output: str | None = None
+    provider_cheat: str | None,
+    tower: str | None,
+    provider_output: str | None = None,
+    replica: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     options: dict[str, dict[str, Any]] = {}
+    if replica:
+        if provider_cheat or provider_output:
+            raise AdversaryError("--replica does not combine with the other provider cheats")
+        options["provider"] = {"factory": REPLICA_CHEATS[replica]}
     if provider_cheat:
         cheat = ProviderCheat.parse(provider_cheat)
         options["provider"] = {"trace_factory": lying_trace(cheat)}
@@ -62,11 +71,12 @@ def main(argv: list[str] | None = None) -> None:
         "--provider-output",
         help="corrupt | missing [:withhold]: the output blob it stores (and no publication)",
     )
+    ap.add_argument("--replica", choices=sorted(REPLICA_CHEATS), help="the replica's misbehaviour")
     args, rest = ap.parse_known_args(argv)
     from node.cli.main import main as poc_main
 
     sys.argv = ["poc", *rest]
-    poc_main(role_options(args.provider_cheat, args.tower, args.provider_output))
+    poc_main(role_options(args.provider_cheat, args.tower, args.provider_output, args.replica))
 
 
 if __name__ == "__main__":

@@ -69,13 +69,14 @@ class Provider(RoleDaemon[JobRecord]):
     # ---- the replica role (protocol.md §6.8) ----
 
     _replica: ReplicaRole | None = None
+    REPLICA_ROLE: type[ReplicaRole] = ReplicaRole  # the role's class (a seam for the tests)
 
     def tick(self) -> None:
         super().tick()
         if self.ctx.deployment.replicas is None or not self.policy.replicas:
             return
         if self._replica is None:
-            self._replica = ReplicaRole(self)
+            self._replica = self.REPLICA_ROLE(self)
         try:
             self._replica.tick()
         except PocError as exc:  # the optimistic jobs must not wait on a replicated one

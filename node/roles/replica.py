@@ -182,22 +182,11 @@ class ReplicaRole:
         if seat.state == SeatState.CLAIMED and (
             job.state == ReplicaJobState.OPEN or now <= job.commit_by
         ):
-            result = self.work(job).claim()
-            self.p.ctx.send(
-                self.market.commit(seat_id, commitment(result.s_n, self.me, self.salt(seat_id)))
-            )
+            self.commit(job, seat_id)
             seat = self.market.seat(seat_id)
         if job.state == ReplicaJobState.RUNNING and seat.state == SeatState.COMMITTED:
             if self._reveals_open(job, now) and now <= job.reveal_by:
-                result = self.work(job).claim()
-                locator = self.p.store_output(job.job_id, result.output)
-                self.p.ctx.send(
-                    self.market.reveal(
-                        seat_id, result.s_n, result.output_root, result.output_proof,
-                        self.salt(seat_id), locator,
-                    )
-                )  # fmt: skip
-                log.info("replicated job %d: seat %d revealed", job.job_id, seat_id)
+                self.reveal(job, seat_id)
                 job = self.market.job(job.job_id)
         if job.state == ReplicaJobState.RUNNING and now > job.reveal_by:
             self.p.ctx.send(self.market.tally(job.job_id, job.commit_by))
@@ -209,6 +198,25 @@ class ReplicaRole:
             if self.market.seat(seat_id).active_games == 0:
                 self.p.ctx.send(self.market.finalize(job.job_id))
         return self.market.seat(seat_id).state.name.lower()
+
+    def commit(self, job: ReplicaJob, seat_id: int) -> None:
+        """Compute the job and commit keccak256(S_N, our address, the seat's salt)."""
+        result = self.work(job).claim()
+        self.p.ctx.send(
+            self.market.commit(seat_id, commitment(result.s_n, self.me, self.salt(seat_id)))
+        )
+
+    def reveal(self, job: ReplicaJob, seat_id: int) -> None:
+        """Store the output and reveal S_N, the output root (with its path) and the salt."""
+        result = self.work(job).claim()
+        locator = self.p.store_output(job.job_id, result.output)
+        self.p.ctx.send(
+            self.market.reveal(
+                seat_id, result.s_n, result.output_root, result.output_proof,
+                self.salt(seat_id), locator,
+            )
+        )  # fmt: skip
+        log.info("replicated job %d: seat %d revealed", job.job_id, seat_id)
 
     def _reveals_open(self, job: ReplicaJob, now: int) -> bool:
         if now > job.commit_by:

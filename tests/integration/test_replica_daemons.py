@@ -103,3 +103,63 @@ def test_one_liar_of_three_is_slashed_by_its_pair_games_and_the_honest_are_paid(
     for i in (2, 3):
         assert by_provider[dev_account(i).address].state == SeatState.ACCEPTED
         assert after[i] > before[i] + TERMS.reward // 3 // 2
+
+
+@pytest.mark.parametrize("cheat", ["copy", "withhold"])
+def test_a_copier_or_a_silent_replica_expires_and_the_honest_one_is_paid(
+    net: DaemonNet, cheat: str
+) -> None:
+    """r = 2: the honest replica reveals; the other (a poc_lab adversary) either committed
+    nothing real and tries to reveal the honest seat's S_N with its own salt (the commitment
+    binds the committer's address: BadReveal), or committed its result and never reveals.
+    Once reveals close, the round is tallied: that seat expires (a tenth of its lock to the
+    poster) and the honest replica alone is accepted and paid."""
+    market, job_id = _post(net, 2, TERMS)
+    roles = [("a", 2, ["provider", "run"], None),
+             ("cheat", 4, ["provider", "run"], lab("--replica", cheat))]  # fmt: skip
+    with daemons(net, roles) as procs:
+        wait_for(lambda: len(market.seats_of(job_id)) == 2, 60, "both seats", procs)
+        by = {market.seat(s).provider: s for s in market.seats_of(job_id)}
+        honest, cheater = by[dev_account(2).address], by[dev_account(4).address]
+        wait_for(lambda: market.seat(honest).state == SeatState.REVEALED, 60, "the reveal", procs)
+        if cheat == "copy":
+            log = net.tmp / "cheat.log"
+            wait_for(lambda: "does not match its commitment" in log.read_text(), 30,
+                     "the copier's attempt refused", procs)  # fmt: skip
+        assert market.seat(cheater).state == SeatState.COMMITTED
+        before = _balances(net, [2])
+        advance(
+            net.w3, market.job(job_id).reveal_by - net.w3.eth.get_block("latest")["timestamp"] + 1
+        )
+        wait_for(lambda: market.job(job_id).state == ReplicaJobState.FINALIZED, 60,
+                 "the tally and finalization", procs)  # fmt: skip
+        wait_for(lambda: market.credits(dev_account(2).address) == 0, 30, "the withdrawal", procs)
+    assert market.seat(cheater).state == SeatState.EXPIRED
+    assert market.seat(honest).state == SeatState.ACCEPTED
+    record = market.record_of(dev_account(4).address)
+    assert record.expired == 1 and record.slashed > 0
+    assert market.record_of(dev_account(2).address).accepted == 1
+    assert _balances(net, [2])[2] > before[2] + TERMS.reward // 2 // 2
+
+
+def test_replicas_lying_alike_are_caught_by_the_watchtower(net: DaemonNet) -> None:
+    """r = 2, both replicas lie the same way (the same poc_lab cheat): their roots agree and
+    the job enters its agreement window, where the watchtower recomputes, challenges both
+    seats and wins both games; both liars are slashed and the job reopens."""
+    terms = dataclasses.replace(TERMS, challenge_window=120)
+    market, job_id = _post(net, 2, terms)
+    liar = lab("--provider-cheat", "op")
+    roles = [("l1", 2, ["provider", "run"], liar), ("l2", 3, ["provider", "run"], liar),
+             ("tower", 5, ["watch", "run"], None)]  # fmt: skip
+    with daemons(net, roles) as procs:
+        wait_for(lambda: len(market.seats_of(job_id)) == 2, 60, "both seats", procs)
+        seats = market.seats_of(job_id)
+        wait_for(lambda: all(market.seat(s).state == SeatState.REJECTED for s in seats), 150,
+                 "both liars rejected by the watch games", procs)  # fmt: skip
+    tower = dev_account(5).address
+    assert all(len(market.watch_games(s, tower)) == 1 for s in seats)
+    assert len({market.seat(s).s_n for s in seats}) == 1, "the liars agreed"
+    for i in (2, 3):
+        record = market.record_of(dev_account(i).address)
+        assert record.rejected == 1 and record.slashed >= TERMS.required_stake // 2
+    assert market.job(job_id).state == ReplicaJobState.OPEN  # no replica was honest
