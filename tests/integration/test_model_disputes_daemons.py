@@ -5,8 +5,9 @@ node: `poc provider run` as a poc_lab liar and an honest `poc watch run`, both s
   `poc job post SPEC --input`: the lie in the last step's weight update (the honest steps before
   it agree), or in a transpose of that last step; both are v6 ops.
 - A generation job (issue 16) posted straight from a Hugging Face GPT-2 directory by
-  `poc job post --hf DIR --prompt-ids --max-new-tokens`: the lie in the softmax of the last
-  decode step's attention.
+  `poc job post --hf DIR --prompt-ids --max-new-tokens`: the lie in each transformer op kind
+  (gather, write, reduce, mul in a Llama's gated MLP, and the rowop that divides by the row sum in the softmax of the
+  last decode step's attention).
 
 In each, the watchtower's game narrows to the very op that lies and ends at its one-step check:
 the claim is rejected and the game won by the challenger."""
@@ -66,18 +67,38 @@ def training(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, JobSpec]:
     return d / "job", _compiled(args, d / "job")
 
 
-@pytest.fixture(scope="module")
-def gpt2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, JobSpec]:
-    """A random one-layer GPT-2 saved with save_pretrained, and the program of its prompt."""
+def _hf_model(folder: Path, family: str) -> tuple[Path, JobSpec]:
+    """A random one-layer causal LM saved with save_pretrained, and the program `poc compile
+    --hf` makes of it for the prompt."""
     transformers = pytest.importorskip("transformers")
     import torch
 
-    d = tmp_path_factory.mktemp("gpt2")
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(n_layer=1, n_embd=64, n_head=2, vocab_size=80, n_positions=16)
-    transformers.GPT2LMHeadModel(cfg).eval().save_pretrained(d / "model")
-    args = ["--hf", str(d / "model"), "--prompt-ids", PROMPT_IDS, "--max-new-tokens"]
-    return d / "model", _compiled([*args, str(NEW_TOKENS)], d / "job")
+    if family == "gpt2":
+        model = transformers.GPT2LMHeadModel(
+            transformers.GPT2Config(n_layer=1, n_embd=64, n_head=2, vocab_size=80, n_positions=16)
+        )
+    else:  # a gated MLP (SiLU(gate) * up: the mul op), grouped-query attention, RMSNorm
+        model = transformers.LlamaForCausalLM(
+            transformers.LlamaConfig(
+                num_hidden_layers=1, hidden_size=64, num_attention_heads=2,
+                num_key_value_heads=1, intermediate_size=96, vocab_size=80,
+                max_position_embeddings=16,
+            )
+        )  # fmt: skip
+    model.eval().save_pretrained(folder / "model")
+    args = ["--hf", str(folder / "model"), "--prompt-ids", PROMPT_IDS, "--max-new-tokens"]
+    return folder / "model", _compiled([*args, str(NEW_TOKENS)], folder / "job")
+
+
+@pytest.fixture(scope="module")
+def gpt2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, JobSpec]:
+    return _hf_model(tmp_path_factory.mktemp("gpt2"), "gpt2")
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, JobSpec]:
+    return _hf_model(tmp_path_factory.mktemp("llama"), "llama")
 
 
 def _lie_caught(net: DaemonNet, post: list[str], cheat: str) -> tuple[dict[str, Any], Any]:
@@ -108,7 +129,7 @@ def _ops(spec: JobSpec, code: Opcode) -> list[int]:
     return [i for i, op in enumerate(spec.program.ops) if op.opcode == code]
 
 
-@pytest.mark.parametrize("code", [Opcode.UPDATE, Opcode.TRANSPOSE])
+@pytest.mark.parametrize("code", [Opcode.UPDATE, Opcode.TRANSPOSE], ids=["update", "transpose"])
 def test_a_lie_in_the_last_training_step_is_caught_at_its_op(
     net: DaemonNet, training: tuple[Path, JobSpec], code: Opcode
 ) -> None:
@@ -123,15 +144,29 @@ def test_a_lie_in_the_last_training_step_is_caught_at_its_op(
     assert (view.op_index, view.opcode) == (op_i, int(code))
 
 
-def test_a_lie_in_a_decode_steps_softmax_is_caught_at_its_op(
-    net: DaemonNet, gpt2: tuple[Path, JobSpec]
+# the transformer ops (protocol v5): the lie in the last op of each kind (the last decode
+# step's); GPT-2 has no mul, a Llama's gated MLP has
+V5_OPS = [("gpt2", Opcode.GATHER), ("gpt2", Opcode.WRITE), ("gpt2", Opcode.REDUCE),
+          ("llama", Opcode.MUL), ("gpt2", Opcode.ROWOP)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("family", "code"), V5_OPS, ids=lambda c: str(getattr(c, "name", c)).lower()
+)
+def test_a_lie_in_a_generation_op_is_caught_at_its_op(
+    net: DaemonNet, request: pytest.FixtureRequest, family: str, code: Opcode
 ) -> None:
-    model, spec = gpt2
-    op_i = softmax_ops(spec.program, NEW_TOKENS - 1)[0]
+    model, spec = request.getfixturevalue(family)
+    # rowop: the softmax division of the last decode step's attention
+    op_i = (
+        softmax_ops(spec.program, NEW_TOKENS - 1)[0]
+        if code == Opcode.ROWOP
+        else _ops(spec, code)[-1]
+    )
     numel = spec.program.spec(spec.program.n_inputs + op_i).numel
     post = ["--hf", str(model), "--prompt-ids", PROMPT_IDS, "--max-new-tokens", str(NEW_TOKENS)]
     posted, view = _lie_caught(net, post, f"op:{op_i}:{numel // 2}")
     # `poc job post --hf` compiled the same program `poc compile --hf` wrote
     assert posted["program_root"] == "0x" + spec.program.root.hex()
     assert view.status == GameStatus.CHALLENGER_WON
-    assert (view.op_index, view.opcode) == (op_i, int(Opcode.ROWOP))
+    assert (view.op_index, view.opcode) == (op_i, int(code))
