@@ -30,7 +30,7 @@ if [ "$(cat "$STAMPS/venv" 2>/dev/null)" != "$want" ] || [ ! -x .venv/bin/python
   say "creating the Python environment (.venv)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
-  .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev,hf]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev,hf,ray]'
   .venv/bin/python -m pip check
   echo "$want" > "$STAMPS/venv"
 else

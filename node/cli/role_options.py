@@ -173,6 +173,8 @@ def daemon_run(role: str) -> Callable[[Callable[..., dict[str, Any]]], Any]:
             interval: float,
             once: bool,
             device: str,
+            executor: str,
+            ray_address: str | None,
             config_file: Path | None,
             log_format: str,
             **own: Any,
@@ -181,7 +183,10 @@ def daemon_run(role: str) -> Callable[[Callable[..., dict[str, Any]]], Any]:
             from node.state import exclusive
 
             setup_logging(log_format)
-            daemon = build_daemon(config_file, role, device=device, **own_policy(**own))
+            daemon = build_daemon(
+                config_file, role, device=device, executor=executor, ray_address=ray_address,
+                **own_policy(**own),
+            )  # fmt: skip
             with exclusive(daemon.ctx.data_dir):
                 logging.getLogger("node.roles").info(daemon.describe())
                 run_forever(daemon.tick, interval, once)
@@ -202,6 +207,19 @@ def daemon_run(role: str) -> Callable[[Callable[..., dict[str, Any]]], Any]:
                     type=click.Choice(["auto", "cpu", "cuda"]),
                     default="auto",
                     show_default=True,
+                ),
+                click.option(
+                    "--executor",
+                    type=click.Choice(["local", "ray"]),
+                    default="local",
+                    show_default=True,
+                    help="where jobs execute and traces answer: this process, or a Ray cluster",
+                ),
+                click.option(
+                    "--ray-address",
+                    default=None,
+                    help="--executor ray: the cluster (ray://HOST:PORT or auto); default: a "
+                    "Ray started by this process on this machine",
                 ),
                 config_option,
                 log_option,

@@ -35,6 +35,8 @@ from node.chain.errors import ChainError, TransactionReverted
 from node.chain.rpc import observe_requests, observing
 from node.chain.scanner import ChainEvent, EventScanner
 from node.compute.config import ComputeConfig
+from node.compute.fleet import RayFleet
+from node.config.settings import ConfigError
 from node.game.responder import MoveObserver, Responder
 from node.game.rules import GameStatus, Side
 from node.game.solver import Chooser, first_disagreement, solve
@@ -136,6 +138,8 @@ class DaemonPolicy:
     """What every daemon's operator sets (each role's policy adds its own)."""
 
     device: str = "auto"  # auto | cpu | cuda
+    executor: str = "local"  # local | ray: executions and trace queries on a Ray cluster
+    ray_address: str | None = None  # the cluster (None: a Ray started by this process)
     fetch_timeout: float = 30.0  # seconds for one content-store read
     metrics_port: int | None = None  # serve Prometheus metrics here (0: any free port)
     metrics_addr: str = DEFAULT_ADDR
@@ -160,6 +164,7 @@ class RoleDaemon(ABC, Generic[R]):
         self.base_policy = policy or self.KIND.policy()
         self.compute = ComputeConfig(device=self.base_policy.device)
         self.trace_factory = trace_factory
+        self.fleet = self._fleet(self.base_policy)
         self.choose = choose
         # what the account earns, loses and spends (node.roles.earnings), and the metrics
         # (node.roles.metrics), both fed by the generic layers: sender, web3, store, responder
@@ -460,10 +465,11 @@ class RoleDaemon(ABC, Generic[R]):
         live = len(self.KIND.record.live_ones(self.ctx.state))
         chain_id = int(self.ctx.w3.eth.chain_id)
         served = f"; metrics on {self.metrics_url}" if self.metrics_url else ""
+        fleet = f"; executing on {self.fleet.describe()}" if self.fleet else ""
         return (
             f"{self.KIND.name} {self.ctx.address} on chain {chain_id}, state "
             f"{self.ctx.data_dir}, resuming {live} live {self.KIND.record.TABLE} from block "
-            f"{self.scanner.next_block()}{served}"
+            f"{self.scanner.next_block()}{served}{fleet}"
         )
 
     def close(self) -> None:
@@ -491,7 +497,16 @@ class RoleDaemon(ABC, Generic[R]):
             self.compute,
             self.trace_factory,
             timeout=self.base_policy.fetch_timeout,
+            fleet=self.fleet,
         )
+
+    @staticmethod
+    def _fleet(policy: DaemonPolicy) -> RayFleet | None:
+        if policy.executor == "local":
+            return None
+        if policy.executor != "ray":
+            raise ConfigError(f"executor {policy.executor!r}: local or ray")
+        return RayFleet(policy.ray_address)
 
     def workdir(self, job_id: int) -> Path:
         return self.ctx.data_dir / "jobs" / str(job_id)

@@ -350,7 +350,10 @@ class Provider(RoleDaemon[JobRecord]):
         assert rec.claim_id is not None
         if d.now() > _execute_deadline(job, d.market.claim(rec.claim_id)):
             return self._expire_own(job, rec, "execution deadline passed")
-        result = self.work(job, rec.locator).claim()
+        work = self.work(job, rec.locator)
+        if not work.ready():  # executing on the fleet: the other jobs go on meanwhile
+            return rec
+        result = work.claim()
         self._keep_output(job.job_id, result.output)
         locator = self.store_output(job.job_id, result.output)
         self.ctx.send(

@@ -2,6 +2,7 @@
 model on held-out text, and tokens/s of both on this CPU.
 
     python -m poc_lab.bench.llm [--no-write] [--windows 8] [--new-tokens 32]
+    python -m poc_lab.bench.llm --size gpt2-small [--prompt 128] [--new-tokens 32] [--reps 1]
 
 Accuracy: the tiny GPT (`poc compile --example tiny-gpt`: trained on docs/ except
 docs/poster.md, cached under .cache/models) on docs/poster.md, next-token prediction in
@@ -9,7 +10,9 @@ windows of 128 bytes, and greedy continuations of a few prompts. Speed: a GPT-2 
 GPT's shape (random weights, Hugging Face, float with its KV cache) against its integer
 generation program on the executor (prefill = the program with one new token; decode = the
 extra time of the longer program per extra token). Rewrites the `llm` section of
-docs/benchmarks.md."""
+docs/benchmarks.md. `--size gpt2-small` measures only the speed, of a GPT-2-small-shaped model
+(12 layers, width 768, 12 heads, vocabulary 50,257, random weights; issue 16's size target), and
+rewrites the `llm-size` section instead."""
 
 from __future__ import annotations
 
@@ -24,6 +27,13 @@ from node.program.compiler.llm_program import Accuracy
 from poc_lab.bench.report import machine, write_section
 
 PROMPTS = ("The provider ", "A challenger ", "The dispute game ")
+# GPT2Config arguments: the tiny GPT's shape, and GPT-2 small's (124M parameters)
+SHAPES: dict[str, dict[str, int]] = {
+    "tiny": {"n_layer": 4, "n_embd": 128, "n_head": 4, "vocab_size": 256, "n_positions": 128},
+    "gpt2-small": {
+        "n_layer": 12, "n_embd": 768, "n_head": 12, "vocab_size": 50257, "n_positions": 1024,
+    },
+}  # fmt: skip
 
 
 @dataclass
@@ -37,6 +47,8 @@ class Speed:
     int_prefill_commit_s: float
     int_decode_commit_s: float
     ops: int
+    parameters: int = 0
+    compile_s: float = 0.0  # the longer program's, calibration excluded
 
 
 def accuracy_rows(
@@ -71,7 +83,7 @@ def accuracy_rows(
     return acc, greedy
 
 
-def speed(prompt: int, new: int, reps: int = 3) -> Speed:
+def speed(prompt: int, new: int, reps: int = 3, shape: str = "tiny") -> Speed:
     import torch
     import transformers
 
@@ -81,12 +93,13 @@ def speed(prompt: int, new: int, reps: int = 3) -> Speed:
     from node.program.compiler.llm_program import compile_generation, ids_tensor
 
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(n_layer=4, n_embd=128, n_head=4, vocab_size=256, n_positions=128)
+    cfg = transformers.GPT2Config(**SHAPES[shape])
     model = transformers.GPT2LMHeadModel(cfg).eval()
     tw = from_hf(model)
     rng = np.random.default_rng(0)
-    amax = calibrate(tw, [rng.integers(0, 256, 128).tolist() for _ in range(4)])
-    ids = rng.integers(0, 256, prompt).tolist()
+    vocab = cfg.vocab_size
+    amax = calibrate(tw, [rng.integers(0, vocab, 128).tolist() for _ in range(4)])
+    ids = rng.integers(0, vocab, prompt).tolist()
 
     def best(fn: object) -> float:
         times = []
@@ -103,9 +116,11 @@ def speed(prompt: int, new: int, reps: int = 3) -> Speed:
             lambda: model.generate(x, max_new_tokens=new, min_new_tokens=new, do_sample=False)
         )
     runs: dict[tuple[int, Commit], float] = {}
-    ops = 0
+    ops, compile_s = 0, 0.0
     for n in (1, new):
+        t0 = time.perf_counter()
         gen = compile_generation(tw, amax, ids, n)
+        compile_s = time.perf_counter() - t0
         ops = len(gen.spec.program.ops)
         ex = Executor(gen.spec.program, gen.spec.constants)
         data = {gen.spec.data_slot: ids_tensor(ids)}
@@ -122,6 +137,8 @@ def speed(prompt: int, new: int, reps: int = 3) -> Speed:
         runs[(1, Commit.STATE)],
         (runs[(new, Commit.STATE)] - runs[(1, Commit.STATE)]) / per,
         ops,
+        sum(p.numel() for p in model.parameters()),
+        compile_s,
     )
 
 
@@ -164,6 +181,14 @@ def render(
         f"Speed, a GPT-2 of the same shape (random weights), prompt {sp.prompt} tokens, "
         f"{sp.new} new tokens ({sp.ops} ops in the integer program):",
         "",
+        *speed_lines(sp),
+    ]
+    return "\n".join(lines)
+
+
+def speed_lines(sp: Speed) -> list[str]:
+    """The speed table (and a warning when the machine's load showed in the figures)."""
+    lines = [
         "| | float torch (KV cache) | integer program | integer program + state commitments | price of exactness (int / float) |",
         "|---|---|---|---|---|",
         f"| prefill, tokens/s | {sp.prompt / sp.float_prefill_s:.0f} | "
@@ -179,7 +204,27 @@ def render(
             "machine's load varied during the measurement; decode figures are differences of "
             "two program runs and suffer most.",
         ]
-    return "\n".join(lines)
+    return lines
+
+
+def render_size(sp: Speed, reps: int, rss_mib: float) -> str:
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    c = SHAPES["gpt2-small"]
+    return "\n".join([
+        "## Generation job at GPT-2-small size (issue 16)",
+        "",
+        f"Machine: {machine()} (times are the best of {reps}). Command: "
+        f"`python -m poc_lab.bench.llm --size gpt2-small --prompt {sp.prompt} --new-tokens "
+        f"{sp.new} --reps {reps}`; date {when}.",
+        f"A GPT-2 of GPT-2 small's shape ({c['n_layer']} layers, width {c['n_embd']}, "
+        f"{c['n_head']} heads, vocabulary {c['vocab_size']:,}; {sp.parameters / 1e6:.0f}M "
+        "parameters, random weights, Hugging Face) and its integer generation program: prompt "
+        f"{sp.prompt} tokens, {sp.new} new tokens, {sp.ops:,} ops, compiled in "
+        f"{sp.compile_s:.0f} s; run on the executor (CPU) without and with the state "
+        f"commitments (every slot's Merkle root, S_N). Peak RSS of the run {rss_mib:,.0f} MiB.",
+        "",
+        *speed_lines(sp),
+    ])  # fmt: skip
 
 
 def main() -> None:
@@ -188,7 +233,20 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=8)
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--checkpoint", default=None, help="a TinyGPT state dict instead of tiny-gpt")
+    ap.add_argument("--size", choices=["gpt2-small"], help="the speed of a larger shape only")
+    ap.add_argument("--prompt", type=int, default=128, help="--size: prompt tokens")
+    ap.add_argument("--reps", type=int, default=1, help="--size: runs of each, best kept")
     args = ap.parse_args()
+    if args.size:
+        import resource
+
+        sp = speed(args.prompt, args.new_tokens, args.reps, args.size)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        body = render_size(sp, args.reps, rss)
+        print(body)
+        if not args.no_write:
+            write_section("llm-size", body)
+        return
     acc, greedy = accuracy_rows(args.windows, args.new_tokens, args.checkpoint)
     print(acc, greedy, flush=True)
     sp = speed(64, args.new_tokens)
