@@ -56,7 +56,27 @@ def _emit(obj: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     default=None,
     help="--train: .safetensors with `x` [n, features] and `y` [n] (default: the digits set)",
 )
-@click.option("--hidden", default="128,64", show_default=True, help="--train: hidden widths")
+@click.option("--hidden", default=None, help="--train: hidden widths  [default: 128,64]")
+@click.option(
+    "--init",
+    "init_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="--train: start from this bias-free MLP's state dict (as `poc train-weights` writes "
+    "it) instead of random weights: fine-tuning",
+)
+@click.option(
+    "--freeze",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="--train --init: keep the first N layers fixed (N = layers - 1: train the head only)",
+)
+@click.option(
+    "--new-head",
+    is_flag=True,
+    help="--train --init: replace the last layer by a fresh one sized for --data's classes",
+)
 @click.option("--steps", type=click.IntRange(min=1), default=450, show_default=True)
 @click.option(
     "--lr", default="0.3", show_default=True, help="--train: 0.3, or a schedule 0.3,0.1@300"
@@ -74,7 +94,10 @@ def compile_cmd(
     batch: int | None,
     train: bool,
     data: Path | None,
-    hidden: str,
+    hidden: str | None,
+    init_path: Path | None,
+    freeze: int,
+    new_head: bool,
     steps: int,
     lr: str,
     seed: int,
@@ -93,11 +116,15 @@ def compile_cmd(
     if train:
         from node.compute import training_service as ts
 
+        if init_path is not None and hidden is not None:
+            raise click.UsageError("--hidden and --init both give the shape: keep one")
         try:
-            widths = tuple(int(w) for w in hidden.split(",") if w)
+            widths = tuple(int(w) for w in (hidden or "128,64").split(",") if w)
         except ValueError:
             raise click.UsageError(f"--hidden {hidden!r}: comma-separated widths") from None
-        req = ts.TrainRequest(widths, steps, batch or 32, lr, seed)
+        req = ts.TrainRequest(
+            widths, steps, batch or 32, lr, seed, init_path, freeze, new_head
+        )  # fmt: skip
         rep = ts.compile_training(data, out, req)
         lines = [
             f"wrote {rep.out_dir} (job input: {out / ts.TRAIN_INPUT})",

@@ -36,6 +36,41 @@ class TrainRequest:
     batch: int = 32
     lr: str = "0.1"  # one rate, or comma-separated `rate@from_step` pieces: 0.3,0.1@300
     seed: int = 0
+    # fine-tuning: start from these weights (a state dict of the bias-free MLP, as
+    # `poc train-weights` writes it), keep the first `freeze` layers fixed, and with `new_head`
+    # replace the last layer by a fresh one sized for the dataset's classes
+    init: Path | None = None
+    freeze: int = 0
+    new_head: bool = False
+
+
+def load_init(path: Path) -> tuple[list[str], list[torch.Tensor]]:
+    """(layer names, [out, in] weights) of a bias-free MLP's state dict, in layer order."""
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a file that is not a state dict
+        raise TrainingError(f"{path}: not a PyTorch state dict ({exc})") from None
+    if not isinstance(sd, dict) or not sd:
+        raise TrainingError(f"{path}: not a PyTorch state dict")
+    names: list[str] = []
+    ws: list[torch.Tensor] = []
+    for key, value in sd.items():
+        name, _, kind = str(key).rpartition(".")
+        if kind != "weight":
+            raise TrainingError(
+                f"{path}: {key}: training jobs take bias-free MLPs (Linear(bias=False) "
+                "layers with ReLU between them), whose state dict holds only `.weight`s"
+            )
+        if not isinstance(value, torch.Tensor) or value.dim() != 2:
+            raise TrainingError(f"{path}: {key} is not a 2-D Linear weight")
+        if ws and value.shape[1] != ws[-1].shape[0]:
+            raise TrainingError(
+                f"{path}: {key} takes {value.shape[1]} inputs but the layer before gives "
+                f"{ws[-1].shape[0]}"
+            )
+        names.append(name)
+        ws.append(value.detach().to(torch.float32).clone())
+    return names, ws
 
 
 def lr_schedule(text: str, steps: int) -> list[float]:
@@ -85,17 +120,42 @@ def compile_training(data: Path | None, out: Path, req: TrainRequest) -> Compile
     `out/train_x.npy`) and report it."""
     x, y, classes = load_dataset(data)
     dims = [int(x.shape[1]), *req.hidden, classes]
+    names = [f"{2 * i}" for i in range(len(dims) - 1)]
+    if req.init is None:
+        if req.freeze or req.new_head:
+            raise TrainingError("--freeze and --new-head fine-tune the weights of --init")
+        ws = init_weights(dims, req.seed)
+    else:
+        names, ws = load_init(req.init)
+        if ws[0].shape[1] != x.shape[1]:
+            raise TrainingError(
+                f"{req.init} takes {ws[0].shape[1]} features, the dataset has {x.shape[1]}"
+            )
+        if req.new_head:
+            ws[-1] = init_weights([int(ws[-1].shape[1]), classes], req.seed)[0]
+        elif classes > ws[-1].shape[0]:
+            raise TrainingError(
+                f"the head of {req.init} has {ws[-1].shape[0]} outputs and the dataset "
+                f"{classes} classes: --new-head trains a fresh head for them"
+            )
+        classes = int(ws[-1].shape[0])
+        if not 0 <= req.freeze < len(ws):
+            raise TrainingError(
+                f"--freeze {req.freeze}: {req.init} has {len(ws)} layers, and at least the "
+                "last one must train"
+            )
     cfg = TrainJobConfig(
-        steps=req.steps, batch=req.batch, lr=lr_schedule(req.lr, req.steps), seed=req.seed
-    )
+        steps=req.steps, batch=req.batch, lr=lr_schedule(req.lr, req.steps), seed=req.seed,
+        frozen=req.freeze,
+    )  # fmt: skip
     batches = epoch_batches(len(y), req.steps, req.batch, req.seed)
-    job = build_training_job(init_weights(dims, req.seed), x, y, classes, cfg, batches)
+    job = build_training_job(ws, x, y, classes, cfg, batches)
     consts = dict(job.constants)
     data_slot = job.program.input_index("x")
     table = consts.pop(data_slot)
     spec = JobSpec(job.program, consts, req.batch, data_slot=data_slot, meta=job.meta())
-    # the keys of nn.Sequential(Linear(bias=False), ReLU(), ..., Linear(bias=False))
-    spec.meta["training"]["layers"] = [f"{2 * i}" for i in range(len(dims) - 1)]
+    # the layer names of --init, else the keys of nn.Sequential(Linear(bias=False), ReLU(), ...)
+    spec.meta["training"]["layers"] = names
     spec.save(out)
     np.save(out / TRAIN_INPUT, table)
     return _report(spec, out)
@@ -128,9 +188,10 @@ def save_state_dict(
     `meta` says the layout and scales) with torch.save to `out`; `poc train-weights` and
     `poc job result --state-dict` both come here. Returns the summary they print."""
     weights, losses = unpack_result(result, meta)
-    layer_names = (
-        list(names) or meta["training"].get("layers") or [str(i) for i in range(len(weights))]
-    )
+    frozen = int(meta["training"].get("frozen", 0))
+    # a fine-tuning job's output holds its trained layers only: the frozen ones are --init's
+    known = meta["training"].get("layers") or [str(i) for i in range(frozen + len(weights))]
+    layer_names = list(names) or known[frozen:]
     sd = state_dict(weights, layer_names)
     torch.save(sd, out)
     return {

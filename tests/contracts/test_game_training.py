@@ -3,7 +3,8 @@ trained by integer SGD for a few steps as one static op list. The game bisects a
 across layers; a lie in a transpose or in the last step's update is lost by the liar at the one
 step; a corrupted early update followed by honestly computed steps (every later state differs
 from the honest one) is caught at that update, the first wrong op; an honest provider beats a
-challenger that disputes an update."""
+challenger that disputes an update; in a fine-tuning job (the first layer frozen, the head
+trained), a lie in the head's last update is caught there."""
 
 from __future__ import annotations
 
@@ -24,8 +25,7 @@ STEPS = 3
 STEP_GAS: dict[str, int] = {}
 
 
-@pytest.fixture(scope="module")
-def train_trace() -> Trace:
+def _trace(frozen: int = 0) -> Trace:
     rng = np.random.default_rng(15)
     n, feats, classes = 96, 32, 4
     y = rng.integers(0, classes, n)
@@ -37,11 +37,16 @@ def train_trace() -> Trace:
         torch.tensor(x, dtype=torch.float32),
         torch.tensor(y),
         classes,
-        TrainJobConfig(steps=STEPS, batch=32, lr=0.2, seed=5),
+        TrainJobConfig(steps=STEPS, batch=32, lr=0.2, seed=5, frozen=frozen),
         batches,
     )
     prog = job.program
     return Trace(prog, [job.constants[s] for s in range(prog.n_inputs)])
+
+
+@pytest.fixture(scope="module")
+def train_trace() -> Trace:
+    return _trace()
 
 
 def _ops(t: Trace, code: Opcode) -> list[int]:
@@ -89,3 +94,17 @@ def test_honest_provider_wins_against_a_challenger_disputing_an_update(  # noqa:
     wrong = Trace(t.program, t.values, corrupt=(op_i, n_out - 1, -1))
     r, _ = _play(system, poster, provider, challenger, anyone, chain, t, wrong, False)
     assert r.status == GameStatus.PROVIDER_WON and not r.reverts, r
+
+
+def test_lie_in_a_fine_tuned_head_loses_at_its_update(  # noqa: ANN001
+    system, poster, provider, challenger, anyone, chain
+) -> None:
+    t = _trace(frozen=1)
+    updates = _ops(t, Opcode.UPDATE)
+    assert len(updates) == STEPS  # the head's only: the frozen layer has no master
+    op_i = updates[-1]
+    n_out = t.tensors[t.program.n_inputs + op_i].size
+    liar = Trace(t.program, t.values, corrupt=(op_i, n_out // 2, 1))
+    r, g = _play(system, poster, provider, challenger, anyone, chain, t, liar, True)
+    assert r.status == GameStatus.CHALLENGER_WON and not r.reverts, r
+    assert r.sequence[-1][0] == "step" and g.opIndex == op_i

@@ -54,6 +54,9 @@ class TrainJobConfig:
     lr: float | Sequence[float] = 0.1  # one value, or one per step (the schedule)
     seed: int = 0
     headroom: float = 2.0  # activations' and gradients' calibrated max -> 127 / headroom
+    # fine-tuning: the first `frozen` layers keep their weights (int8 constants: no master,
+    # no update, no gradient below the first trained layer); only the layers after them train
+    frozen: int = 0
 
     def lr_at(self, t: int) -> float:
         if isinstance(self.lr, int | float):
@@ -94,6 +97,7 @@ class TrainingJob:
                 "batch": self.config.batch,
                 "weight_scales": self.scales.w,
                 "layout": [list(x) for x in self.layout],
+                "frozen": self.config.frozen,
                 "loss_scale": LOSS_SCALE,
             }
         }
@@ -179,7 +183,10 @@ def calibrate(
     for t, rows in enumerate(batches):
         amax, gmax, grads = _float_pass(cur, x[rows], y[rows])
         per_step.append((amax, gmax))
-        cur = [w - cfg.lr_at(t) * g for w, g in zip(cur, grads, strict=True)]
+        cur = [
+            w if i < cfg.frozen else w - cfg.lr_at(t) * g
+            for i, (w, g) in enumerate(zip(cur, grads, strict=True))
+        ]
         wmax = [max(m, float(w.abs().max())) for m, w in zip(wmax, cur, strict=True)]
     sx = 127.0 / max(float(x.abs().max()), 1e-6)
     sw = [float(2 ** math.floor(math.log2(127 / (1.5 * m)))) for m in wmax]
@@ -213,6 +220,10 @@ def build_training_job(
     real = [int(ws[0].shape[1])] + [int(w.shape[0]) for w in ws]
     if real[-1] != classes:
         raise TrainingError(f"the last layer has {real[-1]} outputs for {classes} classes")
+    if not 0 <= cfg.frozen < len(ws):
+        raise TrainingError(
+            f"{cfg.frozen} frozen layers of {len(ws)}: at least the last layer must train"
+        )
     dims = [pad32(d) for d in real]
     steps_sc = calibrate(ws, x_train, y_train, batches, cfg)
     sc = steps_sc[0]
@@ -230,7 +241,14 @@ def build_training_job(
     nll_t = b.constant("nll", _nll_table(), DType.INT8)
     pos_t = b.constant("positive", _positive_table(), DType.INT8)
     masters: list[str] = []
+    frozen_q: list[str] = []  # the frozen layers' int8 weights, used as they are every step
     for i, w in enumerate(ws):
+        if i < cfg.frozen:
+            q8 = np.zeros((dims[i + 1], dims[i]), np.int64)
+            q8[: w.shape[0], : w.shape[1]] = np.round(w.numpy() * sc.w[i])
+            frozen_q.append(b.constant(f"w{i}", np.clip(q8, -127, 127), DType.INT8))
+            masters.append("")
+            continue
         m = np.zeros((dims[i + 1], dims[i]), np.int64)
         m[: w.shape[0], : w.shape[1]] = np.round(w.numpy() * sc.w[i] * 2**MASTER_SHIFT)
         lim = 127 << MASTER_SHIFT
@@ -252,7 +270,10 @@ def build_training_job(
         h = xb
         for i in range(nl):
             k, o = dims[i], dims[i + 1]
-            q = b.requant(masters[i], o, k, MASTER_SHIFT, mult=1, lo=-127, hi=127)
+            if i < cfg.frozen:
+                q = frozen_q[i]
+            else:
+                q = b.requant(masters[i], o, k, MASTER_SHIFT, mult=1, lo=-127, hi=127)
             wq.append(q)
             z = b.matmul(h, q, bsz, k, o)
             s_in = sc.x if i == 0 else sc.act[i - 1]
@@ -282,7 +303,7 @@ def build_training_job(
         # backward, last layer first
         g = dz
         new_masters = list(masters)
-        for i in reversed(range(nl)):
+        for i in reversed(range(cfg.frozen, nl)):
             k, o = dims[i], dims[i + 1]
             s_in = sc.x if i == 0 else sc.act[i - 1]
             dw = b.matmul(b.transpose(g), b.transpose(inputs[i]), o, bsz, k)
@@ -293,7 +314,7 @@ def build_training_job(
             new_masters[i] = b.update(
                 masters[i], dw, mult=mult, shift=shift, step=t, seed=cfg.seed, lo=-127, hi=127
             )
-            if i > 0:
+            if i > cfg.frozen:  # no gradient into a frozen layer
                 dx = b.matmul(g, b.transpose(wq[i]), bsz, o, k)
                 mult, shift = _ratio(sc.grad[i - 1] / (sc.grad[i] * sc.w[i]))
                 dx8 = b.requant(dx, bsz, k, shift, mult=mult)
@@ -301,9 +322,10 @@ def build_training_job(
                 g = b.requant(b.mul(dx8, live), bsz, k, 1, mult=2)
         masters = new_masters
 
-    # the result: every master, then the losses, as rows of RESULT_COLS int32
-    blocks = [*masters, losses]
-    names = [*(f"w{i}" for i in range(nl)), "losses"]
+    # the result: every trained master, then the losses, as rows of RESULT_COLS int32
+    trained = range(cfg.frozen, nl)
+    blocks = [*(masters[i] for i in trained), losses]
+    names = [*(f"w{i}" for i in trained), "losses"]
     total_rows = sum(b._spec(x).numel // RESULT_COLS for x in blocks)
     result = b.constant("result", np.zeros((total_rows, RESULT_COLS), np.int32), DType.INT32)
     row = 0
@@ -321,8 +343,9 @@ def build_training_job(
 def unpack_result(
     result: npt.NDArray[np.integer], meta: dict[str, Any]
 ) -> tuple[list[npt.NDArray[np.float32]], npt.NDArray[np.float64]]:
-    """Float weights ([out, in] of the model's widths, the padding cut off) and the mean loss
-    after every step, from a training job's output tensor."""
+    """Float weights ([out, in] of the model's widths, the padding cut off) of every trained
+    layer (after the frozen ones of a fine-tuning job) and the mean loss after every step,
+    from a training job's output tensor."""
     tr = meta["training"]
     flat = np.asarray(result).reshape(-1)
     want = sum(rows * cols for _, _, rows, cols in tr["layout"])
@@ -394,6 +417,6 @@ def float_sgd(
             w.grad = None
         loss.backward()
         with torch.no_grad():
-            for w in wts:
+            for w in wts[cfg.frozen :]:
                 w -= cfg.lr_at(t) * w.grad  # type: ignore[operator]
     return [w.detach() for w in wts], losses
