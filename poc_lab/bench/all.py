@@ -2,7 +2,7 @@
 (machine, command and date inside each section). A failing benchmark is reported and the
 others still run; the exit status says whether all of them passed.
 
-    python -m poc_lab.bench.all [--only compute,accuracy,gas,dispute,plots,economics,training,llm,fleet]
+    python -m poc_lab.bench.all [--only compute,accuracy,gas,dispute,plots,economics,training,llm,llm-size,fleet]
 """
 
 from __future__ import annotations
@@ -23,6 +23,16 @@ BENCHES: dict[str, list[str]] = {
     "economics": [sys.executable, "-m", "poc_lab.bench.economics"],
     "training": [sys.executable, "-m", "poc_lab.bench.training"],
     "llm": [sys.executable, "-m", "poc_lab.bench.llm"],
+    # GPT-2 small's shape; 16 new tokens: 32 exceed MAX_SLOTS (docs/benchmarks.md, llm-size)
+    "llm-size": [
+        sys.executable,
+        "-m",
+        "poc_lab.bench.llm",
+        "--size",
+        "gpt2-small",
+        "--new-tokens",
+        "16",
+    ],
     "fleet": [sys.executable, "-m", "poc_lab.bench.fleet"],
 }
 
