@@ -2,7 +2,7 @@
 (machine, command and date inside each section). A failing benchmark is reported and the
 others still run; the exit status says whether all of them passed.
 
-    python -m poc_lab.bench.all [--only compute,accuracy,gas,dispute,plots,economics,training,llm,llm-size,fleet]
+    python -m poc_lab.bench.all [--only compute,accuracy,gas,dispute,dispute-training,plots,economics,training,llm,llm-size,fleet]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ BENCHES: dict[str, list[str]] = {
     "accuracy": [sys.executable, "-m", "poc_lab.bench.accuracy"],
     "gas": ["ape", "run", "gas_report"],
     "dispute": [sys.executable, "-m", "poc_lab.bench.dispute"],
+    "dispute-training": [sys.executable, "-m", "poc_lab.bench.dispute", "--training-steps", "100"],
     "plots": [sys.executable, "-m", "poc_lab.bench.plots"],
     "economics": [sys.executable, "-m", "poc_lab.bench.economics"],
     "training": [sys.executable, "-m", "poc_lab.bench.training"],

@@ -1,9 +1,12 @@
 """Benchmark of a full dispute on a local anvil: a 784-256-256-10 MLP job (784 and 10 padded
 to 800 and 32 columns) whose provider lies in one partial sum of the first matmul, so the game
 runs every level (execution, opening, tensor, reduction, one step). Records every move with its
-gas and rewrites the `dispute` section of docs/benchmarks.md.
+gas and rewrites the `dispute` section of docs/benchmarks.md. With `--training-steps N`, the
+job is instead a training job (the digits MLP 64-128-64-10 trained N steps by integer SGD,
+issue 15) whose provider lies in the last step's weight update, and the section is
+`dispute-training`.
 
-    python -m poc_lab.bench.dispute [--no-write]
+    python -m poc_lab.bench.dispute [--training-steps 100] [--no-write]
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from web3 import Web3
 
 from node.chain.contracts.job_market import ClaimState, JobMarketContract
 from node.game.responder import MoveRecord
+from node.program.spec import JobSpec
 from node.roles.client import JobClient, JobTerms
 from poc_lab.adversary import ProviderCheat, cheating_provider
 from poc_lab.bench.report import machine, write_section
@@ -25,23 +31,66 @@ from poc_lab.bench.report import machine, write_section
 ETHER = 10**18
 
 
-def run(work: Path) -> dict[str, object]:
+def mlp_case() -> tuple[JobSpec, npt.NDArray[np.int8], ProviderCheat, str]:
     from node.roles.jobs_input import mnist_shaped_mlp
+
+    spec, data = mnist_shaped_mlp()
+    # lie in element 1000 of the first matmul's output, partial sums wrong from chunk 13
+    cheat = ProviderCheat("sum", op_index=0, element=1000, delta=7, chunk=13)
+    about = (
+        "Job: MLP 784-256-256-10 (padded to 800-256-256-32), 4 rows, "
+        f"{len(spec.program.ops)} ops, k = 16. The provider lies in one element of the first "
+        "matmul (K = 800, 25 chunks) with partial sums wrong from chunk 13; the watchtower "
+        "recomputes, challenges and wins at the one step."
+    )
+    return spec, data, cheat, about
+
+
+def training_case(steps: int) -> tuple[JobSpec, npt.NDArray[np.int8], ProviderCheat, str]:
+    """The digits MLP trained `steps` steps (`poc compile --train`'s job), the lie in the last
+    step's update of the first layer's weights."""
+    import tempfile as tf
+
+    from node.compute.training_service import TRAIN_INPUT, TrainRequest, compile_training
+    from node.program.constants import Opcode
+
+    with tf.TemporaryDirectory() as tmp:
+        compile_training(None, Path(tmp), TrainRequest((128, 64), steps, 32, "0.3"))
+        spec = JobSpec.load(Path(tmp))
+        data = np.load(Path(tmp) / TRAIN_INPUT)
+    ops = spec.program.ops
+    op_i = [i for i, op in enumerate(ops) if op.opcode == Opcode.UPDATE][-1]
+    cheat = ProviderCheat("op", op_index=op_i, element=1000, delta=1)
+    about = (
+        f"Job: the digits MLP 64-128-64-10 trained {steps} steps by integer SGD "
+        f"(`poc compile --train --steps {steps}`), {len(ops):,} ops, k = 16. The provider "
+        f"lies in one weight of the last step's last update (op {op_i}, a master weight one "
+        "unit off); the watchtower recomputes, challenges and wins at that update's one step."
+    )
+    return spec, data, cheat, about
+
+
+def run(
+    work: Path, spec: JobSpec, data: npt.NDArray[np.int8], cheat: ProviderCheat
+) -> dict[str, object]:
     from node.roles.localnet import LocalScenario
     from node.roles.watchtower import Watchtower
 
     with LocalScenario(work) as sc:
         moves: list[MoveRecord] = []
-        spec, data = mnist_shaped_mlp()
         terms = JobTerms(
             ETHER // 10, ETHER // 2, ETHER // 50, execute_within=3600, challenge_window=600,
             clock=3600,
         )  # fmt: skip
         t0 = time.perf_counter()
         job_id = JobClient(sc.ctx(1, "poster")).post(spec, data, terms)
-        # lie in element 1000 of the first matmul's output, partial sums wrong from chunk 13
-        cheat = ProviderCheat("sum", op_index=0, element=1000, delta=7, chunk=13)
-        provider = cheating_provider(sc.ctx(2, "provider"), cheat, observers=[moves.append])
+        from node.roles.provider import ProviderPolicy
+
+        # a 100-step training job has about 4,900 ops: above the default --max-ops 4096
+        policy = ProviderPolicy(max_ops=max(4096, len(spec.program.ops)))
+        provider = cheating_provider(
+            sc.ctx(2, "provider"), cheat, policy=policy, observers=[moves.append]
+        )
         provider.stake(ETHER)
         tower = Watchtower(sc.ctx(3, "tower"), observers=[moves.append])
         provider.tick()
@@ -71,20 +120,17 @@ def _challenge_gas(w3: Web3, market: JobMarketContract, claim_id: int) -> int:
     return int(receipt["gasUsed"])
 
 
-def report(res: dict[str, object]) -> str:
+def report(res: dict[str, object], about: str, command: str, title: str) -> str:
     moves: list[MoveRecord] = res["moves"]  # type: ignore[assignment]
     prov = [m for m in moves if m.side == "provider"]
     chal = [m for m in moves if m.side == "challenger"]
     total = sum(m.gas_used for m in moves)
     lines = [
-        "## Full dispute on anvil (roles, solver, responder)",
+        f"## {title}",
         "",
-        f"Machine: {machine()}. Command: `python -m poc_lab.bench.dispute`; "
+        f"Machine: {machine()}. Command: `{command}`; "
         f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-        "Job: MLP 784-256-256-10 (padded to 800-256-256-32), 4 rows, "
-        f"{res['ops']} ops, k = 16. The provider lies in one element of the first matmul "
-        "(K = 800, 25 chunks) with partial sums wrong from chunk 13; the watchtower "
-        "recomputes, challenges and wins at the one step.",
+        about,
         "",
         "| # | side | move | level | interval / node | gas |",
         "|---|---|---|---|---|---|",
@@ -115,15 +161,24 @@ def report(res: dict[str, object]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--training-steps", type=int, default=0, help="a training job instead")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    command, section = "python -m poc_lab.bench.dispute", "dispute"
+    title = "Full dispute on anvil (roles, solver, responder)"
+    if args.training_steps:
+        spec, data, cheat, about = training_case(args.training_steps)
+        command += f" --training-steps {args.training_steps}"
+        section, title = "dispute-training", "Full dispute over a training job on anvil (issue 15)"
+    else:
+        spec, data, cheat, about = mlp_case()
     with tempfile.TemporaryDirectory(prefix="poc-bench-dispute-") as tmp:
-        res = run(Path(tmp))
-    body = report(res)
+        res = run(Path(tmp), spec, data, cheat)
+    body = report(res, about, command, title)
     print(body)
     if not args.no_write:
-        print(f"wrote {write_section('dispute', body)}")
+        print(f"wrote {write_section(section, body)}")
 
 
 if __name__ == "__main__":
