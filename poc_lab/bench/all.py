@@ -2,7 +2,7 @@
 (machine, command and date inside each section). A failing benchmark is reported and the
 others still run; the exit status says whether all of them passed.
 
-    python -m poc_lab.bench.all [--only compute,accuracy,gas,dispute,dispute-training,plots,economics,training,llm,llm-size,fleet]
+    python -m poc_lab.bench.all [--only compute,accuracy,gas,dispute,dispute-training,dispute-generation,plots,economics,training,llm,llm-size,fleet]
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ BENCHES: dict[str, list[str]] = {
     "gas": ["ape", "run", "gas_report"],
     "dispute": [sys.executable, "-m", "poc_lab.bench.dispute"],
     "dispute-training": [sys.executable, "-m", "poc_lab.bench.dispute", "--training-steps", "100"],
+    "dispute-generation": [
+        sys.executable,
+        "-m",
+        "poc_lab.bench.dispute",
+        "--generation-layers",
+        "4",
+    ],  # fmt: skip
     "plots": [sys.executable, "-m", "poc_lab.bench.plots"],
     "economics": [sys.executable, "-m", "poc_lab.bench.economics"],
     "training": [sys.executable, "-m", "poc_lab.bench.training"],

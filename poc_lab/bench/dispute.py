@@ -4,9 +4,11 @@ runs every level (execution, opening, tensor, reduction, one step). Records ever
 gas and rewrites the `dispute` section of docs/benchmarks.md. With `--training-steps N`, the
 job is instead a training job (the digits MLP 64-128-64-10 trained N steps by integer SGD,
 issue 15) whose provider lies in the last step's weight update, and the section is
-`dispute-training`.
+`dispute-training`. With `--generation-layers N`, a generation job of a GPT-2 with N layers
+(the tiny GPT's shape, random weights; issue 16) whose provider lies in the softmax of the last
+decode step, and the section is `dispute-generation`.
 
-    python -m poc_lab.bench.dispute [--training-steps 100] [--no-write]
+    python -m poc_lab.bench.dispute [--training-steps 100 | --generation-layers 4] [--no-write]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -70,8 +73,40 @@ def training_case(steps: int) -> tuple[JobSpec, npt.NDArray[np.int8], ProviderCh
     return spec, data, cheat, about
 
 
+def generation_case(layers: int) -> tuple[JobSpec, npt.NDArray[Any], ProviderCheat, str]:
+    """A generation job (prompt 16 tokens, 4 new) of a GPT-2 with `layers` layers, width 128,
+    4 heads, vocabulary 256; the lie in the last softmax (rowop) of the last decode step."""
+    import torch
+    import transformers
+
+    from node.program.compiler.hf_models import from_hf
+    from node.program.compiler.llm_lower import calibrate
+    from node.program.compiler.llm_program import compile_generation, ids_tensor
+    from node.program.constants import Opcode
+
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(
+        n_layer=layers, n_embd=128, n_head=4, vocab_size=256, n_positions=128
+    )
+    tw = from_hf(transformers.GPT2LMHeadModel(cfg).eval())
+    rng = np.random.default_rng(0)
+    amax = calibrate(tw, [rng.integers(0, 256, 64).tolist() for _ in range(4)])
+    ids = rng.integers(0, 256, 16).tolist()
+    spec = compile_generation(tw, amax, ids, 4).spec
+    ops = spec.program.ops
+    op_i = [i for i, op in enumerate(ops) if op.opcode == Opcode.ROWOP][-1]
+    cheat = ProviderCheat("op", op_index=op_i, element=1, delta=1)
+    about = (
+        f"Job: greedy generation by a GPT-2 of {layers} layers (width 128, 4 heads, vocabulary "
+        f"256, random weights), prompt 16 tokens, 4 new tokens, {len(ops):,} ops, k = 16. The "
+        f"provider lies in one probability of the last decode step's last softmax (op {op_i}, "
+        "a rowop); the watchtower recomputes, challenges and wins at that op's one step."
+    )
+    return spec, ids_tensor(ids), cheat, about
+
+
 def run(
-    work: Path, spec: JobSpec, data: npt.NDArray[np.int8], cheat: ProviderCheat
+    work: Path, spec: JobSpec, data: npt.NDArray[Any], cheat: ProviderCheat
 ) -> dict[str, object]:
     from node.roles.localnet import LocalScenario
     from node.roles.watchtower import Watchtower
@@ -162,6 +197,7 @@ def report(res: dict[str, object], about: str, command: str, title: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--training-steps", type=int, default=0, help="a training job instead")
+    parser.add_argument("--generation-layers", type=int, default=0, help="a generation job instead")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -171,6 +207,11 @@ def main() -> None:
         spec, data, cheat, about = training_case(args.training_steps)
         command += f" --training-steps {args.training_steps}"
         section, title = "dispute-training", "Full dispute over a training job on anvil (issue 15)"
+    elif args.generation_layers:
+        spec, data, cheat, about = generation_case(args.generation_layers)
+        command += f" --generation-layers {args.generation_layers}"
+        section = "dispute-generation"
+        title = "Full dispute over a generation job on anvil (issue 16)"
     else:
         spec, data, cheat, about = mlp_case()
     with tempfile.TemporaryDirectory(prefix="poc-bench-dispute-") as tmp:
