@@ -266,7 +266,11 @@ class JobClient:
         if claim.output_due:
             raise outputs.DemandRefused(_demanded(claim, claim.output_due))
         self._send_refusable(market.demand_output(job_id, claim.claim_id), job, claim)
-        return market.claim(claim.claim_id).output_due
+        # the event, not the claim: a provider that publishes at once clears the claim's due
+        demanded = market.output_demanded(claim.claim_id)
+        if demanded is None:  # the node has not indexed the log yet
+            return market.claim(claim.claim_id).output_due
+        return demanded.due
 
     def output_timeout(self, job_id: int) -> int:
         """Reject the job's claim whose demanded output was not published by its due time
