@@ -311,10 +311,23 @@ def test_job_cli_post_status_result(net: Net, tmp_path: Path) -> None:
 
 
 def test_dispute_benchmark_runs_every_level(tmp_path: Path) -> None:
-    from poc_lab.bench.dispute import report, run
+    from poc_lab.bench.dispute import mlp_case, report, run
 
-    res = run(tmp_path)
+    spec, data, cheat, about = mlp_case()
+    res = run(tmp_path, spec, data, cheat)
     levels = [m.level for m in res["moves"]]  # type: ignore[attr-defined]
     assert {"execution", "opening", "tensor", "reduction", "step"} <= set(levels)
     assert levels[-1] == "step"
-    assert "| 1 | provider | `revealStates`" in report(res)
+    assert "| 1 | provider | `revealStates`" in report(res, about, "cmd", "Dispute")
+
+
+def test_dispute_benchmark_over_a_training_job_ends_at_the_lied_update(tmp_path: Path) -> None:
+    """The issue-15 figure's run (a few steps here): the lie in the last update is caught at
+    that op's step, within a dozen provider moves."""
+    from poc_lab.bench.dispute import run, training_case
+
+    spec, data, cheat, _ = training_case(8)
+    res = run(tmp_path, spec, data, cheat)
+    moves = res["moves"]
+    assert moves[-1].level == "step" and moves[-1].lo == cheat.op_index  # type: ignore[index]
+    assert sum(m.side == "provider" for m in moves) <= 12  # type: ignore[attr-defined]
