@@ -49,7 +49,9 @@ test: lint typecheck unit anvil-suite
 	@echo "make test: all suites passed"
 
 fuzz: compile
-	@$(ENV) POC_FUZZ=1 ape test tests $(PYTEST_OPTS) -m "slow"
+	@rm -rf .cache/fuzz
+	@$(ENV) POC_FUZZ=1 POC_RELIABILITY_OUT=.cache/fuzz ape test tests $(PYTEST_OPTS) -m "slow"
+	@$(ENV) python -m poc_lab.reliability .cache/fuzz docs/reliability.md --load-only
 
 # The daemons through fault-injecting proxies (anvil + IPFS), more seeds than `make test`
 # runs, and through chain faults on anvil (reorgs, drops, base-fee spikes, restarts);

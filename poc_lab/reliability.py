@@ -128,13 +128,16 @@ def render_chain_faults(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+LOAD_HEADING = "## Load: many jobs on one anvil"
+
+
 def render_load(rows: list[dict[str, Any]]) -> list[str]:
     """The load section (tests/integration/test_load.py's records): throughput, RPC calls and
     gas per job, and each daemon's RSS over the run."""
     if not rows:
         return []
     out = [
-        "## Load: many jobs on one anvil",
+        LOAD_HEADING,
         "",
         "`tests/integration/test_load.py`: 4 honest providers and 2 watchtowers as `poc`",
         "daemons, and a lying provider (poc_lab) that answers the one job in ten marked for it;",
@@ -297,12 +300,27 @@ def main() -> None:
         default=[],
         help="a load.jsonl of another run (e.g. `make fuzz`'s 200 jobs) to render too",
     )
+    ap.add_argument(
+        "--load-only",
+        action="store_true",
+        help="rewrite only OUT's load section from RUN_DIR/load.jsonl (and --load), keeping "
+        "the fault sections of the page as they are (`make fuzz`'s soak, without rerunning "
+        "the fault tests)",
+    )
     args = ap.parse_args()
+    load_rows = [args.run_dir / "load.jsonl", *args.extra_load]
+    if args.load_only:
+        rows = [row for path in load_rows if path.exists() for row in load(path)]
+        if not rows or not args.out.exists():
+            sys.exit(f"--load-only needs load records in {args.run_dir} and a page {args.out}")
+        head = args.out.read_text().split(LOAD_HEADING)[0]
+        args.out.write_text(head + "\n".join(render_load(rows)))
+        print(f"wrote {args.out} (load section)")
+        return
     source = args.run_dir / "fault_matrix.jsonl"
     if not source.exists():
         sys.exit(f"{source} not found: run the fault tests with POC_RELIABILITY_OUT={args.run_dir}")
     crashes, chain = args.run_dir / "crashes.jsonl", args.run_dir / "chain_faults.jsonl"
-    load_rows = [args.run_dir / "load.jsonl", *args.extra_load]
     args.out.write_text(
         render(
             load(source),

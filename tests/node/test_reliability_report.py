@@ -3,7 +3,13 @@ its point and kind, and every run is listed with its end."""
 
 from __future__ import annotations
 
-from poc_lab.reliability import point_of, render, render_chain_faults, render_load
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from poc_lab.reliability import main, point_of, render, render_chain_faults, render_load
 
 ROWS = [
     {"case": "honest", "seed": 11, "link": "provider-rpc", "method": "eth_sendRawTransaction",
@@ -71,3 +77,24 @@ def test_the_load_section_gives_throughput_calls_gas_and_memory() -> None:
     assert "| provider2 | 6 | 100 | 180 | 183 | 183 |" in text
     assert "tower7" not in text  # no samples: no row
     assert render_load([]) == []
+
+
+def test_load_only_rewrites_the_load_section_and_keeps_the_fault_sections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m poc_lab.reliability RUN OUT --load-only`: `make fuzz`'s soak figures go into
+    the page without rerunning the fault tests."""
+    page = tmp_path / "reliability.md"
+    page.write_text(render(ROWS, "make reliability", [], CHAIN, [LOAD]))
+    run = tmp_path / "run"
+    run.mkdir()
+    soak = {**LOAD, "jobs": 200, "lies": 20, "soak_s": 1800.0}
+    (run / "load.jsonl").write_text(json.dumps(soak) + "\n")
+    monkeypatch.setattr(sys, "argv", ["reliability", str(run), str(page), "--load-only"])
+    main()
+    text = page.read_text()
+    assert "## Chain faults on anvil" in text and text.count("## Load: many jobs") == 1
+    assert "| 200 | 20 | 1800 |" in text and "| 20 | 2 | 0 |" not in text
+    monkeypatch.setattr(sys, "argv", ["reliability", str(tmp_path), str(page), "--load-only"])
+    with pytest.raises(SystemExit, match="--load-only needs load records"):
+        main()
