@@ -59,6 +59,10 @@ LIE_EVERY = 10  # one job in ten is marked for the liar
 SPEEDUP = 3  # chain seconds added per wall second (chain time runs 4x)
 RSS_EVERY = 5.0  # seconds between RSS samples
 IN_FLIGHT = int(os.environ.get("POC_LOAD_IN_FLIGHT", "40"))
+# The liar is an attacker with money: each lie costs it its lock and the game's backing (about
+# 0.75 ETH here), and a 30-minute soak marks hundreds of jobs for it. Out of free stake it could
+# claim no marked job, which would stay open for good (the soak of 2026-12-04 found this at 30 ETH).
+LIAR_STAKE = "1500"
 
 
 @dataclass
@@ -188,7 +192,8 @@ def _setup(sc: LocalScenario, url: str, root: Path) -> list[Daemon]:
         )
     for d in daemons:
         if d.role == "provider":
-            done = poc(["provider", "stake", "30"], d.config)
+            stake = LIAR_STAKE if d.name == "liar" else "30"
+            done = poc(["provider", "stake", stake], d.config)
             assert done.returncode == 0, done.stderr
     return daemons
 
