@@ -532,7 +532,7 @@ class RoleDaemon(ABC, Generic[R]):
                 "index": view.index,
             },
         )
-        if view.active:
+        if view.open:  # a move to make, or a decided game to settle
             self.responder.execute(
                 view, self.KIND.side, solve(view, self.KIND.side, trace, self.choose)
             )

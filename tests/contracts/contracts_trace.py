@@ -470,6 +470,11 @@ def play(
     sequence: list[tuple[str, int]] = []
     for _ in range(max_moves):
         v = match.view(chain.pending_timestamp)
+        if v.unsettled:  # the step decided it: a third party makes the payouts (settle)
+            receipt = game.settle(gid, sender=anyone)
+            gas.setdefault("settle", []).append(int(receipt.gas_used))
+            sequence.append(("settle", int(receipt.gas_used)))
+            continue
         if not v.active:
             return GameResult(v.status, provider.moves, challenger.moves, gas, reverts, sequence)
         try:
