@@ -82,7 +82,9 @@ class GameView:
     def unsettled(self) -> bool:
         """Decided (by the step) but not yet paid: anyone may call settle, and until then the
         game holds its claim open (protocol.md §6.5)."""
-        return self.status in (GameStatus.PROVIDER_WON, GameStatus.CHALLENGER_WON) and not self.settled
+        return (
+            self.status in (GameStatus.PROVIDER_WON, GameStatus.CHALLENGER_WON) and not self.settled
+        )
 
     @property
     def open(self) -> bool:

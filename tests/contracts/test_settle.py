@@ -125,7 +125,9 @@ def test_the_step_decides_and_pays_nothing_until_a_stranger_settles(
     balances_ok(system)
 
 
-def test_settle_refuses_a_game_still_played_and_no_game(system, poster, players, chain, honest_trace):  # noqa: ANN001
+def test_settle_refuses_a_game_still_played_and_no_game(
+    system, poster, players, chain, honest_trace
+):  # noqa: ANN001
     m, g = system.market, system.game
     provider, challenger, anyone = players
     job, _ = _claim(system, poster, provider, honest_trace, chain, free=0)
@@ -161,7 +163,9 @@ def test_a_provider_win_unsettled_blocks_finalize_until_the_winner_settles(
     provider, griefer, _ = players
     job, claim_id = _claim(system, poster, provider, honest_trace, chain, free=L)
     gid = _challenge(system, job, griefer)
-    assert _decided(system, gid, honest_trace, honest_trace, players, chain) == GameStatus.PROVIDER_WON
+    assert (
+        _decided(system, gid, honest_trace, honest_trace, players, chain) == GameStatus.PROVIDER_WON
+    )
     _advance(chain, WINDOW + 1)
     with ape.reverts(m.GamesPending, claimId=claim_id, activeGames=1):
         m.finalize(job, sender=provider)
