@@ -333,7 +333,8 @@ class MarketMachine(RuleBasedStateMachine):
         """Anyone pays a game the step decided (its winner, its loser or a stranger); a game
         still played, or already paid, is refused."""
         g = self.sys.game
-        sender = (self.accts["anyone"], self.accts["challengers"][0], self.accts["providers"][0])[who]
+        a = self.accts
+        sender = (a["anyone"], a["challengers"][0], a["providers"][0])[who]
         gid = self._unsettled_game(pick)
         if gid is None:
             active = self._active_game(pick)
