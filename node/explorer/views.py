@@ -450,7 +450,11 @@ class Explorer:
 def _is_move(e: ChainEvent) -> bool:
     if e.contract != "game":
         return False
-    return e.name in MOVE_OF_EVENT or (e.name == "GameResolved" and bool(e.args.get("byTimeout")))
+    return (
+        e.name in MOVE_OF_EVENT
+        or e.name == "Settled"  # the payouts after the step (a timeout's own settle: same tx)
+        or (e.name == "GameResolved" and bool(e.args.get("byTimeout")))
+    )
 
 
 def _game_payments(

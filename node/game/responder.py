@@ -77,7 +77,8 @@ class Responder:
             if record is not None:
                 done.append(record)
                 if isinstance(action, StepMove):
-                    settled = self._send(view, side, Settle())
+                    # recorded with the game as the step left it (its clocks)
+                    settled = self._send(self.game.game_view(view.game_id), side, Settle())
                     if settled is not None:
                         done.append(settled)
         return done
