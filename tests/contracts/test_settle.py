@@ -217,3 +217,40 @@ def test_settling_decided_games_of_one_claim_in_any_order_keeps_the_books(
         with ape.reverts(g.GameAlreadySettled, gameId=x):
             g.settle(x, sender=stranger)
     balances_ok(system)
+
+
+def test_a_replica_pair_game_decided_and_unpaid_holds_its_job(project, accounts, chain, honest_trace):  # noqa: ANN001
+    """ReplicaMarket's pair games use the same game contract and callback: a pair game the step
+    decided keeps its job in the pair phase (no seat rejected, no window, nothing paid) until
+    anyone settles it; then the liar's seat is rejected and the job finalizes (window 0)."""
+    from conftest import deploy_system
+    from replicas import (
+        J_FINALIZED,
+        S_ACCEPTED,
+        S_REJECTED,
+        deploy_replicas,
+        pair_games,
+        post,
+        run_round,
+        solvent,
+    )
+
+    rep = deploy_replicas(project, deploy_system(project, accounts[0]))
+    m, g = rep.market, rep.game
+    poster, a, b, anyone = accounts[1], accounts[2], accounts[3], accounts[6]
+    liar = _liar(honest_trace)
+    job = post(rep, poster, honest_trace, chain, replicas=2, window=0)
+    ids, last = run_round(rep, job, [(a, honest_trace), (b, liar)])
+    ((gid, _, _),) = pair_games(rep, last)
+    state = int(m.getJob(job).state)
+    r = play_traces(g, gid, honest_trace, liar, (a, b, anyone), chain, settle=False)
+    assert r.status == GameStatus.PROVIDER_WON and not r.reverts and "step" in r.gas
+    assert int(m.getJob(job).state) == state and int(m.getJob(job).pendingPairs) == 1
+    assert int(m.getSeat(ids[1]).state) != S_REJECTED and m.credits(a) == 0
+    solvent(rep)
+    g.settle(gid, sender=anyone)
+    assert m.getSeat(ids[1]).state == S_REJECTED and m.getSeat(ids[0]).state == S_ACCEPTED
+    assert m.getJob(job).state == J_FINALIZED and m.credits(a) > 0
+    with ape.reverts(g.GameAlreadySettled, gameId=gid):
+        g.settle(gid, sender=a)
+    solvent(rep)
