@@ -132,6 +132,10 @@ def functions_table(a) -> list[tuple[str, int]]:  # noqa: ANN001
         "JobMarket.outputTimeout (claim rejected, lock burned)",
         m.outputTimeout(job6, sender=anyone),
     )
+    rec("JobMarket.withdraw", m.withdraw(sender=provider))
+    rec("StakeManager.requestUnbond", s.requestUnbond(STAKE, sender=provider))
+    _advance(int(s.UNBONDING_DELAY()) + 1)
+    rec("StakeManager.withdraw", s.withdraw(sender=provider))
     # the step decides, settle pays (protocol.md §6.3, 6): one game the challenger wins at the step
     # (claim rejected), one the provider wins at the step (its backing unlocked)
     liar = Trace(prog, vals, corrupt=(len(prog.ops) - 1, 1, 1))
@@ -148,10 +152,6 @@ def functions_table(a) -> list[tuple[str, int]]:  # noqa: ANN001
         assert not r.reverts and "step" in r.gas, r
         rec(f"DisputeGame.step (decides, pays nothing; {op_name})", _last(r))
         rec(f"DisputeGame.settle ({what})", g.settle(gid7, sender=anyone))
-    rec("JobMarket.withdraw", m.withdraw(sender=provider))
-    rec("StakeManager.requestUnbond", s.requestUnbond(STAKE, sender=provider))
-    _advance(int(s.UNBONDING_DELAY()) + 1)
-    rec("StakeManager.withdraw", s.withdraw(sender=provider))
     return rows
 
 
