@@ -223,7 +223,7 @@ def test_a_tower_killed_between_its_step_and_the_settle_is_paid_on_resume(
     from node.game.actions import Settle
     from node.game.responder import Responder
 
-    _, provider, claim_id = _submitted(make_ctx, ProviderCheat("op"))
+    job_id, provider, claim_id = _submitted(make_ctx, ProviderCheat("op"))
     tower = Watchtower(make_ctx(3, "tower"))
     d = provider.ctx.deployment
     real_send = Responder._send
@@ -248,8 +248,13 @@ def test_a_tower_killed_between_its_step_and_the_settle_is_paid_on_resume(
         tower = Watchtower(_reopened(tower.ctx))
         tower.tick()
     else:
+        # past the window: a provider that counted the settled game as over would try finalize
+        advance(chain, TERMS.challenge_window + 1)
         provider = cheating_provider(_reopened(provider.ctx), ProviderCheat("op"))
         provider.tick()
+        provider.tick()
+        rec = provider.record(job_id)
+        assert rec.stage == ProviderStage.LOST and rec.failures == 0, rec
     assert d.game_view(game_id).settled
     assert d.market.claim(claim_id).state == ClaimState.REJECTED
     settled = d.market.game_settled(game_id)
