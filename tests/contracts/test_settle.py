@@ -219,7 +219,9 @@ def test_settling_decided_games_of_one_claim_in_any_order_keeps_the_books(
     balances_ok(system)
 
 
-def test_a_replica_pair_game_decided_and_unpaid_holds_its_job(project, accounts, chain, honest_trace):  # noqa: ANN001
+def test_a_replica_pair_game_decided_and_unpaid_holds_its_job(
+    project, accounts, chain, honest_trace
+):  # noqa: ANN001
     """ReplicaMarket's pair games use the same game contract and callback: a pair game the step
     decided keeps its job in the pair phase (no seat rejected, no window, nothing paid) until
     anyone settles it; then the liar's seat is rejected and the job finalizes (window 0)."""
