@@ -16,7 +16,9 @@ import {
 /// @title DisputeGame: k-ary dissection over execution, tensor and reduction levels, then one step
 /// @notice docs/protocol.md §6.3-6.5. The provider reveals, the challenger points; revealed arrays are
 /// kept as a keccak hash and emitted in full. Chess clocks; `timeout` is open to anyone. Moves check
-/// their proofs, change the game only through `GamePosition`, then emit.
+/// their proofs, change the game only through `GamePosition`, then emit. The step decides the game
+/// and pays nothing; `settle` (anyone, once) makes the market's payouts in its own transaction, as a
+/// rollup fault game's `resolve` does (§6.5): the step's gas is the verifier's and the game's alone.
 contract DisputeGame is IDisputeGame {
     using OpCodec for Op;
     using GamePosition for Game;
@@ -59,9 +61,12 @@ contract DisputeGame is IDisputeGame {
     event SumsRevealed(uint256 indexed gameId, uint256 lo, uint256 hi, int256[] sums);
     event SumPicked(uint256 indexed gameId, uint256 seg, uint256 lo, uint256 hi, int256 lowSum, int256 highSum);
     event StepChecked(uint256 indexed gameId, bytes32 expected, bytes32 claimed);
+    /// @notice The game is decided (by the step or a timeout); no move is taken after it.
     event GameResolved(
         uint256 indexed gameId, uint256 indexed claimId, address indexed winner, bool providerWon, bool byTimeout
     );
+    /// @notice The decided game's payouts were made (the market's callback ran), by `by`.
+    event Settled(uint256 indexed gameId, uint256 indexed claimId, address indexed by, bool providerWon);
 
     constructor(address market_, IStepVerifier verifier_, uint256 log2Arity) {
         if (log2Arity == 0 || log2Arity > 8) revert BadArity(log2Arity);
@@ -230,7 +235,8 @@ contract DisputeGame is IDisputeGame {
 
     // ------------------------------------------------------------------ one step
 
-    /// @notice Challenger: the operands of the disputed leaf or chunk; the verifier decides.
+    /// @notice Challenger: the operands of the disputed leaf or chunk; the verifier decides the game.
+    /// Nothing is paid here: `settle` (anyone, afterwards) makes the payouts.
     function step(uint256 gameId, StepData calldata d) external {
         Game storage g = _move(gameId, Phase.Step, false);
         _checkOperandRoots(gameId, g, d);
@@ -241,7 +247,7 @@ contract DisputeGame is IDisputeGame {
             expected = verifier.leafStep(d, g.index);
         }
         emit StepChecked(gameId, expected, g.high);
-        _resolve(gameId, g, expected == g.high, false);
+        _decide(gameId, g, expected == g.high, false);
     }
 
     /// @dev The op and S_lo are the opened ones; aRoot / bRoot are its operand slots in S_lo.
@@ -258,13 +264,23 @@ contract DisputeGame is IDisputeGame {
         }
     }
 
-    /// @notice Anyone: ends the game for the waiting side once the mover's clock has run out.
+    /// @notice Anyone: ends the game for the waiting side once the mover's clock has run out; it
+    /// verifies nothing, so it decides and settles in one call.
     function timeout(uint256 gameId) external {
         Game storage g = _games[gameId];
         g.expectActive(gameId);
         uint256 deadline_ = g.deadline();
         if (block.timestamp <= deadline_) revert ClockRunning(gameId, deadline_, block.timestamp);
-        _resolve(gameId, g, !g.providerToMove(), true);
+        _decide(gameId, g, !g.providerToMove(), true);
+        _settle(gameId, g);
+    }
+
+    /// @notice Anyone, once, after the step decided the game: the market pays it (its callback:
+    /// bond, backing, bounty, the claim's rejection). Until then the game counts as open for its
+    /// claim (no finalize; its backing stays locked). Reverts `GameNotDecided` while the game is
+    /// played, `GameAlreadySettled` the second time.
+    function settle(uint256 gameId) external {
+        _settle(gameId, _games[gameId]);
     }
 
     // ------------------------------------------------------------------ views
@@ -357,9 +373,16 @@ contract DisputeGame is IDisputeGame {
         return height < LOG2_ARITY ? height : LOG2_ARITY;
     }
 
-    function _resolve(uint256 gameId, Game storage g, bool providerWon, bool byTimeout) private {
-        address winner = g.resolve(providerWon);
+    function _decide(uint256 gameId, Game storage g, bool providerWon, bool byTimeout) private {
+        address winner = g.decide(providerWon);
         emit GameResolved(gameId, g.claimId, winner, providerWon, byTimeout);
-        IGameResolver(market).onGameResolved(gameId, g.claimId, providerWon);
+    }
+
+    /// @dev Marked settled before the callback (checks, effects, interactions).
+    function _settle(uint256 gameId, Game storage g) private {
+        bool providerWon = g.settle(gameId);
+        uint256 claimId = g.claimId;
+        emit Settled(gameId, claimId, msg.sender, providerWon);
+        IGameResolver(market).onGameResolved(gameId, claimId, providerWon);
     }
 }

@@ -51,6 +51,7 @@ LEVEL = {
     "revealStates": "execution", "pickState": "execution", "openOp": "opening",
     "revealNodes": "tensor", "pickNode": "tensor", "revealLeaf": "reduction",
     "pickElement": "reduction", "revealSums": "reduction", "pickSum": "reduction", "step": "one step",
+    "settle": "settlement",
 }  # fmt: skip
 PROVIDER_MOVES = {"revealStates", "openOp", "revealNodes", "revealLeaf", "revealSums"}
 
@@ -135,7 +136,32 @@ def functions_table(a) -> list[tuple[str, int]]:  # noqa: ANN001
     rec("StakeManager.requestUnbond", s.requestUnbond(STAKE, sender=provider))
     _advance(int(s.UNBONDING_DELAY()) + 1)
     rec("StakeManager.withdraw", s.withdraw(sender=provider))
+    # the step decides, settle pays (protocol.md §6.3, 6): one game the challenger wins at the step
+    # (claim rejected), one the provider wins at the step (its backing unlocked)
+    liar = Trace(prog, vals, corrupt=(len(prog.ops) - 1, 1, 1))
+    op_name = f"a leaf of the last op, {prog.ops[-1].name}"
+    players = (provider, challenger, anyone)
+    for trace_p, trace_c, what in (
+        (liar, t, "challenger won the step: claim rejected, lock and half the backing burned"),
+        (t, t, "provider won the step: backing unlocked, bond to the provider"),
+    ):
+        s.deposit(value=STAKE, sender=provider)
+        job7 = claimed_submitted(sys_, poster, provider, trace_p, chain)
+        gid7 = open_game(sys_, job7, challenger)
+        r = play_traces(g, gid7, trace_p, trace_c, players, chain, settle=False)
+        assert not r.reverts and "step" in r.gas, r
+        rec(f"DisputeGame.step (decides, pays nothing; {op_name})", _last(r))
+        rec(f"DisputeGame.settle ({what})", g.settle(gid7, sender=anyone))
     return rows
+
+
+class _Gas:
+    def __init__(self, gas_used: int) -> None:
+        self.gas_used = gas_used
+
+
+def _last(r) -> _Gas:  # noqa: ANN001
+    return _Gas(r.sequence[-1][1])
 
 
 def publish_costs(a, sizes: Sequence[int] = (1024, 16384, 65536)) -> list[tuple[int, int]]:  # noqa: ANN001
@@ -164,7 +190,7 @@ def publish_costs(a, sizes: Sequence[int] = (1024, 16384, 65536)) -> list[tuple[
 
 
 def step_per_op(a) -> list[tuple[str, int, int]]:  # noqa: ANN001
-    """(op, step tx gas incl. resolution, verifier call gas by estimate) for a lie in each op."""
+    """(op, step tx gas, settle tx gas) for a lie in each op."""
     deployer, poster, provider, challenger, anyone = a[0], a[1], a[2], a[3], a[4]
     sys_ = deploy_system(project, deployer)
     prog, vals = sample_program(np.random.default_rng(2))
@@ -178,12 +204,12 @@ def step_per_op(a) -> list[tuple[str, int, int]]:  # noqa: ANN001
         gid = open_game(sys_, job, challenger)
         r = play_traces(sys_.game, gid, liar, honest, (provider, challenger, anyone), chain)
         assert r.status == GameStatus.CHALLENGER_WON and not r.reverts, r
-        rows.append((op.name, r.gas["step"][0]))
+        rows.append((op.name, r.gas["step"][0], r.gas["settle"][0]))
     return rows
 
 
-def step_per_new_op(a) -> list[tuple[str, int]]:  # noqa: ANN001
-    """(op and size, step tx gas incl. resolution) for a lie in each qadd / gmax / gsum of the
+def step_per_new_op(a) -> list[tuple[str, int, int]]:  # noqa: ANN001
+    """(op and size, step tx gas, settle tx gas) for a lie in each qadd / gmax / gsum of the
     vision program (protocol v3; G = MAX_GROUP at N = 32 and N = 128), and in its first im2col
     for comparison."""
     deployer, poster, provider, challenger, anyone = a[0], a[1], a[2], a[3], a[4]
@@ -203,7 +229,7 @@ def step_per_new_op(a) -> list[tuple[str, int]]:  # noqa: ANN001
         r = play_traces(sys_.game, gid, liar, honest, (provider, challenger, anyone), chain)
         assert r.status == GameStatus.CHALLENGER_WON and not r.reverts, r
         size = f"G = {op.K}, M = {op.M}, N = {op.N}" if op.K else f"M = {op.M}, N = {op.N}"
-        rows.append((f"{op.name} ({size})", r.gas["step"][0]))
+        rows.append((f"{op.name} ({size})", r.gas["step"][0], r.gas["settle"][0]))
     return rows
 
 
@@ -253,7 +279,7 @@ def full_dispute(a, quick: bool) -> tuple[dict, dict]:  # noqa: ANN001
             prov_kw={"sum_lie_chunk": (n // 32) // 2},
         )  # fmt: skip
         assert r.status == GameStatus.CHALLENGER_WON and not r.reverts, r
-        moves = [(name, gas) for name, gl in r.gas.items() for gas in gl]
+        moves = [(name, gas) for name, gl in r.gas.items() for gas in gl if name != "settle"]
         prov = [gas for name, gas in moves if name in PROVIDER_MOVES]
         chal = [gas for name, gas in moves if name not in PROVIDER_MOVES]
         out[k] = {
@@ -262,6 +288,7 @@ def full_dispute(a, quick: bool) -> tuple[dict, dict]:  # noqa: ANN001
             "provider_moves": len(prov),
             "challenger_moves": len(chal),
             "total": sum(prov) + sum(chal),
+            "settle": r.gas["settle"][0],
             "provider_total": sum(prov),
             "max_provider_move": max(prov),
             "max_move_excl_step": max(g for name, g in moves if name != "step"),
@@ -301,8 +328,9 @@ def render(funcs, publish, steps, new_steps, disputes, meta, quick: bool) -> str
         "",
         "`challenge` pays for the game's storage (it pre-warms the slots the moves rewrite), so moves stay small, "
         "and since payouts v2 (protocol.md §6.5) for locking the game's backing in StakeManager "
-        "(none when the provider has no free stake). A game's settlement (in the deciding move or "
-        "`timeout`) releases or slashes that backing.",
+        "(none when the provider has no free stake). A game's settlement (`settle` after the step, "
+        "or the `timeout` that decides it) releases or slashes that backing. `step` decides the game "
+        "and pays nothing; `settle` (anyone, once) runs the market's callback in its own transaction.",
     ]
     (b0, g0), (b1, g1) = publish[0], publish[-1]
     per_kib = (g1 - g0) * 1024 // (b1 - b0)
@@ -342,21 +370,23 @@ def render(funcs, publish, steps, new_steps, disputes, meta, quick: bool) -> str
         f"- provider moves: **{d['provider_moves']}** (target: at most a dozen); challenger moves: {d['challenger_moves']}",
         f"- largest move other than the step: **{d['max_move_excl_step']:,}** gas (target < 100k); "
         f"largest provider move {d['max_provider_move']:,}",
-        f"- one step (challenger's `step`, incl. the verifier and the market's slash/payout): **{d['step']:,}** gas (target < 300k)",
+        f"- one step (challenger's `step`: the verifier and the game's checks; it decides, pays nothing): **{d['step']:,}** gas (target < 300k)",
+        f"- settlement (`settle`, anyone, its own transaction: the market's slash, rejection, bounty and burn): **{d['settle']:,}** gas",
         f"- whole dispute (all moves, both sides): **{d['total']:,}** gas (target < 2.5M); provider side {d['provider_total']:,}; "
-        f"plus `challenge` {d['challenge']:,}",
+        f"plus `challenge` {d['challenge']:,} and `settle` {d['settle']:,}: "
+        f"{d['total'] + d['challenge'] + d['settle']:,} in all",
         f"- wall time of the moves on the embedded chain: {d['wall_s']:.1f} s (trace of the program built once: {meta['build_s']:.1f} s)",
     ]
     lines += table(
         "One step per op (lie in the middle element of each op of a 6-op program)",
-        ("op", "`step` gas (incl. resolution)"),
-        [f"| {op} | {gas:,} |" for op, gas in steps],
+        ("op", "`step` gas", "`settle` gas"),
+        [f"| {op} | {gas:,} | {st:,} |" for op, gas, st in steps],
     )
     lines += table(
         "One step per new op (protocol v3; lie in the middle element of each op of the vision "
         "program of tests/contracts/contracts_trace.py, its first im2col for comparison)",
-        ("op", "`step` gas (incl. resolution)"),
-        [f"| {op} | {gas:,} |" for op, gas in new_steps],
+        ("op", "`step` gas", "`settle` gas"),
+        [f"| {op} | {gas:,} | {st:,} |" for op, gas, st in new_steps],
     )
     lines += table(
         "Choice of k (same dispute, one deployment per k)",
@@ -366,10 +396,11 @@ def render(funcs, publish, steps, new_steps, disputes, meta, quick: bool) -> str
             "challenger moves",
             "largest move (excl. step)",
             "one step",
-            "whole dispute",
+            "settle",
+            "whole dispute (moves)",
         ),
         [
-            f"| {kk} | {v['provider_moves']} | {v['challenger_moves']} | {v['max_move_excl_step']:,} | {v['step']:,} | {v['total']:,} |"
+            f"| {kk} | {v['provider_moves']} | {v['challenger_moves']} | {v['max_move_excl_step']:,} | {v['step']:,} | {v['settle']:,} | {v['total']:,} |"
             for kk, v in sorted(disputes.items())
         ],
     )

@@ -74,6 +74,8 @@ error WrongPhase(uint256 gameId, uint8 have, uint8 want);
 error NotMover(uint256 gameId, address caller, address mover);
 error ClockExpired(uint256 gameId, uint256 deadline, uint256 nowTs);
 error ClockRunning(uint256 gameId, uint256 deadline, uint256 nowTs);
+error GameNotDecided(uint256 gameId);
+error GameAlreadySettled(uint256 gameId);
 error BadLength(uint256 gameId, uint256 have, uint256 want);
 error RevealMismatch(uint256 gameId, bytes32 have, bytes32 want);
 error IndexOutOfRange(uint256 index, uint256 bound);

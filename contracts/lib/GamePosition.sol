@@ -4,7 +4,16 @@ pragma solidity ^0.8.24;
 import {Op, OpCodec} from "./OpCodec.sol";
 import {Merkle} from "./Merkle.sol";
 import {
-    GameNotFound, GameOver, WrongPhase, NotMover, ClockExpired, BadLength, RevealMismatch, NodesMismatch
+    GameNotFound,
+    GameOver,
+    WrongPhase,
+    NotMover,
+    ClockExpired,
+    BadLength,
+    RevealMismatch,
+    NodesMismatch,
+    GameNotDecided,
+    GameAlreadySettled
 } from "./Errors.sol";
 
 /// @notice Whose move and of what kind (docs/protocol.md §6.3-6.4); 0 means "no game".
@@ -22,7 +31,8 @@ enum Phase {
     Step
 }
 
-/// @notice 0 means "does not exist"; Active until one side wins.
+/// @notice 0 means "does not exist"; Active until one side wins (the step or a timeout decides);
+/// a decided game's payouts are made once, by `settle` (`Game.settled`), docs/protocol.md §6.5.
 enum Status {
     None,
     Active,
@@ -44,6 +54,7 @@ struct Game {
     uint8 height; // tensor level: height of the current node above the leaves
     bool chunkStep; // the one step is a matmul chunk
     uint8 elem; // reduction level: element of the leaf
+    bool settled; // decided and paid: the market's callback has run (the last byte of slot 1)
     // slot 2: the interval
     uint64 lo; // execution level: op interval; reduction level: chunk interval
     uint64 hi;
@@ -213,8 +224,19 @@ library GamePosition {
         return g.lo == 0 ? int256(0) : int256(uint256(g.low));
     }
 
-    function resolve(Game storage g, bool providerWon) internal returns (address winner) {
+    /// @dev The game is decided (no move is taken after this); its payouts wait for `settled`.
+    function decide(Game storage g, bool providerWon) internal returns (address winner) {
         g.status = providerWon ? Status.ProviderWon : Status.ChallengerWon;
         winner = providerWon ? g.provider : g.challenger;
+    }
+
+    /// @dev A decided game is paid once: reverts on a game not decided or already settled.
+    function settle(Game storage g, uint256 gameId) internal returns (bool providerWon) {
+        Status s = g.status;
+        if (s == Status.None) revert GameNotFound(gameId);
+        if (s == Status.Active) revert GameNotDecided(gameId);
+        if (g.settled) revert GameAlreadySettled(gameId);
+        g.settled = true;
+        providerWon = s == Status.ProviderWon;
     }
 }

@@ -412,6 +412,11 @@ _SENTENCES: Mapping[str, Callable[[Args, _Ctx], str]] = {
         f"the mover in game {a['gameId']} has until {c.at(int(a['deadline']))}: no timeout "
         "before then"
     ),
+    E.GAME_NOT_DECIDED: lambda a, c: (
+        f"game {a['gameId']} is still being played: it is settled once the step or a timeout "
+        "decides it"
+    ),
+    E.GAME_ALREADY_SETTLED: lambda a, c: f"game {a['gameId']} is already settled (paid)",
     E.BAD_LENGTH: lambda a, c: (
         f"the move in game {a['gameId']} carries {a['have']} values, {a['want']} expected"
     ),

@@ -434,6 +434,13 @@ def _game_lines(g: dict[str, Any], now: int, show: Callable[[int], str]) -> list
             f"{duration(g['challenger_clock'])}; bond {show(g['bond'])}, backing {show(g['backing'])}",
         ]
     how = " by timeout" if g.get("by_timeout") else ""
+    if g.get("level") == "decided, to settle":  # the step decided it; settle pays (anyone)
+        who = "provider" if g["status"] == "provider_won" else "challenger"
+        return [
+            f"{head}{who} won at the step, not settled yet",
+            f"      nothing paid until someone calls settle (anyone may; the nodes do); bond "
+            f"{show(g['bond'])}, backing {show(g['backing'])} still locked",
+        ]
     if g["status"] == "provider_won":
         return [
             f"{head}provider won{how}",

@@ -55,7 +55,7 @@ class Move:
     move: str  # the DisputeGame function (timeout included)
     side: str  # provider | challenger | other (a timeout anyone may send)
     sender: str
-    level: str  # execution | opening | tensor | reduction | step | timeout
+    level: str  # execution | opening | tensor | reduction | step | timeout | settle
     phase: str  # the phase the move was played in, e.g. exec_reveal
     position: str  # where in the game, as `make demo` prints it; "?" when unknown
     gas_used: int
@@ -113,13 +113,16 @@ class GameReader:
 
 
 def _move_name(tx_events: list[ChainEvent]) -> str | None:
-    """The move a transaction made on a game: the function of its move event, or `timeout`
-    for a resolution alone; None for the game's creation (the challenge)."""
+    """The move a transaction made on a game: the function of its move event, `timeout` for a
+    resolution alone (it settles too), `settle` for the payouts after the step; None for the
+    game's creation (the challenge)."""
     for e in tx_events:
         if e.name in MOVE_OF_EVENT:
             return MOVE_OF_EVENT[e.name]
     if any(e.name == "GameResolved" and e.args.get("byTimeout") for e in tx_events):
         return "timeout"
+    if any(e.name == "Settled" for e in tx_events):
+        return "settle"
     return None
 
 
@@ -153,11 +156,11 @@ def moves_of_game(
         after = reader.game_at(game_id, block)
         mine = node_moves.get(tx_hash.lower())
         phase, where = _where(name, before, mine)
-        if name == "timeout":
+        if name in ("timeout", "settle"):  # open to anyone
             side = _role_of(sender, provider, challenger)
         else:
             side = "provider" if phase.provider_moves else "challenger"
-        level = "timeout" if name == "timeout" else phase.level
+        level = name if name in ("timeout", "settle") else phase.level
         when = reader.timestamp(block)
         out.append(
             Move(

@@ -271,7 +271,7 @@ class Explorer:
             opened_block=opened.block_number if opened else 0,
             opened_tx=opened_tx,
             challenge_gas=int(self.reader.receipt(opened_tx)["gasUsed"]) if opened_tx else 0,
-            level=view.phase.level if view.active else "resolved",
+            level=view.phase.level if view.active else _ended(view),
             to_move=view.mover.name.lower() if view.active else None,
             deadline=view.deadline if view.active else None,
             provider_clock=view.provider_clock,
@@ -450,7 +450,11 @@ class Explorer:
 def _is_move(e: ChainEvent) -> bool:
     if e.contract != "game":
         return False
-    return e.name in MOVE_OF_EVENT or (e.name == "GameResolved" and bool(e.args.get("byTimeout")))
+    return (
+        e.name in MOVE_OF_EVENT
+        or e.name == "Settled"  # the payouts after the step (a timeout's own settle: same tx)
+        or (e.name == "GameResolved" and bool(e.args.get("byTimeout")))
+    )
 
 
 def _game_payments(
@@ -486,6 +490,8 @@ def _settlement_text(
 ) -> str:
     if view.active:
         return "the game is being played: nothing is paid until it ends"
+    if view.unsettled:
+        return "decided by the step: nothing is paid until someone (anyone) calls settle"
     if settled is None:
         return "ended; no settlement event found from the start block"
     if settled.provider_won:
@@ -517,3 +523,8 @@ def to_json(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [to_json(v) for v in obj]
     return obj
+
+
+def _ended(view: GameView) -> str:
+    """A game with no move left: decided and waiting for `settle` (the payouts), or paid."""
+    return "decided, to settle" if view.unsettled else "resolved"

@@ -129,6 +129,12 @@ class Timeout:
 
 
 @dataclass(frozen=True)
+class Settle:
+    """Pay a decided game (protocol.md §6.5): open to anyone, once; either side's node sends it
+    (the challenger's right after its step, and any node that finds its game decided and unpaid)."""
+
+
+@dataclass(frozen=True)
 class Wait:
     """Nothing to send now (the other side moves, or the game is over)."""
 
@@ -148,6 +154,7 @@ Action = (
     | PickSum
     | StepMove
     | Timeout
+    | Settle
     | Wait
 )
 
@@ -164,6 +171,7 @@ FUNCTION = {
     PickSum: "pickSum",
     StepMove: "step",
     Timeout: "timeout",
+    Settle: "settle",
 }
 
 
@@ -189,6 +197,6 @@ def call_args(action: Action) -> list[object]:
         return [list(action.sums), action.seg]
     if isinstance(action, StepMove):
         return [action.data.as_struct()]
-    if isinstance(action, Timeout):
+    if isinstance(action, (Timeout, Settle)):
         return []
     raise TypeError(f"{action!r} is not a contract call")

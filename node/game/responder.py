@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from node.chain.contracts.errors import STALE_MOVE
 from node.chain.errors import TransactionReverted
 from node.chain.sender import TxRequest
-from node.game.actions import FUNCTION, Action, Timeout, Wait
+from node.game.actions import FUNCTION, Action, Settle, StepMove, Timeout, Wait
 from node.game.rules import Side
 from node.game.view import GameView
 from node.state.store import StateStore
@@ -67,7 +67,8 @@ class Responder:
         self.observers: list[MoveObserver] = list(observers or [])
 
     def execute(self, view: GameView, side: Side, actions: list[Action]) -> list[MoveRecord]:
-        """Send each action (Wait sends nothing); returns the moves mined."""
+        """Send each action (Wait sends nothing); returns the moves mined. A mined step decided
+        the game: its settlement (the payouts, a transaction of its own) follows at once."""
         done = []
         for action in actions:
             if isinstance(action, Wait):
@@ -75,6 +76,11 @@ class Responder:
             record = self._send(view, side, action)
             if record is not None:
                 done.append(record)
+                if isinstance(action, StepMove):
+                    # recorded with the game as the step left it (its clocks)
+                    settled = self._send(self.game.game_view(view.game_id), side, Settle())
+                    if settled is not None:
+                        done.append(settled)
         return done
 
     def _send(self, view: GameView, side: Side, action: Action) -> MoveRecord | None:
@@ -99,7 +105,7 @@ class Responder:
             game_id=view.game_id,
             side=side.name.lower(),
             move=fn_name,
-            level="timeout" if isinstance(action, Timeout) else view.phase.level,
+            level=_level(view, action),
             phase=int(view.phase),
             lo=view.lo,
             hi=view.hi,
@@ -137,3 +143,11 @@ class Responder:
         seq = next((m["seq"] for m in known if m["data"].get("key") == key), len(known))
         data: dict[str, Any] = {**asdict(record), "key": key}
         self.state.record_move(record.game_id, seq, record.move, data, record.tx_hash)
+
+
+def _level(view: GameView, action: Action) -> str:
+    if isinstance(action, Timeout):
+        return "timeout"
+    if isinstance(action, Settle):
+        return "settle"
+    return view.phase.level

@@ -246,8 +246,15 @@ def start_reduction(v: GameView, elem: int, value: int) -> GameView:
 
 
 def resolve(v: GameView, provider_won: bool) -> GameView:
-    """GamePosition.resolve: the game is over."""
+    """GamePosition.decide: the game is over (decided); its payouts wait for `settle`."""
     return replace(v, status=GameStatus.PROVIDER_WON if provider_won else GameStatus.CHALLENGER_WON)
+
+
+def settle(v: GameView) -> GameView:
+    """GamePosition.settle: a decided game's payouts are made, once."""
+    if not v.unsettled:
+        raise ValueError(f"game {v.game_id} is not decided and unpaid")
+    return replace(v, settled=True)
 
 
 def after(v: GameView, action: act.Action) -> GameView:
@@ -271,4 +278,6 @@ def after(v: GameView, action: act.Action) -> GameView:
         return descend(v, action.child, action.nodes[action.child])
     if isinstance(action, act.PickElement):
         return start_reduction(v, action.elem, int(unpack(action.leaf, DType.INT32)[action.elem]))
+    if isinstance(action, act.Settle):
+        return settle(v)
     raise ValueError(f"{type(action).__name__} has no position transition of its own")

@@ -22,6 +22,7 @@ from node.game.actions import (
     RevealNodes,
     RevealStates,
     RevealSums,
+    Settle,
     StepData,
     StepMove,
     Timeout,
@@ -74,7 +75,10 @@ def first_disagreement(view: GameView, disagrees: Sequence[bool]) -> int:
 def solve(
     view: GameView, side: Side, trace: GameTrace, choose: Chooser = first_disagreement
 ) -> list[Action]:
-    """The next action(s) of `side` in the game seen in `view`."""
+    """The next action(s) of `side` in the game seen in `view`. A decided game that is not yet
+    paid is settled by either side (the call is open to anyone and succeeds once)."""
+    if view.unsettled:
+        return [Settle()]
     if not view.active:
         return [Wait(f"game over ({view.status.name.lower()})")]
     if view.mover != side:

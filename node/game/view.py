@@ -48,6 +48,7 @@ class GameView:
     index: int = 0  # tensor level: index of the current node at its height (leaf index at 0)
     elem: int = 0  # reduction level: element of the leaf
     chunk_step: bool = False
+    settled: bool = False  # decided and paid (DisputeGame.settle ran; a timeout does both)
     # the provider's last reveal, for the pick that follows it (the contract keeps its hash)
     revealed_states: tuple[bytes, ...] = ()  # execution: S_p at the interior points
     revealed_nodes: tuple[bytes, ...] = ()  # tensor: the nodes m levels below the current one
@@ -76,6 +77,19 @@ class GameView:
     @property
     def active(self) -> bool:
         return self.status == GameStatus.ACTIVE
+
+    @property
+    def unsettled(self) -> bool:
+        """Decided (by the step) but not yet paid: anyone may call settle, and until then the
+        game holds its claim open (protocol.md §6.5)."""
+        return (
+            self.status in (GameStatus.PROVIDER_WON, GameStatus.CHALLENGER_WON) and not self.settled
+        )
+
+    @property
+    def open(self) -> bool:
+        """Still holds its claim open: moves left, or decided and unpaid."""
+        return self.active or self.unsettled
 
     @property
     def mover(self) -> Side:

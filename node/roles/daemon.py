@@ -512,8 +512,10 @@ class RoleDaemon(ABC, Generic[R]):
         return self.ctx.data_dir / "jobs" / str(job_id)
 
     def answer(self, game_id: int, trace: TraceProvider, job_id: int | None = None) -> GameStatus:
-        """Our move in one game, if it is ours or a timeout we can claim; returns the game's
-        status as read before the move."""
+        """Our move in one game, if it is ours or a timeout we can claim, or its settle if the
+        step decided it and nobody paid it yet; returns the game's status as read before the
+        move, ACTIVE for a game that still held its claim open then (moves left, or decided and
+        unpaid: the caller re-reads before it counts the game as over)."""
         view = self.ctx.deployment.game_view(game_id)
         self.metrics.on_game(view)
         self.ctx.state.upsert_game(
@@ -532,10 +534,11 @@ class RoleDaemon(ABC, Generic[R]):
                 "index": view.index,
             },
         )
-        if view.active:
+        if view.open:  # a move to make, or a decided game to settle
             self.responder.execute(
                 view, self.KIND.side, solve(view, self.KIND.side, trace, self.choose)
             )
+            return GameStatus.ACTIVE
         return view.status
 
     def withdraw(self) -> int:

@@ -244,7 +244,7 @@ def _game_story(
         status=v.status.name.lower(),
         bond=bond,
         backing=backing,
-        level=v.phase.level if v.active else "resolved",
+        level=v.phase.level if v.active else _ended(v),
         to_move=v.mover.name.lower() if v.active else None,
         interval=[v.lo, v.hi],
         node=[v.height, v.index],
@@ -267,3 +267,8 @@ def _game_story(
 
 def _first(events: list[EventRecord], cls: type[Any]) -> Any:
     return next((e for e in events if isinstance(e, cls)), None)
+
+
+def _ended(view: GameView) -> str:
+    """A game with no move left: decided and waiting for `settle` (the payouts), or paid."""
+    return "decided, to settle" if view.unsettled else "resolved"

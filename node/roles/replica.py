@@ -238,7 +238,7 @@ class ReplicaRole:
 
     def answer(self, game_id: int, side: Side, trace: TraceProvider) -> GameStatus:
         view = self.game.game_view(game_id, self.p.ctx.deployment.now())
-        if view.active:
+        if view.open:  # a move to make, or a decided game to settle
             self.responder.execute(view, side, solve(view, side, trace, self.p.choose))
         return view.status
 

@@ -203,7 +203,7 @@ class ReplicaWatch:
         results = {}
         for game_id in rec.games or ():
             view = self.game.game_view(game_id, now())
-            if view.active:
+            if view.open:  # a move to make, or a decided game to settle
                 actions = solve(view, Side.CHALLENGER, trace, self.t.choose)
                 self.responder.execute(view, Side.CHALLENGER, actions)
                 view = self.game.game_view(game_id, now())

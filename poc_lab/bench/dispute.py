@@ -156,9 +156,13 @@ def _challenge_gas(w3: Web3, market: JobMarketContract, claim_id: int) -> int:
 
 
 def report(res: dict[str, object], about: str, command: str, title: str) -> str:
-    moves: list[MoveRecord] = res["moves"]  # type: ignore[assignment]
+    records: list[MoveRecord] = res["moves"]  # type: ignore[assignment]
+    moves = [m for m in records if m.move != "settle"]  # the game's moves
+    settles = [m for m in records if m.move == "settle"]  # the payouts, a transaction of its own
     prov = [m for m in moves if m.side == "provider"]
     chal = [m for m in moves if m.side == "challenger"]
+    step = next((m.gas_used for m in reversed(chal) if m.move == "step"), 0)
+    settle = sum(m.gas_used for m in settles)
     total = sum(m.gas_used for m in moves)
     lines = [
         f"## {title}",
@@ -170,9 +174,11 @@ def report(res: dict[str, object], about: str, command: str, title: str) -> str:
         "| # | side | move | level | interval / node | gas |",
         "|---|---|---|---|---|---|",
     ]
-    for i, m in enumerate(moves, 1):
+    for i, m in enumerate(records, 1):
         if m.level == "tensor":
             where = f"node h{m.height} i{m.index}"
+        elif m.level == "settle":
+            where = "the payouts (market callback)"
         elif m.phase in (6, 7):  # LeafReveal, ElementPick
             where = f"leaf {m.index}"
         elif m.level == "reduction":
@@ -183,10 +189,12 @@ def report(res: dict[str, object], about: str, command: str, title: str) -> str:
     lines += [
         "",
         f"- moves: {len(moves)} ({len(prov)} provider, {len(chal)} challenger), plus the "
-        f"`challenge` that opened the game ({res['challenge_gas']:,} gas)",
-        f"- gas: total {total:,}; provider {sum(m.gas_used for m in prov):,} "
+        f"`challenge` that opened the game ({res['challenge_gas']:,} gas) and the `settle` that "
+        f"paid it ({settle:,} gas, sent by the challenger's daemon right after its step)",
+        f"- gas: moves {total:,}; provider {sum(m.gas_used for m in prov):,} "
         f"(max {max(m.gas_used for m in prov):,} per move); challenger "
-        f"{sum(m.gas_used for m in chal):,} (one step {chal[-1].gas_used:,})",
+        f"{sum(m.gas_used for m in chal):,} (one step {step:,}); the whole dispute "
+        f"(challenge, moves, settle) {res['challenge_gas'] + total + settle:,}",  # type: ignore[operator]
         f"- wall time: {res['wall_dispute']:.1f} s from the submitted claim to the rejected "
         f"claim (re-execution, challenge, every move); {res['wall_total']:.1f} s including "
         "post, claim, execution and submission",

@@ -229,6 +229,8 @@ def _submitted(
         by_clock = loses_by_clock(dispute.provider_moves, block_time, led.terms.clock)
         if by_clock:  # F2: unless the provider's clock runs out first
             p.tx(GRIEFER, TIMEOUT_GAS)
+        else:  # lost at the step: counted as the provider's settle (it is owed; the griefer need not)
+            p.tx(PROVIDER, dispute.settle)
         led.resolve(g, provider_won=not by_clock)
         if by_clock:
             _poster_cancels(p)
@@ -239,7 +241,7 @@ def _submitted(
         for i, g in enumerate(puppet_games):
             # v1 best response: only the first puppet game is lost, the others are won
             if lose_puppets and (i == 0 or st.puppet_policy == "lose"):
-                p.tx(PROVIDER, dispute.total)  # both sides are the liar's, played fast
+                p.tx(PROVIDER, dispute.total + dispute.settle)  # both sides the liar's, fast
                 led.resolve(g, provider_won=False)
             else:
                 p.tx(PROVIDER, dispute.first_provider_move + TIMEOUT_GAS)
@@ -247,7 +249,7 @@ def _submitted(
         for w, g in tower_games:
             if st.liar_plays:
                 p.tx(PROVIDER, dispute.provider)
-                p.tx(w, dispute.challenger)
+                p.tx(w, dispute.challenger + dispute.settle)  # its step, then its settle
             else:
                 p.tx(w, TIMEOUT_GAS)
             led.resolve(g, provider_won=False)

@@ -18,30 +18,33 @@ MISSED_DEADLINE_SLASH_BPS = 1000  # share of the lock paid to the poster at expi
 GAME_LOCK_BASE = 2**128  # v2: StakeManager lock key of game g is GAME_LOCK_BASE + g
 
 # ---- gas per transaction: docs/benchmarks.md, "Gas (contracts)", table "Every function" ------
-POST_GAS = 237_558  # JobMarket.post
-CLAIM_GAS = 210_313  # JobMarket.claim
+POST_GAS = 237_751  # JobMarket.post
+CLAIM_GAS = 210_477  # JobMarket.claim
 SUBMIT_GAS = 95_069  # JobMarket.submitResult
-CHALLENGE_GAS = 438_410  # JobMarket.challenge (opens a game, locks its backing)
-TIMEOUT_GAS = 218_339  # DisputeGame.timeout (the provider never moved: the claim is rejected)
-CANCEL_GAS = 65_824  # JobMarket.cancel
-EXPIRE_GAS = 88_989  # JobMarket.expire
-FINALIZE_GAS = 95_538  # JobMarket.finalize
-WITHDRAW_GAS = 37_437  # JobMarket.withdraw (a credit)
-DEPOSIT_GAS = 67_156  # StakeManager.deposit (once per provider, not per job: not charged)
+CHALLENGE_GAS = 438_671  # JobMarket.challenge (opens a game, locks its backing)
+TIMEOUT_GAS = 224_186  # DisputeGame.timeout (the provider never moved: the claim is rejected)
+CANCEL_GAS = 68_138  # JobMarket.cancel
+EXPIRE_GAS = 91_547  # JobMarket.expire
+FINALIZE_GAS = 95_658  # JobMarket.finalize
+WITHDRAW_GAS = 37_572  # JobMarket.withdraw (a credit)
+DEPOSIT_GAS = 67_318  # StakeManager.deposit (once per provider, not per job: not charged)
 
 
 @dataclass(frozen=True)
 class DisputeGas:
     """Gas of one whole game played to the one step, split by side (the `challenge` that opens
-    it is CHALLENGE_GAS, not included), and the provider's first move (a game the provider wins
-    because its challenger stops answering costs it that move and a `timeout`)."""
+    it is CHALLENGE_GAS, not included), the provider's first move (a game the provider wins
+    because its challenger stops answering costs it that move and a `timeout`), and the `settle`
+    that pays a game the step decided (its own transaction since issues 15/16; the node of the
+    side that made the step sends it right after)."""
 
     name: str
     provider: int
-    challenger: int  # includes the one step
+    challenger: int  # includes the one step, not the settle
     first_provider_move: int
     provider_moves: int  # on the worst path (node/roles/safety.py `provider_moves`)
     macs: int
+    settle: int
 
     @property
     def total(self) -> int:
@@ -49,26 +52,30 @@ class DisputeGas:
 
 
 # docs/benchmarks.md, "Gas (contracts)", "Full dispute on a 1.07e+09-MAC program (k = 16)":
-# whole dispute 1,435,832 of which provider side 629,922 (v4: openOp proves the operand specs); move 1 (revealStates) 56,033;
-# 10 provider moves; 100 ops, op 49 a [1024,1024] x [1024,1024]^T matmul.
+# whole dispute 1,295,679 of which provider side 633,232 (v4: openOp proves the operand specs);
+# move 1 (revealStates) 56,055; 10 provider moves; settle 182,991; 100 ops, op 49 a
+# [1024,1024] x [1024,1024]^T matmul.
 BILLION_MAC = DisputeGas(
     name="1.07e9-MAC program (gas section)",
-    provider=629_922,
-    challenger=1_435_832 - 629_922,
-    first_provider_move=56_033,
+    provider=633_232,
+    challenger=1_295_679 - 633_232,
+    first_provider_move=56_055,
     provider_moves=10,
     macs=1024 * 1024 * 1024,
+    settle=182_991,
 )
 
-# docs/benchmarks.md, "Full dispute on anvil": MLP 784-256-256-10, total 1,007,347, provider
-# 388,097 (7 moves), challenger 619,250 (one step 296,537); move 1 (revealStates) 47,759.
+# docs/benchmarks.md, "Full dispute on anvil": MLP 784-256-256-10, moves 856,822, provider
+# 408,821 (7 moves), challenger 448,001 (one step 128,014); move 1 (revealStates) 47,781;
+# settle 207,991.
 MLP = DisputeGas(
     name="MLP 784-256-256-10 (dispute section)",
-    provider=388_097,
-    challenger=619_250,
-    first_provider_move=47_759,
+    provider=408_821,
+    challenger=448_001,
+    first_provider_move=47_781,
     provider_moves=7,
     macs=4 * (800 * 256 + 256 * 256 + 256 * 32),
+    settle=207_991,
 )
 
 # ---- v2 output availability (issue 11, P6): demandOutput, outputTimeout ----------------------

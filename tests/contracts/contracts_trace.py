@@ -440,10 +440,12 @@ def play_traces(
     k: int = 16,
     prov_kw: dict | None = None,
     chal_kw: dict | None = None,
+    settle: bool = True,
 ) -> GameResult:  # noqa: ANN001
     """`play` with a provider playing `provider` and a challenger playing `challenger`."""
     p = Provider(provider, k, **(prov_kw or {}))
-    return play(game, gid, p, Challenger(challenger, k, **(chal_kw or {})), accounts_pc, chain)
+    c = Challenger(challenger, k, **(chal_kw or {}))
+    return play(game, gid, p, c, accounts_pc, chain, settle=settle)
 
 
 @dataclass
@@ -457,10 +459,18 @@ class GameResult:
 
 
 def play(
-    game, gid, provider: Provider, challenger: Challenger, accounts_pc, chain, max_moves: int = 200
+    game,
+    gid,
+    provider: Provider,
+    challenger: Challenger,
+    accounts_pc,
+    chain,
+    max_moves: int = 200,
+    settle: bool = True,
 ) -> GameResult:  # noqa: ANN001
     """Drives game `gid` to its end. A player that refuses, or whose move reverts (a liar that
-    cannot back its reveal), loses by `timeout`, called by a third party."""
+    cannot back its reveal), loses by `timeout`, called by a third party. A game the step decided
+    is settled by that third party (not with `settle=False`: it is left decided and unpaid)."""
     from ape.exceptions import ContractLogicError
 
     prov_acct, chal_acct, anyone = accounts_pc
@@ -470,6 +480,11 @@ def play(
     sequence: list[tuple[str, int]] = []
     for _ in range(max_moves):
         v = match.view(chain.pending_timestamp)
+        if v.unsettled and settle:  # the step decided it: a third party makes the payouts (settle)
+            receipt = game.settle(gid, sender=anyone)
+            gas.setdefault("settle", []).append(int(receipt.gas_used))
+            sequence.append(("settle", int(receipt.gas_used)))
+            continue
         if not v.active:
             return GameResult(v.status, provider.moves, challenger.moves, gas, reverts, sequence)
         try:

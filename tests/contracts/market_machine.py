@@ -177,6 +177,11 @@ class MarketMachine(RuleBasedStateMachine):
         active = [g for g, s in self.games.items() if s["status"] == ACTIVE]
         return active[pick % len(active)] if active else None
 
+    def _unsettled_game(self, pick: int) -> int | None:
+        """A game decided by the step and not yet paid (protocol.md §6.3, 6)."""
+        ended = [g for g, s in self.games.items() if s["status"] != ACTIVE and not s["settled"]]
+        return ended[pick % len(ended)] if ended else None
+
     # ---------------------------------------------------------------- rules
     @initialize(n_jobs=st.integers(1, 3), stakes=st.tuples(st.integers(0, 3), st.integers(0, 3)))
     def setup(self, n_jobs: int, stakes: tuple[int, int]) -> None:
@@ -285,6 +290,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.games[gid] = {
             "match": Match(self.game_via, gid, p, c, (provider, chal)),
             "status": ACTIVE,
+            "settled": False,
             "claim": cid,
             "provider": cl.provider,
             "challenger": chal.address,
@@ -323,6 +329,28 @@ class MarketMachine(RuleBasedStateMachine):
         self.games[gid]["timed out"] = True  # the game ends by the clock, not by a move
         self._try(self.sys.game.timeout, gid, sender=self.accts["anyone"])
 
+    def settle(self, pick: int, who: int) -> None:
+        """Anyone pays a game the step decided (its winner, its loser or a stranger); a game
+        still played, or already paid, is refused."""
+        g = self.sys.game
+        a = self.accts
+        sender = (a["anyone"], a["challengers"][0], a["providers"][0])[who]
+        gid = self._unsettled_game(pick)
+        if gid is None:
+            active = self._active_game(pick)
+            if active is not None:
+                self._expect_revert({"GameNotDecided"}, g.settle, active, sender=sender)
+            paid = [x for x, s_ in self.games.items() if s_["settled"]]
+            if paid:
+                x = paid[pick % len(paid)]
+                self._expect_revert({"GameAlreadySettled"}, g.settle, x, sender=sender)
+            return
+        cl = self.sys.market.getClaim(self.games[gid]["claim"])
+        assert int(cl.activeGames) >= 1, (gid, "a decided unpaid game holds its claim")
+        g.settle(gid, sender=sender)
+        self.actions += 1
+        _count("games settled after the step")
+
     def wait(self, seconds: int) -> None:
         self._advance(seconds)
 
@@ -332,6 +360,19 @@ class MarketMachine(RuleBasedStateMachine):
             return
         job, cl = picked
         now = self.chain.pending_timestamp
+        unpaid = [
+            x
+            for x, s_ in self.games.items()
+            if s_["claim"] == int(self.sys.market.getJob(job).currentClaim)
+            and s_["status"] != ACTIVE
+            and not s_["settled"]
+        ]
+        if cl.state == 2 and unpaid and now >= cl.submittedAt + WINDOW:
+            # a decided game not yet settled holds the claim open
+            m = self.sys.market
+            self._expect_revert({"GamesPending"}, m.finalize, job, sender=self.accts["anyone"])
+            _count("finalize refused: a decided game not yet settled")
+            return
         if cl.state == 2 and cl.activeGames == 0 and now >= cl.submittedAt + WINDOW:
             m = self.sys.market
             if cl.outputDue != 0:  # R4: a pending demand blocks the payment
@@ -577,7 +618,7 @@ class MarketMachine(RuleBasedStateMachine):
         if (
             cid not in self.rejected
             or cid in self.p2_checked
-            or any(g["status"] == ACTIVE for g in games)
+            or any(not g["settled"] for g in games)
         ):
             return
         provider = next(iter({g["provider"] for g in games} or {None}))
@@ -611,14 +652,18 @@ class MarketMachine(RuleBasedStateMachine):
                 assert new == old or new in CLAIM_NEXT[old], (c, old, new)
                 self.claims[c] = new
         for g, s in self.games.items():
-            if everything or s["status"] == ACTIVE:
-                new = int(self.sys.game.getGame(g).status)
+            if everything or not s["settled"]:
+                game = self.sys.game.getGame(g)
+                new, settled = int(game.status), bool(game.settled)
                 assert s["status"] == new or s["status"] == ACTIVE, (g, s["status"], new)
+                assert settled or not s["settled"], (g, "settled only once, never undone")
+                assert not settled or new != ACTIVE, (g, "only a decided game is settled")
                 if s["status"] == ACTIVE and new != ACTIVE and not s.get("timed out"):
                     self._ended_by_a_move(g, s, new)
-                ended = s["status"] == ACTIVE and new != ACTIVE
-                s["status"] = new
-                if ended:
+                    assert not settled, (g, "the step pays nothing")
+                paid = settled and not s["settled"]
+                s["status"], s["settled"] = new, settled
+                if paid:
                     self._settled(g, s, new)
 
     def _ended_by_a_move(self, gid: int, s: dict, status: int) -> None:
@@ -637,7 +682,11 @@ class MarketMachine(RuleBasedStateMachine):
         for _ in range(4):
             self._advance(max(WINDOW, EXECUTE, CLOCK) + 1)
             for gid in self.games:
-                if int(g.getGame(gid).status) == ACTIVE:
+                game = g.getGame(gid)
+                if int(game.status) != ACTIVE and not game.settled:
+                    g.settle(gid, sender=anyone)
+                    self.forward_only()
+                elif int(game.status) == ACTIVE:
                     self.chain.pending_timestamp = max(
                         self.chain.pending_timestamp, int(g.deadline(gid)) + 1
                     )
@@ -725,6 +774,7 @@ SCRIPT_ARGS = {
     "challenge": {"pick": _I, "who": st.integers(0, 1), "random_play": st.booleans(), "seed": st.integers(0, 2**16)},
     "move": {"pick": _I, "moves": st.integers(1, 6)},
     "timeout": {"pick": _I},
+    "settle": {"pick": _I, "who": st.integers(0, 2)},
     "wait": {"seconds": st.sampled_from([30, MIN_CLOCK + 1, WINDOW + 1, EXECUTE + 1, CLOCK + 1, 86400])},
     "finalize": {"pick": _I},
     "expire": {"pick": _I},

@@ -78,10 +78,10 @@ def test_lie_in_a_training_op_loses_at_its_step(  # noqa: ANN001
     assert later, "the lie propagates to the later states"
     r, g = _play(system, poster, provider, challenger, anyone, chain, t, liar, True)
     assert r.status == GameStatus.CHALLENGER_WON and not r.reverts, r
-    assert r.sequence[-1][0] == "step", r.sequence
+    assert [m for m, _ in r.sequence[-2:]] == ["step", "settle"], r.sequence
     assert g.opIndex == op_i  # caught at the corrupted op, not at a later honest one
     STEP_GAS[which] = r.gas["step"][0]
-    print(f"\n{which} (op {op_i} of {t.n_ops}): step gas {r.gas['step'][0]:,}, "
+    print(f"\n{which} (op {op_i} of {t.n_ops}): step gas {r.gas['step'][0]:,}, settle gas {r.gas['settle'][0]:,}, "
           f"provider moves {r.provider_moves}, dispute gas {sum(sum(v) for v in r.gas.values()):,}")  # fmt: skip
 
 
@@ -107,4 +107,4 @@ def test_lie_in_a_fine_tuned_head_loses_at_its_update(  # noqa: ANN001
     liar = Trace(t.program, t.values, corrupt=(op_i, n_out // 2, 1))
     r, g = _play(system, poster, provider, challenger, anyone, chain, t, liar, True)
     assert r.status == GameStatus.CHALLENGER_WON and not r.reverts, r
-    assert r.sequence[-1][0] == "step" and g.opIndex == op_i
+    assert r.sequence[-2][0] == "step" and r.sequence[-1][0] == "settle" and g.opIndex == op_i

@@ -159,7 +159,8 @@ def test_f1_whole_puppet_game_inside_the_submit_transaction(
     system, poster, challenger, anyone, attacker, chain, honest_trace
 ):  # noqa: ANN001
     """The issue's strongest form: the provider contract submits, its puppet challenges AND plays
-    the whole game to its end in the same transaction (clocks charge no time within it). The
+    the whole game to its end and settles it in the same transaction (clocks charge no time
+    within it). The
     claim is rejected inside that transaction: the liar loses its whole lock plus half the game's
     backing, the puppet gets only its bond and half of the liar's own backing, and the job reopens
     (after the cooldown) for an honest provider; no honest challenger was needed."""
@@ -195,6 +196,7 @@ def test_f1_whole_puppet_game_inside_the_submit_transaction(
         chain,
     )
     assert r.status == GameStatus.CHALLENGER_WON and not r.reverts and len(moves) >= 4
+    moves.append(atk.call(1, system.game, "settle", gid))  # the step pays nothing: settle too
     chain.restore(snap)
 
     burn0 = burned(chain)

@@ -317,7 +317,7 @@ def test_dispute_benchmark_runs_every_level(tmp_path: Path) -> None:
     res = run(tmp_path, spec, data, cheat)
     levels = [m.level for m in res["moves"]]  # type: ignore[attr-defined]
     assert {"execution", "opening", "tensor", "reduction", "step"} <= set(levels)
-    assert levels[-1] == "step"
+    assert levels[-2:] == ["step", "settle"]  # the payouts in their own transaction
     assert "| 1 | provider | `revealStates`" in report(res, about, "cmd", "Dispute")
 
 
@@ -329,5 +329,6 @@ def test_dispute_benchmark_over_a_training_job_ends_at_the_lied_update(tmp_path:
     spec, data, cheat, _ = training_case(8)
     res = run(tmp_path, spec, data, cheat)
     moves = res["moves"]
-    assert moves[-1].level == "step" and moves[-1].lo == cheat.op_index  # type: ignore[index]
+    assert moves[-1].level == "settle"  # type: ignore[index]
+    assert moves[-2].level == "step" and moves[-2].lo == cheat.op_index  # type: ignore[index]
     assert sum(m.side == "provider" for m in moves) <= 12  # type: ignore[attr-defined]

@@ -224,8 +224,10 @@ def test_game_timeline_is_the_moves_the_roles_played(market: Market) -> None:
             following.provider_clock,
             following.challenger_clock,
         )
+    # the step decided the game; the watchtower's settle (its own transaction) paid it
+    assert moves[-2]["move"] == "step" and moves[-2]["side"] == "challenger"
     last = moves[-1]
-    assert last["move"] == "step" and last["side"] == "challenger"
+    assert last["move"] == "settle" and last["side"] == "challenger" and last["level"] == "settle"
     assert (last["provider_clock"], last["challenger_clock"]) == (
         game["provider_clock"],
         game["challenger_clock"],
@@ -445,7 +447,8 @@ def test_browser_job_list_and_lost_game(market: Market, browser: Any, tmp_path: 
     shown = browser.find_elements(By.CSS_SELECTOR, "tr.move")
     assert len(shown) == n
     last = shown[-1].text
-    assert "step" in last and "challenger" in last and f"{market.moves[-1].gas_used:,}" in last
+    assert "settle" in last and "challenger" in last and f"{market.moves[-1].gas_used:,}" in last
+    assert "step" in shown[-2].text and f"{market.moves[-2].gas_used:,}" in shown[-2].text
     paid = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "tr.payment")]
     tower = market.tower
     assert any(r.startswith("challenger") and "+0.25 ETH" in r and "bounty" in r for r in paid)

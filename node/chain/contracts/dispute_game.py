@@ -12,7 +12,7 @@ from eth_utils import keccak
 
 from node.chain.contracts._binding import ContractBinding, EventRecord
 from node.chain.sender import TxRequest
-from node.game.actions import FUNCTION, Action, Wait, call_args
+from node.game.actions import FUNCTION, Action, Settle, Wait, call_args
 from node.game.rules import GameStatus, Phase, Side
 from node.game.view import GameView, OpenedOp
 from node.program.hashing import sha256
@@ -76,11 +76,23 @@ class SumsRevealed(EventRecord):
 
 @dataclass(frozen=True)
 class GameResolved(EventRecord):
+    """The game is decided (the step, or a timeout); its payouts follow at `Settled`."""
+
     game_id: int
     claim_id: int
     winner: str
     provider_won: bool
     by_timeout: bool
+
+
+@dataclass(frozen=True)
+class Settled(EventRecord):
+    """A decided game was paid (the market's callback ran; a timeout settles in its own call)."""
+
+    game_id: int
+    claim_id: int
+    by: str
+    provider_won: bool
 
 
 GAME_EVENTS: tuple[type[EventRecord], ...] = (
@@ -91,6 +103,7 @@ GAME_EVENTS: tuple[type[EventRecord], ...] = (
     LeafRevealed,
     SumsRevealed,
     GameResolved,
+    Settled,
 )
 
 # ---- the reveal hash ------------------------------------------------------------------------
@@ -200,9 +213,15 @@ class DisputeGameContract(ContractBinding):
         if isinstance(action, Wait):
             raise TypeError(f"{action!r} is not a contract call")
         fn = FUNCTION[type(action)]
-        key = move_key(view.game_id, side, view.position, fn)
+        # a game is settled once, whatever position it was decided at
+        position = "decided" if isinstance(action, Settle) else view.position
+        key = move_key(view.game_id, side, position, fn)
         return self.tx(fn, view.game_id, *call_args(action), key=self.key_prefix + key)
 
     def timeout(self, game_id: int) -> TxRequest:
         """End a game whose mover's clock ran out (open to anyone; no intent key)."""
         return self.tx("timeout", game_id)
+
+    def settle(self, game_id: int) -> TxRequest:
+        """Pay a decided game (open to anyone, once; no intent key)."""
+        return self.tx("settle", game_id)

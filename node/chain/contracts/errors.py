@@ -58,6 +58,8 @@ class ContractError(StrEnum):
     NOT_MOVER = "NotMover"
     CLOCK_EXPIRED = "ClockExpired"
     CLOCK_RUNNING = "ClockRunning"
+    GAME_NOT_DECIDED = "GameNotDecided"
+    GAME_ALREADY_SETTLED = "GameAlreadySettled"
     BAD_LENGTH = "BadLength"
     REVEAL_MISMATCH = "RevealMismatch"
     INDEX_OUT_OF_RANGE = "IndexOutOfRange"
@@ -94,6 +96,7 @@ STALE_MOVE: frozenset[str] = frozenset(
         ContractError.REVEAL_MISMATCH,
         ContractError.CLOCK_RUNNING,
         ContractError.CLOCK_EXPIRED,
+        ContractError.GAME_ALREADY_SETTLED,  # the other side (or anyone) settled it first
     }
 )
 

@@ -122,7 +122,9 @@ def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode
     if mode == "silent":
         assert [m.move for m in moves if m.side == "challenger"][-1] == "timeout"
     else:
-        assert moves[-1].move == "step"
+        # the step decides, the tower's settle (its own transaction) pays
+        assert [m.move for m in moves][-2:] == ["step", "settle"]
+        assert moves[-1].side == "challenger" and moves[-1].level == "settle"
         assert "reduction" in levels if mode in ("element", "sum") else "reduction" not in levels
 
 
@@ -203,6 +205,64 @@ def test_roles_restarted_mid_game_resume_and_finish(chain: Any, make_ctx: Any) -
     provider = cheating_provider(_reopened(provider.ctx), ProviderCheat("sum"))
     drive(chain, [provider, tower], lambda: d.market.claim(claim_id).state == ClaimState.REJECTED)
     assert tower.status()["claims"][claim_id]["stage"] in ("playing", "done")
+
+
+class _Killed(BaseException):
+    """The daemon's process dies (nothing in the daemon catches a BaseException)."""
+
+
+@pytest.mark.parametrize("resumer", ["tower", "provider"])
+def test_a_tower_killed_between_its_step_and_the_settle_is_paid_on_resume(
+    chain: Any, make_ctx: Any, monkeypatch: pytest.MonkeyPatch, resumer: str
+) -> None:
+    """The tower's step decides the game and the tower dies before its settle is sent: the
+    game is decided and unpaid, and it holds the claim (still Submitted, backing locked, no
+    credit). The restarted tower settles it on its next tick; or the provider's daemon, which
+    settles any decided game it plays (its claim is then rejected: it has nothing to gain by
+    waiting, and anyone could). Either way the tower is paid its bond and bounty."""
+    from node.game.actions import Settle
+    from node.game.responder import Responder
+
+    job_id, provider, claim_id = _submitted(make_ctx, ProviderCheat("op"))
+    tower = Watchtower(make_ctx(3, "tower"))
+    d = provider.ctx.deployment
+    real_send = Responder._send
+
+    def dies_at_settle(self: Responder, view: Any, side: Any, action: Any) -> Any:
+        if isinstance(action, Settle):
+            raise _Killed()
+        return real_send(self, view, side, action)
+
+    monkeypatch.setattr(Responder, "_send", dies_at_settle)
+    with pytest.raises(_Killed):
+        drive(chain, [provider, tower], lambda: False, seconds_per_round=1, rounds=200)
+    monkeypatch.setattr(Responder, "_send", real_send)
+    (game_id,) = d.market.games_of_claim(claim_id)
+    view = d.game_view(game_id)
+    assert view.unsettled and view.status.name == "CHALLENGER_WON"
+    assert d.market.claim(claim_id).state == ClaimState.SUBMITTED
+    assert d.market.claim(claim_id).active_games == 1
+    assert d.market.credits(tower.ctx.address) == 0
+
+    if resumer == "tower":
+        tower = Watchtower(_reopened(tower.ctx))
+        tower.tick()
+    else:
+        # past the window: a provider that counted the settled game as over would try finalize
+        advance(chain, TERMS.challenge_window + 1)
+        provider = cheating_provider(_reopened(provider.ctx), ProviderCheat("op"))
+        provider.tick()
+        provider.tick()
+        rec = provider.record(job_id)
+        assert rec.stage == ProviderStage.LOST and rec.failures == 0, rec
+    assert d.game_view(game_id).settled
+    assert d.market.claim(claim_id).state == ClaimState.REJECTED
+    settled = d.market.game_settled(game_id)
+    assert settled is not None and settled.winner == tower.ctx.address and not settled.provider_won
+    assert settled.bounty == d.market.backing_of(game_id) // 2 > 0
+    tower = Watchtower(_reopened(tower.ctx))
+    drive(chain, [provider, tower], lambda: tower.status()["claims"][claim_id]["stage"] == "done")
+    assert d.market.credits(tower.ctx.address) == 0  # withdrawn: bond and bounty
 
 
 def test_a_move_sent_twice_is_sent_once(chain: Any, make_ctx: Any) -> None:

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from referee import play_out, start
 
-from node.game.actions import OpenOp, PickState, RevealStates, Timeout, Wait
+from node.game.actions import OpenOp, PickState, RevealStates, Settle, Timeout, Wait
 from node.game.rules import GameStatus, Phase, Side
 from node.game.solver import Chooser, first_disagreement, solve
 from node.program.constants import Opcode
@@ -89,7 +89,10 @@ def test_clocks_give_timeout_to_the_waiting_side_only() -> None:
     late = replace(v, now=v.deadline + 1)
     assert isinstance(solve(late, Side.CHALLENGER, t)[0], Timeout)
     assert isinstance(solve(late, Side.PROVIDER, t)[0], Wait)  # too late to move
-    over = replace(v, status=GameStatus.PROVIDER_WON)
+    # decided by the step: either side settles it (once paid, nothing is left to do)
+    decided = replace(v, status=GameStatus.PROVIDER_WON)
+    assert all(solve(decided, s, t) == [Settle()] for s in Side)
+    over = replace(decided, settled=True)
     assert all(isinstance(a, Wait) for s in Side for a in solve(over, s, t))
 
 
