@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 from node.compute.executor import Executor
 from node.program.compiler.eager import EagerBuilder
 from node.program.compiler.errors import ModelLoadError, UnsupportedLayer
-from node.program.compiler.gpt import GPTConfig, TinyGPT
+from node.program.compiler.gpt import (
+    GPTConfig,
+    GPTTrainConfig,
+    TinyGPT,
+    checkpoint_path,
+    tiny_gpt,
+)
 from node.program.compiler.hf_models import hf_logits, load_hf
 from node.program.compiler.llm_lower import (
     P_SHIFT,
@@ -299,3 +305,16 @@ def test_block_residuals_use_each_value_s_own_scale() -> None:
     got = b.value(out)[: len(ids), : tw.width] * s_out
     err = float(np.sqrt(((got - want["0.out"]) ** 2).mean() / (want["0.out"] ** 2).mean()))
     assert err < 0.1, err  # 0.04; 0.79 when the MLP residual took `mid` at the input scale
+
+
+def test_tiny_gpt_is_trained_once_and_cached_where_checkpoint_path_says(tmp_path: Path) -> None:
+    cfg = GPTConfig(context=32, layers=1, width=32, heads=2)
+    tcfg = GPTTrainConfig(steps=3, batch=2, warmup=1)
+    path = checkpoint_path(cfg, tcfg, tmp_path)
+    assert not path.exists()
+    first = tiny_gpt(cfg, tcfg, tmp_path)
+    assert path.exists()
+    again = tiny_gpt(cfg, tcfg, tmp_path)  # loaded: the same weights
+    for k, v in first.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k])
+    assert checkpoint_path(cfg, GPTTrainConfig(steps=4, batch=2, warmup=1), tmp_path) != path
