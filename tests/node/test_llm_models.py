@@ -297,7 +297,11 @@ def test_block_residuals_use_each_value_s_own_scale() -> None:
     amax = calibrate(tw, [ids])
     assert amax["0.mid"] > 3 * amax["emb"]  # the scales this test is about differ
     want: dict[str, np.ndarray] = {}
-    float_forward(tw, ids, lambda name, v: want.setdefault(name, v.numpy()))
+
+    def rec(name: str, value: torch.Tensor) -> None:
+        want[name] = value.numpy()
+
+    float_forward(tw, ids, rec)
     b = EagerBuilder()
     low = TransformerLowering(tw, amax, b, len(ids))
     x, s_x = low.embed(b.constant("ids", ids_tensor(ids), DType.INT32), len(ids), 0)
