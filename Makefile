@@ -68,7 +68,7 @@ demo: compile
 	@$(ENV) python -m poc_lab.demo
 
 # the LLM act: a tiny-gpt generation job verified, then a lie in one attention head's softmax
-# slashed (~40 s; the first run trains the tiny GPT for some minutes, cached in .cache/models)
+# slashed (~40 s; the first run trains the tiny GPT, about a minute on 2 cores, cached in .cache/models)
 demo-llm: compile
 	@$(ENV) python -m poc_lab.demo llm
 

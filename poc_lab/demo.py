@@ -2,7 +2,7 @@
 and a local content store), then a cheating provider caught by the watchtower, which is paid
 its bond back and a bounty from the game's own backing while the cheater's claim lock burns
 (payouts v2, docs/protocol.md 6.5). The LLM act (`make demo-llm`, kept out of `make demo` since
-its first run trains the tiny GPT for minutes): a tiny-gpt generation job compiled from a
+its first run trains the tiny GPT, about a minute): a tiny-gpt generation job compiled from a
 prompt, finalized and its text checked, then a provider lying in the softmax of one attention
 head of one decode step, caught by the watchtower and slashed.
 

@@ -51,9 +51,15 @@ class Speed:
     compile_s: float = 0.0  # the longer program's, calibration excluded
 
 
+@dataclass
+class ModelSource:
+    checkpoint: str  # the state dict's path, relative to the repository when inside it
+    trained_s: float | None  # seconds `tiny_gpt()` trained it in this run; None: loaded
+
+
 def accuracy_rows(
     windows: int, new_tokens: int, checkpoint: str | None = None
-) -> tuple[Accuracy, list[tuple[str, str, str, int]]]:
+) -> tuple[Accuracy, list[tuple[str, str, str, int]], ModelSource]:
     from node.compute.llm_service import Tokenizer, calibration_samples
     from node.program.compiler import gpt
     from node.program.compiler.llm_lower import calibrate
@@ -61,13 +67,21 @@ def accuracy_rows(
     from node.program.compiler.transformer import from_tiny_gpt, greedy_float
 
     if checkpoint is None:
+        path = gpt.checkpoint_path()
+        cached = path.exists()
+        t0 = time.perf_counter()
         model = gpt.tiny_gpt()
+        trained = None if cached else time.perf_counter() - t0
+        root = gpt.docs_dir().parent
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        source = ModelSource(str(shown), trained)
     else:  # a TinyGPT state dict (torch.save), e.g. one trained on an older docs snapshot
         import torch
 
         model = gpt.TinyGPT()
         model.load_state_dict(torch.load(checkpoint, weights_only=True))
         model.eval()
+        source = ModelSource(checkpoint, None)
     tw = from_tiny_gpt(model)
     tok = Tokenizer("bytes")
     _, held_out = gpt.corpus()
@@ -80,7 +94,7 @@ def accuracy_rows(
         want = greedy_float(tw, ids, new_tokens)
         same = next((i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b), len(got))
         greedy.append((p, tok.decode(got) or "", tok.decode(want) or "", same))
-    return acc, greedy
+    return acc, greedy, source
 
 
 def speed(prompt: int, new: int, reps: int = 3, shape: str = "tiny") -> Speed:
@@ -147,20 +161,32 @@ def render(
     greedy: list[tuple[str, str, str, int]],
     sp: Speed,
     new: int,
-    checkpoint: str | None = None,
+    source: ModelSource,
+    windows: int = 8,
 ) -> str:
+    from node.program.compiler.gpt import GPTTrainConfig
+
+    tc = GPTTrainConfig()
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     a = acc
     lines = [
         "## Transformer generation jobs",
         "",
         f"Machine: {machine()} (shared with other jobs: times are the best of 3). Command: "
-        f"`python -m poc_lab.bench.llm`; date {when}.",
+        f"`python -m poc_lab.bench.llm{'' if windows == 8 else f' --windows {windows}'}`; "
+        f"date {when}.",
         "Model: the tiny GPT of `poc compile --example tiny-gpt` (4 layers, width 128, 4 heads, "
-        "context 128, bytes), trained on docs/ without docs/poster.md; integer program: int8 "
+        f"context 128, bytes), trained on docs/ without docs/poster.md ({tc.steps} steps of "
+        f"{tc.batch} windows of 128 bytes, AdamW, lr {tc.lr:g} with warm-up and cosine decay, "
+        "seeded, CPU); integer program: int8 "
         "activations per tensor, int8 weights per channel, calibrated on 16 windows of the "
-        "training text (node/program/compiler/llm_lower.py)."
-        + (f" Checkpoint: `{checkpoint}`." if checkpoint else ""),
+        "training text (node/program/compiler/llm_lower.py). "
+        f"Checkpoint: `{source.checkpoint}`"
+        + (
+            f", trained by this run in {source.trained_s:.0f} s."
+            if source.trained_s is not None
+            else " (loaded, not trained by this run)."
+        ),
         "",
         "| held-out text (docs/poster.md) | value |",
         "|---|---|",
@@ -247,11 +273,11 @@ def main() -> None:
         if not args.no_write:
             write_section("llm-size", body)
         return
-    acc, greedy = accuracy_rows(args.windows, args.new_tokens, args.checkpoint)
+    acc, greedy, source = accuracy_rows(args.windows, args.new_tokens, args.checkpoint)
     print(acc, greedy, flush=True)
     sp = speed(64, args.new_tokens)
     print(sp, flush=True)
-    body = render(acc, greedy, sp, args.new_tokens, args.checkpoint)
+    body = render(acc, greedy, sp, args.new_tokens, source, args.windows)
     print(body)
     if not args.no_write:
         write_section("llm", body)

@@ -3,6 +3,7 @@ lowering against the float reference, and generation programs on the executor.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,7 +16,13 @@ from hypothesis import strategies as st
 from node.compute.executor import Executor
 from node.program.compiler.eager import EagerBuilder
 from node.program.compiler.errors import ModelLoadError, UnsupportedLayer
-from node.program.compiler.gpt import GPTConfig, TinyGPT
+from node.program.compiler.gpt import (
+    GPTConfig,
+    GPTTrainConfig,
+    TinyGPT,
+    checkpoint_path,
+    tiny_gpt,
+)
 from node.program.compiler.hf_models import hf_logits, load_hf
 from node.program.compiler.llm_lower import (
     P_SHIFT,
@@ -275,3 +282,43 @@ def test_integer_norm_tracks_float(seed: int, rms: bool, d: int, amp: int) -> No
     ref, scale = low.norm(b.constant("x", x, DType.INT8), norm, "n")
     got = b.value(ref)[:, :d] * scale
     assert (np.abs(got - want) <= 2 * scale + np.abs(want) / (d * std - 1)).all()
+
+
+def test_block_residuals_use_each_value_s_own_scale() -> None:
+    """A block's second residual adds the MLP's output to the first residual's output, which
+    is at the `mid` scale, not the block input's: with an attention output 8x the embedding,
+    the two scales differ and the block's output still tracks float (relative RMS error)."""
+    rng = np.random.default_rng(3)
+    tw = _random_weights(rng, rope=False, heads=2, kv=2, width=64, ffn=128)
+    ly = tw.layers[0]
+    assert ly.bo is not None
+    tw = dataclasses.replace(tw, layers=(dataclasses.replace(ly, wo=8 * ly.wo, bo=8 * ly.bo),))
+    ids = [int(i) for i in rng.integers(0, tw.vocab, 24)]
+    amax = calibrate(tw, [ids])
+    assert amax["0.mid"] > 3 * amax["emb"]  # the scales this test is about differ
+    want: dict[str, np.ndarray] = {}
+
+    def rec(name: str, value: torch.Tensor) -> None:
+        want[name] = value.numpy()
+
+    float_forward(tw, ids, rec)
+    b = EagerBuilder()
+    low = TransformerLowering(tw, amax, b, len(ids))
+    x, s_x = low.embed(b.constant("ids", ids_tensor(ids), DType.INT32), len(ids), 0)
+    out, s_out = low.block(0, tw.layers[0], x, s_x, len(ids), 0, low.new_caches()[0])
+    got = b.value(out)[: len(ids), : tw.width] * s_out
+    err = float(np.sqrt(((got - want["0.out"]) ** 2).mean() / (want["0.out"] ** 2).mean()))
+    assert err < 0.1, err  # 0.04; 0.79 when the MLP residual took `mid` at the input scale
+
+
+def test_tiny_gpt_is_trained_once_and_cached_where_checkpoint_path_says(tmp_path: Path) -> None:
+    cfg = GPTConfig(context=32, layers=1, width=32, heads=2)
+    tcfg = GPTTrainConfig(steps=3, batch=2, warmup=1)
+    path = checkpoint_path(cfg, tcfg, tmp_path)
+    assert not path.exists()
+    first = tiny_gpt(cfg, tcfg, tmp_path)
+    assert path.exists()
+    again = tiny_gpt(cfg, tcfg, tmp_path)  # loaded: the same weights
+    for k, v in first.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k])
+    assert checkpoint_path(cfg, GPTTrainConfig(steps=4, batch=2, warmup=1), tmp_path) != path

@@ -116,10 +116,15 @@ def decode(ids: list[int]) -> str:
 
 @dataclass(frozen=True)
 class GPTTrainConfig:
+    """400 steps of 4 windows: 205k tokens, under a pass over the training text. More, smaller
+    steps learn more per token than fewer large ones this early in training: the former recipe
+    (300 steps of 8 at lr 3e-3, 307k tokens) reached the same held-out perplexity (14.6 against
+    14.8) for 1.5x the compute."""
+
     seed: int = 0
-    steps: int = 300
-    batch: int = 8
-    lr: float = 3e-3
+    steps: int = 400
+    batch: int = 4
+    lr: float = 5e-3
     warmup: int = 20
 
 
@@ -169,6 +174,24 @@ def cache_dir() -> Path:
     return Path(__file__).resolve().parents[3] / ".cache" / "models"
 
 
+def checkpoint_path(
+    cfg: GPTConfig = GPTConfig(),
+    tcfg: GPTTrainConfig = GPTTrainConfig(),
+    cache: Path | None = None,
+    train: bytes | None = None,
+) -> Path:
+    """Where `tiny_gpt` keeps the model trained on `train` (default: the docs' training text)
+    with these configs: the key hashes them, the text, TRAINING_VERSION and torch's version."""
+    text = corpus()[0] if train is None else train
+    key = hashlib.sha256(
+        repr((asdict(cfg), asdict(tcfg))).encode()
+        + text
+        + TRAINING_VERSION.encode()
+        + torch.__version__.encode()
+    ).hexdigest()[:16]
+    return (cache or cache_dir()) / f"tiny-gpt-{key}.pt"
+
+
 def tiny_gpt(
     cfg: GPTConfig = GPTConfig(),
     tcfg: GPTTrainConfig = GPTTrainConfig(),
@@ -177,13 +200,7 @@ def tiny_gpt(
     """The trained tiny GPT, from the cache when the docs, configs and code are unchanged
     (the key hashes them and TRAINING_VERSION), else trained now and saved there."""
     train, _ = corpus()
-    key = hashlib.sha256(
-        repr((asdict(cfg), asdict(tcfg))).encode()
-        + train
-        + TRAINING_VERSION.encode()
-        + torch.__version__.encode()
-    ).hexdigest()[:16]
-    path = (cache or cache_dir()) / f"tiny-gpt-{key}.pt"
+    path = checkpoint_path(cfg, tcfg, cache, train)
     if path.exists():
         model = TinyGPT(cfg)
         model.load_state_dict(torch.load(path, weights_only=True))

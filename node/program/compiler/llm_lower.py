@@ -286,7 +286,7 @@ class TransformerLowering:
         a = self.b.requant(
             acc, t, self.dp, shift, mults=self.const(f"{i}.o.m", mult.astype(np.int32), DType.INT32)
         )
-        x = self._residual(x, s_x, a, s_a, s_mid)
+        x, s_x = self._residual(x, s_x, a, s_a, s_mid), s_mid
         # MLP
         y, s_y = self.norm(x, ly.norm2, f"{i}.n2")
         w_up, b_up = _fold_norm(ly.norm2, ly.w_up, ly.b_up)
