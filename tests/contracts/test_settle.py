@@ -14,7 +14,7 @@ import itertools
 
 import ape
 import pytest
-from conftest import BOND, REWARD, STAKE, WINDOW, balances_ok, post_job
+from conftest import BOND, REWARD, STAKE, WINDOW, balances_ok, deploy_system, post_job
 from contracts_trace import Trace, play_traces
 
 from node.game.rules import GameStatus
@@ -225,7 +225,6 @@ def test_a_replica_pair_game_decided_and_unpaid_holds_its_job(
     """ReplicaMarket's pair games use the same game contract and callback: a pair game the step
     decided keeps its job in the pair phase (no seat rejected, no window, nothing paid) until
     anyone settles it; then the liar's seat is rejected and the job finalizes (window 0)."""
-    from conftest import deploy_system
     from replicas import (
         J_FINALIZED,
         S_ACCEPTED,
