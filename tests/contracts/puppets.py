@@ -8,6 +8,7 @@ to be replayed later inside a single transaction with everything else)."""
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,9 @@ def revert_of(exc: Exception) -> tuple[str, dict[str, Any]]:
         return type(exc).__name__, dict(inputs)
     raw = getattr(exc, "data", None)
     data = raw if isinstance(raw, bytes) and raw else getattr(exc, "revert_message", None)
+    if isinstance(data, str) and data.startswith(("b'", 'b"')):
+        # some session states leave the raw bytes only as their repr in the message
+        data = ast.literal_eval(data)
     decoded = _DECODER.decode(data or str(exc))
     return decoded.name, dict(decoded.args)
 
