@@ -68,7 +68,8 @@ class Responder:
 
     def execute(self, view: GameView, side: Side, actions: list[Action]) -> list[MoveRecord]:
         """Send each action (Wait sends nothing); returns the moves mined. A mined step decided
-        the game: its settlement (the payouts, a transaction of its own) follows at once."""
+        the game: if in our favour, its settlement (the payouts, a transaction of its own)
+        follows at once (a lost game is left to its winner: node.game.solver.solve)."""
         done = []
         for action in actions:
             if isinstance(action, Wait):
@@ -78,9 +79,11 @@ class Responder:
                 done.append(record)
                 if isinstance(action, StepMove):
                     # recorded with the game as the step left it (its clocks)
-                    settled = self._send(self.game.game_view(view.game_id), side, Settle())
-                    if settled is not None:
-                        done.append(settled)
+                    decided = self.game.game_view(view.game_id)
+                    if decided.unsettled and decided.won(side):
+                        settled = self._send(decided, side, Settle())
+                        if settled is not None:
+                            done.append(settled)
         return done
 
     def _send(self, view: GameView, side: Side, action: Action) -> MoveRecord | None:

@@ -76,9 +76,13 @@ def solve(
     view: GameView, side: Side, trace: GameTrace, choose: Chooser = first_disagreement
 ) -> list[Action]:
     """The next action(s) of `side` in the game seen in `view`. A decided game that is not yet
-    paid is settled by either side (the call is open to anyone and succeeds once)."""
+    paid is settled by its winner, who is paid by it; the loser settles only once the winner has
+    let the decided game's clock run out, to free the claim (anyone may call settle, and only
+    the first call succeeds: both sides settling at once would waste the later one's gas)."""
     if view.unsettled:
-        return [Settle()]
+        if view.won(side) or view.now > view.deadline:
+            return [Settle()]
+        return [Wait("the winner settles", until=view.deadline + 1)]
     if not view.active:
         return [Wait(f"game over ({view.status.name.lower()})")]
     if view.mover != side:

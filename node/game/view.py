@@ -86,6 +86,11 @@ class GameView:
             self.status in (GameStatus.PROVIDER_WON, GameStatus.CHALLENGER_WON) and not self.settled
         )
 
+    def won(self, side: Side) -> bool:
+        """Decided in `side`'s favour (paid or not)."""
+        winner = {GameStatus.PROVIDER_WON: Side.PROVIDER, GameStatus.CHALLENGER_WON: Side.CHALLENGER}
+        return winner.get(self.status) == side
+
     @property
     def open(self) -> bool:
         """Still holds its claim open: moves left, or decided and unpaid."""

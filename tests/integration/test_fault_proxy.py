@@ -328,7 +328,8 @@ def _await_end(
         return "finalized"
     _until(lambda: d.market.games_of_claim(claim_id) != [], 240, "a game", procs, chaos)
     (game_id,) = d.market.games_of_claim(claim_id)
-    _until(lambda: not d.game_view(game_id).active, 420, "the game's end", procs, chaos)
+    # decided by the step, then paid by a separate settle: wait for both
+    _until(lambda: not d.game_view(game_id).open, 420, "the game's end", procs, chaos)
     status = d.game_view(game_id).status
     if case == "liar caught":
         assert status == GameStatus.CHALLENGER_WON

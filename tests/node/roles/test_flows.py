@@ -217,9 +217,10 @@ def test_a_tower_killed_between_its_step_and_the_settle_is_paid_on_resume(
 ) -> None:
     """The tower's step decides the game and the tower dies before its settle is sent: the
     game is decided and unpaid, and it holds the claim (still Submitted, backing locked, no
-    credit). The restarted tower settles it on its next tick; or the provider's daemon, which
-    settles any decided game it plays (its claim is then rejected: it has nothing to gain by
-    waiting, and anyone could). Either way the tower is paid its bond and bounty."""
+    credit). The restarted tower settles it on its next tick; or, once the tower has let the
+    decided game's clock run out, the provider's daemon does (it lost, so it leaves the settle
+    to the winner first, but its claim must not stay held forever). Either way the tower is
+    paid its bond and bounty."""
     from node.game.actions import Settle
     from node.game.responder import Responder
 
@@ -251,6 +252,7 @@ def test_a_tower_killed_between_its_step_and_the_settle_is_paid_on_resume(
         # past the window: a provider that counted the settled game as over would try finalize
         advance(chain, TERMS.challenge_window + 1)
         provider = cheating_provider(_reopened(provider.ctx), ProviderCheat("op"))
+        assert view.deadline < chain.provider.web3.eth.get_block("latest")["timestamp"]
         provider.tick()
         provider.tick()
         rec = provider.record(job_id)

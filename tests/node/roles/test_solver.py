@@ -89,9 +89,14 @@ def test_clocks_give_timeout_to_the_waiting_side_only() -> None:
     late = replace(v, now=v.deadline + 1)
     assert isinstance(solve(late, Side.CHALLENGER, t)[0], Timeout)
     assert isinstance(solve(late, Side.PROVIDER, t)[0], Wait)  # too late to move
-    # decided by the step: either side settles it (once paid, nothing is left to do)
+    # decided by the step: its winner settles it; the loser waits for the winner, then
+    # settles only once the decided game's clock has run out (to free the claim)
     decided = replace(v, status=GameStatus.PROVIDER_WON)
-    assert all(solve(decided, s, t) == [Settle()] for s in Side)
+    assert solve(decided, Side.PROVIDER, t) == [Settle()]
+    (waits,) = solve(decided, Side.CHALLENGER, t)
+    assert isinstance(waits, Wait) and waits.until == decided.deadline + 1
+    left = replace(decided, now=decided.deadline + 1)
+    assert all(solve(left, s, t) == [Settle()] for s in Side)
     over = replace(decided, settled=True)
     assert all(isinstance(a, Wait) for s in Side for a in solve(over, s, t))
 
