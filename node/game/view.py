@@ -88,7 +88,10 @@ class GameView:
 
     def won(self, side: Side) -> bool:
         """Decided in `side`'s favour (paid or not)."""
-        winner = {GameStatus.PROVIDER_WON: Side.PROVIDER, GameStatus.CHALLENGER_WON: Side.CHALLENGER}
+        winner = {
+            GameStatus.PROVIDER_WON: Side.PROVIDER,
+            GameStatus.CHALLENGER_WON: Side.CHALLENGER,
+        }
         return winner.get(self.status) == side
 
     @property
