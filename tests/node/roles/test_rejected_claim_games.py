@@ -56,11 +56,12 @@ def test_a_rejected_claims_open_game_is_still_defended_and_won(chain: Any, make_
     assert d.game_view(game_id).active  # the rejection ended the claim, not its game
     moves_at_rejection = len(hider.ctx.state.moves(game_id))
 
-    # 20 s a round: an abandoned game is lost by clock within the rounds, a defended one not
+    # 20 s a round: an abandoned game is lost by clock within the rounds, a defended one not.
+    # Until settled: the winner settles its decided game (the loser only after its clock)
     drive(
         chain,
         [hider, griefer],
-        lambda: not d.game_view(game_id).active,
+        lambda: not d.game_view(game_id).open,
         seconds_per_round=20,
     )
     assert d.game_view(game_id).status == GameStatus.PROVIDER_WON
