@@ -119,10 +119,6 @@ library OpCodec {
     uint8 internal constant F_PERIOD = 52;
     uint8 internal constant F_RESERVED = 56;
 
-    function _field(uint256 w, uint256 offset, uint256 size) private pure returns (uint256) {
-        return (w >> (256 - 8 * (offset + size))) & ((uint256(1) << (8 * size)) - 1);
-    }
-
     function decode(bytes calldata enc) internal pure returns (Op memory op) {
         if (enc.length != 64) revert BadOpLength(enc.length);
         uint256 w0;
@@ -134,36 +130,41 @@ library OpCodec {
         op = _decodeWords(w0, w1);
     }
 
+    /// @dev Each field of bytes `offset .. offset+size` of the 64 bytes into its word of the struct
+    /// (Op's fields are in encoding order, one memory word each; int8 fields sign-extended), in
+    /// assembly: field-by-field Solidity assignment cost ~10k gas per decode (docs/benchmarks.md).
     function _decodeWords(uint256 w0, uint256 w1) private pure returns (Op memory op) {
-        op.opcode = uint8(_field(w0, 0, 1));
-        op.flags = uint8(_field(w0, 1, 1));
-        op.out = uint16(_field(w0, 2, 2));
-        op.a = uint16(_field(w0, 4, 2));
-        op.b = uint16(_field(w0, 6, 2));
-        op.M = uint32(_field(w0, 8, 4));
-        op.K = uint32(_field(w0, 12, 4));
-        op.N = uint32(_field(w0, 16, 4));
-        op.mult = uint32(_field(w0, 20, 4));
-        op.shift = uint8(_field(w0, 24, 1));
-        op.zp = int8(uint8(_field(w0, 25, 1)));
-        op.lo = int8(uint8(_field(w0, 26, 1)));
-        op.hi = int8(uint8(_field(w0, 27, 1)));
-        op.B = uint32(_field(w0, 28, 4));
-        op.H = uint16(_field(w1, 0, 2));
-        op.W = uint16(_field(w1, 2, 2));
-        op.C = uint16(_field(w1, 4, 2));
-        op.KH = uint8(_field(w1, 6, 1));
-        op.KW = uint8(_field(w1, 7, 1));
-        op.S = uint8(_field(w1, 8, 1));
-        op.P = uint8(_field(w1, 9, 1));
-        op.padv = int8(uint8(_field(w1, 10, 1)));
-        op.mult2 = uint32(_field(w1, 11, 4));
-        op.kind = uint8(_field(w1, 15, 1));
-        op.pos = uint32(_field(w1, 16, 4));
-        op.period = uint32(_field(w1, 20, 4));
         // bytes 56..63 = w1 bytes 24..31 are reserved
         uint256 reserved = w1 & ((uint256(1) << (8 * 8)) - 1);
         if (reserved != 0) revert BadOpField(F_RESERVED, reserved);
+        assembly ("memory-safe") {
+            mstore(op, shr(248, w0)) // opcode
+            mstore(add(op, 0x20), and(shr(240, w0), 0xff)) // flags
+            mstore(add(op, 0x40), and(shr(224, w0), 0xffff)) // out
+            mstore(add(op, 0x60), and(shr(208, w0), 0xffff)) // a
+            mstore(add(op, 0x80), and(shr(192, w0), 0xffff)) // b
+            mstore(add(op, 0xa0), and(shr(160, w0), 0xffffffff)) // M
+            mstore(add(op, 0xc0), and(shr(128, w0), 0xffffffff)) // K
+            mstore(add(op, 0xe0), and(shr(96, w0), 0xffffffff)) // N
+            mstore(add(op, 0x100), and(shr(64, w0), 0xffffffff)) // mult
+            mstore(add(op, 0x120), and(shr(56, w0), 0xff)) // shift
+            mstore(add(op, 0x140), signextend(0, and(shr(48, w0), 0xff))) // zp
+            mstore(add(op, 0x160), signextend(0, and(shr(40, w0), 0xff))) // lo
+            mstore(add(op, 0x180), signextend(0, and(shr(32, w0), 0xff))) // hi
+            mstore(add(op, 0x1a0), and(w0, 0xffffffff)) // B
+            mstore(add(op, 0x1c0), and(shr(240, w1), 0xffff)) // H
+            mstore(add(op, 0x1e0), and(shr(224, w1), 0xffff)) // W
+            mstore(add(op, 0x200), and(shr(208, w1), 0xffff)) // C
+            mstore(add(op, 0x220), and(shr(200, w1), 0xff)) // KH
+            mstore(add(op, 0x240), and(shr(192, w1), 0xff)) // KW
+            mstore(add(op, 0x260), and(shr(184, w1), 0xff)) // S
+            mstore(add(op, 0x280), and(shr(176, w1), 0xff)) // P
+            mstore(add(op, 0x2a0), signextend(0, and(shr(168, w1), 0xff))) // padv
+            mstore(add(op, 0x2c0), and(shr(136, w1), 0xffffffff)) // mult2
+            mstore(add(op, 0x2e0), and(shr(128, w1), 0xff)) // kind
+            mstore(add(op, 0x300), and(shr(96, w1), 0xffffffff)) // pos
+            mstore(add(op, 0x320), and(shr(64, w1), 0xffffffff)) // period
+        }
     }
 
     /// @notice Whether the op reads a second operand `b`.
