@@ -48,12 +48,12 @@ from node.program.ops import Op  # noqa: E402
 from poc_lab.bench.report import write_section  # noqa: E402
 
 LEVEL = {
-    "revealStates": "execution", "pickState": "execution", "openOp": "opening",
+    "revealStates": "execution", "pickState": "execution", "openOp": "opening", "openSpecs": "opening",
     "revealNodes": "tensor", "pickNode": "tensor", "revealLeaf": "reduction",
     "pickElement": "reduction", "revealSums": "reduction", "pickSum": "reduction", "step": "one step",
     "settle": "settlement",
 }  # fmt: skip
-PROVIDER_MOVES = {"revealStates", "openOp", "revealNodes", "revealLeaf", "revealSums"}
+PROVIDER_MOVES = {"revealStates", "openOp", "openSpecs", "revealNodes", "revealLeaf", "revealSums"}
 
 
 def _advance(seconds: int) -> None:

@@ -415,9 +415,28 @@ library OpCodec {
 
     /// @notice Bytes of one output leaf: 128 for int32 outputs, 32 for int8.
     function outLeafBytes(Op memory op) internal pure returns (uint256) {
-        uint8 c = op.opcode;
+        return _outLeafBytes(op.opcode, op.flags);
+    }
+
+    function _outLeafBytes(uint8 c, uint8 flags) private pure returns (uint256) {
         if (c == MATMUL || c == ADD || c == GSUM || c == REDUCE || c == MUL) return 128;
-        if ((c == RELU || c == WRITE || c == UPDATE) && op.flags & FLAG_INT32 != 0) return 128;
+        if ((c == RELU || c == WRITE || c == UPDATE) && flags & FLAG_INT32 != 0) return 128;
         return 32;
+    }
+
+    /// @notice `decode(enc).outSpec()` without building the struct (a spec source, v7): the same
+    /// length and reserved-bytes checks, then dtype and element count from opcode, flags, M, N.
+    function outSpecOf(bytes calldata enc) internal pure returns (uint8 dtype, uint256 numel) {
+        if (enc.length != 64) revert BadOpLength(enc.length);
+        uint256 w0;
+        uint256 w1;
+        assembly {
+            w0 := calldataload(enc.offset)
+            w1 := calldataload(add(enc.offset, 32))
+        }
+        uint256 reserved = w1 & ((uint256(1) << (8 * 8)) - 1);
+        if (reserved != 0) revert BadOpField(F_RESERVED, reserved);
+        dtype = _outLeafBytes(uint8(w0 >> 248), uint8(w0 >> 240)) == 128 ? INT32 : INT8;
+        numel = ((w0 >> 160) & 0xFFFFFFFF) * ((w0 >> 96) & 0xFFFFFFFF);
     }
 }
