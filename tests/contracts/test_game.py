@@ -233,8 +233,7 @@ def test_move_errors(system, provider, challenger, anyone, chain, honest_trace, 
         g.openSpecs(gid, _opening_args(t, 0, specs=True), sender=provider)
     g.openOp(gid, _opening_args(t, 0), sender=provider)
     v = game_view(g, gid)
-    assert (v.phase, v.mover, v.opened) == (Phase.OP_SPECS, Side.PROVIDER, v.opened)
-    assert v.opened is not None and v.opened.op == enc
+    assert (v.phase, v.mover, v.high) == (Phase.OP_SPECS, Side.PROVIDER, t.root(op.out))
     # v7, the second move: the op openOp kept, the halves again, then each
     # operand's committed spec (the matmul reads two inputs: spec leaves under the spec root)
     specs = functools.partial(_opening_args, t, 0, specs=True)
