@@ -16,7 +16,9 @@ import {
     GameAlreadySettled
 } from "./Errors.sol";
 
-/// @notice Whose move and of what kind (docs/protocol.md §6.3-6.4); 0 means "no game".
+/// @notice Whose move and of what kind (docs/protocol.md §6.3-6.4); 0 means "no game". OpSpecs
+/// (v7: the opened op's operand specs) comes between OpOpen and TensorReveal in play; it is
+/// appended so that the other phases keep their numbers.
 enum Phase {
     None,
     ExecReveal,
@@ -29,7 +31,7 @@ enum Phase {
     SumReveal,
     SumPick,
     Step,
-    OpSpecs // v7: the opened op's operand specs (appended: the other phases keep their numbers)
+    OpSpecs
 }
 
 /// @notice 0 means "does not exist"; Active until one side wins (the step or a timeout decides);

@@ -53,12 +53,10 @@ class OpOpened(EventRecord):
 
 @dataclass(frozen=True)
 class SpecsOpened(EventRecord):
-    """v7: the opened op's operand spec sources passed the table rules."""
+    """v7: the opened op's operand spec sources (in the call's data) passed the table rules."""
 
     game_id: int
     op_index: int
-    a_spec: bytes
-    b_spec: bytes
 
 
 @dataclass(frozen=True)
