@@ -20,9 +20,9 @@ GAME_LOCK_BASE = 2**128  # v2: StakeManager lock key of game g is GAME_LOCK_BASE
 # ---- gas per transaction: docs/benchmarks.md, "Gas (contracts)", table "Every function" ------
 POST_GAS = 237_751  # JobMarket.post
 CLAIM_GAS = 210_477  # JobMarket.claim
-SUBMIT_GAS = 95_069  # JobMarket.submitResult
+SUBMIT_GAS = 94_495  # JobMarket.submitResult
 CHALLENGE_GAS = 438_671  # JobMarket.challenge (opens a game, locks its backing)
-TIMEOUT_GAS = 224_186  # DisputeGame.timeout (the provider never moved: the claim is rejected)
+TIMEOUT_GAS = 224_220  # DisputeGame.timeout (the provider never moved: the claim is rejected)
 CANCEL_GAS = 68_138  # JobMarket.cancel
 EXPIRE_GAS = 91_547  # JobMarket.expire
 FINALIZE_GAS = 95_658  # JobMarket.finalize
