@@ -7,7 +7,6 @@ Property tests use hypothesis with a bounded number of examples; POC_FUZZ=1 rais
 from __future__ import annotations
 
 import functools
-
 import os
 import random
 
