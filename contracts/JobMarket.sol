@@ -203,16 +203,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     }
 
     function claim(uint256 jobId) external returns (uint256 claimId) {
-        Job storage j = _job(jobId);
-        j.expect(jobId, JobState.Open);
-        if (block.timestamp > j.params.claimBy) revert ClaimDeadlinePassed(jobId, j.params.claimBy, block.timestamp);
-        if (block.timestamp < j.reopensAt) revert JobCoolingDown(jobId, j.reopensAt, block.timestamp);
-        claimId = ++claimCount;
-        uint256 lock = j.params.requiredStake;
-        _claims[claimId].start(claimId, jobId, msg.sender, lock);
-        j.assign(jobId, claimId);
-        stakes.lock(msg.sender, claimId, lock);
-        emit JobClaimed(jobId, claimId, msg.sender, lock, block.timestamp + j.params.executeWithin);
+        (, claimId,) = _claim(jobId);
     }
 
     function submitResult(
@@ -224,6 +215,53 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     ) external {
         (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
         if (msg.sender != c.provider) revert NotProvider(claimId, msg.sender, c.provider);
+        uint256 end = _submit(j, jobId, claimId, c, sN, outputRoot, outputProof);
+        emit ResultSubmitted(jobId, claimId, msg.sender, sN, outputRoot, outputLocator, end);
+    }
+
+    /// @notice `claim` then `submitResult` in one call, for a provider that already holds the result:
+    /// the same checks, the same events. The job is claimed by the caller in this call, so a second
+    /// claim of either kind reverts as after `claim` (WrongJobState): one provider per job still.
+    function claimAndSubmit(
+        uint256 jobId,
+        bytes32 sN,
+        bytes32 outputRoot,
+        bytes32[] calldata outputProof,
+        string calldata outputLocator
+    ) external returns (uint256 claimId) {
+        Job storage j;
+        Claim storage c;
+        (j, claimId, c) = _claim(jobId);
+        uint256 end = _submit(j, jobId, claimId, c, sN, outputRoot, outputProof);
+        emit ResultSubmitted(jobId, claimId, msg.sender, sN, outputRoot, outputLocator, end);
+    }
+
+    /// @dev The caller claims the Open job: a new claim, Active, under the job's stake lock.
+    function _claim(uint256 jobId) private returns (Job storage j, uint256 claimId, Claim storage c) {
+        j = _job(jobId);
+        j.expect(jobId, JobState.Open);
+        if (block.timestamp > j.params.claimBy) revert ClaimDeadlinePassed(jobId, j.params.claimBy, block.timestamp);
+        if (block.timestamp < j.reopensAt) revert JobCoolingDown(jobId, j.reopensAt, block.timestamp);
+        claimId = ++claimCount;
+        uint256 lock = j.params.requiredStake;
+        c = _claims[claimId];
+        c.start(claimId, jobId, msg.sender, lock);
+        j.assign(jobId, claimId);
+        stakes.lock(msg.sender, claimId, lock);
+        emit JobClaimed(jobId, claimId, msg.sender, lock, block.timestamp + j.params.executeWithin);
+    }
+
+    /// @dev The claim's provider (checked by the caller) submits its result before the deadline;
+    /// the caller emits ResultSubmitted (with the locator: one function would run out of stack).
+    function _submit(
+        Job storage j,
+        uint256 jobId,
+        uint256 claimId,
+        Claim storage c,
+        bytes32 sN,
+        bytes32 outputRoot,
+        bytes32[] calldata outputProof
+    ) private returns (uint256 windowEnd_) {
         c.expect(claimId, ClaimState.Active);
         uint256 deadline = j.executeDeadline(c);
         if (block.timestamp > deadline) revert ExecutionDeadlinePassed(claimId, deadline, block.timestamp);
@@ -233,9 +271,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         bytes32 got = Merkle.rootFrom(outputRoot, j.params.outputSlot, outputProof);
         if (got != sN) revert BadOutputProof(jobId, got, sN);
         c.submit(claimId, sN, outputRoot);
-        emit ResultSubmitted(
-            jobId, claimId, msg.sender, sN, outputRoot, outputLocator, block.timestamp + j.params.challengeWindow
-        );
+        return block.timestamp + j.params.challengeWindow;
     }
 
     /// @notice Ether market: the bond is msg.value, exactly the job's challengerBond.
@@ -290,6 +326,19 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     function finalize(uint256 jobId) external {
         (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        _finalize(j, jobId, claimId, c);
+    }
+
+    /// @notice `finalize` then `withdraw` in one call, by the claim's provider: the reward is
+    /// credited, then every credit of the caller is paid out (the same events as the two calls).
+    function finalizeAndWithdraw(uint256 jobId) external nonReentrant {
+        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        if (msg.sender != c.provider) revert NotProvider(claimId, msg.sender, c.provider);
+        _finalize(j, jobId, claimId, c);
+        _withdraw();
+    }
+
+    function _finalize(Job storage j, uint256 jobId, uint256 claimId, Claim storage c) private {
         c.expect(claimId, ClaimState.Submitted);
         uint256 end = j.windowEnd(c);
         if (block.timestamp < end) revert WindowOpen(claimId, end, block.timestamp);
@@ -363,6 +412,11 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     }
 
     function withdraw() external nonReentrant {
+        _withdraw();
+    }
+
+    /// @dev Pays the caller its credits; the caller holds the reentrancy guard (the push may call back).
+    function _withdraw() private {
         uint256 amount = credits[msg.sender];
         if (amount == 0) revert NothingToWithdraw(msg.sender);
         credits[msg.sender] = 0;

@@ -371,8 +371,32 @@ class JobMarketContract(ContractBinding):
             key=f"submit:{job_id}:{claim_id}",
         )
 
+    def claim_and_submit(
+        self,
+        job_id: int,
+        s_n: bytes,
+        output_root: bytes,
+        output_proof: list[bytes] | tuple[bytes, ...],
+        output_locator: str,
+    ) -> TxRequest:
+        """`claim` and `submitResult` in one transaction, for a result already computed (its
+        claim id is in the JobClaimed event, or `job(job_id).current_claim` once mined)."""
+        return self.tx(
+            "claimAndSubmit",
+            job_id,
+            s_n,
+            output_root,
+            list(output_proof),
+            output_locator,
+            key=f"claim-submit:{job_id}",
+        )
+
     def finalize(self, job_id: int, claim_id: int) -> TxRequest:
         return self.tx("finalize", job_id, key=f"finalize:{job_id}:{claim_id}")
+
+    def finalize_and_withdraw(self, job_id: int, claim_id: int) -> TxRequest:
+        """The claim's provider: `finalize` and `withdraw` (all its credits) in one transaction."""
+        return self.tx("finalizeAndWithdraw", job_id, key=f"finalize:{job_id}:{claim_id}")
 
     def challenge(self, job_id: int, claim_id: int, bond: int) -> TxRequest:
         if self.pays_in_token:
