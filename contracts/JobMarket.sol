@@ -5,7 +5,9 @@ import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {IDisputeGame, IGameResolver} from "./interfaces/IDisputeGame.sol";
 import {JobParams} from "./lib/Types.sol";
 import {Merkle} from "./lib/Merkle.sol";
-import {Job, Claim, JobState, ClaimState, JobLifecycle, ClaimLifecycle} from "./lib/Lifecycle.sol";
+import {
+    Job, Claim, StoredJob, StoredClaim, JobState, ClaimState, JobLifecycle, ClaimLifecycle
+} from "./lib/Lifecycle.sol";
 import {ReentrancyGuard} from "./lib/ReentrancyGuard.sol";
 import {Asset} from "./lib/Asset.sol";
 import {
@@ -24,8 +26,8 @@ import {
 /// Payouts (§6.5 R1-R3): each game is paid from the provider stake locked for that game alone (its
 /// backing); a rejected claim's lock is burned whole, so no game can take another game's bounty.
 contract JobMarket is IGameResolver, ReentrancyGuard {
-    using JobLifecycle for Job;
-    using ClaimLifecycle for Claim;
+    using JobLifecycle for StoredJob;
+    using ClaimLifecycle for StoredClaim;
 
     // credit reasons in Credited
     uint8 public constant REASON_REWARD = 1;
@@ -53,6 +55,9 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     uint256 public constant MIN_EXECUTE = 60;
     uint256 public constant MAX_EXECUTE = 7 days;
     uint256 public constant MAX_SLOTS = 65535;
+    /// @notice The largest reward, bond and required stake a job may set (they are stored as
+    /// uint96, packed with the job's other fields: 7.9e28, more ether than exists).
+    uint256 public constant MAX_AMOUNT = type(uint96).max;
     address public constant BURN = 0x000000000000000000000000000000000000dEaD;
 
     // ParamOutOfRange ids
@@ -81,8 +86,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     uint256 public immutable MIN_BOND;
     IDisputeGame public game;
 
-    mapping(uint256 => Job) internal _jobs;
-    mapping(uint256 => Claim) internal _claims;
+    mapping(uint256 => StoredJob) internal _jobs;
+    mapping(uint256 => StoredClaim) internal _claims;
     /// @dev A game's challenger, bond and backing (two slots), kept after it settles.
     struct GameBook {
         address challenger;
@@ -149,7 +154,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     /// (2 clock, 6 bond) with the allowed range.
     constructor(IStakeManager stakes_, uint256 minClock_, uint256 minBond_) {
         _range(P_CLOCK, minClock_, 1, MAX_CLOCK);
-        _range(P_BOND, minBond_, 1, type(uint128).max);
+        _range(P_BOND, minBond_, 1, MAX_AMOUNT);
         stakes = stakes_;
         asset = stakes_.asset();
         deployer = msg.sender;
@@ -213,7 +218,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         bytes32[] calldata outputProof,
         string calldata outputLocator
     ) external {
-        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         if (msg.sender != c.provider) revert NotProvider(claimId, msg.sender, c.provider);
         uint256 end = _submit(j, jobId, claimId, c, sN, outputRoot, outputProof);
         emit ResultSubmitted(jobId, claimId, msg.sender, sN, outputRoot, outputLocator, end);
@@ -229,35 +234,35 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         bytes32[] calldata outputProof,
         string calldata outputLocator
     ) external returns (uint256 claimId) {
-        Job storage j;
-        Claim storage c;
+        StoredJob storage j;
+        StoredClaim storage c;
         (j, claimId, c) = _claim(jobId);
         uint256 end = _submit(j, jobId, claimId, c, sN, outputRoot, outputProof);
         emit ResultSubmitted(jobId, claimId, msg.sender, sN, outputRoot, outputLocator, end);
     }
 
     /// @dev The caller claims the Open job: a new claim, Active, under the job's stake lock.
-    function _claim(uint256 jobId) private returns (Job storage j, uint256 claimId, Claim storage c) {
+    function _claim(uint256 jobId) private returns (StoredJob storage j, uint256 claimId, StoredClaim storage c) {
         j = _job(jobId);
         j.expect(jobId, JobState.Open);
-        if (block.timestamp > j.params.claimBy) revert ClaimDeadlinePassed(jobId, j.params.claimBy, block.timestamp);
+        if (block.timestamp > j.claimBy) revert ClaimDeadlinePassed(jobId, j.claimBy, block.timestamp);
         if (block.timestamp < j.reopensAt) revert JobCoolingDown(jobId, j.reopensAt, block.timestamp);
         claimId = ++claimCount;
-        uint256 lock = j.params.requiredStake;
+        uint256 lock = j.requiredStake;
         c = _claims[claimId];
-        c.start(claimId, jobId, msg.sender, lock);
+        c.start(claimId, jobId, msg.sender);
         j.assign(jobId, claimId);
         stakes.lock(msg.sender, claimId, lock);
-        emit JobClaimed(jobId, claimId, msg.sender, lock, block.timestamp + j.params.executeWithin);
+        emit JobClaimed(jobId, claimId, msg.sender, lock, block.timestamp + j.executeWithin);
     }
 
     /// @dev The claim's provider (checked by the caller) submits its result before the deadline;
     /// the caller emits ResultSubmitted (with the locator: one function would run out of stack).
     function _submit(
-        Job storage j,
+        StoredJob storage j,
         uint256 jobId,
         uint256 claimId,
-        Claim storage c,
+        StoredClaim storage c,
         bytes32 sN,
         bytes32 outputRoot,
         bytes32[] calldata outputProof
@@ -265,20 +270,20 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         c.expect(claimId, ClaimState.Active);
         uint256 deadline = j.executeDeadline(c);
         if (block.timestamp > deadline) revert ExecutionDeadlinePassed(claimId, deadline, block.timestamp);
-        uint256 depth = Merkle.ceilLog2(uint256(j.params.nInputs) + j.params.nOps);
+        uint256 depth = Merkle.ceilLog2(uint256(j.nInputs) + j.nOps);
         // a proof of the wrong depth reaches no root: report the unproven output root itself
         if (outputProof.length != depth) revert BadOutputProof(jobId, outputRoot, sN);
-        bytes32 got = Merkle.rootFrom(outputRoot, j.params.outputSlot, outputProof);
+        bytes32 got = Merkle.rootFrom(outputRoot, j.outputSlot, outputProof);
         if (got != sN) revert BadOutputProof(jobId, got, sN);
         c.submit(claimId, sN, outputRoot);
-        return block.timestamp + j.params.challengeWindow;
+        return block.timestamp + j.challengeWindow;
     }
 
     /// @notice Ether market: the bond is msg.value, exactly the job's challengerBond.
     function challenge(uint256 jobId) external payable returns (uint256 gameId) {
         Asset.expectEther(asset);
-        (Job storage j, uint256 claimId, Claim storage c) = _challengeable(jobId);
-        if (msg.value != j.params.challengerBond) revert WrongBond(jobId, msg.value, j.params.challengerBond);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _challengeable(jobId);
+        if (msg.value != j.challengerBond) revert WrongBond(jobId, msg.value, j.challengerBond);
         return _challenge(j, jobId, claimId, c, msg.value);
     }
 
@@ -286,21 +291,21 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     /// job's challengerBond (with a fee-on-transfer token, send enough that it is).
     function challengeToken(uint256 jobId, uint256 amount) external payable nonReentrant returns (uint256 gameId) {
         Asset.expectToken(asset);
-        (Job storage j, uint256 claimId, Claim storage c) = _challengeable(jobId);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _challengeable(jobId);
         uint256 bond = Asset.pull(asset, msg.sender, amount);
-        if (bond < j.params.challengerBond) revert WrongBond(jobId, bond, j.params.challengerBond);
-        _range(P_BOND, bond, j.params.challengerBond, type(uint128).max);
+        if (bond < j.challengerBond) revert WrongBond(jobId, bond, j.challengerBond);
+        _range(P_BOND, bond, j.challengerBond, type(uint128).max);
         return _challenge(j, jobId, claimId, c, bond);
     }
 
-    function _challengeable(uint256 jobId) private view returns (Job storage j, uint256 claimId, Claim storage c) {
+    function _challengeable(uint256 jobId) private view returns (StoredJob storage j, uint256 claimId, StoredClaim storage c) {
         (j, claimId, c) = _currentClaim(jobId);
         c.expect(claimId, ClaimState.Submitted);
         uint256 end = j.windowEnd(c);
         if (block.timestamp >= end) revert WindowClosed(claimId, end, block.timestamp);
     }
 
-    function _challenge(Job storage j, uint256 jobId, uint256 claimId, Claim storage c, uint256 bond)
+    function _challenge(StoredJob storage j, uint256 jobId, uint256 claimId, StoredClaim storage c, uint256 bond)
         private
         returns (uint256 gameId)
     {
@@ -310,61 +315,75 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
             claimId,
             c.provider,
             msg.sender,
-            j.params.programRoot,
-            j.params.s0,
+            j.programRoot,
+            j.s0,
             c.sN,
-            j.params.nInputs,
-            j.params.nOps,
-            j.params.clock
+            j.nInputs,
+            j.nOps,
+            j.clock
         );
         // R2: backed by the provider's free stake only, up to the claim lock; 0 does not refuse the game
-        uint256 backing = stakes.lockUpTo(c.provider, GAME_LOCK_BASE + gameId, c.lock);
+        uint256 backing = stakes.lockUpTo(c.provider, GAME_LOCK_BASE + gameId, j.requiredStake);
         _books[gameId] = GameBook(msg.sender, uint128(bond), uint128(backing));
         _gamesOfClaim[claimId].push(gameId);
         emit Challenged(jobId, claimId, gameId, msg.sender, bond, backing);
     }
 
     function finalize(uint256 jobId) external {
-        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
-        _finalize(j, jobId, claimId, c);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
+        uint256 reward = _finalize(j, jobId, claimId, c);
+        _credit(c.provider, reward, REASON_REWARD);
+        emit JobFinalized(jobId, claimId, c.provider, reward);
     }
 
-    /// @notice `finalize` then `withdraw` in one call, by the claim's provider: the reward is
-    /// credited, then every credit of the caller is paid out (the same events as the two calls).
+    /// @notice `finalize` then `withdraw` in one call, by the claim's provider: the reward and
+    /// every other credit of the caller are paid out (the events of the two calls). The reward
+    /// goes out without its credit's storage round trip (the same books after the call).
     function finalizeAndWithdraw(uint256 jobId) external nonReentrant {
-        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         if (msg.sender != c.provider) revert NotProvider(claimId, msg.sender, c.provider);
-        _finalize(j, jobId, claimId, c);
-        _withdraw();
+        uint256 reward = _finalize(j, jobId, claimId, c);
+        emit Credited(msg.sender, reward, REASON_REWARD);
+        emit JobFinalized(jobId, claimId, msg.sender, reward);
+        uint256 held = credits[msg.sender];
+        if (held != 0) {
+            credits[msg.sender] = 0;
+            totalCredits -= held;
+        }
+        emit Withdrawn(msg.sender, held + reward);
+        Asset.push(asset, msg.sender, held + reward);
     }
 
-    function _finalize(Job storage j, uint256 jobId, uint256 claimId, Claim storage c) private {
+    /// @dev Claim -> Accepted, job -> Finalized, the lock released; returns the reward, out of
+    /// escrow, for the caller to credit or pay.
+    function _finalize(StoredJob storage j, uint256 jobId, uint256 claimId, StoredClaim storage c)
+        private
+        returns (uint256 reward)
+    {
         c.expect(claimId, ClaimState.Submitted);
         uint256 end = j.windowEnd(c);
         if (block.timestamp < end) revert WindowOpen(claimId, end, block.timestamp);
         if (c.activeGames != 0) revert GamesPending(claimId, c.activeGames);
         if (c.outputDue != 0) revert OutputPending(claimId, c.outputDue, block.timestamp);
         c.settle(claimId, ClaimState.Accepted);
-        uint256 reward = j.close(jobId, JobState.Finalized);
+        reward = j.close(jobId, JobState.Finalized);
         totalEscrow -= reward;
-        _credit(c.provider, reward, REASON_REWARD);
         stakes.unlock(claimId);
-        emit JobFinalized(jobId, claimId, c.provider, reward);
     }
 
     function expire(uint256 jobId) external nonReentrant {
-        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         _expire(j, jobId, claimId, c);
     }
 
     /// @notice The poster, while the job is Open (cooling down or not), or Claimed with its claim
     /// Active past the execution deadline (that claim expires first, as by `expire`): §6.5 R5.
     function cancel(uint256 jobId) external nonReentrant {
-        Job storage j = _job(jobId);
+        StoredJob storage j = _job(jobId);
         if (msg.sender != j.poster) revert NotPoster(jobId, msg.sender, j.poster);
         if (j.state == JobState.Claimed) {
             uint256 claimId = j.currentClaim;
-            Claim storage c = _claims[claimId];
+            StoredClaim storage c = _claims[claimId];
             // a submitted claim must be settled first (finalized or rejected)
             if (c.state != ClaimState.Active) revert WrongJobState(jobId, uint8(j.state), uint8(JobState.Open));
             _expire(j, jobId, claimId, c);
@@ -379,19 +398,19 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     /// @notice The poster demands the output of the current (Submitted) claim within `clock`.
     function demandOutput(uint256 jobId) external {
-        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         if (msg.sender != j.poster) revert NotPoster(jobId, msg.sender, j.poster);
         c.expect(claimId, ClaimState.Submitted);
         uint256 end = j.windowEnd(c);
         if (block.timestamp >= end) revert WindowClosed(claimId, end, block.timestamp);
-        uint256 due = block.timestamp + j.params.clock;
+        uint256 due = block.timestamp + j.clock;
         c.demandOutput(claimId, due);
         emit OutputDemanded(jobId, claimId, due);
     }
 
     /// @notice Anyone: the current claim's output tensor, whose root must be the claim's outputRoot.
     function publishOutput(uint256 jobId, uint256 leafSize, bytes calldata data) external {
-        (, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         c.publishOutput(claimId);
         if ((leafSize != LEAF_INT8 && leafSize != LEAF_INT32) || data.length == 0 || data.length % leafSize != 0) {
             revert BadOutputData(claimId, data.length, leafSize);
@@ -403,7 +422,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     /// @notice Anyone, once a demanded output is past due: the claim is rejected (lock burned).
     function outputTimeout(uint256 jobId) external nonReentrant {
-        (, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         c.expect(claimId, ClaimState.Submitted);
         uint256 due = c.outputDue;
         if (due == 0) revert OutputNotDemanded(claimId);
@@ -432,7 +451,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     /// first lost game also rejects it (R1).
     function onGameResolved(uint256 gameId, uint256 claimId, bool providerWon) external nonReentrant {
         if (msg.sender != address(game)) revert Unauthorized(msg.sender);
-        Claim storage c = _claims[claimId];
+        StoredClaim storage c = _claims[claimId];
         GameBook storage b = _books[gameId];
         (address challenger, uint256 bond, uint256 backing) = (b.challenger, b.bond, b.backing);
         totalBonds -= bond;
@@ -456,11 +475,12 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     /// @dev Claim -> Rejected, its whole lock slashed to this contract (R1); the job reopens (R5).
     /// Returns what of the slashed lock arrived, which the caller burns.
-    function _reject(uint256 claimId, Claim storage c, uint8 cause, uint256 gameId) private returns (uint256 arrived) {
+    function _reject(uint256 claimId, StoredClaim storage c, uint8 cause, uint256 gameId) private returns (uint256 arrived) {
         uint256 jobId = c.jobId;
+        StoredJob storage j = _jobs[jobId];
         c.settle(claimId, ClaimState.Rejected);
-        _reopen(_jobs[jobId], jobId);
-        uint256 slashed = c.lock;
+        _reopen(j, jobId);
+        uint256 slashed = j.requiredStake;
         arrived = _slash(claimId, slashed);
         emit ClaimRejected(jobId, claimId, gameId, cause, slashed);
     }
@@ -478,11 +498,11 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     }
 
     /// @dev The claim missed its execution deadline: part of its lock to the poster, the job reopens.
-    function _expire(Job storage j, uint256 jobId, uint256 claimId, Claim storage c) private {
+    function _expire(StoredJob storage j, uint256 jobId, uint256 claimId, StoredClaim storage c) private {
         c.expect(claimId, ClaimState.Active);
         uint256 deadline = j.executeDeadline(c);
         if (block.timestamp <= deadline) revert ExecutionDeadlineNotPassed(claimId, deadline, block.timestamp);
-        uint256 slashed = c.lock * MISSED_DEADLINE_SLASH_BPS / 10_000;
+        uint256 slashed = uint256(j.requiredStake) * MISSED_DEADLINE_SLASH_BPS / 10_000;
         c.settle(claimId, ClaimState.Expired);
         _reopen(j, jobId);
         // the poster is credited what arrived; a 0 slash still releases the lock
@@ -492,7 +512,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     /// @dev Back to Open after a claim ended unaccepted; claimable again only after MIN_CLOCK, so
     /// that the poster can always cancel in between (an expire + claim in one transaction reverts).
-    function _reopen(Job storage j, uint256 jobId) private {
+    function _reopen(StoredJob storage j, uint256 jobId) private {
         uint256 reopensAt = block.timestamp + MIN_CLOCK;
         j.reopen(jobId, reopensAt);
         emit JobReopened(jobId, reopensAt);
@@ -509,11 +529,12 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     // ------------------------------------------------------------------ views
 
     function getJob(uint256 jobId) external view returns (Job memory) {
-        return _jobs[jobId];
+        return _jobs[jobId].load();
     }
 
     function getClaim(uint256 claimId) external view returns (Claim memory) {
-        return _claims[claimId];
+        StoredClaim storage c = _claims[claimId];
+        return c.load(_jobs[c.jobId].requiredStake);
     }
 
     function gamesOfClaim(uint256 claimId) external view returns (uint256[] memory) {
@@ -535,8 +556,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     /// @notice End of the challenge window of the job's current claim (0 if none submitted).
     function windowEnd(uint256 jobId) external view returns (uint256) {
-        Job storage j = _jobs[jobId];
-        Claim storage c = _claims[j.currentClaim];
+        StoredJob storage j = _jobs[jobId];
+        StoredClaim storage c = _claims[j.currentClaim];
         if (c.submittedAt == 0) return 0;
         return j.windowEnd(c);
     }
@@ -550,13 +571,13 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         emit Credited(to, amount, reason);
     }
 
-    function _job(uint256 jobId) private view returns (Job storage j) {
+    function _job(uint256 jobId) private view returns (StoredJob storage j) {
         j = _jobs[jobId];
         j.exists(jobId);
     }
 
     /// @dev A job that must be Claimed, with its current claim (whose state the caller checks).
-    function _currentClaim(uint256 jobId) private view returns (Job storage j, uint256 claimId, Claim storage c) {
+    function _currentClaim(uint256 jobId) private view returns (StoredJob storage j, uint256 claimId, StoredClaim storage c) {
         j = _job(jobId);
         j.expect(jobId, JobState.Claimed);
         claimId = j.currentClaim;
@@ -565,8 +586,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     function _checkReward(uint256 reward) private pure {
         if (reward == 0) revert ZeroAmount();
-        // the reward shares a storage slot with reopensAt (a reopen then costs no fresh slot)
-        _range(P_REWARD, reward, 1, type(uint128).max);
+        // the reward shares a storage slot with the job's state (StoredJob)
+        _range(P_REWARD, reward, 1, MAX_AMOUNT);
     }
 
     function _checkParams(JobParams calldata p) private view {
@@ -576,8 +597,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         _range(P_NOPS, p.nOps, 1, MAX_SLOTS);
         _range(P_SLOTS, uint256(p.nInputs) + p.nOps, 2, MAX_SLOTS);
         _range(P_OUTPUT_SLOT, p.outputSlot, 0, uint256(p.nInputs) + p.nOps - 1);
-        _range(P_BOND, p.challengerBond, MIN_BOND, type(uint128).max);
-        _range(P_STAKE, p.requiredStake, 1, type(uint128).max);
+        _range(P_BOND, p.challengerBond, MIN_BOND, MAX_AMOUNT);
+        _range(P_STAKE, p.requiredStake, 1, MAX_AMOUNT);
         _range(P_CLAIM_BY, p.claimBy, block.timestamp, type(uint64).max);
     }
 

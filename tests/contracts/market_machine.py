@@ -226,6 +226,74 @@ class MarketMachine(RuleBasedStateMachine):
             self.claims[int(self.sys.market.claimCount())] = 1
             self.ledger.stake(prov.address, -L)
 
+    def claim_and_submit(self, who: int, pick: int, lie: bool) -> None:
+        """The fused claim (issue 12): as `claim` then `submit_result`, in one transaction; a
+        second fused claim of the same job must be refused (one provider per job)."""
+        jobs = self._jobs_in(1) or sorted(self.jobs)
+        if not jobs:
+            return
+        job = jobs[pick % len(jobs)]
+        m, prov = self.sys.market, self.accts["providers"][who]
+        j = m.getJob(job)
+        now = self.chain.pending_timestamp
+        trace = self.liar if lie else self.honest
+        prog = trace.program
+        result = (
+            trace.states[-1],
+            trace.slot_root(prog.output_slot),
+            trace.output_proof(prog.output_slot),
+            "ipfs://o",
+        )
+        if j.state == 2:
+            self._expect_revert({"WrongJobState"}, m.claimAndSubmit, job, *result, sender=prov)
+            _count("fused claims of a claimed job refused")
+            return
+        if j.state != 1 or now > j.params.claimBy or self.ledger.free[prov.address] < L:
+            return
+        if now < j.reopensAt:
+            self._expect_revert({"JobCoolingDown"}, m.claimAndSubmit, job, *result, sender=prov)
+            return
+        if self._try(m.claimAndSubmit, job, *result, sender=prov):
+            cid = int(m.claimCount())
+            self.claims[cid] = 2
+            self.result_of[cid] = trace
+            self.ledger.stake(prov.address, -L)
+            _count("fused claims (claimAndSubmit)")
+
+    def finalize_and_withdraw(self, pick: int, by_other: bool) -> None:
+        """The provider's fused finalize (issue 12): paid at once; anyone else is refused."""
+        picked = self._picked_claimed_job(pick)
+        if picked is None:
+            return
+        job, cl = picked
+        prov = self._provider_of(cl)
+        if isinstance(prov, PuppetRef):
+            return
+        m, now = self.sys.market, self.chain.pending_timestamp
+        if by_other:
+            self._expect_revert(
+                {"NotProvider"}, m.finalizeAndWithdraw, job, sender=self.accts["anyone"]
+            )
+            return
+        ready = cl.state == 2 and cl.activeGames == 0 and now >= cl.submittedAt + WINDOW
+        if not ready or cl.outputDue != 0:
+            return  # the plain finalize's refusals are the same checks (`finalize`)
+        unpaid = [
+            x
+            for x, s_ in self.games.items()
+            if s_["claim"] == int(m.getJob(job).currentClaim)
+            and s_["status"] != ACTIVE
+            and not s_["settled"]
+        ]
+        if unpaid:
+            return
+        if self._try(m.finalizeAndWithdraw, job, sender=prov):
+            self.ledger.credit(cl.provider, self.reward_of[job])
+            self.ledger.credit(cl.provider, -self.ledger.credits[cl.provider])
+            self.ledger.stake(cl.provider, L)
+            assert int(m.credits(cl.provider)) == 0
+            _count("fused finalizations (finalizeAndWithdraw)")
+
     def claim_submit_challenge(self, who: int, pick: int, lie: bool, chal: int, seed: int) -> None:
         """The common path in one rule, so that sequences reach the game often."""
         before = len(self.claims)
@@ -771,6 +839,8 @@ SCRIPT_ARGS = {
         "who": st.integers(0, 1), "pick": _I, "lie": st.booleans(), "chal": st.integers(0, 2), "seed": st.integers(0, 2**16),
     },
     "submit_result": {"pick": _I, "lie": st.booleans()},
+    "claim_and_submit": {"who": st.integers(0, 1), "pick": _I, "lie": st.booleans()},
+    "finalize_and_withdraw": {"pick": _I, "by_other": st.booleans()},
     "challenge": {"pick": _I, "who": st.integers(0, 1), "random_play": st.booleans(), "seed": st.integers(0, 2**16)},
     "move": {"pick": _I, "moves": st.integers(1, 6)},
     "timeout": {"pick": _I},
