@@ -17,6 +17,22 @@ import {
     Unauthorized, JobCoolingDown, OutputNotDemanded, OutputPending, BadOutputData, BadOutput
 } from "./lib/Errors.sol";
 
+/// @notice One job of a `postMany` batch: what `post` takes, and its reward.
+struct JobPost {
+    JobParams params;
+    string specLocator;
+    uint256 reward;
+}
+
+/// @notice One job of a `claimAndSubmitMany` batch: what `claimAndSubmit` takes.
+struct JobResult {
+    uint256 jobId;
+    bytes32 sN;
+    bytes32 outputRoot;
+    bytes32[] outputProof;
+    string outputLocator;
+}
+
 /// @title JobMarket: escrow, job lifecycle, results, challenge window, output availability, payouts (pull)
 /// @notice docs/protocol.md §6.2, §6.5 and §6.7. Invariant: balance == totalEscrow + totalBonds +
 /// totalCredits, the balance of `asset` (ether, or the ERC-20 fixed at deployment: then every
@@ -200,6 +216,24 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         return _open(p, specLocator, reward);
     }
 
+    /// @notice Ether market: `post` for every job of `posts`, in order (the same checks and
+    /// events; job ids follow from the returned first one). msg.value must be the sum of their
+    /// rewards, else ParamOutOfRange(0, msg.value, sum, sum); an empty batch is ZeroAmount.
+    function postMany(JobPost[] calldata posts) external payable returns (uint256 firstJobId) {
+        Asset.expectEther(asset);
+        if (posts.length == 0) revert ZeroAmount();
+        firstJobId = jobCount + 1;
+        uint256 total;
+        for (uint256 i; i < posts.length; ++i) {
+            JobPost calldata q = posts[i];
+            _checkReward(q.reward);
+            _checkParams(q.params);
+            _open(q.params, q.specLocator, q.reward);
+            total += q.reward;
+        }
+        if (total != msg.value) _range(P_REWARD, msg.value, total, total);
+    }
+
     function _open(JobParams calldata p, string calldata specLocator, uint256 reward) private returns (uint256 jobId) {
         jobId = ++jobCount;
         _jobs[jobId].open(jobId, p, msg.sender, reward);
@@ -239,6 +273,22 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         (j, claimId, c) = _claim(jobId);
         uint256 end = _submit(j, jobId, claimId, c, sN, outputRoot, outputProof);
         emit ResultSubmitted(jobId, claimId, msg.sender, sN, outputRoot, outputLocator, end);
+    }
+
+    /// @notice `claimAndSubmit` for every result of `results`, in order, all or nothing (one job
+    /// claimed by another reverts the batch); claim ids follow from the returned first one.
+    function claimAndSubmitMany(JobResult[] calldata results) external returns (uint256 firstClaimId) {
+        if (results.length == 0) revert ZeroAmount();
+        firstClaimId = claimCount + 1;
+        for (uint256 i; i < results.length; ++i) {
+            _claimAndSubmit(results[i]);
+        }
+    }
+
+    function _claimAndSubmit(JobResult calldata r) private {
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _claim(r.jobId);
+        uint256 end = _submit(j, r.jobId, claimId, c, r.sN, r.outputRoot, r.outputProof);
+        emit ResultSubmitted(r.jobId, claimId, msg.sender, r.sN, r.outputRoot, r.outputLocator, end);
     }
 
     /// @dev The caller claims the Open job: a new claim, Active, under the job's stake lock.
@@ -340,18 +390,39 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     /// every other credit of the caller are paid out (the events of the two calls). The reward
     /// goes out without its credit's storage round trip (the same books after the call).
     function finalizeAndWithdraw(uint256 jobId) external nonReentrant {
+        _payOut(_finalizeOwn(jobId));
+    }
+
+    /// @notice `finalizeAndWithdraw` for every job of `jobIds` (all the caller's claims), all or
+    /// nothing, with one payout of the rewards and every other credit of the caller.
+    function finalizeAndWithdrawMany(uint256[] calldata jobIds) external nonReentrant {
+        if (jobIds.length == 0) revert ZeroAmount();
+        uint256 rewards;
+        for (uint256 i; i < jobIds.length; ++i) {
+            rewards += _finalizeOwn(jobIds[i]);
+        }
+        _payOut(rewards);
+    }
+
+    /// @dev The caller's claim on `jobId` finalized; returns its reward, out of escrow, unpaid.
+    function _finalizeOwn(uint256 jobId) private returns (uint256 reward) {
         (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         if (msg.sender != c.provider) revert NotProvider(claimId, msg.sender, c.provider);
-        uint256 reward = _finalize(j, jobId, claimId, c);
+        reward = _finalize(j, jobId, claimId, c);
         emit Credited(msg.sender, reward, REASON_REWARD);
         emit JobFinalized(jobId, claimId, msg.sender, reward);
+    }
+
+    /// @dev Pays the caller `rewards` (already out of escrow) and its credits, in one transfer;
+    /// the caller holds the reentrancy guard.
+    function _payOut(uint256 rewards) private {
         uint256 held = credits[msg.sender];
         if (held != 0) {
             credits[msg.sender] = 0;
             totalCredits -= held;
         }
-        emit Withdrawn(msg.sender, held + reward);
-        Asset.push(asset, msg.sender, held + reward);
+        emit Withdrawn(msg.sender, held + rewards);
+        Asset.push(asset, msg.sender, held + rewards);
     }
 
     /// @dev Claim -> Accepted, job -> Finalized, the lock released; returns the reward, out of
