@@ -110,6 +110,31 @@ def test_fused_provider_claims_and_submits_in_one_transaction(chain: Any, make_c
     assert fused.ctx.deployment.stake.free_stake(fused.ctx.address) == ETHER
 
 
+def test_batch_bindings_post_claim_submit_and_pay_many_jobs(chain: Any, make_ctx: Any) -> None:
+    """post_many, claim_and_submit_many and finalize_and_withdraw_many (protocol.md §6.2
+    batches): two more jobs of a posted job's package, in three transactions."""
+    poster = make_ctx(1, "poster")
+    first = post_tiny(poster)
+    market = poster.deployment.market
+    params, locator = market.job(first).params, market.spec_locator(first)
+    receipt = poster.send(market.post_many([(params, locator, TERMS.reward)] * 2))
+    jobs = [e.job_id for e in market.posted_in(receipt)]
+    assert len(jobs) == 2 and all(market.job(j).reward == TERMS.reward for j in jobs)
+    provider = _staked_provider(make_ctx)
+    ctx = provider.ctx
+    results = []
+    for j in jobs:
+        r = provider.work(market.job(j), locator).claim()
+        results.append((j, r.s_n, r.output_root, r.output_proof, f"out{j}"))
+    ctx.send(market.claim_and_submit_many(results))
+    claims = [market.claim(market.job(j).current_claim) for j in jobs]
+    assert all(c.state == ClaimState.SUBMITTED and c.provider == ctx.address for c in claims)
+    advance(chain, TERMS.challenge_window + 1)
+    ctx.send(market.finalize_and_withdraw_many(jobs))
+    assert all(market.job(j).state == JobState.FINALIZED for j in jobs)
+    assert market.credits(ctx.address) == 0
+
+
 @pytest.mark.parametrize("mode", ["op", "leaf", "element", "sum", "silent"])
 def test_cheating_provider_is_caught_and_slashed(chain: Any, make_ctx: Any, mode: str) -> None:
     moves: list[MoveRecord] = []
