@@ -18,15 +18,15 @@ MISSED_DEADLINE_SLASH_BPS = 1000  # share of the lock paid to the poster at expi
 GAME_LOCK_BASE = 2**128  # v2: StakeManager lock key of game g is GAME_LOCK_BASE + g
 
 # ---- gas per transaction: docs/benchmarks.md, "Gas (contracts)", table "Every function" ------
-POST_GAS = 237_751  # JobMarket.post
-CLAIM_GAS = 210_477  # JobMarket.claim
-SUBMIT_GAS = 94_495  # JobMarket.submitResult
-CHALLENGE_GAS = 438_671  # JobMarket.challenge (opens a game, locks its backing)
-TIMEOUT_GAS = 224_220  # DisputeGame.timeout (the provider never moved: the claim is rejected)
-CANCEL_GAS = 68_138  # JobMarket.cancel
-EXPIRE_GAS = 91_547  # JobMarket.expire
-FINALIZE_GAS = 95_658  # JobMarket.finalize
-WITHDRAW_GAS = 37_572  # JobMarket.withdraw (a credit)
+POST_GAS = 194_223  # JobMarket.post
+CLAIM_GAS = 164_135  # JobMarket.claim
+SUBMIT_GAS = 93_122  # JobMarket.submitResult
+CHALLENGE_GAS = 412_765  # JobMarket.challenge (opens a game, locks its backing)
+TIMEOUT_GAS = 217_216  # DisputeGame.timeout (the provider never moved: the claim is rejected)
+CANCEL_GAS = 68_159  # JobMarket.cancel
+EXPIRE_GAS = 86_838  # JobMarket.expire
+FINALIZE_GAS = 93_577  # JobMarket.finalize
+WITHDRAW_GAS = 37_595  # JobMarket.withdraw (a credit)
 DEPOSIT_GAS = 67_318  # StakeManager.deposit (once per provider, not per job: not charged)
 
 

@@ -402,7 +402,7 @@ def test_failed_transfer_keeps_credit(project, system, deployer, chain, honest_t
 
 
 MAX_CLOCK = 7 * 86400
-UINT128_MAX = 2**128 - 1
+MAX_AMOUNT = 2**96 - 1  # JobMarket.MAX_AMOUNT: amounts are stored as uint96
 
 
 @pytest.fixture(scope="session")
@@ -461,7 +461,7 @@ def test_bond_below_the_deployed_minimum_is_refused(slow_chain_market, poster, c
     market, floors = slow_chain_market
     for bond in (1, floors.min_bond - 1):
         with ape.reverts(
-            market.ParamOutOfRange, param=6, value=bond, min=floors.min_bond, max=UINT128_MAX
+            market.ParamOutOfRange, param=6, value=bond, min=floors.min_bond, max=MAX_AMOUNT
         ):
             market.post(
                 job_params(honest_trace, chain, clock=floors.min_clock, challengerBond=bond),
