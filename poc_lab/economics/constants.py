@@ -20,9 +20,9 @@ GAME_LOCK_BASE = 2**128  # v2: StakeManager lock key of game g is GAME_LOCK_BASE
 # ---- gas per transaction: docs/benchmarks.md, "Gas (contracts)", table "Every function" ------
 POST_GAS = 194_223  # JobMarket.post
 CLAIM_GAS = 164_135  # JobMarket.claim
-SUBMIT_GAS = 93_122  # JobMarket.submitResult
+SUBMIT_GAS = 92_548  # JobMarket.submitResult
 CHALLENGE_GAS = 412_765  # JobMarket.challenge (opens a game, locks its backing)
-TIMEOUT_GAS = 217_216  # DisputeGame.timeout (the provider never moved: the claim is rejected)
+TIMEOUT_GAS = 217_250  # DisputeGame.timeout (the provider never moved: the claim is rejected)
 CANCEL_GAS = 68_159  # JobMarket.cancel
 EXPIRE_GAS = 86_838  # JobMarket.expire
 FINALIZE_GAS = 93_577  # JobMarket.finalize
