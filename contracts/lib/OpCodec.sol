@@ -7,9 +7,9 @@ import {BadOpLength, BadOpField, BadInputSpec, OperandMismatch} from "./Errors.s
 struct Op {
     uint8 opcode;
     uint8 flags;
-    uint16 out;
-    uint16 a;
-    uint16 b;
+    uint32 out; // v7: slot ids are 32 bits (low half at bytes 2..7, high half at bytes 56..61)
+    uint32 a;
+    uint32 b;
     uint32 M;
     uint32 K;
     uint32 N;
@@ -74,7 +74,11 @@ library OpCodec {
     /// @dev Largest group count G (the K field) of gmax / gsum: one step reads G leaves under one
     /// multiproof and must stay within 300k gas (docs/benchmarks.md).
     uint256 internal constant MAX_GROUP = 64;
-    uint16 internal constant NONE = 0xFFFF;
+    /// @dev v7: "no operand" (b of an op that reads none) is the full 32-bit slot id 0xFFFFFFFF.
+    uint32 internal constant NONE = 0xFFFFFFFF;
+    /// @dev v7: the most slots (nInputs + nOps) of a program: state trees of depth <= 20, so the
+    /// opening's proofs and M_max stay within the bond's gas bounds (docs/protocol.md §1, §6.5).
+    uint256 internal constant MAX_SLOTS = 2 ** 20;
     uint256 internal constant MAX_K = 131071;
 
     uint256 internal constant MAX_TENSOR_ELEMS = 2 ** 31;
@@ -117,7 +121,7 @@ library OpCodec {
     uint8 internal constant F_KIND = 47;
     uint8 internal constant F_POS = 48;
     uint8 internal constant F_PERIOD = 52;
-    uint8 internal constant F_RESERVED = 56;
+    uint8 internal constant F_RESERVED = 62;
 
     function _field(uint256 w, uint256 offset, uint256 size) private pure returns (uint256) {
         return (w >> (256 - 8 * (offset + size))) & ((uint256(1) << (8 * size)) - 1);
@@ -137,9 +141,10 @@ library OpCodec {
     function _decodeWords(uint256 w0, uint256 w1) private pure returns (Op memory op) {
         op.opcode = uint8(_field(w0, 0, 1));
         op.flags = uint8(_field(w0, 1, 1));
-        op.out = uint16(_field(w0, 2, 2));
-        op.a = uint16(_field(w0, 4, 2));
-        op.b = uint16(_field(w0, 6, 2));
+        // v7: each slot id's low 16 bits at bytes 2..7, its high 16 bits at bytes 56..61 (w1 24..29)
+        op.out = uint32(_field(w0, 2, 2) | (_field(w1, 24, 2) << 16));
+        op.a = uint32(_field(w0, 4, 2) | (_field(w1, 26, 2) << 16));
+        op.b = uint32(_field(w0, 6, 2) | (_field(w1, 28, 2) << 16));
         op.M = uint32(_field(w0, 8, 4));
         op.K = uint32(_field(w0, 12, 4));
         op.N = uint32(_field(w0, 16, 4));
@@ -161,8 +166,8 @@ library OpCodec {
         op.kind = uint8(_field(w1, 15, 1));
         op.pos = uint32(_field(w1, 16, 4));
         op.period = uint32(_field(w1, 20, 4));
-        // bytes 56..63 = w1 bytes 24..31 are reserved
-        uint256 reserved = w1 & ((uint256(1) << (8 * 8)) - 1);
+        // bytes 62..63 = w1 bytes 30..31 are reserved (v7: 56..61 hold the slot ids' high halves)
+        uint256 reserved = w1 & 0xFFFF;
         if (reserved != 0) revert BadOpField(F_RESERVED, reserved);
     }
 
@@ -179,7 +184,7 @@ library OpCodec {
     function validate(Op memory op, uint256 nInputs, uint256 index) internal pure {
         uint8 c = op.opcode;
         if (c < MATMUL || c > LAST_OPCODE) revert BadOpField(F_OPCODE, c);
-        if (op.out != nInputs + index || op.out == NONE) revert BadOpField(F_OUT, op.out);
+        if (op.out != nInputs + index || op.out >= MAX_SLOTS) revert BadOpField(F_OUT, op.out);
         if (op.a >= op.out) revert BadOpField(F_A, op.a);
         if (hasB(op)) {
             if (op.b >= op.out) revert BadOpField(F_B, op.b);
