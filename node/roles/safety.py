@@ -8,8 +8,8 @@ about them) and `poc deploy` (which derives the market's floors from it):
   least one block time per move. `provider_moves` counts the moves of one program's worst path
   (the same narrowing as node/game/rules.py `points`, arity k = 16); `MAX_PROVIDER_MOVES` bounds
   every program the protocol accepts (MAX_SLOTS ops, tensors of at most MAX_TENSOR_ELEMS
-  elements, K <= MAX_K): 4 execution reveals + 1 opening + 7 tensor reveals + 1 leaf + 3 sum
-  reveals = 16.
+  elements, K <= MAX_K): 5 execution reveals (v7: MAX_SLOTS = 2^20) + 1 opening + 7 tensor
+  reveals + 1 leaf + 3 sum reveals = 17.
 - the **challenger bond** must pay the provider's gas for a whole defence: one opening
   (OPEN_GAS) and the other moves (MOVE_GAS each) at the chain's gas price.
 - **execute-within** must hold the execution and two transactions (claim, submit); the
@@ -47,11 +47,12 @@ LOG2_ARITY = 4  # protocol.md §6.1: k = 16
 ARITY = 1 << LOG2_ARITY
 # A provider move other than the opening, upper bound: the largest measured is revealNodes at
 # 72k gas (docs/benchmarks.md, gas section). The opening (openOp, v4: op, slot and both operand
-# spec proofs) grows with the trees' depth: 108,368 gas on a 100-op program, 187,695 at 65,535
-# slots with both operands written by ops (tests/contracts/test_table_rules.py, the deepest
-# trees the protocol admits).
+# spec proofs) grows with the trees' depth: 108,368 gas on a 100-op program, 214,407 at MAX_SLOTS
+# = 2^20 slots with both operands written by ops, every proof 20 levels deep (v7;
+# tests/contracts/test_table_rules.py, the deepest trees the protocol admits; 187,695 at v6's
+# 65,535 slots).
 MOVE_GAS = 100_000
-OPEN_GAS = 190_000
+OPEN_GAS = 220_000
 # The deployment's clock floor never goes below this (the contracts' MIN_CLOCK before it became a
 # deployment parameter): a node's polling and a short restart fit in it on any chain.
 CLOCK_FLOOR_S = 60
@@ -104,8 +105,8 @@ def max_provider_moves(arity: int = ARITY) -> int:
     )
 
 
-MAX_PROVIDER_MOVES = max_provider_moves()  # 16
-# 1,690,000: the most gas an honest defence spends (one opening, 15 other moves)
+MAX_PROVIDER_MOVES = max_provider_moves()  # 17 (v7)
+# 1,820,000: the most gas an honest defence spends (one opening, 16 other moves)
 DEFENCE_GAS = OPEN_GAS + (MAX_PROVIDER_MOVES - 1) * MOVE_GAS
 
 
@@ -200,7 +201,7 @@ def deploy_floors(block_time: float, gas_price: int, safety: float = SAFETY) -> 
     return Floors(clock, max(1, DEFENCE_GAS * gas_price))
 
 
-# Local chains (anvil with 1 s blocks, ape's embedded chain) at 1 gwei: 60 s and 0.00169 ETH.
+# Local chains (anvil with 1 s blocks, ape's embedded chain) at 1 gwei: 60 s and 0.00182 ETH.
 DEVNET_FLOORS = deploy_floors(1.0, GWEI)
 
 

@@ -407,7 +407,7 @@ UINT128_MAX = 2**128 - 1
 
 @pytest.fixture(scope="session")
 def slow_chain_market(project, deployer, system):  # noqa: ANN001, ANN201
-    """A market deployed as `poc deploy` would for 12 s blocks at 30 gwei (576 s, 0.0507 ETH)."""
+    """A market deployed as `poc deploy` would for 12 s blocks at 30 gwei (612 s, 0.0546 ETH)."""
     from node.roles.safety import deploy_floors
 
     floors = deploy_floors(12, 30 * 10**9)
@@ -419,8 +419,8 @@ def slow_chain_market(project, deployer, system):  # noqa: ANN001, ANN201
 
 def test_market_reports_its_deployment_floors(system, slow_chain_market):  # noqa: ANN001
     market, floors = slow_chain_market
-    assert (floors.min_clock, floors.min_bond) == (576, 507 * 10**14)
-    assert (market.MIN_CLOCK(), market.MIN_BOND()) == (576, 507 * 10**14)
+    assert (floors.min_clock, floors.min_bond) == (612, 546 * 10**14)
+    assert (market.MIN_CLOCK(), market.MIN_BOND()) == (612, 546 * 10**14)
     assert (system.market.MIN_CLOCK(), system.market.MIN_BOND()) == (60, 1)
 
 
