@@ -17,9 +17,9 @@ from conftest import ARITY, STAKE, claimed_submitted, open_game
 from contracts_trace import ZERO, Trace, play_traces
 
 from node.game.rules import GameStatus
-from node.program.constants import NO_SLOT, DType, Opcode
+from node.program.constants import NO_SLOT, DType
 from node.program.merkle import MerkleTree, slot_tree
-from node.program.ops import Op, qadd_op
+from node.program.ops import qadd_op
 from node.program.program import InputSlot, Program
 from node.program.reference import run_op
 from node.program.tensors import TensorSpec
