@@ -215,6 +215,10 @@ def add_cases(rng: Rng) -> list[Case]:
         else:
             a, b, j = _i32(rng, LEAF_ELEMS), _i32(rng, LEAF_ELEMS), _leaf_index(rng, op)
         cases.append(_ew_case(op, j, pack(a, DType.INT32), pack(b, DType.INT32)))
+    # v7: the last op again with slot ids past 16 bits (op i = 0 of a program of 0x10002 inputs):
+    # the verifier decodes the wide encoding, and the leaf does not depend on the slots
+    wide_op = replace(op, out=0x10002, a=0x10001, b=0x10000)
+    cases.append(_ew_case(wide_op, j, pack(a, DType.INT32), pack(b, DType.INT32)))
     return cases
 
 
@@ -308,6 +312,8 @@ def relu_cases(rng: Rng) -> list[Case]:
             vals = _i8(rng, LEAF_ELEMS) if not wide else _i32(rng, LEAF_ELEMS)
             j = _leaf_index(rng, op)
         cases.append(_ew_case(op, j, pack(vals, dt), None))
+    # v7: slot ids past 16 bits, b = 0xFFFFFFFF (op 0 of a program of 0x12345 inputs)
+    cases.append(_ew_case(replace(op, out=0x12345, a=0x12344), j, pack(vals, dt), None))
     return cases
 
 
