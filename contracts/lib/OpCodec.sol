@@ -7,7 +7,7 @@ import {BadOpLength, BadOpField, BadInputSpec, OperandMismatch} from "./Errors.s
 struct Op {
     uint8 opcode;
     uint8 flags;
-    uint32 out; // v7: slot ids are 32 bits (low half at bytes 2..7, high half at bytes 56..61)
+    uint32 out; // v7: slot ids are 32 bits: low halves at bytes 2..7, high halves at 56..61
     uint32 a;
     uint32 b;
     uint32 M;
