@@ -3,7 +3,8 @@
 like any other: the provider lies in an op whose output slot and both operand slots are above
 65,535; the challenger bisects down to it, the provider opens it (`openOp` proves the op, its
 output slot and both operands' writers at those slot ids) and the challenger wins at its one step
-(operand roots proven at the wide slots of the agreed state)."""
+(operand roots proven at the wide slots of the agreed state). The market takes programs of up
+to MAX_SLOTS = 2^20 slots."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any, overload
 
+import ape
 import numpy as np
 import pytest
-from conftest import ARITY, STAKE, claimed_submitted, open_game
+from conftest import ARITY, STAKE, claimed_submitted, open_game, post_job
 from contracts_trace import ZERO, Trace, play_traces
 
 from node.game.rules import GameStatus
-from node.program.constants import NO_SLOT, DType
+from node.program.constants import MAX_SLOTS, NO_SLOT, DType
 from node.program.merkle import MerkleTree, slot_tree
 from node.program.ops import qadd_op
 from node.program.program import InputSlot, Program
@@ -122,3 +124,16 @@ def test_lie_at_a_wide_slot_loses_at_its_step(
     assert not r.reverts and "openOp" in r.gas and "step" in r.gas
     assert int(system.game.getGame(gid).opIndex) == LIE
     print(f"wide slots: openOp {r.gas['openOp'][0]:,} gas, step {r.gas['step'][0]:,} gas")
+
+
+def test_market_takes_programs_up_to_max_slots(system, poster, honest_trace, chain) -> None:  # noqa: ANN001
+    """v7: `nInputs + nOps <= MAX_SLOTS = 2^20` (protocol.md section 6.2, param 4)."""
+    m = system.market
+    assert int(m.MAX_SLOTS()) == MAX_SLOTS == 1 << 20
+    before = int(m.jobCount())
+    post_job(
+        m, poster, honest_trace, chain, nInputs=2, nOps=MAX_SLOTS - 2, outputSlot=MAX_SLOTS - 1
+    )
+    assert int(m.jobCount()) == before + 1
+    with ape.reverts(m.ParamOutOfRange, param=4, value=MAX_SLOTS + 1, min=2, max=MAX_SLOTS):
+        post_job(m, poster, honest_trace, chain, nInputs=3, nOps=MAX_SLOTS - 2, outputSlot=0)
