@@ -3,12 +3,19 @@ pragma solidity ^0.8.24;
 
 import {IDisputeGame, IGameResolver} from "./interfaces/IDisputeGame.sol";
 import {IStepVerifier} from "./interfaces/IStepVerifier.sol";
-import {StepData, OpOpening} from "./lib/Types.sol";
+import {StepData, OpOpening, SpecOpening} from "./lib/Types.sol";
 import {Merkle} from "./lib/Merkle.sol";
 import {Op, OpCodec} from "./lib/OpCodec.sol";
 import {Game, Phase, Status, GamePosition} from "./lib/GamePosition.sol";
 import {
-    Unauthorized, ClockRunning, BadLength, IndexOutOfRange, NodesMismatch, BadProof, OpCommitMismatch, BadArity,
+    Unauthorized,
+    ClockRunning,
+    BadLength,
+    IndexOutOfRange,
+    NodesMismatch,
+    BadProof,
+    OpCommitMismatch,
+    BadArity,
     ProofLength,
     SpecSourceLength
 } from "./lib/Errors.sol";
@@ -54,6 +61,9 @@ contract DisputeGame is IDisputeGame {
     event StatesRevealed(uint256 indexed gameId, uint256 lo, uint256 hi, bytes32[] roots);
     event StatePicked(uint256 indexed gameId, uint256 seg, uint256 lo, uint256 hi, bytes32 lowRoot, bytes32 highRoot);
     event OpOpened(uint256 indexed gameId, uint256 opIndex, bytes op, bytes32 outRoot, uint256 height);
+    /// @notice v7: the opened op's operand specs passed the table rules (the sources are in the
+    /// call's data); the position is the root of its output tree.
+    event SpecsOpened(uint256 indexed gameId, uint256 opIndex);
     event NodesRevealed(uint256 indexed gameId, uint256 height, uint256 index, bytes32[] nodes);
     event NodePicked(uint256 indexed gameId, uint256 child, uint256 height, uint256 index, bytes32 node);
     event LeafRevealed(uint256 indexed gameId, uint256 leafIndex, bytes leaf);
@@ -114,28 +124,55 @@ contract DisputeGame is IDisputeGame {
     }
 
     /// @notice Provider: opens op `lo` (the interval has width 1): the op is leaf `lo` of the ops
-    /// root, its operand slots hold what it expects (table rules, from the committed specs), and one
-    /// sibling path shows slot `out` empty in S_lo and equal to `outRoot` in S_hi (§6.3). An op that
-    /// breaks a rule cannot be opened: the provider that claimed its program loses by timeout (§4).
+    /// root and passes the op rules, and one sibling path shows slot `out` empty in S_lo and equal to
+    /// `outRoot` in S_hi (§6.3). The table rules follow in `openSpecs` (v7: two moves, each under
+    /// 100k gas at the deepest trees). An op that breaks a rule cannot be opened: the provider that
+    /// claimed its program loses by timeout (§4).
     function openOp(uint256 gameId, OpOpening calldata o) external {
         Game storage g = _move(gameId, Phase.OpOpen, true);
         uint256 a = g.lo;
+        bytes32 programRoot = g.commitment;
         bytes32 root = Merkle.hashPair(o.opsRoot, o.inputSpecRoot);
-        if (root != g.commitment) revert BadProof(PROOF_PROGRAM_HALVES, root, g.commitment);
+        if (root != programRoot) revert BadProof(PROOF_PROGRAM_HALVES, root, programRoot);
         _checkProof(PROOF_PROGRAM, sha256(o.op), a, o.opProof, Merkle.ceilLog2(g.nOps), o.opsRoot);
         Op memory op = OpCodec.decode(o.op);
         op.validate(g.nInputs, a);
+        _checkOutSlot(g, op.out, o);
+        g.opOpened(_opening(o.op, programRoot), o.outRoot);
+        emit OpOpened(gameId, a, o.op, o.outRoot, Merkle.ceilLog2(op.outLeaves()));
+    }
+
+    /// @notice Provider, right after `openOp`: the opened op again, the program root's halves, and
+    /// each operand slot's committed spec source, which must be what the op expects (table rules,
+    /// §4, §6.3). Then the tensor level starts at the op's output root.
+    function openSpecs(uint256 gameId, SpecOpening calldata o) external {
+        Game storage g = _move(gameId, Phase.OpSpecs, true);
+        // one check binds the op and the root's halves to what openOp kept
+        bytes32 opening = _opening(o.op, Merkle.hashPair(o.opsRoot, o.inputSpecRoot));
+        if (opening != g.commitment) revert OpCommitMismatch(gameId, opening, g.commitment);
+        Op memory op = OpCodec.decode(o.op);
         _checkOperands(g, op, o);
-        uint256 slotDepth = Merkle.ceilLog2(uint256(g.nInputs) + g.nOps);
-        bytes32 sLo = g.low;
-        _checkProof(PROOF_OUT_EMPTY, bytes32(0), op.out, o.outProof, slotDepth, sLo);
-        _checkProof(PROOF_OUT_SET, o.outRoot, op.out, o.outProof, slotDepth, g.high);
-        uint256 height = g.openOp(op, a, o.outRoot, keccak256(abi.encode(o.op, sLo)));
-        emit OpOpened(gameId, a, o.op, o.outRoot, height);
+        uint256 a = op.out - g.nInputs; // openOp checked out = nInputs + lo
+        g.openOp(op, a, keccak256(abi.encode(o.op, g.low)));
+        emit SpecsOpened(gameId, a);
+    }
+
+    /// @dev What openOp keeps for openSpecs in place of the program root (its slot is warm there).
+    function _opening(bytes calldata op, bytes32 programRoot) private pure returns (bytes32) {
+        return keccak256(abi.encode(op, programRoot));
+    }
+
+    /// @dev One sibling path shows slot `out` empty in S_lo and equal to `outRoot` in S_hi.
+    function _checkOutSlot(Game storage g, uint256 out, OpOpening calldata o) private view {
+        uint256 depth = Merkle.ceilLog2(uint256(g.nInputs) + g.nOps);
+        if (o.outProof.length != depth) revert ProofLength(PROOF_OUT_EMPTY, o.outProof.length, depth);
+        (bytes32 empty, bytes32 set) = Merkle.rootsFrom(bytes32(0), o.outRoot, out, o.outProof);
+        if (empty != g.low) revert BadProof(PROOF_OUT_EMPTY, empty, g.low);
+        if (set != g.high) revert BadProof(PROOF_OUT_SET, set, g.high);
     }
 
     /// @dev Table rules (§4): each operand slot's committed spec is what the op expects.
-    function _checkOperands(Game storage g, Op memory op, OpOpening calldata o) private view {
+    function _checkOperands(Game storage g, Op memory op, SpecOpening calldata o) private view {
         (uint8 aDtype, uint256 aNumel, uint8 bDtype, uint256 bNumel) = op.operandSpecs();
         (uint8 dtype, uint256 numel) = _slotSpec(g, o, 1, op.a);
         OpCodec.checkOperand(1, op.a, dtype, numel, aDtype, aNumel);
@@ -147,7 +184,7 @@ contract DisputeGame is IDisputeGame {
 
     /// @dev The committed spec of operand `operand`'s `slot`: an input's spec leaf under
     /// `inputSpecRoot` (checked by T1), or the out spec of the op that writes it, under `opsRoot`.
-    function _slotSpec(Game storage g, OpOpening calldata o, uint8 operand, uint256 slot)
+    function _slotSpec(Game storage g, SpecOpening calldata o, uint8 operand, uint256 slot)
         private
         view
         returns (uint8, uint256)
@@ -161,10 +198,10 @@ contract DisputeGame is IDisputeGame {
         }
         if (src.length != 64) revert SpecSourceLength(operand, src.length, 64);
         _checkSource(o, operand, sha256(src), slot - nInputs, Merkle.ceilLog2(g.nOps), o.opsRoot);
-        return OpCodec.decode(src).outSpec();
+        return OpCodec.outSpecOf(src);
     }
 
-    function _checkSource(OpOpening calldata o, uint8 operand, bytes32 leaf, uint256 index, uint256 depth, bytes32 root)
+    function _checkSource(SpecOpening calldata o, uint8 operand, bytes32 leaf, uint256 index, uint256 depth, bytes32 root)
         private
         view
     {

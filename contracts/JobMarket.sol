@@ -5,7 +5,9 @@ import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {IDisputeGame, IGameResolver} from "./interfaces/IDisputeGame.sol";
 import {JobParams} from "./lib/Types.sol";
 import {Merkle} from "./lib/Merkle.sol";
-import {Job, Claim, JobState, ClaimState, JobLifecycle, ClaimLifecycle} from "./lib/Lifecycle.sol";
+import {
+    Job, Claim, StoredJob, StoredClaim, JobState, ClaimState, JobLifecycle, ClaimLifecycle
+} from "./lib/Lifecycle.sol";
 import {ReentrancyGuard} from "./lib/ReentrancyGuard.sol";
 import {Asset} from "./lib/Asset.sol";
 import {
@@ -14,6 +16,22 @@ import {
     WindowOpen, WrongBond, GamesPending, NothingToWithdraw, NotDeployer, AlreadySet,
     Unauthorized, JobCoolingDown, OutputNotDemanded, OutputPending, BadOutputData, BadOutput
 } from "./lib/Errors.sol";
+
+/// @notice One job of a `postMany` batch: what `post` takes, and its reward.
+struct JobPost {
+    JobParams params;
+    string specLocator;
+    uint256 reward;
+}
+
+/// @notice One job of a `claimAndSubmitMany` batch: what `claimAndSubmit` takes.
+struct JobResult {
+    uint256 jobId;
+    bytes32 sN;
+    bytes32 outputRoot;
+    bytes32[] outputProof;
+    string outputLocator;
+}
 
 /// @title JobMarket: escrow, job lifecycle, results, challenge window, output availability, payouts (pull)
 /// @notice docs/protocol.md §6.2, §6.5 and §6.7. Invariant: balance == totalEscrow + totalBonds +
@@ -24,8 +42,8 @@ import {
 /// Payouts (§6.5 R1-R3): each game is paid from the provider stake locked for that game alone (its
 /// backing); a rejected claim's lock is burned whole, so no game can take another game's bounty.
 contract JobMarket is IGameResolver, ReentrancyGuard {
-    using JobLifecycle for Job;
-    using ClaimLifecycle for Claim;
+    using JobLifecycle for StoredJob;
+    using ClaimLifecycle for StoredClaim;
 
     // credit reasons in Credited
     uint8 public constant REASON_REWARD = 1;
@@ -52,7 +70,10 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     uint256 public constant MAX_CLOCK = 7 days;
     uint256 public constant MIN_EXECUTE = 60;
     uint256 public constant MAX_EXECUTE = 7 days;
-    uint256 public constant MAX_SLOTS = 2 ** 20; // v7: OpCodec.MAX_SLOTS (docs/protocol.md §1)
+    uint256 public constant MAX_SLOTS = 2 ** 17; // v7: OpCodec.MAX_SLOTS (docs/protocol.md §1)
+    /// @notice The largest reward, bond and required stake a job may set (they are stored as
+    /// uint96, packed with the job's other fields: 7.9e28, more ether than exists).
+    uint256 public constant MAX_AMOUNT = type(uint96).max;
     address public constant BURN = 0x000000000000000000000000000000000000dEaD;
 
     // ParamOutOfRange ids
@@ -81,8 +102,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     uint256 public immutable MIN_BOND;
     IDisputeGame public game;
 
-    mapping(uint256 => Job) internal _jobs;
-    mapping(uint256 => Claim) internal _claims;
+    mapping(uint256 => StoredJob) internal _jobs;
+    mapping(uint256 => StoredClaim) internal _claims;
     /// @dev A game's challenger, bond and backing (two slots), kept after it settles.
     struct GameBook {
         address challenger;
@@ -149,7 +170,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     /// (2 clock, 6 bond) with the allowed range.
     constructor(IStakeManager stakes_, uint256 minClock_, uint256 minBond_) {
         _range(P_CLOCK, minClock_, 1, MAX_CLOCK);
-        _range(P_BOND, minBond_, 1, type(uint128).max);
+        _range(P_BOND, minBond_, 1, MAX_AMOUNT);
         stakes = stakes_;
         asset = stakes_.asset();
         deployer = msg.sender;
@@ -195,6 +216,24 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         return _open(p, specLocator, reward);
     }
 
+    /// @notice Ether market: `post` for every job of `posts`, in order (the same checks and
+    /// events; job ids follow from the returned first one). msg.value must be the sum of their
+    /// rewards, else ParamOutOfRange(0, msg.value, sum, sum); an empty batch is ZeroAmount.
+    function postMany(JobPost[] calldata posts) external payable returns (uint256 firstJobId) {
+        Asset.expectEther(asset);
+        if (posts.length == 0) revert ZeroAmount();
+        firstJobId = jobCount + 1;
+        uint256 total;
+        for (uint256 i; i < posts.length; ++i) {
+            JobPost calldata q = posts[i];
+            _checkReward(q.reward);
+            _checkParams(q.params);
+            _open(q.params, q.specLocator, q.reward);
+            total += q.reward;
+        }
+        if (total != msg.value) _range(P_REWARD, msg.value, total, total);
+    }
+
     function _open(JobParams calldata p, string calldata specLocator, uint256 reward) private returns (uint256 jobId) {
         jobId = ++jobCount;
         _jobs[jobId].open(jobId, p, msg.sender, reward);
@@ -203,16 +242,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     }
 
     function claim(uint256 jobId) external returns (uint256 claimId) {
-        Job storage j = _job(jobId);
-        j.expect(jobId, JobState.Open);
-        if (block.timestamp > j.params.claimBy) revert ClaimDeadlinePassed(jobId, j.params.claimBy, block.timestamp);
-        if (block.timestamp < j.reopensAt) revert JobCoolingDown(jobId, j.reopensAt, block.timestamp);
-        claimId = ++claimCount;
-        uint256 lock = j.params.requiredStake;
-        _claims[claimId].start(claimId, jobId, msg.sender, lock);
-        j.assign(jobId, claimId);
-        stakes.lock(msg.sender, claimId, lock);
-        emit JobClaimed(jobId, claimId, msg.sender, lock, block.timestamp + j.params.executeWithin);
+        (, claimId,) = _claim(jobId);
     }
 
     function submitResult(
@@ -222,27 +252,88 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         bytes32[] calldata outputProof,
         string calldata outputLocator
     ) external {
-        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         if (msg.sender != c.provider) revert NotProvider(claimId, msg.sender, c.provider);
+        uint256 end = _submit(j, jobId, claimId, c, sN, outputRoot, outputProof);
+        emit ResultSubmitted(jobId, claimId, msg.sender, sN, outputRoot, outputLocator, end);
+    }
+
+    /// @notice `claim` then `submitResult` in one call, for a provider that already holds the result:
+    /// the same checks, the same events. The job is claimed by the caller in this call, so a second
+    /// claim of either kind reverts as after `claim` (WrongJobState): one provider per job still.
+    function claimAndSubmit(
+        uint256 jobId,
+        bytes32 sN,
+        bytes32 outputRoot,
+        bytes32[] calldata outputProof,
+        string calldata outputLocator
+    ) external returns (uint256 claimId) {
+        StoredJob storage j;
+        StoredClaim storage c;
+        (j, claimId, c) = _claim(jobId);
+        uint256 end = _submit(j, jobId, claimId, c, sN, outputRoot, outputProof);
+        emit ResultSubmitted(jobId, claimId, msg.sender, sN, outputRoot, outputLocator, end);
+    }
+
+    /// @notice `claimAndSubmit` for every result of `results`, in order, all or nothing (one job
+    /// claimed by another reverts the batch); claim ids follow from the returned first one.
+    function claimAndSubmitMany(JobResult[] calldata results) external returns (uint256 firstClaimId) {
+        if (results.length == 0) revert ZeroAmount();
+        firstClaimId = claimCount + 1;
+        for (uint256 i; i < results.length; ++i) {
+            _claimAndSubmit(results[i]);
+        }
+    }
+
+    function _claimAndSubmit(JobResult calldata r) private {
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _claim(r.jobId);
+        uint256 end = _submit(j, r.jobId, claimId, c, r.sN, r.outputRoot, r.outputProof);
+        emit ResultSubmitted(r.jobId, claimId, msg.sender, r.sN, r.outputRoot, r.outputLocator, end);
+    }
+
+    /// @dev The caller claims the Open job: a new claim, Active, under the job's stake lock.
+    function _claim(uint256 jobId) private returns (StoredJob storage j, uint256 claimId, StoredClaim storage c) {
+        j = _job(jobId);
+        j.expect(jobId, JobState.Open);
+        if (block.timestamp > j.claimBy) revert ClaimDeadlinePassed(jobId, j.claimBy, block.timestamp);
+        if (block.timestamp < j.reopensAt) revert JobCoolingDown(jobId, j.reopensAt, block.timestamp);
+        claimId = ++claimCount;
+        uint256 lock = j.requiredStake;
+        c = _claims[claimId];
+        c.start(claimId, jobId, msg.sender);
+        j.assign(jobId, claimId);
+        stakes.lock(msg.sender, claimId, lock);
+        emit JobClaimed(jobId, claimId, msg.sender, lock, block.timestamp + j.executeWithin);
+    }
+
+    /// @dev The claim's provider (checked by the caller) submits its result before the deadline;
+    /// the caller emits ResultSubmitted (with the locator: one function would run out of stack).
+    function _submit(
+        StoredJob storage j,
+        uint256 jobId,
+        uint256 claimId,
+        StoredClaim storage c,
+        bytes32 sN,
+        bytes32 outputRoot,
+        bytes32[] calldata outputProof
+    ) private returns (uint256 windowEnd_) {
         c.expect(claimId, ClaimState.Active);
         uint256 deadline = j.executeDeadline(c);
         if (block.timestamp > deadline) revert ExecutionDeadlinePassed(claimId, deadline, block.timestamp);
-        uint256 depth = Merkle.ceilLog2(uint256(j.params.nInputs) + j.params.nOps);
+        uint256 depth = Merkle.ceilLog2(uint256(j.nInputs) + j.nOps);
         // a proof of the wrong depth reaches no root: report the unproven output root itself
         if (outputProof.length != depth) revert BadOutputProof(jobId, outputRoot, sN);
-        bytes32 got = Merkle.rootFrom(outputRoot, j.params.outputSlot, outputProof);
+        bytes32 got = Merkle.rootFrom(outputRoot, j.outputSlot, outputProof);
         if (got != sN) revert BadOutputProof(jobId, got, sN);
         c.submit(claimId, sN, outputRoot);
-        emit ResultSubmitted(
-            jobId, claimId, msg.sender, sN, outputRoot, outputLocator, block.timestamp + j.params.challengeWindow
-        );
+        return block.timestamp + j.challengeWindow;
     }
 
     /// @notice Ether market: the bond is msg.value, exactly the job's challengerBond.
     function challenge(uint256 jobId) external payable returns (uint256 gameId) {
         Asset.expectEther(asset);
-        (Job storage j, uint256 claimId, Claim storage c) = _challengeable(jobId);
-        if (msg.value != j.params.challengerBond) revert WrongBond(jobId, msg.value, j.params.challengerBond);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _challengeable(jobId);
+        if (msg.value != j.challengerBond) revert WrongBond(jobId, msg.value, j.challengerBond);
         return _challenge(j, jobId, claimId, c, msg.value);
     }
 
@@ -250,21 +341,21 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     /// job's challengerBond (with a fee-on-transfer token, send enough that it is).
     function challengeToken(uint256 jobId, uint256 amount) external payable nonReentrant returns (uint256 gameId) {
         Asset.expectToken(asset);
-        (Job storage j, uint256 claimId, Claim storage c) = _challengeable(jobId);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _challengeable(jobId);
         uint256 bond = Asset.pull(asset, msg.sender, amount);
-        if (bond < j.params.challengerBond) revert WrongBond(jobId, bond, j.params.challengerBond);
-        _range(P_BOND, bond, j.params.challengerBond, type(uint128).max);
+        if (bond < j.challengerBond) revert WrongBond(jobId, bond, j.challengerBond);
+        _range(P_BOND, bond, j.challengerBond, type(uint128).max);
         return _challenge(j, jobId, claimId, c, bond);
     }
 
-    function _challengeable(uint256 jobId) private view returns (Job storage j, uint256 claimId, Claim storage c) {
+    function _challengeable(uint256 jobId) private view returns (StoredJob storage j, uint256 claimId, StoredClaim storage c) {
         (j, claimId, c) = _currentClaim(jobId);
         c.expect(claimId, ClaimState.Submitted);
         uint256 end = j.windowEnd(c);
         if (block.timestamp >= end) revert WindowClosed(claimId, end, block.timestamp);
     }
 
-    function _challenge(Job storage j, uint256 jobId, uint256 claimId, Claim storage c, uint256 bond)
+    function _challenge(StoredJob storage j, uint256 jobId, uint256 claimId, StoredClaim storage c, uint256 bond)
         private
         returns (uint256 gameId)
     {
@@ -274,48 +365,96 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
             claimId,
             c.provider,
             msg.sender,
-            j.params.programRoot,
-            j.params.s0,
+            j.programRoot,
+            j.s0,
             c.sN,
-            j.params.nInputs,
-            j.params.nOps,
-            j.params.clock
+            j.nInputs,
+            j.nOps,
+            j.clock
         );
         // R2: backed by the provider's free stake only, up to the claim lock; 0 does not refuse the game
-        uint256 backing = stakes.lockUpTo(c.provider, GAME_LOCK_BASE + gameId, c.lock);
+        uint256 backing = stakes.lockUpTo(c.provider, GAME_LOCK_BASE + gameId, j.requiredStake);
         _books[gameId] = GameBook(msg.sender, uint128(bond), uint128(backing));
         _gamesOfClaim[claimId].push(gameId);
         emit Challenged(jobId, claimId, gameId, msg.sender, bond, backing);
     }
 
     function finalize(uint256 jobId) external {
-        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
+        uint256 reward = _finalize(j, jobId, claimId, c);
+        _credit(c.provider, reward, REASON_REWARD);
+        emit JobFinalized(jobId, claimId, c.provider, reward);
+    }
+
+    /// @notice `finalize` then `withdraw` in one call, by the claim's provider: the reward and
+    /// every other credit of the caller are paid out (the events of the two calls). The reward
+    /// goes out without its credit's storage round trip (the same books after the call).
+    function finalizeAndWithdraw(uint256 jobId) external nonReentrant {
+        _payOut(_finalizeOwn(jobId));
+    }
+
+    /// @notice `finalizeAndWithdraw` for every job of `jobIds` (all the caller's claims), all or
+    /// nothing, with one payout of the rewards and every other credit of the caller.
+    function finalizeAndWithdrawMany(uint256[] calldata jobIds) external nonReentrant {
+        if (jobIds.length == 0) revert ZeroAmount();
+        uint256 rewards;
+        for (uint256 i; i < jobIds.length; ++i) {
+            rewards += _finalizeOwn(jobIds[i]);
+        }
+        _payOut(rewards);
+    }
+
+    /// @dev The caller's claim on `jobId` finalized; returns its reward, out of escrow, unpaid.
+    function _finalizeOwn(uint256 jobId) private returns (uint256 reward) {
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
+        if (msg.sender != c.provider) revert NotProvider(claimId, msg.sender, c.provider);
+        reward = _finalize(j, jobId, claimId, c);
+        emit Credited(msg.sender, reward, REASON_REWARD);
+        emit JobFinalized(jobId, claimId, msg.sender, reward);
+    }
+
+    /// @dev Pays the caller `rewards` (already out of escrow) and its credits, in one transfer;
+    /// the caller holds the reentrancy guard.
+    function _payOut(uint256 rewards) private {
+        uint256 held = credits[msg.sender];
+        if (held != 0) {
+            credits[msg.sender] = 0;
+            totalCredits -= held;
+        }
+        emit Withdrawn(msg.sender, held + rewards);
+        Asset.push(asset, msg.sender, held + rewards);
+    }
+
+    /// @dev Claim -> Accepted, job -> Finalized, the lock released; returns the reward, out of
+    /// escrow, for the caller to credit or pay.
+    function _finalize(StoredJob storage j, uint256 jobId, uint256 claimId, StoredClaim storage c)
+        private
+        returns (uint256 reward)
+    {
         c.expect(claimId, ClaimState.Submitted);
         uint256 end = j.windowEnd(c);
         if (block.timestamp < end) revert WindowOpen(claimId, end, block.timestamp);
         if (c.activeGames != 0) revert GamesPending(claimId, c.activeGames);
         if (c.outputDue != 0) revert OutputPending(claimId, c.outputDue, block.timestamp);
         c.settle(claimId, ClaimState.Accepted);
-        uint256 reward = j.close(jobId, JobState.Finalized);
+        reward = j.close(jobId, JobState.Finalized);
         totalEscrow -= reward;
-        _credit(c.provider, reward, REASON_REWARD);
         stakes.unlock(claimId);
-        emit JobFinalized(jobId, claimId, c.provider, reward);
     }
 
     function expire(uint256 jobId) external nonReentrant {
-        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         _expire(j, jobId, claimId, c);
     }
 
     /// @notice The poster, while the job is Open (cooling down or not), or Claimed with its claim
     /// Active past the execution deadline (that claim expires first, as by `expire`): §6.5 R5.
     function cancel(uint256 jobId) external nonReentrant {
-        Job storage j = _job(jobId);
+        StoredJob storage j = _job(jobId);
         if (msg.sender != j.poster) revert NotPoster(jobId, msg.sender, j.poster);
         if (j.state == JobState.Claimed) {
             uint256 claimId = j.currentClaim;
-            Claim storage c = _claims[claimId];
+            StoredClaim storage c = _claims[claimId];
             // a submitted claim must be settled first (finalized or rejected)
             if (c.state != ClaimState.Active) revert WrongJobState(jobId, uint8(j.state), uint8(JobState.Open));
             _expire(j, jobId, claimId, c);
@@ -330,19 +469,19 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     /// @notice The poster demands the output of the current (Submitted) claim within `clock`.
     function demandOutput(uint256 jobId) external {
-        (Job storage j, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (StoredJob storage j, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         if (msg.sender != j.poster) revert NotPoster(jobId, msg.sender, j.poster);
         c.expect(claimId, ClaimState.Submitted);
         uint256 end = j.windowEnd(c);
         if (block.timestamp >= end) revert WindowClosed(claimId, end, block.timestamp);
-        uint256 due = block.timestamp + j.params.clock;
+        uint256 due = block.timestamp + j.clock;
         c.demandOutput(claimId, due);
         emit OutputDemanded(jobId, claimId, due);
     }
 
     /// @notice Anyone: the current claim's output tensor, whose root must be the claim's outputRoot.
     function publishOutput(uint256 jobId, uint256 leafSize, bytes calldata data) external {
-        (, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         c.publishOutput(claimId);
         if ((leafSize != LEAF_INT8 && leafSize != LEAF_INT32) || data.length == 0 || data.length % leafSize != 0) {
             revert BadOutputData(claimId, data.length, leafSize);
@@ -354,7 +493,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     /// @notice Anyone, once a demanded output is past due: the claim is rejected (lock burned).
     function outputTimeout(uint256 jobId) external nonReentrant {
-        (, uint256 claimId, Claim storage c) = _currentClaim(jobId);
+        (, uint256 claimId, StoredClaim storage c) = _currentClaim(jobId);
         c.expect(claimId, ClaimState.Submitted);
         uint256 due = c.outputDue;
         if (due == 0) revert OutputNotDemanded(claimId);
@@ -363,6 +502,11 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     }
 
     function withdraw() external nonReentrant {
+        _withdraw();
+    }
+
+    /// @dev Pays the caller its credits; the caller holds the reentrancy guard (the push may call back).
+    function _withdraw() private {
         uint256 amount = credits[msg.sender];
         if (amount == 0) revert NothingToWithdraw(msg.sender);
         credits[msg.sender] = 0;
@@ -378,7 +522,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     /// first lost game also rejects it (R1).
     function onGameResolved(uint256 gameId, uint256 claimId, bool providerWon) external nonReentrant {
         if (msg.sender != address(game)) revert Unauthorized(msg.sender);
-        Claim storage c = _claims[claimId];
+        StoredClaim storage c = _claims[claimId];
         GameBook storage b = _books[gameId];
         (address challenger, uint256 bond, uint256 backing) = (b.challenger, b.bond, b.backing);
         totalBonds -= bond;
@@ -402,11 +546,12 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     /// @dev Claim -> Rejected, its whole lock slashed to this contract (R1); the job reopens (R5).
     /// Returns what of the slashed lock arrived, which the caller burns.
-    function _reject(uint256 claimId, Claim storage c, uint8 cause, uint256 gameId) private returns (uint256 arrived) {
+    function _reject(uint256 claimId, StoredClaim storage c, uint8 cause, uint256 gameId) private returns (uint256 arrived) {
         uint256 jobId = c.jobId;
+        StoredJob storage j = _jobs[jobId];
         c.settle(claimId, ClaimState.Rejected);
-        _reopen(_jobs[jobId], jobId);
-        uint256 slashed = c.lock;
+        _reopen(j, jobId);
+        uint256 slashed = j.requiredStake;
         arrived = _slash(claimId, slashed);
         emit ClaimRejected(jobId, claimId, gameId, cause, slashed);
     }
@@ -424,11 +569,11 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     }
 
     /// @dev The claim missed its execution deadline: part of its lock to the poster, the job reopens.
-    function _expire(Job storage j, uint256 jobId, uint256 claimId, Claim storage c) private {
+    function _expire(StoredJob storage j, uint256 jobId, uint256 claimId, StoredClaim storage c) private {
         c.expect(claimId, ClaimState.Active);
         uint256 deadline = j.executeDeadline(c);
         if (block.timestamp <= deadline) revert ExecutionDeadlineNotPassed(claimId, deadline, block.timestamp);
-        uint256 slashed = c.lock * MISSED_DEADLINE_SLASH_BPS / 10_000;
+        uint256 slashed = uint256(j.requiredStake) * MISSED_DEADLINE_SLASH_BPS / 10_000;
         c.settle(claimId, ClaimState.Expired);
         _reopen(j, jobId);
         // the poster is credited what arrived; a 0 slash still releases the lock
@@ -438,7 +583,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     /// @dev Back to Open after a claim ended unaccepted; claimable again only after MIN_CLOCK, so
     /// that the poster can always cancel in between (an expire + claim in one transaction reverts).
-    function _reopen(Job storage j, uint256 jobId) private {
+    function _reopen(StoredJob storage j, uint256 jobId) private {
         uint256 reopensAt = block.timestamp + MIN_CLOCK;
         j.reopen(jobId, reopensAt);
         emit JobReopened(jobId, reopensAt);
@@ -455,11 +600,12 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     // ------------------------------------------------------------------ views
 
     function getJob(uint256 jobId) external view returns (Job memory) {
-        return _jobs[jobId];
+        return _jobs[jobId].load();
     }
 
     function getClaim(uint256 claimId) external view returns (Claim memory) {
-        return _claims[claimId];
+        StoredClaim storage c = _claims[claimId];
+        return c.load(_jobs[c.jobId].requiredStake);
     }
 
     function gamesOfClaim(uint256 claimId) external view returns (uint256[] memory) {
@@ -481,8 +627,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     /// @notice End of the challenge window of the job's current claim (0 if none submitted).
     function windowEnd(uint256 jobId) external view returns (uint256) {
-        Job storage j = _jobs[jobId];
-        Claim storage c = _claims[j.currentClaim];
+        StoredJob storage j = _jobs[jobId];
+        StoredClaim storage c = _claims[j.currentClaim];
         if (c.submittedAt == 0) return 0;
         return j.windowEnd(c);
     }
@@ -496,13 +642,13 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         emit Credited(to, amount, reason);
     }
 
-    function _job(uint256 jobId) private view returns (Job storage j) {
+    function _job(uint256 jobId) private view returns (StoredJob storage j) {
         j = _jobs[jobId];
         j.exists(jobId);
     }
 
     /// @dev A job that must be Claimed, with its current claim (whose state the caller checks).
-    function _currentClaim(uint256 jobId) private view returns (Job storage j, uint256 claimId, Claim storage c) {
+    function _currentClaim(uint256 jobId) private view returns (StoredJob storage j, uint256 claimId, StoredClaim storage c) {
         j = _job(jobId);
         j.expect(jobId, JobState.Claimed);
         claimId = j.currentClaim;
@@ -511,8 +657,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
 
     function _checkReward(uint256 reward) private pure {
         if (reward == 0) revert ZeroAmount();
-        // the reward shares a storage slot with reopensAt (a reopen then costs no fresh slot)
-        _range(P_REWARD, reward, 1, type(uint128).max);
+        // the reward shares a storage slot with the job's state (StoredJob)
+        _range(P_REWARD, reward, 1, MAX_AMOUNT);
     }
 
     function _checkParams(JobParams calldata p) private view {
@@ -522,8 +668,8 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
         _range(P_NOPS, p.nOps, 1, MAX_SLOTS);
         _range(P_SLOTS, uint256(p.nInputs) + p.nOps, 2, MAX_SLOTS);
         _range(P_OUTPUT_SLOT, p.outputSlot, 0, uint256(p.nInputs) + p.nOps - 1);
-        _range(P_BOND, p.challengerBond, MIN_BOND, type(uint128).max);
-        _range(P_STAKE, p.requiredStake, 1, type(uint128).max);
+        _range(P_BOND, p.challengerBond, MIN_BOND, MAX_AMOUNT);
+        _range(P_STAKE, p.requiredStake, 1, MAX_AMOUNT);
         _range(P_CLAIM_BY, p.claimBy, block.timestamp, type(uint64).max);
     }
 

@@ -15,10 +15,11 @@ import {
 /// that moves balances by itself (rebasing) is not supported). A lock's key is the market's: a
 /// claim id, or GAME_LOCK_BASE + game id for a game's backing (protocol.md 6.5 R2).
 contract StakeManager is IStakeManager, ReentrancyGuard {
+    /// @dev One slot (issue 12): an amount that does not fit 96 bits is kept in `_largeLock`, with
+    /// `amount` = LARGE (a JobMarket lock always fits: its amounts are below 2^96).
     struct Lock {
         address provider;
-        uint96 _pad;
-        uint256 amount;
+        uint96 amount;
     }
 
     struct Unbond {
@@ -40,7 +41,9 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
 
     mapping(address => uint256) public freeStake;
     mapping(address => Unbond) public unbonding;
-    mapping(uint256 => Lock) public lockOf;
+    mapping(uint256 => Lock) internal _locks;
+    mapping(uint256 => uint256) internal _largeLock;
+    uint96 internal constant LARGE = type(uint96).max;
     uint256 public totalFree;
     uint256 public totalLocked;
     uint256 public totalUnbonding;
@@ -136,37 +139,54 @@ contract StakeManager is IStakeManager, ReentrancyGuard {
     }
 
     function _lock(address provider, uint256 claimId, uint256 amount, uint256 free) private {
-        if (lockOf[claimId].provider != address(0)) revert LockExists(claimId);
+        if (_locks[claimId].provider != address(0)) revert LockExists(claimId);
         freeStake[provider] = free - amount;
         totalFree -= amount;
         totalLocked += amount;
-        lockOf[claimId] = Lock(provider, 0, amount);
+        if (amount < LARGE) {
+            _locks[claimId] = Lock(provider, uint96(amount));
+        } else {
+            _locks[claimId] = Lock(provider, LARGE);
+            _largeLock[claimId] = amount;
+        }
         emit Locked(provider, claimId, amount);
     }
 
+    /// @notice The lock under `claimId` (a claim id or a game's key): provider 0 when none.
+    function lockOf(uint256 claimId) public view returns (address provider, uint256 amount) {
+        Lock memory l = _locks[claimId];
+        return (l.provider, l.amount == LARGE ? _largeLock[claimId] : l.amount);
+    }
+
+    /// @dev Reads and deletes the lock under `claimId` (NoLock when none).
+    function _take(uint256 claimId) private returns (address provider, uint256 amount) {
+        (provider, amount) = lockOf(claimId);
+        if (provider == address(0)) revert NoLock(claimId);
+        delete _locks[claimId];
+        if (amount >= LARGE) delete _largeLock[claimId];
+    }
+
     function unlock(uint256 claimId) external onlyMarket(claimId) {
-        Lock memory l = lockOf[claimId];
-        if (l.provider == address(0)) revert NoLock(claimId);
-        delete lockOf[claimId];
-        totalLocked -= l.amount;
-        freeStake[l.provider] += l.amount;
-        totalFree += l.amount;
-        emit Unlocked(l.provider, claimId, l.amount);
+        (address provider, uint256 amount) = _take(claimId);
+        totalLocked -= amount;
+        freeStake[provider] += amount;
+        totalFree += amount;
+        emit Unlocked(provider, claimId, amount);
     }
 
     function slash(uint256 claimId, uint256 amount) external onlyMarket(claimId) {
-        Lock memory l = lockOf[claimId];
-        if (l.provider == address(0)) revert NoLock(claimId);
-        if (amount > l.amount) revert SlashTooLarge(claimId, amount, l.amount);
-        delete lockOf[claimId];
-        totalLocked -= l.amount;
-        uint256 rest = l.amount - amount;
+        (address provider, uint256 locked) = lockOf(claimId);
+        if (provider == address(0)) revert NoLock(claimId);
+        if (amount > locked) revert SlashTooLarge(claimId, amount, locked);
+        _take(claimId);
+        totalLocked -= locked;
+        uint256 rest = locked - amount;
         if (rest != 0) {
-            freeStake[l.provider] += rest;
+            freeStake[provider] += rest;
             totalFree += rest;
-            emit Unlocked(l.provider, claimId, rest);
+            emit Unlocked(provider, claimId, rest);
         }
-        emit Slashed(l.provider, claimId, amount);
+        emit Slashed(provider, claimId, amount);
         // the calling market measures what arrived (a fee-on-transfer token delivers less)
         if (amount != 0) Asset.push(asset, msg.sender, amount);
     }

@@ -16,7 +16,9 @@ import {
     GameAlreadySettled
 } from "./Errors.sol";
 
-/// @notice Whose move and of what kind (docs/protocol.md §6.3-6.4); 0 means "no game".
+/// @notice Whose move and of what kind (docs/protocol.md §6.3-6.4); 0 means "no game". OpSpecs
+/// (v7: the opened op's operand specs) comes between OpOpen and TensorReveal in play; it is
+/// appended so that the other phases keep their numbers.
 enum Phase {
     None,
     ExecReveal,
@@ -28,7 +30,8 @@ enum Phase {
     ElementPick,
     SumReveal,
     SumPick,
-    Step
+    Step,
+    OpSpecs
 }
 
 /// @notice 0 means "does not exist"; Active until one side wins (the step or a timeout decides);
@@ -62,9 +65,11 @@ struct Game {
     uint64 claimId;
     // slots 3..6
     bytes32 low; // agreed: S_lo, or P_lo (int256 as bytes32; P_lo = 0 whenever lo = 0)
-    bytes32 high; // disputed: S_hi, the current output-tree node, or P_hi
+    bytes32 high; // disputed: S_hi, then (openOp) the op's output root, the current node, or P_hi
     bytes32 revealHash; // keccak256 of the last revealed array
-    bytes32 commitment; // the program root until openOp, then keccak256(abi.encode(op, S_lo))
+    // the program root until openOp; in OpSpecs keccak256(abi.encode(op, programRoot)); from
+    // openSpecs on keccak256(abi.encode(op, S_lo))
+    bytes32 commitment;
     // slot 7: the opened op
     uint32 nInputs;
     uint32 nOps;
@@ -125,8 +130,8 @@ library GamePosition {
 
     function providerToMove(Game storage g) internal view returns (bool) {
         Phase p = g.phase;
-        return p == Phase.ExecReveal || p == Phase.OpOpen || p == Phase.TensorReveal || p == Phase.LeafReveal
-            || p == Phase.SumReveal;
+        return p == Phase.ExecReveal || p == Phase.OpOpen || p == Phase.OpSpecs || p == Phase.TensorReveal
+            || p == Phase.LeafReveal || p == Phase.SumReveal;
     }
 
     /// @dev The time after which the side to move loses by `timeout`.
@@ -173,9 +178,17 @@ library GamePosition {
         g.phase = hi - lo == 1 ? atWidthOne : otherwise;
     }
 
-    /// @dev The opened op (`opIndex`, committed as `commitment`): the position becomes the root of its
-    /// output tree, `height` levels above its leaves.
-    function openOp(Game storage g, Op memory op, uint256 opIndex, bytes32 outRoot, bytes32 commitment)
+    /// @dev The op is opened (`openOp`): the disputed value is its output root; its operand specs
+    /// follow (`openSpecs`), checked against `opening`, the hash of the op and the program root.
+    function opOpened(Game storage g, bytes32 opening, bytes32 outRoot) internal {
+        g.commitment = opening;
+        g.high = outRoot;
+        g.phase = Phase.OpSpecs;
+    }
+
+    /// @dev The opened op (`opIndex`, committed as `commitment`) passed the table rules (`openSpecs`):
+    /// the position becomes the root of its output tree (`high`), `height` levels above its leaves.
+    function openOp(Game storage g, Op memory op, uint256 opIndex, bytes32 commitment)
         internal
         returns (uint256 height)
     {
@@ -187,7 +200,6 @@ library GamePosition {
         g.outLeaves = uint64(leaves);
         g.kChunks = uint32(op.K / 32);
         g.height = uint8(height);
-        g.high = outRoot;
         if (height == 0) atLeaf(g);
         else g.phase = Phase.TensorReveal;
     }

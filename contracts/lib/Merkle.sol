@@ -24,9 +24,45 @@ library Merkle {
     {
         uint256 depth = siblings.length;
         if (depth < 256 && index >> depth != 0) revert IndexOutOfRange(index, uint256(1) << depth);
-        node = leaf;
-        for (uint256 l; l < depth; ++l) {
-            node = ((index >> l) & 1) == 1 ? hashPair(siblings[l], node) : hashPair(node, siblings[l]);
+        // in assembly, scratch space only: the Solidity loop cost ~400 gas a level, half of it
+        // around the precompile call (docs/benchmarks.md, gas section)
+        assembly ("memory-safe") {
+            node := leaf
+            for { let l := 0 } lt(l, depth) { l := add(l, 1) } {
+                let right := and(shr(l, index), 1)
+                mstore(shl(5, right), node) // the node left (0x00) or right (0x20) of its sibling
+                mstore(shl(5, iszero(right)), calldataload(add(siblings.offset, shl(5, l))))
+                if iszero(staticcall(gas(), 0x02, 0x00, 0x40, 0x00, 0x20)) { revert(0, 0) }
+                node := mload(0x00)
+            }
+        }
+    }
+
+    /// @notice The roots reached from `leafA` and from `leafB`, both at `index`, through the same
+    /// `siblings` (a slot before and after a write): one loop reads each sibling once.
+    function rootsFrom(bytes32 leafA, bytes32 leafB, uint256 index, bytes32[] calldata siblings)
+        internal
+        view
+        returns (bytes32 a, bytes32 b)
+    {
+        uint256 depth = siblings.length;
+        if (depth < 256 && index >> depth != 0) revert IndexOutOfRange(index, uint256(1) << depth);
+        assembly ("memory-safe") {
+            a := leafA
+            b := leafB
+            for { let l := 0 } lt(l, depth) { l := add(l, 1) } {
+                let s := calldataload(add(siblings.offset, shl(5, l)))
+                let at := shl(5, and(shr(l, index), 1)) // the node's offset; its sibling's is 0x20 - at
+                let other := xor(at, 0x20)
+                mstore(at, a)
+                mstore(other, s)
+                if iszero(staticcall(gas(), 0x02, 0x00, 0x40, 0x00, 0x20)) { revert(0, 0) }
+                a := mload(0x00)
+                mstore(at, b)
+                mstore(other, s)
+                if iszero(staticcall(gas(), 0x02, 0x00, 0x40, 0x00, 0x20)) { revert(0, 0) }
+                b := mload(0x00)
+            }
         }
     }
 
@@ -83,8 +119,20 @@ library Merkle {
         }
     }
 
-    /// @notice ceil(log2(n)), 0 for n <= 1.
+    /// @notice ceil(log2(n)), 0 for n <= 1: the bit length of n - 1, by binary search (a loop
+    /// over the bits cost ~2k gas at 2^16, three times an opening).
     function ceilLog2(uint256 n) internal pure returns (uint256 d) {
-        while ((uint256(1) << d) < n) ++d;
+        if (n <= 1) return 0;
+        assembly ("memory-safe") {
+            let x := sub(n, 1)
+            let r := shl(7, lt(0xffffffffffffffffffffffffffffffff, x))
+            r := or(r, shl(6, lt(0xffffffffffffffff, shr(r, x))))
+            r := or(r, shl(5, lt(0xffffffff, shr(r, x))))
+            r := or(r, shl(4, lt(0xffff, shr(r, x))))
+            r := or(r, shl(3, lt(0xff, shr(r, x))))
+            r := or(r, shl(2, lt(0xf, shr(r, x))))
+            r := or(r, shl(1, lt(0x3, shr(r, x))))
+            d := add(or(r, gt(shr(r, x), 1)), 1) // floor(log2 x) + 1
+        }
     }
 }

@@ -76,9 +76,9 @@ library OpCodec {
     uint256 internal constant MAX_GROUP = 64;
     /// @dev v7: "no operand" (b of an op that reads none) is the full 32-bit slot id 0xFFFFFFFF.
     uint32 internal constant NONE = 0xFFFFFFFF;
-    /// @dev v7: the most slots (nInputs + nOps) of a program: state trees of depth <= 20, so the
-    /// opening's proofs and M_max stay within the bond's gas bounds (docs/protocol.md §1, §6.5).
-    uint256 internal constant MAX_SLOTS = 2 ** 20;
+    /// @dev v7: the most slots (nInputs + nOps) of a program: state trees of depth <= 17, so each
+    /// of the opening's two moves stays under 100k gas on anvil (docs/protocol.md §1, §6.5).
+    uint256 internal constant MAX_SLOTS = 2 ** 17;
     uint256 internal constant MAX_K = 131071;
 
     uint256 internal constant MAX_TENSOR_ELEMS = 2 ** 31;
@@ -123,10 +123,6 @@ library OpCodec {
     uint8 internal constant F_PERIOD = 52;
     uint8 internal constant F_RESERVED = 62;
 
-    function _field(uint256 w, uint256 offset, uint256 size) private pure returns (uint256) {
-        return (w >> (256 - 8 * (offset + size))) & ((uint256(1) << (8 * size)) - 1);
-    }
-
     function decode(bytes calldata enc) internal pure returns (Op memory op) {
         if (enc.length != 64) revert BadOpLength(enc.length);
         uint256 w0;
@@ -138,37 +134,42 @@ library OpCodec {
         op = _decodeWords(w0, w1);
     }
 
+    /// @dev Each field of bytes `offset .. offset+size` of the 64 bytes into its word of the struct
+    /// (Op's fields are in encoding order, one memory word each; int8 fields sign-extended), in
+    /// assembly: field-by-field Solidity assignment cost ~10k gas per decode (docs/benchmarks.md).
     function _decodeWords(uint256 w0, uint256 w1) private pure returns (Op memory op) {
-        op.opcode = uint8(_field(w0, 0, 1));
-        op.flags = uint8(_field(w0, 1, 1));
-        // v7: each slot id's low 16 bits at bytes 2..7, its high 16 bits at bytes 56..61 (w1 24..29)
-        op.out = uint32(_field(w0, 2, 2) | (_field(w1, 24, 2) << 16));
-        op.a = uint32(_field(w0, 4, 2) | (_field(w1, 26, 2) << 16));
-        op.b = uint32(_field(w0, 6, 2) | (_field(w1, 28, 2) << 16));
-        op.M = uint32(_field(w0, 8, 4));
-        op.K = uint32(_field(w0, 12, 4));
-        op.N = uint32(_field(w0, 16, 4));
-        op.mult = uint32(_field(w0, 20, 4));
-        op.shift = uint8(_field(w0, 24, 1));
-        op.zp = int8(uint8(_field(w0, 25, 1)));
-        op.lo = int8(uint8(_field(w0, 26, 1)));
-        op.hi = int8(uint8(_field(w0, 27, 1)));
-        op.B = uint32(_field(w0, 28, 4));
-        op.H = uint16(_field(w1, 0, 2));
-        op.W = uint16(_field(w1, 2, 2));
-        op.C = uint16(_field(w1, 4, 2));
-        op.KH = uint8(_field(w1, 6, 1));
-        op.KW = uint8(_field(w1, 7, 1));
-        op.S = uint8(_field(w1, 8, 1));
-        op.P = uint8(_field(w1, 9, 1));
-        op.padv = int8(uint8(_field(w1, 10, 1)));
-        op.mult2 = uint32(_field(w1, 11, 4));
-        op.kind = uint8(_field(w1, 15, 1));
-        op.pos = uint32(_field(w1, 16, 4));
-        op.period = uint32(_field(w1, 20, 4));
         // bytes 62..63 = w1 bytes 30..31 are reserved (v7: 56..61 hold the slot ids' high halves)
         uint256 reserved = w1 & 0xFFFF;
         if (reserved != 0) revert BadOpField(F_RESERVED, reserved);
+        assembly ("memory-safe") {
+            mstore(op, shr(248, w0)) // opcode
+            mstore(add(op, 0x20), and(shr(240, w0), 0xff)) // flags
+            // v7: a slot id's low 16 bits at bytes 2..7 (w0), its high 16 bits at 56..61 (w1 24..29)
+            mstore(add(op, 0x40), or(and(shr(224, w0), 0xffff), shl(16, and(shr(48, w1), 0xffff)))) // out
+            mstore(add(op, 0x60), or(and(shr(208, w0), 0xffff), shl(16, and(shr(32, w1), 0xffff)))) // a
+            mstore(add(op, 0x80), or(and(shr(192, w0), 0xffff), shl(16, and(shr(16, w1), 0xffff)))) // b
+            mstore(add(op, 0xa0), and(shr(160, w0), 0xffffffff)) // M
+            mstore(add(op, 0xc0), and(shr(128, w0), 0xffffffff)) // K
+            mstore(add(op, 0xe0), and(shr(96, w0), 0xffffffff)) // N
+            mstore(add(op, 0x100), and(shr(64, w0), 0xffffffff)) // mult
+            mstore(add(op, 0x120), and(shr(56, w0), 0xff)) // shift
+            mstore(add(op, 0x140), signextend(0, and(shr(48, w0), 0xff))) // zp
+            mstore(add(op, 0x160), signextend(0, and(shr(40, w0), 0xff))) // lo
+            mstore(add(op, 0x180), signextend(0, and(shr(32, w0), 0xff))) // hi
+            mstore(add(op, 0x1a0), and(w0, 0xffffffff)) // B
+            mstore(add(op, 0x1c0), and(shr(240, w1), 0xffff)) // H
+            mstore(add(op, 0x1e0), and(shr(224, w1), 0xffff)) // W
+            mstore(add(op, 0x200), and(shr(208, w1), 0xffff)) // C
+            mstore(add(op, 0x220), and(shr(200, w1), 0xff)) // KH
+            mstore(add(op, 0x240), and(shr(192, w1), 0xff)) // KW
+            mstore(add(op, 0x260), and(shr(184, w1), 0xff)) // S
+            mstore(add(op, 0x280), and(shr(176, w1), 0xff)) // P
+            mstore(add(op, 0x2a0), signextend(0, and(shr(168, w1), 0xff))) // padv
+            mstore(add(op, 0x2c0), and(shr(136, w1), 0xffffffff)) // mult2
+            mstore(add(op, 0x2e0), and(shr(128, w1), 0xff)) // kind
+            mstore(add(op, 0x300), and(shr(96, w1), 0xffffffff)) // pos
+            mstore(add(op, 0x320), and(shr(64, w1), 0xffffffff)) // period
+        }
     }
 
     /// @notice Whether the op reads a second operand `b`.
@@ -419,9 +420,28 @@ library OpCodec {
 
     /// @notice Bytes of one output leaf: 128 for int32 outputs, 32 for int8.
     function outLeafBytes(Op memory op) internal pure returns (uint256) {
-        uint8 c = op.opcode;
+        return _outLeafBytes(op.opcode, op.flags);
+    }
+
+    function _outLeafBytes(uint8 c, uint8 flags) private pure returns (uint256) {
         if (c == MATMUL || c == ADD || c == GSUM || c == REDUCE || c == MUL) return 128;
-        if ((c == RELU || c == WRITE || c == UPDATE) && op.flags & FLAG_INT32 != 0) return 128;
+        if ((c == RELU || c == WRITE || c == UPDATE) && flags & FLAG_INT32 != 0) return 128;
         return 32;
+    }
+
+    /// @notice `decode(enc).outSpec()` without building the struct (a spec source, v7): the same
+    /// length and reserved-bytes checks, then dtype and element count from opcode, flags, M, N.
+    function outSpecOf(bytes calldata enc) internal pure returns (uint8 dtype, uint256 numel) {
+        if (enc.length != 64) revert BadOpLength(enc.length);
+        uint256 w0;
+        uint256 w1;
+        assembly {
+            w0 := calldataload(enc.offset)
+            w1 := calldataload(add(enc.offset, 32))
+        }
+        uint256 reserved = w1 & 0xFFFF; // v7: bytes 62..63
+        if (reserved != 0) revert BadOpField(F_RESERVED, reserved);
+        dtype = _outLeafBytes(uint8(w0 >> 248), uint8(w0 >> 240)) == 128 ? INT32 : INT8;
+        numel = ((w0 >> 160) & 0xFFFFFFFF) * ((w0 >> 96) & 0xFFFFFFFF);
     }
 }

@@ -17,15 +17,24 @@ struct StepData {
     bytes32[] bSlotProof;
 }
 
-/// @notice The provider's opening of op `a` at the end of the execution level (§6.3): the op under
-/// the program root's ops half, its output slot's transition, and (v4) each operand slot's spec
-/// source: its 32-byte input spec leaf under `inputSpecRoot`, or the 64-byte op that writes it
-/// under `opsRoot` (`bSpec` unused when the op reads no `b`).
+/// @notice The provider's opening of op `a` at the end of the execution level (§6.3, `openOp`): the
+/// op under the program root's ops half and its output slot's transition. The operand slots' spec
+/// sources follow in `openSpecs` (v7: one move each stays under 100k gas).
 struct OpOpening {
     bytes op;
     bytes32[] opProof;
     bytes32 outRoot;
     bytes32[] outProof;
+    bytes32 opsRoot;
+    bytes32 inputSpecRoot;
+}
+
+/// @notice The second half of an opening (v7, `openSpecs`): the opened op again (as `openOp` kept
+/// it), the program root's halves, and the spec source of each operand
+/// slot with its sibling path: its 32-byte input spec leaf under `inputSpecRoot`, or the 64-byte op
+/// that writes it under `opsRoot` (`bSpec` unused when the op reads no `b`), docs/protocol.md §6.3.
+struct SpecOpening {
+    bytes op;
     bytes32 opsRoot;
     bytes32 inputSpecRoot;
     bytes aSpec;

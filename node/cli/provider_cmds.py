@@ -230,6 +230,14 @@ def list_cmd(addresses: tuple[str, ...], config_file: Path | None, as_json: bool
     help="on a token market: ETH per whole token, to weigh bonds and rewards against gas "
     "(without it a token market's jobs are skipped, not judged)",
 )
+@click.option(
+    "--claim-and-submit/--claim-first",
+    default=False,
+    show_default=True,
+    help="execute before claiming, then claim and submit in one transaction (one transaction "
+    "less; the job is not locked while it runs and the result is visible in the mempool before "
+    "the claim is mined: for a private mempool or sequencer, docs/operator.md)",
+)
 @block_time_option("seconds per block (default: measured from recent blocks)")
 @gas_price_option("gwei (default: the node's gas price)")
 @metrics_options
@@ -244,6 +252,7 @@ def run_cmd(
     macs_per_second: float,
     max_output_kb: int,
     asset_price_eth: float | None,
+    claim_and_submit: bool,
     block_time: float | None,
     gas_price_gwei: float | None,
     metrics_port: int | None,
@@ -264,6 +273,7 @@ def run_cmd(
         "macs_per_second": macs_per_second,
         "max_output_bytes": max_output_kb * 1024,
         "asset_price_eth": asset_price_eth,
+        "claim_and_submit": claim_and_submit,
         "block_time": block_time,
         "gas_price": None if gas_price_gwei is None else int(gas_price_gwei * GWEI),
         "metrics_port": metrics_port,

@@ -19,10 +19,12 @@ class PickState:
 
 @dataclass(frozen=True)
 class OpOpening:
-    """DisputeGame.OpOpening: op `a` under the ops root (the program root's first half), its
-    output root as slot `op.out` of S_{a+1} (empty in S_a: one sibling path serves both), and
-    each operand slot's spec source (v3: an input's spec leaf or the op that writes the slot,
-    with its path; empty for an absent `b`), for the table rules."""
+    """The opening of op `a`, both its moves (v7): `openOp` takes `as_struct` (DisputeGame.OpOpening:
+    the op under the ops root, the program root's first half, and its output root as slot
+    `op.out` of S_{a+1}, empty in S_a: one sibling path serves both); `openSpecs` takes
+    `specs_struct` (DisputeGame.SpecOpening: the op again, the root's halves and
+    each operand slot's spec source, an input's spec leaf or the op that writes the slot, with its
+    path; empty for an absent `b`), for the table rules."""
 
     op: bytes
     op_proof: tuple[bytes, ...]
@@ -43,6 +45,13 @@ class OpOpening:
             "outProof": list(self.out_proof),
             "opsRoot": self.ops_root,
             "inputSpecRoot": self.input_spec_root,
+        }
+
+    def specs_struct(self) -> dict[str, object]:
+        return {
+            "op": self.op,
+            "opsRoot": self.ops_root,
+            "inputSpecRoot": self.input_spec_root,
             "aSpec": self.a_spec,
             "aSpecProof": list(self.a_spec_proof),
             "bSpec": self.b_spec,
@@ -52,6 +61,13 @@ class OpOpening:
 
 @dataclass(frozen=True)
 class OpenOp:
+    opening: OpOpening
+
+
+@dataclass(frozen=True)
+class OpenSpecs:
+    """The opening's second move (v7): the operand specs of the op `openOp` opened."""
+
     opening: OpOpening
 
 
@@ -146,6 +162,7 @@ Action = (
     RevealStates
     | PickState
     | OpenOp
+    | OpenSpecs
     | RevealNodes
     | PickNode
     | RevealLeaf
@@ -163,6 +180,7 @@ FUNCTION = {
     RevealStates: "revealStates",
     PickState: "pickState",
     OpenOp: "openOp",
+    OpenSpecs: "openSpecs",
     RevealNodes: "revealNodes",
     PickNode: "pickNode",
     RevealLeaf: "revealLeaf",
@@ -183,6 +201,8 @@ def call_args(action: Action) -> list[object]:
         return [list(action.roots), action.seg]
     if isinstance(action, OpenOp):
         return [action.opening.as_struct()]
+    if isinstance(action, OpenSpecs):
+        return [action.opening.specs_struct()]
     if isinstance(action, RevealNodes):
         return [list(action.nodes)]
     if isinstance(action, PickNode):

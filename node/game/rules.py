@@ -26,7 +26,8 @@ WORD = 32
 
 
 class Phase(IntEnum):
-    """DisputeGame.Phase (protocol.md §6.3)."""
+    """DisputeGame.Phase (protocol.md §6.3). The numbers are the contract's, not the order of
+    play: OP_SPECS (v7) comes between OP_OPEN and TENSOR_REVEAL; compare phases with `order`."""
 
     NONE = 0
     EXEC_REVEAL = 1
@@ -39,10 +40,16 @@ class Phase(IntEnum):
     SUM_REVEAL = 8
     SUM_PICK = 9
     STEP = 10
+    OP_SPECS = 11  # v7: the opening's second move, appended (the other numbers stay)
 
     @property
     def provider_moves(self) -> bool:
         return self in _PROVIDER_PHASES
+
+    @property
+    def order(self) -> int:
+        """The phase's place in the order of play (OP_SPECS right after OP_OPEN)."""
+        return _ORDER[self]
 
     @property
     def level(self) -> str:
@@ -53,15 +60,32 @@ class Phase(IntEnum):
 _PROVIDER_PHASES = {
     Phase.EXEC_REVEAL,
     Phase.OP_OPEN,
+    Phase.OP_SPECS,
     Phase.TENSOR_REVEAL,
     Phase.LEAF_REVEAL,
     Phase.SUM_REVEAL,
 }
+_PLAY_ORDER = (
+    Phase.NONE,
+    Phase.EXEC_REVEAL,
+    Phase.EXEC_PICK,
+    Phase.OP_OPEN,
+    Phase.OP_SPECS,
+    Phase.TENSOR_REVEAL,
+    Phase.TENSOR_PICK,
+    Phase.LEAF_REVEAL,
+    Phase.ELEMENT_PICK,
+    Phase.SUM_REVEAL,
+    Phase.SUM_PICK,
+    Phase.STEP,
+)
+_ORDER = {p: i for i, p in enumerate(_PLAY_ORDER)}
 _LEVELS = {
     Phase.NONE: "none",
     Phase.EXEC_REVEAL: "execution",
     Phase.EXEC_PICK: "execution",
     Phase.OP_OPEN: "opening",
+    Phase.OP_SPECS: "opening",
     Phase.TENSOR_REVEAL: "tensor",
     Phase.TENSOR_PICK: "tensor",
     Phase.LEAF_REVEAL: "reduction",
@@ -195,8 +219,16 @@ def narrow(v: GameView, revealed: Sequence[bytes], seg: int) -> GameView:
 
 
 def open_op(v: GameView, op_bytes: bytes, out_root: bytes) -> GameView:
-    """GamePosition.openOp: op `lo` is opened; the position becomes the root of its output tree
-    (or, for a one-leaf output, that leaf at once)."""
+    """GamePosition.opOpened: op `lo` is opened (its leaf proof, op rules and output slot);
+    the disputed value is its output root; its operand specs follow (`openSpecs`, v7)."""
+    from node.game.view import OpenedOp
+
+    return replace(v, phase=Phase.OP_SPECS, high=out_root, opened=OpenedOp(op_bytes, out_root))
+
+
+def open_specs(v: GameView, op_bytes: bytes, out_root: bytes) -> GameView:
+    """GamePosition.openOp (at `openSpecs`): the op passed the table rules; the position
+    becomes the root of its output tree (or, for a one-leaf output, that leaf at once)."""
     from node.game.view import OpenedOp
 
     op = Op.decode(op_bytes)
@@ -274,6 +306,8 @@ def after(v: GameView, action: act.Action) -> GameView:
         return narrow(v, [word(s) for s in action.sums], action.seg)
     if isinstance(action, act.OpenOp):
         return open_op(v, action.opening.op, action.opening.out_root)
+    if isinstance(action, act.OpenSpecs):
+        return open_specs(v, action.opening.op, action.opening.out_root)
     if isinstance(action, act.PickNode):
         return descend(v, action.child, action.nodes[action.child])
     if isinstance(action, act.PickElement):

@@ -13,6 +13,7 @@ from typing import Protocol
 from node.game.actions import (
     Action,
     OpenOp,
+    OpenSpecs,
     OpOpening,
     PickElement,
     PickNode,
@@ -104,6 +105,8 @@ def _provider_move(v: GameView, t: GameTrace) -> Action:
         return RevealStates(tuple(t.state_root(p) for p in points(v.lo, v.hi, v.arity)[1:-1]))
     if v.phase == Phase.OP_OPEN:
         return OpenOp(_opening(v.lo, t))
+    if v.phase == Phase.OP_SPECS:  # the opening's second move (after a restart too: lo is the op)
+        return OpenSpecs(_opening(v.lo, t))
     if v.phase == Phase.TENSOR_REVEAL:
         m = min(v.log2_arity, v.height)
         return RevealNodes(tuple(t.children(v.op_slot, v.height, v.index, m)))

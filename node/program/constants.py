@@ -13,9 +13,9 @@ WORD: Final = 32
 LEAF_ELEMS: Final = 32
 # Largest K such that K * 128 * 128 < 2^31: no partial sum of int8 products can overflow int32.
 MAX_K: Final = 131071
-# v7: slot ids are 32 bits; at most 2^20 slots keeps every tree of slots (state, ops, input specs)
-# at depth <= 20, so the opening's gas and the worst path's move count stay bounded (protocol.md 6.5).
-MAX_SLOTS: Final = 1 << 20
+# v7: slot ids are 32 bits; at most 2^17 slots keeps every tree of slots (state, ops, input specs)
+# at depth <= 17, so each of the opening's two moves stays under 100k gas (protocol.md 1, 6.5).
+MAX_SLOTS: Final = 1 << 17
 # Largest group count G of gmax / gsum: one step reads G input leaves with one multiproof and
 # must stay within 300k gas (docs/benchmarks.md, one-step gas of the new ops).
 MAX_GROUP: Final = 64

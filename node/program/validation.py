@@ -11,7 +11,8 @@ Two kinds of rules, applied in this order, the same on both sides (v4):
   commits (an input's spec leaf, an op output's producing op): T1, an input operand's spec leaf
   is well-formed (`spec_leaf_violation`); T2, each operand has the dtype and element count the
   op expects (`operand_expectations`, the one opcode -> operands table, `operand_violation`).
-  `openOp` checks them for the op it opens (`opening_violation` is exactly that check).
+  `openSpecs` (v7: the opening's second move, after `openOp`'s op rules) checks them for the op
+  it opens (`opening_violation` is exactly the two moves' check).
 
 tests/vectors/validation.json pins every rule of both kinds.
 """
@@ -577,8 +578,8 @@ def _mismatch(op: Op, index: int, want: Operand, got: TensorSpec) -> Violation |
 def opening_violation(
     enc: bytes, index: int, n_inputs: int, sources: Mapping[int, bytes]
 ) -> Violation | None:
-    """What `DisputeGame.openOp` checks of op `index` once its proofs hold (section 6.3): the op
-    rules, then operand a and then b: the spec its source commits, `sources[slot]`, an input's
+    """What the opening checks of op `index` once its proofs hold (section 6.3): the op rules
+    (`DisputeGame.openOp`), then (`openSpecs`, v7) operand a and then b: the spec its source commits, `sources[slot]`, an input's
     32-byte spec leaf (slot < n_inputs, T1) or the 64-byte op that writes the slot (its out
     spec, decoded, not validated), then T2."""
     v = encoding_violation(enc, index, n_inputs)

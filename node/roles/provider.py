@@ -28,6 +28,7 @@ from node.roles.daemon import DaemonPolicy, RoleDaemon, RoleKind
 from node.roles.errors import InsufficientStake
 from node.roles.records import JobRecord, ProviderStage
 from node.roles.replica import ReplicaRole
+from node.roles.work import JobWork
 from node.storage.errors import ContentMismatch, ContentUnavailable, InvalidCid, StorageError
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,11 @@ class ProviderPolicy(DaemonPolicy):
     asset_price_eth: float | None = None
     # take seats of replicated jobs too, when the deployment has a replica market (§6.8)
     replicas: bool = True
+    # execute first, then claim and submit in one transaction (claimAndSubmit, protocol.md §6.2):
+    # cheaper by a transaction, but the job is not locked while it runs (another provider may
+    # take it: the work is lost) and the result is public in the mempool before the claim is
+    # mined (a copier may front-run it). Off: claim first, execute under the lock.
+    claim_and_submit: bool = False
 
 
 class Provider(RoleDaemon[JobRecord]):
@@ -301,6 +307,8 @@ class Provider(RoleDaemon[JobRecord]):
             if note != rec.note:  # once per change, not on every tick of the wait
                 log.warning("job %d: %s", job.job_id, note)
             return self.save(dataclasses.replace(rec, note=note))
+        if pol.claim_and_submit:
+            return self._claim_and_submit(job, rec, work)
         try:
             self.ctx.send(d.market.claim_job(job.job_id))
         except TransactionReverted as exc:
@@ -314,6 +322,49 @@ class Provider(RoleDaemon[JobRecord]):
         log.info("job %d: claimed (claim %d)", job.job_id, claim_id)
         return self.save(
             dataclasses.replace(rec, stage=Stage.CLAIMED, claim_id=claim_id, note=None)
+        )
+
+    def _claim_and_submit(self, job: Job, rec: JobRecord, work: JobWork) -> JobRecord:
+        """The fused path (policy `claim_and_submit`): execute while the job is still Open, then
+        claim and submit in one transaction. Another provider's claim mined first makes ours
+        revert (WrongJobState) on its dry run: the job is left to them, as after a lost claim."""
+        d, me = self.ctx.deployment, self.ctx.address
+        if not work.ready():  # executing: the record stays NEW until the result is in hand
+            return rec
+        result = work.claim()
+        self._keep_output(job.job_id, result.output)
+        locator = self.store_output(job.job_id, result.output)
+        try:
+            self.ctx.send(
+                d.market.claim_and_submit(
+                    job.job_id, result.s_n, result.output_root, result.output_proof, locator
+                )
+            )
+        except TransactionReverted as exc:
+            if exc.error_name == ContractError.JOB_COOLING_DOWN:
+                return self._cooling(job.job_id, int(exc.error_args.get("reopensAt", 0)), rec)
+            if exc.error_name == ContractError.WRONG_JOB_STATE:
+                return rec  # claimed by someone else since we read it
+            raise
+        claim_id = d.market.job(job.job_id).current_claim
+        if d.market.claim(claim_id).provider != me:
+            return rec
+        log.info(
+            "job %d: claimed and submitted (claim %d, S_N 0x%s…, output %s)",
+            job.job_id,
+            claim_id,
+            result.s_n.hex()[:12],
+            locator,
+        )
+        return self.save(
+            dataclasses.replace(
+                rec,
+                stage=Stage.SUBMITTED,
+                claim_id=claim_id,
+                s_n="0x" + result.s_n.hex(),
+                output=locator,
+                note=None,
+            )
         )
 
     def _cooling(self, job_id: int, reopens_at: int, rec: JobRecord) -> JobRecord:
@@ -405,8 +456,9 @@ class Provider(RoleDaemon[JobRecord]):
         demand_pending = claim.output_due != 0 and not claim.output_published
         window_over = d.now() >= claim.submitted_at + job.params.challenge_window
         if active == 0 and window_over and not demand_pending:
-            # dry run first: a game opened or resolved since we read is caught there
-            self.ctx.send(d.market.finalize(job.job_id, claim.claim_id))
+            # dry run first: a game opened or resolved since we read is caught there; the reward
+            # is paid out in the same transaction (the tick would withdraw it next anyway)
+            self.ctx.send(d.market.finalize_and_withdraw(job.job_id, claim.claim_id))
             self.finish(rec, Stage.DONE, "finalized")
 
     def _defend_games(self, job: Job, rec: JobRecord, claim: Claim) -> int:

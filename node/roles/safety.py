@@ -8,10 +8,10 @@ about them) and `poc deploy` (which derives the market's floors from it):
   least one block time per move. `provider_moves` counts the moves of one program's worst path
   (the same narrowing as node/game/rules.py `points`, arity k = 16); `MAX_PROVIDER_MOVES` bounds
   every program the protocol accepts (MAX_SLOTS ops, tensors of at most MAX_TENSOR_ELEMS
-  elements, K <= MAX_K): 5 execution reveals (v7: MAX_SLOTS = 2^20) + 1 opening + 7 tensor
-  reveals + 1 leaf + 3 sum reveals = 17.
-- the **challenger bond** must pay the provider's gas for a whole defence: one opening
-  (OPEN_GAS) and the other moves (MOVE_GAS each) at the chain's gas price.
+  elements, K <= MAX_K): 5 execution reveals (v7: MAX_SLOTS = 2^17) + 2 opening moves (v7:
+  openOp, openSpecs) + 7 tensor reveals + 1 leaf + 3 sum reveals = 18.
+- the **challenger bond** must pay the provider's gas for a whole defence: the opening's two
+  moves (OPEN_GAS together) and the other moves (MOVE_GAS each) at the chain's gas price.
 - **execute-within** must hold the execution and two transactions (claim, submit); the
   **challenge window** must let a watchtower re-execute and land a challenge.
 - the **output** must be publishable on demand (issue 11, P6): the poster may demand it, free,
@@ -45,14 +45,15 @@ from node.program.program import Program
 
 LOG2_ARITY = 4  # protocol.md §6.1: k = 16
 ARITY = 1 << LOG2_ARITY
-# A provider move other than the opening, upper bound: the largest measured is revealNodes at
-# 72k gas (docs/benchmarks.md, gas section). The opening (openOp, v4: op, slot and both operand
-# spec proofs) grows with the trees' depth: 108,368 gas on a 100-op program, 214,407 at MAX_SLOTS
-# = 2^20 slots with both operands written by ops, every proof 20 levels deep (v7;
-# tests/contracts/test_table_rules.py, the deepest trees the protocol admits; 187,695 at v6's
-# 65,535 slots).
+# Every provider move, upper bound: the largest measured are the opening's two moves (v7) at the
+# deepest trees the protocol admits, MAX_SLOTS = 2^17 slots with both operands written by ops:
+# openOp 98,607 and openSpecs 91,934 gas on the embedded chain, 95,807 and 89,134 on anvil
+# (tests/contracts/test_table_rules.py); then revealNodes at 72k (docs/benchmarks.md, gas
+# section). The opening's two moves together (190,541 there) stay under OPEN_GAS = 2 x MOVE_GAS,
+# which the bond counts in place of two MOVE_GAS.
 MOVE_GAS = 100_000
-OPEN_GAS = 220_000
+OPEN_GAS = 200_000
+OPENING_MOVES = 2  # openOp, openSpecs
 # The deployment's clock floor never goes below this (the contracts' MIN_CLOCK before it became a
 # deployment parameter): a node's polling and a short restart fit in it on any chain.
 CLOCK_FLOOR_S = 60
@@ -78,10 +79,10 @@ def tensor_reveals(height: int, log2_arity: int = LOG2_ARITY) -> int:
 
 
 def op_moves(op: Op, arity: int = ARITY) -> int:
-    """Provider moves once op `op` is reached: the opening, the tensor level and, for a matmul,
-    the leaf and the reduction level over K/32 chunks."""
+    """Provider moves once op `op` is reached: the opening's two, the tensor level and, for a
+    matmul, the leaf and the reduction level over K/32 chunks."""
     log2k = arity.bit_length() - 1
-    moves = 1 + tensor_reveals(depth_for(op.out_spec.n_leaves), log2k)
+    moves = OPENING_MOVES + tensor_reveals(depth_for(op.out_spec.n_leaves), log2k)
     if op.opcode in REDUCTION_OPS:
         moves += 1 + reveals(op.K // LEAF_ELEMS, arity)
     return moves
@@ -98,28 +99,28 @@ def max_provider_moves(arity: int = ARITY) -> int:
     log2k = arity.bit_length() - 1
     return (
         reveals(MAX_SLOTS, arity)
-        + 1
+        + OPENING_MOVES
         + tensor_reveals(MAX_TENSOR_HEIGHT, log2k)
         + 1
         + reveals(MAX_K // LEAF_ELEMS, arity)
     )
 
 
-MAX_PROVIDER_MOVES = max_provider_moves()  # 17 (v7)
-# 1,820,000: the most gas an honest defence spends (one opening, 16 other moves)
-DEFENCE_GAS = OPEN_GAS + (MAX_PROVIDER_MOVES - 1) * MOVE_GAS
+MAX_PROVIDER_MOVES = max_provider_moves()  # 18 (v7: 2^17 slots, the opening in two moves)
+# 1,800,000: the most gas an honest defence spends (the opening's two moves, 16 other moves)
+DEFENCE_GAS = OPEN_GAS + (MAX_PROVIDER_MOVES - OPENING_MOVES) * MOVE_GAS
 
 
 def defence_bond(moves: int, gas_price: int, margin: float) -> int:
-    """The smallest bond that pays `moves` provider moves (one of them the opening) at
+    """The smallest bond that pays `moves` provider moves (two of them the opening) at
     `gas_price`, times `margin`, in wei: exact (bonds pass 2^53 wei at high gas prices, where
     floats round)."""
     return math.ceil(defence_gas(moves) * gas_price * Fraction(margin))
 
 
 def defence_gas(moves: int) -> int:
-    """The provider's gas for a defence of `moves` moves: the opening and the others."""
-    return OPEN_GAS + max(moves - 1, 0) * MOVE_GAS
+    """The provider's gas for a defence of `moves` moves: the opening's two and the others."""
+    return OPEN_GAS + max(moves - OPENING_MOVES, 0) * MOVE_GAS
 
 
 def program_macs(program: Program) -> int:

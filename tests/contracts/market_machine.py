@@ -203,6 +203,19 @@ class MarketMachine(RuleBasedStateMachine):
             self.jobs[int(m.jobCount())] = 1
             self.reward_of[int(m.jobCount())] = reward
 
+    def post_many(self, poster: int, rewards: list[int]) -> None:
+        """A batch (issue 12): the same jobs as `post` one by one."""
+        m = self.sys.market
+        p = job_params(self.honest, self.chain, claimBy=self.chain.pending_timestamp + 3 * 86400)
+        first = int(m.jobCount()) + 1
+        posts = [(p, "ipfs://spec", r) for r in rewards]
+        sender = self.accts["posters"][poster]
+        if self._try(m.postMany, posts, value=sum(rewards), sender=sender):
+            for i, r in enumerate(rewards):
+                self.jobs[first + i] = 1
+                self.reward_of[first + i] = r
+            _count("batches posted (postMany)")
+
     def deposit(self, who: int, amount: int) -> None:
         prov = self.accts["providers"][who]
         if self._try(self.sys.stake.deposit, value=amount, sender=prov):
@@ -225,6 +238,135 @@ class MarketMachine(RuleBasedStateMachine):
         if self._try(m.claim, job, sender=prov):
             self.claims[int(self.sys.market.claimCount())] = 1
             self.ledger.stake(prov.address, -L)
+
+    def claim_and_submit(self, who: int, pick: int, lie: bool) -> None:
+        """The fused claim (issue 12): as `claim` then `submit_result`, in one transaction; a
+        second fused claim of the same job must be refused (one provider per job)."""
+        jobs = self._jobs_in(1) or sorted(self.jobs)
+        if not jobs:
+            return
+        job = jobs[pick % len(jobs)]
+        m, prov = self.sys.market, self.accts["providers"][who]
+        j = m.getJob(job)
+        now = self.chain.pending_timestamp
+        trace = self.liar if lie else self.honest
+        prog = trace.program
+        result = (
+            trace.states[-1],
+            trace.slot_root(prog.output_slot),
+            trace.output_proof(prog.output_slot),
+            "ipfs://o",
+        )
+        if j.state == 2:
+            self._expect_revert({"WrongJobState"}, m.claimAndSubmit, job, *result, sender=prov)
+            _count("fused claims of a claimed job refused")
+            return
+        if j.state != 1 or now > j.params.claimBy or self.ledger.free[prov.address] < L:
+            return
+        if now < j.reopensAt:
+            self._expect_revert({"JobCoolingDown"}, m.claimAndSubmit, job, *result, sender=prov)
+            return
+        if self._try(m.claimAndSubmit, job, *result, sender=prov):
+            cid = int(m.claimCount())
+            self.claims[cid] = 2
+            self.result_of[cid] = trace
+            self.ledger.stake(prov.address, -L)
+            _count("fused claims (claimAndSubmit)")
+
+    def claim_and_submit_many(self, who: int, lie: bool) -> None:
+        """A batch of fused claims (issue 12) over every job the provider may claim now; a
+        liar's batch lies in every job (each claim is disputed on its own)."""
+        m, prov = self.sys.market, self.accts["providers"][who]
+        now = self.chain.pending_timestamp
+        jobs = []
+        for job in self._jobs_in(1):
+            j = m.getJob(job)
+            if j.state == 1 and now <= j.params.claimBy and now >= j.reopensAt:
+                jobs.append(job)
+        jobs = jobs[: self.ledger.free[prov.address] // L]
+        if not jobs:
+            return
+        trace = self.liar if lie else self.honest
+        prog = trace.program
+        out = (
+            trace.states[-1],
+            trace.slot_root(prog.output_slot),
+            trace.output_proof(prog.output_slot),
+        )
+        first = int(m.claimCount()) + 1
+        if self._try(m.claimAndSubmitMany, [(j, *out, "ipfs://o") for j in jobs], sender=prov):
+            for cid in range(first, first + len(jobs)):
+                self.claims[cid] = 2
+                self.result_of[cid] = trace
+            self.ledger.stake(prov.address, -L * len(jobs))
+            _count("fused claim batches (claimAndSubmitMany)")
+
+    def finalize_and_withdraw_many(self, who: int) -> None:
+        """Every claim of provider `who` that may finalize now, in one call (issue 12)."""
+        m, prov = self.sys.market, self.accts["providers"][who]
+        now = self.chain.pending_timestamp
+        ready = []
+        for job in self._jobs_in(2):
+            cl = m.getClaim(m.getJob(job).currentClaim)
+            unpaid = [
+                x
+                for x, s_ in self.games.items()
+                if s_["claim"] == int(m.getJob(job).currentClaim)
+                and s_["status"] != ACTIVE
+                and not s_["settled"]
+            ]
+            if (
+                cl.provider == prov.address
+                and cl.state == 2
+                and cl.activeGames == 0
+                and cl.outputDue == 0
+                and now >= cl.submittedAt + WINDOW
+                and not unpaid
+            ):
+                ready.append(job)
+        if not ready:
+            return
+        if self._try(m.finalizeAndWithdrawMany, ready, sender=prov):
+            for job in ready:
+                self.ledger.credit(prov.address, self.reward_of[job])
+                self.ledger.stake(prov.address, L)
+            self.ledger.credit(prov.address, -self.ledger.credits[prov.address])
+            assert int(m.credits(prov.address)) == 0
+            _count("fused finalization batches (finalizeAndWithdrawMany)")
+
+    def finalize_and_withdraw(self, pick: int, by_other: bool) -> None:
+        """The provider's fused finalize (issue 12): paid at once; anyone else is refused."""
+        picked = self._picked_claimed_job(pick)
+        if picked is None:
+            return
+        job, cl = picked
+        prov = self._provider_of(cl)
+        if isinstance(prov, PuppetRef):
+            return
+        m, now = self.sys.market, self.chain.pending_timestamp
+        if by_other:
+            self._expect_revert(
+                {"NotProvider"}, m.finalizeAndWithdraw, job, sender=self.accts["anyone"]
+            )
+            return
+        ready = cl.state == 2 and cl.activeGames == 0 and now >= cl.submittedAt + WINDOW
+        if not ready or cl.outputDue != 0:
+            return  # the plain finalize's refusals are the same checks (`finalize`)
+        unpaid = [
+            x
+            for x, s_ in self.games.items()
+            if s_["claim"] == int(m.getJob(job).currentClaim)
+            and s_["status"] != ACTIVE
+            and not s_["settled"]
+        ]
+        if unpaid:
+            return
+        if self._try(m.finalizeAndWithdraw, job, sender=prov):
+            self.ledger.credit(cl.provider, self.reward_of[job])
+            self.ledger.credit(cl.provider, -self.ledger.credits[cl.provider])
+            self.ledger.stake(cl.provider, L)
+            assert int(m.credits(cl.provider)) == 0
+            _count("fused finalizations (finalizeAndWithdraw)")
 
     def claim_submit_challenge(self, who: int, pick: int, lie: bool, chal: int, seed: int) -> None:
         """The common path in one rule, so that sequences reach the game often."""
@@ -771,6 +913,11 @@ SCRIPT_ARGS = {
         "who": st.integers(0, 1), "pick": _I, "lie": st.booleans(), "chal": st.integers(0, 2), "seed": st.integers(0, 2**16),
     },
     "submit_result": {"pick": _I, "lie": st.booleans()},
+    "claim_and_submit": {"who": st.integers(0, 1), "pick": _I, "lie": st.booleans()},
+    "finalize_and_withdraw": {"pick": _I, "by_other": st.booleans()},
+    "post_many": {"poster": st.integers(0, 1), "rewards": st.lists(st.integers(1, 10**17), min_size=1, max_size=4)},
+    "claim_and_submit_many": {"who": st.integers(0, 1), "lie": st.booleans()},
+    "finalize_and_withdraw_many": {"who": st.integers(0, 1)},
     "challenge": {"pick": _I, "who": st.integers(0, 1), "random_play": st.booleans(), "seed": st.integers(0, 2**16)},
     "move": {"pick": _I, "moves": st.integers(1, 6)},
     "timeout": {"pick": _I},

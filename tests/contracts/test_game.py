@@ -6,6 +6,7 @@ Property tests use hypothesis with a bounded number of examples; POC_FUZZ=1 rais
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 
@@ -168,13 +169,13 @@ def test_padding_leaf_must_be_zero(system, provider, challenger, anyone, chain):
 # ------------------------------------------------------------------ move errors and clocks
 
 
-def _opening_args(t: Trace, i: int, **change: object) -> tuple:
-    """openOp's OpOpening for op `i` as the honest provider's solver builds it, with fields
-    replaced (Solidity names)."""
+def _opening_args(t: Trace, i: int, *, specs: bool = False, **change: object) -> tuple:
+    """openOp's OpOpening (or, `specs`, openSpecs' SpecOpening) for op `i` as the honest
+    provider's solver builds it, with fields replaced (Solidity names)."""
     v = synthetic_view(t, i, 0, phase=Phase.OP_OPEN, lo=i, hi=i + 1)
     (action,) = solve(v, Side.PROVIDER, t)
     assert isinstance(action, OpenOp)
-    struct = action.opening.as_struct()
+    struct = action.opening.specs_struct() if specs else action.opening.as_struct()
     struct.update(change)
     return tuple(struct.values())
 
@@ -224,18 +225,31 @@ def test_move_errors(system, provider, challenger, anyone, chain, honest_trace, 
         g.openOp(gid, _opening_args(t, 0, opProof=proof + [bytes(32)]), sender=provider)
     with ape.reverts(g.BadProof, which=7):
         g.openOp(gid, _opening_args(t, 0, outRoot=bytes(32)), sender=provider)
-    # v3: the program root's two halves, then each operand's committed spec (the matmul reads
-    # two inputs: their spec leaves under the input spec root)
+    # v3: the program root's two halves
     with ape.reverts(g.BadProof, which=8):
         g.openOp(gid, _opening_args(t, 0, inputSpecRoot=bytes(32)), sender=provider)
+    with ape.reverts(g.WrongPhase, gameId=gid, have=3, want=11):
+        g.openSpecs(gid, _opening_args(t, 0, specs=True), sender=provider)
+    g.openOp(gid, _opening_args(t, 0), sender=provider)
+    v = game_view(g, gid)
+    assert (v.phase, v.mover, v.high) == (Phase.OP_SPECS, Side.PROVIDER, t.root(op.out))
+    # v7, the second move: the op openOp kept, the halves again, then each
+    # operand's committed spec (the matmul reads two inputs: spec leaves under the spec root)
+    specs = functools.partial(_opening_args, t, 0, specs=True)
+    with ape.reverts(g.NotMover):
+        g.openSpecs(gid, specs(), sender=challenger)
+    with ape.reverts(g.OpCommitMismatch, gameId=gid):  # another op, or other halves
+        g.openSpecs(gid, specs(op=t.program.ops[1].encode()), sender=provider)
+    with ape.reverts(g.OpCommitMismatch, gameId=gid):
+        g.openSpecs(gid, specs(opsRoot=bytes(32)), sender=provider)
     a_spec, a_proof = t.program.spec_source(op.a)
     with ape.reverts(g.BadProof, which=9):
-        g.openOp(gid, _opening_args(t, 0, aSpecProof=[bytes(32)] * len(a_proof)), sender=provider)
+        g.openSpecs(gid, specs(aSpecProof=[bytes(32)] * len(a_proof)), sender=provider)
     with ape.reverts(g.ProofLength, which=10):
-        g.openOp(gid, _opening_args(t, 0, bSpecProof=[]), sender=provider)
+        g.openSpecs(gid, specs(bSpecProof=[]), sender=provider)
     with ape.reverts(g.SpecSourceLength, operand=1, have=64, want=32):
-        g.openOp(gid, _opening_args(t, 0, aSpec=enc), sender=provider)
-    g.openOp(gid, _opening_args(t, 0), sender=provider)
+        g.openSpecs(gid, specs(aSpec=enc), sender=provider)
+    g.openSpecs(gid, specs(), sender=provider)
     v = game_view(g, gid)
     assert v.phase == Phase.TENSOR_REVEAL and v.height == 6
     nodes = [t.node(op.out, 2, i) for i in range(16)]

@@ -403,12 +403,12 @@ def test_failed_transfer_keeps_credit(project, system, deployer, chain, honest_t
 
 
 MAX_CLOCK = 7 * 86400
-UINT128_MAX = 2**128 - 1
+MAX_AMOUNT = 2**96 - 1  # JobMarket.MAX_AMOUNT: amounts are stored as uint96
 
 
 @pytest.fixture(scope="session")
 def slow_chain_market(project, deployer, system):  # noqa: ANN001, ANN201
-    """A market deployed as `poc deploy` would for 12 s blocks at 30 gwei (612 s, 0.0546 ETH)."""
+    """A market deployed as `poc deploy` would for 12 s blocks at 30 gwei (648 s, 0.054 ETH)."""
     from node.roles.safety import deploy_floors
 
     floors = deploy_floors(12, 30 * 10**9)
@@ -420,8 +420,8 @@ def slow_chain_market(project, deployer, system):  # noqa: ANN001, ANN201
 
 def test_market_reports_its_deployment_floors(system, slow_chain_market):  # noqa: ANN001
     market, floors = slow_chain_market
-    assert (floors.min_clock, floors.min_bond) == (612, 546 * 10**14)
-    assert (market.MIN_CLOCK(), market.MIN_BOND()) == (612, 546 * 10**14)
+    assert (floors.min_clock, floors.min_bond) == (648, 540 * 10**14)
+    assert (market.MIN_CLOCK(), market.MIN_BOND()) == (648, 540 * 10**14)
     assert (system.market.MIN_CLOCK(), system.market.MIN_BOND()) == (60, 1)
 
 
@@ -462,7 +462,7 @@ def test_bond_below_the_deployed_minimum_is_refused(slow_chain_market, poster, c
     market, floors = slow_chain_market
     for bond in (1, floors.min_bond - 1):
         with ape.reverts(
-            market.ParamOutOfRange, param=6, value=bond, min=floors.min_bond, max=UINT128_MAX
+            market.ParamOutOfRange, param=6, value=bond, min=floors.min_bond, max=MAX_AMOUNT
         ):
             market.post(
                 job_params(honest_trace, chain, clock=floors.min_clock, challengerBond=bond),

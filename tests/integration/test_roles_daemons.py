@@ -171,7 +171,9 @@ def disputed_job(
 def test_provider_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) -> None:
     with disputed_job(net, tmp_path, 0, tower_lab=lab("--tower", "false-challenge")) as x:
         d, game_id = x.client.ctx.deployment, x.game_id
-        x.wait_for(lambda: d.game_view(game_id).phase >= Phase.OP_OPEN, 60, "the opening")
+        x.wait_for(
+            lambda: d.game_view(game_id).phase.order >= Phase.OP_OPEN.order, 60, "the opening"
+        )
         x.restart_killed("provider")
         x.wait_for(lambda: not d.game_view(game_id).active, 90, "the game's end")
         assert d.game_view(game_id).status == GameStatus.PROVIDER_WON
@@ -186,7 +188,11 @@ def test_provider_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) ->
 def test_watchtower_killed_mid_game_restarts_and_wins(net: Net, tmp_path: Path) -> None:
     with disputed_job(net, tmp_path, 2, provider_lab=lab("--provider-cheat", "element")) as x:
         d, game_id = x.client.ctx.deployment, x.game_id
-        x.wait_for(lambda: d.game_view(game_id).phase >= Phase.TENSOR_REVEAL, 60, "tensor level")
+        x.wait_for(
+            lambda: d.game_view(game_id).phase.order >= Phase.TENSOR_REVEAL.order,
+            60,
+            "tensor level",
+        )
         x.restart_killed("tower")
         x.wait_for(
             lambda: d.market.claim(x.claim_id).state == ClaimState.REJECTED, 90, "the rejection"

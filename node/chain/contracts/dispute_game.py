@@ -52,6 +52,14 @@ class OpOpened(EventRecord):
 
 
 @dataclass(frozen=True)
+class SpecsOpened(EventRecord):
+    """v7: the opened op's operand spec sources (in the call's data) passed the table rules."""
+
+    game_id: int
+    op_index: int
+
+
+@dataclass(frozen=True)
 class NodesRevealed(EventRecord):
     game_id: int
     height: int
@@ -99,6 +107,7 @@ GAME_EVENTS: tuple[type[EventRecord], ...] = (
     GameCreated,
     StatesRevealed,
     OpOpened,
+    SpecsOpened,
     NodesRevealed,
     LeafRevealed,
     SumsRevealed,
@@ -195,7 +204,7 @@ class DisputeGameContract(ContractBinding):
             high = bytes(g["high"])
             leaves = [e.leaf for e in self.events(LeafRevealed, game_id)]
             return {"revealed_leaf": next(x for x in reversed(leaves) if sha256(x) == high)}
-        if phase == Phase.STEP:
+        if phase in (Phase.OP_SPECS, Phase.STEP):
             opened = self.events(OpOpened, game_id)[-1]
             return {"opened": OpenedOp(opened.op, opened.out_root)}
         return {}

@@ -4,6 +4,7 @@ challengers, and the market's events as records (docs/protocol.md §6.2, §6.5, 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, TypeVar
@@ -349,6 +350,12 @@ class JobMarketContract(ContractBinding):
             return self.tx("postToken", params.as_struct(), spec_locator, reward)
         return self.tx("post", params.as_struct(), spec_locator, value=reward)
 
+    def post_many(self, jobs: Sequence[tuple[JobParams, str, int]]) -> TxRequest:
+        """Ether market: every (params, spec locator, reward) in one `postMany`, the value their
+        rewards' sum (the jobs' ids: `posted_in` of its receipt)."""
+        posts = [{"params": p.as_struct(), "specLocator": loc, "reward": r} for p, loc, r in jobs]
+        return self.tx("postMany", posts, value=sum(r for _, _, r in jobs))
+
     def claim_job(self, job_id: int) -> TxRequest:
         return self.tx("claim", job_id, key=f"claim:{job_id}")
 
@@ -371,8 +378,53 @@ class JobMarketContract(ContractBinding):
             key=f"submit:{job_id}:{claim_id}",
         )
 
+    def claim_and_submit(
+        self,
+        job_id: int,
+        s_n: bytes,
+        output_root: bytes,
+        output_proof: list[bytes] | tuple[bytes, ...],
+        output_locator: str,
+    ) -> TxRequest:
+        """`claim` and `submitResult` in one transaction, for a result already computed (its
+        claim id is in the JobClaimed event, or `job(job_id).current_claim` once mined)."""
+        return self.tx(
+            "claimAndSubmit",
+            job_id,
+            s_n,
+            output_root,
+            list(output_proof),
+            output_locator,
+            key=f"claim-submit:{job_id}",
+        )
+
+    def claim_and_submit_many(
+        self, results: Sequence[tuple[int, bytes, bytes, Sequence[bytes], str]]
+    ) -> TxRequest:
+        """`claimAndSubmit` of every (job id, S_N, output root, output proof, locator) in one
+        transaction, all or nothing."""
+        items = [
+            {
+                "jobId": job_id,
+                "sN": s_n,
+                "outputRoot": root,
+                "outputProof": list(proof),
+                "outputLocator": locator,
+            }
+            for job_id, s_n, root, proof, locator in results
+        ]
+        return self.tx("claimAndSubmitMany", items)
+
+    def finalize_and_withdraw_many(self, job_ids: Sequence[int]) -> TxRequest:
+        """The claims' provider: `finalizeAndWithdraw` of every job in one transaction."""
+        return self.tx("finalizeAndWithdrawMany", list(job_ids))
+
     def finalize(self, job_id: int, claim_id: int) -> TxRequest:
         return self.tx("finalize", job_id, key=f"finalize:{job_id}:{claim_id}")
+
+    def finalize_and_withdraw(self, job_id: int, claim_id: int) -> TxRequest:
+        """The claim's provider: `finalize` and `withdraw` (all its credits) in one transaction."""
+        return self.tx("finalizeAndWithdraw", job_id, key=f"finalize:{job_id}:{claim_id}")
 
     def challenge(self, job_id: int, claim_id: int, bond: int) -> TxRequest:
         if self.pays_in_token:

@@ -175,10 +175,6 @@ def _opening(**change: object) -> dict[str, object]:
         "outProof": [b"\x04" * 32],
         "opsRoot": b"\x05" * 32,
         "inputSpecRoot": b"\x06" * 32,
-        "aSpec": b"\x07" * 32,
-        "aSpecProof": [b"\x08" * 32],
-        "bSpec": b"",
-        "bSpecProof": [],
     }
     struct.update(change)
     return {k: v for k, v in struct.items() if v is not None}

@@ -9,6 +9,7 @@ from node.game import rules
 from node.game.actions import (
     Action,
     OpenOp,
+    OpenSpecs,
     PickElement,
     PickNode,
     PickState,
@@ -40,7 +41,7 @@ from node.program.reference import (
     step_matmul,
 )
 from node.program.transformer_ref import gather_table_leaf, step_reduce
-from node.program.validation import opening_violation
+from node.program.validation import encoding_violation, opening_violation
 
 W = 32
 # the bisections over a segment [lo, hi] (states, then partial sums): the reveal's phase and
@@ -81,6 +82,17 @@ def check(v: GameView, a: Action, root: bytes) -> None:
         assert program_root(o.ops_root, o.input_spec_root) == root
         assert root_from_proof(sha256(o.op), v.lo, o.op_proof) == o.ops_root
         op = Op.decode(o.op)
+        assert encoding_violation(o.op, v.lo, v.n_inputs) is None
+        assert len(o.out_proof) == depth_for(v.n_inputs + v.n_ops)
+        assert root_from_proof(bytes(32), op.out, o.out_proof) == v.low
+        assert root_from_proof(o.out_root, op.out, o.out_proof) == v.high
+    elif isinstance(a, OpenSpecs):
+        # the op and output root openOp kept, then the table rules (v7)
+        assert v.phase == Phase.OP_SPECS and v.opened is not None
+        o = a.opening
+        assert (o.op, o.out_root) == (v.opened.op, v.opened.out_root)
+        assert program_root(o.ops_root, o.input_spec_root) == root
+        op = Op.decode(o.op)
         # the operands' spec sources against their tables, then the op and table rules (v4)
         sources = {op.a: (o.a_spec, o.a_spec_proof), op.b: (o.b_spec, o.b_spec_proof)}
         for slot, (src, proof) in sources.items():
@@ -92,9 +104,6 @@ def check(v: GameView, a: Action, root: bytes) -> None:
             assert root_from_proof(sha256(src), index, proof) == table
         by_slot = {slot: src for slot, (src, _) in sources.items()}
         assert opening_violation(o.op, v.lo, v.n_inputs, by_slot) is None
-        assert len(o.out_proof) == depth_for(v.n_inputs + v.n_ops)
-        assert root_from_proof(bytes(32), op.out, o.out_proof) == v.low
-        assert root_from_proof(o.out_root, op.out, o.out_proof) == v.high
     elif isinstance(a, RevealNodes):
         m = min(v.log2_arity, v.height)
         assert v.phase == Phase.TENSOR_REVEAL and len(a.nodes) == 1 << m

@@ -14,7 +14,7 @@ from node.game.responder import MoveRecord
 from node.roles.client import JobClient
 from node.roles.context import RoleContext
 from node.roles.examples import tiny_mlp
-from node.roles.provider import Provider
+from node.roles.provider import Provider, ProviderPolicy
 from node.roles.records import ProviderStage
 from node.roles.watchtower import Watchtower
 from node.trace.lazy import provider_for_spec
@@ -77,6 +77,62 @@ def test_honest_job_finalizes_and_pays(chain: Any, make_ctx: Any) -> None:
     spec, data = tiny_mlp()
     expected = provider_for_spec(spec, data).values(spec.program.output_slot)
     assert np.array_equal(result.output, expected)
+
+
+def test_fused_provider_claims_and_submits_in_one_transaction(chain: Any, make_ctx: Any) -> None:
+    """Policy `claim_and_submit`: executed while Open, then one claimAndSubmit; the finalize
+    pays out in the same transaction (finalizeAndWithdraw). A second fused provider, slower,
+    finds the job taken and leaves it."""
+    poster = make_ctx(1, "poster")
+    job_id = post_tiny(poster)
+    fused = Provider(make_ctx(2, "provider"), ProviderPolicy(claim_and_submit=True))
+    fused.stake(ETHER)
+    late = Provider(make_ctx(4, "late"), ProviderPolicy(claim_and_submit=True))
+    late.stake(ETHER)
+    market = fused.ctx.deployment.market
+    fused.tick()
+    assert fused.record(job_id).stage == ProviderStage.SUBMITTED
+    claim = market.claim(market.job(job_id).current_claim)
+    assert claim.state == ClaimState.SUBMITTED and claim.provider == fused.ctx.address
+    assert claim.claimed_at == claim.submitted_at  # one transaction
+    late.tick()
+    assert late.record(job_id).stage == ProviderStage.NEW
+    # had it read the job Open and executed before our claim was mined: its dry run reverts
+    rec = late.record(job_id)
+    job = market.job(job_id)
+    assert late._claim_and_submit(job, rec, late.work(job, rec.locator)) == rec
+    assert market.claim(market.job(job_id).current_claim).provider == fused.ctx.address
+    advance(chain, TERMS.challenge_window + 1)
+    fused.tick()
+    assert market.job(job_id).state == JobState.FINALIZED
+    assert fused.record(job_id).stage == ProviderStage.DONE
+    assert market.credits(fused.ctx.address) == 0  # paid out by the finalize itself
+    assert fused.ctx.deployment.stake.free_stake(fused.ctx.address) == ETHER
+
+
+def test_batch_bindings_post_claim_submit_and_pay_many_jobs(chain: Any, make_ctx: Any) -> None:
+    """post_many, claim_and_submit_many and finalize_and_withdraw_many (protocol.md §6.2
+    batches): two more jobs of a posted job's package, in three transactions."""
+    poster = make_ctx(1, "poster")
+    first = post_tiny(poster)
+    market = poster.deployment.market
+    params, locator = market.job(first).params, market.spec_locator(first)
+    receipt = poster.send(market.post_many([(params, locator, TERMS.reward)] * 2))
+    jobs = [e.job_id for e in market.posted_in(receipt)]
+    assert len(jobs) == 2 and all(market.job(j).reward == TERMS.reward for j in jobs)
+    provider = _staked_provider(make_ctx)
+    ctx = provider.ctx
+    results = []
+    for j in jobs:
+        r = provider.work(market.job(j), locator).claim()
+        results.append((j, r.s_n, r.output_root, r.output_proof, f"out{j}"))
+    ctx.send(market.claim_and_submit_many(results))
+    claims = [market.claim(market.job(j).current_claim) for j in jobs]
+    assert all(c.state == ClaimState.SUBMITTED and c.provider == ctx.address for c in claims)
+    advance(chain, TERMS.challenge_window + 1)
+    ctx.send(market.finalize_and_withdraw_many(jobs))
+    assert all(market.job(j).state == JobState.FINALIZED for j in jobs)
+    assert market.credits(ctx.address) == 0
 
 
 @pytest.mark.parametrize("mode", ["op", "leaf", "element", "sum", "silent"])

@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 from referee import play_out, start
 
-from node.game.actions import OpenOp, PickState, RevealStates, Settle, Timeout, Wait
+from node.game import rules
+from node.game.actions import OpenOp, OpenSpecs, PickState, RevealStates, Settle, Timeout, Wait
 from node.game.rules import GameStatus, Phase, Side
 from node.game.solver import Chooser, first_disagreement, solve
 from node.program.constants import Opcode
@@ -130,6 +131,36 @@ def test_single_op_programs_of_every_opcode(opcode: Opcode, seed: int) -> None:
         pytest.skip("the corruption clamped back to the honest value")
     end, moves = play_out(liar, honest, _final_state(liar))
     assert end.status == GameStatus.CHALLENGER_WON
-    assert isinstance(moves[0], OpenOp)
+    assert isinstance(moves[0], OpenOp) and isinstance(moves[1], OpenSpecs)
     end, _ = play_out(honest, honest, _final_state(honest))
     assert end.status == GameStatus.PROVIDER_WON
+
+
+def test_opening_is_two_provider_moves_and_resumes_from_the_phase() -> None:
+    """v7: openOp leads to OP_SPECS, where the provider moves again (its clock runs); a provider
+    that restarts between the two moves finds the phase on chain and sends openSpecs of the same
+    op, from its trace alone."""
+    t, _ = _traces(None)
+    v = replace(
+        start(t.state_root(0), t.state_root(1), t.program.n_inputs, len(t.program.ops)),
+        phase=Phase.OP_OPEN,
+        hi=1,
+    )
+    (first,) = solve(v, Side.PROVIDER, t)
+    assert isinstance(first, OpenOp)
+    opened = rules.after(v, first)
+    assert (opened.phase, opened.mover, opened.high) == (
+        Phase.OP_SPECS,
+        Side.PROVIDER,
+        first.opening.out_root,
+    )
+    assert opened.phase.order == Phase.OP_OPEN.order + 1 < Phase.TENSOR_REVEAL.order
+    restarted = replace(opened, opened=None)  # a fresh view: nothing carried over
+    (second,) = solve(restarted, Side.PROVIDER, t)
+    assert isinstance(second, OpenSpecs) and second.opening == first.opening
+    assert solve(restarted, Side.CHALLENGER, t)[0].__class__ is Wait
+    late = replace(restarted, now=restarted.deadline + 1)
+    assert isinstance(solve(late, Side.CHALLENGER, t)[0], Timeout)  # never sent: it loses
+    after = rules.after(opened, second)
+    assert after.phase in (Phase.TENSOR_REVEAL, Phase.LEAF_REVEAL, Phase.STEP)
+    assert after.high == first.opening.out_root and after.op_index == 0
