@@ -577,8 +577,8 @@ def _valid_bases() -> list[tuple[str, Op, int, int, dict[str, TensorSpec]]]:
                                                  M=big // MAX_GROUP, N=32), 1, 0,
          {"a": TensorSpec(i8, big // MAX_GROUP, MAX_GROUP * 32)}),
         # v7: slot ids beyond 16 bits (high halves at bytes 56..61); a an op output, b an input
-        ("add of wide slots", Op(Opcode.ADD, out=0x23456, a=0x1FFFF, b=0x10000, M=2, N=32),
-         0x10001, 0x23456 - 0x10001, {"a": TensorSpec(i32, 2, 32), "b": TensorSpec(i32, 2, 32)}),
+        ("add of wide slots", Op(Opcode.ADD, out=0x1F456, a=0x1EFFF, b=0x10000, M=2, N=32),
+         0x10001, 0x1F456 - 0x10001, {"a": TensorSpec(i32, 2, 32), "b": TensorSpec(i32, 2, 32)}),
         ("relu of wide slot 0x10000", Op(Opcode.RELU, out=0x10001, a=0x10000, M=1, N=32),
          0x10001, 0, {"a": TensorSpec(i8, 1, 32)}),
     ] + _v5_bases() + train_bases()  # fmt: skip
@@ -712,9 +712,9 @@ def _named_invalid() -> list[Case]:
     bad("b = out (qadd)", "qadd", b=2)
     # v7: 32-bit slot ids; a v6 "no operand" (0xFFFF, high half zero) is slot 65535
     bad("b = 0xFFFF on relu (the v6 no-operand)", "relu int8", b=0xFFFF)
-    bad("out high half set", "add of wide slots", out=0x23456 + 0x10000)
-    bad("a = out (wide)", "add of wide slots", a=0x23456)
-    bad("b beyond out (wide)", "add of wide slots", b=0x33456)
+    bad("out high half set", "add of wide slots", out=0x1F456 + 0x10000)
+    bad("a = out (wide)", "add of wide slots", a=0x1F456)
+    bad("b beyond out (wide)", "add of wide slots", b=0x1F457)
     bad("b = 0xFFFFFFFF (wide add needs b)", "add of wide slots", b=NO_SLOT)
     bad("b high half set on wide relu", "relu of wide slot 0x10000", b=0x1FFFF)
     raw("out high half 0xFFFF", "add of wide slots", "out_hi", 0xFFFF, 2)

@@ -217,8 +217,8 @@ def test_post_rejects_zero_reward_and_past_claim_by(system, poster, chain, hones
     with ape.reverts(m.ParamOutOfRange):
         m.post(job_params(honest_trace, chain, claimBy=1), "x", value=REWARD, sender=poster)
     with ape.reverts(m.ParamOutOfRange):
-        # nInputs + nOps > MAX_SLOTS (v7: 2^20; 70,000 slots are a valid program now)
-        m.post(job_params(honest_trace, chain, nInputs=2**20), "x", value=REWARD, sender=poster)
+        # nInputs + nOps > MAX_SLOTS (v7: 2^17; 70,000 slots are a valid program now)
+        m.post(job_params(honest_trace, chain, nInputs=2**17), "x", value=REWARD, sender=poster)
 
 
 def test_claim_errors(system, poster, provider, anyone, chain, honest_trace):  # noqa: ANN001

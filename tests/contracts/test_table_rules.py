@@ -261,8 +261,8 @@ def test_open_op_gas_with_the_spec_checks(system, chain, poster, provider, chall
 def test_open_op_gas_at_the_deepest_trees(system, chain, poster, provider, challenger, n_in):  # noqa: ANN001
     """The costliest opening the protocol admits (v7): MAX_SLOTS = 2^17 slots, 2^16 of them inputs
     or one (2^17 - 1 ops), so the op proof, both operand spec proofs (each operand written by an
-    op) and the slot proof are all 16-17 levels deep, the slot ids' high halves non-zero, the ops' encodings mostly non-zero bytes (the
-    dearest calldata). Each of its two moves stays under MOVE_GAS (node/roles/safety.py), the
+    op) and the slot proof are all 16-17 levels deep, the slot ids' high halves non-zero and the
+    ops' encodings mostly non-zero bytes (the dearest calldata). Each of its two moves stays under MOVE_GAS (node/roles/safety.py), the
     bound of every provider move (v7)."""
     g = system.game
     n_ops = MAX_SLOTS - n_in
