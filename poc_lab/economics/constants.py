@@ -18,13 +18,13 @@ MISSED_DEADLINE_SLASH_BPS = 1000  # share of the lock paid to the poster at expi
 GAME_LOCK_BASE = 2**128  # v2: StakeManager lock key of game g is GAME_LOCK_BASE + g
 
 # ---- gas per transaction: docs/benchmarks.md, "Gas (contracts)", table "Every function" ------
-POST_GAS = 194_223  # JobMarket.post
-CLAIM_GAS = 164_135  # JobMarket.claim
-SUBMIT_GAS = 93_122  # JobMarket.submitResult
+POST_GAS = 194_226  # JobMarket.post
+CLAIM_GAS = 162_123  # JobMarket.claim
+SUBMIT_GAS = 92_548  # JobMarket.submitResult
 CHALLENGE_GAS = 412_765  # JobMarket.challenge (opens a game, locks its backing)
-TIMEOUT_GAS = 217_216  # DisputeGame.timeout (the provider never moved: the claim is rejected)
+TIMEOUT_GAS = 217_238  # DisputeGame.timeout (the provider never moved: the claim is rejected)
 CANCEL_GAS = 68_159  # JobMarket.cancel
-EXPIRE_GAS = 86_838  # JobMarket.expire
+EXPIRE_GAS = 86_826  # JobMarket.expire
 FINALIZE_GAS = 93_577  # JobMarket.finalize
 WITHDRAW_GAS = 37_595  # JobMarket.withdraw (a credit)
 DEPOSIT_GAS = 67_318  # StakeManager.deposit (once per provider, not per job: not charged)
@@ -52,17 +52,17 @@ class DisputeGas:
 
 
 # docs/benchmarks.md, "Gas (contracts)", "Full dispute on a 1.07e+09-MAC program (k = 16)":
-# whole dispute 1,296,125 of which provider side 665,815 (v7: the opening in two moves);
-# move 1 (revealStates) 56,055; 11 provider moves; settle 182,991; 100 ops, op 49 a
+# whole dispute 1,296,085 of which provider side 665,795 (v7: the opening in two moves);
+# move 1 (revealStates) 56,055; 11 provider moves; settle 176,009; 100 ops, op 49 a
 # [1024,1024] x [1024,1024]^T matmul.
 BILLION_MAC = DisputeGas(
     name="1.07e9-MAC program (gas section)",
-    provider=665_815,
-    challenger=1_296_125 - 665_815,
+    provider=665_795,
+    challenger=1_296_085 - 665_795,
     first_provider_move=56_055,
     provider_moves=11,
     macs=1024 * 1024 * 1024,
-    settle=182_991,
+    settle=176_009,
 )
 
 # docs/benchmarks.md, "Full dispute on anvil": MLP 784-256-256-10, moves 859,760, provider
