@@ -202,7 +202,7 @@ def deploy_floors(block_time: float, gas_price: int, safety: float = SAFETY) -> 
     return Floors(clock, max(1, DEFENCE_GAS * gas_price))
 
 
-# Local chains (anvil with 1 s blocks, ape's embedded chain) at 1 gwei: 60 s and 0.00182 ETH.
+# Local chains (anvil with 1 s blocks, ape's embedded chain) at 1 gwei: 60 s and 0.0018 ETH.
 DEVNET_FLOORS = deploy_floors(1.0, GWEI)
 
 
