@@ -65,17 +65,17 @@ BILLION_MAC = DisputeGas(
     settle=176_009,
 )
 
-# docs/benchmarks.md, "Full dispute on anvil": MLP 784-256-256-10, moves 859,760, provider
-# 438,152 (8 moves: v7 opens the op in two), challenger 421,608 (one step 98,777); move 1
-# (revealStates) 50,581; settle 207,991.
+# docs/benchmarks.md, "Full dispute on anvil": MLP 784-256-256-10, moves 859,720, provider
+# 440,932 (8 moves: v7 opens the op in two), challenger 418,788 (one step 98,757); move 1
+# (revealStates) 47,781; settle 201,009.
 MLP = DisputeGas(
     name="MLP 784-256-256-10 (dispute section)",
-    provider=438_152,
-    challenger=421_608,
-    first_provider_move=50_581,
+    provider=440_932,
+    challenger=418_788,
+    first_provider_move=47_781,
     provider_moves=8,
     macs=4 * (800 * 256 + 256 * 256 + 256 * 32),
-    settle=207_991,
+    settle=201_009,
 )
 
 # ---- v2 output availability (issue 11, P6): demandOutput, outputTimeout ----------------------
