@@ -70,7 +70,7 @@ contract JobMarket is IGameResolver, ReentrancyGuard {
     uint256 public constant MAX_CLOCK = 7 days;
     uint256 public constant MIN_EXECUTE = 60;
     uint256 public constant MAX_EXECUTE = 7 days;
-    uint256 public constant MAX_SLOTS = 65535;
+    uint256 public constant MAX_SLOTS = 2 ** 17; // v7: OpCodec.MAX_SLOTS (docs/protocol.md §1)
     /// @notice The largest reward, bond and required stake a job may set (they are stored as
     /// uint96, packed with the job's other fields: 7.9e28, more ether than exists).
     uint256 public constant MAX_AMOUNT = type(uint96).max;

@@ -99,7 +99,7 @@ contract ReplicaMarket is IGameResolver, ReentrancyGuard {
     uint256 public constant MAX_CLOCK = 7 days;
     uint256 public constant MIN_EXECUTE = 60;
     uint256 public constant MAX_EXECUTE = 7 days;
-    uint256 public constant MAX_SLOTS = 65535;
+    uint256 public constant MAX_SLOTS = 2 ** 17; // v7: OpCodec.MAX_SLOTS (docs/protocol.md §1)
     address public constant BURN = 0x000000000000000000000000000000000000dEaD;
 
     // ParamOutOfRange ids (0-9 as JobMarket)

@@ -54,22 +54,22 @@ struct Claim {
 
 /// @notice A job in storage (issue 12, protocol.md §6.2): five slots, packed by the calls that
 /// read them. The market's ranges make every field fit: amounts below 2^96, durations at most
-/// 14 days (< 2^24 s), slot indices below MAX_SLOTS = 2^16 - 1.
+/// 14 days (< 2^24 s), slot indices at most MAX_SLOTS (v7: 2^17 < 2^24), timestamps < 2^40.
 struct StoredJob {
     bytes32 programRoot; // challenge
     bytes32 s0; // challenge
-    // claim, finalize, cancel, demandOutput: what the lifecycle moves, and the reward
+    // claim, submitResult, finalize, cancel, demandOutput: what the lifecycle moves, the reward
     JobState state;
     uint64 currentClaim;
-    uint64 reopensAt;
+    uint40 reopensAt; // block.timestamp + MIN_CLOCK: 2^40 s is 34,000 years away
     uint96 reward;
     uint24 clock;
+    uint24 executeWithin; // here, not with poster: v7's 24-bit slot indices fill that slot
     // submitResult, cancel
     address poster;
-    uint16 nInputs;
-    uint16 nOps;
-    uint16 outputSlot;
-    uint24 executeWithin;
+    uint24 nInputs;
+    uint24 nOps;
+    uint24 outputSlot;
     uint24 challengeWindow;
     // claim, challenge
     uint96 requiredStake;
@@ -110,9 +110,9 @@ library JobLifecycle {
         j.reward = uint96(reward);
         j.clock = uint24(p.clock);
         j.poster = poster;
-        j.nInputs = uint16(p.nInputs);
-        j.nOps = uint16(p.nOps);
-        j.outputSlot = uint16(p.outputSlot);
+        j.nInputs = uint24(p.nInputs);
+        j.nOps = uint24(p.nOps);
+        j.outputSlot = uint24(p.outputSlot);
         j.executeWithin = uint24(p.executeWithin);
         j.challengeWindow = uint24(p.challengeWindow);
         j.requiredStake = uint96(p.requiredStake);
@@ -145,7 +145,7 @@ library JobLifecycle {
         expect(j, jobId, JobState.Claimed);
         j.state = JobState.Open;
         j.currentClaim = 0;
-        j.reopensAt = uint64(reopensAt);
+        j.reopensAt = uint40(reopensAt);
     }
 
     /// @dev Finalized (from Claimed) or Cancelled (from Open): returns the escrowed reward.

@@ -7,9 +7,9 @@ import {BadOpLength, BadOpField, BadInputSpec, OperandMismatch} from "./Errors.s
 struct Op {
     uint8 opcode;
     uint8 flags;
-    uint16 out;
-    uint16 a;
-    uint16 b;
+    uint32 out; // v7: slot ids are 32 bits: low halves at bytes 2..7, high halves at 56..61
+    uint32 a;
+    uint32 b;
     uint32 M;
     uint32 K;
     uint32 N;
@@ -74,7 +74,11 @@ library OpCodec {
     /// @dev Largest group count G (the K field) of gmax / gsum: one step reads G leaves under one
     /// multiproof and must stay within 300k gas (docs/benchmarks.md).
     uint256 internal constant MAX_GROUP = 64;
-    uint16 internal constant NONE = 0xFFFF;
+    /// @dev v7: "no operand" (b of an op that reads none) is the full 32-bit slot id 0xFFFFFFFF.
+    uint32 internal constant NONE = 0xFFFFFFFF;
+    /// @dev v7: the most slots (nInputs + nOps) of a program: state trees of depth <= 17, so each
+    /// of the opening's two moves stays under 100k gas on anvil (docs/protocol.md §1, §6.5).
+    uint256 internal constant MAX_SLOTS = 2 ** 17;
     uint256 internal constant MAX_K = 131071;
 
     uint256 internal constant MAX_TENSOR_ELEMS = 2 ** 31;
@@ -117,7 +121,7 @@ library OpCodec {
     uint8 internal constant F_KIND = 47;
     uint8 internal constant F_POS = 48;
     uint8 internal constant F_PERIOD = 52;
-    uint8 internal constant F_RESERVED = 56;
+    uint8 internal constant F_RESERVED = 62;
 
     function decode(bytes calldata enc) internal pure returns (Op memory op) {
         if (enc.length != 64) revert BadOpLength(enc.length);
@@ -134,15 +138,16 @@ library OpCodec {
     /// (Op's fields are in encoding order, one memory word each; int8 fields sign-extended), in
     /// assembly: field-by-field Solidity assignment cost ~10k gas per decode (docs/benchmarks.md).
     function _decodeWords(uint256 w0, uint256 w1) private pure returns (Op memory op) {
-        // bytes 56..63 = w1 bytes 24..31 are reserved
-        uint256 reserved = w1 & ((uint256(1) << (8 * 8)) - 1);
+        // bytes 62..63 = w1 bytes 30..31 are reserved (v7: 56..61 hold the slot ids' high halves)
+        uint256 reserved = w1 & 0xFFFF;
         if (reserved != 0) revert BadOpField(F_RESERVED, reserved);
         assembly ("memory-safe") {
             mstore(op, shr(248, w0)) // opcode
             mstore(add(op, 0x20), and(shr(240, w0), 0xff)) // flags
-            mstore(add(op, 0x40), and(shr(224, w0), 0xffff)) // out
-            mstore(add(op, 0x60), and(shr(208, w0), 0xffff)) // a
-            mstore(add(op, 0x80), and(shr(192, w0), 0xffff)) // b
+            // v7: a slot id's low 16 bits at bytes 2..7 (w0), its high 16 bits at 56..61 (w1 24..29)
+            mstore(add(op, 0x40), or(and(shr(224, w0), 0xffff), shl(16, and(shr(48, w1), 0xffff)))) // out
+            mstore(add(op, 0x60), or(and(shr(208, w0), 0xffff), shl(16, and(shr(32, w1), 0xffff)))) // a
+            mstore(add(op, 0x80), or(and(shr(192, w0), 0xffff), shl(16, and(shr(16, w1), 0xffff)))) // b
             mstore(add(op, 0xa0), and(shr(160, w0), 0xffffffff)) // M
             mstore(add(op, 0xc0), and(shr(128, w0), 0xffffffff)) // K
             mstore(add(op, 0xe0), and(shr(96, w0), 0xffffffff)) // N
@@ -180,7 +185,7 @@ library OpCodec {
     function validate(Op memory op, uint256 nInputs, uint256 index) internal pure {
         uint8 c = op.opcode;
         if (c < MATMUL || c > LAST_OPCODE) revert BadOpField(F_OPCODE, c);
-        if (op.out != nInputs + index || op.out == NONE) revert BadOpField(F_OUT, op.out);
+        if (op.out != nInputs + index || op.out >= MAX_SLOTS) revert BadOpField(F_OUT, op.out);
         if (op.a >= op.out) revert BadOpField(F_A, op.a);
         if (hasB(op)) {
             if (op.b >= op.out) revert BadOpField(F_B, op.b);
@@ -434,7 +439,7 @@ library OpCodec {
             w0 := calldataload(enc.offset)
             w1 := calldataload(add(enc.offset, 32))
         }
-        uint256 reserved = w1 & ((uint256(1) << (8 * 8)) - 1);
+        uint256 reserved = w1 & 0xFFFF; // v7: bytes 62..63
         if (reserved != 0) revert BadOpField(F_RESERVED, reserved);
         dtype = _outLeafBytes(uint8(w0 >> 248), uint8(w0 >> 240)) == 128 ? INT32 : INT8;
         numel = ((w0 >> 160) & 0xFFFFFFFF) * ((w0 >> 96) & 0xFFFFFFFF);

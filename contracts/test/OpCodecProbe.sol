@@ -42,6 +42,12 @@ contract OpCodecProbe {
         return OpCodec.decode(src).outSpec();
     }
 
+    /// @notice The slot ids `decode` reads (v7: 32 bits each) and whether the op reads `b`.
+    function slots(bytes calldata enc) external pure returns (uint32 out, uint32 a, uint32 b, bool readsB) {
+        Op memory op = OpCodec.decode(enc);
+        return (op.out, op.a, op.b, op.hasB());
+    }
+
     /// @notice Gas of decode + validate (for the gas report of validation alone).
     function validateGas(bytes calldata enc, uint256 nInputs, uint256 index) external view returns (uint256 used) {
         uint256 g = gasleft();

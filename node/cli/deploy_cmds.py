@@ -67,7 +67,7 @@ def deploy_cmd(
     (POC_KEYSTORE, password from POC_PASSWORD or password_file), then wire them.
 
     The market's floors are derived for the target chain (docs/protocol.md §6.5): minimum clock
-    = max(60 s, 17 provider moves x block time x safety), minimum bond = 1.69M gas (a full
+    = max(60 s, 18 provider moves x block time x safety), minimum bond = 1.8M gas (a full
     defence) x gas price."""
     from node.chain.revert import protocol_decoder
     from node.chain.sender import TxSender

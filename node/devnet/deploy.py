@@ -4,7 +4,7 @@ Constructor arguments are matched to earlier deployments by parameter name (`sta
 `market_`, `verifier_`, `log2Arity`, ...), so the plan follows the contracts' ABIs instead of
 hard-coding their signatures; an unknown parameter name is a clear error, not a guess. The
 market's floors (`minClock_`, `minBond_`) come from node.roles.safety: `poc deploy` derives them
-from the target chain, local chains get DEVNET_FLOORS (60 s, 0.00169 ETH)."""
+from the target chain, local chains get DEVNET_FLOORS (60 s, 0.0018 ETH)."""
 
 from __future__ import annotations
 

@@ -7,17 +7,19 @@ from typing import Final
 
 # v3: qadd, gmax, gsum (issue 16); v4: the program root commits each input's dtype and shape (P4);
 # v5: the transformer ops gather, write, reduce, rowop, mul (issue 16) and the kind, pos, period fields;
-# v6: the training ops transpose, update (issue 15)
-PROTOCOL_VERSION: Final = 6
+# v6: the training ops transpose, update (issue 15); v7: 32-bit slot ids (issue 16, MAX_SLOTS)
+PROTOCOL_VERSION: Final = 7
 WORD: Final = 32
 LEAF_ELEMS: Final = 32
 # Largest K such that K * 128 * 128 < 2^31: no partial sum of int8 products can overflow int32.
 MAX_K: Final = 131071
-MAX_SLOTS: Final = 65535
+# v7: slot ids are 32 bits; at most 2^17 slots keeps every tree of slots (state, ops, input specs)
+# at depth <= 17, so each of the opening's two moves stays under 100k gas (protocol.md 1, 6.5).
+MAX_SLOTS: Final = 1 << 17
 # Largest group count G of gmax / gsum: one step reads G input leaves with one multiproof and
 # must stay within 300k gas (docs/benchmarks.md, one-step gas of the new ops).
 MAX_GROUP: Final = 64
-NO_SLOT: Final = 0xFFFF
+NO_SLOT: Final = 0xFFFF_FFFF  # v7: "no operand", the full 32-bit slot id
 OP_BYTES: Final = 64
 INT32_MIN: Final = -(2**31)
 INT32_MAX: Final = 2**31 - 1

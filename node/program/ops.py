@@ -10,9 +10,13 @@ from node.program.errors import BadEncoding, ReservedBytesSet, UnknownOpcode
 from node.program.tensors import TensorSpec
 
 # opcode flags out a b M K N mult shift zp lo hi B H W C KH KW S P padv mult2 (47 bytes),
-# v5: kind pos period (9 bytes), 8 reserved.
-_LAYOUT = struct.Struct(">BBHHHIIIIBbbbIHHHBBBBbIBII8x")
-RESERVED_OFFSET = 56
+# v5: kind pos period (9 bytes); v7: the high 16 bits of out, a, b (6 bytes), 2 reserved.
+# The slot fields at 2..7 hold each slot id's low 16 bits, so v6 encodings of slots < 2^16 with
+# an operand b keep their bytes.
+_LAYOUT = struct.Struct(">BBHHHIIIIBbbbIHHHBBBBbIBIIHHH2x")
+RESERVED_OFFSET = 62
+_SLOTS = ("out", "a", "b")
+_SLOT_LOW = 0xFFFF
 assert _LAYOUT.size == OP_BYTES
 
 
@@ -77,8 +81,13 @@ class Op:
         return TensorSpec(dt, self.M, self.N)
 
     def encode(self) -> bytes:
+        slots = [getattr(self, f) for f in _SLOTS]
+        if any(not 0 <= s <= NO_SLOT for s in slots):
+            raise BadEncoding(f"op slot id out of its 32 encoded bits in {self}")
+        vals = [getattr(self, f) for f in ENCODING_ORDER]
+        vals[2:5] = [s & _SLOT_LOW for s in slots]
         try:
-            return _LAYOUT.pack(*(getattr(self, f) for f in ENCODING_ORDER))
+            return _LAYOUT.pack(*vals, *(s >> 16 for s in slots))
         except struct.error as exc:
             raise BadEncoding(f"op field out of its encoded range: {exc} in {self}") from exc
 
@@ -87,8 +96,9 @@ class Op:
         if len(data) != OP_BYTES:
             raise BadEncoding(f"op encoding is {len(data)} bytes, expected {OP_BYTES}")
         if any(data[RESERVED_OFFSET:]):
-            raise ReservedBytesSet(f"reserved bytes 56..63 of an op must be zero: {data.hex()}")
-        vals = _LAYOUT.unpack(data)
+            raise ReservedBytesSet(f"reserved bytes 62..63 of an op must be zero: {data.hex()}")
+        *vals, out_hi, a_hi, b_hi = _LAYOUT.unpack(data)
+        vals[2:5] = [lo | hi << 16 for lo, hi in zip(vals[2:5], (out_hi, a_hi, b_hi), strict=True)]
         try:
             opcode = Opcode(vals[0])
         except ValueError:

@@ -92,7 +92,7 @@ FIELD_OFFSET: dict[str, int] = {
     "opcode": 0, "flags": 1, "out": 2, "a": 4, "b": 6, "M": 8, "K": 12, "N": 16, "mult": 20,
     "shift": 24, "zp": 25, "lo": 26, "hi": 27, "B": 28, "H": 32, "W": 34, "C": 36, "KH": 38,
     "KW": 39, "S": 40, "P": 41, "padv": 42, "mult2": 43, "kind": 47, "pos": 48, "period": 52,
-    "reserved": 56,
+    "reserved": 62,
 }  # fmt: skip
 # Fields checked to be zero when the opcode does not use them, in encoding order (K and a
 # per-channel requant's mult have rules of their own).
@@ -146,7 +146,7 @@ def encoding_violation(enc: bytes, index: int, n_inputs: int) -> Violation | Non
             "BadOpField",
             RESERVED_OFFSET,
             reserved,
-            f"reserved bytes 56..63 of an op must be zero: {enc.hex()}",
+            f"reserved bytes 62..63 of an op must be zero: {enc.hex()}",
         )
     if enc[0] not in _OPCODES:
         return _bad(UnknownOpcode, "opcode", enc[0], f"unknown opcode {enc[0]}")
@@ -177,7 +177,7 @@ def op_violation(op: Op, index: int, n_inputs: int) -> Violation | None:
                 SlotOutOfRange, "b", op.b, f"{where}: operand b slot {op.b} is not written yet"
             )
     elif op.b != NO_SLOT:
-        return _bad(FieldOutOfRange, "b", op.b, f"{where}: b must be 0xFFFF (no operand)")
+        return _bad(FieldOutOfRange, "b", op.b, f"{where}: b must be 0xFFFFFFFF (no operand)")
     if op.flags & ~_ALLOWED_FLAGS[op.opcode]:
         return _bad(FieldOutOfRange, "flags", op.flags, f"{where}: flags {op.flags:#x} not allowed")
     if op.M <= 0:

@@ -215,6 +215,10 @@ def add_cases(rng: Rng) -> list[Case]:
         else:
             a, b, j = _i32(rng, LEAF_ELEMS), _i32(rng, LEAF_ELEMS), _leaf_index(rng, op)
         cases.append(_ew_case(op, j, pack(a, DType.INT32), pack(b, DType.INT32)))
+    # v7: the last op again with slot ids past 16 bits (op i = 0 of a program of 0x10002 inputs):
+    # the verifier decodes the wide encoding, and the leaf does not depend on the slots
+    wide_op = replace(op, out=0x10002, a=0x10001, b=0x10000)
+    cases.append(_ew_case(wide_op, j, pack(a, DType.INT32), pack(b, DType.INT32)))
     return cases
 
 
@@ -308,6 +312,8 @@ def relu_cases(rng: Rng) -> list[Case]:
             vals = _i8(rng, LEAF_ELEMS) if not wide else _i32(rng, LEAF_ELEMS)
             j = _leaf_index(rng, op)
         cases.append(_ew_case(op, j, pack(vals, dt), None))
+    # v7: slot ids past 16 bits, b = 0xFFFFFFFF (op 0 of a program of 0x12345 inputs)
+    cases.append(_ew_case(replace(op, out=0x12345, a=0x12344), j, pack(vals, dt), None))
     return cases
 
 
@@ -482,7 +488,7 @@ def _num(v: int) -> int | str:
 
 def _patch(enc: bytes, name: str, value: int, size: int) -> bytes:
     """`enc` with field `name` (at its byte offset, `size` bytes) set to `value` (unsigned)."""
-    off = FIELD_OFFSET[name]
+    off = {**FIELD_OFFSET, "out_hi": 56, "a_hi": 58, "b_hi": 60}[name]
     return enc[:off] + value.to_bytes(size, "big") + enc[off + size :]
 
 
@@ -554,7 +560,7 @@ def _valid_bases() -> list[tuple[str, Op, int, int, dict[str, TensorSpec]]]:
          {"a": TensorSpec(i32, 4, 32)}),
         ("relu of 2^31 elements", Op(Opcode.RELU, out=1, a=0, M=big, N=32), 1, 0,
          {"a": TensorSpec(i8, big, 32)}),
-        ("relu writing slot 65534", Op(Opcode.RELU, out=MAX_SLOTS - 1, a=MAX_SLOTS - 2, M=1, N=32),
+        ("relu writing slot MAX_SLOTS - 1", Op(Opcode.RELU, out=MAX_SLOTS - 1, a=MAX_SLOTS - 2, M=1, N=32),
          MAX_SLOTS - 1, 0, {"a": TensorSpec(i8, 1, 32)}),
         ("lut", Op(Opcode.LUT, out=2, a=0, b=1, M=1, N=32), 2, 0,
          {"a": TensorSpec(i8, 1, 32), "b": TensorSpec(i8, 1, 256)}),
@@ -570,6 +576,11 @@ def _valid_bases() -> list[tuple[str, Op, int, int, dict[str, TensorSpec]]]:
         ("gmax input of 2^31 elements", group_op(Opcode.GMAX, 1, 0, groups=MAX_GROUP,
                                                  M=big // MAX_GROUP, N=32), 1, 0,
          {"a": TensorSpec(i8, big // MAX_GROUP, MAX_GROUP * 32)}),
+        # v7: slot ids beyond 16 bits (high halves at bytes 56..61); a an op output, b an input
+        ("add of wide slots", Op(Opcode.ADD, out=0x1F456, a=0x1EFFF, b=0x10000, M=2, N=32),
+         0x10001, 0x1F456 - 0x10001, {"a": TensorSpec(i32, 2, 32), "b": TensorSpec(i32, 2, 32)}),
+        ("relu of wide slot 0x10000", Op(Opcode.RELU, out=0x10001, a=0x10000, M=1, N=32),
+         0x10001, 0, {"a": TensorSpec(i8, 1, 32)}),
     ] + _v5_bases() + train_bases()  # fmt: skip
 
 
@@ -618,7 +629,7 @@ def _v5_bases() -> list[tuple[str, Op, int, int, dict[str, TensorSpec]]]:
 
 def _v5_invalid(bad: Callable[..., None], raw: Callable[..., None]) -> None:
     """One case per v5 rule (rules 6, 7, 9, 11, 12, 14, 15 for the new ops)."""
-    bad("b = 0xFFFF (gather needs b)", "gather", b=NO_SLOT)
+    bad("b = 0xFFFFFFFF (gather needs b)", "gather", b=NO_SLOT)
     bad("b set on reduce", "reduce moments", b=0)
     for base, flags in [("gather", 1), ("write rows", 8), ("reduce moments", 2),
                         ("rowop div", 1), ("mul", 8), ("mul", 1)]:  # fmt: skip
@@ -677,28 +688,38 @@ def _named_invalid() -> list[Case]:
     enc = bases["add"][0].encode()
     for length in (0, 63, 65):
         cases.append(_invalid(f"length {length}", (enc * 2)[:length], 2, 0))
-    for at in (56, 63):
+    for at in (62, 63):
         cases.append(_invalid(f"reserved byte {at} set", enc[:at] + b"\x01" + enc[at + 1 :], 2, 0))
     for code in (0, 17, 255):
         raw(f"opcode {code}", "add", "opcode", code, 1)
     bad("out beyond nInputs + index", "add", out=3)
     bad("out below nInputs + index", "matmul K = MAX_K rounded to 32", out=2)
     cases.append(
-        _invalid("out = 0xFFFF (MAX_SLOTS)",
+        _invalid("out = MAX_SLOTS",
                  Op(Opcode.RELU, out=MAX_SLOTS, a=0, M=1, N=32).encode(), MAX_SLOTS, 0)
     )  # fmt: skip
     bad("a = out", "relu int8", a=1)
-    bad("a = 0xFFFF", "add", a=NO_SLOT)
+    bad("a = 0xFFFFFFFF", "add", a=NO_SLOT)
     bad("b = out (matmul)", "matmul", b=2)
-    bad("b = 0xFFFF (lut needs b)", "lut", b=NO_SLOT)
-    bad("b = 0xFFFF (per-channel requant needs b)", "requant per-channel, multipliers an input",
+    bad("b = 0xFFFFFFFF (lut needs b)", "lut", b=NO_SLOT)
+    bad("b = 0xFFFFFFFF (per-channel requant needs b)", "requant per-channel, multipliers an input",
         b=NO_SLOT)  # fmt: skip
     bad("b set on relu", "relu int8", b=0)
     bad("b set on per-tensor requant", "requant per-tensor", b=0)
     bad("b set on im2col", "im2col", b=0)
     bad("b set on gmax", "gmax", b=0)
-    bad("b = 0xFFFF (qadd needs b)", "qadd", b=NO_SLOT)
+    bad("b = 0xFFFFFFFF (qadd needs b)", "qadd", b=NO_SLOT)
     bad("b = out (qadd)", "qadd", b=2)
+    # v7: 32-bit slot ids; a v6 "no operand" (0xFFFF, high half zero) is slot 65535
+    bad("b = 0xFFFF on relu (the v6 no-operand)", "relu int8", b=0xFFFF)
+    bad("out high half set", "add of wide slots", out=0x1F456 + 0x10000)
+    bad("a = out (wide)", "add of wide slots", a=0x1F456)
+    bad("b beyond out (wide)", "add of wide slots", b=0x1F457)
+    bad("b = 0xFFFFFFFF (wide add needs b)", "add of wide slots", b=NO_SLOT)
+    bad("b high half set on wide relu", "relu of wide slot 0x10000", b=0x1FFFF)
+    raw("out high half 0xFFFF", "add of wide slots", "out_hi", 0xFFFF, 2)
+    raw("a high half 0xFFFF", "add of wide slots", "a_hi", 0xFFFF, 2)
+    raw("b high half 0x0000 on relu", "relu of wide slot 0x10000", "b_hi", 0, 2)
     for base, flags in [("matmul", 1), ("add", 1), ("add", 4), ("requant per-tensor", 2),
                         ("relu int8", 2), ("lut", 8), ("im2col", 0x80), ("qadd", 1),
                         ("gmax", 2), ("gsum G = MAX_GROUP", 4)]:  # fmt: skip

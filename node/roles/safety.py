@@ -8,8 +8,8 @@ about them) and `poc deploy` (which derives the market's floors from it):
   least one block time per move. `provider_moves` counts the moves of one program's worst path
   (the same narrowing as node/game/rules.py `points`, arity k = 16); `MAX_PROVIDER_MOVES` bounds
   every program the protocol accepts (MAX_SLOTS ops, tensors of at most MAX_TENSOR_ELEMS
-  elements, K <= MAX_K): 4 execution reveals + 2 opening moves (v7: openOp, openSpecs) + 7
-  tensor reveals + 1 leaf + 3 sum reveals = 17.
+  elements, K <= MAX_K): 5 execution reveals (v7: MAX_SLOTS = 2^17) + 2 opening moves (v7:
+  openOp, openSpecs) + 7 tensor reveals + 1 leaf + 3 sum reveals = 18.
 - the **challenger bond** must pay the provider's gas for a whole defence: the opening's two
   moves (OPEN_GAS together) and the other moves (MOVE_GAS each) at the chain's gas price.
 - **execute-within** must hold the execution and two transactions (claim, submit); the
@@ -46,12 +46,13 @@ from node.program.program import Program
 LOG2_ARITY = 4  # protocol.md §6.1: k = 16
 ARITY = 1 << LOG2_ARITY
 # Every provider move, upper bound: the largest measured are the opening's two moves (v7) at the
-# deepest trees the protocol admits, openOp 96,636 and openSpecs 90,281 gas at 65,535 slots with
-# both operands written by ops (tests/contracts/test_table_rules.py); then revealNodes at 72k
-# (docs/benchmarks.md, gas section). The opening's two moves together stay under OPEN_GAS
-# (186,917 there), which the bond counts in place of two MOVE_GAS.
+# deepest trees the protocol admits, MAX_SLOTS = 2^17 slots with both operands written by ops:
+# openOp 98,607 and openSpecs 91,934 gas on the embedded chain, 95,807 and 89,134 on anvil
+# (tests/contracts/test_table_rules.py); then revealNodes at 72k (docs/benchmarks.md, gas
+# section). The opening's two moves together (190,541 there) stay under OPEN_GAS = 2 x MOVE_GAS,
+# which the bond counts in place of two MOVE_GAS.
 MOVE_GAS = 100_000
-OPEN_GAS = 190_000
+OPEN_GAS = 200_000
 OPENING_MOVES = 2  # openOp, openSpecs
 # The deployment's clock floor never goes below this (the contracts' MIN_CLOCK before it became a
 # deployment parameter): a node's polling and a short restart fit in it on any chain.
@@ -105,8 +106,8 @@ def max_provider_moves(arity: int = ARITY) -> int:
     )
 
 
-MAX_PROVIDER_MOVES = max_provider_moves()  # 17
-# 1,690,000: the most gas an honest defence spends (the opening's two moves, 15 other moves)
+MAX_PROVIDER_MOVES = max_provider_moves()  # 18 (v7: 2^17 slots, the opening in two moves)
+# 1,800,000: the most gas an honest defence spends (the opening's two moves, 16 other moves)
 DEFENCE_GAS = OPEN_GAS + (MAX_PROVIDER_MOVES - OPENING_MOVES) * MOVE_GAS
 
 
@@ -201,7 +202,7 @@ def deploy_floors(block_time: float, gas_price: int, safety: float = SAFETY) -> 
     return Floors(clock, max(1, DEFENCE_GAS * gas_price))
 
 
-# Local chains (anvil with 1 s blocks, ape's embedded chain) at 1 gwei: 60 s and 0.00169 ETH.
+# Local chains (anvil with 1 s blocks, ape's embedded chain) at 1 gwei: 60 s and 0.0018 ETH.
 DEVNET_FLOORS = deploy_floors(1.0, GWEI)
 
 

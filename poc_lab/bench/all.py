@@ -31,7 +31,7 @@ BENCHES: dict[str, list[str]] = {
     "economics": [sys.executable, "-m", "poc_lab.bench.economics"],
     "training": [sys.executable, "-m", "poc_lab.bench.training"],
     "llm": [sys.executable, "-m", "poc_lab.bench.llm"],
-    # GPT-2 small's shape; 16 new tokens: 32 exceed MAX_SLOTS (docs/benchmarks.md, llm-size)
+    # GPT-2 small's shape, issue 16's size target: 32 new tokens (fits since v7's 32-bit slot ids)
     "llm-size": [
         sys.executable,
         "-m",
@@ -39,7 +39,7 @@ BENCHES: dict[str, list[str]] = {
         "--size",
         "gpt2-small",
         "--new-tokens",
-        "16",
+        "32",
     ],
     "fleet": [sys.executable, "-m", "poc_lab.bench.fleet"],
 }

@@ -67,7 +67,7 @@ def alternatives() -> list[Params]:
         DEFAULT.with_(
             name="no full watchtower, sampler q = 0.1", tower_coverage=0.0, sampler_q=0.1
         ),
-        # F2: a clock v1's fixed 60 s floor allowed; under v2 `post` reverts (MIN_CLOCK 612 s)
+        # F2: a clock v1's fixed 60 s floor allowed; under v2 `post` reverts (MIN_CLOCK 648 s)
         DEFAULT.with_(name="v1, 60 s clock at 12 s blocks (F2)", rules="v1", terms=short_clock),
     ]
 

@@ -18,13 +18,13 @@ MISSED_DEADLINE_SLASH_BPS = 1000  # share of the lock paid to the poster at expi
 GAME_LOCK_BASE = 2**128  # v2: StakeManager lock key of game g is GAME_LOCK_BASE + g
 
 # ---- gas per transaction: docs/benchmarks.md, "Gas (contracts)", table "Every function" ------
-POST_GAS = 194_223  # JobMarket.post
-CLAIM_GAS = 164_135  # JobMarket.claim
+POST_GAS = 194_226  # JobMarket.post
+CLAIM_GAS = 162_123  # JobMarket.claim
 SUBMIT_GAS = 92_548  # JobMarket.submitResult
 CHALLENGE_GAS = 412_765  # JobMarket.challenge (opens a game, locks its backing)
-TIMEOUT_GAS = 217_250  # DisputeGame.timeout (the provider never moved: the claim is rejected)
+TIMEOUT_GAS = 217_238  # DisputeGame.timeout (the provider never moved: the claim is rejected)
 CANCEL_GAS = 68_159  # JobMarket.cancel
-EXPIRE_GAS = 86_838  # JobMarket.expire
+EXPIRE_GAS = 86_826  # JobMarket.expire
 FINALIZE_GAS = 93_577  # JobMarket.finalize
 WITHDRAW_GAS = 37_595  # JobMarket.withdraw (a credit)
 DEPOSIT_GAS = 67_318  # StakeManager.deposit (once per provider, not per job: not charged)
@@ -52,30 +52,30 @@ class DisputeGas:
 
 
 # docs/benchmarks.md, "Gas (contracts)", "Full dispute on a 1.07e+09-MAC program (k = 16)":
-# whole dispute 1,296,125 of which provider side 665,815 (v7: the opening in two moves);
-# move 1 (revealStates) 56,055; 11 provider moves; settle 182,991; 100 ops, op 49 a
+# whole dispute 1,296,085 of which provider side 665,795 (v7: the opening in two moves);
+# move 1 (revealStates) 56,055; 11 provider moves; settle 176,009; 100 ops, op 49 a
 # [1024,1024] x [1024,1024]^T matmul.
 BILLION_MAC = DisputeGas(
     name="1.07e9-MAC program (gas section)",
-    provider=665_815,
-    challenger=1_296_125 - 665_815,
+    provider=665_795,
+    challenger=1_296_085 - 665_795,
     first_provider_move=56_055,
     provider_moves=11,
     macs=1024 * 1024 * 1024,
-    settle=182_991,
+    settle=176_009,
 )
 
-# docs/benchmarks.md, "Full dispute on anvil": MLP 784-256-256-10, moves 859,760, provider
-# 438,152 (8 moves: v7 opens the op in two), challenger 421,608 (one step 98,777); move 1
-# (revealStates) 50,581; settle 207,991.
+# docs/benchmarks.md, "Full dispute on anvil": MLP 784-256-256-10, moves 859,720, provider
+# 440,932 (8 moves: v7 opens the op in two), challenger 418,788 (one step 98,757); move 1
+# (revealStates) 47,781; settle 201,009.
 MLP = DisputeGas(
     name="MLP 784-256-256-10 (dispute section)",
-    provider=438_152,
-    challenger=421_608,
-    first_provider_move=50_581,
+    provider=440_932,
+    challenger=418_788,
+    first_provider_move=47_781,
     provider_moves=8,
     macs=4 * (800 * 256 + 256 * 256 + 256 * 32),
-    settle=207_991,
+    settle=201_009,
 )
 
 # ---- v2 output availability (issue 11, P6): demandOutput, outputTimeout ----------------------

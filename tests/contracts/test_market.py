@@ -217,7 +217,8 @@ def test_post_rejects_zero_reward_and_past_claim_by(system, poster, chain, hones
     with ape.reverts(m.ParamOutOfRange):
         m.post(job_params(honest_trace, chain, claimBy=1), "x", value=REWARD, sender=poster)
     with ape.reverts(m.ParamOutOfRange):
-        m.post(job_params(honest_trace, chain, nInputs=70000), "x", value=REWARD, sender=poster)
+        # nInputs + nOps > MAX_SLOTS (v7: 2^17; 70,000 slots are a valid program now)
+        m.post(job_params(honest_trace, chain, nInputs=2**17), "x", value=REWARD, sender=poster)
 
 
 def test_claim_errors(system, poster, provider, anyone, chain, honest_trace):  # noqa: ANN001
@@ -407,7 +408,7 @@ MAX_AMOUNT = 2**96 - 1  # JobMarket.MAX_AMOUNT: amounts are stored as uint96
 
 @pytest.fixture(scope="session")
 def slow_chain_market(project, deployer, system):  # noqa: ANN001, ANN201
-    """A market deployed as `poc deploy` would for 12 s blocks at 30 gwei (612 s, 0.0507 ETH)."""
+    """A market deployed as `poc deploy` would for 12 s blocks at 30 gwei (648 s, 0.054 ETH)."""
     from node.roles.safety import deploy_floors
 
     floors = deploy_floors(12, 30 * 10**9)
@@ -419,8 +420,8 @@ def slow_chain_market(project, deployer, system):  # noqa: ANN001, ANN201
 
 def test_market_reports_its_deployment_floors(system, slow_chain_market):  # noqa: ANN001
     market, floors = slow_chain_market
-    assert (floors.min_clock, floors.min_bond) == (612, 507 * 10**14)
-    assert (market.MIN_CLOCK(), market.MIN_BOND()) == (612, 507 * 10**14)
+    assert (floors.min_clock, floors.min_bond) == (648, 540 * 10**14)
+    assert (market.MIN_CLOCK(), market.MIN_BOND()) == (648, 540 * 10**14)
     assert (system.market.MIN_CLOCK(), system.market.MIN_BOND()) == (60, 1)
 
 

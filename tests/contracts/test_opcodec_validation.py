@@ -12,6 +12,12 @@ from typing import Any
 
 import ape
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.program.constants import NO_SLOT, Opcode
+from node.program.ops import Op
+from node.program.validation import op_violation
 
 # EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
 pytestmark = pytest.mark.evm_only
@@ -68,3 +74,28 @@ def test_requant_steps_with_nonpositive_multipliers(step):  # noqa: ANN001
     for c in VECTORS["requant_steps"]:
         out = step.computeLeaf(_b(c["enc"]), c["leaf_index"], _b(c["a_leaf"]), _b(c["b_leaf"]))
         assert bytes(out) == _b(c["expected"]), c
+
+
+SLOTS = st.integers(0, NO_SLOT)
+
+
+@settings(max_examples=40, deadline=None)
+@given(out=SLOTS, a=SLOTS, b=SLOTS, reads_b=st.booleans())
+def test_wide_slot_ids_decode_as_python_encodes_them(codec, out, a, b, reads_b):  # noqa: ANN001
+    """v7: OpCodec.decode joins each slot id's low half (bytes 2..7) and high half (56..61) as
+    Op.encode splits it, for any 32-bit id; validate accepts the op exactly when Python does."""
+    op = (
+        Op(Opcode.ADD, out=out, a=a, b=b, M=1, N=32)
+        if reads_b
+        else Op(Opcode.RELU, out=out, a=a, b=b, M=1, N=32)
+    )
+    enc = op.encode()
+    assert tuple(codec.slots(enc)) == (out, a, b, reads_b)
+    index = out % 4
+    n_inputs = out - index
+    bad = op_violation(op, index, n_inputs)
+    if bad is None:
+        assert codec.validate(enc, n_inputs, index) == op.opcode
+    else:
+        with ape.reverts(codec.BadOpField, field=bad.field, value=bad.value):
+            codec.validate(enc, n_inputs, index)

@@ -8,7 +8,10 @@ from __future__ import annotations
 import ape
 from conftest import STAKE, job_params, post_job
 
+from node.program.constants import MAX_SLOTS as OP_MAX_SLOTS
+
 MAX_AMOUNT = 2**96 - 1
+MAX_SLOTS = OP_MAX_SLOTS
 MAX_U64 = 2**64 - 1
 DAY = 86400
 MAX = 2**256 - 1
@@ -19,12 +22,13 @@ def test_a_job_at_the_extremes_of_every_range_reads_back_whole(
 ):  # noqa: ANN001
     m = system.market
     assert m.MAX_AMOUNT() == MAX_AMOUNT
+    assert m.MAX_SLOTS() == MAX_SLOTS
     p = job_params(
         honest_trace,
         chain,
-        nInputs=65535 - 1,
+        nInputs=MAX_SLOTS - 1,
         nOps=1,
-        outputSlot=65534,
+        outputSlot=MAX_SLOTS - 1,
         requiredStake=MAX_AMOUNT,
         challengerBond=MAX_AMOUNT,
         claimBy=MAX_U64,

@@ -285,7 +285,7 @@ def test_step_errors(step):  # noqa: ANN001
     bad_flags = Op(Opcode.LUT, out=2, a=0, b=1, M=1, N=32, flags=1).encode()
     with ape.reverts(step.BadOpField, field=1, value=1):
         step.computeLeaf(bad_flags, 0, bytes(32), bytes(256))
-    assert NO_SLOT == 0xFFFF and DType.INT8.leaf_bytes == 32
+    assert NO_SLOT == 0xFFFF_FFFF and DType.INT8.leaf_bytes == 32  # v7: 32-bit slot ids
 
 
 def test_leaf_and_chunk_step_check_operand_proofs(step, honest_trace):  # noqa: ANN001

@@ -257,12 +257,12 @@ def test_open_op_gas_with_the_spec_checks(system, chain, poster, provider, chall
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n_in", [2**15, 1])
+@pytest.mark.parametrize("n_in", [MAX_SLOTS // 2, 1])
 def test_open_op_gas_at_the_deepest_trees(system, chain, poster, provider, challenger, n_in):  # noqa: ANN001
-    """The costliest opening the protocol admits: 65,535 slots (MAX_SLOTS), 2^15 of them inputs or
-    one (2^16 - 2 ops), so the op proof, both operand spec proofs (each operand written by an op)
-    and the slot proof are all 15-16 levels deep, the ops' encodings mostly non-zero bytes (the
-    dearest calldata). Each of its two moves stays under MOVE_GAS (node/roles/safety.py), the
+    """The costliest opening the protocol admits (v7): MAX_SLOTS = 2^17 slots, 2^16 of them inputs
+    or one (2^17 - 1 ops), so the op proof, both operand spec proofs (each operand written by an
+    op) and the slot proof are all 16-17 levels deep, the slot ids' high halves non-zero and the
+    ops' encodings mostly non-zero bytes (the dearest calldata). Each of its two moves stays under MOVE_GAS (node/roles/safety.py), the
     bound of every provider move (v7)."""
     g = system.game
     n_ops = MAX_SLOTS - n_in
@@ -284,20 +284,22 @@ def test_open_op_gas_at_the_deepest_trees(system, chain, poster, provider, chall
     hm.ops_tree = lambda: ops_root  # type: ignore[method-assign]
     hm.spec_tree = lambda: spec_root  # type: ignore[method-assign]
     hm.slot_roots[-1] = _root(np.ones(32, dtype=np.int64), DType.INT8)  # the lie: the last op
+    states = {i: hm.state(i) for i in (0, n_ops - 1, n_ops)}
+    hm.state = states.__getitem__  # type: ignore[method-assign]
     job = _post_claim_submit(system, chain, poster, provider, hm, n_in + n_ops - 1)
     system.market.challenge(job, value=BOND, sender=challenger)
     gid = int(g.gameCount())
     lo, hi = 0, n_ops
     while hi - lo > 1:  # the challenger always disputes the last segment
         pts = [lo + (i * (hi - lo)) // min(16, hi - lo) for i in range(min(16, hi - lo) + 1)]
-        roots = [hm.state(p).root for p in pts[1:-1]]
+        roots = [states[p].root if p in states else p.to_bytes(32, "big") for p in pts[1:-1]]
         g.revealStates(gid, roots, sender=provider)
         g.pickState(gid, roots, len(pts) - 2, sender=challenger)
         lo, hi = pts[-2], pts[-1]
     gas = g.openOp(gid, hm.opening(lo), sender=provider).gas_used
     specs = g.openSpecs(gid, hm.opening(lo, specs=True), sender=provider).gas_used
     print(
-        f"openOp, openSpecs gas at 65,535 slots, {n_in} inputs (op {lo}, both operands op "
+        f"openOp, openSpecs gas at {MAX_SLOTS:,} slots, {n_in} inputs (op {lo}, both operands op "
         "outputs): "
         f"{gas:,}, {specs:,}"
     )

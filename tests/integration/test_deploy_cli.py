@@ -65,7 +65,7 @@ def test_deploy_writes_a_config_with_wired_contracts(
 def test_deploy_derives_the_floors_from_the_given_block_time_and_gas_price(
     anvil_snapshot: AnvilNode, tmp_path: Path
 ) -> None:
-    """12 s blocks at 30 gwei: 17 moves x 12 s x 3 = 612 s, 1.69M gas x 30 gwei = 0.0507 ETH."""
+    """12 s blocks at 30 gwei: 18 moves x 12 s x 3 = 648 s, 1.8M gas x 30 gwei = 0.054 ETH."""
     key = tmp_path / "deployer.json"
     import_key(key, dev_private_key(7), "s3cret", light=True)
     env = {
@@ -77,11 +77,11 @@ def test_deploy_derives_the_floors_from_the_given_block_time_and_gas_price(
     done = _poc(args, env, tmp_path)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert (out["min_clock"], out["min_bond"]) == (612, 507 * 10**14)
+    assert (out["min_clock"], out["min_bond"]) == (648, 540 * 10**14)
     from node.chain.contracts.deployment import Deployment
 
     d = Deployment.from_addresses(connect(anvil_snapshot.rpc_url), out)
-    assert (d.market.min_clock(), d.market.min_bond()) == (612, 507 * 10**14)
+    assert (d.market.min_clock(), d.market.min_bond()) == (648, 540 * 10**14)
 
 
 def test_deploy_with_a_wrong_password_sends_nothing(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from node.compute.commit import packed
 from node.compute.config import ComputeConfig
 from node.compute.executor import Commit, Executor
-from node.program.constants import DType, Opcode
+from node.program.constants import NO_SLOT, DType, Opcode
 from node.program.merkle import tensor_tree
 from node.program.ops import Op
 from node.program.program import InputSlot, Program
@@ -130,7 +130,7 @@ def test_requant_is_exact_on_both_sides_of_the_float64_bound(
             Opcode.REQUANT,
             out=len(specs),
             a=0,
-            b=1 if per_channel else 0xFFFF,
+            b=1 if per_channel else NO_SLOT,
             M=m,
             N=n,
             flags=4 if per_channel else 0,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.program.constants import MAX_K, DType, Opcode
+from node.program.constants import MAX_K, NO_SLOT, DType, Opcode
 from node.program.errors import (
     AlignmentError,
     BadEncoding,
@@ -25,7 +27,7 @@ from node.program.ops import Op
 from node.program.program import InputSlot, Program
 from node.program.samples import random_op
 from node.program.tensors import TensorSpec
-from node.program.validation import validate_op
+from node.program.validation import op_violation, validate_op
 
 
 @settings(max_examples=60, deadline=None)
@@ -53,9 +55,45 @@ def test_decode_rejects_unknown_opcode_reserved_bytes_and_length() -> None:
     with pytest.raises(UnknownOpcode):
         Op.decode(bytes(bad))
     bad = bytearray(enc)
-    bad[56] = 1  # the first reserved byte (47..55: kind, pos, period, v5)
+    bad[62] = 1  # the first reserved byte (v7: 56..61 hold the slot ids' high halves)
     with pytest.raises(ReservedBytesSet):
         Op.decode(bytes(bad))
+
+
+SLOT = st.integers(0, NO_SLOT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(out=SLOT, a=SLOT, b=SLOT, seed=st.integers(0, 2**32 - 1))
+def test_wide_slots_round_trip_with_low_halves_at_2_and_high_halves_at_56(
+    out: int, a: int, b: int, seed: int
+) -> None:
+    """v7: a slot id is 32 bits, its low 16 at bytes 2..7 (out, a, b), its high 16 at 56..61;
+    every other byte is the op's whatever its slots."""
+    base = random_op(np.random.default_rng(seed), Opcode.ADD).op
+    op = replace(base, out=out, a=a, b=b)
+    enc = op.encode()
+    assert Op.decode(enc) == op
+    for off, s in ((2, out), (4, a), (6, b)):
+        assert int.from_bytes(enc[off : off + 2], "big") == s & 0xFFFF
+        assert int.from_bytes(enc[54 + off : 56 + off], "big") == s >> 16
+    assert enc[62:] == bytes(2)
+    assert enc[8:56] == base.encode()[8:56]
+
+
+@pytest.mark.parametrize("slot", [-1, NO_SLOT + 1, 1 << 40])
+def test_a_slot_beyond_32_bits_has_no_encoding(slot: int) -> None:
+    with pytest.raises(BadEncoding):
+        Op(Opcode.RELU, out=slot, a=0, M=1, N=32).encode()
+
+
+def test_no_operand_is_the_full_32_bit_id() -> None:
+    """v7: an op without b encodes 0xFFFFFFFF; v6's 0xFFFF (high half zero) is slot 65535."""
+    enc = Op(Opcode.RELU, out=70000, a=69999, M=1, N=32).encode()
+    assert enc[6:8] == enc[60:62] == b"\xff\xff"
+    assert op_violation(Op(Opcode.RELU, out=70000, a=69999, M=1, N=32), 0, 70000) is None
+    bad = op_violation(Op(Opcode.RELU, out=70000, a=69999, b=0xFFFF, M=1, N=32), 0, 70000)
+    assert bad is not None and bad.error is FieldOutOfRange and bad.value == 0xFFFF
 
 
 I8 = DType.INT8

@@ -91,7 +91,7 @@ def test_every_op_rule_has_a_named_vector() -> None:
         ("SizeLimitExceeded", 8), ("ShapeMismatch", 16), ("AlignmentError", 16),
         ("AlignmentError", 12), ("OverflowRisk", 12), ("FieldOutOfRange", 12),
         ("AlignmentError", 36), ("ShapeMismatch", 38), ("ShapeMismatch", 39),
-        ("UnknownOpcode", 0), ("ReservedBytesSet", 56), ("BadEncoding", None),
+        ("UnknownOpcode", 0), ("ReservedBytesSet", 62), ("BadEncoding", None),
         ("FieldOutOfRange", 43), ("SizeLimitExceeded", 12),
         # v5: kind, pos, period (rule 15), a reduce's N, a rowop's shift and zp
         ("FieldOutOfRange", 47), ("FieldOutOfRange", 48), ("FieldOutOfRange", 52),

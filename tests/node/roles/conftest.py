@@ -33,7 +33,7 @@ def deployed(project: Any, accounts: Any) -> Deployed:
     deployer = accounts[0]
     stake = deployer.deploy(project.StakeManager, ETHER_ASSET)
     step = deployer.deploy(project.TensorStep)
-    floors = DEVNET_FLOORS  # what local deployments get (60 s, 0.00169 ETH)
+    floors = DEVNET_FLOORS  # what local deployments get (60 s, 0.0018 ETH)
     market = deployer.deploy(project.JobMarket, stake.address, floors.min_clock, floors.min_bond)
     game = deployer.deploy(project.DisputeGame, market.address, step.address, 4)
     market.setGame(game.address, sender=deployer)

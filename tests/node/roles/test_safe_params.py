@@ -24,7 +24,7 @@ from node.roles.records import ProviderStage
 from poc_lab.adversary import false_challenger
 
 BLOCK = 12  # seconds: an L1-like chain
-SLOW_FLOORS = safety.deploy_floors(BLOCK, 10**9)  # what `poc deploy` derives for it: 612 s
+SLOW_FLOORS = safety.deploy_floors(BLOCK, 10**9)  # what `poc deploy` derives for it: 648 s
 
 
 def _job() -> tuple[Any, Any]:
@@ -77,7 +77,7 @@ def test_attack_old_floor_60s_clock_beats_an_honest_provider_on_12s_blocks(
 
 
 def test_at_the_deployed_floor_the_honest_provider_wins(chain: Any, make_ctx: Any) -> None:
-    assert SLOW_FLOORS.min_clock == 612
+    assert SLOW_FLOORS.min_clock == 648
     assert _play(chain, make_ctx, SLOW_FLOORS.min_clock) == GameStatus.PROVIDER_WON
 
 
@@ -99,8 +99,8 @@ def test_provider_node_refuses_a_bond_below_a_defence(chain: Any, make_ctx: Any)
     spec, data = _job()
     terms = dataclasses.replace(TERMS, clock=SLOW_FLOORS.min_clock, challenger_bond=2 * 10**15)
     job_id = JobClient(make_ctx(1, "poster")).post(spec, data, terms)
-    # above the market's minimum (0.00169 ETH) but at 30 gwei a defence of 8 moves (the
-    # opening's two within 190k gas) costs 0.0237 ETH (790k gas), and twice that is asked for
+    # above the market's minimum (0.0018 ETH) but at 30 gwei a defence of 8 moves (the
+    # opening's two within 200k gas) costs 0.024 ETH (800k gas), and twice that is asked for
     policy = ProviderPolicy(block_time=BLOCK, gas_price=30 * 10**9)
     provider = Provider(make_ctx(2, "provider"), policy)
     provider.stake(ETHER)

@@ -212,13 +212,13 @@ def test_deploy_with_a_mock_token_or_an_address(make_token_ctx: Any, accounts: A
     with pytest.raises(DevnetError, match="needs the token's price"):
         deploy_protocol(ctx.sender, asset=mock)
     d = deploy_protocol(ctx.sender, asset=mock, asset_price_eth=MOCK_PRICE_ETH)
-    # the bond floor, 0.00169 ETH, in mUSD at 0.0003 ETH each: 5.633334 mUSD (rounded up)
-    assert DEVNET_FLOORS.min_bond == 169 * 10**13
-    assert d.floors is not None and d.floors.min_bond == 5_633_334
+    # the bond floor, 0.0018 ETH, in mUSD at 0.0003 ETH each: 6 mUSD (rounded up: exact here)
+    assert DEVNET_FLOORS.min_bond == 18 * 10**14
+    assert d.floors is not None and d.floors.min_bond == 6_000_000
     bound = RoleContext.build(ctx.w3, ctx.account, ctx.store, ctx.data_dir / "x", d.addresses)
     assert bound.deployment.asset.symbol == "mUSD" and bound.deployment.asset.address == mock
     assert bound.deployment.balance(poster) == 1_000_000 * 10**6
-    assert bound.deployment.market.min_bond() == 5_633_334
+    assert bound.deployment.market.min_bond() == 6_000_000
     assert resolve_asset(ctx.sender, mock) == mock
     assert resolve_asset(ctx.sender, None) == ETHER_ASSET == resolve_asset(ctx.sender, "eth")
     with pytest.raises(DevnetError, match="has no code"):
