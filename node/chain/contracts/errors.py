@@ -173,7 +173,7 @@ OP_FIELD: Mapping[int, str] = {
     47: "kind (reduce, rowop)",
     48: "pos",
     52: "period",
-    56: "reserved",
+    62: "reserved",
 }
 
 # BadInputSpec.field: the byte offset of the bad field in an input's 32-byte spec leaf
