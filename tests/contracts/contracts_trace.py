@@ -75,6 +75,11 @@ class Trace:
                 out = out.copy()
                 out[e] = _wrap(int(out[e]) + delta, dt)
             self._set(out, dt)
+        self._build_states()
+
+    def _build_states(self) -> None:
+        """S_0 .. S_N with their trees, all built up front."""
+        p = self.program
         n_slots = p.n_slots
         roots = [t.root for t in self.trees]
         for i in range(len(p.ops) + 1):

@@ -19,11 +19,10 @@ from conftest import ARITY, STAKE, claimed_submitted, open_game, post_job
 from contracts_trace import ZERO, Trace, play_traces
 
 from node.game.rules import GameStatus
-from node.program.constants import MAX_SLOTS, NO_SLOT, DType
+from node.program.constants import MAX_SLOTS, DType
 from node.program.merkle import MerkleTree, slot_tree
 from node.program.ops import qadd_op
 from node.program.program import InputSlot, Program
-from node.program.reference import run_op
 from node.program.tensors import TensorSpec
 
 # EVM computation only (see the `evm_only` marker): the embedded chain runs it, anvil's rerun does not.
@@ -64,18 +63,8 @@ class _States(Sequence[bytes]):
 class WideTrace(Trace):
     """A `Trace` whose state trees are built on demand."""
 
-    def __post_init__(self) -> None:
+    def _build_states(self) -> None:
         p = self.program
-        table = p.table
-        for v, s in zip(self.values, p.inputs, strict=True):
-            self._set(np.asarray(v, dtype=np.int64).reshape(-1), s.spec.dtype)
-        for i, op in enumerate(p.ops):
-            b = self.tensors[op.b] if op.b != NO_SLOT else None
-            out = run_op(op, self.tensors[op.a], b).reshape(-1).astype(np.int64)
-            if self.corrupt is not None and self.corrupt[0] == i:
-                out = out.copy()
-                out[self.corrupt[1]] += self.corrupt[2]
-            self._set(out, table[p.n_inputs + i].dtype)
         self.lazy = _States([t.root for t in self.trees], p.n_inputs, len(p.ops))
         self.states = self.lazy  # type: ignore[assignment]
 
